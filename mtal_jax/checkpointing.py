@@ -1,0 +1,90 @@
+"""Checkpoints: the only module that imports orbax (STYLE.md §5).
+
+A training run keeps two managers: ``latest`` (the last saved step, for crash resume)
+and ``best`` (the step with the best eval metric, for continuous AL training). Saves are
+atomic (orbax writes to a tmp dir and renames), so a crash leaves the previous checkpoint.
+Always ``wait`` before the process exits: saves are asynchronous.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+
+def make_manager(
+    directory: str, *, max_to_keep: int = 1, best_metric: str | None = None, best_mode: str = "max"
+) -> ocp.CheckpointManager:
+    """Creates a manager over ``directory``.
+
+    Args:
+      directory: absolute or relative path; created if missing.
+      max_to_keep: checkpoints kept.
+      best_metric: when set, keep the ``max_to_keep`` best checkpoints by this metric
+        (passed to ``save`` as ``metrics``) instead of the latest ones.
+      best_mode: "max" or "min".
+    """
+    if best_mode not in ("max", "min"):
+        raise ValueError(f"best_mode must be 'max' or 'min', got {best_mode!r}")
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep,
+        create=True,
+        cleanup_tmp_directories=True,
+        best_fn=(lambda m: float(m[best_metric])) if best_metric else None,
+        best_mode=best_mode,
+        keep_checkpoints_without_metrics=False,
+        enable_async_checkpointing=True,
+    )
+    return ocp.CheckpointManager(os.path.abspath(directory), options=options)
+
+
+def save(
+    manager: ocp.CheckpointManager,
+    step: int,
+    state: Any,
+    meta: dict | None = None,
+    metrics: dict | None = None,
+) -> bool:
+    """Saves ``state`` (a pytree) and JSON ``meta`` at ``step`` (async, atomic)."""
+    args = ocp.args.Composite(
+        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(dict(meta or {}))
+    )
+    return manager.save(step, args=args, metrics=metrics)
+
+
+def restore(manager: ocp.CheckpointManager, step: int, abstract_state: Any) -> tuple[Any, dict]:
+    """Restores ``(state, meta)`` of ``step`` into the structure and shardings of
+    ``abstract_state`` (e.g. ``jax.eval_shape`` output or a concrete state)."""
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state)
+    restored = manager.restore(
+        step,
+        args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()),
+    )
+    return restored.state, dict(restored.meta or {})
+
+
+def restore_latest(manager: ocp.CheckpointManager, abstract_state: Any) -> tuple[Any, dict] | None:
+    """``restore`` of the latest step, or None when the manager holds no checkpoint."""
+    step = manager.latest_step()
+    return None if step is None else restore(manager, step, abstract_state)
+
+
+def restore_best(manager: ocp.CheckpointManager, abstract_state: Any) -> tuple[Any, dict] | None:
+    """``restore`` of the best step (by the manager's metric), or None."""
+    step = manager.best_step()
+    return None if step is None else restore(manager, step, abstract_state)
+
+
+def wait(*managers: ocp.CheckpointManager) -> None:
+    """Blocks until every pending save of the managers has been committed."""
+    for m in managers:
+        m.wait_until_finished()
+
+
+def close(*managers: ocp.CheckpointManager) -> None:
+    """Waits for pending saves and releases the managers."""
+    for m in managers:
+        m.close()

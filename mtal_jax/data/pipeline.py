@@ -1,0 +1,250 @@
+"""grain input pipeline over a TFDS data source (in-process, random access).
+
+* ``preprocess``: one decoded example -> fixed-size arrays (resize keeping the aspect
+  ratio, pad bottom/right; boxes padded to ``max_boxes`` with a valid mask; padding
+  pixels get ``IGNORE_LABEL``; optional horizontal flip). Bad input raises ``DataError``
+  naming the dataset, the record and the problem.
+* ``make_train_dataset``: a ``grain.MapDataset`` whose element ``s`` is the batch of
+  training step ``s``. The order is a pure function of (seed, indices, step), so a
+  resumed run neither replays nor skips batches. ``indices`` is the labeled pool.
+* ``iterate_eval``: fixed-size batches over a list of indices, the last one padded with
+  ``valid = False`` (big_vision ``pad_shard_unpad``).
+
+Box policy (documented clip): boxes are clipped to the image; a box with NaN/inf
+coordinates, x2 <= x1 or y2 <= y1 (degenerate) or no area left inside the image is an
+error. When an image holds more than ``max_boxes`` boxes the largest ``max_boxes`` are
+kept and the drop is counted in ``PipelineStats``/logged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any, Iterator, Sequence
+
+import grain
+import numpy as np
+import PIL.Image
+
+from mtal_jax.structs import IGNORE_LABEL
+
+log = logging.getLogger(__name__)
+
+
+class DataError(ValueError):
+    """An example that cannot be used, with the record and the problem in the message."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """What the network needs from every example.
+
+    Attributes:
+      image_hw: (H, W) network input size, both divisible by 32.
+      max_boxes: M, boxes per image after padding.
+      num_det_classes: C_det (labels must lie in [0, C_det)).
+      num_seg_classes: C_seg (mask ids in [0, C_seg) or IGNORE_LABEL).
+      name: dataset name used in error messages.
+    """
+
+    image_hw: tuple[int, int]
+    max_boxes: int
+    num_det_classes: int
+    num_seg_classes: int
+    name: str = "dataset"
+
+
+def _record(spec: Spec, index: int, example: dict) -> str:
+    image_id = example.get("image_id", b"?")
+    if isinstance(image_id, bytes):
+        image_id = image_id.decode("utf-8", "replace")
+    return f"{spec.name}[{index}] (image_id={image_id!r})"
+
+
+def validate(example: dict, spec: Spec, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Checks one decoded example and returns (image, seg, boxes, labels), boxes clipped.
+
+    Raises:
+      DataError: wrong image shape/dtype, mask of another size, unknown class id,
+        NaN or degenerate boxes, boxes outside the image.
+    """
+    where = _record(spec, index, example)
+    image = np.asarray(example["image"])
+    if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+        raise DataError(f"{where}: image must be [H, W, 3] uint8, got {image.shape} {image.dtype}")
+    seg = np.asarray(example["segmentation"])
+    seg = seg[..., 0] if seg.ndim == 3 else seg
+    if seg.shape != image.shape[:2]:
+        raise DataError(f"{where}: segmentation {seg.shape} and image {image.shape[:2]} differ in size")
+    bad = (seg >= spec.num_seg_classes) & (seg != IGNORE_LABEL)
+    if bad.any():
+        raise DataError(
+            f"{where}: unknown segmentation class id(s) {sorted(set(np.unique(seg[bad]).tolist()))} "
+            f"(valid: 0..{spec.num_seg_classes - 1} or {IGNORE_LABEL})"
+        )
+    boxes = np.asarray(example["boxes"], np.float32).reshape(-1, 4)
+    labels = np.asarray(example["box_labels"]).reshape(-1).astype(np.int64)
+    if len(labels) != len(boxes):
+        raise DataError(f"{where}: {len(boxes)} boxes but {len(labels)} labels")
+    if not np.isfinite(boxes).all():
+        raise DataError(f"{where}: box coordinates contain NaN or inf: {boxes[~np.isfinite(boxes).all(1)]}")
+    unknown = (labels < 0) | (labels >= spec.num_det_classes)
+    if unknown.any():
+        raise DataError(
+            f"{where}: unknown detection class id(s) {labels[unknown].tolist()} "
+            f"(valid: 0..{spec.num_det_classes - 1})"
+        )
+    degenerate = (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
+    if degenerate.any():
+        raise DataError(f"{where}: degenerate box(es) (x2 <= x1 or y2 <= y1): {boxes[degenerate].tolist()}")
+    h, w = image.shape[:2]
+    clipped = np.clip(boxes, 0, [w, h, w, h]).astype(np.float32)
+    outside = (clipped[:, 2] <= clipped[:, 0]) | (clipped[:, 3] <= clipped[:, 1])
+    if outside.any():
+        raise DataError(f"{where}: box(es) entirely outside the {w}x{h} image: {boxes[outside].tolist()}")
+    return image, seg, clipped, labels
+
+
+def preprocess(example: dict, spec: Spec, index: int, *, flip: bool = False) -> dict[str, np.ndarray]:
+    """Validates, resizes (aspect kept), pads and optionally flips one example.
+
+    Args:
+      example: decoded TFDS example (common format, ``data/features.py``).
+      spec: target sizes and class counts.
+      index: the example's position in its split (pool index), for errors and ``index``.
+      flip: mirror left-right (after resizing, before padding).
+
+    Returns:
+      dict of ``images`` [H, W, 3] uint8, ``boxes`` [M, 4] float32 xyxy, ``box_labels`` [M]
+      int32, ``box_valid`` [M] bool, ``seg_labels`` [H, W] int32, ``valid`` bool,
+      ``index`` int32 and ``num_dropped_boxes`` int32.
+    """
+    image, seg, boxes, labels = validate(example, spec, index)
+    hh, ww = spec.image_hw
+    h0, w0 = image.shape[:2]
+    scale = min(hh / h0, ww / w0)
+    nh, nw = max(1, min(hh, round(h0 * scale))), max(1, min(ww, round(w0 * scale)))
+    if (nh, nw) != (h0, w0):
+        image = np.asarray(PIL.Image.fromarray(image).resize((nw, nh), PIL.Image.BILINEAR))
+        seg = np.asarray(PIL.Image.fromarray(seg.astype(np.uint8)).resize((nw, nh), PIL.Image.NEAREST))
+        boxes = boxes * np.array([nw / w0, nh / h0, nw / w0, nh / h0], np.float32)
+    if flip:
+        image, seg = image[:, ::-1], seg[:, ::-1]
+        boxes = np.stack([nw - boxes[:, 2], boxes[:, 1], nw - boxes[:, 0], boxes[:, 3]], -1)
+    out_image = np.zeros((hh, ww, 3), np.uint8)
+    out_image[:nh, :nw] = image
+    out_seg = np.full((hh, ww), IGNORE_LABEL, np.int32)
+    out_seg[:nh, :nw] = seg
+    m = spec.max_boxes
+    dropped = max(0, len(boxes) - m)
+    if dropped:
+        keep = np.argsort(-(boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), kind="stable")[:m]
+        boxes, labels = boxes[np.sort(keep)], labels[np.sort(keep)]
+    n = len(boxes)
+    out_boxes = np.zeros((m, 4), np.float32)
+    out_boxes[:n] = boxes
+    out_labels = np.zeros((m,), np.int32)
+    out_labels[:n] = labels
+    return {
+        "images": out_image,
+        "boxes": out_boxes,
+        "box_labels": out_labels,
+        "box_valid": np.arange(m) < n,
+        "seg_labels": out_seg,
+        "valid": np.bool_(True),
+        "index": np.int32(index),
+        "num_dropped_boxes": np.int32(dropped),
+    }
+
+
+class _TrainOrder:
+    """Random-access source: element i is example ``indices[perm_e[i % n]]``, e = i // n.
+
+    Each epoch has its own permutation, derived from (seed, epoch) only.
+    """
+
+    def __init__(self, source: Any, indices: np.ndarray, seed: int, length: int):
+        self._source, self._indices, self._seed, self._length = source, indices, seed, length
+        self._perms: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, i: int) -> tuple[int, dict]:
+        n = len(self._indices)
+        epoch = int(i) // n
+        if epoch not in self._perms:
+            if len(self._perms) > 4:
+                self._perms.clear()
+            self._perms[epoch] = np.random.default_rng([self._seed, epoch]).permutation(n)
+        index = int(self._indices[self._perms[epoch][int(i) % n]])
+        return index, self._source[index]
+
+
+def _collate(examples: Sequence[dict]) -> dict[str, np.ndarray]:
+    return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
+
+
+def make_train_dataset(
+    source: Any,
+    indices: Sequence[int],
+    spec: Spec,
+    *,
+    batch_size: int,
+    num_steps: int,
+    seed: int,
+    flip: bool = True,
+) -> grain.MapDataset:
+    """Training batches: ``ds[s]`` is the batch of step ``s`` (0 <= s < num_steps).
+
+    Args:
+      source: random-access data source (``tfds.data_source`` / ``as_data_source``).
+      indices: the labeled pool (indices into ``source``).
+      spec: sizes and classes.
+      batch_size: global batch size.
+      num_steps: length of the dataset in batches.
+      seed: data seed (fold the cycle into it).
+      flip: random horizontal flip with probability 0.5 (deterministic per element).
+
+    Raises:
+      ValueError: when ``indices`` is empty.
+    """
+    indices = np.asarray(indices, np.int64)
+    if len(indices) == 0:
+        raise ValueError("cannot train on an empty labeled pool")
+    order = _TrainOrder(source, indices, seed, num_steps * batch_size)
+
+    def prep(item, rng: np.random.Generator):
+        index, example = item
+        return preprocess(example, spec, index, flip=bool(flip and rng.random() < 0.5))
+
+    ds = grain.MapDataset.source(order).random_map(prep, seed=seed)
+    return ds.batch(batch_size, batch_fn=_collate)
+
+
+def iterate_train(ds: grain.MapDataset, start_step: int, *, prefetch_threads: int = 2) -> Iterator[dict]:
+    """Iterates ``ds`` from ``start_step`` with in-process read-ahead threads."""
+    it = ds.slice(slice(start_step, None)).to_iter_dataset(
+        grain.ReadOptions(num_threads=prefetch_threads, prefetch_buffer_size=4)
+    )
+    return iter(it)
+
+
+def iterate_eval(
+    source: Any, indices: Sequence[int], spec: Spec, *, batch_size: int, prefetch_threads: int = 2
+) -> Iterator[dict[str, np.ndarray]]:
+    """Yields fixed-size batches over ``indices`` in order; the last is padded (valid False)."""
+    indices = np.asarray(indices, np.int64)
+    num_batches = -(-len(indices) // batch_size)
+
+    def load(b: int) -> dict[str, np.ndarray]:
+        chunk = indices[b * batch_size : (b + 1) * batch_size]
+        examples = [preprocess(source[int(i)], spec, int(i)) for i in chunk]
+        pad = batch_size - len(examples)
+        if pad:
+            filler = dict(examples[0], valid=np.bool_(False), index=np.int32(-1))
+            examples += [filler] * pad
+        return _collate(examples)
+
+    ds = grain.MapDataset.range(num_batches).map(load)
+    yield from ds.to_iter_dataset(grain.ReadOptions(num_threads=prefetch_threads, prefetch_buffer_size=4))

@@ -1,0 +1,260 @@
+"""The training loop (imperative shell): data, jitted steps, eval, checkpoints, logs.
+
+Resume order (big_vision): (1) the latest checkpoint in ``workdir/train/latest``,
+(2) ``init_variables`` (weights only, e.g. the previous AL cycle's best model),
+(3) scratch. The start step is read from the restored state, and the batch of step ``s``
+is a pure function of (data seed, labeled indices, s), so a resumed run neither replays
+nor skips batches and ends with the same parameters as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+import tqdm
+
+from mtal_jax import checkpointing, metric_writer, sharding
+from mtal_jax.data import pipeline
+from mtal_jax.models import multitask
+from mtal_jax.train import evaluate as evaluate_lib
+from mtal_jax.train import state as state_lib
+from mtal_jax.train import step as step_lib
+
+log = logging.getLogger(__name__)
+
+BEST_METRICS = ("map", "ap50", "miou", "mean_map_miou")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run needs besides model and data (unpacked from the config).
+
+    Attributes mirror ``config.train`` / ``config.checkpoint`` / ``config.eval``.
+    """
+
+    num_steps: int
+    batch_size: int
+    learning_rate: float = 1e-3
+    lr_warmup_steps: int = 100
+    weight_decay: float = 1e-4
+    grad_clip_norm: float = 10.0
+    loss_weights: dict = dataclasses.field(
+        default_factory=lambda: {"det_heatmap": 1.0, "det_size": 0.1, "det_offset": 1.0, "seg": 1.0}
+    )
+    ll4al_weight: float = 1.0
+    ll4al_margin: float = 1.0
+    ll4al_detach_step: int = 0
+    seed: int = 0
+    flip: bool = True
+    log_every_steps: int = 50
+    eval_every_steps: int = 500
+    eval_batch_size: int = 16
+    eval_max_images: int = 0  # 0 = the whole eval split
+    checkpoint_every_steps: int = 200
+    best_metric: str = "mean_map_miou"
+    max_detections: int = 50
+    score_threshold: float = 0.05
+
+
+def _metric_of(result: dict, name: str) -> float:
+    if name == "mean_map_miou":
+        return 0.5 * (result["map"] + result["miou"])
+    return result[name]
+
+
+def train(
+    model: multitask.Model,
+    cfg: TrainConfig,
+    *,
+    workdir: str,
+    spec: pipeline.Spec,
+    train_source: Any,
+    train_indices: Sequence[int],
+    eval_source: Any,
+    eval_indices: Sequence[int],
+    mesh: jax.sharding.Mesh,
+    init_variables: dict | None = None,
+    stop_after_steps: int | None = None,
+    progress: bool = True,
+) -> dict:
+    """Trains ``model`` on ``train_source[train_indices]`` with resume and returns final metrics.
+
+    Args:
+      model: the network.
+      cfg: schedule, losses, eval and checkpoint settings.
+      workdir: run directory; checkpoints in ``train/latest`` and ``train/best``, logs in
+        ``logs/``, final metrics in ``metrics.json``.
+      spec: pipeline sizes and classes.
+      train_source, train_indices: training data (the labeled pool).
+      eval_source, eval_indices: evaluation data.
+      mesh: device mesh; batches are sharded over ``data``.
+      init_variables: weights to start from when ``workdir`` holds no checkpoint.
+      stop_after_steps: stop (as if killed) after this many steps, without final eval; for
+        tests of the resume path.
+      progress: show progress bars.
+
+    Returns:
+      dict with the best checkpoint's ``map``, ``ap50``, ``miou``, ``step`` and ``metric``,
+      and ``variables`` (host copy of the best weights).
+    """
+    if cfg.best_metric not in BEST_METRICS:
+        raise ValueError(f"best_metric must be one of {BEST_METRICS}, got {cfg.best_metric!r}")
+    n_dev = sharding.num_shards(mesh)
+    for name, b in (("batch_size", cfg.batch_size), ("eval_batch_size", cfg.eval_batch_size)):
+        if b % n_dev:
+            raise ValueError(f"train {name}={b} is not a multiple of the {n_dev} devices")
+    os.makedirs(workdir, exist_ok=True)
+    tx = state_lib.create_optimizer(
+        learning_rate=cfg.learning_rate,
+        warmup_steps=cfg.lr_warmup_steps,
+        total_steps=cfg.num_steps,
+        weight_decay=cfg.weight_decay,
+        grad_clip_norm=cfg.grad_clip_norm,
+    )
+    key = jax.random.key(cfg.seed)
+    state = state_lib.create_train_state(model, tx, jax.random.fold_in(key, 0), spec.image_hw)
+    if init_variables is not None:
+        state = state.replace(params=init_variables["params"], batch_stats=init_variables["batch_stats"])
+    state = sharding.put_replicated(state, mesh)
+
+    latest = checkpointing.make_manager(os.path.join(workdir, "train", "latest"), max_to_keep=1)
+    best = checkpointing.make_manager(
+        os.path.join(workdir, "train", "best"), max_to_keep=1, best_metric="metric", best_mode="max"
+    )
+    restored = checkpointing.restore_latest(latest, state)
+    if restored is not None:
+        state, _ = restored
+        log.info("resumed %s at step %d", workdir, int(jax.device_get(state.step)))
+    start = int(jax.device_get(state.step))
+
+    decode_kwargs = {"max_detections": cfg.max_detections, "score_threshold": cfg.score_threshold}
+    train_step = jax.jit(
+        step_lib.make_train_step(
+            model,
+            tx,
+            dict(cfg.loss_weights),
+            ll4al_weight=cfg.ll4al_weight,
+            ll4al_margin=cfg.ll4al_margin,
+            ll4al_detach_step=cfg.ll4al_detach_step,
+        ),
+        donate_argnums=0,
+    )
+    eval_fn = jax.jit(
+        step_lib.make_eval_step(
+            model,
+            num_seg_classes=spec.num_seg_classes,
+            decode_kwargs=decode_kwargs,
+            loss_weights=dict(cfg.loss_weights),
+        )
+    )
+    eval_indices = list(eval_indices)
+    if cfg.eval_max_images:
+        eval_indices = eval_indices[: cfg.eval_max_images]
+
+    def run_eval(step: int) -> dict:
+        result = evaluate_lib.evaluate(
+            eval_fn,
+            step_lib.variables_of(state),
+            eval_source,
+            eval_indices,
+            spec,
+            batch_size=cfg.eval_batch_size,
+            mesh=mesh,
+            progress=progress,
+        )
+        result["metric"] = _metric_of(result, cfg.best_metric)
+        writer.write(step, {f"eval/{k}": result[k] for k in ("map", "ap50", "miou", "metric")})
+        if step not in best.all_steps():  # a resumed run may repeat the eval of a saved step
+            checkpointing.save(best, step, state, meta=_summary(result, step), metrics={"metric": result["metric"]})
+        return result
+
+    writer = metric_writer.MetricWriter(os.path.join(workdir, "logs"))
+    data = pipeline.make_train_dataset(
+        train_source,
+        train_indices,
+        spec,
+        batch_size=cfg.batch_size,
+        num_steps=cfg.num_steps,
+        seed=cfg.seed,
+        flip=cfg.flip,
+    )
+    end = cfg.num_steps if stop_after_steps is None else min(cfg.num_steps, stop_after_steps)
+    bar = tqdm.tqdm(total=cfg.num_steps, initial=start, desc="train", disable=not progress, leave=False)
+    try:
+        step = start
+        t0 = time.time()
+        for host in pipeline.iterate_train(data, start) if start < end else ():
+            batch = sharding.put_batch(evaluate_lib.to_batch(host), mesh)
+            state, terms = train_step(state, batch, jax.random.fold_in(key, step))
+            step += 1
+            bar.update(1)
+            if step % cfg.log_every_steps == 0 or step == end:
+                terms = jax.device_get(terms)
+                if not np.isfinite(terms["total"]):
+                    raise FloatingPointError(f"non-finite loss at step {step} in {workdir}: {terms}")
+                terms = {f"train/{k}": v for k, v in terms.items()}
+                terms["train/steps_per_s"] = (step - start) / max(time.time() - t0, 1e-9)
+                writer.write(step, terms)
+                bar.set_postfix(loss=f"{terms['train/total']:.3f}")
+            # Eval (and its best-checkpoint save) completes before the latest checkpoint of the
+            # same step is written, so a crash during eval redoes it on resume.
+            if step % cfg.eval_every_steps == 0 and step != cfg.num_steps:
+                run_eval(step)
+                checkpointing.wait(best)
+            if step % cfg.checkpoint_every_steps == 0 or step == end:
+                checkpointing.save(latest, step, state)
+            if step >= end:
+                break
+        if stop_after_steps is not None and end < cfg.num_steps:
+            return {"step": step, "stopped": True}
+        done_marker = os.path.join(workdir, "train", "final_eval.json")
+        if not os.path.exists(done_marker):
+            result = run_eval(cfg.num_steps)
+            checkpointing.wait(best)
+            _write_json_atomic(done_marker, _summary(result, cfg.num_steps))
+    finally:
+        bar.close()
+        checkpointing.close(latest, best)
+        writer.close()
+    return finalize(workdir, state)
+
+
+def _summary(result: dict, step: int) -> dict:
+    return {k: result[k] for k in ("map", "ap50", "miou", "metric", "per_class_ap", "per_class_iou")} | {
+        "step": int(step)
+    }
+
+
+def finalize(workdir: str, like_state: state_lib.TrainState) -> dict:
+    """Reads the best checkpoint of ``workdir``, writes ``metrics.json`` and returns it with
+    the best ``variables`` (host numpy)."""
+    best = checkpointing.make_manager(
+        os.path.join(workdir, "train", "best"), max_to_keep=1, best_metric="metric", best_mode="max"
+    )
+    try:
+        restored = checkpointing.restore_best(best, like_state)
+    finally:
+        checkpointing.close(best)
+    if restored is None:
+        raise RuntimeError(f"{workdir} holds no best checkpoint")
+    state, meta = restored
+    _write_json_atomic(os.path.join(workdir, "metrics.json"), meta)
+    out = dict(meta)
+    out["variables"] = jax.device_get(step_lib.variables_of(state))
+    return out
+
+
+def _write_json_atomic(path: str, obj: Any) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, allow_nan=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
