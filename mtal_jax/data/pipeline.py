@@ -157,6 +157,22 @@ def preprocess(example: dict, spec: Spec, index: int, *, flip: bool = False) -> 
     }
 
 
+def padding_example(spec: Spec) -> dict[str, np.ndarray]:
+    """An all-zero example with ``valid`` False and ``index`` -1 (fills partial batches)."""
+    hh, ww = spec.image_hw
+    m = spec.max_boxes
+    return {
+        "images": np.zeros((hh, ww, 3), np.uint8),
+        "boxes": np.zeros((m, 4), np.float32),
+        "box_labels": np.zeros((m,), np.int32),
+        "box_valid": np.zeros((m,), bool),
+        "seg_labels": np.full((hh, ww), IGNORE_LABEL, np.int32),
+        "valid": np.bool_(False),
+        "index": np.int32(-1),
+        "num_dropped_boxes": np.int32(0),
+    }
+
+
 class _TrainOrder:
     """Random-access source: element i is example ``indices[perm_e[i % n]]``, e = i // n.
 
@@ -233,17 +249,18 @@ def iterate_train(ds: grain.MapDataset, start_step: int, *, prefetch_threads: in
 def iterate_eval(
     source: Any, indices: Sequence[int], spec: Spec, *, batch_size: int, prefetch_threads: int = 2
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Yields fixed-size batches over ``indices`` in order; the last is padded (valid False)."""
+    """Yields fixed-size batches over ``indices`` in order.
+
+    Negative indices and the missing tail of the last batch become padding examples
+    (``valid`` False, ``index`` -1), so callers can pre-pad (multi-process scoring).
+    """
     indices = np.asarray(indices, np.int64)
     num_batches = -(-len(indices) // batch_size)
 
     def load(b: int) -> dict[str, np.ndarray]:
         chunk = indices[b * batch_size : (b + 1) * batch_size]
-        examples = [preprocess(source[int(i)], spec, int(i)) for i in chunk]
-        pad = batch_size - len(examples)
-        if pad:
-            filler = dict(examples[0], valid=np.bool_(False), index=np.int32(-1))
-            examples += [filler] * pad
+        examples = [preprocess(source[int(i)], spec, int(i)) if i >= 0 else padding_example(spec) for i in chunk]
+        examples += [padding_example(spec)] * (batch_size - len(examples))
         return _collate(examples)
 
     ds = grain.MapDataset.range(num_batches).map(load)

@@ -10,7 +10,6 @@ nor skips batches and ends with the same parameters as an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -20,7 +19,7 @@ import jax
 import numpy as np
 import tqdm
 
-from mtal_jax import checkpointing, metric_writer, sharding
+from mtal_jax import checkpointing, jsonio, metric_writer, sharding
 from mtal_jax.data import pipeline
 from mtal_jax.models import multitask
 from mtal_jax.train import evaluate as evaluate_lib
@@ -218,7 +217,7 @@ def train(
         if not os.path.exists(done_marker):
             result = run_eval(cfg.num_steps)
             checkpointing.wait(best)
-            _write_json_atomic(done_marker, _summary(result, cfg.num_steps))
+            jsonio.write_atomic(done_marker, _summary(result, cfg.num_steps))
     finally:
         bar.close()
         checkpointing.close(latest, best)
@@ -245,16 +244,7 @@ def finalize(workdir: str, like_state: state_lib.TrainState) -> dict:
     if restored is None:
         raise RuntimeError(f"{workdir} holds no best checkpoint")
     state, meta = restored
-    _write_json_atomic(os.path.join(workdir, "metrics.json"), meta)
+    jsonio.write_atomic(os.path.join(workdir, "metrics.json"), meta)
     out = dict(meta)
     out["variables"] = jax.device_get(step_lib.variables_of(state))
     return out
-
-
-def _write_json_atomic(path: str, obj: Any) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, allow_nan=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

@@ -1,0 +1,81 @@
+"""Selects the next images to annotate with a trained checkpoint (for data teams).
+
+  python select.py --strategy ours --config configs/default.py --checkpoint runs/x/reference \
+      --budget 100 [--pool pool_ids.txt] [--labeled labeled_ids.txt] --output selection.json [--format csv]
+
+Naming hazard (STYLE.md §1): this file shares its name with the standard library's
+``select`` module. Imported under that name (the repo root on ``sys.path``), it replaces
+itself with the real module; run as a script, it takes the repo root off ``sys.path``
+before importing anything else.
+"""
+
+import os as _os
+import sys as _sys
+
+_ROOT = _os.path.dirname(_os.path.abspath(__file__))
+
+
+def _without_root(path):
+    return [p for p in path if _os.path.abspath(p or _os.curdir) != _ROOT]
+
+
+if __name__ != "__main__":
+    # Imported as `select` by accident: become the standard-library module.
+    import importlib as _importlib
+
+    _saved_path = list(_sys.path)
+    _sys.modules.pop(__name__, None)
+    _sys.path[:] = _without_root(_sys.path)
+    try:
+        _real = _importlib.import_module("select")
+    finally:
+        _sys.path[:] = _saved_path
+    _sys.modules[__name__] = _real
+    globals().update({k: v for k, v in vars(_real).items() if not k.startswith("__")})
+else:
+    _sys.path[:] = _without_root(_sys.path)
+    import select as _stdlib_select  # noqa: F401  (cache the real module first)
+
+    _sys.path.append(_ROOT)  # now safe: `select` resolves to the cached stdlib module
+
+    from mtal_jax import runtime
+
+    runtime.configure_host_devices()
+
+    from absl import app, flags
+    from ml_collections import config_flags
+
+    from mtal_jax.al import select_cli
+
+    _CONFIG = config_flags.DEFINE_config_file(
+        "config", _os.path.join(_ROOT, "configs", "default.py"), "Config the checkpoint was trained with."
+    )
+    _STRATEGY = flags.DEFINE_string("strategy", None, "Strategy name (sugar for --config.al.strategy.name).")
+    _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Training run dir (holding train/best) or a checkpoint dir.", required=True)
+    _BUDGET = flags.DEFINE_integer("budget", None, "Number of images to select.", required=True)
+    _POOL = flags.DEFINE_string("pool", None, "File of image ids to choose from (one per line); default: the whole train split.")
+    _LABELED = flags.DEFINE_string("labeled", None, "File of already labeled image ids (never selected; seeds diversity methods).")
+    _OUTPUT = flags.DEFINE_string("output", "selection.json", "Output file.")
+    _FORMAT = flags.DEFINE_enum("format", "json", ["json", "csv"], "Output format.")
+    _SEED = flags.DEFINE_integer("seed", 0, "Selection seed (random tie-breaks, random strategy).")
+    _PROGRESS = flags.DEFINE_bool("progress", True, "Show progress bars.")
+
+    def main(argv):
+        if len(argv) > 1:
+            raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+        config = _CONFIG.value
+        runtime.setup(config.mesh)
+        select_cli.run(
+            config,
+            strategy=_STRATEGY.value or config.al.strategy.name,
+            checkpoint=_CHECKPOINT.value,
+            budget=_BUDGET.value,
+            pool_file=_POOL.value,
+            labeled_file=_LABELED.value,
+            output=_OUTPUT.value,
+            fmt=_FORMAT.value,
+            seed=_SEED.value,
+            progress=_PROGRESS.value,
+        )
+
+    app.run(main)

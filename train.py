@@ -1,0 +1,32 @@
+"""Runs the active-learning experiment of a config (SPEC §2).
+
+  python train.py --config configs/default.py --workdir runs/default
+  python train.py --config configs/camvid.py --workdir runs/camvid --config.al.strategies=ours,random
+
+Running the same command again after a crash resumes where it stopped.
+"""
+
+from mtal_jax import runtime
+
+runtime.configure_host_devices()
+
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from mtal_jax.al import experiment  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file("config", "configs/default.py", "Experiment config file.", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (created; resumed if it exists).", required=True)
+_PROGRESS = flags.DEFINE_bool("progress", True, "Show progress bars.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    config = _CONFIG.value
+    runtime.setup(config.mesh)
+    experiment.run(config, _WORKDIR.value, progress=_PROGRESS.value)
+
+
+if __name__ == "__main__":
+    app.run(main)
