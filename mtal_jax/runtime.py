@@ -42,6 +42,9 @@ def setup(mesh_config=None, *, verbose: bool = False) -> None:
         absl_logging.set_verbosity(absl_logging.WARNING)
     except ImportError:  # pragma: no cover
         pass
+    # Persistent compilation cache: resumed and repeated runs skip XLA compiles.
+    jax.config.update("jax_compilation_cache_dir", os.path.expanduser("~/.cache/mtal_jax/xla"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
     import tensorflow_datasets as tfds  # noqa: PLC0415
 
     tfds.disable_progress_bar()  # our own progress bars and log lines suffice

@@ -251,12 +251,14 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
     ref = reference_metrics(config, setup, workdir, progress=progress)
     records: list[dict] = []
 
+    cycle_fns = loop.build_step_fns(setup.model, train_config(config), setup.spec)  # compiled once
+
     def train_cycle(run_dir, labeled, init, seed):
         return loop.train(
             setup.model, train_config(config, seed=seed), workdir=run_dir, spec=setup.spec,
             train_source=train_source, train_indices=np.flatnonzero(labeled),
             eval_source=eval_source, eval_indices=setup.eval_indices, mesh=setup.mesh,
-            init_variables=init, progress=progress,
+            init_variables=init, progress=progress, fns=cycle_fns,
         )  # fmt: skip
 
     def record(trial, strategy, cycle, labeled, result, seconds):

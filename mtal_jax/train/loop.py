@@ -62,6 +62,47 @@ class TrainConfig:
     score_threshold: float = 0.05
 
 
+@dataclasses.dataclass(frozen=True)
+class StepFns:
+    """Jitted functions of one (model, schedule) pair: reuse them to avoid recompiling."""
+
+    tx: Any
+    train_step: Any
+    eval_fn: Any
+
+
+def build_step_fns(model: multitask.Model, cfg: TrainConfig, spec: pipeline.Spec) -> StepFns:
+    """Optimizer plus jitted train and eval steps for ``cfg`` (seed-independent)."""
+    tx = state_lib.create_optimizer(
+        learning_rate=cfg.learning_rate,
+        warmup_steps=cfg.lr_warmup_steps,
+        total_steps=cfg.num_steps,
+        weight_decay=cfg.weight_decay,
+        grad_clip_norm=cfg.grad_clip_norm,
+    )
+    train_step = jax.jit(
+        step_lib.make_train_step(
+            model,
+            tx,
+            dict(cfg.loss_weights),
+            ll4al_weight=cfg.ll4al_weight,
+            ll4al_margin=cfg.ll4al_margin,
+            ll4al_detach_step=cfg.ll4al_detach_step,
+        ),
+        donate_argnums=0,
+    )
+    decode_kwargs = {"max_detections": cfg.max_detections, "score_threshold": cfg.score_threshold}
+    eval_fn = jax.jit(
+        step_lib.make_eval_step(
+            model,
+            num_seg_classes=spec.num_seg_classes,
+            decode_kwargs=decode_kwargs,
+            loss_weights=dict(cfg.loss_weights),
+        )
+    )
+    return StepFns(tx=tx, train_step=train_step, eval_fn=eval_fn)
+
+
 def _metric_of(result: dict, name: str) -> float:
     if name == "mean_map_miou":
         return 0.5 * (result["map"] + result["miou"])
@@ -82,6 +123,7 @@ def train(
     init_variables: dict | None = None,
     stop_after_steps: int | None = None,
     progress: bool = True,
+    fns: StepFns | None = None,
 ) -> dict:
     """Trains ``model`` on ``train_source[train_indices]`` with resume and returns final metrics.
 
@@ -98,6 +140,8 @@ def train(
       stop_after_steps: stop (as if killed) after this many steps, without final eval; for
         tests of the resume path.
       progress: show progress bars.
+      fns: jitted step functions from ``build_step_fns`` (reused across runs with the same
+        model and schedule, so AL cycles do not recompile); built when None.
 
     Returns:
       dict with the best checkpoint's ``map``, ``ap50``, ``miou``, ``step`` and ``metric``,
@@ -110,13 +154,8 @@ def train(
         if b % n_dev:
             raise ValueError(f"train {name}={b} is not a multiple of the {n_dev} devices")
     os.makedirs(workdir, exist_ok=True)
-    tx = state_lib.create_optimizer(
-        learning_rate=cfg.learning_rate,
-        warmup_steps=cfg.lr_warmup_steps,
-        total_steps=cfg.num_steps,
-        weight_decay=cfg.weight_decay,
-        grad_clip_norm=cfg.grad_clip_norm,
-    )
+    fns = fns or build_step_fns(model, cfg, spec)
+    tx, train_step, eval_fn = fns.tx, fns.train_step, fns.eval_fn
     key = jax.random.key(cfg.seed)
     state = state_lib.create_train_state(model, tx, jax.random.fold_in(key, 0), spec.image_hw)
     if init_variables is not None:
@@ -133,26 +172,6 @@ def train(
         log.info("resumed %s at step %d", workdir, int(jax.device_get(state.step)))
     start = int(jax.device_get(state.step))
 
-    decode_kwargs = {"max_detections": cfg.max_detections, "score_threshold": cfg.score_threshold}
-    train_step = jax.jit(
-        step_lib.make_train_step(
-            model,
-            tx,
-            dict(cfg.loss_weights),
-            ll4al_weight=cfg.ll4al_weight,
-            ll4al_margin=cfg.ll4al_margin,
-            ll4al_detach_step=cfg.ll4al_detach_step,
-        ),
-        donate_argnums=0,
-    )
-    eval_fn = jax.jit(
-        step_lib.make_eval_step(
-            model,
-            num_seg_classes=spec.num_seg_classes,
-            decode_kwargs=decode_kwargs,
-            loss_weights=dict(cfg.loss_weights),
-        )
-    )
     eval_indices = list(eval_indices)
     if cfg.eval_max_images:
         eval_indices = eval_indices[: cfg.eval_max_images]

@@ -1,0 +1,356 @@
+"""Active-learning curves, label-efficiency tables and plots (host side, SPEC §7-8).
+
+Input: the result records of an AL experiment (``workdir/results.json``), one dict per
+(trial, strategy, cycle)::
+
+    {"trial": 0, "strategy": "ours", "cycle": 2, "labeled_fraction": 0.6,
+     "labeled_ids": [...], "map": 0.31, "ap50": 0.55, "miou": 0.62, "mdsq": 0.93}
+
+Output: ``summarize`` (mean/std curves over trials, the labeled fraction at which mDSQ
+first reaches 95 % of full supervision, savings against random), ``summary_markdown``
+(the paper's label-efficiency and Table-I style tables), ``plot_curves`` (Figures 3/4)
+and ``write_summary`` (all of it written atomically to a directory).
+
+Conventions: spreads are sample standard deviations over trials (``ddof=1``; 0 with one
+trial); fractions are in [0, 1] and printed as percentages; missing or ``None`` metric
+values count as NaN and are skipped by the means.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import math
+import os
+import pathlib
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import IO, Any
+
+import matplotlib.figure
+import numpy as np
+
+METRICS = ("mdsq", "map", "miou")
+"""Metrics summarised and plotted, in plot order."""
+
+TARGET = 0.95
+"""mDSQ level that defines label efficiency (paper IV-A: 95 % of full supervision)."""
+
+_METRIC_TITLES = {"mdsq": "mDSQ", "map": "mAP@[.50:.95]", "miou": "mIoU"}
+_BASELINE = "random"
+_DASH = "—"
+
+
+def label_efficiency(
+    fractions: Sequence[float], mdsq_values: Sequence[float], target: float = TARGET
+) -> float:
+    """Labeled fraction at which an mDSQ curve first reaches ``target`` (SPEC §7).
+
+    Points are taken in increasing fraction order; between the last point below the
+    target and the first point at or above it the fraction is interpolated linearly.
+
+    Args:
+      fractions: [P] labeled fractions of the curve's points.
+      mdsq_values: [P] mDSQ at those fractions (NaN points never reach the target).
+      target: level to reach.
+
+    Returns:
+      The fraction (float); the first fraction if the first point already reaches the
+      target; NaN if the curve never does.
+
+    Examples:
+      >>> round(label_efficiency([0.4, 0.5, 0.6], [0.8, 0.9, 1.0]), 6)
+      0.55
+    """
+    fractions = np.asarray(fractions, np.float64)
+    values = np.asarray(mdsq_values, np.float64)
+    if fractions.shape != values.shape or fractions.ndim != 1:
+        raise ValueError(f"fractions {fractions.shape} and mdsq_values {values.shape} must be [P]")
+    order = np.argsort(fractions, kind="stable")
+    fractions, values = fractions[order], values[order]
+    reached = np.flatnonzero(values >= target)
+    if not len(reached):
+        return float("nan")
+    i = int(reached[0])
+    if i == 0 or not np.isfinite(values[i - 1]):
+        return float(fractions[i])
+    f0, f1, v0, v1 = fractions[i - 1], fractions[i], values[i - 1], values[i]
+    return float(f0 + (target - v0) * (f1 - f0) / (v1 - v0))
+
+
+def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per-strategy mean/std curves and label efficiency over trials.
+
+    Args:
+      records: result records (see the module docstring).
+
+    Returns:
+      ``{strategy: summary}`` in order of first appearance, where ``summary`` holds
+      ``fractions`` (sorted labeled fractions), ``num_trials`` (trials with a point at
+      each fraction), ``<metric>_mean`` / ``<metric>_std`` for ``mdsq``, ``map``,
+      ``ap50``, ``miou`` (lists aligned with ``fractions``), ``trials`` (trial ids),
+      ``le95_mean_curve`` (label efficiency of the mean mDSQ curve), ``le95_per_trial``
+      (one per trial, NaN when not reached), ``le95_trial_mean`` / ``le95_trial_std``
+      (over the trials that reach it), ``le95_trials_reached`` and
+      ``savings_vs_random`` (random's ``le95_mean_curve`` minus this strategy's; NaN
+      when either is NaN or no random run exists).
+    """
+    curves = _curves(records)
+    out: dict[str, dict[str, Any]] = {}
+    for strategy, trials in curves.items():
+        fractions = sorted({f for curve in trials.values() for f in curve})
+        summary: dict[str, Any] = {"fractions": fractions, "trials": list(trials)}
+        summary["num_trials"] = [sum(f in c for c in trials.values()) for f in fractions]
+        for metric in METRICS + ("ap50",):
+            table = _table(trials, fractions, metric)  # [trials, fractions]
+            summary[f"{metric}_mean"] = _nan_mean(table, axis=0).tolist()
+            summary[f"{metric}_std"] = _nan_std(table, axis=0).tolist()
+        summary["le95_mean_curve"] = label_efficiency(fractions, summary["mdsq_mean"])
+        per_trial = []
+        for curve in trials.values():
+            xs = sorted(curve)
+            per_trial.append(label_efficiency(xs, [curve[x].get("mdsq", math.nan) for x in xs]))
+        per_trial = np.asarray(per_trial)
+        summary["le95_per_trial"] = per_trial.tolist()
+        summary["le95_trials_reached"] = int(np.isfinite(per_trial).sum())
+        summary["le95_trial_mean"] = float(_nan_mean(per_trial[None], axis=1)[0])
+        summary["le95_trial_std"] = float(_nan_std(per_trial[None], axis=1)[0])
+        out[strategy] = summary
+    baseline = out.get(_BASELINE, {}).get("le95_mean_curve", math.nan)
+    for summary in out.values():
+        summary["savings_vs_random"] = float(baseline - summary["le95_mean_curve"])
+    return out
+
+
+def summary_markdown(
+    records: Iterable[Mapping[str, Any]],
+    fractions_of_interest: Sequence[float] = (0.5, 0.7, 0.8, 0.9),
+) -> str:
+    """Markdown label-efficiency table and mDSQ-at-fraction table.
+
+    Args:
+      records: result records (see the module docstring).
+      fractions_of_interest: labeled fractions of the second table's columns; values
+        between cycles are interpolated per trial, values outside a trial's range are
+        left out (``—`` when no trial covers them).
+
+    Returns:
+      Markdown text with two tables.
+    """
+    records = list(records)
+    summary = summarize(records)
+    curves = _curves(records)
+    lines = [
+        f"## Label efficiency (labeled fraction at {TARGET:.0%} of full-supervision mDSQ)",
+        "",
+        f"| strategy | labeled fraction at {TARGET:.0%} full mDSQ (mean curve) "
+        "| per-trial mean ± std | savings vs random |",
+        "| --- | --- | --- | --- |",
+    ]
+    for strategy, s in summary.items():
+        num_trials = len(s["trials"])
+        reached = s["le95_trials_reached"]
+        if reached:
+            per_trial = f"{_pct(s['le95_trial_mean'])} ± {_pct(s['le95_trial_std'], unit='pp')}"
+            if reached < num_trials:
+                per_trial += f" ({reached}/{num_trials} trials reach it)"
+        else:
+            per_trial = "not reached"
+        savings = s["savings_vs_random"]
+        savings_text = _DASH if math.isnan(savings) else f"{100 * savings:+.1f} pp"
+        lines.append(
+            f"| {strategy} | {_pct(s['le95_mean_curve'], missing='not reached')} "
+            f"| {per_trial} | {savings_text} |"
+        )
+    header = " | ".join(f"{f:.0%}" for f in fractions_of_interest)
+    lines += [
+        "",
+        "## mDSQ at labeled fractions (mean ± std over trials, linear interpolation)",
+        "",
+        f"| strategy | {header} |",
+        "| --- |" + " --- |" * len(fractions_of_interest),
+    ]
+    for strategy, trials in curves.items():
+        cells = []
+        for f in fractions_of_interest:
+            values = np.asarray([_interp(curve, f, "mdsq") for curve in trials.values()])
+            values = values[np.isfinite(values)]
+            cells.append(_DASH if not len(values) else f"{values.mean():.3f} ± {_std(values):.3f}")
+        lines.append(f"| {strategy} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(records: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike) -> list[str]:
+    """Plots mDSQ, mAP and mIoU against the labeled fraction (paper Figures 3 and 4).
+
+    One line per strategy (mean over trials) with a shaded min-max band over trials; the
+    mDSQ plot has a dashed line at the 95 % target.
+
+    Args:
+      records: result records (see the module docstring).
+      out_dir: directory to write ``mdsq.png``, ``map.png`` and ``miou.png`` into
+        (created if missing; files replaced atomically).
+
+    Returns:
+      The three PNG paths, in ``METRICS`` order.
+    """
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    curves = _curves(records)
+    paths = []
+    for metric in METRICS:
+        # Figure without pyplot: no global state, no backend switch (Agg canvas).
+        fig = matplotlib.figure.Figure(figsize=(5.0, 3.6), dpi=100)
+        ax = fig.add_subplot()
+        for strategy, trials in curves.items():
+            fractions = sorted({f for curve in trials.values() for f in curve})
+            table = _table(trials, fractions, metric)  # [trials, fractions]
+            x = 100 * np.asarray(fractions)
+            finite = np.isfinite(table).any(axis=0)
+            if not finite.any():
+                continue
+            with np.errstate(all="ignore"):
+                low = np.nanmin(np.where(np.isfinite(table), table, np.inf), axis=0)
+                high = np.nanmax(np.where(np.isfinite(table), table, -np.inf), axis=0)
+            (line,) = ax.plot(
+                x[finite], _nan_mean(table, axis=0)[finite], marker="o", ms=3, label=strategy
+            )
+            ax.fill_between(x[finite], low[finite], high[finite], color=line.get_color(), alpha=0.2)
+        if metric == "mdsq":
+            ax.axhline(
+                TARGET, color="black", linestyle="--", linewidth=1, label=f"{TARGET:.0%} of full"
+            )
+        ax.set_xlabel("labeled fraction of the pool (%)")
+        ax.set_ylabel(_METRIC_TITLES[metric])
+        ax.grid(True, alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = out_dir / f"{metric}.png"
+        _atomic_write(path, lambda f, fig=fig: fig.savefig(f, format="png"), binary=True)
+        paths.append(str(path))
+    return paths
+
+
+def write_summary(records: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike) -> list[str]:
+    """Writes ``summary.md``, ``summary.json`` and the three plots into ``out_dir``.
+
+    Args:
+      records: result records (see the module docstring).
+      out_dir: output directory (created if missing). Every file is written to a
+        temporary file in the same directory and moved into place with ``os.replace``.
+
+    Returns:
+      Paths written: ``summary.md``, ``summary.json``, then the PNGs.
+    """
+    records = list(records)
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    markdown = summary_markdown(records)
+    summary = _json_safe(summarize(records))
+    md_path, json_path = out_dir / "summary.md", out_dir / "summary.json"
+    _atomic_write(md_path, lambda f: f.write(markdown))
+    _atomic_write(json_path, lambda f: json.dump(summary, f, indent=2, allow_nan=False))
+    return [str(md_path), str(json_path)] + plot_curves(records, out_dir)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _curves(
+    records: Iterable[Mapping[str, Any]],
+) -> dict[str, dict[Any, dict[float, dict[str, float]]]]:
+    """Groups records as ``{strategy: {trial: {fraction: {metric: value}}}}``.
+
+    Fractions are rounded to 6 decimals so that equal cycles of different trials align.
+    """
+    curves: dict[str, dict[Any, dict[float, dict[str, float]]]] = collections.defaultdict(dict)
+    for record in records:
+        trial = curves[str(record["strategy"])].setdefault(record["trial"], {})
+        fraction = round(float(record["labeled_fraction"]), 6)
+        trial[fraction] = {m: _float(record.get(m)) for m in METRICS + ("ap50",)}
+    return dict(curves)
+
+
+def _table(
+    trials: Mapping[Any, Mapping[float, Mapping[str, float]]],
+    fractions: Sequence[float],
+    metric: str,
+) -> np.ndarray:
+    """[num_trials, num_fractions] float64 values, NaN where a trial lacks a point."""
+    return np.asarray(
+        [[curve.get(f, {}).get(metric, math.nan) for f in fractions] for curve in trials.values()],
+        np.float64,
+    ).reshape(len(trials), len(fractions))
+
+
+def _interp(curve: Mapping[float, Mapping[str, float]], fraction: float, metric: str) -> float:
+    """Metric of one trial at ``fraction`` (linear between points, NaN outside the range)."""
+    xs = np.asarray([x for x in sorted(curve) if math.isfinite(curve[x][metric])])
+    if not len(xs) or not xs[0] - 1e-9 <= fraction <= xs[-1] + 1e-9:
+        return math.nan
+    ys = np.asarray([curve[x][metric] for x in xs])
+    return float(np.interp(fraction, xs, ys))
+
+
+def _float(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _nan_mean(table: np.ndarray, axis: int) -> np.ndarray:
+    """Mean over finite entries; NaN where there is none (no warning)."""
+    finite = np.isfinite(table)
+    count = finite.sum(axis=axis)
+    total = np.where(finite, table, 0.0).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _nan_std(table: np.ndarray, axis: int) -> np.ndarray:
+    """Sample std (ddof=1) over finite entries; 0 for one entry, NaN for none."""
+    finite = np.isfinite(table)
+    count = finite.sum(axis=axis)
+    mean = np.expand_dims(_nan_mean(table, axis), axis)
+    sq = np.where(finite, (table - np.where(finite, mean, 0.0)) ** 2, 0.0).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        std = np.sqrt(sq / np.maximum(count - 1, 1))
+    return np.where(count > 0, std, np.nan)
+
+
+def _std(values: np.ndarray) -> float:
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def _pct(value: float, missing: str = _DASH, unit: str = "%") -> str:
+    return missing if not math.isfinite(value) else f"{100 * value:.1f} {unit}"
+
+
+def _json_safe(value: Any) -> Any:
+    """Replaces non-finite floats by None (strict JSON) in nested dicts/lists."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _atomic_write(
+    path: pathlib.Path, write: Callable[[IO[Any]], Any], binary: bool = False
+) -> None:
+    """Calls ``write(file)`` on a temporary file next to ``path``, then renames it over."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        mode, encoding = ("wb", None) if binary else ("w", "utf-8")
+        with os.fdopen(fd, mode, encoding=encoding) as f:
+            write(f)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0o600 files
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

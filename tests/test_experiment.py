@@ -1,0 +1,183 @@
+"""End-to-end AL experiment on the tiny config: records, durable state, crash + exact resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from configs import tiny
+from mtal_jax import jsonio
+from mtal_jax.al import experiment, pool, scoring
+from mtal_jax.data import pipeline
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _config(data_dir, **al):
+    config = tiny.get_config()
+    config.data.data_dir = str(data_dir)
+    config.al.reference_map = 0.5  # skip the reference run here; test_reference_run covers it
+    config.al.reference_miou = 0.5
+    for k, v in al.items():
+        setattr(config.al, k, v)
+    return config
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("tfds")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, data_dir):
+    workdir = tmp_path_factory.mktemp("uninterrupted")
+    records = experiment.run(_config(data_dir), str(workdir), progress=False)
+    return workdir, records
+
+
+def _key(records):
+    return [(r["trial"], r["strategy"], r["cycle"], tuple(r["labeled_ids"])) for r in records]
+
+
+def test_records_and_files(uninterrupted):
+    workdir, records = uninterrupted
+    assert [(r["strategy"], r["cycle"]) for r in records] == [("ours", 0), ("ours", 1), ("random", 0), ("random", 1)]
+    on_disk = jsonio.read(os.path.join(workdir, "results.json"))
+    assert _key(on_disk) == _key(records)
+    for r in records:
+        assert set(r) >= {"trial", "strategy", "cycle", "labeled_fraction", "labeled_ids", "map", "ap50", "miou", "mdsq"}
+        assert 0.0 <= r["map"] <= 1.0 and 0.0 <= r["miou"] <= 1.0
+        assert np.isclose(r["mdsq"], (r["map"] / 0.5 + r["miou"] / 0.5) / 2)
+    # cycle 0 is shared by every strategy of a trial
+    assert records[0]["labeled_ids"] == records[2]["labeled_ids"]
+    assert records[0]["map"] == records[2]["map"]
+    for name in ("ours", "random"):
+        c0, c1 = [r for r in records if r["strategy"] == name]
+        assert len(c0["labeled_ids"]) == 16 and len(c1["labeled_ids"]) == 20  # 40 % + 10 % of 40
+        assert set(c0["labeled_ids"]) < set(c1["labeled_ids"])
+        sel = jsonio.read(os.path.join(workdir, "trial_0", name, "cycle_1", "selection.json"))
+        assert len(sel["selected"]) == 4 == len(set(sel["selected"]))
+        assert not set(sel["selected"]) & set(c0["labeled_ids"])
+        assert set(sel["components"]) >= {"score"}
+        assert all(len(v) == 4 for v in sel["components"].values())
+        assert len(sel["image_ids"]) == 4
+    for f in ("summary.md", "summary.json", "mdsq.png", "map.png", "miou.png", "config.json"):
+        assert os.path.getsize(os.path.join(workdir, f)) > 0
+
+
+def test_crash_anywhere_then_resume_gives_same_result(tmp_path, data_dir, uninterrupted, monkeypatch):
+    _, expected = uninterrupted
+    workdir = str(tmp_path / "crashy")
+    config = _config(data_dir)
+
+    class Crash(Exception):
+        pass
+
+    # 1. Crash during training of cycle 1 (after a few batches).
+    real_iter = pipeline.iterate_train
+    calls = {"n": 0}
+
+    def crashing_iter(ds, start, **kw):
+        calls["n"] += 1
+        it = real_iter(ds, start, **kw)
+        if calls["n"] == 2:  # the second training run: cycle 1 of "ours"
+            yield next(it)
+            raise Crash("killed while training")
+        yield from it
+
+    monkeypatch.setattr(pipeline, "iterate_train", crashing_iter)
+    with pytest.raises(Crash):
+        experiment.run(config, workdir, progress=False)
+    monkeypatch.setattr(pipeline, "iterate_train", real_iter)
+
+    # 2. Crash while scoring the pool for "random".
+    real_score = scoring.score_pool
+
+    def crashing_score(*a, **kw):
+        raise Crash("killed while scoring")
+
+    monkeypatch.setattr(scoring, "score_pool", crashing_score)
+    with pytest.raises(Crash):
+        experiment.run(config, workdir, progress=False)
+    monkeypatch.setattr(scoring, "score_pool", real_score)
+
+    # 3. Crash while writing the selection record (before the rename).
+    real_write = jsonio.write_atomic
+
+    def crashing_write(path, obj, **kw):
+        if path.endswith("selection.json"):
+            raise Crash("killed while writing the selection")
+        return real_write(path, obj, **kw)
+
+    monkeypatch.setattr(jsonio, "write_atomic", crashing_write)
+    with pytest.raises(Crash):
+        experiment.run(config, workdir, progress=False)
+    monkeypatch.setattr(jsonio, "write_atomic", real_write)
+
+    records = experiment.run(config, workdir, progress=False)
+    assert _key(records) == _key(expected)
+    for got, want in zip(records, expected):
+        for k in ("map", "ap50", "miou"):
+            assert got[k] == pytest.approx(want[k], abs=1e-6), (got["strategy"], got["cycle"], k)
+
+
+def test_selection_is_never_rewritten(uninterrupted):
+    workdir, _ = uninterrupted
+    path = os.path.join(workdir, "trial_0", "ours", "cycle_1", "selection.json")
+    with pytest.raises(FileExistsError):
+        jsonio.write_atomic(path, {}, overwrite=False)
+
+
+def test_config_mismatch_on_resume_is_an_error(uninterrupted, data_dir):
+    workdir, _ = uninterrupted
+    config = _config(data_dir)
+    config.train.steps = 7
+    with pytest.raises(ValueError, match="another config"):
+        experiment.run(config, str(workdir), progress=False)
+
+
+def test_bad_input_fails_before_work(tmp_path, data_dir):
+    with pytest.raises(ValueError, match="unknown strategy 'nope'.*valid names"):
+        experiment.run(_config(data_dir, strategies="ours,nope"), str(tmp_path / "a"), progress=False)
+    assert not os.path.exists(tmp_path / "a" / "trial_0")
+
+
+def test_pool_budgets():
+    assert pool.cycle_budgets(100, 0.4, 0.1, 6) == [10, 10, 10, 10, 10]
+    assert pool.cycle_budgets(10, 0.4, 0.3, 4) == [3, 3, 0]
+    labeled = pool.initial_labeled(50, 0.4, seed=3)
+    assert labeled.sum() == 20
+    assert (labeled == pool.initial_labeled(50, 0.4, seed=3)).all()
+    assert not (labeled == pool.initial_labeled(50, 0.4, seed=4)).all()
+    with pytest.raises(ValueError, match="labeled"):
+        pool.add_selection(labeled, np.flatnonzero(labeled)[:1])
+    with pytest.raises(ValueError, match="duplicate"):
+        pool.add_selection(labeled, np.array([np.flatnonzero(~labeled)[0]] * 2))
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume(tmp_path, data_dir, uninterrupted):
+    """Real kills (SIGKILL) of `python train.py` at several moments, then a full resume."""
+    _, expected = uninterrupted
+    workdir = tmp_path / "killed"
+    args = [
+        sys.executable, "train.py", "--config", "configs/tiny.py", "--workdir", str(workdir), "--noprogress",
+        f"--config.data.data_dir={data_dir}", "--config.al.reference_map=0.5", "--config.al.reference_miou=0.5",
+    ]  # fmt: skip
+    for delay in (8, 14, 20, 26):
+        proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    subprocess.run(args, cwd=ROOT, check=True, capture_output=True)
+    with open(workdir / "results.json") as f:
+        records = json.load(f)
+    assert _key(records) == _key(expected)
+    for got, want in zip(records, expected):
+        assert got["map"] == pytest.approx(want["map"], abs=1e-6)
+        assert got["miou"] == pytest.approx(want["miou"], abs=1e-6)

@@ -1,0 +1,137 @@
+"""Tests of mtal_jax.reporting: label efficiency, summaries, tables and plots."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from mtal_jax import reporting
+
+FRACTIONS = [0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+# mDSQ curves: {strategy: {trial: values at FRACTIONS}}. Hand-computed 95 % points:
+#   random t0: 0.8 + (0.95 - 0.93) / (0.96 - 0.93) * 0.1 = 0.86667;  t1: exactly 0.8
+#   random mean curve (0.94 at 0.8, 0.965 at 0.9): 0.8 + 0.01 / 0.025 * 0.1 = 0.84
+#   ours t0: 0.6 + 0.01 / 0.02 * 0.1 = 0.65;  t1: 0.5 + 0.03 / 0.06 * 0.1 = 0.55
+#   ours mean curve (0.91 at 0.5, 0.96 at 0.6): 0.5 + 0.04 / 0.05 * 0.1 = 0.58
+CURVES = {
+    "random": {
+        0: [0.80, 0.85, 0.88, 0.91, 0.93, 0.96, 0.99],
+        1: [0.82, 0.85, 0.90, 0.93, 0.95, 0.97, 1.00],
+    },
+    "ours": {
+        0: [0.85, 0.90, 0.94, 0.96, 0.97, 0.98, 1.00],
+        1: [0.87, 0.92, 0.98, 0.97, 0.98, 0.99, 1.00],
+    },
+}
+
+
+def _records(curves=CURVES):
+    records = []
+    for strategy, trials in curves.items():
+        for trial, values in trials.items():
+            for cycle, (fraction, value) in enumerate(zip(FRACTIONS, values)):
+                records.append(
+                    {
+                        "trial": trial,
+                        "strategy": strategy,
+                        "cycle": cycle,
+                        "labeled_fraction": fraction,
+                        "labeled_ids": list(range(cycle)),
+                        "map": 0.4 * value,
+                        "ap50": 0.6 * value,
+                        "miou": 0.7 * value,
+                        "mdsq": value,
+                    }
+                )
+    return records
+
+
+def test_label_efficiency_interpolates_between_points():
+    assert reporting.label_efficiency([0.4, 0.5, 0.6], [0.8, 0.9, 1.0]) == pytest.approx(0.55)
+    assert reporting.label_efficiency(FRACTIONS, CURVES["random"][0]) == pytest.approx(
+        0.8 + 2 / 3 * 0.1
+    )
+    # Unsorted input is sorted by fraction first; an exact hit returns that fraction.
+    assert reporting.label_efficiency([0.6, 0.4, 0.5], [0.96, 0.9, 0.95]) == pytest.approx(0.5)
+
+
+def test_label_efficiency_first_point_and_never_reached():
+    assert reporting.label_efficiency([0.4, 0.5], [0.97, 0.99]) == 0.4
+    assert math.isnan(reporting.label_efficiency([0.4, 0.5, 0.6], [0.5, 0.9, 0.94]))
+    assert math.isnan(reporting.label_efficiency([], []))
+    # The first crossing counts, even if the curve dips again later.
+    assert reporting.label_efficiency([0.4, 0.5, 0.6], [0.9, 1.0, 0.9]) == pytest.approx(0.45)
+    assert reporting.label_efficiency([0.4, 0.5], [0.5, 0.8], target=0.6) == pytest.approx(
+        0.4 + 0.1 / 3
+    )
+
+
+def test_summarize_two_strategies_two_trials():
+    summary = reporting.summarize(_records())
+    assert list(summary) == ["random", "ours"]
+    random, ours = summary["random"], summary["ours"]
+    assert random["fractions"] == FRACTIONS and random["num_trials"] == [2] * 7
+    np.testing.assert_allclose(random["mdsq_mean"], np.mean(list(CURVES["random"].values()), 0))
+    np.testing.assert_allclose(
+        random["mdsq_std"], np.std(list(CURVES["random"].values()), 0, ddof=1)
+    )
+    np.testing.assert_allclose(ours["map_mean"], 0.4 * np.asarray(ours["mdsq_mean"]))
+    np.testing.assert_allclose(ours["miou_mean"], 0.7 * np.asarray(ours["mdsq_mean"]))
+    assert random["le95_mean_curve"] == pytest.approx(0.84)
+    assert ours["le95_mean_curve"] == pytest.approx(0.58)
+    np.testing.assert_allclose(random["le95_per_trial"], [0.8 + 2 / 3 * 0.1, 0.8])
+    np.testing.assert_allclose(ours["le95_per_trial"], [0.65, 0.55])
+    assert ours["le95_trial_mean"] == pytest.approx(0.60)
+    assert ours["le95_trial_std"] == pytest.approx(np.std([0.65, 0.55], ddof=1))
+    assert ours["le95_trials_reached"] == 2
+    assert ours["savings_vs_random"] == pytest.approx(0.26)
+    assert random["savings_vs_random"] == pytest.approx(0.0)
+
+
+def test_summarize_without_random_and_never_reached():
+    curves = {"entropy": {0: [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.94]}}
+    summary = reporting.summarize(_records(curves))["entropy"]
+    assert math.isnan(summary["le95_mean_curve"]) and math.isnan(summary["savings_vs_random"])
+    assert summary["le95_trials_reached"] == 0 and math.isnan(summary["le95_trial_mean"])
+    assert summary["mdsq_std"] == [0.0] * 7  # one trial: no spread
+    markdown = reporting.summary_markdown(_records(curves))
+    assert "| entropy | not reached | not reached | — |" in markdown
+
+
+def test_summary_markdown_tables():
+    markdown = reporting.summary_markdown(_records(), fractions_of_interest=(0.3, 0.45, 0.9))
+    assert "| random | 84.0 % | 83.3 % ± 4.7 pp | +0.0 pp |" in markdown
+    assert "| ours | 58.0 % | 60.0 % ± 7.1 pp | +26.0 pp |" in markdown
+    assert "| strategy | 30% | 45% | 90% |" in markdown
+    # 0.3 is before the first cycle ('—'); 0.45 interpolates each trial, then averages.
+    ours_45 = np.mean([(0.85 + 0.90) / 2, (0.87 + 0.92) / 2])
+    assert f"| ours | — | {ours_45:.3f} ± 0.014 | 0.985 ± 0.007 |" in markdown
+
+
+def _assert_png(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1000
+
+
+def test_plot_curves_writes_three_pngs(tmp_path):
+    paths = reporting.plot_curves(_records(), tmp_path / "plots")
+    assert [p.rsplit("/", 1)[-1] for p in paths] == ["mdsq.png", "map.png", "miou.png"]
+    for path in paths:
+        _assert_png(path)
+
+
+def test_write_summary(tmp_path):
+    records = _records()
+    records.append({**records[0], "strategy": "broken", "mdsq": None, "map": float("nan")})
+    paths = reporting.write_summary(records, tmp_path)
+    names = sorted(p.rsplit("/", 1)[-1] for p in paths)
+    assert names == ["map.png", "mdsq.png", "miou.png", "summary.json", "summary.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == names  # no temporary files left
+    summary = json.loads((tmp_path / "summary.json").read_text())  # strict JSON, NaN -> null
+    assert summary["ours"]["le95_mean_curve"] == pytest.approx(0.58)
+    assert summary["broken"]["mdsq_mean"] == [None]
+    assert "| ours | 58.0 % |" in (tmp_path / "summary.md").read_text()
+    for name in ("mdsq.png", "map.png", "miou.png"):
+        _assert_png(tmp_path / name)
