@@ -35,7 +35,10 @@ def get_config(arg=None):
     config.model.backbone = "tiny"  # test | tiny | small | resnet18 | resnet34 | resnet50
     config.model.neck_channels = 64
     config.model.head_channels = 64
-    config.model.loss_prediction = False  # LL4AL modules; switched on for the ll4al strategy
+    # LL4AL loss-prediction modules, trained in every run so that one checkpoint serves every
+    # strategy; with loss.ll4al_detach_step = 0 they see detached features and leave the
+    # multi-task network's training unchanged (gradient clipping aside).
+    config.model.loss_prediction = True
 
     config.loss = ml_collections.ConfigDict()
     config.loss.det_heatmap = 1.0

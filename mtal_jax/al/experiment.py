@@ -65,9 +65,22 @@ def strategy_names(config: ml_collections.ConfigDict) -> list[str]:
     if len(set(names)) != len(names):
         raise ValueError(f"config.al.strategies has duplicates: {names}")
     for n in names:
-        if n not in strategies.STRATEGIES:
-            raise ValueError(f"unknown strategy {n!r}; valid names: {', '.join(sorted(strategies.STRATEGIES))}")
+        base = _base_name(n, config)
+        if base not in strategies.STRATEGIES:
+            raise ValueError(f"unknown strategy {base!r}; valid names: {', '.join(sorted(strategies.STRATEGIES))}")
     return names
+
+
+def _user_kwargs(name: str, config: ml_collections.ConfigDict) -> dict:
+    kwargs = config.al.strategy.kwargs
+    return dict(kwargs.get(name, {})) if kwargs else {}
+
+
+def _base_name(name: str, config: ml_collections.ConfigDict) -> str:
+    """Registry name of ``name``: itself, or the ``base`` of an alias defined in
+    ``config.al.strategy.kwargs`` (e.g. ``{"ours_seg": {"base": "ours", "weights": (0, 0, 1)}}``
+    for the Table I ablations)."""
+    return _user_kwargs(name, config).get("base", name)
 
 
 def build_setup(config: ml_collections.ConfigDict, *, needs_loss_prediction: bool = False) -> Setup:
@@ -134,13 +147,14 @@ def train_config(config: ml_collections.ConfigDict, *, num_steps: int | None = N
 def make_strategy(name: str, config: ml_collections.ConfigDict, *, cycle: int, context: dict) -> strategies.Strategy:
     """Builds strategy ``name`` for ``cycle`` with the user's kwargs for it.
 
-    ``context`` holds values only the shell knows (e.g. ``labeled_class_hist``); each is
-    passed to the factory only when its signature names it.
+    ``context`` holds values only the shell knows (e.g. ``labeled_class_hist``);
+    ``strategies.get_strategy`` passes each only to factories that take it. ``name`` may
+    be an alias with a ``base`` strategy (see ``_base_name``).
     """
-    user = dict(config.al.strategy.kwargs.get(name, {})) if config.al.strategy.kwargs else {}
-    params = inspect.signature(strategies.STRATEGIES[name]).parameters
-    extra = {k: v for k, v in context.items() if k in params and k not in user}
-    return strategies.get_strategy(name, cycle=cycle, **user, **extra)
+    user = _user_kwargs(name, config)
+    base = user.pop("base", name)
+    extra = {k: v for k, v in context.items() if k not in user}
+    return strategies.get_strategy(base, cycle=cycle, **user, **extra)
 
 
 def decode_kwargs(config: ml_collections.ConfigDict) -> dict:
@@ -238,7 +252,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
     """
     names = strategy_names(config)
     _check_config_file(config, workdir)
-    setup = build_setup(config, needs_loss_prediction="ll4al" in names)
+    setup = build_setup(config, needs_loss_prediction=any(_base_name(n, config) == "ll4al" for n in names))
     n = setup.pool_size
     budgets = pool_lib.cycle_budgets(n, config.al.initial_fraction, config.al.budget_fraction, config.al.num_cycles)
     log.info(
@@ -331,8 +345,9 @@ def _durable_selection(setup, config, name, cycle, cdir, labeled, variables, bud
     if os.path.exists(sel_path):
         selected = np.asarray(jsonio.read(sel_path)["selected"], np.int64)
     else:
-        context = {"labeled_class_hist": None}
-        if "labeled_class_hist" in inspect.signature(strategies.STRATEGIES[name]).parameters:
+        context = {}
+        factory = strategies.STRATEGIES[_base_name(name, config)]
+        if "labeled_class_hist" in inspect.signature(factory).parameters:
             context["labeled_class_hist"] = labeled_class_hist(setup, config, labeled)
         strategy = make_strategy(name, config, cycle=cycle - 1, context=context)
         selected, scores, scored = select_images(
