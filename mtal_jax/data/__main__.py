@@ -1,0 +1,68 @@
+"""Dataset inspection CLI.
+
+Usage (from the repository root)::
+
+    python -m mtal_jax.data summary --config configs/camvid.py --data-root ../shared/data/camvid
+    python -m mtal_jax.data summary --config configs/nuimages.py:tiny --data-root /data/nuimages \
+        --data-dir /tmp/tfds
+
+``summary`` prepares the dataset of the config's ``data`` section if needed (into
+``--data-dir`` or ``config.data.data_dir``), prints what preparation skipped, and
+prints as its last line ``{"splits": {"<split>": {"images": N, "boxes_per_class":
+{"<class name>": n, ...}}, ...}}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+
+from mtal_jax.data import catalog, summary
+
+
+def load_config(spec: str):
+    """Loads ``path/to/config.py[:arg]`` and returns ``get_config(arg)``."""
+    path, _, arg = spec.partition(":")
+    if not os.path.isfile(path):
+        raise SystemExit(f"config file {path} not found")
+    module_spec = importlib.util.spec_from_file_location("_mtal_data_config", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_config(arg or None)
+
+
+def _plain(value):
+    return value.to_dict() if hasattr(value, "to_dict") else dict(value or {})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mtal_jax.data", description=__doc__.split("\n")[0]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    summary_parser = commands.add_parser("summary", help="prepare if needed, print split counts")
+    summary_parser.add_argument("--config", required=True, help="config file[:preset]")
+    summary_parser.add_argument("--data-root", help="dataset files (default config.data.root)")
+    summary_parser.add_argument("--data-dir", help="prepared files (default config.data.data_dir)")
+    args = parser.parse_args(argv)
+
+    data = load_config(args.config).data
+    builder = catalog.prepare(
+        data.name,
+        data_dir=os.path.expanduser(args.data_dir or data.data_dir),
+        root=args.data_root if args.data_root is not None else data.get("root", ""),
+        builder_kwargs=_plain(data.get("builder_kwargs")),
+    )
+    print(f"{data.name}: {builder.data_dir}")
+    for line in summary.skipped_lines(builder):
+        print(line)
+    print(json.dumps(summary.summarize(builder)))
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

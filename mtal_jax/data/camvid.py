@@ -1,0 +1,171 @@
+"""CamVid (SegNet 11-class version) as a TFDS builder in the common example format.
+
+Layout of ``root`` (as ``../shared/data/camvid``)::
+
+    train.txt, test.txt (, val.txt)   lines "<image path> <label path>" relative to root
+    train/*.png, trainannot/*.png, ...  RGB images and 8-bit label maps (ids 0..11)
+
+Segmentation: the 11 classes below; Void (11) becomes ``IGNORE_LABEL``. Detection:
+CamVid has no instances, so boxes are the 4-connected components of Car (8),
+Pedestrian (9) and Bicyclist (10) with at least ``min_area`` pixels
+(``components.component_boxes``); they are approximate (touching objects merge).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from typing import ClassVar
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from mtal_jax.data import cache, components, errors, examples, features, files
+from mtal_jax.structs import IGNORE_LABEL
+
+SEG_CLASSES = [
+    "sky",
+    "building",
+    "pole",
+    "road",
+    "pavement",
+    "tree",
+    "sign_symbol",
+    "fence",
+    "car",
+    "pedestrian",
+    "bicyclist",
+]
+DET_CLASSES = ["car", "pedestrian", "bicyclist"]
+DET_TO_SEG = [8, 9, 10]
+VOID_ID = 11
+SPLITS = ("train", "val", "test")
+
+
+class Camvid(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """CamVid from a local folder; options are part of the prepared cache's identity."""
+
+    name = "camvid"
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES: ClassVar[dict[str, str]] = {
+        "1.0.0": "Boxes from connected components; void -> ignore."
+    }
+    # Not a TFDS dataset package, so no checksums file next to the code; tfds's lookup
+    # of one needs the `importlib_resources` backport, not a declared dependency.
+    code_path = None
+
+    def __init__(
+        self,
+        *,
+        root: str | os.PathLike | None = None,
+        min_area: int = 16,
+        on_error: str = "raise",
+        **kwargs,
+    ):
+        """Args:
+        root: the CamVid folder (None only to read an already prepared dataset).
+        min_area: smallest connected component (pixels) that gives a box; 16 at
+          240x180 matches the usual 64 at 480x360.
+        on_error: "raise" or "skip" (see ``mtal_jax.data.errors``).
+        **kwargs: ``tfds.core.GeneratorBasedBuilder`` arguments (``data_dir``, ...).
+        """
+        self.options = {
+            "root": cache.resolve_root(root),
+            "min_area": int(min_area),
+            "on_error": errors.check_policy(on_error),
+        }
+        kwargs.setdefault("config", cache.make_config(self.options))
+        kwargs.setdefault("file_format", "array_record")
+        super().__init__(**kwargs)
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        metadata = features.make_metadata(DET_CLASSES, SEG_CLASSES, DET_TO_SEG)
+        metadata["options"] = cache.canonical_options(self.options)
+        metadata["skipped"] = {}
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=__doc__,
+            features=features.make_features(),
+            metadata=metadata,
+            homepage="http://mi.eng.cam.ac.uk/research/projects/VideoRec/CamVid/",
+        )
+
+    def _split_generators(self, dl_manager):
+        del dl_manager  # Local files only.
+        root = pathlib.Path(cache.check_root(self.options["root"], self.name))
+        splits = {
+            s: self._generate_examples(root, s) for s in SPLITS if (root / f"{s}.txt").is_file()
+        }
+        if not splits:
+            raise errors.DatasetError(
+                f"no split list ({', '.join(s + '.txt' for s in SPLITS)}) found",
+                path=root,
+                reason=errors.MISSING_FILE,
+            )
+        return splits
+
+    def _generate_examples(self, root: pathlib.Path, split: str):
+        log = errors.SkipLog(self.options["on_error"], self.name, split)
+        list_path = root / f"{split}.txt"
+        with list_path.open() as f:
+            for line_number, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    key, example = self._example(root, list_path, line_number, line)
+                except errors.DatasetError as e:
+                    log.skip(e, kind="frame")
+                    continue
+                log.written += 1
+                yield key, example
+        self.info.metadata["skipped"][split] = log.finish(list_path)
+
+    def _example(self, root: pathlib.Path, list_path: pathlib.Path, line_number: int, line: str):
+        record = f"line {line_number}"
+        parts = line.split()
+        if len(parts) != 2:
+            raise errors.DatasetError(
+                f"expected '<image> <label>', got {line.strip()!r}",
+                path=list_path,
+                record=record,
+                reason=errors.MALFORMED_RECORD,
+            )
+        image_path, label_path = (root / p.lstrip("/") for p in parts)
+        image, height, width = files.read_image(image_path, record=record)
+        labels = files.read_label_png(label_path, record=record)
+        examples.check_size(
+            labels.shape, (height, width), path=label_path, record=record, what="label map"
+        )
+        if labels.max(initial=0) > VOID_ID:
+            raise errors.DatasetError(
+                f"label ids up to {int(labels.max())}; CamVid has 0..{VOID_ID}",
+                path=label_path,
+                record=record,
+                reason=errors.BAD_MASK,
+            )
+        boxes, box_labels = components.component_boxes(
+            labels, DET_TO_SEG, min_area=self.options["min_area"]
+        )
+        segmentation = np.where(labels == VOID_ID, IGNORE_LABEL, labels).astype(np.uint8)
+        image_id = image_path.stem
+        return image_id, examples.make_example(
+            image=image,
+            segmentation=segmentation,
+            boxes=list(boxes),
+            box_labels=list(box_labels),
+            image_id=image_id,
+        )
+
+
+def prepare(data_dir: str, root: str, **builder_kwargs) -> tfds.core.DatasetBuilder:
+    """Prepares CamVid from ``root`` into ``data_dir`` (if not already there).
+
+    Args:
+      data_dir: where the prepared array_record files go.
+      root: the CamVid folder.
+      **builder_kwargs: ``Camvid`` options (``min_area``, ``on_error``).
+
+    Returns:
+      The prepared builder (``builder.as_data_source(split)``).
+    """
+    return cache.download_and_prepare(Camvid(data_dir=data_dir, root=root, **builder_kwargs))

@@ -1,0 +1,102 @@
+"""Checks shared by every builder and the assembly of one example in the common format.
+
+The format itself is defined by ``mtal_jax.data.features``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from mtal_jax.data import errors, files
+
+
+def clip_box(
+    box_xyxy: Sequence[float], height: int, width: int, *, path, record: str | None
+) -> tuple[np.ndarray, bool]:
+    """Clips one xyxy pixel box to the image.
+
+    Args:
+      box_xyxy: [4] x1, y1, x2, y2 in pixels.
+      height, width: image size.
+      path, record: where the box comes from (for errors).
+
+    Returns:
+      ``(box [4] float32, clipped)``; ``clipped`` is True when the box reached
+      outside the image and was cut to it.
+
+    Raises:
+      DatasetError: ``malformed_record`` for a non-numeric, non-finite or inverted
+        box; ``box_outside_image`` when nothing of the box lies inside the image.
+    """
+    try:
+        box = np.asarray(box_xyxy, np.float64).reshape(4)
+    except (TypeError, ValueError) as e:
+        raise errors.DatasetError(
+            f"box {box_xyxy!r} is not 4 numbers",
+            path=path,
+            record=record,
+            reason=errors.MALFORMED_RECORD,
+        ) from e
+    if not np.all(np.isfinite(box)) or box[2] <= box[0] or box[3] <= box[1]:
+        raise errors.DatasetError(
+            f"box {box.tolist()} is not finite with x2 > x1 and y2 > y1",
+            path=path,
+            record=record,
+            reason=errors.MALFORMED_RECORD,
+        )
+    clipped_box = np.clip(box, 0.0, [width, height, width, height])
+    if clipped_box[2] <= clipped_box[0] or clipped_box[3] <= clipped_box[1]:
+        raise errors.DatasetError(
+            f"box {box.tolist()} lies outside the {width}x{height} image",
+            path=path,
+            record=record,
+            reason=errors.BOX_OUTSIDE_IMAGE,
+        )
+    return clipped_box.astype(np.float32), bool(np.any(clipped_box != box))
+
+
+def check_size(
+    actual_hw: tuple[int, int], expected_hw: tuple[int, int], *, path, record: str | None, what: str
+) -> None:
+    """Raises ``DatasetError(size_mismatch)`` when ``what`` is not the image's size."""
+    if tuple(actual_hw) != tuple(expected_hw):
+        raise errors.DatasetError(
+            f"{what} is {actual_hw[1]}x{actual_hw[0]} (WxH) but the image is "
+            f"{expected_hw[1]}x{expected_hw[0]}",
+            path=path,
+            record=record,
+            reason=errors.SIZE_MISMATCH,
+        )
+
+
+def make_example(
+    *,
+    image: bytes,
+    segmentation: np.ndarray,
+    boxes: Sequence[np.ndarray],
+    box_labels: Sequence[int],
+    image_id: str,
+) -> dict:
+    """Assembles one example of the common format.
+
+    Args:
+      image: encoded RGB image (JPEG or PNG bytes).
+      segmentation: [H, W] uint8 class ids or IGNORE_LABEL.
+      boxes: M boxes, each [4] float32 xyxy pixels.
+      box_labels: M detection class ids.
+      image_id: the dataset's id of the image.
+
+    Returns:
+      A dict matching ``features.make_features()``.
+    """
+    assert segmentation.ndim == 2 and segmentation.dtype == np.uint8, segmentation.dtype
+    assert len(boxes) == len(box_labels)
+    return {
+        "image": image,
+        "segmentation": files.encode_png(segmentation),
+        "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
+        "box_labels": np.asarray(box_labels, np.int64).reshape(-1),
+        "image_id": image_id,
+    }

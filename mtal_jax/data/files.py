@@ -1,0 +1,120 @@
+"""Reading the user's files (images, label PNGs, JSON) with errors that name the file."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pathlib
+
+import numpy as np
+import PIL.Image
+
+from mtal_jax.data import errors
+
+_PASS_THROUGH_FORMATS = ("JPEG", "PNG")
+
+
+def _missing(path: pathlib.Path, record: str | None, what: str) -> errors.DatasetError:
+    return errors.DatasetError(
+        f"{what} file not found", path=path, record=record, reason=errors.MISSING_FILE
+    )
+
+
+def _open_image(path: pathlib.Path, record: str | None, what: str) -> tuple[bytes, PIL.Image.Image]:
+    if not path.is_file():
+        raise _missing(path, record, what)
+    data = path.read_bytes()
+    try:
+        image = PIL.Image.open(io.BytesIO(data))
+        image.load()  # Decodes everything: truncated files fail here, not later.
+    except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as e:
+        raise errors.DatasetError(
+            f"cannot decode {what} ({type(e).__name__}: {e})",
+            path=path,
+            record=record,
+            reason=errors.CORRUPT_IMAGE,
+        ) from e
+    return data, image
+
+
+def read_image(path: str | os.PathLike, *, record: str | None = None) -> tuple[bytes, int, int]:
+    """Reads and fully decodes an RGB image.
+
+    Args:
+      path: image file (any format PIL reads).
+      record: the record that references the file, for error messages.
+
+    Returns:
+      ``(encoded, height, width)``: ``encoded`` is the file's own bytes when it is an
+      RGB JPEG or PNG (no re-encoding), else the image converted to RGB and encoded
+      as PNG; either is accepted by the ``image`` feature.
+
+    Raises:
+      DatasetError: missing file (``missing_file``), or truncated or corrupt image
+        (``corrupt_image``).
+    """
+    path = pathlib.Path(path)
+    data, image = _open_image(path, record, "image")
+    if image.format in _PASS_THROUGH_FORMATS and image.mode == "RGB":
+        return data, image.height, image.width
+    return encode_png(np.asarray(image.convert("RGB"))), image.height, image.width
+
+
+def read_label_png(path: str | os.PathLike, *, record: str | None = None) -> np.ndarray:
+    """Reads a single-channel label map (8- or 16-bit grey, or palette indices).
+
+    Returns:
+      [H, W] uint8 or uint16 array of the stored values (palette indices, not colours).
+
+    Raises:
+      DatasetError: missing file, corrupt image, or a multi-channel image (``bad_mask``).
+    """
+    path = pathlib.Path(path)
+    _, image = _open_image(path, record, "label map")
+    if image.mode not in ("L", "P", "I;16", "I"):
+        raise errors.DatasetError(
+            f"label map has mode {image.mode!r}; expected one channel of class ids "
+            "(mode L, P or I;16)",
+            path=path,
+            record=record,
+            reason=errors.BAD_MASK,
+        )
+    array = np.asarray(image)
+    return array.astype(np.uint16) if array.dtype != np.uint8 else array
+
+
+def read_json(path: str | os.PathLike, *, record: str | None = None):
+    """Loads a JSON file.
+
+    Raises:
+      DatasetError: missing file, or invalid JSON / encoding (``malformed_json``, with
+        the line and column).
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise _missing(path, record, "JSON")
+    try:
+        with path.open("rb") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise errors.DatasetError(
+            f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}",
+            path=path,
+            record=record,
+            reason=errors.MALFORMED_JSON,
+        ) from e
+    except UnicodeDecodeError as e:
+        raise errors.DatasetError(
+            f"not UTF-8 text: {e}", path=path, record=record, reason=errors.MALFORMED_JSON
+        ) from e
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """Encodes [H, W], [H, W, 1] or [H, W, 3] uint8 as PNG bytes (fast compression)."""
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    buffer = io.BytesIO()
+    PIL.Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()

@@ -1,0 +1,366 @@
+"""nuImages (official table layout) as a TFDS builder in the common example format.
+
+Layout of ``root`` (as the nuImages download)::
+
+    v1.0-train/ v1.0-val/ (v1.0-mini/)   tables: sample.json, sample_data.json,
+        object_ann.json, surface_ann.json, category.json (calibrated_sensor.json,
+        sensor.json optional: camera channel; else taken from the file path)
+    samples/<CHANNEL>/*.jpg               images; sample_data.filename is relative to root
+
+One example per key-camera frame (``sample.key_camera_token``), optionally only the
+cameras in ``cameras`` (default the front camera, as in the paper).
+
+Classes: the nuScenes detection mapping (``CATEGORY_TO_DET``) gives 10 detection
+classes; categories it leaves out (animal, stroller, wheelchair, debris, ambulance,
+ego vehicle, ...) give no box and their pixels get ``IGNORE_LABEL``. The semantic
+map is the 10 classes + driveable_surface + background, painted from the masks:
+surfaces first, then objects from the largest to the smallest mask (small objects
+stay visible); objects without a mask mark their box as ignore where no other mask
+lies. Boxes are the table's ``bbox`` ``[xmin, ymin, xmax, ymax]`` clipped to the image.
+
+Bad input (``mtal_jax.data.errors``): an unknown category, a box outside the image or
+a record without ``bbox`` drops that object (no box, its mask pixels ignored); a mask
+that does not decode or has another size than the image, or a missing or corrupt
+image, drops the frame, since a wrong mask would corrupt the whole semantic map.
+
+Streaming: tables are scanned record by record (``json_records``); only the tokens
+of the chosen frames and the byte spans of their annotations are indexed, and each
+frame's annotations are re-read from disk when its example is written.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import pathlib
+from typing import ClassVar
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from mtal_jax.data import cache, errors, examples, features, files, json_records, rasterize
+from mtal_jax.structs import IGNORE_LABEL
+
+DET_CLASSES = [
+    "car",
+    "truck",
+    "trailer",
+    "bus",
+    "construction_vehicle",
+    "bicycle",
+    "motorcycle",
+    "pedestrian",
+    "traffic_cone",
+    "barrier",
+]
+SEG_CLASSES = DET_CLASSES + ["driveable_surface", "background"]
+DET_TO_SEG = list(range(len(DET_CLASSES)))
+DRIVEABLE_ID, BACKGROUND_ID = 10, 11
+
+# nuImages category -> detection class, or None: known, no box, pixels ignored.
+CATEGORY_TO_DET: dict[str, str | None] = {
+    "vehicle.car": "car",
+    "vehicle.truck": "truck",
+    "vehicle.trailer": "trailer",
+    "vehicle.bus.bendy": "bus",
+    "vehicle.bus.rigid": "bus",
+    "vehicle.construction": "construction_vehicle",
+    "vehicle.bicycle": "bicycle",
+    "vehicle.motorcycle": "motorcycle",
+    "human.pedestrian.adult": "pedestrian",
+    "human.pedestrian.child": "pedestrian",
+    "human.pedestrian.construction_worker": "pedestrian",
+    "human.pedestrian.police_officer": "pedestrian",
+    "movable_object.trafficcone": "traffic_cone",
+    "movable_object.barrier": "barrier",
+    "animal": None,
+    "human.pedestrian.personal_mobility": None,
+    "human.pedestrian.stroller": None,
+    "human.pedestrian.wheelchair": None,
+    "movable_object.debris": None,
+    "movable_object.pushable_pullable": None,
+    "static_object.bicycle_rack": None,
+    "vehicle.emergency.ambulance": None,
+    "vehicle.emergency.police": None,
+    "vehicle.ego": None,
+}
+# Surface category -> segmentation id.
+SURFACE_TO_SEG = {"flat.driveable_surface": DRIVEABLE_ID, "vehicle.ego": IGNORE_LABEL}
+DEFAULT_SPLITS = {"train": "v1.0-train", "val": "v1.0-val", "mini": "v1.0-mini"}
+
+
+def _malformed(detail: str, path, record) -> errors.DatasetError:
+    return errors.DatasetError(detail, path=path, record=record, reason=errors.MALFORMED_RECORD)
+
+
+def _field(row: dict, name: str, path, record):
+    if not isinstance(row, dict) or name not in row:
+        raise _malformed(f"missing field {name!r}", path, record)
+    return row[name]
+
+
+def _token(row) -> str | None:
+    """The record's token for messages (None when the record is not an object)."""
+    return str(row.get("token")) if isinstance(row, dict) else None
+
+
+def _channel(filename: str) -> str:
+    """Camera channel from ``samples/<CHANNEL>/<file>`` (the parent folder name)."""
+    return pathlib.PurePosixPath(filename).parent.name
+
+
+class Nuimages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """nuImages from local tables and images; options are part of the cache identity."""
+
+    name = "nuimages"
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES: ClassVar[dict[str, str]] = {
+        "1.0.0": "Key-camera frames, nuScenes detection classes."
+    }
+    code_path = None  # Not a TFDS dataset package (see camvid.Camvid).
+
+    def __init__(
+        self,
+        *,
+        root: str | os.PathLike | None = None,
+        splits: dict[str, str] | None = None,
+        cameras: list[str] | tuple[str, ...] | None = ("CAM_FRONT",),
+        on_error: str = "raise",
+        **kwargs,
+    ):
+        """Args:
+        root: the nuImages folder (None only to read a prepared dataset).
+        splits: split name -> table folder under root; default the present ones of
+          ``DEFAULT_SPLITS``.
+        cameras: camera channels to keep (key-camera frames only); None keeps all.
+        on_error: "raise" or "skip" (see ``mtal_jax.data.errors``).
+        **kwargs: ``tfds.core.GeneratorBasedBuilder`` arguments (``data_dir``, ...).
+        """
+        self.options = {
+            "root": cache.resolve_root(root),
+            "splits": dict(splits) if splits is not None else None,
+            "cameras": sorted(cameras) if cameras is not None else None,
+            "on_error": errors.check_policy(on_error),
+        }
+        kwargs.setdefault("config", cache.make_config(self.options))
+        kwargs.setdefault("file_format", "array_record")
+        super().__init__(**kwargs)
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        metadata = features.make_metadata(DET_CLASSES, SEG_CLASSES, DET_TO_SEG)
+        metadata["options"] = cache.canonical_options(self.options)
+        metadata["skipped"] = {}
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=__doc__,
+            features=features.make_features(),
+            metadata=metadata,
+            homepage="https://www.nuscenes.org/nuimages",
+        )
+
+    def _split_generators(self, dl_manager):
+        del dl_manager  # Local files only.
+        root = pathlib.Path(cache.check_root(self.options["root"], self.name))
+        splits = self.options["splits"]
+        if splits is None:
+            splits = {
+                s: d for s, d in DEFAULT_SPLITS.items() if (root / d / "sample.json").is_file()
+            }
+        if not splits:
+            raise errors.DatasetError(
+                f"no table folder ({', '.join(DEFAULT_SPLITS.values())}) with sample.json",
+                path=root,
+                reason=errors.MISSING_FILE,
+            )
+        return {s: self._generate_examples(root, root / d, s) for s, d in splits.items()}
+
+    def _generate_examples(self, root: pathlib.Path, tables: pathlib.Path, split: str):
+        log = errors.SkipLog(self.options["on_error"], self.name, split)
+        categories = self._categories(tables / "category.json")
+        frames = self._frames(tables)
+        spans = {}
+        for table in ("object_ann", "surface_ann"):
+            spans[table] = _index_spans(tables / f"{table}.json", frames)
+        with (
+            open(tables / "object_ann.json", "rb") as objects_file,
+            open(tables / "surface_ann.json", "rb") as surfaces_file,
+        ):
+            opened = {"object_ann": objects_file, "surface_ann": surfaces_file}
+            for token, frame in frames.items():
+                try:
+                    anns = {
+                        table: [
+                            json_records.read_record(opened[table], o, n, path=opened[table].name)
+                            for o, n in spans[table].get(token, ())
+                        ]
+                        for table in spans
+                    }
+                    example = self._example(root, tables, token, frame, anns, categories, log)
+                except errors.DatasetError as e:
+                    log.skip(e, kind="frame")
+                    continue
+                log.written += 1
+                yield token, example
+        self.info.metadata["skipped"][split] = log.finish(tables)
+
+    def _categories(self, path: pathlib.Path) -> dict[str, str]:
+        table = files.read_json(path)
+        if not isinstance(table, list):
+            raise _malformed("expected a list of categories", path, None)
+        return {_field(c, "token", path, None): _field(c, "name", path, _token(c)) for c in table}
+
+    def _frames(self, tables: pathlib.Path) -> dict[str, dict]:
+        """Token -> {filename, width, height} of the chosen key-camera frames, in table order."""
+        sample_path, data_path = tables / "sample.json", tables / "sample_data.json"
+        key_tokens = set()
+        for _, _, row in json_records.iter_records(sample_path):
+            key_tokens.add(_field(row, "key_camera_token", sample_path, _token(row)))
+        channels = _sensor_channels(tables)
+        cameras = self.options["cameras"]
+        frames = {}
+        for _, _, row in json_records.iter_records(data_path):
+            token = _field(row, "token", data_path, None)
+            if token not in key_tokens:
+                continue
+            filename = json_records.fix_text(_field(row, "filename", data_path, token))
+            if channels is not None:
+                channel = channels.get(_field(row, "calibrated_sensor_token", data_path, token))
+            else:
+                channel = _channel(filename)
+            if cameras is not None and channel not in cameras:
+                continue
+            frames[token] = {
+                "filename": filename,
+                "width": _field(row, "width", data_path, token),
+                "height": _field(row, "height", data_path, token),
+            }
+        return frames
+
+    def _example(self, root, tables, token, frame, anns, categories, log):
+        image_path = root / frame["filename"]
+        image, height, width = files.read_image(image_path, record=f"sample_data {token}")
+        examples.check_size(
+            (height, width),
+            (frame["height"], frame["width"]),
+            path=image_path,
+            record=f"sample_data {token}",
+            what="sample_data width/height",
+        )
+        surface_layers, object_layers, boxes, labels, unmasked = [], [], [], [], []
+        for table, rows in anns.items():
+            path = tables / f"{table}.json"
+            for row in rows:
+                record = f"{table} {row.get('token')}"
+                mask = self._mask(row, (height, width), path, record)  # Bad mask: frame error.
+                try:
+                    seg_label, det, box, clipped = self._classify(
+                        table, row, categories, (height, width), path, record
+                    )
+                except errors.DatasetError as e:
+                    log.skip(e, kind="object")  # Skipped: no box, its pixels are ignored.
+                    seg_label, det = IGNORE_LABEL, None
+                if det is not None:
+                    boxes.append(box)
+                    labels.append(det)
+                    log.clipped_boxes += clipped
+                if mask is not None:
+                    layers = surface_layers if table == "surface_ann" else object_layers
+                    layers.append((mask, seg_label))
+                elif det is not None:
+                    unmasked.append(box)
+        object_layers.sort(key=lambda layer: -int(layer[0].sum()))
+        segmentation = rasterize.paint_semantic(
+            height,
+            width,
+            background=BACKGROUND_ID,
+            layers=surface_layers + object_layers,
+            unmasked_boxes=unmasked,
+        )
+        return examples.make_example(
+            image=image,
+            segmentation=segmentation,
+            boxes=boxes,
+            box_labels=labels,
+            image_id=token,
+        )
+
+    def _classify(self, table, row, categories, image_hw, path, record):
+        """Returns (segmentation label, detection id or None, box or None, clipped)."""
+        name = self._category_name(row, categories, path, record)
+        known = SURFACE_TO_SEG if table == "surface_ann" else CATEGORY_TO_DET
+        if name not in known:
+            raise errors.DatasetError(
+                f"unknown category {name!r}",
+                path=path,
+                record=record,
+                reason=errors.UNKNOWN_CATEGORY,
+            )
+        if table == "surface_ann":
+            return SURFACE_TO_SEG[name], None, None, False
+        if CATEGORY_TO_DET[name] is None:  # Known, outside the detection classes.
+            return IGNORE_LABEL, None, None, False
+        box, clipped = examples.clip_box(
+            _field(row, "bbox", path, record), *image_hw, path=path, record=record
+        )
+        det = DET_CLASSES.index(CATEGORY_TO_DET[name])
+        return DET_TO_SEG[det], det, box, clipped
+
+    def _category_name(self, row, categories, path, record) -> str:
+        category_token = _field(row, "category_token", path, record)
+        if category_token not in categories:
+            raise errors.DatasetError(
+                f"category_token {category_token} is not in category.json",
+                path=path,
+                record=record,
+                reason=errors.UNKNOWN_CATEGORY,
+            )
+        return categories[category_token]
+
+    def _mask(self, row, image_hw, path, record) -> np.ndarray | None:
+        mask = row.get("mask")
+        if mask is None:
+            return None
+        size = tuple(mask.get("size", ())) if isinstance(mask, dict) else ()
+        examples.check_size(size, image_hw, path=path, record=record, what="mask")
+        return rasterize.decode_nuimages_mask(mask, path=path, record=record)
+
+
+def _sensor_channels(tables: pathlib.Path) -> dict[str, str] | None:
+    """calibrated_sensor token -> channel, or None when the sensor tables are absent."""
+    cs_path, sensor_path = tables / "calibrated_sensor.json", tables / "sensor.json"
+    if not (cs_path.is_file() and sensor_path.is_file()):
+        return None
+    sensors = {
+        _field(s, "token", sensor_path, None): _field(s, "channel", sensor_path, _token(s))
+        for s in files.read_json(sensor_path)
+    }
+    return {
+        _field(cs, "token", cs_path, None): sensors.get(
+            _field(cs, "sensor_token", cs_path, _token(cs))
+        )
+        for cs in files.read_json(cs_path)
+    }
+
+
+def _index_spans(path: pathlib.Path, frames: dict) -> dict[str, list[tuple[int, int]]]:
+    """sample_data token -> byte spans of its records in ``path`` (chosen frames only)."""
+    spans = collections.defaultdict(list)
+    for offset, length, row in json_records.iter_records(path):
+        token = _field(row, "sample_data_token", path, _token(row))
+        if token in frames:
+            spans[token].append((offset, length))
+    return spans
+
+
+def prepare(data_dir: str, root: str, **builder_kwargs) -> tfds.core.DatasetBuilder:
+    """Prepares nuImages from ``root`` into ``data_dir`` (if not already there).
+
+    Args:
+      data_dir: where the prepared array_record files go.
+      root: the nuImages folder.
+      **builder_kwargs: ``Nuimages`` options (``splits``, ``cameras``, ``on_error``).
+
+    Returns:
+      The prepared builder (``builder.as_data_source(split)``).
+    """
+    return cache.download_and_prepare(Nuimages(data_dir=data_dir, root=root, **builder_kwargs))

@@ -1,0 +1,197 @@
+"""Instance masks from COCO RLE and polygons, tight boxes, and semantic maps from masks.
+
+Pixel convention: pixel (row i, column j) covers [j, j+1) x [i, i+1), so the tight
+box of a mask is ``[x_min, y_min, x_max + 1, y_max + 1]`` (as ``pycocotools.mask.toBbox``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import PIL.Image
+import PIL.ImageDraw
+from pycocotools import mask as mask_utils
+
+from mtal_jax.data import errors
+from mtal_jax.structs import IGNORE_LABEL
+
+
+def _bad_mask(detail: str, path, record) -> errors.DatasetError:
+    return errors.DatasetError(detail, path=path, record=record, reason=errors.BAD_MASK)
+
+
+def decode_rle(rle, *, path="<memory>", record: str | None = None) -> np.ndarray:
+    """Decodes a COCO RLE ``{"size": [h, w], "counts": str | bytes | list[int]}``.
+
+    ``counts`` as a string or bytes is the compressed form, as a list the
+    uncompressed run lengths.
+
+    Returns:
+      [h, w] bool mask.
+
+    Raises:
+      DatasetError: ``bad_mask`` when the record is not a valid RLE.
+    """
+    try:
+        height, width = (int(v) for v in rle["size"])
+        counts = rle["counts"]
+        if isinstance(counts, list):
+            rle = mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)
+        else:
+            counts = counts.encode("ascii") if isinstance(counts, str) else bytes(counts)
+            rle = {"size": [height, width], "counts": counts}
+        mask = mask_utils.decode(rle)
+    except (KeyError, TypeError, ValueError, UnicodeEncodeError) as e:
+        raise _bad_mask(f"invalid RLE mask ({type(e).__name__}: {e})", path, record) from e
+    if mask.shape != (height, width):
+        raise _bad_mask(f"RLE decodes to {mask.shape}, size says {(height, width)}", path, record)
+    return mask.astype(bool)
+
+
+def decode_nuimages_mask(mask: dict, *, path="<memory>", record: str | None = None) -> np.ndarray:
+    """Decodes a nuImages mask: ``counts`` is base64 of the compressed COCO RLE bytes.
+
+    Returns:
+      [h, w] bool mask (h, w from ``mask["size"]``).
+    """
+    try:
+        counts = base64.b64decode(mask["counts"], validate=True)
+    except (KeyError, TypeError, ValueError, binascii.Error) as e:
+        raise _bad_mask(
+            f"mask counts are not base64 ({type(e).__name__}: {e})", path, record
+        ) from e
+    return decode_rle({"size": mask.get("size"), "counts": counts}, path=path, record=record)
+
+
+def encode_rle(mask: np.ndarray) -> dict:
+    """Encodes [h, w] bool as ``{"size": [h, w], "counts": <compressed RLE str>}``."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def encode_nuimages_mask(mask: np.ndarray) -> dict:
+    """Encodes [h, w] bool in the nuImages table form (base64 of compressed RLE)."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {
+        "size": [int(v) for v in rle["size"]],
+        "counts": base64.b64encode(rle["counts"]).decode("ascii"),
+    }
+
+
+def coco_polygons_mask(
+    polygons: Sequence[Sequence[float]], height: int, width: int, *, path="<memory>", record=None
+) -> np.ndarray:
+    """Rasterises COCO polygons ``[[x0, y0, x1, y1, ...], ...]`` (union) as pycocotools does.
+
+    Returns:
+      [height, width] bool mask.
+    """
+    polygons = [list(map(float, p)) for p in polygons]
+    if not polygons or any(len(p) < 6 or len(p) % 2 for p in polygons):
+        raise _bad_mask("a COCO polygon needs an even number (>= 6) of coordinates", path, record)
+    rles = mask_utils.frPyObjects(polygons, height, width)
+    return mask_utils.decode(mask_utils.merge(rles)).astype(bool)
+
+
+def _depths(hierarchy: Sequence[Sequence[int]] | None, n: int) -> list[int]:
+    """Nesting depth of each contour from OpenCV-style ``[next, prev, child, parent]``."""
+    if hierarchy is None:
+        return [0] * n
+    parents = [int(h[3]) if h is not None and len(h) == 4 else -1 for h in hierarchy]
+    depths = []
+    for i in range(n):
+        depth, j = 0, parents[i]
+        while 0 <= j < n and depth <= n:
+            depth, j = depth + 1, parents[j]
+        depths.append(depth)
+    return depths
+
+
+def contour_mask(
+    contours: Sequence[Sequence[float]],
+    height: int,
+    width: int,
+    *,
+    hierarchy: Sequence[Sequence[int]] | None = None,
+    path="<memory>",
+    record: str | None = None,
+) -> np.ndarray:
+    """Rasterises pixel-index contours (OpenLABEL ``poly2d`` / OpenCV ``findContours``).
+
+    Vertices are pixel indices of boundary pixels, so boundary pixels belong to the
+    mask. With a hierarchy (``[next, prev, first_child, parent]`` per contour), contours
+    at odd nesting depth are holes: their inside is cleared, their outline kept.
+
+    Args:
+      contours: flat ``[x0, y0, x1, y1, ...]`` lists (one point or two are allowed).
+      height, width: mask size.
+      hierarchy: optional per-contour hierarchy; without it all contours are filled.
+
+    Returns:
+      [height, width] bool mask.
+    """
+    canvas = PIL.Image.new("L", (width, height), 0)
+    draw = PIL.ImageDraw.Draw(canvas)
+    if hierarchy is not None and len(hierarchy) != len(contours):
+        raise _bad_mask(
+            f"{len(hierarchy)} hierarchy rows for {len(contours)} contours", path, record
+        )
+    depths = _depths(hierarchy, len(contours))
+    for depth, contour in sorted(zip(depths, contours), key=lambda t: t[0]):
+        try:
+            xy = [float(v) for v in contour]
+        except (TypeError, ValueError) as e:
+            raise _bad_mask(f"non-numeric polygon coordinates ({e})", path, record) from e
+        if len(xy) < 2 or len(xy) % 2 or not np.all(np.isfinite(xy)):
+            raise _bad_mask("a polygon needs finite x, y pairs", path, record)
+        points = list(zip(xy[0::2], xy[1::2]))
+        hole = depth % 2 == 1
+        if len(points) < 3:
+            draw.line(points, fill=1) if len(points) == 2 else draw.point(points, fill=1)
+        else:
+            draw.polygon(points, fill=0 if hole else 1, outline=1)
+    return np.asarray(canvas, dtype=bool)
+
+
+def mask_box(mask: np.ndarray) -> np.ndarray | None:
+    """Tight xyxy box of a [H, W] bool mask ([4] float32), or None for an empty mask."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return np.array([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1], np.float32)
+
+
+def paint_semantic(
+    height: int,
+    width: int,
+    *,
+    background: int,
+    layers: Iterable[tuple[np.ndarray, int]],
+    unmasked_boxes: Iterable[np.ndarray] = (),
+) -> np.ndarray:
+    """Composes a semantic map from instance or surface masks.
+
+    Args:
+      height, width: map size.
+      background: label of pixels no mask covers.
+      layers: ``(mask [H, W] bool, label)`` painted in order, later layers on top
+        (use ``IGNORE_LABEL`` for objects of ignored categories).
+      unmasked_boxes: xyxy boxes of objects that have no mask: pixels inside them
+        still at ``background`` get ``IGNORE_LABEL`` (their class is unknown there).
+
+    Returns:
+      [height, width] uint8 labels.
+    """
+    semantic = np.full((height, width), background, np.uint8)
+    for mask, label in layers:
+        semantic[mask] = label
+    for box in unmasked_boxes:
+        x1, y1 = max(int(np.floor(box[0])), 0), max(int(np.floor(box[1])), 0)
+        x2, y2 = min(int(np.ceil(box[2])), width), min(int(np.ceil(box[3])), height)
+        patch = semantic[y1:y2, x1:x2]  # A view: writes go to `semantic`.
+        patch[patch == background] = IGNORE_LABEL
+    return semantic
