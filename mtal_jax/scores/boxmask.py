@@ -1,0 +1,384 @@
+"""BoxMask generation (paper III-C, SPEC §4) and the ``ours`` strategy (paper III-G).
+
+The whole BoxMask scoring runs inside the jitted predict function:
+
+1. ``make_box_mask_extra`` (a ``strategies.ExtraFn``): crop windows = detected boxes grown by
+   a context margin and clipped to the image; the valid detections of the whole batch are
+   *packed* (valid first, highest detection score first) and cut out in one gather
+   (``ops.crops.crop_and_resize``); the network's segmentation path runs on the packed
+   crops only; the probability of each box's class is resampled onto the output grid
+   and thresholded at ``tau`` inside the box -> ``extras["box_masks"]``.
+2. ``make_score_fn``: ``consistency.consistency_scores`` on the full-image segmentation,
+   the BoxMasks and the detections.
+
+Packing (padded slots cost no network compute): the valid slots of the whole batch are
+sorted to the front and run through the network ``crop_chunk`` crops at a time in a
+``lax.while_loop`` of ``ceil(valid / crop_chunk)`` iterations. The network is compiled
+once for a [crop_chunk, S, S, 3] input, so a batch with a different number of detections
+never recompiles, a batch without detections makes no network call, and padding wastes
+fewer than ``crop_chunk`` crops per batch. (A ``lax.switch`` over power-of-two bucket
+sizes was the first design; it wastes up to half of the crop compute and compiles the
+network once per bucket.) ``max_crops`` (default B*K: every valid detection fits) caps
+the work per batch; when more detections are valid, the lowest-scoring ones are dropped: they get no
+BoxMask, do not enter the scores (as if undetected) and are counted per image in
+``extras["boxes_dropped"]`` and in the score dict, never silently.
+
+Sampling: the crop is cut with bilinear sampling (``ops.crops``); the crop's class
+probability map is read at each output-grid pixel centre's position inside the crop
+window, bilinearly between crop pixel centres (edge-clamped), as separable interpolation
+matrices (``Wy @ P @ Wx^T``), which maps to matrix multiplies on accelerators.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from mtal_jax import strategies, structs
+from mtal_jax.al import selection
+from mtal_jax.ops import boxes as box_ops
+from mtal_jax.ops import crops as crop_ops
+from mtal_jax.scores import consistency
+
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+
+def crop_windows(
+    boxes_xyxy: ArrayLike, *, context_margin: float, image_hw: tuple[float, float]
+) -> jax.Array:
+    """Crop window of each box: grown by ``context_margin`` per side, clipped (SPEC §4 step 1).
+
+    Args:
+      boxes_xyxy: [..., 4] float boxes.
+      context_margin: fraction of the box size added on each side.
+      image_hw: (H, W) of the image in the boxes' units.
+
+    Returns:
+      [..., 4] float32 windows.
+    """
+    height, width = image_hw
+    return box_ops.clip_boxes(box_ops.enlarge_boxes(boxes_xyxy, context_margin), height, width)
+
+
+def box_masks_from_class_probs(
+    class_probs: ArrayLike,
+    crop_windows_xyxy: ArrayLike,
+    boxes_xyxy: ArrayLike,
+    *,
+    tau: float,
+    out_hw: tuple[int, int],
+) -> jax.Array:
+    """BoxMasks from each crop's probability of its box's class (SPEC §4 step 4).
+
+    Output-grid pixel (i, j) is in BM_k iff its centre (j + 0.5, i + 0.5) lies inside box k
+    (``x1 <= j + 0.5 < x2``, ``y1 <= i + 0.5 < y2``) and the class probability, bilinearly
+    sampled at that centre's position inside window k, is > ``tau``.
+
+    Args:
+      class_probs: [..., S', S'] probability of the box's class over each crop window
+        (crop pixel m covers [m, m + 1) / S' of the window).
+      crop_windows_xyxy: [..., 4] windows in output-grid cells.
+      boxes_xyxy: [..., 4] boxes in output-grid cells.
+      tau: probability threshold (paper Table II: 0.3).
+      out_hw: (h, w) output grid, static.
+
+    Returns:
+      [..., h, w] bool.
+    """
+    class_probs = jnp.asarray(class_probs, jnp.float32)
+    windows = jnp.asarray(crop_windows_xyxy, jnp.float32)
+    h, w = out_hw
+    crop_h, crop_w = class_probs.shape[-2:]
+    win_w = jnp.maximum(windows[..., 2] - windows[..., 0], 1e-6)[..., None]  # [..., 1]
+    win_h = jnp.maximum(windows[..., 3] - windows[..., 1], 1e-6)[..., None]
+    centres_y = jnp.arange(h, dtype=jnp.float32) + 0.5  # [h]
+    centres_x = jnp.arange(w, dtype=jnp.float32) + 0.5  # [w]
+    # Position of each grid centre in crop-pixel index space (crop pixel m centred at m).
+    pos_y = (centres_y - windows[..., 1:2]) / win_h * crop_h - 0.5  # [..., h]
+    pos_x = (centres_x - windows[..., 0:1]) / win_w * crop_w - 0.5  # [..., w]
+    rows = crop_ops.interpolation_matrix(pos_y, crop_h)  # [..., h, S']
+    cols = crop_ops.interpolation_matrix(pos_x, crop_w)  # [..., w, S']
+    sampled = jnp.einsum("...is,...st->...it", rows, class_probs, precision=_HIGHEST)
+    sampled = jnp.einsum("...it,...jt->...ij", sampled, cols, precision=_HIGHEST)  # [..., h, w]
+    return box_ops.boxes_to_pixel_masks(boxes_xyxy, out_hw) & (sampled > tau)
+
+
+def box_masks_from_crops(
+    crop_probs: ArrayLike,
+    crop_windows_xyxy: ArrayLike,
+    boxes_xyxy: ArrayLike,
+    seg_classes: ArrayLike,
+    *,
+    tau: float,
+    out_hw: tuple[int, int],
+) -> jax.Array:
+    """BoxMasks from the segmentation of each crop window (SPEC §4).
+
+    Args:
+      crop_probs: [B, K, S', S', C_seg] segmentation probabilities over each crop window.
+      crop_windows_xyxy: [B, K, 4] windows, xyxy in output-grid cells.
+      boxes_xyxy: [B, K, 4] boxes, xyxy in output-grid cells.
+      seg_classes: [B, K] int segmentation class c_k of each box.
+      tau: threshold on the probability of class c_k.
+      out_hw: (h, w), static.
+
+    Returns:
+      [B, K, h, w] bool; see ``box_masks_from_class_probs`` for the rule and sampling.
+    """
+    crop_probs = jnp.asarray(crop_probs)
+    index = jnp.asarray(seg_classes, jnp.int32)[..., None, None, None]  # [B, K, 1, 1, 1]
+    class_probs = jnp.take_along_axis(crop_probs, index, axis=-1)[..., 0]  # [B, K, S', S']
+    return box_masks_from_class_probs(
+        class_probs, crop_windows_xyxy, boxes_xyxy, tau=tau, out_hw=out_hw
+    )
+
+
+def packed_crop_class_probs(
+    segment_fn: Callable[[jax.Array], jax.Array],
+    images: ArrayLike,
+    windows_xyxy: ArrayLike,
+    seg_classes: ArrayLike,
+    valid: ArrayLike,
+    priority: ArrayLike,
+    *,
+    crop_size: int,
+    max_crops: int,
+    crop_chunk: int,
+) -> tuple[jax.Array, jax.Array]:
+    """Runs ``segment_fn`` on the packed valid crops of a batch (SPEC §4 steps 2-3).
+
+    The kept slots (valid, at most ``max_crops``, highest ``priority`` first) are packed to
+    the front and processed ``crop_chunk`` crops at a time in a ``lax.while_loop`` of
+    ``ceil(kept / crop_chunk)`` iterations: compute scales with the number of valid
+    detections (padding: under one chunk), and the shapes never change, so nothing
+    recompiles.
+
+    Args:
+      segment_fn: uint8 images [P, S, S, 3] -> logits [P, S', S', C_seg].
+      images: [B, H, W, 3] uint8.
+      windows_xyxy: [B, K, 4] crop windows in input pixels.
+      seg_classes: [B, K] int class whose probability is kept.
+      valid: [B, K] bool, slots that need a crop.
+      priority: [B, K] float, higher = kept first when more than ``max_crops`` slots are
+        valid (the detection score).
+      crop_size: S (static; the network needs S divisible by 32).
+      max_crops: most crops per batch (static).
+      crop_chunk: crops per network call (static).
+
+    Returns:
+      (class_probs [B, K, S', S'] float32 softmax probability of ``seg_classes`` over each
+      window, zeros where not kept; kept [B, K] bool, the valid slots that got a crop).
+    """
+    images = jnp.asarray(images)
+    valid = jnp.asarray(valid, bool)
+    b, k = valid.shape
+    n = b * k
+    max_crops = min(max_crops, n)
+    num_chunks_max = -(-max_crops // crop_chunk)
+    flat_windows = jnp.asarray(windows_xyxy, jnp.float32).reshape(n, 4)
+    flat_classes = jnp.asarray(seg_classes, jnp.int32).reshape(n)
+    flat_priority = jnp.where(valid, jnp.asarray(priority, jnp.float32), -jnp.inf).reshape(n)
+    order = jnp.argsort(-flat_priority, stable=True)[:max_crops]  # valid first, best first
+    num_kept = jnp.minimum(jnp.sum(valid), max_crops)
+    kept = jnp.zeros((n,), bool).at[order].set(jnp.arange(max_crops) < num_kept)
+    # Packed slot list, padded to whole chunks with the out-of-range slot n (dropped on write).
+    packed = jnp.full((num_chunks_max * crop_chunk,), n, jnp.int32)
+    packed = packed.at[:max_crops].set(jnp.where(jnp.arange(max_crops) < num_kept, order, n))
+
+    crop_shape = jax.ShapeDtypeStruct((crop_chunk, crop_size, crop_size, 3), jnp.uint8)
+    crop_h, crop_w = jax.eval_shape(segment_fn, crop_shape).shape[1:3]
+
+    def run_chunk(chunk: jax.Array, class_probs: jax.Array) -> jax.Array:
+        index = jax.lax.dynamic_slice(packed, (chunk * crop_chunk,), (crop_chunk,))  # [P]
+        slot = jnp.minimum(index, n - 1)  # padding reads any slot; its result is dropped
+        crops = crop_ops.crop_and_resize(images, slot // k, flat_windows[slot], (crop_size,) * 2)
+        crops = jnp.round(jnp.clip(crops, 0.0, 255.0)).astype(jnp.uint8)  # [P, S, S, 3]
+        probs = jax.nn.softmax(segment_fn(crops).astype(jnp.float32), axis=-1)
+        cls = flat_classes[slot][:, None, None, None]  # [P, 1, 1, 1]
+        chunk_probs = jnp.take_along_axis(probs, cls, axis=-1)[..., 0]  # [P, S', S']
+        return class_probs.at[index].set(chunk_probs, mode="drop")
+
+    num_chunks = (num_kept + crop_chunk - 1) // crop_chunk
+    class_probs = jax.lax.fori_loop(
+        0, num_chunks, run_chunk, jnp.zeros((n, crop_h, crop_w), jnp.float32)
+    )
+    return class_probs.reshape(b, k, crop_h, crop_w), kept.reshape(b, k)
+
+
+def make_box_mask_extra(
+    *,
+    crop_size: int = 64,
+    context_margin: float = 0.1,
+    tau: float = 0.3,
+    det_score_threshold: float = 0.0,
+    max_crops: int | None = None,
+    crop_chunk: int = 16,
+) -> strategies.ExtraFn:
+    """The BoxMask extra of the ``ours`` strategy (paper III-C, SPEC §4).
+
+    Args:
+      crop_size: S, side of the square crops fed to the network (divisible by 32).
+      context_margin: window = box grown by this fraction of its size per side.
+      tau: BoxMask threshold on the class probability.
+      det_score_threshold: detections below this score are ignored, on top of the
+        decoder's own ``valid`` mask.
+      max_crops: most crops per batch (None: B*K, every valid detection fits).
+      crop_chunk: crops per network call (see module docstring).
+
+    Returns:
+      ``extra(ctx, images, preds) -> dict`` with
+      ``box_masks`` [B, K, h, w] bool, ``box_valid`` [B, K] bool (detections that are valid,
+      above the threshold and kept), ``boxes_dropped`` [B] int32 (valid detections beyond
+      ``max_crops``), ``det_to_seg`` [B, C_det] int32 (the context's mapping, one row per
+      image, so the score function can read it from ``Predictions``).
+    """
+    if crop_size % 32:
+        raise ValueError(f"crop_size must be divisible by 32, got {crop_size}")
+
+    def box_mask_extra(
+        ctx: strategies.PredictContext, images: jax.Array, preds: structs.Predictions
+    ) -> dict[str, jax.Array]:
+        det = preds.detections
+        b, height, width, _ = images.shape
+        h, w = preds.seg_probs.shape[1:3]
+        k = det.valid.shape[1]
+        valid = det.valid & (det.scores >= det_score_threshold)
+        windows = crop_windows(det.boxes, context_margin=context_margin, image_hw=(height, width))
+        classes = consistency.box_seg_classes(det.det_probs, ctx.det_to_seg)
+        class_probs, kept = packed_crop_class_probs(
+            ctx.segment_fn,
+            images,
+            windows,
+            classes,
+            valid,
+            det.scores,
+            crop_size=crop_size,
+            max_crops=max_crops or b * k,
+            crop_chunk=crop_chunk,
+        )
+        to_grid = jnp.array([w / width, h / height] * 2, jnp.float32)  # input px -> grid cells
+        masks = box_masks_from_class_probs(
+            class_probs, windows * to_grid, det.boxes * to_grid, tau=tau, out_hw=(h, w)
+        )
+        det_to_seg = jnp.asarray(ctx.det_to_seg, jnp.int32)
+        return {
+            "box_masks": masks & kept[..., None, None],
+            "box_valid": kept,
+            "boxes_dropped": jnp.sum(valid & ~kept, axis=1).astype(jnp.int32),
+            "det_to_seg": jnp.broadcast_to(det_to_seg, (b, det_to_seg.shape[0])),
+        }
+
+    return box_mask_extra
+
+
+def _masked_max(values: jax.Array, valid: jax.Array) -> jax.Array:
+    """[B, K] -> [B] max over valid slots, 0 where none."""
+    best = jnp.max(jnp.where(valid, values, -jnp.inf), axis=1)
+    return jnp.where(jnp.any(valid, axis=1), best, 0.0)
+
+
+def make_score_fn(
+    *, weights: tuple[float, float, float] = (1.0, 1.0, 1.0), eps: float = 1e-6
+) -> strategies.ScoreFn:
+    """Score function of ``ours``: Algorithm 1 on ``Predictions`` with the BoxMask extras.
+
+    Args:
+      weights: (w_loc, w_cls, w_seg) (Table I ablations are 0/1 settings).
+      eps: KL probability floor.
+
+    Returns:
+      ``score_fn(preds) -> dict`` of [B] arrays: ``score`` (higher = more inconsistent),
+      ``s_seg``, ``s_loc_max``, ``s_cls_max``, ``s_box_max`` (max over valid boxes, 0 with
+      none), ``num_boxes`` and ``boxes_dropped``. Needs the extras of
+      ``make_box_mask_extra``.
+    """
+
+    def score_fn(preds: structs.Predictions) -> dict[str, jax.Array]:
+        valid = preds.extras["box_valid"]
+        out = consistency.consistency_scores(
+            preds.seg_probs,
+            preds.extras["box_masks"],
+            preds.detections.det_probs,
+            valid,
+            preds.extras["det_to_seg"][0],
+            eps=eps,
+            weights=weights,
+        )
+        return {
+            "score": out.score,
+            "s_seg": out.s_seg,
+            "s_loc_max": _masked_max(out.s_loc, valid),
+            "s_cls_max": _masked_max(out.s_cls, valid),
+            "s_box_max": _masked_max(out.s_box, valid),
+            "num_boxes": jnp.sum(valid, axis=1).astype(jnp.int32),
+            "boxes_dropped": preds.extras["boxes_dropped"],
+        }
+
+    return score_fn
+
+
+def _top_k_select(
+    scores: jax.Array, feats: jax.Array, selectable: jax.Array, budget: int, key: jax.Array
+) -> jax.Array:
+    """Highest scores first among the selectable images (``al.selection.top_k``)."""
+    del feats, key  # deterministic: ties break by pool index
+    return selection.top_k(scores, selectable, budget)
+
+
+def ours(
+    *,
+    cycle: int = 0,
+    weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    tau: float = 0.3,
+    crop_size: int = 64,
+    context_margin: float = 0.1,
+    eps: float = 1e-6,
+    det_score_threshold: float = 0.0,
+    max_crops: int | None = None,
+    crop_chunk: int = 16,
+    **_: Any,
+) -> strategies.Strategy:
+    """The paper's strategy: detection-segmentation inconsistency, top-k (paper III, Alg. 1).
+
+    Args:
+      cycle: AL cycle (unused; the strategy is the same every cycle).
+      weights: (w_loc, w_cls, w_seg).
+      tau: BoxMask threshold.
+      crop_size: BoxMask crop side S.
+      context_margin: crop window margin per side.
+      eps: KL probability floor.
+      det_score_threshold: extra detection-score filter for the BoxMasks.
+      max_crops: crops per batch cap (None: all valid detections).
+      crop_chunk: crops per network call of the BoxMask crops.
+      **_: the registry's context keywords (``strategies.CONTEXT_KWARGS``), ignored.
+
+    Returns:
+      ``strategies.Strategy`` with the BoxMask extra, ``make_score_fn`` and top-k selection.
+
+    Raises:
+      ValueError: for a keyword that is neither a parameter nor a context keyword (a typo
+        must not be ignored silently).
+    """
+    del cycle
+    unknown = sorted(set(_) - set(strategies.CONTEXT_KWARGS))
+    if unknown:
+        valid = sorted(inspect.signature(ours).parameters.keys() - {"_"})
+        raise ValueError(f"strategy 'ours' takes no keyword(s) {unknown}; valid: {valid}")
+    extra = make_box_mask_extra(
+        crop_size=crop_size,
+        context_margin=context_margin,
+        tau=tau,
+        det_score_threshold=det_score_threshold,
+        max_crops=max_crops,
+        crop_chunk=crop_chunk,
+    )
+    return strategies.Strategy(
+        score=make_score_fn(weights=tuple(weights), eps=eps),
+        select=_top_k_select,
+        extras=(extra,),
+    )

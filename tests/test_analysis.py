@@ -1,0 +1,151 @@
+"""Tests of mtal_jax/analysis: BoxMask accuracy, correlations, overlays, the CLI on a tiny run."""
+
+import os
+
+import numpy as np
+import pytest
+
+from mtal_jax import structs
+from mtal_jax.analysis import boxmask_accuracy, correlation, overlays
+
+# ---- BoxMask accuracy (Table II) ----------------------------------------------------------
+
+
+def test_labels_on_grid_reads_cell_centres():
+    labels = np.arange(8 * 8).reshape(1, 8, 8)
+    got = np.asarray(boxmask_accuracy.labels_on_grid(labels, (2, 4)))
+    np.testing.assert_array_equal(got[0], labels[0][[2, 6]][:, [1, 3, 5, 7]])
+
+
+def test_boxmask_iou_counts_hand_computed():
+    h = w = 4
+    gt = np.zeros((1, h, w), np.int32)
+    gt[0, 1:3, 1:3] = 2  # a 2x2 object of class 2
+    gt[0, 0, 0] = structs.IGNORE_LABEL
+    box = np.array([[[0.0, 0.0, 3.0, 3.0], [0.0, 0.0, 4.0, 4.0]]])  # 3x3 box, full-image box
+    masks = np.zeros((1, 2, h, w), bool)
+    masks[0, 0, 1:3, 1:4] = True  # 2x3 BoxMask, of which 2x2 right; col 3 lies outside box 0
+    masks[0, 1, 0, :] = True  # box 1 (class 1, invalid) would add to class 1
+    inter, union = boxmask_accuracy.boxmask_iou_counts(
+        masks, box, np.array([[2, 1]]), np.array([[True, False]]), gt, num_seg_classes=3
+    )
+    # Box 0: pred inside box = 2x2 (col 3 outside) -> I = 4, U = 4.
+    np.testing.assert_allclose(np.asarray(inter), [0, 0, 4])
+    np.testing.assert_allclose(np.asarray(union), [0, 0, 4])
+    masks[0, 0, 0, 0] = True  # an ignored pixel counts for nothing
+    masks[0, 0, 0, 1] = True  # a wrong pixel enlarges the union
+    inter, union = boxmask_accuracy.boxmask_iou_counts(
+        masks, box, np.array([[2, 1]]), np.array([[True, False]]), gt, num_seg_classes=3
+    )
+    np.testing.assert_allclose(np.asarray(union), [0, 0, 5])
+    miou, per_class = boxmask_accuracy.miou_from_counts(inter, union)
+    assert miou == pytest.approx(0.8)
+    assert np.isnan(per_class[0]) and per_class[2] == pytest.approx(0.8)
+
+
+def test_miou_from_counts_without_boxes_is_nan():
+    assert np.isnan(boxmask_accuracy.miou_from_counts(np.zeros(3), np.zeros(3))[0])
+
+
+# ---- correlations (Fig. 6) -----------------------------------------------------------------
+
+
+def test_correlations_match_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3))
+    x[:, 1] = x[:, 0] + 0.3 * rng.normal(size=40)
+    x[:10, 2] = 1.0  # ties
+    for i in range(3):
+        for j in range(3):
+            assert correlation.pearson_matrix(x)[i, j] == pytest.approx(
+                stats.pearsonr(x[:, i], x[:, j])[0]
+            )
+            assert correlation.spearman_matrix(x)[i, j] == pytest.approx(
+                stats.spearmanr(x[:, i], x[:, j])[0]
+            )
+
+
+def test_correlation_tables_and_plot(tmp_path):
+    rng = np.random.default_rng(1)
+    values = {"a": rng.normal(size=20), "b": rng.normal(size=20), "const": np.ones(20)}
+    values["a"][3] = np.nan  # dropped row
+    tables = correlation.correlation_tables(values)
+    assert tables["num_images"] == 19 and tables["names"] == ["a", "b", "const"]
+    assert tables["pearson"][0][0] == pytest.approx(1.0) and np.isnan(tables["pearson"][2][0])
+    assert "| a |" in correlation.markdown_table(tables["pearson"], tables["names"], "Pearson")
+    correlation.plot_heatmaps(tables, str(tmp_path / "fig6.png"))
+    assert os.path.getsize(tmp_path / "fig6.png") > 0
+
+
+# ---- overlays (Fig. 5) ---------------------------------------------------------------------
+
+
+def test_disagreement_codes():
+    seg = np.array([[1, 1, 0], [2, 0, 0]])
+    masks = np.zeros((2, 2, 3), bool)
+    masks[0, 0, :2] = True  # car box over car pixels: agree
+    masks[0, 1, 0] = True  # ... and one person pixel: disagree
+    masks[1, 1, 1] = True  # invalid slot
+    codes = overlays.disagreement_codes(
+        seg, masks, np.array([1, 2]), np.array([True, False]), np.array([1, 2])
+    )
+    want = np.array([[overlays.AGREE, overlays.AGREE, 0], [overlays.LOC_DISAGREE, 0, 0]])
+    np.testing.assert_array_equal(codes, want)
+    seg[1, 2] = 2  # a person pixel outside every BoxMask
+    codes = overlays.disagreement_codes(
+        seg, masks, np.array([1, 2]), np.array([True, False]), np.array([1, 2])
+    )
+    assert codes[1, 2] == overlays.SEG_DISAGREE
+
+
+def test_render_panels(tmp_path):
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, (16, 24, 3), np.uint8)
+    masks = np.zeros((2, 4, 6), bool)
+    masks[0, 1:3, 1:3] = True
+    panel = overlays.render_panels(
+        image, np.array([[4.0, 4.0, 12.0, 12.0], [0, 0, 1, 1]]), np.array([1, 2]), np.array([True, False]),
+        rng.integers(0, 3, (4, 6)), masks, np.array([1, 2]), num_seg_classes=3,
+    )  # fmt: skip
+    assert panel.shape == (16, 4 * 24 + 3 * 4, 3) and panel.dtype == np.uint8
+    np.testing.assert_array_equal(panel[5:11, 5:11], image[5:11, 5:11])  # inside the box outline
+    overlays.save_png(panel, str(tmp_path / "p.png"))
+    assert os.path.getsize(tmp_path / "p.png") > 0
+
+
+# ---- the CLI on a tiny trained run ---------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_cli_writes_every_analysis(tmp_path):
+    from configs import tiny
+    from mtal_jax import jsonio
+    from mtal_jax.al import experiment
+    from mtal_jax.analysis import cli
+    from mtal_jax.train import loop
+
+    config = tiny.get_config()
+    config.data.data_dir = str(tmp_path / "tfds")
+    setup = experiment.build_setup(config)
+    run_dir = str(tmp_path / "run")
+    cfg = experiment.train_config(config, num_steps=2)
+    loop.train(
+        setup.model, cfg, workdir=run_dir, spec=setup.spec,
+        train_source=setup.dataset.sources["train"], train_indices=range(8),
+        eval_source=setup.dataset.sources["test"], eval_indices=range(4), mesh=setup.mesh, progress=False,
+    )  # fmt: skip
+    out_dir = str(tmp_path / "analysis")
+    paths = cli.run(config, run_dir, out_dir, max_images=8, overlay_images=(0, 2), progress=False)
+    names = sorted(os.path.basename(p) for p in paths)
+    assert names == sorted(
+        [f"table2_boxmask_accuracy.{e}" for e in ("json", "md", "png")]
+        + [f"fig6_correlation.{e}" for e in ("json", "md", "png")]
+        + ["fig5_overlay_0.png", "fig5_overlay_2.png", "fig5_overlays.png"]
+    )
+    table = jsonio.read(os.path.join(out_dir, "table2_boxmask_accuracy.json"))
+    assert [r["tau"] for r in table["rows"]] == [0.1, 0.3, 0.5, 0.7] and table["num_images"] == 8
+    fig6 = jsonio.read(os.path.join(out_dir, "fig6_correlation.json"))
+    assert fig6["names"] == ["S_loc", "S_cls", "S_seg", "score", "L_det_cls", "L_det_loc", "L_seg"]
+    pearson = np.array([[np.nan if v is None else v for v in row] for row in fig6["pearson"]])
+    assert pearson.shape == (7, 7)  # NaN (null) where a column is constant, e.g. no detections

@@ -1,0 +1,335 @@
+"""Tests of scores/consistency.py: hand-computed toys, properties, jit, retracing (SPEC §5)."""
+
+import math
+
+import chex
+import jax
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mtal_jax.scores import consistency, reference
+
+EPS = 1e-6
+# Segmentation classes: 0 road, 1 car, 2 person, 3 vegetation. Detection: 0 car, 1 person.
+DET_TO_SEG = np.array([1, 2], np.int32)
+H = W = 4
+
+
+def _one_hot_probs(labels, num_classes=4):
+    return np.eye(num_classes, dtype=np.float32)[labels]  # [..., C]
+
+
+def _mask(rows, cols):
+    m = np.zeros((H, W), bool)
+    m[rows, cols] = True
+    return m
+
+
+def _scores(seg_probs, box_masks, det_probs, det_valid, det_to_seg=DET_TO_SEG, **kw):
+    out = consistency.consistency_scores(
+        seg_probs[None], box_masks[None], det_probs[None], det_valid[None], det_to_seg, **kw
+    )
+    return jax.tree.map(lambda x: np.asarray(x[0]), out)
+
+
+def _sym_kl(p, q):
+    """Hand formula of KL(p||q) + KL(q||p) with the eps rule, plain Python."""
+    kl = lambda a, b: sum(
+        ai * (math.log(max(ai, EPS)) - math.log(max(bi, EPS))) for ai, bi in zip(a, b)
+    )
+    return kl(p, q) + kl(q, p)
+
+
+def test_box_fully_covered_by_its_class():
+    labels = np.zeros((H, W), int)
+    labels[1:3, 1:3] = 1  # a car
+    out = _scores(
+        _one_hot_probs(labels),
+        _mask(slice(1, 3), slice(1, 3))[None],
+        np.array([[1.0, 0.0]]),
+        np.array([True]),
+    )
+    assert out.s_loc[0] == pytest.approx(0.0)
+    assert out.s_cls[0] == pytest.approx(0.0, abs=1e-4)
+    assert out.s_seg == pytest.approx(0.0)
+    assert out.score == pytest.approx(0.0, abs=1e-4)
+
+
+def test_box_half_covered():
+    labels = np.zeros((H, W), int)
+    labels[1, 1:3] = 1  # top half of the box is car, bottom half road
+    out = _scores(
+        _one_hot_probs(labels),
+        _mask(slice(1, 3), slice(1, 3))[None],
+        np.array([[1.0, 0.0]]),
+        np.array([True]),
+    )
+    assert out.s_loc[0] == pytest.approx(0.5)
+    # Two pixels agree (sym KL ~ 0) and two are road (one-hot road vs q ~ car).
+    q = np.array([EPS, 1 + EPS, EPS, EPS]) / (1 + 4 * EPS)
+    want = (2 * _sym_kl([0, 1, 0, 0], q) + 2 * _sym_kl([1, 0, 0, 0], q)) / (2 * 4)
+    assert out.s_cls[0] == pytest.approx(want, rel=1e-4)
+    assert out.score == pytest.approx(out.s_loc[0] + out.s_cls[0], rel=1e-5)
+
+
+def test_class_mismatch():
+    labels = np.zeros((H, W), int)
+    labels[1:3, 1:3] = 2  # segmentation says person, detection says car
+    out = _scores(
+        _one_hot_probs(labels),
+        _mask(slice(1, 3), slice(1, 3))[None],
+        np.array([[0.9, 0.1]]),
+        np.array([True]),
+    )
+    assert out.s_loc[0] == pytest.approx(1.0)
+    q = np.array([EPS, 0.9 + EPS, 0.1 + EPS, EPS]) / (1 + 4 * EPS)
+    assert out.s_cls[0] == pytest.approx(_sym_kl([0, 0, 1, 0], q) / 2, rel=1e-4)
+
+
+def test_soft_probabilities_hand_computed():
+    p = np.array([0.1, 0.5, 0.3, 0.1], np.float32)
+    seg_probs = np.broadcast_to(p, (H, W, 4)).copy()
+    out = _scores(
+        seg_probs, _mask(slice(0, 2), slice(0, 1))[None], np.array([[0.7, 0.3]]), np.array([True])
+    )
+    q = np.array([EPS, 0.7 + EPS, 0.3 + EPS, EPS]) / (1 + 4 * EPS)
+    assert out.s_cls[0] == pytest.approx(_sym_kl(p, q) / 2, rel=1e-4)
+    assert out.s_loc[0] == pytest.approx(0.0)  # argmax is car everywhere
+    assert out.s_seg == pytest.approx(1.0)  # every outside pixel is labelled car
+
+
+def test_detection_class_pixels_outside_every_box():
+    labels = np.zeros((H, W), int)
+    labels[0, 0] = 1  # car outside the box
+    labels[3, 0:2] = 2  # persons outside the box
+    labels[3, 3] = 3  # vegetation outside: not a detection class
+    labels[1:3, 1:3] = 1
+    out = _scores(
+        _one_hot_probs(labels),
+        _mask(slice(1, 3), slice(1, 3))[None],
+        np.array([[1.0, 0.0]]),
+        np.array([True]),
+    )
+    assert out.s_seg == pytest.approx(3 / 12)
+    assert out.score == pytest.approx(3 / 12, abs=1e-4)
+
+
+def test_empty_box_mask():
+    labels = np.zeros((H, W), int)
+    out = _scores(
+        _one_hot_probs(labels), np.zeros((1, H, W), bool), np.array([[1.0, 0.0]]), np.array([True])
+    )
+    assert out.s_loc[0] == 1.0 and out.s_cls[0] == 0.0 and out.s_box[0] == 1.0
+    assert out.s_seg == 0.0 and out.score == pytest.approx(1.0)
+
+
+def test_no_pixel_outside_gives_zero_s_seg():
+    labels = np.ones((H, W), int)
+    out = _scores(
+        _one_hot_probs(labels), np.ones((1, H, W), bool), np.array([[1.0, 0.0]]), np.array([True])
+    )
+    assert out.s_seg == 0.0
+
+
+def test_invalid_slots_are_ignored():
+    labels = np.zeros((H, W), int)
+    labels[0, :] = 1  # car pixels, covered only by the invalid slot's mask
+    masks = np.stack([_mask(slice(2, 4), slice(2, 4)), _mask(slice(0, 1), slice(0, 4))])
+    det_probs = np.array([[0.0, 1.0], [1.0, 0.0]])
+    out = _scores(_one_hot_probs(labels), masks, det_probs, np.array([True, False]))
+    assert out.s_loc[1] == 0 and out.s_cls[1] == 0 and out.s_box[1] == 0
+    assert out.s_seg == pytest.approx(4 / 12)  # the invalid mask does not hide the car row
+    assert out.s_loc[0] == pytest.approx(1.0)  # valid person box over road
+    assert out.score == pytest.approx(out.s_seg + out.s_box[0], rel=1e-5)
+
+
+def test_no_valid_detection():
+    labels = np.ones((H, W), int)
+    out = _scores(
+        _one_hot_probs(labels),
+        np.ones((2, H, W), bool),
+        np.full((2, 2), 0.5),
+        np.array([False, False]),
+    )
+    assert out.s_seg == pytest.approx(1.0) and out.score == pytest.approx(1.0)
+
+
+def test_two_detection_classes_share_a_segmentation_class():
+    det_to_seg = np.array([1, 1, 2], np.int32)  # car and van both segment as car
+    det_probs = np.array([[0.3, 0.3, 0.4]])
+    q = np.asarray(consistency.det_probs_to_seg(det_probs, det_to_seg, 4, eps=EPS))
+    want_q = np.array([EPS, 0.6 + EPS, 0.4 + EPS, EPS]) / (1 + 4 * EPS)
+    np.testing.assert_allclose(q[0], want_q, rtol=1e-5)
+    labels = np.zeros((H, W), int)
+    labels[1:3, 1:3] = 2
+    out = _scores(
+        _one_hot_probs(labels),
+        _mask(slice(1, 3), slice(1, 3))[None],
+        det_probs,
+        np.array([True]),
+        det_to_seg,
+    )
+    assert out.s_loc[0] == pytest.approx(0.0)  # c_k = det_to_seg[argmax] = person (SPEC §5)
+    assert out.s_cls[0] == pytest.approx(_sym_kl([0, 0, 1, 0], want_q) / 2, rel=1e-4)
+
+
+def test_weights_are_the_table_one_ablations():
+    labels = np.zeros((H, W), int)
+    labels[0, 0] = 1
+    labels[1, 1:3] = 1
+    args = (
+        _one_hot_probs(labels),
+        _mask(slice(1, 3), slice(1, 3))[None],
+        np.array([[1.0, 0.0]]),
+        np.array([True]),
+    )
+    full = _scores(*args)
+    for w in [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (0, 1, 1), (1, 0, 1)]:
+        out = _scores(*args, weights=w)
+        want = w[2] * full.s_seg + w[0] * full.s_loc[0] + w[1] * full.s_cls[0]
+        assert out.score == pytest.approx(want, rel=1e-5)
+
+
+# ---- properties on random inputs (fixed shapes: one compilation) -------------------------
+
+B, K, HH, WW, C_SEG, C_DET = 2, 5, 6, 7, 5, 3
+RANDOM_DET_TO_SEG = np.array([1, 2, 2], np.int32)
+_jitted = jax.jit(consistency.consistency_scores)
+
+
+def _random_inputs(seed, sharp=False):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(B, HH, WW, C_SEG)) * (8.0 if sharp else 2.0)
+    seg_probs = np.asarray(jax.nn.softmax(logits, -1), np.float32)
+    masks = rng.uniform(size=(B, K, HH, WW)) < rng.uniform(0, 0.5, (B, K, 1, 1))
+    det_probs = rng.dirichlet(np.ones(C_DET), (B, K)).astype(np.float32)
+    valid = rng.uniform(size=(B, K)) < 0.7
+    return seg_probs, masks, det_probs, valid
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_matches_numpy_reference(seed):
+    seg_probs, masks, det_probs, valid = _random_inputs(seed)
+    out = _jitted(seg_probs, masks, det_probs, valid, RANDOM_DET_TO_SEG)
+    for b in range(B):
+        ref = reference.consistency_scores_np(
+            seg_probs[b], masks[b], det_probs[b], valid[b], RANDOM_DET_TO_SEG
+        )
+        np.testing.assert_allclose(np.asarray(out.s_loc[b]), ref["s_loc"], atol=1e-5)
+        np.testing.assert_allclose(np.asarray(out.s_cls[b]), ref["s_cls"], rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(float(out.s_seg[b]), ref["s_seg"], atol=1e-6)
+        np.testing.assert_allclose(float(out.score[b]), ref["score"], rtol=1e-3, atol=1e-3)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_ranges_and_invalid_slots(seed):
+    seg_probs, masks, det_probs, valid = _random_inputs(seed)
+    out = _jitted(seg_probs, masks, det_probs, valid, RANDOM_DET_TO_SEG)
+    chex.assert_tree_all_finite(out)
+    s_loc, s_cls, s_seg = map(np.asarray, (out.s_loc, out.s_cls, out.s_seg))
+    assert np.all((0 <= s_loc) & (s_loc <= 1)) and np.all((0 <= s_seg) & (s_seg <= 1))
+    assert np.all(s_cls >= 0)
+    assert np.all(s_loc[~valid] == 0) and np.all(s_cls[~valid] == 0)
+    assert np.all(np.asarray(out.score) >= np.asarray(out.s_seg) - 1e-6)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_permuting_slots_is_equivariant(seed):
+    seg_probs, masks, det_probs, valid = _random_inputs(seed)
+    perm = np.random.default_rng(seed).permutation(K)
+    out = _jitted(seg_probs, masks, det_probs, valid, RANDOM_DET_TO_SEG)
+    permuted = _jitted(
+        seg_probs, masks[:, perm], det_probs[:, perm], valid[:, perm], RANDOM_DET_TO_SEG
+    )
+    np.testing.assert_allclose(np.asarray(permuted.score), np.asarray(out.score), rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(permuted.s_box), np.asarray(out.s_box)[:, perm], rtol=1e-6
+    )
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_adding_an_invalid_slot_changes_nothing(seed):
+    seg_probs, masks, det_probs, valid = _random_inputs(seed)
+    rng = np.random.default_rng(seed)
+    out = consistency.consistency_scores(seg_probs, masks, det_probs, valid, RANDOM_DET_TO_SEG)
+    more = consistency.consistency_scores(
+        seg_probs,
+        np.concatenate([masks, rng.uniform(size=(B, 1, HH, WW)) < 0.5], 1),
+        np.concatenate([det_probs, rng.dirichlet(np.ones(C_DET), (B, 1))], 1),
+        np.concatenate([valid, np.zeros((B, 1), bool)], 1),
+        RANDOM_DET_TO_SEG,
+    )
+    np.testing.assert_allclose(np.asarray(more.score), np.asarray(out.score), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(more.s_seg), np.asarray(out.s_seg), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(more.s_box[:, :K]), np.asarray(out.s_box), rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_perfect_agreement_scores_near_zero(seed):
+    """Confident segmentation, boxes whose BoxMask is exactly their object, nothing outside."""
+    rng = np.random.default_rng(seed)
+    labels = np.zeros((B, HH, WW), int)
+    masks = np.zeros((B, K, HH, WW), bool)
+    det_probs = np.zeros((B, K, C_DET), np.float32)
+    valid = np.zeros((B, K), bool)
+    for b in range(B):
+        for k in range(2):  # two objects on disjoint rows
+            d = rng.integers(C_DET)
+            rows = slice(3 * k, 3 * k + 2)
+            labels[b, rows, 1:4] = RANDOM_DET_TO_SEG[d]
+            masks[b, k, rows, 1:4] = True
+            det_probs[b, k, d] = 1.0
+            valid[b, k] = True
+    seg_probs = 0.999 * np.eye(C_SEG, dtype=np.float32)[labels] + 0.001 / C_SEG
+    out = _jitted(seg_probs, masks, det_probs, valid, RANDOM_DET_TO_SEG)
+    np.testing.assert_allclose(np.asarray(out.score), 0.0, atol=0.05)
+    np.testing.assert_array_equal(np.asarray(out.s_loc), 0.0)
+    np.testing.assert_array_equal(np.asarray(out.s_seg), 0.0)
+
+
+class ConsistencyVariantsTest(chex.TestCase):
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_jit_equals_eager(self):
+        seg_probs, masks, det_probs, valid = _random_inputs(7)
+        fn = self.variant(
+            lambda *a: consistency.consistency_scores(
+                *a, RANDOM_DET_TO_SEG, weights=(1.0, 0.5, 2.0)
+            )
+        )
+        got = fn(seg_probs, masks, det_probs, valid)
+        want = reference.consistency_scores_np(
+            seg_probs[0],
+            masks[0],
+            det_probs[0],
+            valid[0],
+            RANDOM_DET_TO_SEG,
+            weights=(1.0, 0.5, 2.0),
+        )
+        np.testing.assert_allclose(float(got.score[0]), want["score"], rtol=1e-3)
+        chex.assert_shape([got.s_loc, got.s_cls, got.s_box], (B, K))
+        chex.assert_shape([got.s_seg, got.score], (B,))
+
+    def test_no_retracing_across_batches(self):
+        @jax.jit
+        @chex.assert_max_traces(n=1)
+        def fn(seg_probs, masks, det_probs, valid):
+            return consistency.consistency_scores(
+                seg_probs, masks, det_probs, valid, RANDOM_DET_TO_SEG
+            )
+
+        for seed in range(3):
+            fn(*_random_inputs(seed))
+
+
+def test_rejects_mismatched_shapes():
+    seg_probs, masks, det_probs, valid = _random_inputs(0)
+    with pytest.raises(ValueError, match="inconsistent shapes"):
+        consistency.consistency_scores(
+            seg_probs, masks[:, :, :-1], det_probs, valid, RANDOM_DET_TO_SEG
+        )
