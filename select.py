@@ -1,6 +1,6 @@
 """Selects the next images to annotate with a trained checkpoint (for data teams).
 
-  python select.py --strategy ours --config configs/default.py --checkpoint runs/x/reference \
+  python select.py --strategy ours --config configs/default.py --checkpoint runs/x/reference
       --budget 100 [--pool pool_ids.txt] [--labeled labeled_ids.txt] --output selection.json [--format csv]
 
 Naming hazard (STYLE.md §1): this file shares its name with the standard library's
@@ -78,4 +78,4 @@ else:
             progress=_PROGRESS.value,
         )
 
-    app.run(main)
+    runtime.run_main(main)

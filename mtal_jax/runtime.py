@@ -20,6 +20,16 @@ def configure_host_devices(count: int = 2) -> None:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
 
 
+def run_main(main) -> None:
+    """``absl.app.run(main)``, except that ``-h``/``--help`` prints the usage and exits 0
+    (absl exits 1 after help)."""
+    from absl import app  # noqa: PLC0415
+
+    if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in sys.argv[1:]):
+        app.usage(shorthelp="--helpfull" not in sys.argv, writeto_stdout=True, exitcode=0)
+    app.run(main)
+
+
 def setup(mesh_config=None, *, verbose: bool = False) -> None:
     """Readable logs, quiet third-party INFO chatter, optional multi-host initialisation.
 

@@ -1,0 +1,159 @@
+"""Contracts of models/: output shapes, dtypes and finiteness of the multi-task network.
+
+The test backbone runs for real (64x64 images); every other variant is only traced
+(``jax.eval_shape``), so ResNet-50 never runs on the CPU here.
+"""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mtal_jax import decode
+from mtal_jax.models import backbone, multitask
+from tests import fixtures
+
+B = 2
+H, W = fixtures.IMAGE_HW
+h, w = H // multitask.STRIDE, W // multitask.STRIDE
+C_DET, C_SEG = fixtures.NUM_DET_CLASSES, fixtures.NUM_SEG_CLASSES
+D_TEST = backbone.VARIANTS["test"].widths[-1]
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.stack([e["image"] for e in fixtures.scene_examples(B, seed=3)])
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["plain", "loss_prediction"])
+def model_and_variables(request):
+    model = fixtures.make_model(loss_prediction=request.param)
+    variables = multitask.create_variables(model, jax.random.key(0), fixtures.IMAGE_HW)
+    return model, variables
+
+
+@pytest.fixture(scope="module")
+def eval_outputs(model_and_variables, images):
+    model, variables = model_and_variables
+    return jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, images)
+
+
+def test_variables_hold_params_and_batch_stats(model_and_variables):
+    _, variables = model_and_variables
+    assert set(variables) == {"params", "batch_stats"}
+    chex.assert_tree_all_finite(variables)
+    n = sum(x.size for x in jax.tree.leaves(variables["params"]))
+    assert n < 50_000, f"the test model should stay tiny, has {n} parameters"
+
+
+def test_eval_outputs_shapes_dtypes_finite(model_and_variables, eval_outputs):
+    model, _ = model_and_variables
+    out = eval_outputs
+    chex.assert_shape(out.heatmap_logits, (B, h, w, C_DET))
+    chex.assert_shape([out.box_size, out.box_offset], (B, h, w, 2))
+    chex.assert_shape(out.seg_logits, (B, h, w, C_SEG))
+    chex.assert_shape(out.embedding, (B, D_TEST))
+    chex.assert_type(
+        [out.heatmap_logits, out.box_size, out.box_offset, out.seg_logits], jnp.float32
+    )
+    chex.assert_tree_all_finite(out)
+    assert bool(jnp.all(out.box_size >= 0)), "box sizes are softplus outputs"
+    if model.loss_prediction:
+        chex.assert_shape(out.loss_pred, (B, 2))
+    else:
+        assert out.loss_pred is None
+
+
+def test_heatmap_prior_at_init(eval_outputs):
+    # CenterNet bias init: the peak probability starts near HEATMAP_PRIOR, not 0.5.
+    p = jax.nn.sigmoid(eval_outputs.heatmap_logits)
+    assert 0.01 < float(jnp.median(p)) < 0.3
+
+
+def test_train_mode_updates_batch_stats(model_and_variables, images):
+    model, variables = model_and_variables
+    out, mutated = jax.jit(lambda v, x: model.apply(v, x, train=True, mutable=["batch_stats"]))(
+        variables, images
+    )
+    chex.assert_shape(out.seg_logits, (B, h, w, C_SEG))
+    chex.assert_tree_all_finite((out, mutated))
+    chex.assert_trees_all_equal_shapes(mutated["batch_stats"], variables["batch_stats"])
+    changed = jax.tree.map(
+        lambda a, b: bool(jnp.any(a != b)), mutated["batch_stats"], variables["batch_stats"]
+    )
+    assert any(jax.tree.leaves(changed)), "train mode must update BatchNorm statistics"
+
+
+def test_segment_matches_eval_seg_logits(model_and_variables, images, eval_outputs):
+    model, variables = model_and_variables
+    logits = jax.jit(lambda v, x: model.apply(v, x, method=multitask.Model.segment))(
+        variables, images
+    )
+    chex.assert_shape(logits, (B, h, w, C_SEG))
+    chex.assert_tree_all_finite(logits)
+    chex.assert_trees_all_close(logits, eval_outputs.seg_logits, atol=1e-5, rtol=1e-5)
+
+
+def test_decoded_model_outputs_contract(eval_outputs):
+    k = 8
+    dets = decode.decode(eval_outputs, max_detections=k, score_threshold=0.05)
+    chex.assert_shape(dets.boxes, (B, k, 4))
+    chex.assert_shape(dets.det_probs, (B, k, C_DET))
+    chex.assert_shape([dets.scores, dets.labels, dets.valid], (B, k))
+    chex.assert_tree_all_finite((dets.boxes, dets.det_probs, dets.scores))
+    np.testing.assert_allclose(np.asarray(dets.det_probs).sum(-1), 1.0, rtol=1e-5)
+    boxes = np.asarray(dets.boxes)
+    assert (
+        (boxes >= 0).all() and (boxes[..., [0, 2]] <= W).all() and (boxes[..., [1, 3]] <= H).all()
+    )
+
+
+@pytest.mark.parametrize(
+    "bad_shape",
+    [(1, 48, 64, 3), (1, 64, 64, 1), (64, 64, 3)],
+    ids=["not_div_32", "gray", "no_batch"],
+)
+def test_bad_image_shapes_raise(model_and_variables, bad_shape):
+    model, variables = model_and_variables
+    with pytest.raises(ValueError, match="images|divisible"):
+        jax.eval_shape(
+            lambda v, x: model.apply(v, x, train=False), variables, jnp.zeros(bad_shape, jnp.uint8)
+        )
+
+
+@pytest.mark.parametrize("variant", sorted(backbone.VARIANTS))
+def test_every_variant_output_shapes(variant):
+    """Traced only: shapes of every backbone variant at 128x96 with loss prediction."""
+    v = backbone.VARIANTS[variant]
+    model = multitask.Model(
+        4, 7, backbone=variant, neck_channels=16, head_channels=16, loss_prediction=True
+    )
+    images = jax.ShapeDtypeStruct((2, 128, 96, 3), jnp.uint8)
+
+    def run(key, x):
+        out, variables = model.init_with_output(key, x, train=False)
+        return out, variables, model.apply(variables, x, method=multitask.Model.segment)
+
+    out, variables, seg = jax.eval_shape(run, jax.random.key(0), images)
+    chex.assert_shape(out.heatmap_logits, (2, 32, 24, 4))
+    chex.assert_shape([out.box_size, out.box_offset], (2, 32, 24, 2))
+    chex.assert_shape([out.seg_logits, seg], (2, 32, 24, 7))
+    chex.assert_shape(out.embedding, (2, v.widths[-1] * (4 if v.bottleneck else 1)))
+    chex.assert_shape(out.loss_pred, (2, 2))
+    assert set(variables) == {"params", "batch_stats"}
+
+
+@pytest.mark.parametrize("variant", sorted(backbone.VARIANTS))
+def test_backbone_stage_strides(variant):
+    v = backbone.VARIANTS[variant]
+    net = backbone.ResNet(variant)
+    x = jax.ShapeDtypeStruct((1, 64, 64, 3), jnp.float32)
+    stages, _ = jax.eval_shape(
+        lambda k, x: net.init_with_output(k, x, train=False), jax.random.key(0), x
+    )
+    assert len(stages) == len(v.blocks)
+    for i, s in enumerate(stages):
+        stride = 4 * 2**i
+        width = v.widths[i] * (4 if v.bottleneck else 1)
+        chex.assert_shape(s, (1, 64 // stride, 64 // stride, width))

@@ -1,0 +1,224 @@
+"""Tests of train/: sharded step == single-device step, kill-and-resume of the training loop,
+and the evaluation contract. Tiny model, 64x64 synthetic scenes, 2 virtual CPU devices."""
+
+import json
+import os
+
+import chex
+import jax
+import numpy as np
+import pytest
+from jax.sharding import PartitionSpec
+
+from mtal_jax import checkpointing, sharding
+from mtal_jax.train import evaluate, loop
+from mtal_jax.train import state as state_lib
+from mtal_jax.train import step as step_lib
+from tests import fixtures
+
+
+def _tx(num_steps: int):
+    return state_lib.create_optimizer(
+        learning_rate=1e-2,
+        warmup_steps=1,
+        total_steps=num_steps,
+        weight_decay=1e-4,
+        grad_clip_norm=10.0,
+    )
+
+
+@pytest.fixture(scope="module")
+def source():
+    return fixtures.scene_examples(13, seed=6)
+
+
+# ---------------------------------------------------------------- sharded step
+
+
+def test_sharded_train_step_equals_single_device_step():
+    assert jax.device_count() >= 2, "tests/conftest.py sets 2 virtual CPU devices"
+    model = fixtures.make_model(loss_prediction=True)
+    tx = _tx(10)
+    state = state_lib.create_train_state(model, tx, jax.random.key(0), fixtures.IMAGE_HW)
+    host = fixtures.host_batch(fixtures.scene_examples(4, seed=5))
+    host["valid"][3] = False  # a padding example must be masked identically on both meshes
+    batch = fixtures.to_batch(host)
+    train_step = jax.jit(step_lib.make_train_step(model, tx, fixtures.LOSS_WEIGHTS))
+
+    def run(num_devices):
+        mesh = sharding.create_mesh(num_devices)
+        s = sharding.put_replicated(state, mesh)
+        b = sharding.put_batch(batch, mesh)
+        assert b.images.sharding.spec == PartitionSpec(sharding.DATA_AXIS)
+        assert len(b.images.sharding.device_set) == num_devices
+        history = []
+        for i in range(2):  # the second step uses updated BatchNorm stats and Adam moments
+            s, terms = train_step(s, b, jax.random.fold_in(jax.random.key(1), i))
+            history.append(terms)
+        assert s.params["det"]["heatmap"]["out"]["kernel"].sharding.is_fully_replicated
+        return jax.device_get((s, history))
+
+    (state1, terms1), (state2, terms2) = run(1), run(2)
+    assert int(state1.step) == int(state2.step) == 2
+    assert {
+        "total",
+        "det_heatmap",
+        "det_size",
+        "det_offset",
+        "seg",
+        "ll4al_ranking",
+        "grad_norm",
+    } <= set(terms1[0])
+    chex.assert_tree_all_finite((state2, terms2))
+    chex.assert_trees_all_close(terms2, terms1, rtol=1e-4, atol=1e-5)
+    chex.assert_trees_all_close(state2, state1, rtol=1e-4, atol=1e-5)
+    # The step actually trained: parameters moved.
+    moved = jax.tree.map(lambda a, b: float(np.abs(a - b).max()), state2.params, state.params)
+    assert max(jax.tree.leaves(moved)) > 0
+
+
+# ---------------------------------------------------------------- training loop: kill and resume
+
+CFG = loop.TrainConfig(
+    num_steps=4,
+    batch_size=4,
+    learning_rate=1e-2,
+    lr_warmup_steps=1,
+    log_every_steps=2,
+    eval_every_steps=100,  # only the final eval
+    eval_batch_size=4,
+    checkpoint_every_steps=2,
+    max_detections=8,
+    seed=3,
+)
+
+
+def _train(workdir, source, **kwargs):
+    return loop.train(
+        fixtures.make_model(),
+        CFG,
+        workdir=str(workdir),
+        spec=fixtures.SPEC,
+        train_source=source,
+        train_indices=range(8),
+        eval_source=source,
+        eval_indices=range(8, 13),  # 5 images: the last eval batch is padded
+        mesh=sharding.create_mesh(2),
+        progress=False,
+        **kwargs,
+    )
+
+
+def _latest_state(workdir):
+    like = state_lib.create_train_state(
+        fixtures.make_model(), _tx(CFG.num_steps), jax.random.key(0), fixtures.IMAGE_HW
+    )
+    manager = checkpointing.make_manager(os.path.join(workdir, "train", "latest"))
+    try:
+        step = manager.latest_step()
+        state, _ = checkpointing.restore_latest(manager, like)
+    finally:
+        checkpointing.close(manager)
+    return step, jax.device_get(state)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, source):
+    """An uninterrupted run, and a run stopped after 3 of 4 steps then resumed."""
+    straight_dir = tmp_path_factory.mktemp("straight")
+    resumed_dir = tmp_path_factory.mktemp("resumed")
+    straight = _train(straight_dir, source)
+    stopped = _train(resumed_dir, source, stop_after_steps=3)
+    stopped_step, _ = _latest_state(resumed_dir)
+    stopped_has_metrics = os.path.exists(os.path.join(resumed_dir, "metrics.json"))
+    resumed = _train(resumed_dir, source)
+    return {
+        "straight": (straight_dir, straight),
+        "resumed": (resumed_dir, resumed),
+        "stopped": (stopped, stopped_step, stopped_has_metrics),
+    }
+
+
+def test_stop_leaves_a_checkpoint_and_no_final_metrics(runs):
+    stopped, stopped_step, has_metrics = runs["stopped"]
+    assert stopped == {"step": 3, "stopped": True}
+    assert stopped_step == 3
+    assert not has_metrics
+
+
+def test_resume_gives_the_same_step_and_parameters(runs):
+    (dir_a, a), (dir_b, b) = runs["straight"], runs["resumed"]
+    assert a["step"] == b["step"] == CFG.num_steps
+    for k in ("map", "ap50", "miou"):
+        np.testing.assert_allclose(b[k], a[k], atol=1e-6)
+    chex.assert_trees_all_close(b["variables"], a["variables"], rtol=1e-6, atol=1e-6)
+    step_a, state_a = _latest_state(dir_a)
+    step_b, state_b = _latest_state(dir_b)
+    assert step_a == step_b == int(state_a.step) == int(state_b.step) == CFG.num_steps
+    chex.assert_trees_all_close(state_b, state_a, rtol=1e-6, atol=1e-6)  # params, stats, opt state
+
+
+def test_run_writes_metrics_and_checkpoints(runs):
+    for workdir, result in (runs["straight"], runs["resumed"]):
+        with open(os.path.join(workdir, "metrics.json")) as f:
+            written = json.load(f)
+        for k in ("map", "ap50", "miou"):
+            assert 0.0 <= written[k] <= 1.0, (k, written[k])
+            np.testing.assert_allclose(written[k], result[k])
+        assert written["step"] == CFG.num_steps
+        assert os.path.isdir(os.path.join(workdir, "train", "latest"))
+        assert os.path.isdir(os.path.join(workdir, "train", "best"))
+
+
+def test_rerun_of_a_finished_run_changes_nothing(runs, source):
+    workdir, before = runs["resumed"]
+    again = _train(workdir, source)
+    assert again["step"] == before["step"]
+    for k in ("map", "ap50", "miou"):
+        assert again[k] == before[k]
+    chex.assert_trees_all_equal(again["variables"], before["variables"])
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def test_evaluate_contract_and_padding_independence(source):
+    model = fixtures.make_model()
+    state = state_lib.create_train_state(model, _tx(2), jax.random.key(0), fixtures.IMAGE_HW)
+    mesh = sharding.create_mesh(2)
+    variables = sharding.put_replicated(step_lib.variables_of(state), mesh)
+    eval_fn = jax.jit(
+        step_lib.make_eval_step(
+            model,
+            num_seg_classes=fixtures.NUM_SEG_CLASSES,
+            decode_kwargs={"max_detections": 8, "score_threshold": 0.05},
+            loss_weights=fixtures.LOSS_WEIGHTS,
+        )
+    )
+    indices = [8, 9, 10, 11, 12]
+    results = [
+        evaluate.evaluate(
+            eval_fn,
+            variables,
+            source,
+            indices,
+            fixtures.SPEC,
+            batch_size=bs,
+            mesh=mesh,
+            progress=False,
+            keep_per_image=True,
+        )
+        for bs in (4, 2)
+    ]
+    for r in results:
+        for k in ("map", "ap50", "miou"):
+            assert isinstance(r[k], float) and 0.0 <= r[k] <= 1.0, (k, r[k])
+        assert len(r["per_class_ap"]) == fixtures.NUM_DET_CLASSES
+        assert len(r["per_class_iou"]) == fixtures.NUM_SEG_CLASSES
+        chex.assert_shape(r["losses"], (len(indices), 2))
+        assert np.isfinite(r["losses"]).all()
+        assert r["index"].tolist() == indices
+    a, b = results  # different padding of the last batch, same answer
+    for k in ("map", "ap50", "miou"):
+        np.testing.assert_allclose(a[k], b[k], atol=1e-6)
+    np.testing.assert_allclose(a["losses"], b["losses"], rtol=1e-5, atol=1e-6)
