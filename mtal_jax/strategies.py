@@ -15,15 +15,36 @@ functions, built by a factory that takes keyword hyperparameters.
 * ``extras``: functions run by the predict function after the forward pass, whose
   outputs land in ``Predictions.extras`` (flip views, crops, augmentations). A strategy
   never calls the model itself; extras receive the model through ``PredictContext``.
+
+Conventions shared by the factories below (issue 5):
+
+* Every ``score`` writes -inf in ``"score"`` for padded examples (``preds.valid``
+  False). Diversity strategies (``cdal``, ``coreset``) seed k-centre greedy with the rows
+  that are not selectable and have a finite score: the shell passes the labeled images'
+  scores and features too (``needs_labeled_features``) and marks any row to ignore
+  (padding) with score -inf or NaN.
+* Every ``select`` goes through ``al.selection.check_budget``: a budget larger than the
+  selectable pool raises a ``ValueError`` naming both numbers.
+* ``get_strategy(name, **kwargs)`` passes the shell's per-cycle context keywords
+  (``CONTEXT_KWARGS``: ``cycle``, ``labeled_class_hist``) only to factories that take
+  them, and rejects any other unknown keyword.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+import inspect
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from mtal_jax import structs
+from mtal_jax.al import selection
+from mtal_jax.scores import cald as cald_lib
+from mtal_jax.scores import diversity, loss_prediction, uncertainty
+from mtal_jax.scores import equal as equal_lib
 
 Array = jax.Array
 
@@ -60,3 +81,349 @@ class Strategy(NamedTuple):
     features: FeatureFn | None = None
     extras: tuple[ExtraFn, ...] = ()
     needs_labeled_features: bool = False
+
+
+CONTEXT_KWARGS = ("cycle", "labeled_class_hist")
+"""Keywords the shell supplies every cycle; dropped for factories that do not take them."""
+
+
+def _masked(out: dict[str, Array], valid: Array) -> dict[str, Array]:
+    """Sets ``"score"`` to -inf for padded examples."""
+    return {**out, "score": jnp.where(valid, out["score"], -jnp.inf)}
+
+
+def _top_k_select(scores, feats, selectable, budget, key):
+    del feats, key  # deterministic: ties go to the lower pool index
+    return selection.top_k(scores, selectable, budget)
+
+
+def _centers(scores: ArrayLike, selectable: ArrayLike) -> Array:
+    """k-centre seeds: labeled rows (not selectable, finite score; padding is -inf/NaN)."""
+    return ~jnp.asarray(selectable, bool) & jnp.isfinite(jnp.asarray(scores, jnp.float32))
+
+
+def _zero_score(preds: structs.Predictions) -> dict[str, Array]:
+    return _masked({"score": jnp.zeros(preds.valid.shape, jnp.float32)}, preds.valid)
+
+
+# ----------------------------------------------------------------------------- factories
+
+
+def random(*, cycle: int = 0) -> Strategy:
+    """Random: a uniform sample of the unlabeled pool (SPEC §6; paper IV-B).
+
+    ``score`` is 0 (the predict function has no key); ``select`` draws uniform scores
+    from its key and takes the top ``budget`` (= a uniform subset).
+    """
+    del cycle
+
+    def select(scores, feats, selectable, budget, key):
+        del scores, feats
+        return selection.random_k(selectable, budget, key)
+
+    return Strategy(score=_zero_score, select=select)
+
+
+def entropy(*, cycle: int = 0, seg_weight: float = 1.0, det_weight: float = 1.0) -> Strategy:
+    """Entropy: mean pixel entropy + mean detection entropy, top-k (``scores.uncertainty``)."""
+    del cycle
+
+    def score(preds):
+        det = preds.detections
+        out = uncertainty.entropy_scores(
+            preds.seg_probs, det.det_probs, det.valid, seg_weight=seg_weight, det_weight=det_weight
+        )
+        return _masked(out, preds.valid)
+
+    return Strategy(score=score, select=_top_k_select)
+
+
+def cald(
+    *,
+    cycle: int = 0,
+    labeled_class_hist: ArrayLike | None = None,
+    base_point: float = 1.3,
+    mutual_range: float = 1.2,
+    mutual: bool = True,
+    augmentations: tuple[str, ...] = cald_lib.AUGMENTATIONS,
+    cls_dist: str = "with_background",
+    max_ref_boxes: int | None = 40,
+    resize_mode: str = "down_up",
+    seed: int = 0,
+) -> Strategy:
+    """CALD (Yu et al. 2022), faithful to we1pingyu/CALD (``scores.cald``).
+
+    ``score["score"]`` = -consistency (CALD ranks ascending; we negate so higher = more
+    informative); ``score["consistency"]`` is CALD's own value. ``features`` are the
+    class-score vectors [B, C_det] used by the two-stage selection.
+
+    Args:
+      cycle: AL cycle (varies the cutout placements).
+      labeled_class_hist: [C_det] mean GT object count per class over the labeled set
+        (``cald.labeled_class_histogram``), passed by the shell every cycle. None: the
+        class step compares against a uniform distribution (not the reference).
+      base_point: beta (1.3).
+      mutual_range: candidates = int(mutual_range * budget) (1.2).
+      mutual: use the two-stage class-distribution step (reference default; False =
+        ``--no-mutual``: plain top-k).
+      augmentations: subset of ``cald.AUGMENTATIONS``.
+      cls_dist: ``"with_background"`` or ``"foreground"`` (``scores.cald`` docstring).
+      max_ref_boxes: the reference's subsampling above 40 boxes (None: off).
+      resize_mode: ``"down_up"`` (reference behaviour) or ``"pad"``.
+      seed: cutout seed.
+    """
+    extra = cald_lib.make_augment_extra(
+        augmentations=tuple(augmentations),
+        seed=seed,
+        cycle=cycle,
+        resize_mode=resize_mode,
+        max_ref_boxes=max_ref_boxes,
+    )
+    hist = None if labeled_class_hist is None else jnp.asarray(labeled_class_hist, jnp.float32)
+
+    def score(preds):
+        out = cald_lib.consistency(
+            preds, base_point=base_point, cls_dist=cls_dist, max_ref_boxes=max_ref_boxes
+        )
+        return _masked(
+            {"score": -out["consistency"], "consistency": out["consistency"]}, preds.valid
+        )
+
+    def features(preds):
+        return cald_lib.consistency(
+            preds, base_point=base_point, cls_dist=cls_dist, max_ref_boxes=max_ref_boxes
+        )["cls_vec"]
+
+    def select(scores, feats, selectable, budget, key):
+        del key
+        if not mutual:
+            return selection.top_k(scores, selectable, budget)
+        return cald_lib.class_distribution_select(
+            scores, feats, selectable, budget, labeled_class_hist=hist, mutual_range=mutual_range
+        )
+
+    return Strategy(score=score, select=select, features=features, extras=(extra,))
+
+
+def equal(*, cycle: int = 0, variant: str = "sym_kl", eps: float = 1e-8) -> Strategy:
+    """EquAL: flip consistency of the segmentation, top-k (``scores.equal``).
+
+    Args:
+      cycle: unused.
+      variant: ``"kl"``, ``"sym_kl"`` (default, our choice) or ``"entropy_sum"``.
+      eps: probability clip inside the logs.
+    """
+    del cycle
+    if variant not in equal_lib.VARIANTS:
+        raise ValueError(f"unknown EquAL variant {variant!r}; valid: {equal_lib.VARIANTS}")
+
+    def score(preds):
+        s = equal_lib.flip_consistency(
+            preds.seg_probs, preds.extras[equal_lib.FLIP_KEY], variant=variant, eps=eps
+        )
+        return _masked({"score": s}, preds.valid)
+
+    return Strategy(score=score, select=_top_k_select, extras=(equal_lib.flip_extra,))
+
+
+def alternation(
+    *,
+    cycle: int = 0,
+    labeled_class_hist: ArrayLike | None = None,
+    cald_parity: int = 0,
+    cald_kwargs: dict[str, Any] | None = None,
+    equal_kwargs: dict[str, Any] | None = None,
+) -> Strategy:
+    """Alternation (Reichart & Rappoport 2007; paper IV-B): CALD or EquAL by cycle parity.
+
+    Args:
+      cycle: AL cycle; CALD when ``cycle % 2 == cald_parity``, else EquAL.
+      labeled_class_hist: forwarded to CALD.
+      cald_parity: 0 (default: CALD on even cycles, EquAL on odd) or 1.
+      cald_kwargs: keyword arguments of ``cald``.
+      equal_kwargs: keyword arguments of ``equal``.
+    """
+    if cald_parity not in (0, 1):
+        raise ValueError(f"cald_parity must be 0 or 1, got {cald_parity}")
+    if cycle % 2 == cald_parity:
+        return cald(cycle=cycle, labeled_class_hist=labeled_class_hist, **(cald_kwargs or {}))
+    return equal(cycle=cycle, **(equal_kwargs or {}))
+
+
+def ll4al(
+    *,
+    cycle: int = 0,
+    normalization: str = "none",
+    weights: tuple[float, float] = (1.0, 1.0),
+) -> Strategy:
+    """LL4AL (Yoo & Kweon 2019), multi-task: sum of the two predicted losses, top-k.
+
+    Needs a model built with ``loss_prediction=True`` (``preds.loss_pred`` [B, 2]). The
+    normalisation needs the whole pool, so ``features`` carries the two predicted losses
+    and ``select`` normalises them over the selectable rows (``scores.loss_prediction``);
+    ``score["score"]`` is the plain sum.
+
+    Args:
+      cycle: unused.
+      normalization: ``"none"`` (default, the paper's sum), ``"rank"`` or ``"zscore"``.
+      weights: (detection, segmentation) weights.
+    """
+    del cycle
+    if normalization not in loss_prediction.NORMALIZATIONS:
+        raise ValueError(
+            f"unknown normalization {normalization!r}; valid: {loss_prediction.NORMALIZATIONS}"
+        )
+
+    def _loss_pred(preds):
+        if preds.loss_pred is None:
+            raise ValueError("ll4al needs a model built with loss_prediction=True")
+        return preds.loss_pred.astype(jnp.float32)
+
+    def score(preds):
+        lp = _loss_pred(preds)
+        out = {
+            "score": weights[0] * lp[:, 0] + weights[1] * lp[:, 1],
+            "loss_det": lp[:, 0],
+            "loss_seg": lp[:, 1],
+        }
+        return _masked(out, preds.valid)
+
+    def select(scores, feats, selectable, budget, key):
+        del scores, key
+        combined = loss_prediction.combined_predicted_loss(
+            feats, selectable, normalization=normalization, weights=tuple(weights)
+        )
+        return selection.top_k(combined, selectable, budget)
+
+    return Strategy(score=score, select=select, features=_loss_pred)
+
+
+def cdal(
+    *,
+    cycle: int = 0,
+    det_form: str = "vector",
+    row_reduce: str = "mean",
+    seg_weight: float = 1.0,
+    det_weight: float = 1.0,
+    random_first: bool = True,
+    block_size: int = 256,
+) -> Strategy:
+    """CDAL-CS (Agarwal et al. 2020): k-centre greedy on contextual-diversity features.
+
+    Args:
+      cycle: unused.
+      det_form: ``"vector"`` (reference detection code) or ``"per_class"`` (paper formula).
+      row_reduce: ``"mean"`` (CDAL_CS.py) or ``"sum"`` over the class rows both images have.
+      seg_weight: weight of the segmentation distance.
+      det_weight: weight of the detection distance.
+      random_first: the reference's random first pick even with a labeled set (default
+        True, as ``CDAL_CS.py``).
+      block_size: centres per distance block (memory 4 N block_size bytes).
+    """
+    del cycle
+    distance_fn = diversity.make_cdal_distance(
+        det_form=det_form, row_reduce=row_reduce, seg_weight=seg_weight, det_weight=det_weight
+    )
+
+    def features(preds):
+        det = preds.detections
+        return diversity.cdal_features(preds.seg_probs, det.det_probs, det.valid, det_form=det_form)
+
+    def select(scores, feats, selectable, budget, key):
+        return selection.k_center_greedy(
+            feats,
+            selectable,
+            budget,
+            key,
+            centers=_centers(scores, selectable),
+            distance_fn=distance_fn,
+            block_size=block_size,
+            random_first=random_first,
+        )
+
+    return Strategy(
+        score=_zero_score, select=select, features=features, needs_labeled_features=True
+    )
+
+
+def coreset(*, cycle: int = 0, block_size: int = 256, random_first: bool = False) -> Strategy:
+    """Core-set (Sener & Savarese 2018): k-centre greedy on pooled backbone features.
+
+    Squared Euclidean on ``preds.embedding``, seeded with the labeled set; the first pick
+    is random only without a labeled set (google/active-learning), unless ``random_first``.
+
+    Args:
+      cycle: unused.
+      block_size: centres per distance block (memory 4 N block_size bytes).
+      random_first: always pick the first point at random.
+    """
+    del cycle
+
+    def features(preds):
+        return preds.embedding.astype(jnp.float32)
+
+    def select(scores, feats, selectable, budget, key):
+        return selection.k_center_greedy(
+            feats,
+            selectable,
+            budget,
+            key,
+            centers=_centers(scores, selectable),
+            block_size=block_size,
+            random_first=random_first,
+        )
+
+    return Strategy(
+        score=_zero_score, select=select, features=features, needs_labeled_features=True
+    )
+
+
+def ours(**kwargs: Any) -> Strategy:
+    """The paper's strategy: ``mtal_jax.scores.boxmask.ours`` (see its keyword arguments)."""
+    # Imported here because boxmask imports this module for the Strategy type.
+    from mtal_jax.scores import boxmask
+
+    return boxmask.ours(**kwargs)
+
+
+STRATEGIES: dict[str, Callable[..., Strategy]] = {
+    "random": random,
+    "entropy": entropy,
+    "cald": cald,
+    "equal": equal,
+    "alternation": alternation,
+    "ll4al": ll4al,
+    "cdal": cdal,
+    "coreset": coreset,
+    "ours": ours,
+}
+
+
+def get_strategy(name: str, **kwargs: Any) -> Strategy:
+    """Builds the strategy ``name`` with keyword hyperparameters.
+
+    Context keywords (``CONTEXT_KWARGS``) are passed only to factories that take them;
+    any other keyword a factory does not take is an error.
+
+    Args:
+      name: a key of ``STRATEGIES``.
+      **kwargs: the factory's keyword arguments.
+
+    Returns:
+      the ``Strategy``.
+
+    Raises:
+      ValueError: for an unknown name or keyword, listing the valid ones.
+    """
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}; valid names: {sorted(STRATEGIES)}")
+    factory = STRATEGIES[name]
+    params = inspect.signature(factory).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        kwargs = {k: v for k, v in kwargs.items() if k in params or k not in CONTEXT_KWARGS}
+        unknown = sorted(set(kwargs) - set(params))
+        if unknown:
+            raise ValueError(
+                f"strategy {name!r} takes no keyword(s) {unknown}; valid: {sorted(params)}"
+            )
+    return factory(**kwargs)

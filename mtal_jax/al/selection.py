@@ -15,7 +15,7 @@ full distance matrix.
 from __future__ import annotations
 
 import operator
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -254,9 +254,7 @@ def k_center_greedy(
     if centers is None:
         centers = jnp.zeros((n,), bool)
     centers = jnp.asarray(centers, bool) & ~selectable
-    min_d = min_distance_to_centers(
-        feats, centers, distance_fn=distance_fn, block_size=block_size
-    )
+    min_d = min_distance_to_centers(feats, centers, distance_fn=distance_fn, block_size=block_size)
     first_random = jnp.logical_or(random_first, ~jnp.any(centers))
     noise = uniform_per_index(key, n)
 
