@@ -24,10 +24,10 @@ def get_config(arg=None):
     config.data.name = "synthetic_driving"
     config.data.root = ""  # user files; the synthetic data needs none
     config.data.data_dir = "~/.cache/mtal_jax/tfds"  # where prepared array_record files go
-    config.data.builder_kwargs = {"num_train": 1000, "num_test": 200, "height": 128, "width": 256, "seed": 0}
+    config.data.builder_kwargs = {"num_train": 600, "num_test": 150, "height": 96, "width": 192, "seed": 0}
     config.data.train_split = "train"
     config.data.eval_split = "test"
-    config.data.image_size = (128, 256)  # network input (H, W), multiples of 32
+    config.data.image_size = (96, 192)  # network input (H, W), multiples of 32
     config.data.max_boxes = 32
     config.data.flip = True
 
@@ -50,8 +50,8 @@ def get_config(arg=None):
     config.loss.ll4al_detach_step = 0  # 0 = loss modules always see detached features
 
     config.train = ml_collections.ConfigDict()
-    config.train.steps = 600  # steps per AL cycle (cycle 0 and every later cycle)
-    config.train.full_steps = 1500  # the fully trained reference run (100 % of the pool)
+    config.train.steps = 200  # steps per AL cycle (cycle 0 and every later cycle)
+    config.train.full_steps = 1000  # the fully trained reference run (100 % of the pool)
     config.train.batch_size = 16  # global; a multiple of the device count
     config.train.learning_rate = 2e-3
     config.train.lr_warmup_steps = 50
@@ -74,8 +74,8 @@ def get_config(arg=None):
     config.al.full_reference = True  # train the full-data reference run for mDSQ
 
     config.eval = ml_collections.ConfigDict()
-    config.eval.every_steps = 200
-    config.eval.batch_size = 32
+    config.eval.every_steps = 100
+    config.eval.batch_size = 30
     config.eval.max_images = 0  # 0 = the whole eval split
     config.eval.max_detections = 50
     config.eval.score_threshold = 0.05
