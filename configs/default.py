@@ -35,6 +35,9 @@ def get_config(arg=None):
     config.model.backbone = "tiny"  # test | tiny | small | resnet18 | resnet34 | resnet50
     config.model.neck_channels = 64
     config.model.head_channels = 64
+    # Local .npz of converted backbone weights (our format or a torchvision ResNet export,
+    # see mtal_jax/models/pretrained.py); "" = random init. Nothing is downloaded.
+    config.model.pretrained_backbone = ""
     # LL4AL loss-prediction modules, trained in every run so that one checkpoint serves every
     # strategy; with loss.ll4al_detach_step = 0 they see detached features and leave the
     # multi-task network's training unchanged (gradient clipping aside).

@@ -141,6 +141,7 @@ def train_config(config: ml_collections.ConfigDict, *, num_steps: int | None = N
         best_metric=c.best_metric,
         max_detections=e.max_detections,
         score_threshold=e.score_threshold,
+        pretrained_backbone=os.path.expanduser(config.model.pretrained_backbone),
     )
 
 

@@ -2,7 +2,7 @@
 
 Resume order (big_vision): (1) the latest checkpoint in ``workdir/train/latest``,
 (2) ``init_variables`` (weights only, e.g. the previous AL cycle's best model),
-(3) scratch. The start step is read from the restored state, and the batch of step ``s``
+(3) scratch, with the backbone from ``cfg.pretrained_backbone`` when set. The start step is read from the restored state, and the batch of step ``s``
 is a pure function of (data seed, labeled indices, s), so a resumed run neither replays
 nor skips batches and ends with the same parameters as an uninterrupted one.
 """
@@ -21,7 +21,7 @@ import tqdm
 
 from mtal_jax import checkpointing, jsonio, metric_writer, sharding
 from mtal_jax.data import pipeline
-from mtal_jax.models import multitask
+from mtal_jax.models import multitask, pretrained
 from mtal_jax.train import evaluate as evaluate_lib
 from mtal_jax.train import state as state_lib
 from mtal_jax.train import step as step_lib
@@ -60,6 +60,7 @@ class TrainConfig:
     best_metric: str = "mean_map_miou"
     max_detections: int = 50
     score_threshold: float = 0.05
+    pretrained_backbone: str = ""  # local .npz of converted backbone weights (models.pretrained)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +159,8 @@ def train(
     tx, train_step, eval_fn = fns.tx, fns.train_step, fns.eval_fn
     key = jax.random.key(cfg.seed)
     state = state_lib.create_train_state(model, tx, jax.random.fold_in(key, 0), spec.image_hw)
+    if init_variables is None and cfg.pretrained_backbone:
+        init_variables = pretrained.load_backbone(step_lib.variables_of(state), cfg.pretrained_backbone)
     if init_variables is not None:
         state = state.replace(params=init_variables["params"], batch_stats=init_variables["batch_stats"])
     state = sharding.put_replicated(state, mesh)

@@ -1,0 +1,62 @@
+"""Converted backbone weights: our .npz format and torchvision ResNet exports."""
+
+import jax
+import numpy as np
+import pytest
+
+from mtal_jax.models import multitask, pretrained
+
+
+def _variables(backbone):
+    model = multitask.Model(3, 4, backbone=backbone, neck_channels=8, head_channels=8)
+    shapes = jax.eval_shape(lambda: multitask.create_variables(model, jax.random.key(0), (64, 64)))
+    rng = np.random.default_rng(0)
+    return jax.tree.map(lambda s: rng.normal(size=s.shape).astype(np.float32), shapes)
+
+
+def _to_torchvision(variables):
+    """Inverse of convert_torchvision, to build a realistic torchvision-named export."""
+    out = {"fc.weight": np.zeros((10, 4)), "bn1.num_batches_tracked": np.zeros(())}
+    names = {"scale": "weight", "bias": "bias", "mean": "running_mean", "var": "running_var"}
+    for col in ("params", "batch_stats"):
+        for path, v in pretrained._flatten(variables[col]["resnet"]).items():
+            module, leaf = path.rsplit("/", 1)
+            if module == "stem":
+                prefix = "conv1"
+            elif module == "bn_stem":
+                prefix = "bn1"
+            else:
+                block, part = module.split("/")
+                stage, b = block.replace("stage", "").split("_block")
+                part = {"proj": "downsample.0", "bn_proj": "downsample.1"}.get(part, part)
+                prefix = f"layer{stage}.{int(b) - 1}.{part}"
+            if leaf == "kernel":
+                out[f"{prefix}.weight"] = v.transpose(3, 2, 0, 1)
+            else:
+                out[f"{prefix}.{names[leaf]}"] = v
+    return out
+
+
+@pytest.mark.parametrize("backbone", ["resnet18", "resnet50"])
+def test_torchvision_export_loads_exactly(tmp_path, backbone):
+    src = _variables(backbone)
+    path = tmp_path / "tv.npz"
+    np.savez(path, **_to_torchvision(src))
+    fresh = jax.tree.map(np.zeros_like, src)
+    loaded = pretrained.load_backbone(fresh, str(path))
+    jax.tree.map(np.testing.assert_array_equal, loaded["params"]["resnet"], src["params"]["resnet"])
+    jax.tree.map(np.testing.assert_array_equal, loaded["batch_stats"]["resnet"], src["batch_stats"]["resnet"])
+    # heads untouched
+    jax.tree.map(np.testing.assert_array_equal, loaded["params"]["seg"], fresh["params"]["seg"])
+
+
+def test_own_format_round_trip_and_mismatch_errors(tmp_path):
+    src = _variables("tiny")
+    path = str(tmp_path / "own.npz")
+    pretrained.save_backbone(src, path)
+    loaded = pretrained.load_backbone(jax.tree.map(np.zeros_like, src), path)
+    jax.tree.map(np.testing.assert_array_equal, loaded["params"]["resnet"], src["params"]["resnet"])
+    with pytest.raises(ValueError, match="do not match the model"):
+        pretrained.load_backbone(_variables("resnet18"), path)
+    with pytest.raises(FileNotFoundError):
+        pretrained.load_backbone(src, str(tmp_path / "missing.npz"))

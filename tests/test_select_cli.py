@@ -1,0 +1,80 @@
+"""select.py's library side: ranked output with score components, and clear input errors."""
+
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+
+from configs import tiny
+from mtal_jax.al import experiment, select_cli
+from mtal_jax.train import loop
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    config = tiny.get_config()
+    config.data.data_dir = str(tmp_path_factory.mktemp("tfds"))
+    setup = experiment.build_setup(config)
+    run_dir = str(tmp_path_factory.mktemp("run"))
+    src = setup.dataset.sources
+    loop.train(
+        setup.model, experiment.train_config(config, num_steps=2), workdir=run_dir, spec=setup.spec,
+        train_source=src["train"], train_indices=np.arange(8), eval_source=src["test"],
+        eval_indices=setup.eval_indices, mesh=setup.mesh, progress=False,
+    )  # fmt: skip
+    ids = experiment.image_ids(src["train"], np.arange(setup.pool_size))
+    return config, run_dir, ids
+
+
+def _write(path, lines):
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_json_and_csv_outputs(trained, tmp_path):
+    config, run_dir, ids = trained
+    pool = _write(tmp_path / "pool.txt", ids[:12])
+    labeled = _write(tmp_path / "labeled.txt", ids[:3])
+    out = str(tmp_path / "sel.json")
+    rows = select_cli.run(
+        config, strategy="ours", checkpoint=run_dir, budget=4, pool_file=pool, labeled_file=labeled,
+        output=out, progress=False,
+    )  # fmt: skip
+    data = json.load(open(out))
+    assert data["strategy"] == "ours" and data["budget"] == 4
+    sel = data["selected"]
+    assert [r["rank"] for r in sel] == [1, 2, 3, 4]
+    chosen = [r["image_id"] for r in sel]
+    assert len(set(chosen)) == 4 and set(chosen) <= set(ids[3:12])
+    assert all({"score", "s_seg", "s_loc_max", "s_cls_max"} <= set(r) for r in sel)
+    scores = [r["score"] for r in sel]
+    assert scores == sorted(scores, reverse=True)
+    assert rows == sel
+    out_csv = str(tmp_path / "sel.csv")
+    select_cli.run(config, strategy="random", checkpoint=run_dir, budget=3, output=out_csv, fmt="csv", progress=False)
+    with open(out_csv) as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 3 and set(table[0]) >= {"rank", "index", "image_id", "score"}
+
+
+def test_bad_inputs_fail_before_scoring(trained, tmp_path):
+    config, run_dir, ids = trained
+    out = str(tmp_path / "x.json")
+    with pytest.raises(ValueError, match="unknown strategy 'best'"):
+        select_cli.run(config, strategy="best", checkpoint=run_dir, budget=2, output=out)
+    with pytest.raises(ValueError, match="larger than the 5 unlabeled"):
+        select_cli.run(config, strategy="ours", checkpoint=run_dir, budget=6,
+                       pool_file=_write(tmp_path / "p.txt", ids[:5]), output=out)  # fmt: skip
+    with pytest.raises(ValueError, match=r"p2.txt: 1 unknown image id\(s\), e.g. \['no_such_image'\]"):
+        select_cli.run(config, strategy="ours", checkpoint=run_dir, budget=1,
+                       pool_file=_write(tmp_path / "p2.txt", [ids[0], "no_such_image"]), output=out)  # fmt: skip
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        select_cli.run(config, strategy="ours", checkpoint=str(tmp_path), budget=1, output=out)
+    other = tiny.get_config()
+    other.data.data_dir = config.data.data_dir
+    other.model.neck_channels = 8  # another model than the checkpoint's
+    with pytest.raises(ValueError, match="does not match the model of the config"):
+        select_cli.run(other, strategy="ours", checkpoint=run_dir, budget=1, output=out)
+    assert not os.path.exists(out)
