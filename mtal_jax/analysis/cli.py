@@ -2,7 +2,7 @@
 
   python -m mtal_jax.analysis.cli --config configs/default.py --checkpoint RUN_DIR \
       --out_dir analysis/ [--analyses table2,fig6,fig5] [--taus 0.1,0.3,0.5,0.7] \
-      [--max_images 0] [--overlay_images 0,1,2,3]
+      [--max_images 0] [--overlay_images 0,1,2,3] [--pool RUN/trial_0/cycle_0/pool.json]
 
 ``RUN_DIR`` is a training run directory holding ``train/best`` (e.g.
 ``workdir/trial_0/cycle_0`` or ``workdir/reference``), as for ``select.py``. The images
@@ -56,9 +56,11 @@ def collect_split(
     taus: tuple[float, ...],
     max_images: int = 0,
     overlay_images: tuple[int, ...] = (),
+    pool_json: str | None = None,
     progress: bool = True,
 ) -> dict:
-    """Runs the analysis function over the eval split.
+    """Runs the analysis function over the eval split, or over the unlabeled training
+    images of ``pool_json`` (a cycle's ``pool.json``: Fig. 6 on the cycle-0 pool).
 
     Returns:
       {"columns": name -> [N] per-image values (valid images, in split order), "index": [N],
@@ -78,13 +80,21 @@ def collect_split(
         **{k: ours[k] for k in _OURS_KEYS if k in ours},
     )
     analysis_fn = jax.jit(collect.make_analysis_fn(setup.model, **kwargs))
-    source = setup.dataset.sources[config.data.eval_split]
+    if pool_json:
+        source = setup.dataset.sources[config.data.train_split]
+        labeled = np.zeros(len(source), bool)
+        labeled[np.asarray(jsonio.read(pool_json)["labeled_ids"], np.int64)] = True
+        indices = np.flatnonzero(~labeled)
+    else:
+        source = setup.dataset.sources[config.data.eval_split]
+        indices = np.arange(len(source))
     limit = max_images or config.eval.max_images
-    n = min(len(source), limit) if limit else len(source)
+    indices = indices[:limit] if limit else indices
+    n = len(indices)
     batch_size = config.eval.batch_size
     per_image: dict[str, list] = {}
     inter = union = 0.0
-    batches = pipeline.iterate_eval(source, np.arange(n), setup.spec, batch_size=batch_size)
+    batches = pipeline.iterate_eval(source, indices, setup.spec, batch_size=batch_size)
     for host in tqdm.tqdm(
         batches, total=-(-n // batch_size), desc="analysis", disable=not progress
     ):
@@ -199,6 +209,7 @@ def run(
     taus: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7),
     max_images: int = 0,
     overlay_images: tuple[int, ...] = (0, 1, 2, 3),
+    pool_json: str | None = None,
     progress: bool = True,
 ) -> list[str]:
     """Runs the chosen analyses and returns the written paths."""
@@ -208,7 +219,8 @@ def run(
     os.makedirs(out_dir, exist_ok=True)
     result = collect_split(
         config, checkpoint, taus=taus, max_images=max_images,
-        overlay_images=overlay_images if "fig5" in analyses else (), progress=progress,
+        overlay_images=overlay_images if "fig5" in analyses else (), pool_json=pool_json,
+        progress=progress,
     )  # fmt: skip
     paths = []
     if "table2" in analyses:
@@ -241,6 +253,7 @@ def main(argv):
         taus=_floats(_TAUS.value),
         max_images=_MAX_IMAGES.value,
         overlay_images=_ints(_OVERLAY_IMAGES.value),
+        pool_json=_POOL.value,
         progress=_PROGRESS.value,
     ):
         print(path)
@@ -267,6 +280,9 @@ if __name__ == "__main__":
     )
     _OVERLAY_IMAGES = flags.DEFINE_string(
         "overlay_images", "0,1,2,3", "Eval-split indices drawn in Fig. 5."
+    )
+    _POOL = flags.DEFINE_string(
+        "pool", None, "A cycle's pool.json: analyse its unlabeled training images instead of the eval split."
     )
     _PROGRESS = flags.DEFINE_bool("progress", True, "Show progress bars.")
     app.run(main)
