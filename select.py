@@ -48,13 +48,30 @@ else:
     from mtal_jax.al import select_cli
 
     _CONFIG = config_flags.DEFINE_config_file(
-        "config", _os.path.join(_ROOT, "configs", "default.py"), "Config the checkpoint was trained with."
+        "config",
+        _os.path.join(_ROOT, "configs", "default.py"),
+        "Config the checkpoint was trained with.",
     )
-    _STRATEGY = flags.DEFINE_string("strategy", None, "Strategy name (sugar for --config.al.strategy.name).")
-    _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Training run dir (holding train/best) or a checkpoint dir.", required=True)
+    _STRATEGY = flags.DEFINE_string(
+        "strategy", None, "Strategy name (sugar for --config.al.strategy.name)."
+    )
+    _CHECKPOINT = flags.DEFINE_string(
+        "checkpoint",
+        None,
+        "Training run dir (holding train/best) or a checkpoint dir.",
+        required=True,
+    )
     _BUDGET = flags.DEFINE_integer("budget", None, "Number of images to select.", required=True)
-    _POOL = flags.DEFINE_string("pool", None, "File of image ids to choose from (one per line); default: the whole train split.")
-    _LABELED = flags.DEFINE_string("labeled", None, "File of already labeled image ids (never selected; seeds diversity methods).")
+    _POOL = flags.DEFINE_string(
+        "pool",
+        None,
+        "File of image ids to choose from (one per line); default: the whole train split.",
+    )
+    _LABELED = flags.DEFINE_string(
+        "labeled",
+        None,
+        "File of already labeled image ids (never selected; seeds diversity methods).",
+    )
     _OUTPUT = flags.DEFINE_string("output", "selection.json", "Output file.")
     _FORMAT = flags.DEFINE_enum("format", "json", ["json", "csv"], "Output format.")
     _SEED = flags.DEFINE_integer("seed", 0, "Selection seed (random tie-breaks, random strategy).")

@@ -10,13 +10,17 @@ from mtal_jax import runtime
 
 runtime.configure_host_devices()
 
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
+from absl import app, flags
+from ml_collections import config_flags
 
-from mtal_jax.al import experiment  # noqa: E402
+from mtal_jax.al import experiment
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/default.py", "Experiment config file.", lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (created; resumed if it exists).", required=True)
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", "configs/default.py", "Experiment config file.", lock_config=True
+)
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Run directory (created; resumed if it exists).", required=True
+)
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show progress bars.")
 
 

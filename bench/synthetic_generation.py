@@ -20,9 +20,9 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from mtal_jax.data import synthetic  # noqa: E402
+from mtal_jax.data import synthetic
 
 
 def _time_render(num: int, height: int, width: int) -> None:

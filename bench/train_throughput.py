@@ -10,17 +10,17 @@ import os
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
 
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
+import argparse
+import statistics
+import time
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import numpy as np
 
-from mtal_jax import sharding, structs  # noqa: E402
-from mtal_jax.models import multitask  # noqa: E402
-from mtal_jax.train import state as state_lib  # noqa: E402
-from mtal_jax.train import step as step_lib  # noqa: E402
+from mtal_jax import sharding, structs
+from mtal_jax.models import multitask
+from mtal_jax.train import state as state_lib
+from mtal_jax.train import step as step_lib
 
 WEIGHTS = {"det_heatmap": 1.0, "det_size": 0.1, "det_offset": 1.0, "seg": 1.0}
 
@@ -29,7 +29,9 @@ def _batch(b, h, w, m=16):
     rng = np.random.default_rng(0)
     x1 = rng.uniform(0, w / 2, (b, m, 1))
     y1 = rng.uniform(0, h / 2, (b, m, 1))
-    boxes = np.concatenate([x1, y1, x1 + rng.uniform(4, w / 2, (b, m, 1)), y1 + rng.uniform(4, h / 2, (b, m, 1))], -1)
+    boxes = np.concatenate(
+        [x1, y1, x1 + rng.uniform(4, w / 2, (b, m, 1)), y1 + rng.uniform(4, h / 2, (b, m, 1))], -1
+    )
     return structs.Batch(
         images=rng.integers(0, 255, (b, h, w, 3), dtype=np.uint8), boxes=boxes.astype(np.float32),
         box_labels=rng.integers(0, 6, (b, m)).astype(np.int32), box_valid=np.ones((b, m), bool),
@@ -50,11 +52,19 @@ def main():
     print(f"devices: {jax.devices()}; batch {args.batch} at {h}x{w}")
     for bb in args.backbones.split(","):
         model = multitask.Model(6, 11, backbone=bb, loss_prediction=True)
-        tx = state_lib.create_optimizer(learning_rate=1e-3, warmup_steps=10, total_steps=100, weight_decay=1e-4, grad_clip_norm=10.0)
+        tx = state_lib.create_optimizer(
+            learning_rate=1e-3,
+            warmup_steps=10,
+            total_steps=100,
+            weight_decay=1e-4,
+            grad_clip_norm=10.0,
+        )
         runs = {}
         for n in (1, 2):
             mesh = sharding.create_mesh(n)
-            st = sharding.put_replicated(state_lib.create_train_state(model, tx, jax.random.key(0), (h, w)), mesh)
+            st = sharding.put_replicated(
+                state_lib.create_train_state(model, tx, jax.random.key(0), (h, w)), mesh
+            )
             batch = sharding.put_batch(host, mesh)
             fn = jax.jit(step_lib.make_train_step(model, tx, WEIGHTS), donate_argnums=0)
             st, _ = fn(st, batch, jax.random.key(0))

@@ -42,6 +42,8 @@ def get_config(arg=None):
         settings = {"loc": (1, 0, 0), "cls": (0, 1, 0), "seg": (0, 0, 1), "loc_cls": (1, 1, 0),
                     "loc_seg": (1, 0, 1), "cls_seg": (0, 1, 1), "all": (1, 1, 1)}  # fmt: skip
         config.al.strategies = ",".join(f"ours_{k}" for k in settings)
-        config.al.strategy.kwargs = {f"ours_{k}": {"base": "ours", "weights": w} for k, w in settings.items()}
+        config.al.strategy.kwargs = {
+            f"ours_{k}": {"base": "ours", "weights": w} for k, w in settings.items()
+        }
         config.al.num_trials = 2
     return config

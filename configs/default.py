@@ -24,7 +24,13 @@ def get_config(arg=None):
     config.data.name = "synthetic_driving"
     config.data.root = ""  # user files; the synthetic data needs none
     config.data.data_dir = "~/.cache/mtal_jax/tfds"  # where prepared array_record files go
-    config.data.builder_kwargs = {"num_train": 600, "num_test": 150, "height": 96, "width": 192, "seed": 0}
+    config.data.builder_kwargs = {
+        "num_train": 600,
+        "num_test": 150,
+        "height": 96,
+        "width": 192,
+        "seed": 0,
+    }
     config.data.train_split = "train"
     config.data.eval_split = "test"
     config.data.image_size = (96, 192)  # network input (H, W), multiples of 32

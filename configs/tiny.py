@@ -11,7 +11,13 @@ from configs import default
 
 def get_config(arg=None):
     config = default.get_config()
-    config.data.builder_kwargs = {"num_train": 40, "num_test": 16, "height": 64, "width": 64, "seed": 0}
+    config.data.builder_kwargs = {
+        "num_train": 40,
+        "num_test": 16,
+        "height": 64,
+        "width": 64,
+        "seed": 0,
+    }
     config.data.image_size = (64, 64)
     config.data.max_boxes = 8
     config.model.backbone = "test"

@@ -61,7 +61,9 @@ def restore(manager: ocp.CheckpointManager, step: int, abstract_state: Any) -> t
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state)
     restored = manager.restore(
         step,
-        args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()),
+        args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
+        ),
     )
     return restored.state, dict(restored.meta or {})
 

@@ -33,9 +33,7 @@ def decode(
     heat = jax.nn.sigmoid(outputs.heatmap_logits.astype(jnp.float32))  # [B, h, w, C]
     b, h, w, c = heat.shape
     cell_max = jnp.max(heat, axis=-1)  # [B, h, w]
-    pooled = jax.lax.reduce_window(
-        cell_max, -jnp.inf, jax.lax.max, (1, 3, 3), (1, 1, 1), "SAME"
-    )
+    pooled = jax.lax.reduce_window(cell_max, -jnp.inf, jax.lax.max, (1, 3, 3), (1, 1, 1), "SAME")
     peaks = jnp.where(cell_max >= pooled, cell_max, 0.0).reshape(b, h * w)
     k = min(max_detections, h * w)
     scores, flat = jax.lax.top_k(peaks, k)  # [B, K]
@@ -53,11 +51,22 @@ def decode(
     half_w, half_h = size[..., 0] * STRIDE / 2, size[..., 1] * STRIDE / 2
     boxes = jnp.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], -1)
     boxes = jnp.clip(boxes, 0.0, jnp.array([w, h, w, h], jnp.float32) * STRIDE)
-    valid = (scores > score_threshold) & (boxes[..., 2] > boxes[..., 0]) & (boxes[..., 3] > boxes[..., 1])
+    valid = (
+        (scores > score_threshold)
+        & (boxes[..., 2] > boxes[..., 0])
+        & (boxes[..., 3] > boxes[..., 1])
+    )
     if k < max_detections:  # tiny maps: pad to the static K
         pad = max_detections - k
-        p = lambda x, v=0: jnp.pad(x, [(0, 0), (0, pad)] + [(0, 0)] * (x.ndim - 2), constant_values=v)
-        boxes, det_probs, scores, valid = p(boxes), p(det_probs, 1.0 / c), p(scores), p(valid, False)
+        p = lambda x, v=0: jnp.pad(
+            x, [(0, 0), (0, pad)] + [(0, 0)] * (x.ndim - 2), constant_values=v
+        )
+        boxes, det_probs, scores, valid = (
+            p(boxes),
+            p(det_probs, 1.0 / c),
+            p(scores),
+            p(valid, False),
+        )
     return structs.Detections(
         boxes=boxes,
         det_probs=det_probs,

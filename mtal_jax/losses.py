@@ -60,7 +60,12 @@ def gaussian_radius(height: jax.Array, width: jax.Array, min_overlap: float = 0.
 
 
 def render_targets(
-    boxes: jax.Array, labels: jax.Array, valid: jax.Array, *, out_hw: tuple[int, int], num_classes: int
+    boxes: jax.Array,
+    labels: jax.Array,
+    valid: jax.Array,
+    *,
+    out_hw: tuple[int, int],
+    num_classes: int,
 ) -> Targets:
     """Renders CenterNet targets for one example.
 

@@ -171,7 +171,7 @@ def mean_iou(
     return miou_from_confusion(np.asarray(jax.device_get(conf)))
 
 
-def mdsq(map: float, miou: float, map_full: float, miou_full: float) -> float:  # noqa: A002
+def mdsq(map: float, miou: float, map_full: float, miou_full: float) -> float:
     """Multi-task detection-segmentation quality, paper Eq. 4 (SPEC §7).
 
     mDSQ = (mAP / mAP_full + mIoU / mIoU_full) / 2, where the ``_full`` values are those

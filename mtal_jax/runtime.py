@@ -23,7 +23,7 @@ def configure_host_devices(count: int = 2) -> None:
 def run_main(main) -> None:
     """``absl.app.run(main)``, except that ``-h``/``--help`` prints the usage and exits 0
     (absl exits 1 after help)."""
-    from absl import app  # noqa: PLC0415
+    from absl import app
 
     if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in sys.argv[1:]):
         app.usage(shorthelp="--helpfull" not in sys.argv, writeto_stdout=True, exitcode=0)
@@ -38,16 +38,18 @@ def setup(mesh_config=None, *, verbose: bool = False) -> None:
         ``jax.distributed.initialize`` with its coordinator address and process id.
       verbose: DEBUG logs of mtal_jax.
     """
-    import jax  # noqa: PLC0415  (after configure_host_devices)
+    import jax
 
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname).1s %(name)s: %(message)s", datefmt="%H:%M:%S"
+        level=logging.INFO,
+        format="%(asctime)s %(levelname).1s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
     )
     logging.getLogger("mtal_jax").setLevel(logging.DEBUG if verbose else logging.INFO)
     for noisy in ("absl", "jax", "orbax", "tensorflow_datasets"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        from absl import logging as absl_logging  # noqa: PLC0415
+        from absl import logging as absl_logging
 
         absl_logging.set_verbosity(absl_logging.WARNING)
     except ImportError:  # pragma: no cover
@@ -55,7 +57,7 @@ def setup(mesh_config=None, *, verbose: bool = False) -> None:
     # Persistent compilation cache: resumed and repeated runs skip XLA compiles.
     jax.config.update("jax_compilation_cache_dir", os.path.expanduser("~/.cache/mtal_jax/xla"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
-    import tensorflow_datasets as tfds  # noqa: PLC0415
+    import tensorflow_datasets as tfds
 
     tfds.disable_progress_bar()  # our own progress bars and log lines suffice
     if mesh_config is not None and int(mesh_config.num_processes) > 1:

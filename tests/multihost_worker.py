@@ -1,6 +1,6 @@
 """Worker of tests/test_multihost.py: one of N processes scoring one pool together.
 
-  python tests/multihost_worker.py PROCESS_ID NUM_PROCESSES PORT DATA_DIR OUT_NPZ
+python tests/multihost_worker.py PROCESS_ID NUM_PROCESSES PORT DATA_DIR OUT_NPZ
 """
 
 import os

@@ -46,11 +46,26 @@ def _key(records):
 
 def test_records_and_files(uninterrupted):
     workdir, records = uninterrupted
-    assert [(r["strategy"], r["cycle"]) for r in records] == [("ours", 0), ("ours", 1), ("random", 0), ("random", 1)]
+    assert [(r["strategy"], r["cycle"]) for r in records] == [
+        ("ours", 0),
+        ("ours", 1),
+        ("random", 0),
+        ("random", 1),
+    ]
     on_disk = jsonio.read(os.path.join(workdir, "results.json"))
     assert _key(on_disk) == _key(records)
     for r in records:
-        assert set(r) >= {"trial", "strategy", "cycle", "labeled_fraction", "labeled_ids", "map", "ap50", "miou", "mdsq"}
+        assert set(r) >= {
+            "trial",
+            "strategy",
+            "cycle",
+            "labeled_fraction",
+            "labeled_ids",
+            "map",
+            "ap50",
+            "miou",
+            "mdsq",
+        }
         assert 0.0 <= r["map"] <= 1.0 and 0.0 <= r["miou"] <= 1.0
         assert np.isclose(r["mdsq"], (r["map"] / 0.5 + r["miou"] / 0.5) / 2)
     # cycle 0 is shared by every strategy of a trial
@@ -70,7 +85,9 @@ def test_records_and_files(uninterrupted):
         assert os.path.getsize(os.path.join(workdir, f)) > 0
 
 
-def test_crash_anywhere_then_resume_gives_same_result(tmp_path, data_dir, uninterrupted, monkeypatch):
+def test_crash_anywhere_then_resume_gives_same_result(
+    tmp_path, data_dir, uninterrupted, monkeypatch
+):
     _, expected = uninterrupted
     workdir = str(tmp_path / "crashy")
     config = _config(data_dir)
@@ -143,7 +160,9 @@ def test_config_mismatch_on_resume_is_an_error(uninterrupted, data_dir):
 
 def test_bad_input_fails_before_work(tmp_path, data_dir):
     with pytest.raises(ValueError, match="unknown strategy 'nope'.*valid names"):
-        experiment.run(_config(data_dir, strategies="ours,nope"), str(tmp_path / "a"), progress=False)
+        experiment.run(
+            _config(data_dir, strategies="ours,nope"), str(tmp_path / "a"), progress=False
+        )
     assert not os.path.exists(tmp_path / "a" / "trial_0")
 
 
@@ -170,7 +189,9 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, data_dir, uninterrupted
         f"--config.data.data_dir={data_dir}", "--config.al.reference_map=0.5", "--config.al.reference_miou=0.5",
     ]  # fmt: skip
     for delay in (8, 14, 20, 26):
-        proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()

@@ -21,8 +21,19 @@ def _run(nproc: int, data_dir: str, out: str) -> None:
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     procs = [
         subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "multihost_worker.py"), str(p), str(nproc), str(port), data_dir, out],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                os.path.join(HERE, "multihost_worker.py"),
+                str(p),
+                str(nproc),
+                str(port),
+                data_dir,
+                out,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )  # fmt: skip
         for p in range(nproc)
     ]

@@ -45,7 +45,9 @@ def test_torchvision_export_loads_exactly(tmp_path, backbone):
     fresh = jax.tree.map(np.zeros_like, src)
     loaded = pretrained.load_backbone(fresh, str(path))
     jax.tree.map(np.testing.assert_array_equal, loaded["params"]["resnet"], src["params"]["resnet"])
-    jax.tree.map(np.testing.assert_array_equal, loaded["batch_stats"]["resnet"], src["batch_stats"]["resnet"])
+    jax.tree.map(
+        np.testing.assert_array_equal, loaded["batch_stats"]["resnet"], src["batch_stats"]["resnet"]
+    )
     # heads untouched
     jax.tree.map(np.testing.assert_array_equal, loaded["params"]["seg"], fresh["params"]["seg"])
 

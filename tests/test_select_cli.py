@@ -42,7 +42,8 @@ def test_json_and_csv_outputs(trained, tmp_path):
         config, strategy="ours", checkpoint=run_dir, budget=4, pool_file=pool, labeled_file=labeled,
         output=out, progress=False,
     )  # fmt: skip
-    data = json.load(open(out))
+    with open(out) as f:
+        data = json.load(f)
     assert data["strategy"] == "ours" and data["budget"] == 4
     sel = data["selected"]
     assert [r["rank"] for r in sel] == [1, 2, 3, 4]
@@ -53,7 +54,15 @@ def test_json_and_csv_outputs(trained, tmp_path):
     assert scores == sorted(scores, reverse=True)
     assert rows == sel
     out_csv = str(tmp_path / "sel.csv")
-    select_cli.run(config, strategy="random", checkpoint=run_dir, budget=3, output=out_csv, fmt="csv", progress=False)
+    select_cli.run(
+        config,
+        strategy="random",
+        checkpoint=run_dir,
+        budget=3,
+        output=out_csv,
+        fmt="csv",
+        progress=False,
+    )
     with open(out_csv) as f:
         table = list(csv.DictReader(f))
     assert len(table) == 3 and set(table[0]) >= {"rank", "index", "image_id", "score"}
@@ -67,7 +76,9 @@ def test_bad_inputs_fail_before_scoring(trained, tmp_path):
     with pytest.raises(ValueError, match="larger than the 5 unlabeled"):
         select_cli.run(config, strategy="ours", checkpoint=run_dir, budget=6,
                        pool_file=_write(tmp_path / "p.txt", ids[:5]), output=out)  # fmt: skip
-    with pytest.raises(ValueError, match=r"p2.txt: 1 unknown image id\(s\), e.g. \['no_such_image'\]"):
+    with pytest.raises(
+        ValueError, match=r"p2.txt: 1 unknown image id\(s\), e.g. \['no_such_image'\]"
+    ):
         select_cli.run(config, strategy="ours", checkpoint=run_dir, budget=1,
                        pool_file=_write(tmp_path / "p2.txt", [ids[0], "no_such_image"]), output=out)  # fmt: skip
     with pytest.raises(FileNotFoundError, match="no checkpoint"):

@@ -67,7 +67,9 @@ def strategy_names(config: ml_collections.ConfigDict) -> list[str]:
     for n in names:
         base = _base_name(n, config)
         if base not in strategies.STRATEGIES:
-            raise ValueError(f"unknown strategy {base!r}; valid names: {', '.join(sorted(strategies.STRATEGIES))}")
+            raise ValueError(
+                f"unknown strategy {base!r}; valid names: {', '.join(sorted(strategies.STRATEGIES))}"
+            )
     return names
 
 
@@ -86,7 +88,9 @@ def _base_name(name: str, config: ml_collections.ConfigDict) -> str:
 def build_setup(config: ml_collections.ConfigDict, *, needs_loss_prediction: bool = False) -> Setup:
     """Loads the dataset and builds spec, model, mesh and the training settings."""
     d = config.data
-    dataset = catalog.load(d.name, data_dir=d.data_dir, root=d.root, builder_kwargs=dict(d.builder_kwargs))
+    dataset = catalog.load(
+        d.name, data_dir=d.data_dir, root=d.root, builder_kwargs=dict(d.builder_kwargs)
+    )
     spec = pipeline.Spec(
         image_hw=tuple(d.image_size),
         max_boxes=d.max_boxes,
@@ -105,7 +109,11 @@ def build_setup(config: ml_collections.ConfigDict, *, needs_loss_prediction: boo
     mesh = sharding.create_mesh(config.mesh.num_devices or None)
     train_cfg = train_config(config)
     eval_source = dataset.sources[d.eval_split]
-    n_eval = len(eval_source) if not config.eval.max_images else min(len(eval_source), config.eval.max_images)
+    n_eval = (
+        len(eval_source)
+        if not config.eval.max_images
+        else min(len(eval_source), config.eval.max_images)
+    )
     return Setup(
         dataset=dataset,
         spec=spec,
@@ -117,7 +125,9 @@ def build_setup(config: ml_collections.ConfigDict, *, needs_loss_prediction: boo
     )
 
 
-def train_config(config: ml_collections.ConfigDict, *, num_steps: int | None = None, seed: int | None = None):
+def train_config(
+    config: ml_collections.ConfigDict, *, num_steps: int | None = None, seed: int | None = None
+):
     """``loop.TrainConfig`` from the config sections (unpacked at the boundary)."""
     t, l, e, c = config.train, config.loss, config.eval, config.checkpoint
     return loop.TrainConfig(
@@ -127,7 +137,12 @@ def train_config(config: ml_collections.ConfigDict, *, num_steps: int | None = N
         lr_warmup_steps=t.lr_warmup_steps,
         weight_decay=t.weight_decay,
         grad_clip_norm=t.grad_clip_norm,
-        loss_weights={"det_heatmap": l.det_heatmap, "det_size": l.det_size, "det_offset": l.det_offset, "seg": l.seg},
+        loss_weights={
+            "det_heatmap": l.det_heatmap,
+            "det_size": l.det_size,
+            "det_offset": l.det_offset,
+            "seg": l.seg,
+        },
         ll4al_weight=l.ll4al_weight,
         ll4al_margin=l.ll4al_margin,
         ll4al_detach_step=l.ll4al_detach_step,
@@ -145,7 +160,9 @@ def train_config(config: ml_collections.ConfigDict, *, num_steps: int | None = N
     )
 
 
-def make_strategy(name: str, config: ml_collections.ConfigDict, *, cycle: int, context: dict) -> strategies.Strategy:
+def make_strategy(
+    name: str, config: ml_collections.ConfigDict, *, cycle: int, context: dict
+) -> strategies.Strategy:
     """Builds strategy ``name`` for ``cycle`` with the user's kwargs for it.
 
     ``context`` holds values only the shell knows (e.g. ``labeled_class_hist``);
@@ -159,7 +176,10 @@ def make_strategy(name: str, config: ml_collections.ConfigDict, *, cycle: int, c
 
 
 def decode_kwargs(config: ml_collections.ConfigDict) -> dict:
-    return {"max_detections": config.eval.max_detections, "score_threshold": config.eval.score_threshold}
+    return {
+        "max_detections": config.eval.max_detections,
+        "score_threshold": config.eval.score_threshold,
+    }
 
 
 def select_images(
@@ -197,7 +217,9 @@ def select_images(
     n = setup.pool_size
     selectable = ~labeled if candidates is None else (~labeled & candidates)
     if budget > int(selectable.sum()):
-        raise ValueError(f"budget {budget} is larger than the {int(selectable.sum())} selectable unlabeled images")
+        raise ValueError(
+            f"budget {budget} is larger than the {int(selectable.sum())} selectable unlabeled images"
+        )
     scored = selectable | (labeled if strategy.needs_labeled_features else np.zeros(n, bool))
     predict_fn = jax.jit(
         step_lib.make_predict_fn(
@@ -217,12 +239,16 @@ def select_images(
     full = {k: np.full(n, np.nan, np.float32) for k in scores}
     for k, v in scores.items():
         full[k][idx] = v
-    score_arr = np.where(scored, np.nan_to_num(full.get("score", np.zeros(n)), nan=-np.inf), -np.inf)
+    score_arr = np.where(
+        scored, np.nan_to_num(full.get("score", np.zeros(n)), nan=-np.inf), -np.inf
+    )
     feats_full = np.zeros((n, feats.shape[1] if feats is not None else 1), np.float32)
     if feats is not None:
         feats_full[idx] = feats
     select = jax.jit(strategy.select, static_argnums=3)
-    selected = jax.device_get(select(score_arr.astype(np.float32), feats_full, selectable, budget, key))
+    selected = jax.device_get(
+        select(score_arr.astype(np.float32), feats_full, selectable, budget, key)
+    )
     return np.asarray(selected, np.int64), full, scored
 
 
@@ -253,9 +279,13 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
     """
     names = strategy_names(config)
     _check_config_file(config, workdir)
-    setup = build_setup(config, needs_loss_prediction=any(_base_name(n, config) == "ll4al" for n in names))
+    setup = build_setup(
+        config, needs_loss_prediction=any(_base_name(n, config) == "ll4al" for n in names)
+    )
     n = setup.pool_size
-    budgets = pool_lib.cycle_budgets(n, config.al.initial_fraction, config.al.budget_fraction, config.al.num_cycles)
+    budgets = pool_lib.cycle_budgets(
+        n, config.al.initial_fraction, config.al.budget_fraction, config.al.num_cycles
+    )
     log.info(
         "pool %d images, eval %d, cycles %d (budgets %s), strategies %s, trials %d, %d devices",
         n, len(setup.eval_indices), config.al.num_cycles, budgets, names, config.al.num_trials,
@@ -297,7 +327,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
         base = os.path.join(workdir, f"trial_{trial}")
         labeled0 = _durable_pool(
             os.path.join(base, "cycle_0", "pool.json"),
-            lambda: pool_lib.initial_labeled(n, config.al.initial_fraction, seed),
+            lambda seed=seed: pool_lib.initial_labeled(n, config.al.initial_fraction, seed),
             n,
         )
         t0 = time.time()
@@ -334,13 +364,17 @@ def _durable_pool(path: str, create, n: int) -> np.ndarray:
     else:
         ids = np.flatnonzero(create())
         if jax.process_index() == 0:
-            jsonio.write_atomic(path, {"labeled_ids": ids.tolist(), "num_labeled": len(ids), "pool_size": n})
+            jsonio.write_atomic(
+                path, {"labeled_ids": ids.tolist(), "num_labeled": len(ids), "pool_size": n}
+            )
     labeled = np.zeros(n, bool)
     labeled[ids] = True
     return labeled
 
 
-def _durable_selection(setup, config, name, cycle, cdir, labeled, variables, budget, key, trial, progress):
+def _durable_selection(
+    setup, config, name, cycle, cdir, labeled, variables, budget, key, trial, progress
+):
     """The labeled mask of ``cycle``: reads ``selection.json`` or scores, selects and writes it."""
     sel_path = os.path.join(cdir, "selection.json")
     if os.path.exists(sel_path):
@@ -388,7 +422,12 @@ def reference_metrics(config, setup: Setup, workdir: str, *, progress: bool = Tr
         spec=setup.spec, train_source=src[config.data.train_split], train_indices=np.arange(setup.pool_size),
         eval_source=src[config.data.eval_split], eval_indices=setup.eval_indices, mesh=setup.mesh, progress=progress,
     )  # fmt: skip
-    log.info("reference (100%% of the pool): mAP %.4f AP50 %.4f mIoU %.4f", result["map"], result["ap50"], result["miou"])
+    log.info(
+        "reference (100%% of the pool): mAP %.4f AP50 %.4f mIoU %.4f",
+        result["map"],
+        result["ap50"],
+        result["miou"],
+    )
     if not (result["map"] > 0 and result["miou"] > 0):
         log.warning(
             "the reference run reached mAP %.4f / mIoU %.4f: mDSQ is undefined (NaN); train longer "

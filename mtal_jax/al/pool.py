@@ -13,7 +13,7 @@ def fraction_to_count(n: int, fraction: float) -> int:
     """Number of images in ``fraction`` of a pool of ``n`` (rounded, at least 1)."""
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    return max(1, int(round(fraction * n)))
+    return max(1, round(fraction * n))
 
 
 def initial_labeled(n: int, fraction: float, seed: int) -> np.ndarray:
@@ -46,7 +46,9 @@ def add_selection(labeled: np.ndarray, selected: np.ndarray) -> np.ndarray:
     return out
 
 
-def cycle_budgets(n: int, initial_fraction: float, budget_fraction: float, num_cycles: int) -> list[int]:
+def cycle_budgets(
+    n: int, initial_fraction: float, budget_fraction: float, num_cycles: int
+) -> list[int]:
     """Images added at cycles 1..num_cycles-1 (cycle 0 is the initial set), capped by the pool."""
     start = fraction_to_count(n, initial_fraction)
     step = fraction_to_count(n, budget_fraction)

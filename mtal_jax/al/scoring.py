@@ -6,7 +6,8 @@ process loads its share of each global batch and the results are all-gathered.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -59,11 +60,15 @@ def score_pool(
     feats: list[np.ndarray] = []
     order: list[np.ndarray] = []
     batches = pipeline.iterate_eval(source, mine, spec, batch_size=local)
-    for host in tqdm.tqdm(batches, total=num_batches, desc="score", leave=False, disable=not progress):
+    for host in tqdm.tqdm(
+        batches, total=num_batches, desc="score", leave=False, disable=not progress
+    ):
         batch = sharding.put_batch(evaluate_lib.to_batch(host), mesh)
         s, f = predict_fn(variables, batch)
         out = {"scores": s, "feats": f, "index": batch.index, "valid": batch.valid}
-        out = multihost_utils.process_allgather(out, tiled=True) if nproc > 1 else jax.device_get(out)
+        out = (
+            multihost_utils.process_allgather(out, tiled=True) if nproc > 1 else jax.device_get(out)
+        )
         keep = np.asarray(out["valid"])
         for k, v in out["scores"].items():
             scores.setdefault(k, []).append(np.asarray(v, np.float32)[keep])

@@ -69,7 +69,9 @@ def load_variables(config: ml_collections.ConfigDict, setup: experiment.Setup, p
         weight_decay=cfg.weight_decay, grad_clip_norm=cfg.grad_clip_norm,
     )  # fmt: skip
     like = jax.eval_shape(
-        lambda: state_lib.create_train_state(setup.model, tx, jax.random.key(0), setup.spec.image_hw)
+        lambda: state_lib.create_train_state(
+            setup.model, tx, jax.random.key(0), setup.spec.image_hw
+        )
     )
     manager = checkpointing.make_manager(directory, best_metric="metric")
     try:
@@ -101,7 +103,9 @@ def run(
 ) -> list[dict]:
     """Scores the pool and writes the ranked selection; returns its rows."""
     if strategy not in strategies.STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; valid names: {', '.join(sorted(strategies.STRATEGIES))}")
+        raise ValueError(
+            f"unknown strategy {strategy!r}; valid names: {', '.join(sorted(strategies.STRATEGIES))}"
+        )
     if budget <= 0:
         raise ValueError(f"--budget must be positive, got {budget}")
     checkpoint_dir(checkpoint)  # fail fast on a missing checkpoint
@@ -110,24 +114,47 @@ def run(
     n = setup.pool_size
     all_ids = experiment.image_ids(source, np.arange(n))
     id_to_index = {i: k for k, i in enumerate(all_ids)}
-    candidates = ids_to_mask(read_id_file(pool_file), id_to_index, n, pool_file) if pool_file else np.ones(n, bool)
-    labeled = ids_to_mask(read_id_file(labeled_file), id_to_index, n, labeled_file) if labeled_file else np.zeros(n, bool)
+    candidates = (
+        ids_to_mask(read_id_file(pool_file), id_to_index, n, pool_file)
+        if pool_file
+        else np.ones(n, bool)
+    )
+    labeled = (
+        ids_to_mask(read_id_file(labeled_file), id_to_index, n, labeled_file)
+        if labeled_file
+        else np.zeros(n, bool)
+    )
     selectable = candidates & ~labeled
     if budget > int(selectable.sum()):
-        raise ValueError(f"--budget {budget} is larger than the {int(selectable.sum())} unlabeled images of the pool")
+        raise ValueError(
+            f"--budget {budget} is larger than the {int(selectable.sum())} unlabeled images of the pool"
+        )
     variables = load_variables(config, setup, checkpoint)
     context = {"labeled_class_hist": experiment.labeled_class_hist(setup, config, labeled)}
     strat = experiment.make_strategy(strategy, config, cycle=0, context=context)
     key = jax.random.key(seed)
     selected, scores, _ = experiment.select_images(
-        setup, config, strat, variables, labeled, budget, key, candidates=candidates, progress=progress
+        setup,
+        config,
+        strat,
+        variables,
+        labeled,
+        budget,
+        key,
+        candidates=candidates,
+        progress=progress,
     )
     rows = []
     for rank, idx in enumerate(selected):
         row = {"rank": rank + 1, "index": int(idx), "image_id": all_ids[idx]}
         row.update({k: float(v[idx]) for k, v in scores.items()})
         rows.append(row)
-    meta = {"strategy": strategy, "checkpoint": os.path.abspath(checkpoint), "budget": budget, "seed": seed}
+    meta = {
+        "strategy": strategy,
+        "checkpoint": os.path.abspath(checkpoint),
+        "budget": budget,
+        "seed": seed,
+    }
     if fmt == "csv":
         tmp = f"{output}.tmp{os.getpid()}"
         with open(tmp, "w", newline="", encoding="utf-8") as f:
@@ -137,5 +164,7 @@ def run(
         os.replace(tmp, output)
     else:
         jsonio.write_atomic(output, meta | {"selected": rows})
-    log.info("selected %d of %d images with %s -> %s", len(rows), int(selectable.sum()), strategy, output)
+    log.info(
+        "selected %d of %d images with %s -> %s", len(rows), int(selectable.sum()), strategy, output
+    )
     return rows

@@ -282,7 +282,9 @@ if __name__ == "__main__":
         "overlay_images", "0,1,2,3", "Eval-split indices drawn in Fig. 5."
     )
     _POOL = flags.DEFINE_string(
-        "pool", None, "A cycle's pool.json: analyse its unlabeled training images instead of the eval split."
+        "pool",
+        None,
+        "A cycle's pool.json: analyse its unlabeled training images instead of the eval split.",
     )
     _PROGRESS = flags.DEFINE_bool("progress", True, "Show progress bars.")
     app.run(main)

@@ -65,7 +65,9 @@ def prepare(name: str, *, data_dir: str, root: str = "", builder_kwargs: dict | 
     return module.prepare(data_dir, **kwargs)
 
 
-def load(name: str, *, data_dir: str, root: str = "", builder_kwargs: dict | None = None) -> Dataset:
+def load(
+    name: str, *, data_dir: str, root: str = "", builder_kwargs: dict | None = None
+) -> Dataset:
     """Prepares dataset ``name`` and opens every split as a data source."""
     builder = prepare(name, data_dir=data_dir, root=root, builder_kwargs=builder_kwargs)
     meta = features.read_metadata(builder.info)

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import grain
 import numpy as np
@@ -61,7 +62,9 @@ def _record(spec: Spec, index: int, example: dict) -> str:
     return f"{spec.name}[{index}] (image_id={image_id!r})"
 
 
-def validate(example: dict, spec: Spec, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def validate(
+    example: dict, spec: Spec, index: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Checks one decoded example and returns (image, seg, boxes, labels), boxes clipped.
 
     Raises:
@@ -75,7 +78,9 @@ def validate(example: dict, spec: Spec, index: int) -> tuple[np.ndarray, np.ndar
     seg = np.asarray(example["segmentation"])
     seg = seg[..., 0] if seg.ndim == 3 else seg
     if seg.shape != image.shape[:2]:
-        raise DataError(f"{where}: segmentation {seg.shape} and image {image.shape[:2]} differ in size")
+        raise DataError(
+            f"{where}: segmentation {seg.shape} and image {image.shape[:2]} differ in size"
+        )
     bad = (seg >= spec.num_seg_classes) & (seg != IGNORE_LABEL)
     if bad.any():
         raise DataError(
@@ -87,7 +92,9 @@ def validate(example: dict, spec: Spec, index: int) -> tuple[np.ndarray, np.ndar
     if len(labels) != len(boxes):
         raise DataError(f"{where}: {len(boxes)} boxes but {len(labels)} labels")
     if not np.isfinite(boxes).all():
-        raise DataError(f"{where}: box coordinates contain NaN or inf: {boxes[~np.isfinite(boxes).all(1)]}")
+        raise DataError(
+            f"{where}: box coordinates contain NaN or inf: {boxes[~np.isfinite(boxes).all(1)]}"
+        )
     unknown = (labels < 0) | (labels >= spec.num_det_classes)
     if unknown.any():
         raise DataError(
@@ -96,16 +103,22 @@ def validate(example: dict, spec: Spec, index: int) -> tuple[np.ndarray, np.ndar
         )
     degenerate = (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
     if degenerate.any():
-        raise DataError(f"{where}: degenerate box(es) (x2 <= x1 or y2 <= y1): {boxes[degenerate].tolist()}")
+        raise DataError(
+            f"{where}: degenerate box(es) (x2 <= x1 or y2 <= y1): {boxes[degenerate].tolist()}"
+        )
     h, w = image.shape[:2]
     clipped = np.clip(boxes, 0, [w, h, w, h]).astype(np.float32)
     outside = (clipped[:, 2] <= clipped[:, 0]) | (clipped[:, 3] <= clipped[:, 1])
     if outside.any():
-        raise DataError(f"{where}: box(es) entirely outside the {w}x{h} image: {boxes[outside].tolist()}")
+        raise DataError(
+            f"{where}: box(es) entirely outside the {w}x{h} image: {boxes[outside].tolist()}"
+        )
     return image, seg, clipped, labels
 
 
-def preprocess(example: dict, spec: Spec, index: int, *, flip: bool = False) -> dict[str, np.ndarray]:
+def preprocess(
+    example: dict, spec: Spec, index: int, *, flip: bool = False
+) -> dict[str, np.ndarray]:
     """Validates, resizes (aspect kept), pads and optionally flips one example.
 
     Args:
@@ -126,7 +139,9 @@ def preprocess(example: dict, spec: Spec, index: int, *, flip: bool = False) -> 
     nh, nw = max(1, min(hh, round(h0 * scale))), max(1, min(ww, round(w0 * scale)))
     if (nh, nw) != (h0, w0):
         image = np.asarray(PIL.Image.fromarray(image).resize((nw, nh), PIL.Image.BILINEAR))
-        seg = np.asarray(PIL.Image.fromarray(seg.astype(np.uint8)).resize((nw, nh), PIL.Image.NEAREST))
+        seg = np.asarray(
+            PIL.Image.fromarray(seg.astype(np.uint8)).resize((nw, nh), PIL.Image.NEAREST)
+        )
         boxes = boxes * np.array([nw / w0, nh / h0, nw / w0, nh / h0], np.float32)
     if flip:
         image, seg = image[:, ::-1], seg[:, ::-1]
@@ -138,7 +153,9 @@ def preprocess(example: dict, spec: Spec, index: int, *, flip: bool = False) -> 
     m = spec.max_boxes
     dropped = max(0, len(boxes) - m)
     if dropped:
-        keep = np.argsort(-(boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), kind="stable")[:m]
+        keep = np.argsort(
+            -(boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), kind="stable"
+        )[:m]
         boxes, labels = boxes[np.sort(keep)], labels[np.sort(keep)]
     n = len(boxes)
     out_boxes = np.zeros((m, 4), np.float32)
@@ -238,7 +255,9 @@ def make_train_dataset(
     return ds.batch(batch_size, batch_fn=_collate)
 
 
-def iterate_train(ds: grain.MapDataset, start_step: int, *, prefetch_threads: int = 2) -> Iterator[dict]:
+def iterate_train(
+    ds: grain.MapDataset, start_step: int, *, prefetch_threads: int = 2
+) -> Iterator[dict]:
     """Iterates ``ds`` from ``start_step`` with in-process read-ahead threads."""
     it = ds.slice(slice(start_step, None)).to_iter_dataset(
         grain.ReadOptions(num_threads=prefetch_threads, prefetch_buffer_size=4)
@@ -259,9 +278,14 @@ def iterate_eval(
 
     def load(b: int) -> dict[str, np.ndarray]:
         chunk = indices[b * batch_size : (b + 1) * batch_size]
-        examples = [preprocess(source[int(i)], spec, int(i)) if i >= 0 else padding_example(spec) for i in chunk]
+        examples = [
+            preprocess(source[int(i)], spec, int(i)) if i >= 0 else padding_example(spec)
+            for i in chunk
+        ]
         examples += [padding_example(spec)] * (batch_size - len(examples))
         return _collate(examples)
 
     ds = grain.MapDataset.range(num_batches).map(load)
-    yield from ds.to_iter_dataset(grain.ReadOptions(num_threads=prefetch_threads, prefetch_buffer_size=4))
+    yield from ds.to_iter_dataset(
+        grain.ReadOptions(num_threads=prefetch_threads, prefetch_buffer_size=4)
+    )

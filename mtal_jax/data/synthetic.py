@@ -346,12 +346,19 @@ def _draw_stuff(rng: np.random.Generator, sc: dict, night: bool):
         sky_top = blue_top + grey * (np.array([170, 175, 185], f32) - blue_top)  # overcast
         sky_low = blue_low + grey * (np.array([205, 208, 212], f32) - blue_low)
     k_road, k_walk, k_glass, k_side = H, H + 2, H + 3, H + 4  # k_road + 1: lane marking
-    palette = np.concatenate([
-        sky_top + (sky_low - sky_top) * t,  # [H, 3] one sky colour per row
-        [np.array([90, 90, 95]) * rng.uniform(0.75, 1.25), (225, 225, 215)],
-        [np.array([165, 158, 145]) * rng.uniform(0.8, 1.15), _GLASS],
-        sc["rgbL"], sc["rgbR"],
-    ]).astype(f32).T.copy()  # [3, K]
+    palette = (
+        np.concatenate(
+            [
+                sky_top + (sky_low - sky_top) * t,  # [H, 3] one sky colour per row
+                [np.array([90, 90, 95]) * rng.uniform(0.75, 1.25), (225, 225, 215)],
+                [np.array([165, 158, 145]) * rng.uniform(0.8, 1.15), _GLASS],
+                sc["rgbL"],
+                sc["rgbR"],
+            ]
+        )
+        .astype(f32)
+        .T.copy()
+    )  # [3, K]
     dash = _frac(Zg / 6.0) < 0.45  # [H, 1]
     lines = (np.abs(Xg - (XL + 0.15)) < 0.05) | (np.abs(Xg - (XR - 0.15)) < 0.05)  # edges
     for x_line in np.arange(XL + _LANE, XR - 0.5, _LANE):  # dashed lane separators
@@ -524,8 +531,10 @@ def _light(rng, sc, condition, image, seg, inst, invd, lit, objects) -> np.ndarr
     yy = (np.arange(H, dtype=np.float32) / H - 0.5)[:, None]
     xx = (np.arange(W, dtype=np.float32) / W - 0.5)[None, :]
     contrast = rng.uniform(0.8, 1.15)
-    gain = rng.uniform(0.8, 1.15) * contrast * (
-        1 + rng.uniform(-0.3, 0.3) * xx + rng.uniform(-0.3, 0.3) * yy
+    gain = (
+        rng.uniform(0.8, 1.15)
+        * contrast
+        * (1 + rng.uniform(-0.3, 0.3) * xx + rng.uniform(-0.3, 0.3) * yy)
     )  # [H, W] brightness gradient
     image = image * gain + (1 - contrast) * 110.0
     noise_scale = 1.0
@@ -669,13 +678,16 @@ class SyntheticDriving(tfds.core.GeneratorBasedBuilder):
         for i in range(num):
             rng = [c.seed, SPLITS.index(split), i]
             scene = render_scene(rng, c.height, c.width, **c.render_params())
-            yield i, {
-                "image": _png(scene["image"]),
-                "segmentation": _png(scene["segmentation"]),
-                "boxes": scene["boxes"],
-                "box_labels": scene["box_labels"],
-                "image_id": f"{split}_{i:06d}_{scene['condition']}",
-            }
+            yield (
+                i,
+                {
+                    "image": _png(scene["image"]),
+                    "segmentation": _png(scene["segmentation"]),
+                    "boxes": scene["boxes"],
+                    "box_labels": scene["box_labels"],
+                    "image_id": f"{split}_{i:06d}_{scene['condition']}",
+                },
+            )
 
 
 def _png(array: np.ndarray) -> bytes:

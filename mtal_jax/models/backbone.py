@@ -69,7 +69,9 @@ class Bottleneck(nn.Module):
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         s = (self.stride, self.stride)
         out = self.width * 4
-        y = nn.relu(_norm(train, "bn1")(nn.Conv(self.width, (1, 1), use_bias=False, name="conv1")(x)))
+        y = nn.relu(
+            _norm(train, "bn1")(nn.Conv(self.width, (1, 1), use_bias=False, name="conv1")(x))
+        )
         y = nn.Conv(self.width, (3, 3), s, use_bias=False, name="conv2")(y)
         y = nn.relu(_norm(train, "bn2")(y))
         y = nn.Conv(out, (1, 1), use_bias=False, name="conv3")(y)

@@ -18,7 +18,9 @@ class _Branch(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         x = nn.relu(nn.Conv(self.channels, (3, 3), name="conv")(x))
-        return nn.Conv(self.out, (1, 1), bias_init=nn.initializers.constant(self.bias_init), name="out")(x)
+        return nn.Conv(
+            self.out, (1, 1), bias_init=nn.initializers.constant(self.bias_init), name="out"
+        )(x)
 
 
 class CenterNetHead(nn.Module):

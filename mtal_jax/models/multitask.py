@@ -60,7 +60,9 @@ class Model(nn.Module):
         stages = self.resnet(backbone.normalize_images(images), train=train)
         features = self.fpn(stages)
         heat, size, offset = self.det(features)
-        loss_pred = self.loss_pred_head(stages, detach_loss_features) if self.loss_prediction else None
+        loss_pred = (
+            self.loss_pred_head(stages, detach_loss_features) if self.loss_prediction else None
+        )
         return structs.Outputs(
             heatmap_logits=heat,
             box_size=size,

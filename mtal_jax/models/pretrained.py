@@ -90,7 +90,11 @@ def load_backbone(variables: dict, path: str) -> dict:
             f"{path}: backbone weights do not match the model (missing {missing[:5]}, unexpected {extra[:5]}; "
             "check config.model.backbone)"
         )
-    bad = [f"{k}: file {flat[k].shape} vs model {v.shape}" for k, v in target.items() if flat[k].shape != v.shape]
+    bad = [
+        f"{k}: file {flat[k].shape} vs model {v.shape}"
+        for k, v in target.items()
+        if flat[k].shape != v.shape
+    ]
     if bad:
         raise ValueError(f"{path}: wrong weight shapes: {bad[:5]}")
     new = {col: dict(variables[col]) for col in ("params", "batch_stats")}

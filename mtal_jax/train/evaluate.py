@@ -6,7 +6,8 @@ Detections of valid slots go to the host once per batch for mAP.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -57,7 +58,11 @@ def evaluate(
         for b in np.flatnonzero(host["valid"]):
             keep = np.asarray(dets.valid[b])
             preds.append(
-                {"boxes": dets.boxes[b][keep], "scores": dets.scores[b][keep], "labels": dets.labels[b][keep]}
+                {
+                    "boxes": dets.boxes[b][keep],
+                    "scores": dets.scores[b][keep],
+                    "labels": dets.labels[b][keep],
+                }
             )
             gv = host["box_valid"][b]
             gts.append({"boxes": host["boxes"][b][gv], "labels": host["box_labels"][b][gv]})
@@ -81,5 +86,3 @@ def evaluate(
 def to_batch(host: dict[str, np.ndarray]) -> structs.Batch:
     """Host dict from the pipeline -> ``structs.Batch`` (drops bookkeeping keys)."""
     return structs.Batch(**{f: host[f] for f in structs.Batch.__dataclass_fields__})
-
-

@@ -13,7 +13,8 @@ import dataclasses
 import logging
 import os
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -160,9 +161,13 @@ def train(
     key = jax.random.key(cfg.seed)
     state = state_lib.create_train_state(model, tx, jax.random.fold_in(key, 0), spec.image_hw)
     if init_variables is None and cfg.pretrained_backbone:
-        init_variables = pretrained.load_backbone(step_lib.variables_of(state), cfg.pretrained_backbone)
+        init_variables = pretrained.load_backbone(
+            step_lib.variables_of(state), cfg.pretrained_backbone
+        )
     if init_variables is not None:
-        state = state.replace(params=init_variables["params"], batch_stats=init_variables["batch_stats"])
+        state = state.replace(
+            params=init_variables["params"], batch_stats=init_variables["batch_stats"]
+        )
     state = sharding.put_replicated(state, mesh)
 
     latest = checkpointing.make_manager(os.path.join(workdir, "train", "latest"), max_to_keep=1)
@@ -193,7 +198,9 @@ def train(
         result["metric"] = _metric_of(result, cfg.best_metric)
         writer.write(step, {f"eval/{k}": result[k] for k in ("map", "ap50", "miou", "metric")})
         if step not in best.all_steps():  # a resumed run may repeat the eval of a saved step
-            checkpointing.save(best, step, state, meta=_summary(result, step), metrics={"metric": result["metric"]})
+            checkpointing.save(
+                best, step, state, meta=_summary(result, step), metrics={"metric": result["metric"]}
+            )
         return result
 
     writer = metric_writer.MetricWriter(os.path.join(workdir, "logs"))
@@ -207,7 +214,9 @@ def train(
         flip=cfg.flip,
     )
     end = cfg.num_steps if stop_after_steps is None else min(cfg.num_steps, stop_after_steps)
-    bar = tqdm.tqdm(total=cfg.num_steps, initial=start, desc="train", disable=not progress, leave=False)
+    bar = tqdm.tqdm(
+        total=cfg.num_steps, initial=start, desc="train", disable=not progress, leave=False
+    )
     try:
         step = start
         t0 = time.time()
@@ -219,7 +228,9 @@ def train(
             if step % cfg.log_every_steps == 0 or step == end:
                 terms = jax.device_get(terms)
                 if not np.isfinite(terms["total"]):
-                    raise FloatingPointError(f"non-finite loss at step {step} in {workdir}: {terms}")
+                    raise FloatingPointError(
+                        f"non-finite loss at step {step} in {workdir}: {terms}"
+                    )
                 terms = {f"train/{k}": v for k, v in terms.items()}
                 terms["train/steps_per_s"] = (step - start) / max(time.time() - t0, 1e-9)
                 writer.write(step, terms)
@@ -248,9 +259,9 @@ def train(
 
 
 def _summary(result: dict, step: int) -> dict:
-    return {k: result[k] for k in ("map", "ap50", "miou", "metric", "per_class_ap", "per_class_iou")} | {
-        "step": int(step)
-    }
+    return {
+        k: result[k] for k in ("map", "ap50", "miou", "metric", "per_class_ap", "per_class_iou")
+    } | {"step": int(step)}
 
 
 def finalize(workdir: str, like_state: state_lib.TrainState) -> dict:

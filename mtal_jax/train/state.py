@@ -27,7 +27,10 @@ class TrainState:
 
 
 def create_train_state(
-    model: multitask.Model, tx: optax.GradientTransformation, key: jax.Array, image_hw: tuple[int, int]
+    model: multitask.Model,
+    tx: optax.GradientTransformation,
+    key: jax.Array,
+    image_hw: tuple[int, int],
 ) -> TrainState:
     """Initialises parameters, BatchNorm statistics and optimizer state."""
     variables = multitask.create_variables(model, key, image_hw)
@@ -41,11 +44,20 @@ def create_train_state(
 
 
 def create_optimizer(
-    *, learning_rate: float, warmup_steps: int, total_steps: int, weight_decay: float, grad_clip_norm: float
+    *,
+    learning_rate: float,
+    warmup_steps: int,
+    total_steps: int,
+    weight_decay: float,
+    grad_clip_norm: float,
 ) -> optax.GradientTransformation:
     """AdamW with linear warm-up and cosine decay, gradient clipping by global norm."""
     schedule = optax.warmup_cosine_decay_schedule(
-        0.0, learning_rate, max(warmup_steps, 1), max(total_steps, warmup_steps + 1), learning_rate * 0.01
+        0.0,
+        learning_rate,
+        max(warmup_steps, 1),
+        max(total_steps, warmup_steps + 1),
+        learning_rate * 0.01,
     )
     return optax.chain(
         optax.clip_by_global_norm(grad_clip_norm), optax.adamw(schedule, weight_decay=weight_decay)

@@ -6,7 +6,8 @@ functions take and return plain pytrees and are jitted by the shell over the mes
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -72,7 +73,9 @@ def make_train_step(
             if outputs.loss_pred is not None:
                 targets = task_losses(per_example, loss_weights)  # [B, 2]
                 rank = sum(
-                    loss_heads.margin_ranking_loss(outputs.loss_pred[:, t], targets[:, t], margin=ll4al_margin)
+                    loss_heads.margin_ranking_loss(
+                        outputs.loss_pred[:, t], targets[:, t], margin=ll4al_margin
+                    )
                     for t in range(2)
                 )
                 terms["ll4al_ranking"] = rank
@@ -95,7 +98,11 @@ def make_train_step(
 
 
 def make_eval_step(
-    model: multitask.Model, *, num_seg_classes: int, decode_kwargs: dict, loss_weights: dict[str, float]
+    model: multitask.Model,
+    *,
+    num_seg_classes: int,
+    decode_kwargs: dict,
+    loss_weights: dict[str, float],
 ) -> Callable[[dict, structs.Batch], dict[str, Any]]:
     """Builds ``eval_step(variables, batch) -> dict``.
 
@@ -113,7 +120,11 @@ def make_eval_step(
         pred = jnp.argmax(logits, -1)
         conf = metrics.confusion_matrix(pred, batch.seg_labels, num_seg_classes, valid=batch.valid)
         per_example = losses.per_example_losses(outputs, batch)
-        return {"detections": dets, "confusion": conf, "losses": task_losses(per_example, loss_weights)}
+        return {
+            "detections": dets,
+            "confusion": conf,
+            "losses": task_losses(per_example, loss_weights),
+        }
 
     return eval_step
 
@@ -142,9 +153,9 @@ def make_predict_fn(
     det_to_seg = jnp.asarray(det_to_seg, jnp.int32)
 
     def predict_fn(variables, batch):
-        apply_fn = lambda images: model.apply(variables, images, train=False)  # noqa: E731
-        segment_fn = lambda images: model.apply(variables, images, method=multitask.Model.segment)  # noqa: E731
-        decode_fn = lambda outputs: decode.decode(outputs, **decode_kwargs)  # noqa: E731
+        apply_fn = lambda images: model.apply(variables, images, train=False)
+        segment_fn = lambda images: model.apply(variables, images, method=multitask.Model.segment)
+        decode_fn = lambda outputs: decode.decode(outputs, **decode_kwargs)
         ctx = strategies.PredictContext(apply_fn, segment_fn, decode_fn, det_to_seg)
         outputs = apply_fn(batch.images)
         preds = structs.Predictions(
@@ -159,7 +170,9 @@ def make_predict_fn(
             extras.update(extra(ctx, batch.images, preds))
         preds = preds.replace(extras=extras)
         scores = strategy.score(preds)
-        feats = strategy.features(preds) if (with_features and strategy.features is not None) else None
+        feats = (
+            strategy.features(preds) if (with_features and strategy.features is not None) else None
+        )
         return scores, feats
 
     return predict_fn
