@@ -219,10 +219,14 @@ def train(
     )
     try:
         step = start
+        step_key = sharding.put_replicated(key, mesh)  # train_step folds in its own step
         t0 = time.time()
         for host in pipeline.iterate_train(data, start) if start < end else ():
             batch = sharding.put_batch(evaluate_lib.to_batch(host), mesh)
-            state, terms = train_step(state, batch, jax.random.fold_in(key, step))
+            # Hidden host-to-device copies on the hot path fail loudly (STYLE.md §6): the
+            # batch was placed explicitly and the key is already on device.
+            with jax.transfer_guard_host_to_device("disallow"):
+                state, terms = train_step(state, batch, step_key)
             step += 1
             bar.update(1)
             if step % cfg.log_every_steps == 0 or step == end:
