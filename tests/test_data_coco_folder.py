@@ -15,7 +15,7 @@ from mtal_jax.data import (
     openlabel_format,
     rasterize,
 )
-from tests import fixtures_mapillary as fm
+from tests import fixtures_vistas as fm
 
 A9_SEG = openlabel.A9_CLASSES + ["background"]
 

@@ -8,7 +8,7 @@ import pytest
 
 from mtal_jax.data import errors, features, nuimages, rasterize
 from mtal_jax.structs import IGNORE_LABEL
-from tests import fixtures_mapillary as fm
+from tests import fixtures_vistas as fm
 
 
 @pytest.fixture(scope="module")

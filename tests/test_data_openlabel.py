@@ -10,7 +10,7 @@ import tensorflow_datasets as tfds
 
 from mtal_jax.data import errors, files, openlabel, openlabel_format, rasterize
 from mtal_jax.structs import IGNORE_LABEL
-from tests import fixtures_mapillary as fm
+from tests import fixtures_vistas as fm
 
 KITTI = "openlabel_samples/vcd_kitti_tracking/openlabel100_kitti_tracking_0003.json"
 ASAM = "openlabel_samples/asam_spec_examples"
