@@ -14,7 +14,7 @@ import os
 
 import tensorflow_datasets as tfds
 
-from mtal_jax.data import no_tensorflow
+from mtal_jax.data import features, no_tensorflow
 
 
 def resolve_root(root: str | os.PathLike | None) -> str | None:
@@ -34,6 +34,27 @@ def make_config(options: dict) -> tfds.core.BuilderConfig:
     text = json.dumps(canonical_options(options), sort_keys=True)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
     return tfds.core.BuilderConfig(name=f"opts_{digest}", description=text)
+
+
+def dataset_info(
+    builder: tfds.core.DatasetBuilder,
+    metadata: tfds.core.MetadataDict,
+    *,
+    description: str,
+    homepage: str,
+) -> tfds.core.DatasetInfo:
+    """The ``DatasetInfo`` every local-file builder returns: the common features, its class
+    ``metadata`` plus its canonical ``options`` and an empty ``skipped`` count (filled while
+    preparing)."""
+    metadata["options"] = canonical_options(builder.options)
+    metadata["skipped"] = {}
+    return tfds.core.DatasetInfo(
+        builder=builder,
+        description=description,
+        features=features.make_features(),
+        metadata=metadata,
+        homepage=homepage,
+    )
 
 
 def download_and_prepare(builder: tfds.core.DatasetBuilder) -> tfds.core.DatasetBuilder:

@@ -80,13 +80,10 @@ class Camvid(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     def _info(self) -> tfds.core.DatasetInfo:
         metadata = features.make_metadata(DET_CLASSES, SEG_CLASSES, DET_TO_SEG)
-        metadata["options"] = cache.canonical_options(self.options)
-        metadata["skipped"] = {}
-        return tfds.core.DatasetInfo(
-            builder=self,
+        return cache.dataset_info(
+            self,
+            metadata,
             description=__doc__,
-            features=features.make_features(),
-            metadata=metadata,
             homepage="http://mi.eng.cam.ac.uk/research/projects/VideoRec/CamVid/",
         )
 

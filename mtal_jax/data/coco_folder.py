@@ -170,14 +170,8 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             metadata = features.make_metadata(c["det_classes"], c["seg_classes"], c["det_to_seg"])
         else:  # Reading a prepared dataset: the stored metadata replaces this.
             metadata = tfds.core.MetadataDict()
-        metadata["options"] = cache.canonical_options(self.options)
-        metadata["skipped"] = {}
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=__doc__,
-            features=features.make_features(),
-            metadata=metadata,
-            homepage="https://cocodataset.org/#format-data",
+        return cache.dataset_info(
+            self, metadata, description=__doc__, homepage="https://cocodataset.org/#format-data"
         )
 
     def _split_generators(self, dl_manager):

@@ -148,14 +148,8 @@ class Nuimages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     def _info(self) -> tfds.core.DatasetInfo:
         metadata = features.make_metadata(DET_CLASSES, SEG_CLASSES, DET_TO_SEG)
-        metadata["options"] = cache.canonical_options(self.options)
-        metadata["skipped"] = {}
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=__doc__,
-            features=features.make_features(),
-            metadata=metadata,
-            homepage="https://www.nuscenes.org/nuimages",
+        return cache.dataset_info(
+            self, metadata, description=__doc__, homepage="https://www.nuscenes.org/nuimages"
         )
 
     def _split_generators(self, dl_manager):

@@ -118,13 +118,10 @@ class Openlabel(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         metadata = features.make_metadata(
             det_classes, det_classes + ["background"], list(range(len(det_classes)))
         )
-        metadata["options"] = cache.canonical_options(self.options)
-        metadata["skipped"] = {}
-        return tfds.core.DatasetInfo(
-            builder=self,
+        return cache.dataset_info(
+            self,
+            metadata,
             description=__doc__,
-            features=features.make_features(),
-            metadata=metadata,
             homepage="https://www.asam.net/standards/detail/openlabel/",
         )
 
