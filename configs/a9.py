@@ -35,4 +35,12 @@ def get_config(arg=None):
     config.data.eval_split = "val"
     config.data.image_size = (320, 512)  # network input (H, W): 1200x1920 scaled by 4/15
     config.data.max_boxes = 64
+    # Schedule: the paper's ratio (30 000 steps of batch 4 per cycle = ~1.8 passes over the
+    # pool, reference 10x that) at batch 16; GPU sized. Scale steps with your pool size.
+    config.train.steps = 1000  # ~1.8 passes over a pool of ~9000 frames at batch 16
+    config.train.initial_steps = 0  # 0 = train.steps
+    config.train.full_steps = 10000
+    config.train.lr_warmup_steps = 200
+    config.eval.every_steps = 500
+    config.checkpoint.every_steps = 500
     return config

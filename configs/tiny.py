@@ -24,6 +24,7 @@ def get_config(arg=None):
     config.model.neck_channels = 16
     config.model.head_channels = 16
     config.train.steps = 6
+    config.train.initial_steps = 8  # cycle 0
     config.train.full_steps = 8
     config.train.batch_size = 4
     config.train.lr_warmup_steps = 2

@@ -83,6 +83,11 @@ def test_records_and_files(uninterrupted):
         assert len(sel["image_ids"]) == 4
     for f in ("summary.md", "summary.json", "mdsq.png", "map.png", "miou.png", "config.json"):
         assert os.path.getsize(os.path.join(workdir, f)) > 0
+    # cycle 0 runs train.initial_steps (8 in tiny.py), later cycles train.steps (6)
+    assert jsonio.read(os.path.join(workdir, "trial_0", "cycle_0", "train", "final_eval.json"))["step"] == 8
+    for name in ("ours", "random"):
+        fin = jsonio.read(os.path.join(workdir, "trial_0", name, "cycle_1", "train", "final_eval.json"))
+        assert fin["step"] == 6
 
 
 def test_crash_anywhere_then_resume_gives_same_result(
@@ -164,6 +169,20 @@ def test_bad_input_fails_before_work(tmp_path, data_dir):
             _config(data_dir, strategies="ours,nope"), str(tmp_path / "a"), progress=False
         )
     assert not os.path.exists(tmp_path / "a" / "trial_0")
+
+
+@pytest.mark.parametrize("name", ["default", "tiny", "camvid", "nuimages", "a9"])
+def test_shipped_configs_give_sane_schedules(name):
+    import importlib
+
+    config = importlib.import_module(f"configs.{name}").get_config()
+    cfg = experiment.train_config(config)
+    assert 1 <= cfg.lr_warmup_steps <= max(cfg.num_steps // 4, 1)  # short cycles still decay
+    assert config.train.full_steps > config.train.steps
+    assert config.train.get("initial_steps", 0) >= 0
+    assert experiment.train_config(config, num_steps=1000).lr_warmup_steps == min(
+        config.train.lr_warmup_steps, 250
+    )
 
 
 def test_pool_budgets():

@@ -130,11 +130,13 @@ def train_config(
 ):
     """``loop.TrainConfig`` from the config sections (unpacked at the boundary)."""
     t, l, e, c = config.train, config.loss, config.eval, config.checkpoint
+    steps = int(num_steps if num_steps is not None else t.steps)
     return loop.TrainConfig(
-        num_steps=int(num_steps if num_steps is not None else t.steps),
+        num_steps=steps,
         batch_size=t.batch_size,
         learning_rate=t.learning_rate,
-        lr_warmup_steps=t.lr_warmup_steps,
+        # At most a quarter of the run: short continuous-training cycles still decay.
+        lr_warmup_steps=min(int(t.lr_warmup_steps), max(steps // 4, 1)),
         weight_decay=t.weight_decay,
         grad_clip_norm=t.grad_clip_norm,
         loss_weights={
@@ -298,12 +300,17 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
 
     cycle_fns = loop.build_step_fns(setup.model, train_config(config), setup.spec)  # compiled once
 
-    def train_cycle(run_dir, labeled, init, seed):
+    initial_steps = int(config.train.get("initial_steps", 0)) or int(config.train.steps)
+
+    def train_cycle(run_dir, labeled, init, seed, num_steps=None):
+        # The step functions hold the LR schedule: reuse them only for the per-cycle length.
+        cfg = train_config(config, seed=seed, num_steps=num_steps)
         return loop.train(
-            setup.model, train_config(config, seed=seed), workdir=run_dir, spec=setup.spec,
+            setup.model, cfg, workdir=run_dir, spec=setup.spec,
             train_source=train_source, train_indices=np.flatnonzero(labeled),
             eval_source=eval_source, eval_indices=setup.eval_indices, mesh=setup.mesh,
-            init_variables=init, progress=progress, fns=cycle_fns,
+            init_variables=init, progress=progress,
+            fns=cycle_fns if cfg.num_steps == int(config.train.steps) else None,
         )  # fmt: skip
 
     def record(trial, strategy, cycle, labeled, result, seconds):
@@ -331,7 +338,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
             n,
         )
         t0 = time.time()
-        result0 = train_cycle(os.path.join(base, "cycle_0"), labeled0, None, seed)
+        result0 = train_cycle(os.path.join(base, "cycle_0"), labeled0, None, seed, initial_steps)
         secs0 = time.time() - t0
         for name in names:
             record(trial, name, 0, labeled0, result0, secs0)
