@@ -114,17 +114,85 @@ def test_render_panels(tmp_path):
     assert os.path.getsize(tmp_path / "p.png") > 0
 
 
+def test_render_panels_gray_background_has_no_image_pixel():
+    rng = np.random.default_rng(3)
+    masks = np.zeros((2, 4, 6), bool)
+    masks[0, 1:3, 1:3] = True
+    args = (
+        np.array([[4.0, 4.0, 12.0, 12.0], [0, 0, 1, 1]]), np.array([1, 2]), np.array([True, False]),
+        rng.integers(0, 3, (4, 6)), masks, np.array([1, 2]),
+    )  # fmt: skip
+    image_a, image_b = rng.integers(0, 256, (2, 16, 24, 3), np.uint8)
+    gray_a = overlays.render_panels(image_a, *args, num_seg_classes=3, background="gray")
+    gray_b = overlays.render_panels(image_b, *args, num_seg_classes=3, background="gray")
+    np.testing.assert_array_equal(gray_a, gray_b)  # the photo never reaches the output
+    flat = np.full(image_a.shape, overlays.GRAY, np.uint8)
+    np.testing.assert_array_equal(gray_a, overlays.render_panels(flat, *args, num_seg_classes=3))
+    assert (gray_a[5:11, 5:11] == overlays.GRAY).all()  # nothing drawn inside the box outline
+    assert not np.array_equal(
+        overlays.render_panels(image_a, *args, num_seg_classes=3), gray_a
+    )  # the default still draws on the photo
+    with pytest.raises(ValueError, match="background 'grey' is not one of image, gray"):
+        overlays.render_panels(image_a, *args, num_seg_classes=3, background="grey")
+
+
+def test_label_strip_and_compare_rows():
+    strip = overlays.label_strip("ours", 20, 40)
+    assert strip.shape == (20, 40, 3) and strip.dtype == np.uint8
+    assert (strip < 128).any() and (strip == 255).any()  # dark text on white
+    assert (overlays.label_strip("", 20, 40) == 255).all()
+    assert not np.array_equal(strip, overlays.label_strip("cald", 20, 40))
+    assert overlays.label_width(["random", "ours"]) > overlays.label_width(["ours"])
+    panel = np.random.default_rng(4).integers(0, 256, (16, 30, 3), np.uint8)
+    block = overlays.compare_rows([panel, panel, panel], ["random", "cald", "ours"], width=50)
+    assert block.shape == (3 * 16 + 2 * 4, 50 + 30, 3)
+    for r in range(3):
+        np.testing.assert_array_equal(block[r * 20 : r * 20 + 16, 50:], panel)
+    np.testing.assert_array_equal(block[16:20], 255)  # the gap between rows
+    with pytest.raises(ValueError, match="2 panel rows but 3 labels"):
+        overlays.compare_rows([panel, panel], ["a", "b", "c"])
+    with pytest.raises(ValueError, match="rows differ in width"):
+        overlays.stack_rows([panel, panel[:, :10]], gap=2)
+
+
 # ---- the CLI on a tiny trained run ---------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_cli_writes_every_analysis(tmp_path):
-    from configs import tiny
-    from mtal_jax import jsonio
-    from mtal_jax.al import experiment
+def test_default_label():
     from mtal_jax.analysis import cli
+
+    assert cli.default_label("runs/camvid/trial_0/cald/cycle_5") == "cald"
+    assert cli.default_label("runs/camvid/trial_0/ours/cycle_5/") == "ours"
+    assert cli.default_label("workdir/reference") == "reference"
+    assert cli.default_label("cycle_3") == "cycle_3"
+
+
+def test_cli_rejects_bad_checkpoint_combinations(tmp_path):
+    from configs import tiny
+    from mtal_jax.analysis import cli
+
+    config, out = tiny.get_config(), str(tmp_path / "out")
+    runs = ["runs/x/trial_0/random/cycle_2", "runs/x/trial_0/ours/cycle_2"]
+    with pytest.raises(ValueError, match="2 checkpoints are only compared in fig5.*table2"):
+        cli.run(config, runs, out, analyses=("table2",))
+    with pytest.raises(ValueError, match="only compared in fig5.*fig6,table2"):
+        cli.run(config, runs, out)  # the default asks for every analysis
+    with pytest.raises(ValueError, match="--labels has 1 entries .* but --checkpoint has 2"):
+        cli.run(config, runs, out, analyses=("fig5",), labels=["ours"])
+    with pytest.raises(ValueError, match="overlay_background 'photo'"):
+        cli.run(config, runs, out, analyses=("fig5",), overlay_background="photo")
+    assert cli.check_checkpoints(runs, None, ("fig5",)) == ["random", "ours"]
+    assert not os.path.exists(out)  # rejected before anything is loaded or written
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """(config, run dir) of the tiny model trained for 2 steps, shared by the CLI tests."""
+    from configs import tiny
+    from mtal_jax.al import experiment
     from mtal_jax.train import loop
 
+    tmp_path = tmp_path_factory.mktemp("tiny_run")
     config = tiny.get_config()
     config.data.data_dir = str(tmp_path / "tfds")
     setup = experiment.build_setup(config)
@@ -135,6 +203,15 @@ def test_cli_writes_every_analysis(tmp_path):
         train_source=setup.dataset.sources["train"], train_indices=range(8),
         eval_source=setup.dataset.sources["test"], eval_indices=range(4), mesh=setup.mesh, progress=False,
     )  # fmt: skip
+    return config, run_dir
+
+
+@pytest.mark.slow
+def test_cli_writes_every_analysis(tmp_path, tiny_run):
+    from mtal_jax import jsonio
+    from mtal_jax.analysis import cli
+
+    config, run_dir = tiny_run
     out_dir = str(tmp_path / "analysis")
     paths = cli.run(config, run_dir, out_dir, max_images=8, overlay_images=(0, 2), progress=False)
     names = sorted(os.path.basename(p) for p in paths)
@@ -149,3 +226,33 @@ def test_cli_writes_every_analysis(tmp_path):
     assert fig6["names"] == ["S_loc", "S_cls", "S_seg", "score", "L_det_cls", "L_det_loc", "L_seg"]
     pearson = np.array([[np.nan if v is None else v for v in row] for row in fig6["pearson"]])
     assert pearson.shape == (7, 7)  # NaN (null) where a column is constant, e.g. no detections
+
+
+@pytest.mark.slow
+def test_cli_fig5_compares_checkpoints(tmp_path, tiny_run):
+    import PIL.Image
+
+    from mtal_jax.analysis import cli
+
+    config, run_dir = tiny_run
+    out_dir = str(tmp_path / "compare")
+    labels = ["random", "ours"]
+    paths = cli.run(
+        config, [run_dir, run_dir], out_dir, analyses=("fig5",), overlay_images=(0, 2),
+        progress=False, labels=labels, overlay_background="gray",
+    )  # fmt: skip
+    names = [os.path.basename(p) for p in paths]
+    assert names == ["fig5_compare_0.png", "fig5_compare_2.png", "fig5_compare.png"]
+    assert not os.path.exists(os.path.join(out_dir, "fig5_overlays.png"))
+    fig = np.asarray(PIL.Image.open(os.path.join(out_dir, "fig5_compare.png")))
+    h, w = config.data.image_size
+    strip, panel_w = overlays.label_width(labels), 4 * w + 3 * 4
+    block_h = 2 * h + cli.COMPARE_ROW_GAP
+    assert fig.shape == (2 * block_h + cli.COMPARE_IMAGE_GAP, strip + panel_w, 3)
+    for top in (0, block_h + cli.COMPARE_IMAGE_GAP):  # each image: two rows of one checkpoint
+        first = fig[top : top + h]
+        second = fig[top + h + cli.COMPARE_ROW_GAP : top + block_h]
+        np.testing.assert_array_equal(first[:, strip:], second[:, strip:])
+        assert not np.array_equal(first[:, :strip], second[:, :strip])  # different labels
+    one = np.asarray(PIL.Image.open(os.path.join(out_dir, "fig5_compare_2.png")))
+    np.testing.assert_array_equal(one, fig[block_h + cli.COMPARE_IMAGE_GAP :])

@@ -2,7 +2,15 @@
 
   python -m mtal_jax.analysis.cli --config configs/default.py --checkpoint RUN_DIR \
       --out_dir analysis/ [--analyses table2,fig6,fig5] [--taus 0.1,0.3,0.5,0.7] \
-      [--max_images 0] [--overlay_images 0,1,2,3] [--pool RUN/trial_0/cycle_0/pool.json]
+      [--max_images 0] [--overlay_images 0,1,2,3] [--pool RUN/trial_0/cycle_0/pool.json] \
+      [--overlay_background image|gray]
+
+Figure 5 as in the paper, several models after the last AL cycle (one labelled row each):
+
+  python -m mtal_jax.analysis.cli --config configs/camvid.py --analyses fig5 \
+      --checkpoint runs/camvid/trial_0/random/cycle_5,runs/camvid/trial_0/cald/cycle_5,runs/camvid/trial_0/ours/cycle_5 \
+      [--labels random,cald,ours] --overlay_images 0,1,2,3 --overlay_background gray \
+      --out_dir docs/figures/camvid_fig5
 
 ``RUN_DIR`` is a training run directory holding ``train/best`` (e.g.
 ``workdir/trial_0/cycle_0`` or ``workdir/reference``), as for ``select.py``. The images
@@ -17,12 +25,21 @@ context_margin, crop_chunk, eps, weights). Writes to ``--out_dir``:
   localisation and segmentation losses and with each other (paper Fig. 6);
 * ``fig5_overlay_<index>.png`` and ``fig5_overlays.png``: boxes, segmentation, BoxMasks and
   the disagreement map of the chosen images (paper Fig. 5).
+
+With several comma-separated ``--checkpoint`` run dirs only ``--analyses fig5`` is allowed;
+it writes ``fig5_compare_<index>.png`` and ``fig5_compare.png`` instead: per chosen image,
+one row of the four panels per checkpoint, each behind a strip with its label (``--labels``,
+default: the strategy folder of ``.../<strategy>/cycle_<k>``, else the run dir's name).
+``--overlay_background gray`` draws the panels on flat gray instead of the photo, so the
+figure holds model outputs only and may be committed (CamVid's pixels are non-commercial).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
+from collections.abc import Sequence
 
 from mtal_jax import runtime
 
@@ -47,6 +64,8 @@ SCORE_COLUMNS = {"S_loc": "s_loc", "S_cls": "s_cls", "S_seg": "s_seg", "score": 
 LOSS_COLUMNS = {"L_det_cls": "loss_det_cls", "L_det_loc": "loss_det_loc", "L_seg": "loss_seg"}
 _OURS_KEYS = ("crop_size", "context_margin", "crop_chunk", "eps")
 _MAP_KEYS = ("seg_labels", "box_masks", "boxes", "box_classes", "box_valid")
+COMPARE_ROW_GAP = 4  # white rows between the checkpoints' rows of one image
+COMPARE_IMAGE_GAP = 16  # white rows between the images of fig5_compare.png
 
 
 def collect_split(
@@ -58,16 +77,22 @@ def collect_split(
     overlay_images: tuple[int, ...] = (),
     pool_json: str | None = None,
     progress: bool = True,
+    setup: experiment.Setup | None = None,
+    scan: bool = True,
 ) -> dict:
     """Runs the analysis function over the eval split, or over the unlabeled training
     images of ``pool_json`` (a cycle's ``pool.json``: Fig. 6 on the cycle-0 pool).
+
+    ``setup`` reuses an ``experiment.build_setup(config)`` (several checkpoints of one
+    config); ``scan=False`` skips the pass over the split and computes only the overlay maps
+    (``columns`` then empty, ``intersection``/``union`` 0).
 
     Returns:
       {"columns": name -> [N] per-image values (valid images, in split order), "index": [N],
        "intersection"/"union": [len(taus), C_seg], "maps": {index: dict of maps},
        "setup": experiment.Setup}.
     """
-    setup = experiment.build_setup(config)
+    setup = experiment.build_setup(config) if setup is None else setup
     variables = select_cli.load_variables(config, setup, checkpoint)
     ours = dict(config.al.strategy.kwargs.get("ours", {})) if config.al.strategy.kwargs else {}
     kwargs = dict(
@@ -90,6 +115,7 @@ def collect_split(
         indices = np.arange(len(source))
     limit = max_images or config.eval.max_images
     indices = indices[:limit] if limit else indices
+    indices = indices if scan else indices[:0]
     n = len(indices)
     batch_size = config.eval.batch_size
     per_image: dict[str, list] = {}
@@ -179,15 +205,22 @@ def write_fig6(result: dict, out_dir: str) -> list[str]:
     return [base + ext for ext in (".json", ".md", ".png")]
 
 
-def write_fig5(result: dict, out_dir: str) -> list[str]:
+def _render(maps: dict, setup: experiment.Setup, background: str) -> np.ndarray:
+    """The four Fig. 5 panels of one image's maps: [H, 4 W + 3 gap, 3] uint8."""
+    m = maps
+    return overlays.render_panels(
+        m["image"], m["boxes"], m["box_classes"], m["box_valid"], m["seg_labels"], m["box_masks"],
+        np.asarray(setup.dataset.det_to_seg), num_seg_classes=setup.spec.num_seg_classes,
+        background=background,
+    )  # fmt: skip
+
+
+def write_fig5(result: dict, out_dir: str, *, background: str = "image") -> list[str]:
     """Figure 5 files: one overlay PNG per chosen image and all of them stacked."""
     setup = result["setup"]
     paths, panels = [], []
     for index, m in sorted(result["maps"].items()):
-        panel = overlays.render_panels(
-            m["image"], m["boxes"], m["box_classes"], m["box_valid"], m["seg_labels"], m["box_masks"],
-            np.asarray(setup.dataset.det_to_seg), num_seg_classes=setup.spec.num_seg_classes,
-        )  # fmt: skip
+        panel = _render(m, setup, background)
         path = os.path.join(out_dir, f"fig5_overlay_{index}.png")
         overlays.save_png(panel, path)
         paths.append(path)
@@ -200,9 +233,76 @@ def write_fig5(result: dict, out_dir: str) -> list[str]:
     return paths
 
 
+def write_fig5_compare(
+    results: Sequence[dict], labels: Sequence[str], out_dir: str, *, background: str = "image"
+) -> list[str]:
+    """Figure 5 across checkpoints: per chosen image, one labelled row of panels per
+    checkpoint (``fig5_compare_<index>.png``), and all images stacked (``fig5_compare.png``).
+
+    Args:
+      results: ``collect_split`` outputs of the checkpoints (same config and images).
+      labels: one text per result.
+    """
+    width = overlays.label_width(labels)
+    paths, blocks = [], []
+    for index in sorted(results[0]["maps"]):
+        panels = [_render(r["maps"][index], r["setup"], background) for r in results]
+        block = overlays.compare_rows(panels, labels, width=width, gap=COMPARE_ROW_GAP)
+        path = os.path.join(out_dir, f"fig5_compare_{index}.png")
+        overlays.save_png(block, path)
+        paths.append(path)
+        blocks.append(block)
+    if blocks:
+        paths.append(os.path.join(out_dir, "fig5_compare.png"))
+        overlays.save_png(overlays.stack_rows(blocks, gap=COMPARE_IMAGE_GAP), paths[-1])
+    return paths
+
+
+def default_label(checkpoint: str) -> str:
+    """Row label of a run dir: ``<strategy>`` for ``.../<strategy>/cycle_<k>``, else its name.
+
+    Examples:
+      >>> default_label("runs/camvid/trial_0/ours/cycle_5/")
+      'ours'
+      >>> default_label("workdir/reference")
+      'reference'
+    """
+    path = os.path.normpath(checkpoint)
+    name = os.path.basename(path)
+    parent = os.path.basename(os.path.dirname(path))
+    if re.fullmatch(r"cycle_\d+", name) and parent:
+        return parent
+    return name
+
+
+def check_checkpoints(
+    checkpoints: Sequence[str], labels: Sequence[str] | None, analyses: Sequence[str]
+) -> list[str]:
+    """Validates the checkpoint / label / analysis combination and returns the labels.
+
+    Raises:
+      ValueError: no checkpoint, a label count that differs from the checkpoint count, or
+        several checkpoints with an analysis other than fig5.
+    """
+    if not checkpoints:
+        raise ValueError("--checkpoint names no run dir")
+    if labels is not None and len(labels) != len(checkpoints):
+        raise ValueError(
+            f"--labels has {len(labels)} entries ({','.join(labels)}) but --checkpoint has "
+            f"{len(checkpoints)} run dirs; give one label per checkpoint"
+        )
+    others = sorted(set(analyses) - {"fig5"})
+    if len(checkpoints) > 1 and others:
+        raise ValueError(
+            f"{len(checkpoints)} checkpoints are only compared in fig5, but --analyses also "
+            f"asks for {','.join(others)}; run those once per checkpoint, or pass --analyses fig5"
+        )
+    return list(labels) if labels is not None else [default_label(c) for c in checkpoints]
+
+
 def run(
     config: ml_collections.ConfigDict,
-    checkpoint: str,
+    checkpoint: str | Sequence[str],
     out_dir: str,
     *,
     analyses: tuple[str, ...] = ANALYSES,
@@ -211,14 +311,39 @@ def run(
     overlay_images: tuple[int, ...] = (0, 1, 2, 3),
     pool_json: str | None = None,
     progress: bool = True,
+    labels: Sequence[str] | None = None,
+    overlay_background: str = "image",
 ) -> list[str]:
-    """Runs the chosen analyses and returns the written paths."""
+    """Runs the chosen analyses and returns the written paths.
+
+    ``checkpoint`` is one run dir, or a sequence of them; several run dirs allow only
+    ``analyses=("fig5",)`` and write the comparison figure (``write_fig5_compare``).
+
+    Raises:
+      ValueError: unknown analyses or background, or see ``check_checkpoints``.
+    """
     unknown = set(analyses) - set(ANALYSES)
     if unknown:
         raise ValueError(f"unknown analyses {sorted(unknown)}; valid: {', '.join(ANALYSES)}")
+    if overlay_background not in overlays.BACKGROUNDS:
+        raise ValueError(
+            f"overlay_background {overlay_background!r} is not one of "
+            f"{', '.join(overlays.BACKGROUNDS)}"
+        )
+    checkpoints = [checkpoint] if isinstance(checkpoint, str) else list(checkpoint)
+    labels = check_checkpoints(checkpoints, labels, analyses)
     os.makedirs(out_dir, exist_ok=True)
+    if len(checkpoints) > 1:
+        setup = experiment.build_setup(config)  # one dataset and model; weights per checkpoint
+        results = []
+        for c in checkpoints:
+            results.append(collect_split(
+                config, c, taus=taus, max_images=max_images, overlay_images=overlay_images,
+                pool_json=pool_json, progress=progress, setup=setup, scan=False,
+            ))  # fmt: skip
+        return write_fig5_compare(results, labels, out_dir, background=overlay_background)
     result = collect_split(
-        config, checkpoint, taus=taus, max_images=max_images,
+        config, checkpoints[0], taus=taus, max_images=max_images,
         overlay_images=overlay_images if "fig5" in analyses else (), pool_json=pool_json,
         progress=progress,
     )  # fmt: skip
@@ -228,7 +353,7 @@ def run(
     if "fig6" in analyses:
         paths += write_fig6(result, out_dir)
     if "fig5" in analyses:
-        paths += write_fig5(result, out_dir)
+        paths += write_fig5(result, out_dir, background=overlay_background)
     return paths
 
 
@@ -240,6 +365,10 @@ def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(v) for v in text.split(",") if v.strip())
 
 
+def _strings(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -247,14 +376,16 @@ def main(argv):
     runtime.setup(config.mesh)
     for path in run(
         config,
-        _CHECKPOINT.value,
+        _strings(_CHECKPOINT.value),
         _OUT_DIR.value,
-        analyses=tuple(a.strip() for a in _ANALYSES.value.split(",") if a.strip()),
+        analyses=tuple(_strings(_ANALYSES.value)),
         taus=_floats(_TAUS.value),
         max_images=_MAX_IMAGES.value,
         overlay_images=_ints(_OVERLAY_IMAGES.value),
         pool_json=_POOL.value,
         progress=_PROGRESS.value,
+        labels=None if _LABELS.value is None else _strings(_LABELS.value),
+        overlay_background=_OVERLAY_BACKGROUND.value,
     ):
         print(path)
 
@@ -268,7 +399,17 @@ if __name__ == "__main__":
         "Config the checkpoint was trained with.",
     )
     _CHECKPOINT = flags.DEFINE_string(
-        "checkpoint", None, "Training run dir (holding train/best).", required=True
+        "checkpoint",
+        None,
+        "Training run dir (holding train/best); several comma-separated ones compare them "
+        "in fig5 (only fig5 allowed then).",
+        required=True,
+    )
+    _LABELS = flags.DEFINE_string(
+        "labels",
+        None,
+        "Comma-separated row labels, one per --checkpoint (default: the strategy folder of "
+        ".../<strategy>/cycle_<k>, else the run dir's name).",
     )
     _OUT_DIR = flags.DEFINE_string("out_dir", "analysis", "Output directory.")
     _ANALYSES = flags.DEFINE_string(
@@ -280,6 +421,13 @@ if __name__ == "__main__":
     )
     _OVERLAY_IMAGES = flags.DEFINE_string(
         "overlay_images", "0,1,2,3", "Eval-split indices drawn in Fig. 5."
+    )
+    _OVERLAY_BACKGROUND = flags.DEFINE_enum(
+        "overlay_background",
+        "image",
+        list(overlays.BACKGROUNDS),
+        "Fig. 5 panels on the photo (image) or on flat gray (gray: model outputs only, "
+        "committable).",
     )
     _POOL = flags.DEFINE_string(
         "pool",

@@ -8,14 +8,23 @@ Host-side NumPy on one image. The four panels, left to right:
      box class, red = BoxMask pixels that disagree (S_loc), yellow = pixels outside every
      BoxMask segmented as a detection class (S_seg).
 Maps on the h x w output grid are shown at input size (nearest neighbour).
+
+With ``background="gray"`` every panel is drawn on a flat mid-gray canvas instead of the
+photo, so the figure holds model outputs only (no dataset pixels; CamVid's terms are
+non-commercial). Comparisons of several models (random vs CALD vs ours) put one labelled row
+of panels per model under each other: ``label_strip``, ``compare_rows``, ``stack_rows``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
 AGREE, LOC_DISAGREE, SEG_DISAGREE = 1, 2, 3
 _CODE_RGB = np.array([[0, 0, 0], [40, 170, 60], [220, 30, 30], [250, 210, 20]], np.uint8)
+BACKGROUNDS = ("image", "gray")
+GRAY = 128  # the flat background of background="gray"
 
 
 def palette(num_classes: int) -> np.ndarray:
@@ -90,6 +99,7 @@ def render_panels(
     num_seg_classes: int,
     alpha: float = 0.55,
     gap: int = 4,
+    background: str = "image",
 ) -> np.ndarray:
     """The four Fig. 5 panels of one image side by side.
 
@@ -104,11 +114,20 @@ def render_panels(
       num_seg_classes: C_seg.
       alpha: opacity of the colour layers.
       gap: white pixels between panels.
+      background: "image" draws on the photo; "gray" on a flat mid-gray canvas of the same
+        size (model outputs only, no pixel of ``image``).
 
     Returns:
       [H, 4 W + 3 gap, 3] uint8.
+
+    Raises:
+      ValueError: ``background`` is not one of ``BACKGROUNDS``.
     """
+    if background not in BACKGROUNDS:
+        raise ValueError(f"background {background!r} is not one of {', '.join(BACKGROUNDS)}")
     image = np.asarray(image, np.uint8)
+    if background == "gray":
+        image = np.full(image.shape, GRAY, np.uint8)
     height, width = image.shape[:2]
     colours = palette(num_seg_classes)
     box_valid = np.asarray(box_valid, bool)
@@ -144,6 +163,80 @@ def render_panels(
     return np.concatenate(
         [panel_boxes, spacer, panel_seg, spacer, panel_masks, spacer, panel_codes], axis=1
     )
+
+
+def _text_box(text: str) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of ``text`` in PIL's default font, drawn at (0, 0)."""
+    import PIL.Image
+    import PIL.ImageDraw
+
+    return PIL.ImageDraw.Draw(PIL.Image.new("RGB", (1, 1))).textbbox((0, 0), text)
+
+
+def label_width(labels: Sequence[str], *, margin: int = 4) -> int:
+    """Width in pixels of a label strip that fits every label (PIL's default font)."""
+    return max([_text_box(t)[2] for t in labels] + [0]) + 2 * margin
+
+
+def label_strip(text: str, height: int, width: int, *, margin: int = 4) -> np.ndarray:
+    """A white strip with ``text`` in black, vertically centred (PIL's default font).
+
+    Text that does not fit is clipped.
+
+    Returns:
+      [height, width, 3] uint8.
+    """
+    import PIL.Image
+    import PIL.ImageDraw
+
+    strip = PIL.Image.new("RGB", (width, height), (255, 255, 255))
+    _, top, _, bottom = _text_box(text)
+    y = (height - (bottom - top)) // 2 - top
+    PIL.ImageDraw.Draw(strip).text((margin, y), text, fill=(0, 0, 0))
+    return np.asarray(strip, np.uint8)
+
+
+def stack_rows(rows: Sequence[np.ndarray], *, gap: int, fill: int = 255) -> np.ndarray:
+    """Stacks equally wide [h_i, W, 3] uint8 arrays top to bottom, ``gap`` rows between them.
+
+    Returns:
+      [sum(h_i) + (len(rows) - 1) gap, W, 3] uint8.
+    """
+    if not rows:
+        raise ValueError("stack_rows needs at least one row")
+    widths = {r.shape[1] for r in rows}
+    if len(widths) != 1:
+        raise ValueError(f"rows differ in width: {sorted(widths)}")
+    spacer = np.full((gap, rows[0].shape[1], 3), fill, np.uint8)
+    return np.concatenate([x for r in rows for x in (r, spacer)][:-1], axis=0)
+
+
+def compare_rows(
+    panels: Sequence[np.ndarray],
+    labels: Sequence[str],
+    *,
+    width: int | None = None,
+    gap: int = 4,
+) -> np.ndarray:
+    """One image under several models: each model's panels behind a strip with its label.
+
+    Args:
+      panels: R arrays [H, P, 3] uint8 (``render_panels`` of the same image, one per model).
+      labels: R texts (e.g. the strategy names).
+      width: label strip width; None = ``label_width(labels)``.
+      gap: white rows between the models.
+
+    Returns:
+      [R H + (R - 1) gap, width + P, 3] uint8.
+    """
+    if len(panels) != len(labels):
+        raise ValueError(f"{len(panels)} panel rows but {len(labels)} labels")
+    width = label_width(labels) if width is None else width
+    rows = [
+        np.concatenate([label_strip(text, p.shape[0], width), np.asarray(p, np.uint8)], axis=1)
+        for p, text in zip(panels, labels)
+    ]
+    return stack_rows(rows, gap=gap)
 
 
 def save_png(array: np.ndarray, path: str) -> None:
