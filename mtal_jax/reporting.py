@@ -94,7 +94,11 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]
       (one per trial, NaN when not reached), ``le95_trial_mean`` / ``le95_trial_std``
       (over the trials that reach it), ``le95_trials_reached`` and
       ``savings_vs_random`` (random's ``le95_mean_curve`` minus this strategy's; NaN
-      when either is NaN or no random run exists).
+      when either is NaN or no random run exists), ``reach_random_final`` (labeled
+      fraction at which the mean mDSQ curve first reaches random's final mean mDSQ: the
+      comparison that still works when no curve reaches 95 %) and
+      ``savings_at_random_final`` (random's last fraction minus it; NaN when not reached
+      or without random).
     """
     curves = _curves(records)
     out: dict[str, dict[str, Any]] = {}
@@ -118,8 +122,19 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]
         summary["le95_trial_std"] = float(_nan_std(per_trial[None], axis=1)[0])
         out[strategy] = summary
     baseline = out.get(_BASELINE, {}).get("le95_mean_curve", math.nan)
+    random_final, random_last = math.nan, math.nan
+    if _BASELINE in out and out[_BASELINE]["fractions"]:
+        random_final = float(out[_BASELINE]["mdsq_mean"][-1])
+        random_last = float(out[_BASELINE]["fractions"][-1])
     for summary in out.values():
         summary["savings_vs_random"] = float(baseline - summary["le95_mean_curve"])
+        reach = (
+            label_efficiency(summary["fractions"], summary["mdsq_mean"], target=random_final)
+            if math.isfinite(random_final)
+            else math.nan
+        )
+        summary["reach_random_final"] = reach
+        summary["savings_at_random_final"] = float(random_last - reach)
     return out
 
 
@@ -163,6 +178,23 @@ def summary_markdown(
             f"| {strategy} | {_pct(s['le95_mean_curve'], missing='not reached')} "
             f"| {per_trial} | {savings_text} |"
         )
+    if _BASELINE in summary:
+        final = summary[_BASELINE]["mdsq_mean"][-1]
+        last = summary[_BASELINE]["fractions"][-1]
+        lines += [
+            "",
+            f"## Labeled fraction to match random's final mDSQ ({final:.3f} at {last:.0%}, "
+            "mean curves)",
+            "",
+            "| strategy | labeled fraction | savings vs random |",
+            "| --- | --- | --- |",
+        ]
+        for strategy, s in summary.items():
+            reach, saved = s["reach_random_final"], s["savings_at_random_final"]
+            saved_text = _DASH if math.isnan(saved) else f"{100 * saved:+.1f} pp"
+            lines.append(
+                f"| {strategy} | {_pct(reach, missing='not reached')} | {saved_text} |"
+            )
     header = " | ".join(f"{f:.0%}" for f in fractions_of_interest)
     lines += [
         "",

@@ -87,6 +87,12 @@ def test_summarize_two_strategies_two_trials():
     assert ours["le95_trials_reached"] == 2
     assert ours["savings_vs_random"] == pytest.approx(0.26)
     assert random["savings_vs_random"] == pytest.approx(0.0)
+    # random's final mean mDSQ: 0.995 at 100 %; ours' mean curve passes it between 90 %
+    # (0.985) and 100 % (1.0): 0.9 + 0.01 / 0.015 * 0.1
+    assert ours["reach_random_final"] == pytest.approx(0.9 + 0.1 * 2 / 3)
+    assert ours["savings_at_random_final"] == pytest.approx(0.1 / 3)
+    assert random["reach_random_final"] == pytest.approx(1.0)
+    assert random["savings_at_random_final"] == pytest.approx(0.0)
 
 
 def test_summarize_without_random_and_never_reached():
@@ -97,6 +103,8 @@ def test_summarize_without_random_and_never_reached():
     assert summary["mdsq_std"] == [0.0] * 7  # one trial: no spread
     markdown = reporting.summary_markdown(_records(curves))
     assert "| entropy | not reached | not reached | — |" in markdown
+    assert math.isnan(summary["reach_random_final"])  # no random run to match
+    assert "match random" not in markdown
 
 
 def test_summary_markdown_tables():
@@ -104,6 +112,8 @@ def test_summary_markdown_tables():
     assert "| random | 84.0 % | 83.3 % ± 4.7 pp | +0.0 pp |" in markdown
     assert "| ours | 58.0 % | 60.0 % ± 7.1 pp | +26.0 pp |" in markdown
     assert "| strategy | 30% | 45% | 90% |" in markdown
+    assert "## Labeled fraction to match random's final mDSQ (0.995 at 100%, mean curves)" in markdown
+    assert "| ours | 96.7 % | +3.3 pp |" in markdown
     # 0.3 is before the first cycle ('—'); 0.45 interpolates each trial, then averages.
     ours_45 = np.mean([(0.85 + 0.90) / 2, (0.87 + 0.92) / 2])
     assert f"| ours | — | {ours_45:.3f} ± 0.014 | 0.985 ± 0.007 |" in markdown
