@@ -97,8 +97,9 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]
       when either is NaN or no random run exists), ``reach_random_final`` (labeled
       fraction at which the mean mDSQ curve first reaches random's final mean mDSQ: the
       comparison that still works when no curve reaches 95 %) and
-      ``savings_at_random_final`` (random's last fraction minus it; NaN when not reached
-      or without random).
+      ``savings_at_random_final`` (random's own ``reach_random_final``, which is earlier
+      than its last fraction when its curve plateaus, minus this strategy's; NaN when
+      not reached or without random).
     """
     curves = _curves(records)
     out: dict[str, dict[str, Any]] = {}
@@ -122,19 +123,19 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]
         summary["le95_trial_std"] = float(_nan_std(per_trial[None], axis=1)[0])
         out[strategy] = summary
     baseline = out.get(_BASELINE, {}).get("le95_mean_curve", math.nan)
-    random_final, random_last = math.nan, math.nan
+    random_final = math.nan
     if _BASELINE in out and out[_BASELINE]["fractions"]:
         random_final = float(out[_BASELINE]["mdsq_mean"][-1])
-        random_last = float(out[_BASELINE]["fractions"][-1])
     for summary in out.values():
         summary["savings_vs_random"] = float(baseline - summary["le95_mean_curve"])
-        reach = (
+        summary["reach_random_final"] = (
             label_efficiency(summary["fractions"], summary["mdsq_mean"], target=random_final)
             if math.isfinite(random_final)
             else math.nan
         )
-        summary["reach_random_final"] = reach
-        summary["savings_at_random_final"] = float(random_last - reach)
+    random_reach = out.get(_BASELINE, {}).get("reach_random_final", math.nan)
+    for summary in out.values():
+        summary["savings_at_random_final"] = float(random_reach - summary["reach_random_final"])
     return out
 
 
@@ -192,9 +193,7 @@ def summary_markdown(
         for strategy, s in summary.items():
             reach, saved = s["reach_random_final"], s["savings_at_random_final"]
             saved_text = _DASH if math.isnan(saved) else f"{100 * saved:+.1f} pp"
-            lines.append(
-                f"| {strategy} | {_pct(reach, missing='not reached')} | {saved_text} |"
-            )
+            lines.append(f"| {strategy} | {_pct(reach, missing='not reached')} | {saved_text} |")
     header = " | ".join(f"{f:.0%}" for f in fractions_of_interest)
     lines += [
         "",

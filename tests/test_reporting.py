@@ -93,6 +93,15 @@ def test_summarize_two_strategies_two_trials():
     assert ours["savings_at_random_final"] == pytest.approx(0.1 / 3)
     assert random["reach_random_final"] == pytest.approx(1.0)
     assert random["savings_at_random_final"] == pytest.approx(0.0)
+    # A plateau: random reaches its final value before its last point; savings count from there.
+    plateau = {
+        "random": {0: [0.5, 0.6, 0.7, 0.8, 0.9, 0.9, 0.9]},
+        "ours": {0: [0.5, 0.7, 0.9, 0.9, 0.9, 0.9, 0.9]},
+    }
+    flat = reporting.summarize(_records(plateau))
+    assert flat["random"]["reach_random_final"] == pytest.approx(0.8)
+    assert flat["random"]["savings_at_random_final"] == 0.0
+    assert flat["ours"]["savings_at_random_final"] == pytest.approx(0.2)
 
 
 def test_summarize_without_random_and_never_reached():
@@ -112,7 +121,9 @@ def test_summary_markdown_tables():
     assert "| random | 84.0 % | 83.3 % ± 4.7 pp | +0.0 pp |" in markdown
     assert "| ours | 58.0 % | 60.0 % ± 7.1 pp | +26.0 pp |" in markdown
     assert "| strategy | 30% | 45% | 90% |" in markdown
-    assert "## Labeled fraction to match random's final mDSQ (0.995 at 100%, mean curves)" in markdown
+    assert (
+        "## Labeled fraction to match random's final mDSQ (0.995 at 100%, mean curves)" in markdown
+    )
     assert "| ours | 96.7 % | +3.3 pp |" in markdown
     # 0.3 is before the first cycle ('—'); 0.45 interpolates each trial, then averages.
     ours_45 = np.mean([(0.85 + 0.90) / 2, (0.87 + 0.92) / 2])
