@@ -99,7 +99,10 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]
       comparison that still works when no curve reaches 95 %) and
       ``savings_at_random_final`` (random's own ``reach_random_final``, which is earlier
       than its last fraction when its curve plateaus, minus this strategy's; NaN when
-      not reached or without random).
+      not reached or without random), ``gain_vs_random_per_trial`` /
+      ``gain_vs_random_mean`` / ``gain_vs_random_std`` (per trial, the mean over cycles
+      1.. of this strategy's mDSQ minus random's in the same trial: a paired comparison,
+      NaN without random).
     """
     curves = _curves(records)
     out: dict[str, dict[str, Any]] = {}
@@ -136,7 +139,29 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]
     random_reach = out.get(_BASELINE, {}).get("reach_random_final", math.nan)
     for summary in out.values():
         summary["savings_at_random_final"] = float(random_reach - summary["reach_random_final"])
+    for strategy, summary in out.items():
+        diffs = _paired_gain(curves[strategy], curves.get(_BASELINE, {}))
+        summary["gain_vs_random_per_trial"] = diffs.tolist()
+        summary["gain_vs_random_mean"] = float(_nan_mean(diffs[None], axis=1)[0])
+        summary["gain_vs_random_std"] = float(_nan_std(diffs[None], axis=1)[0])
     return out
+
+
+def _paired_gain(
+    trials: Mapping[Any, Mapping[float, Mapping[str, float]]],
+    baseline: Mapping[Any, Mapping[float, Mapping[str, float]]],
+) -> np.ndarray:
+    """[T] per trial: mean mDSQ over the cycles after cycle 0 minus the baseline's, at the
+    fractions both curves have (same trial = same initial pool and cycle-0 model, so the
+    difference cancels what the trials share); NaN when a trial has no common point."""
+    out = []
+    for trial, curve in trials.items():
+        base = baseline.get(trial, {})
+        common = sorted(set(curve) & set(base))[1:]  # drop cycle 0 (shared by both)
+        values = [curve[f]["mdsq"] - base[f]["mdsq"] for f in common]
+        values = [v for v in values if math.isfinite(v)]
+        out.append(float(np.mean(values)) if values else math.nan)
+    return np.asarray(out, np.float64)
 
 
 def summary_markdown(
@@ -160,8 +185,10 @@ def summary_markdown(
     lines = [
         f"## Label efficiency (labeled fraction at {TARGET:.0%} of full-supervision mDSQ)",
         "",
-        f"| strategy | labeled fraction at {TARGET:.0%} full mDSQ (mean curve) "
-        "| per-trial mean ± std | savings vs random |",
+        (
+            f"| strategy | labeled fraction at {TARGET:.0%} full mDSQ (mean curve) "
+            "| per-trial mean ± std | savings vs random |"
+        ),
         "| --- | --- | --- | --- |",
     ]
     for strategy, s in summary.items():
@@ -184,8 +211,10 @@ def summary_markdown(
         last = summary[_BASELINE]["fractions"][-1]
         lines += [
             "",
-            f"## Labeled fraction to match random's final mDSQ ({final:.3f} at {last:.0%}, "
-            "mean curves)",
+            (
+                f"## Labeled fraction to match random's final mDSQ ({final:.3f} at {last:.0%}, "
+                "mean curves)"
+            ),
             "",
             "| strategy | labeled fraction | savings vs random |",
             "| --- | --- | --- |",
@@ -194,6 +223,19 @@ def summary_markdown(
             reach, saved = s["reach_random_final"], s["savings_at_random_final"]
             saved_text = _DASH if math.isnan(saved) else f"{100 * saved:+.1f} pp"
             lines.append(f"| {strategy} | {_pct(reach, missing='not reached')} | {saved_text} |")
+    if _BASELINE in summary:
+        lines += [
+            "",
+            "## Paired gain over random (mean mDSQ of cycles 1.. minus random's, same trial)",
+            "",
+            "| strategy | mean ± std over trials | per trial |",
+            "| --- | --- | --- |",
+        ]
+        for strategy, s in summary.items():
+            per = ", ".join(f"{v:+.3f}" for v in s["gain_vs_random_per_trial"])
+            mean, std = s["gain_vs_random_mean"], s["gain_vs_random_std"]
+            cell = _DASH if math.isnan(mean) else f"{mean:+.3f} ± {std:.3f}"
+            lines.append(f"| {strategy} | {cell} | {per} |")
     header = " | ".join(f"{f:.0%}" for f in fractions_of_interest)
     lines += [
         "",

@@ -93,6 +93,13 @@ def test_summarize_two_strategies_two_trials():
     assert ours["savings_at_random_final"] == pytest.approx(0.1 / 3)
     assert random["reach_random_final"] == pytest.approx(1.0)
     assert random["savings_at_random_final"] == pytest.approx(0.0)
+    # Paired gain: t0 mean over cycles 1.. of (ours - random), t1 likewise
+    ours_c, rand_c = CURVES["ours"], CURVES["random"]
+    gains = [np.mean(np.subtract(ours_c[t][1:], rand_c[t][1:])) for t in (0, 1)]
+    np.testing.assert_allclose(ours["gain_vs_random_per_trial"], gains)
+    assert ours["gain_vs_random_mean"] == pytest.approx(np.mean(gains))
+    assert ours["gain_vs_random_std"] == pytest.approx(np.std(gains, ddof=1))
+    assert random["gain_vs_random_per_trial"] == [0.0, 0.0]
     # A plateau: random reaches its final value before its last point; savings count from there.
     plateau = {
         "random": {0: [0.5, 0.6, 0.7, 0.8, 0.9, 0.9, 0.9]},
@@ -125,6 +132,8 @@ def test_summary_markdown_tables():
         "## Labeled fraction to match random's final mDSQ (0.995 at 100%, mean curves)" in markdown
     )
     assert "| ours | 96.7 % | +3.3 pp |" in markdown
+    assert "## Paired gain over random" in markdown
+    assert "| random | +0.000 ± 0.000 | +0.000, +0.000 |" in markdown
     # 0.3 is before the first cycle ('—'); 0.45 interpolates each trial, then averages.
     ours_45 = np.mean([(0.85 + 0.90) / 2, (0.87 + 0.92) / 2])
     assert f"| ours | — | {ours_45:.3f} ± 0.014 | 0.985 ± 0.007 |" in markdown
