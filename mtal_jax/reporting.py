@@ -232,7 +232,9 @@ def summary_markdown(
             "| --- | --- | --- |",
         ]
         for strategy, s in summary.items():
-            per = ", ".join(f"{v:+.3f}" for v in s["gain_vs_random_per_trial"])
+            per = ", ".join(
+                _DASH if math.isnan(v) else f"{v:+.3f}" for v in s["gain_vs_random_per_trial"]
+            )
             mean, std = s["gain_vs_random_mean"], s["gain_vs_random_std"]
             cell = _DASH if math.isnan(mean) else f"{mean:+.3f} ± {std:.3f}"
             lines.append(f"| {strategy} | {cell} | {per} |")
