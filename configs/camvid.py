@@ -11,7 +11,7 @@ Commands:
   python train.py --config configs/camvid.py:table1 --workdir runs/camvid_table1  # Table I ablation
 
 Expected (2-core CPU, docs/results.md): reference mAP 0.031 / AP50 0.12 / mIoU 0.33;
-cycle-0 mDSQ 0.58-0.61; mDSQ at 90 % labeled 0.67-0.74; the full job about 1 h 30 min with
+cycle-0 mDSQ 0.58-0.61; mDSQ at 90 % labeled 0.67-0.74; the full job about 1 h 40 min with
 another experiment sharing the 2 cores. The randomly initialised tiny network learns
 detection poorly on 367 images; a converted pretrained backbone
 (``config.model.pretrained_backbone``) is the first thing to try for a more meaningful mAP.

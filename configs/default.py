@@ -14,7 +14,7 @@ Presets (``--config configs/default.py:quick``): ``quick`` = 1 trial, ours + ran
 
 Expected (2-core CPU, docs/results.md): reference mAP 0.078 / AP50 0.21 / mIoU 0.63;
 cycle-0 mDSQ 0.53-0.61; mDSQ at 90 % labeled 0.67-0.71 for every strategy (the short
-cycles leave the curves rising). The full job (9 strategies x 3 trials): about 1 h 30 min
+cycles leave the curves rising). The full job (9 strategies x 3 trials): about 1 h 40 min
 with another experiment sharing the 2 cores.
 """
 
