@@ -298,19 +298,18 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
     ref = reference_metrics(config, setup, workdir, progress=progress)
     records: list[dict] = []
 
-    cycle_fns = loop.build_step_fns(setup.model, train_config(config), setup.spec)  # compiled once
-
     initial_steps = int(config.train.get("initial_steps", 0)) or int(config.train.steps)
+    step_fns: dict[int, loop.StepFns] = {}  # by run length (it sets the LR schedule)
 
     def train_cycle(run_dir, labeled, init, seed, num_steps=None):
-        # The step functions hold the LR schedule: reuse them only for the per-cycle length.
         cfg = train_config(config, seed=seed, num_steps=num_steps)
+        if cfg.num_steps not in step_fns:  # compiled once per schedule, not per cycle
+            step_fns[cfg.num_steps] = loop.build_step_fns(setup.model, cfg, setup.spec)
         return loop.train(
             setup.model, cfg, workdir=run_dir, spec=setup.spec,
             train_source=train_source, train_indices=np.flatnonzero(labeled),
             eval_source=eval_source, eval_indices=setup.eval_indices, mesh=setup.mesh,
-            init_variables=init, progress=progress,
-            fns=cycle_fns if cfg.num_steps == int(config.train.steps) else None,
+            init_variables=init, progress=progress, fns=step_fns[cfg.num_steps],
         )  # fmt: skip
 
     def record(trial, strategy, cycle, labeled, result, seconds):
