@@ -105,10 +105,8 @@ def write_fig5(result: dict, out_dir: str, *, background: str = "image") -> list
         paths.append(path)
         panels.append(panel)
     if panels:
-        spacer = np.full((4, panels[0].shape[1], 3), 255, np.uint8)
-        stacked = np.concatenate([x for p in panels for x in (p, spacer)][:-1], axis=0)
         paths.append(os.path.join(out_dir, "fig5_overlays.png"))
-        overlays.save_png(stacked, paths[-1])
+        overlays.save_png(overlays.stack_rows(panels, gap=COMPARE_ROW_GAP), paths[-1])
     return paths
 
 
