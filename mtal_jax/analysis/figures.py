@@ -94,20 +94,25 @@ def _render(maps: dict, setup, background: str) -> np.ndarray:
     )  # fmt: skip
 
 
+def _save_figure(
+    blocks: dict[int, np.ndarray], out_dir: str, prefix: str, stacked: str, gap: int
+) -> list[str]:
+    """Writes ``<prefix>_<index>.png`` per image and ``stacked`` (all, top to bottom)."""
+    paths = []
+    for index, block in blocks.items():
+        paths.append(os.path.join(out_dir, f"{prefix}_{index}.png"))
+        overlays.save_png(block, paths[-1])
+    if blocks:
+        paths.append(os.path.join(out_dir, stacked))
+        overlays.save_png(overlays.stack_rows(list(blocks.values()), gap=gap), paths[-1])
+    return paths
+
+
 def write_fig5(result: dict, out_dir: str, *, background: str = "image") -> list[str]:
     """Figure 5 files: one overlay PNG per chosen image and all of them stacked."""
     setup = result["setup"]
-    paths, panels = [], []
-    for index, m in sorted(result["maps"].items()):
-        panel = _render(m, setup, background)
-        path = os.path.join(out_dir, f"fig5_overlay_{index}.png")
-        overlays.save_png(panel, path)
-        paths.append(path)
-        panels.append(panel)
-    if panels:
-        paths.append(os.path.join(out_dir, "fig5_overlays.png"))
-        overlays.save_png(overlays.stack_rows(panels, gap=COMPARE_ROW_GAP), paths[-1])
-    return paths
+    panels = {i: _render(m, setup, background) for i, m in sorted(result["maps"].items())}
+    return _save_figure(panels, out_dir, "fig5_overlay", "fig5_overlays.png", COMPARE_ROW_GAP)
 
 
 def write_fig5_compare(
@@ -121,15 +126,8 @@ def write_fig5_compare(
       labels: one text per result.
     """
     width = overlays.label_width(labels)
-    paths, blocks = [], []
+    blocks = {}
     for index in sorted(results[0]["maps"]):
         panels = [_render(r["maps"][index], r["setup"], background) for r in results]
-        block = overlays.compare_rows(panels, labels, width=width, gap=COMPARE_ROW_GAP)
-        path = os.path.join(out_dir, f"fig5_compare_{index}.png")
-        overlays.save_png(block, path)
-        paths.append(path)
-        blocks.append(block)
-    if blocks:
-        paths.append(os.path.join(out_dir, "fig5_compare.png"))
-        overlays.save_png(overlays.stack_rows(blocks, gap=COMPARE_IMAGE_GAP), paths[-1])
-    return paths
+        blocks[index] = overlays.compare_rows(panels, labels, width=width, gap=COMPARE_ROW_GAP)
+    return _save_figure(blocks, out_dir, "fig5_compare", "fig5_compare.png", COMPARE_IMAGE_GAP)
