@@ -19,7 +19,6 @@ k-1 with a fresh optimizer and schedule.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import logging
 import os
 import time
@@ -29,8 +28,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from mtal_jax import jsonio, metrics, reporting, sharding, strategies
-from mtal_jax.al import pool as pool_lib
+from mtal_jax import jsonio, metrics, reporting, sharding, strategies, strategy_types
+from mtal_jax import pool as pool_lib
 from mtal_jax.al import scoring
 from mtal_jax.data import catalog, pipeline
 from mtal_jax.models import multitask
@@ -163,18 +162,29 @@ def train_config(
 
 
 def make_strategy(
-    name: str, config: ml_collections.ConfigDict, *, cycle: int, context: dict
-) -> strategies.Strategy:
-    """Builds strategy ``name`` for ``cycle`` with the user's kwargs for it.
+    name: str, config: ml_collections.ConfigDict, context: strategy_types.CycleContext
+) -> strategy_types.Strategy:
+    """Builds strategy ``name`` for the cycle of ``context`` with the user's kwargs for it.
 
-    ``context`` holds values only the shell knows (e.g. ``labeled_class_hist``);
-    ``strategies.get_strategy`` passes each only to factories that take it. ``name`` may
-    be an alias with a ``base`` strategy (see ``_base_name``).
+    ``name`` may be an alias with a ``base`` strategy (see ``_base_name``).
     """
     user = _user_kwargs(name, config)
     base = user.pop("base", name)
-    extra = {k: v for k, v in context.items() if k not in user}
-    return strategies.get_strategy(base, cycle=cycle, **user, **extra)
+    return strategies.get_strategy(base, context, **user)
+
+
+def cycle_context(
+    setup: Setup, config: ml_collections.ConfigDict, name: str, cycle: int, labeled: np.ndarray
+) -> strategy_types.CycleContext:
+    """The ``CycleContext`` of strategy ``name`` scoring with the model of ``cycle``.
+
+    The labeled-class histogram (a pass over the labeled set's annotations) is computed
+    only for the strategies that use it (``strategies.NEEDS_LABELED_CLASS_HIST``).
+    """
+    hist = None
+    if _base_name(name, config) in strategies.NEEDS_LABELED_CLASS_HIST:
+        hist = labeled_class_hist(setup, config, labeled)
+    return strategy_types.CycleContext(cycle=cycle, labeled_class_hist=hist)
 
 
 def decode_kwargs(config: ml_collections.ConfigDict) -> dict:
@@ -187,7 +197,7 @@ def decode_kwargs(config: ml_collections.ConfigDict) -> dict:
 def select_images(
     setup: Setup,
     config: ml_collections.ConfigDict,
-    strategy: strategies.Strategy,
+    strategy: strategy_types.Strategy,
     variables: dict,
     labeled: np.ndarray,
     budget: int,
@@ -386,11 +396,8 @@ def _durable_selection(
     if os.path.exists(sel_path):
         selected = np.asarray(jsonio.read(sel_path)["selected"], np.int64)
     else:
-        context = {}
-        factory = strategies.STRATEGIES[_base_name(name, config)]
-        if "labeled_class_hist" in inspect.signature(factory).parameters:
-            context["labeled_class_hist"] = labeled_class_hist(setup, config, labeled)
-        strategy = make_strategy(name, config, cycle=cycle - 1, context=context)
+        context = cycle_context(setup, config, name, cycle - 1, labeled)
+        strategy = make_strategy(name, config, context)
         selected, scores, scored = select_images(
             setup, config, strategy, variables, labeled, budget, key, progress=progress
         )

@@ -130,8 +130,8 @@ def run(
             f"--budget {budget} is larger than the {int(selectable.sum())} unlabeled images of the pool"
         )
     variables = load_variables(config, setup, checkpoint)
-    context = {"labeled_class_hist": experiment.labeled_class_hist(setup, config, labeled)}
-    strat = experiment.make_strategy(strategy, config, cycle=0, context=context)
+    context = experiment.cycle_context(setup, config, strategy, 0, labeled)
+    strat = experiment.make_strategy(strategy, config, context)
     key = jax.random.key(seed)
     selected, scores, _ = experiment.select_images(
         setup,
