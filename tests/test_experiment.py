@@ -12,7 +12,8 @@ import pytest
 
 from configs import tiny
 from mtal_jax import jsonio
-from mtal_jax.al import experiment, pool, scoring
+from mtal_jax import pool
+from mtal_jax.al import experiment, scoring
 from mtal_jax.data import pipeline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
