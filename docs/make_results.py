@@ -69,7 +69,7 @@ def supp(records):
     summ = reporting.summarize(records)
     for s, trials in by.items():
         sm = summ[s]
-        fr, md = sm["fractions"], sm["mdsq_mean"]
+        fr, md = sm.fractions, sm.means["mdsq"]
         f80 = reporting.label_efficiency(fr, md, target=0.65)
         f85 = reporting.label_efficiency(fr, md, target=0.70)
         fmt = lambda v: "not reached" if math.isnan(v) else f"{100 * v:.1f} %"

@@ -27,6 +27,7 @@ LAYERS = [
             "mtal_jax.selection",
             "mtal_jax.pool",
             "mtal_jax.strategy_types",
+            "mtal_jax.records",
         ],
     ),
     (3, ["mtal_jax.scores"]),

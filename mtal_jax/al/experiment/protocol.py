@@ -22,7 +22,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from mtal_jax import metrics, reporting, sharding
+from mtal_jax import metrics, records, reporting, sharding
 from mtal_jax import pool as pool_lib
 from mtal_jax.al.experiment import cycle as cycle_lib
 from mtal_jax.al.experiment import durable
@@ -32,7 +32,9 @@ from mtal_jax.train import loop
 log = logging.getLogger(__name__)
 
 
-def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = True) -> list[dict]:
+def run(
+    config: ml_collections.ConfigDict, workdir: str, *, progress: bool = True
+) -> list[records.CycleRecord]:
     """Runs (or resumes) the whole experiment of ``config`` in ``workdir``.
 
     Returns:
@@ -48,7 +50,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
 
 def run_plan(
     setup: setup_lib.Setup, plan: setup_lib.Plan, workdir: str, *, progress: bool = True
-) -> list[dict]:
+) -> list[records.CycleRecord]:
     """The protocol on an unpacked ``setup`` and ``plan`` (see the module docstring)."""
     n = setup.pool_size
     budgets = pool_lib.cycle_budgets(
@@ -62,7 +64,7 @@ def run_plan(
     src = setup.dataset.sources
     train_source, eval_source = src[plan.train_split], src[plan.eval_split]
     ref = reference_metrics(setup, plan, workdir, progress=progress)
-    records: list[dict] = []
+    results: list[records.CycleRecord] = []
     step_fns: dict[int, loop.StepFns] = {}  # by run length (it sets the LR schedule)
 
     def train_cycle(run_dir, labeled, init, seed, num_steps):
@@ -76,20 +78,19 @@ def run_plan(
             init_variables=init, progress=progress, fns=step_fns[cfg.num_steps],
         )  # fmt: skip
 
-    def record(trial, strategy, cycle, labeled, result, seconds):
-        rec = {
-            "trial": trial, "strategy": strategy, "cycle": cycle,
-            "labeled_fraction": float(labeled.mean()), "labeled_ids": np.flatnonzero(labeled).tolist(),
-            "map": result["map"], "ap50": result["ap50"], "miou": result["miou"],
-            "mdsq": _mdsq(result, ref),
-        }  # fmt: skip
-        records.append(rec)
-        log.info(
-            "trial %d | %-11s | cycle %d | %5.1f%% labeled | mAP %.4f AP50 %.4f mIoU %.4f mDSQ %.4f | %.0f s",
-            trial, strategy, cycle, 100 * rec["labeled_fraction"], rec["map"], rec["ap50"], rec["miou"],
-            rec["mdsq"], seconds,
+    def record(trial, strategy, cycle, labeled, result: records.RunResult, seconds):
+        rec = records.CycleRecord(
+            trial=trial, strategy=strategy, cycle=cycle, labeled_fraction=float(labeled.mean()),
+            labeled_ids=np.flatnonzero(labeled).tolist(),
+            metrics={**result.metrics, records.MDSQ.name: _mdsq(result.metrics, ref)},
         )  # fmt: skip
-        durable.write_results(workdir, records)
+        results.append(rec)
+        values = " ".join(f"{m.title} {rec.metrics[m.name]:.4f}" for m in records.RECORD_METRICS)
+        log.info(
+            "trial %d | %-11s | cycle %d | %5.1f%% labeled | %s | %.0f s",
+            trial, strategy, cycle, 100 * rec.labeled_fraction, values, seconds,
+        )  # fmt: skip
+        durable.write_results(workdir, [r.to_json() for r in results])
 
     for trial in range(plan.num_trials):
         seed = plan.seed + 1000 * trial
@@ -112,23 +113,24 @@ def run_plan(
                 cycle_dir = os.path.join(base, spec.name, f"cycle_{cycle}")
                 labeled = cycle_lib.select_cycle(
                     setup, plan, spec, trial=trial, cycle=cycle, cycle_dir=cycle_dir,
-                    labeled=labeled, variables=result["variables"], budget=budgets[cycle - 1],
+                    labeled=labeled, variables=result.variables, budget=budgets[cycle - 1],
                     key=jax.random.fold_in(jax.random.key(seed), cycle), progress=progress,
                 )  # fmt: skip
                 result = train_cycle(
-                    cycle_dir, labeled, result["variables"], seed + cycle, plan.cycle_steps
+                    cycle_dir, labeled, result.variables, seed + cycle, plan.cycle_steps
                 )
                 record(trial, spec.name, cycle, labeled, result, time.time() - t0)
     if jax.process_index() == 0:
-        reporting.write_summary(records, workdir)
-    return records
+        reporting.write_summary(results, workdir)
+    return results
 
 
-def _mdsq(result: dict, ref: dict) -> float:
-    """mDSQ (paper Eq. 4), NaN when a reference value is not positive."""
+def _mdsq(values: dict[str, float], ref: dict[str, float]) -> float:
+    """mDSQ (paper Eq. 4) of evaluation ``values``, NaN when a reference value is not
+    positive."""
     if not (ref["map"] > 0 and ref["miou"] > 0):
         return float("nan")
-    return metrics.mdsq(result["map"], result["miou"], ref["map"], ref["miou"])
+    return metrics.mdsq(values["map"], values["miou"], ref["map"], ref["miou"])
 
 
 def reference_metrics(
@@ -148,15 +150,14 @@ def reference_metrics(
         eval_source=src[plan.eval_split], eval_indices=setup.eval_indices, mesh=setup.mesh,
         progress=progress,
     )  # fmt: skip
+    values = result.metrics
     log.info(
-        "reference (100%% of the pool): mAP %.4f AP50 %.4f mIoU %.4f",
-        result["map"],
-        result["ap50"],
-        result["miou"],
+        "reference (100%% of the pool): %s",
+        " ".join(f"{m.title} {values[m.name]:.4f}" for m in records.EVAL_METRICS),
     )
-    if not (result["map"] > 0 and result["miou"] > 0):
+    if not (values["map"] > 0 and values["miou"] > 0):
         log.warning(
             "the reference run reached mAP %.4f / mIoU %.4f: mDSQ is undefined (NaN); train longer "
-            "(train.full_steps) or set al.reference_map / al.reference_miou", result["map"], result["miou"],
+            "(train.full_steps) or set al.reference_map / al.reference_miou", values["map"], values["miou"],
         )  # fmt: skip
-    return {"map": result["map"], "miou": result["miou"]}
+    return {"map": values["map"], "miou": values["miou"]}
