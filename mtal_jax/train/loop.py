@@ -9,6 +9,7 @@ nor skips batches and ends with the same parameters as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -218,16 +219,19 @@ def train(
     bar = tqdm.tqdm(
         total=cfg.num_steps, initial=start, desc="train", disable=not progress, leave=False
     )
+    # Hidden host-to-device copies fail loudly for the whole run (train steps, evals,
+    # checkpoints): batches and the key are placed on the mesh explicitly.
+    guard = contextlib.ExitStack()
     try:
+        guard.enter_context(jax.transfer_guard_host_to_device("disallow"))
         step = start
-        step_key = sharding.put_replicated(key, mesh)  # train_step folds in its own step
+        # The step takes a key for the uniform signature and ignores it (augmentation
+        # happens on the host, a pure function of the data seed and the step).
+        step_key = sharding.put_replicated(key, mesh)
         t0 = time.time()
         for host in pipeline.iterate_train(data, start) if start < end else ():
             batch = sharding.put_batch(evaluate_lib.to_batch(host), mesh)
-            # Hidden host-to-device copies on the hot path fail loudly (STYLE.md §6): the
-            # batch was placed explicitly and the key is already on device.
-            with jax.transfer_guard_host_to_device("disallow"):
-                state, terms = train_step(state, batch, step_key)
+            state, terms = train_step(state, batch, step_key)
             step += 1
             bar.update(1)
             if step % cfg.log_every_steps == 0 or step == end:
@@ -257,6 +261,7 @@ def train(
             checkpointing.wait(best)
             jsonio.write_atomic(done_marker, summary)
     finally:
+        guard.close()
         bar.close()
         checkpointing.close(latest, best)
         writer.close()
