@@ -51,6 +51,7 @@ else:
         "config",
         _os.path.join(_ROOT, "configs", "default.py"),
         "Config the checkpoint was trained with.",
+        lock_config=True,
     )
     _STRATEGY = flags.DEFINE_string(
         "strategy", None, "Strategy name (sugar for --config.al.strategy.name)."

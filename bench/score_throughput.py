@@ -34,10 +34,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mtal_jax import decode, structs
+from mtal_jax import decode, strategies, structs
 from mtal_jax.data import synthetic
 from mtal_jax.models import multitask
-from mtal_jax.scores import boxmask, reference
+from mtal_jax.scores import reference
 from mtal_jax.train import step
 
 
@@ -125,7 +125,7 @@ def main(argv=None):
         dets = decode.decode(outputs, **decode_kwargs)
         return dets, jax.nn.softmax(outputs.seg_logits.astype(jnp.float32), -1)
 
-    strategy = boxmask.ours(crop_size=args.crop_size, crop_chunk=args.crop_chunk)
+    strategy = strategies.ours(crop_size=args.crop_size, crop_chunk=args.crop_chunk)
     ours_fn = jax.jit(
         step.make_predict_fn(model, strategy, decode_kwargs=decode_kwargs, det_to_seg=det_to_seg)
     )

@@ -8,7 +8,7 @@ K = 50 detections, score threshold 0.05, batch = ``al.score_batch_size``). Plain
 (forward + decode + segmentation softmax) is timed beside it. The network is untrained, so
 the number of valid detections is arbitrary and printed.
 
-Part ``kcenter``: ``al.selection.k_center_greedy`` on random features [N, D] with the
+Part ``kcenter``: ``selection.k_center_greedy`` on random features [N, D] with the
 protocol's fractions (40 % labeled = centres, budget 10 % of N), jitted, for each N in
 ``--pool_sizes``; also the CDAL distance on packed features at N = the smallest size.
 
@@ -33,8 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from configs import default as default_config
-from mtal_jax import decode, strategies, structs
-from mtal_jax.al import selection
+from mtal_jax import decode, selection, strategies, strategy_types, structs
 from mtal_jax.data import synthetic
 from mtal_jax.models import multitask
 from mtal_jax.scores import diversity
@@ -105,7 +104,9 @@ def scoring(args) -> dict:
     rows = {"plain": {"first_call_s": first, "images_per_s": b / best, "median": b / median}}
     hist = np.ones(len(synthetic.DET_CLASSES))
     for name in args.strategies.split(","):
-        strategy = strategies.get_strategy(name, cycle=0, labeled_class_hist=hist)
+        strategy = strategies.get_strategy(
+            name, strategy_types.CycleContext(cycle=0, labeled_class_hist=hist)
+        )
         fn = jax.jit(
             step.make_predict_fn(
                 model, strategy, decode_kwargs=decode_kwargs, det_to_seg=det_to_seg

@@ -4,7 +4,7 @@
 
 Reads runs/{default,camvid,camvid_table1,default_all} (results.json, reference metrics,
 selections, logs for wall times; partial runs work) and the prose in docs/results_src/
-(head.md, tail.md, old_intro.md: the interpretation, written by hand against the numbers).
+(head.md, tail.md, longer_cycles_run.md: the interpretation, written by hand against the numbers).
 The analysis figures (Table II, Fig. 5, Fig. 6) come from the commands in head.md.
 """
 
@@ -69,7 +69,7 @@ def supp(records):
     summ = reporting.summarize(records)
     for s, trials in by.items():
         sm = summ[s]
-        fr, md = sm["fractions"], sm["mdsq_mean"]
+        fr, md = sm.fractions, sm.means["mdsq"]
         f80 = reporting.label_efficiency(fr, md, target=0.65)
         f85 = reporting.label_efficiency(fr, md, target=0.70)
         fmt = lambda v: "not reached" if math.isnan(v) else f"{100 * v:.1f} %"
@@ -149,91 +149,97 @@ def table1(records):
     return "\n".join(lines)
 
 
-out = [read(f"{SRC}/head.md")]
-for name, title, run, log in [
-    (
-        "synthetic",
-        "Synthetic default: every strategy, 3 trials",
-        "runs/default",
-        "runs/default.log",
-    ),
-    ("camvid", "CamVid: every strategy, 3 trials", "runs/camvid", "runs/camvid.log"),
-]:
-    d = os.path.join(R, name)
-    os.makedirs(d, exist_ok=True)
-    recs = load(run)
-    if recs:
-        reporting.write_summary(recs, d)
-        dump_records(recs, os.path.join(d, "results.json"))
-        write_text(os.path.join(d, "supplementary.md"), supp(recs) + "\n")
-    ref = jsonio.read(f"{M}/{run}/reference/metrics.json")
-    out.append(f"\n## {title}\n")
-    out.append(
-        f"Command: `python train.py --config configs/{'default' if name == 'synthetic' else 'camvid'}.py --workdir {run}`; "
-        f"wall time {wall(log)} (sharing the 2 cores with the other dataset's run). "
-        f"Reference (100 % of the pool, `{run}/reference`): mAP {ref['map']:.4f}, AP50 {ref['ap50']:.4f}, mIoU {ref['miou']:.4f}. "
-        f"{len(recs)} result records (`docs/results/{name}/results.json`).\n"
-    )
-    out.append(read(os.path.join(d, "summary.md")).replace("## ", "### "))
-    out.append(
-        "\n### Supplementary: lower targets and final values (mean ± std over trials)\n\n"
-        + read(os.path.join(d, "supplementary.md"))
-    )
-    out.append(f"\n![mDSQ]({name}/mdsq.png) ![mAP]({name}/map.png) ![mIoU]({name}/miou.png)\n")
-    out.append(
-        "### Table II: BoxMask accuracy (reference model, eval split)\n\n"
-        + read(os.path.join(d, "table2_boxmask_accuracy.md"))
-    )
-    out.append(f"\n![Table II]({name}/table2_boxmask_accuracy.png)\n")
-    out.append(
-        "### Figure 6: correlations on the unlabeled pool of cycle 0 (trial 0, cycle-0 model)\n\n"
-        + read(os.path.join(d, "fig6_correlation.md"))
-        .replace("**Pearson**", "Pearson:")
-        .replace("**Spearman**", "Spearman:")
-    )
-    out.append(f"\n![Figure 6]({name}/fig6_correlation.png)\n")
-    bg = (
-        "gray background: model outputs only, no CamVid pixels"
-        if name == "camvid"
-        else "drawn on the input image"
-    )
-    out.append(
-        f"### Figure 5: random vs CALD vs ours after the last cycle (trial 0; {bg})\n\n"
-        "Per image, one row per model: boxes; segmentation; BoxMasks; disagreement (S_loc/S_seg pixels).\n\n"
-        f"![Figure 5]({name}/fig5_compare.png)\n"
-    )
-    if name == "synthetic":
+def main():
+    """Rebuilds docs/results.md and docs/results/* from the run directories."""
+    out = [read(f"{SRC}/head.md")]
+    for name, title, run, log in [
+        (
+            "synthetic",
+            "Synthetic default: every strategy, 3 trials",
+            "runs/default",
+            "runs/default.log",
+        ),
+        ("camvid", "CamVid: every strategy, 3 trials", "runs/camvid", "runs/camvid.log"),
+    ]:
+        d = os.path.join(R, name)
+        os.makedirs(d, exist_ok=True)
+        recs = load(run)
+        if recs:
+            reporting.write_summary(recs, d)
+            dump_records(recs, os.path.join(d, "results.json"))
+            write_text(os.path.join(d, "supplementary.md"), supp(recs) + "\n")
+        ref = jsonio.read(f"{M}/{run}/reference/metrics.json")
+        out.append(f"\n## {title}\n")
         out.append(
-            "### Rare hard scenes among the selections\n\nShare of night/fog/glare scenes among the images each strategy selected over cycles 1-5, all trials (the pool holds about 5 %):\n\n"
-            + hard_share(run)
-            + "\n"
+            f"Command: `python train.py --config configs/{'default' if name == 'synthetic' else 'camvid'}.py --workdir {run}`; "
+            f"wall time {wall(log)} (sharing the 2 cores with the other dataset's run). "
+            f"Reference (100 % of the pool, `{run}/reference`): mAP {ref['map']:.4f}, AP50 {ref['ap50']:.4f}, mIoU {ref['miou']:.4f}. "
+            f"{len(recs)} result records (`docs/results/{name}/results.json`).\n"
         )
+        out.append(read(os.path.join(d, "summary.md")).replace("## ", "### "))
+        out.append(
+            "\n### Supplementary: lower targets and final values (mean ± std over trials)\n\n"
+            + read(os.path.join(d, "supplementary.md"))
+        )
+        out.append(f"\n![mDSQ]({name}/mdsq.png) ![mAP]({name}/map.png) ![mIoU]({name}/miou.png)\n")
+        out.append(
+            "### Table II: BoxMask accuracy (reference model, eval split)\n\n"
+            + read(os.path.join(d, "table2_boxmask_accuracy.md"))
+        )
+        out.append(f"\n![Table II]({name}/table2_boxmask_accuracy.png)\n")
+        out.append(
+            "### Figure 6: correlations on the unlabeled pool of cycle 0 (trial 0, cycle-0 model)\n\n"
+            + read(os.path.join(d, "fig6_correlation.md"))
+            .replace("**Pearson**", "Pearson:")
+            .replace("**Spearman**", "Spearman:")
+        )
+        out.append(f"\n![Figure 6]({name}/fig6_correlation.png)\n")
+        bg = (
+            "gray background: model outputs only, no CamVid pixels"
+            if name == "camvid"
+            else "drawn on the input image"
+        )
+        out.append(
+            f"### Figure 5: random vs CALD vs ours after the last cycle (trial 0; {bg})\n\n"
+            "Per image, one row per model: boxes; segmentation; BoxMasks; disagreement (S_loc/S_seg pixels).\n\n"
+            f"![Figure 5]({name}/fig5_compare.png)\n"
+        )
+        if name == "synthetic":
+            out.append(
+                "### Rare hard scenes among the selections\n\nShare of night/fog/glare scenes among the images each strategy selected over cycles 1-5, all trials (the pool holds about 5 %):\n\n"
+                + hard_share(run)
+                + "\n"
+            )
 
-old = load("runs/default_all")
-if old:
-    d = os.path.join(R, "synthetic_200steps")
-    os.makedirs(d, exist_ok=True)
-    reporting.write_summary(old, d)
-    dump_records(old, os.path.join(d, "results.json"))
-    out.append("\n## Synthetic, longer cycles: every strategy, 1 trial (earlier run)\n")
-    out.append(read(f"{SRC}/old_intro.md"))
-    out.append(read(os.path.join(d, "summary.md")).replace("## ", "### "))
-    out.append("\n![mDSQ](synthetic_200steps/mdsq.png)\n")
+    old = load("runs/default_all")
+    if old:
+        d = os.path.join(R, "synthetic_200steps")
+        os.makedirs(d, exist_ok=True)
+        reporting.write_summary(old, d)
+        dump_records(old, os.path.join(d, "results.json"))
+        out.append("\n## Synthetic, longer cycles: every strategy, 1 trial (earlier run)\n")
+        out.append(read(f"{SRC}/longer_cycles_run.md"))
+        out.append(read(os.path.join(d, "summary.md")).replace("## ", "### "))
+        out.append("\n![mDSQ](synthetic_200steps/mdsq.png)\n")
 
-t1 = load("runs/camvid_table1")
-out.append("\n## Table I: ablation of the three scores on CamVid\n")
-if os.path.exists(f"{M}/runs/camvid_table1.log"):
-    out.append(
-        f"Command: `python train.py --config configs/camvid.py:table1 --workdir runs/camvid_table1`; wall time {wall('runs/camvid_table1.log')}. "
-        f"{len(t1)} result records (`docs/results/camvid_table1/results.json`). Values interpolated at the labeled fraction, mean ± std over trials.\n"
-    )
-if t1:
-    d = os.path.join(R, "camvid_table1")
-    os.makedirs(d, exist_ok=True)
-    reporting.write_summary(t1, d)
-    dump_records(t1, os.path.join(d, "results.json"))
-    out.append(table1(t1))
-    out.append("\n![mDSQ](camvid_table1/mdsq.png)\n")
-out.append(read(f"{SRC}/tail.md"))
-write_text(f"{M}/docs/results.md", "\n".join(out) + "\n")
-print("written", len(load("runs/default")), len(load("runs/camvid")), len(t1))
+    t1 = load("runs/camvid_table1")
+    out.append("\n## Table I: ablation of the three scores on CamVid\n")
+    if os.path.exists(f"{M}/runs/camvid_table1.log"):
+        out.append(
+            f"Command: `python train.py --config configs/camvid.py:table1 --workdir runs/camvid_table1`; wall time {wall('runs/camvid_table1.log')}. "
+            f"{len(t1)} result records (`docs/results/camvid_table1/results.json`). Values interpolated at the labeled fraction, mean ± std over trials.\n"
+        )
+    if t1:
+        d = os.path.join(R, "camvid_table1")
+        os.makedirs(d, exist_ok=True)
+        reporting.write_summary(t1, d)
+        dump_records(t1, os.path.join(d, "results.json"))
+        out.append(table1(t1))
+        out.append("\n![mDSQ](camvid_table1/mdsq.png)\n")
+    out.append(read(f"{SRC}/tail.md"))
+    write_text(f"{M}/docs/results.md", "\n".join(out) + "\n")
+    print("written", len(load("runs/default")), len(load("runs/camvid")), len(t1))
+
+
+if __name__ == "__main__":
+    main()

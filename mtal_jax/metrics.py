@@ -4,8 +4,8 @@ Split between device and host as in STYLE §3:
 
 - ``confusion_matrix`` is pure ``jnp`` and jit-able: the jitted eval step returns one
   [K, K] count matrix per batch (the segmentation "sum"), never the predictions.
-- ``ConfusionAccumulator`` / ``miou_from_confusion`` sum those matrices on the host and
-  finish mIoU once per split.
+- the host sums those matrices over the split and ``miou_from_confusion`` finishes mIoU
+  once per split.
 - ``detection_map`` (COCO mAP, implemented in ``mtal_jax.coco_map``) runs on the host
   over the decoded detections of the whole split.
 - ``mdsq`` combines both into the multi-task score of Eq. 4.
@@ -21,7 +21,6 @@ Examples:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any
 
@@ -112,41 +111,6 @@ def miou_from_confusion(conf: np.typing.ArrayLike) -> dict[str, Any]:
         "per_class": per_class.tolist(),
         "pixel_accuracy": float(tp.sum() / total) if total > 0 else float("nan"),
     }
-
-
-@dataclasses.dataclass
-class ConfusionAccumulator:
-    """Host-side running sum of per-batch confusion matrices (int64, no overflow).
-
-    Usage::
-
-        acc = ConfusionAccumulator(num_classes)
-        for batch in split:
-            acc.add(eval_step(state, batch)["confusion"])
-        result = acc.result()  # miou_from_confusion of the summed matrix
-
-    Attributes:
-      num_classes: K.
-      total: [K, K] int64 summed counts.
-    """
-
-    num_classes: int
-    total: np.ndarray = dataclasses.field(init=False)
-
-    def __post_init__(self) -> None:
-        self.total = np.zeros((self.num_classes, self.num_classes), np.int64)
-
-    def add(self, conf: np.typing.ArrayLike) -> None:
-        """Adds one [K, K] (or stacked [..., K, K]) confusion matrix."""
-        conf = np.asarray(conf, np.int64)
-        k = self.num_classes
-        if conf.shape[-2:] != (k, k):
-            raise ValueError(f"expected [..., {k}, {k}] counts, got {conf.shape}")
-        self.total += conf.reshape(-1, k, k).sum(axis=0)
-
-    def result(self) -> dict[str, Any]:
-        """``miou_from_confusion`` of the accumulated matrix."""
-        return miou_from_confusion(self.total)
 
 
 def mean_iou(

@@ -1,10 +1,12 @@
 """Active-learning curves, label-efficiency tables and plots (host side, SPEC §7-8).
 
-Input: the result records of an AL experiment (``workdir/results.json``), one dict per
-(trial, strategy, cycle)::
+Input: the result records of an AL experiment, ``records.CycleRecord``s or their JSON
+objects (``workdir/results.json``), one per (trial, strategy, cycle)::
 
     {"trial": 0, "strategy": "ours", "cycle": 2, "labeled_fraction": 0.6,
-     "labeled_ids": [...], "map": 0.31, "ap50": 0.55, "miou": 0.62, "mdsq": 0.93}
+     "labeled_ids": [...], "mdsq": 0.93, "map": 0.31, "ap50": 0.55, "miou": 0.62}
+
+The metrics come from ``records.RECORD_METRICS`` (mDSQ and the evaluation metrics).
 
 Output: ``summarize`` (mean/std curves over trials, the labeled fraction at which mDSQ
 first reaches 95 % of full supervision, savings against random), ``summary_markdown``
@@ -31,13 +33,16 @@ from typing import IO, Any
 import matplotlib.figure
 import numpy as np
 
-METRICS = ("mdsq", "map", "miou")
-"""Metrics summarised and plotted, in plot order."""
+from mtal_jax import records as records_lib
+
+METRICS = tuple(m.name for m in records_lib.RECORD_METRICS if m.plot)
+"""Metrics plotted, in plot order."""
 
 TARGET = 0.95
 """mDSQ level that defines label efficiency (paper IV-A: 95 % of full supervision)."""
 
-_METRIC_TITLES = {"mdsq": "mDSQ", "map": "mAP@[.50:.95]", "miou": "mIoU"}
+_METRIC_TITLES = {m.name: m.title for m in records_lib.RECORD_METRICS}
+_ALL_METRICS = records_lib.metric_names(records_lib.RECORD_METRICS)
 _BASELINE = "random"
 _DASH = "—"
 
@@ -79,17 +84,17 @@ def label_efficiency(
     return float(f0 + (target - v0) * (f1 - f0) / (v1 - v0))
 
 
-def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+def summarize(records: Iterable[Any]) -> dict[str, records_lib.StrategySummary]:
     """Per-strategy mean/std curves and label efficiency over trials.
 
     Args:
       records: result records (see the module docstring).
 
     Returns:
-      ``{strategy: summary}`` in order of first appearance, where ``summary`` holds
+      ``{strategy: records.StrategySummary}`` in order of first appearance; a summary holds
       ``fractions`` (sorted labeled fractions), ``num_trials`` (trials with a point at
-      each fraction), ``<metric>_mean`` / ``<metric>_std`` for ``mdsq``, ``map``,
-      ``ap50``, ``miou`` (lists aligned with ``fractions``), ``trials`` (trial ids),
+      each fraction), ``means`` / ``stds`` (per ``records.RECORD_METRICS`` name, lists
+      aligned with ``fractions``), ``trials`` (trial ids),
       ``le95_mean_curve`` (label efficiency of the mean mDSQ curve), ``le95_per_trial``
       (one per trial, NaN when not reached), ``le95_trial_mean`` / ``le95_trial_std``
       (over the trials that reach it), ``le95_trials_reached`` and
@@ -110,7 +115,7 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]
         fractions = sorted({f for curve in trials.values() for f in curve})
         summary: dict[str, Any] = {"fractions": fractions, "trials": list(trials)}
         summary["num_trials"] = [sum(f in c for c in trials.values()) for f in fractions]
-        for metric in METRICS + ("ap50",):
+        for metric in _ALL_METRICS:
             table = _table(trials, fractions, metric)  # [trials, fractions]
             summary[f"{metric}_mean"] = _nan_mean(table, axis=0).tolist()
             summary[f"{metric}_std"] = _nan_std(table, axis=0).tolist()
@@ -144,7 +149,7 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]
         summary["gain_vs_random_per_trial"] = diffs.tolist()
         summary["gain_vs_random_mean"] = float(_nan_mean(diffs[None], axis=1)[0])
         summary["gain_vs_random_std"] = float(_nan_std(diffs[None], axis=1)[0])
-    return out
+    return {strategy: records_lib.StrategySummary.from_fields(s) for strategy, s in out.items()}
 
 
 def _paired_gain(
@@ -165,7 +170,7 @@ def _paired_gain(
 
 
 def summary_markdown(
-    records: Iterable[Mapping[str, Any]],
+    records: Iterable[Any],
     fractions_of_interest: Sequence[float] = (0.5, 0.7, 0.8, 0.9),
 ) -> str:
     """Markdown label-efficiency table and mDSQ-at-fraction table.
@@ -180,7 +185,7 @@ def summary_markdown(
       Markdown text with two tables.
     """
     records = list(records)
-    summary = summarize(records)
+    summary = {k: v.to_json() for k, v in summarize(records).items()}
     curves = _curves(records)
     lines = [
         f"## Label efficiency (labeled fraction at {TARGET:.0%} of full-supervision mDSQ)",
@@ -256,7 +261,7 @@ def summary_markdown(
     return "\n".join(lines) + "\n"
 
 
-def plot_curves(records: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike) -> list[str]:
+def plot_curves(records: Iterable[Any], out_dir: str | os.PathLike) -> list[str]:
     """Plots mDSQ, mAP and mIoU against the labeled fraction (paper Figures 3 and 4).
 
     One line per strategy (mean over trials) with a shaded min-max band over trials; the
@@ -308,7 +313,7 @@ def plot_curves(records: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike
     return paths
 
 
-def write_summary(records: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike) -> list[str]:
+def write_summary(records: Iterable[Any], out_dir: str | os.PathLike) -> list[str]:
     """Writes ``summary.md``, ``summary.json`` and the three plots into ``out_dir``.
 
     Args:
@@ -323,7 +328,7 @@ def write_summary(records: Iterable[Mapping[str, Any]], out_dir: str | os.PathLi
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown = summary_markdown(records)
-    summary = _json_safe(summarize(records))
+    summary = _json_safe({k: v.to_json() for k, v in summarize(records).items()})
     md_path, json_path = out_dir / "summary.md", out_dir / "summary.json"
     _atomic_write(md_path, lambda f: f.write(markdown))
     _atomic_write(json_path, lambda f: json.dump(summary, f, indent=2, allow_nan=False))
@@ -334,17 +339,17 @@ def write_summary(records: Iterable[Mapping[str, Any]], out_dir: str | os.PathLi
 
 
 def _curves(
-    records: Iterable[Mapping[str, Any]],
+    records: Iterable[Any],
 ) -> dict[str, dict[Any, dict[float, dict[str, float]]]]:
     """Groups records as ``{strategy: {trial: {fraction: {metric: value}}}}``.
 
     Fractions are rounded to 6 decimals so that equal cycles of different trials align.
     """
     curves: dict[str, dict[Any, dict[float, dict[str, float]]]] = collections.defaultdict(dict)
-    for record in records:
-        trial = curves[str(record["strategy"])].setdefault(record["trial"], {})
-        fraction = round(float(record["labeled_fraction"]), 6)
-        trial[fraction] = {m: _float(record.get(m)) for m in METRICS + ("ap50",)}
+    for record in records_lib.as_records(list(records)):
+        trial = curves[record.strategy].setdefault(record.trial, {})
+        fraction = round(record.labeled_fraction, 6)
+        trial[fraction] = {m: _float(record.metrics.get(m)) for m in _ALL_METRICS}
     return dict(curves)
 
 

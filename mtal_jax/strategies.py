@@ -1,100 +1,40 @@
-"""Active-learning strategies: a registry of pure function pairs (STYLE.md §4, SPEC §6).
+"""Active-learning strategies: one explicit registry of factories (paper IV-B and III).
 
-A strategy is like an optax ``GradientTransformation``: a small NamedTuple of pure
-functions, built by a factory that takes keyword hyperparameters.
+Each factory takes the cycle's ``strategy_types.CycleContext`` (positional, optional) and
+keyword hyperparameters, and returns a ``strategy_types.Strategy`` (the protocol is
+described there). ``get_strategy(name, context, **kwargs)`` resolves a name of
+``STRATEGIES`` and rejects unknown names and keywords with the valid ones listed.
 
-* ``score(preds: Predictions) -> dict[str, [B] float32]`` runs inside the jitted predict
-  function batch by batch. The dict must hold ``"score"`` (higher = more informative);
-  every other key is a score component that is recorded with the selection.
-* ``select(scores [N], feats [N, D], selectable [N] bool, budget, key) -> [budget] int32``
-  is pure and jittable with ``budget`` static. It never returns a non-selectable
-  (labeled or padded) index or a duplicate, and is deterministic for a given key.
-* ``features(preds) -> [B, D]`` (optional) gives the per-image features that diversity
-  strategies select on; ``needs_labeled_features`` asks the shell to compute them for
-  the labeled images too (k-centre seeding).
-* ``extras``: functions run by the predict function after the forward pass, whose
-  outputs land in ``Predictions.extras`` (flip views, crops, augmentations). A strategy
-  never calls the model itself; extras receive the model through ``PredictContext``.
-
-Conventions shared by the factories below (issue 5):
+Conventions shared by the factories below:
 
 * Every ``score`` writes -inf in ``"score"`` for padded examples (``preds.valid``
   False). Diversity strategies (``cdal``, ``coreset``) seed k-centre greedy with the rows
   that are not selectable and have a finite score: the shell passes the labeled images'
   scores and features too (``needs_labeled_features``) and marks any row to ignore
   (padding) with score -inf or NaN.
-* Every ``select`` goes through ``al.selection.check_budget``: a budget larger than the
+* Every ``select`` goes through ``selection.check_budget``: a budget larger than the
   selectable pool raises a ``ValueError`` naming both numbers.
-* ``get_strategy(name, **kwargs)`` passes the shell's per-cycle context keywords
-  (``CONTEXT_KWARGS``: ``cycle``, ``labeled_class_hist``) only to factories that take
-  them, and rejects any other unknown keyword.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from mtal_jax import structs
-from mtal_jax.al import selection
+from mtal_jax import selection, strategy_types, structs
+from mtal_jax.scores import boxmask, diversity, loss_prediction, uncertainty
 from mtal_jax.scores import cald as cald_lib
-from mtal_jax.scores import diversity, loss_prediction, uncertainty
 from mtal_jax.scores import equal as equal_lib
+from mtal_jax.strategy_types import CycleContext, Strategy
 
 Array = jax.Array
 
-
-class PredictContext(NamedTuple):
-    """Model functions available to extras (all pure, eval mode, variables closed over).
-
-    Attributes:
-      apply_fn: images [B, H, W, 3] uint8 -> ``structs.Outputs``.
-      segment_fn: images [B', H', W', 3] uint8 -> seg logits [B', H'/4, W'/4, C_seg]
-        (backbone + neck + segmentation head only; any batch and size).
-      decode_fn: ``structs.Outputs`` -> ``structs.Detections``.
-      det_to_seg: [C_det] int32 mapping detection classes to segmentation classes.
-    """
-
-    apply_fn: Callable[[Array], structs.Outputs]
-    segment_fn: Callable[[Array], Array]
-    decode_fn: Callable[[structs.Outputs], structs.Detections]
-    det_to_seg: Array
-
-
-ScoreFn = Callable[[structs.Predictions], dict[str, Array]]
-SelectFn = Callable[[Array, Array, Array, int, Array], Array]
-FeatureFn = Callable[[structs.Predictions], Array]
-# (ctx, images [B, H, W, 3] uint8, preds) -> dict of [B, ...] arrays for Predictions.extras
-ExtraFn = Callable[[PredictContext, Array, structs.Predictions], dict[str, Any]]
-
-
-class Strategy(NamedTuple):
-    """A selection strategy (see module docstring)."""
-
-    score: ScoreFn
-    select: SelectFn
-    features: FeatureFn | None = None
-    extras: tuple[ExtraFn, ...] = ()
-    needs_labeled_features: bool = False
-
-
-CONTEXT_KWARGS = ("cycle", "labeled_class_hist")
-"""Keywords the shell supplies every cycle; dropped for factories that do not take them."""
-
-
-def _masked(out: dict[str, Array], valid: Array) -> dict[str, Array]:
-    """Sets ``"score"`` to -inf for padded examples."""
-    return {**out, "score": jnp.where(valid, out["score"], -jnp.inf)}
-
-
-def _top_k_select(scores, feats, selectable, budget, key):
-    del feats, key  # deterministic: ties go to the lower pool index
-    return selection.top_k(scores, selectable, budget)
+_NO_CONTEXT = CycleContext()
 
 
 def _centers(scores: ArrayLike, selectable: ArrayLike) -> Array:
@@ -103,19 +43,21 @@ def _centers(scores: ArrayLike, selectable: ArrayLike) -> Array:
 
 
 def _zero_score(preds: structs.Predictions) -> dict[str, Array]:
-    return _masked({"score": jnp.zeros(preds.valid.shape, jnp.float32)}, preds.valid)
+    return strategy_types.mask_padded(
+        {"score": jnp.zeros(preds.valid.shape, jnp.float32)}, preds.valid
+    )
 
 
 # ----------------------------------------------------------------------------- factories
 
 
-def random(*, cycle: int = 0) -> Strategy:
+def random(context: CycleContext = _NO_CONTEXT) -> Strategy:
     """Random: a uniform sample of the unlabeled pool (SPEC §6; paper IV-B).
 
     ``score`` is 0 (the predict function has no key); ``select`` draws uniform scores
     from its key and takes the top ``budget`` (= a uniform subset).
     """
-    del cycle
+    del context
 
     def select(scores, feats, selectable, budget, key):
         del scores, feats
@@ -124,24 +66,25 @@ def random(*, cycle: int = 0) -> Strategy:
     return Strategy(score=_zero_score, select=select)
 
 
-def entropy(*, cycle: int = 0, seg_weight: float = 1.0, det_weight: float = 1.0) -> Strategy:
+def entropy(
+    context: CycleContext = _NO_CONTEXT, *, seg_weight: float = 1.0, det_weight: float = 1.0
+) -> Strategy:
     """Entropy: mean pixel entropy + mean detection entropy, top-k (``scores.uncertainty``)."""
-    del cycle
+    del context
 
     def score(preds):
         det = preds.detections
         out = uncertainty.entropy_scores(
             preds.seg_probs, det.det_probs, det.valid, seg_weight=seg_weight, det_weight=det_weight
         )
-        return _masked(out, preds.valid)
+        return strategy_types.mask_padded(out, preds.valid)
 
-    return Strategy(score=score, select=_top_k_select)
+    return Strategy(score=score, select=selection.top_k_select)
 
 
 def cald(
+    context: CycleContext = _NO_CONTEXT,
     *,
-    cycle: int = 0,
-    labeled_class_hist: ArrayLike | None = None,
     base_point: float = 1.3,
     mutual_range: float = 1.2,
     mutual: bool = True,
@@ -158,8 +101,8 @@ def cald(
     class-score vectors [B, C_det] used by the two-stage selection.
 
     Args:
-      cycle: AL cycle (varies the cutout placements).
-      labeled_class_hist: [C_det] mean GT object count per class over the labeled set
+      context: the cycle (varies the cutout placements) and ``labeled_class_hist``,
+        [C_det] mean GT object count per class over the labeled set
         (``cald.labeled_class_histogram``), passed by the shell every cycle. None: the
         class step compares against a uniform distribution (not the reference).
       base_point: beta (1.3).
@@ -175,17 +118,18 @@ def cald(
     extra = cald_lib.make_augment_extra(
         augmentations=tuple(augmentations),
         seed=seed,
-        cycle=cycle,
+        cycle=context.cycle,
         resize_mode=resize_mode,
         max_ref_boxes=max_ref_boxes,
     )
-    hist = None if labeled_class_hist is None else jnp.asarray(labeled_class_hist, jnp.float32)
+    hist = context.labeled_class_hist
+    hist = None if hist is None else jnp.asarray(hist, jnp.float32)
 
     def score(preds):
         out = cald_lib.consistency(
             preds, base_point=base_point, cls_dist=cls_dist, max_ref_boxes=max_ref_boxes
         )
-        return _masked(
+        return strategy_types.mask_padded(
             {"score": -out["consistency"], "consistency": out["consistency"]}, preds.valid
         )
 
@@ -205,15 +149,17 @@ def cald(
     return Strategy(score=score, select=select, features=features, extras=(extra,))
 
 
-def equal(*, cycle: int = 0, variant: str = "sym_kl", eps: float = 1e-8) -> Strategy:
+def equal(
+    context: CycleContext = _NO_CONTEXT, *, variant: str = "sym_kl", eps: float = 1e-8
+) -> Strategy:
     """EquAL: flip consistency of the segmentation, top-k (``scores.equal``).
 
     Args:
-      cycle: unused.
+      context: unused (the strategy is the same every cycle).
       variant: ``"kl"``, ``"sym_kl"`` (default, our choice) or ``"entropy_sum"``.
       eps: probability clip inside the logs.
     """
-    del cycle
+    del context
     if variant not in equal_lib.VARIANTS:
         raise ValueError(f"unknown EquAL variant {variant!r}; valid: {equal_lib.VARIANTS}")
 
@@ -221,15 +167,14 @@ def equal(*, cycle: int = 0, variant: str = "sym_kl", eps: float = 1e-8) -> Stra
         s = equal_lib.flip_consistency(
             preds.seg_probs, preds.extras[equal_lib.FLIP_KEY], variant=variant, eps=eps
         )
-        return _masked({"score": s}, preds.valid)
+        return strategy_types.mask_padded({"score": s}, preds.valid)
 
-    return Strategy(score=score, select=_top_k_select, extras=(equal_lib.flip_extra,))
+    return Strategy(score=score, select=selection.top_k_select, extras=(equal_lib.flip_extra,))
 
 
 def alternation(
+    context: CycleContext = _NO_CONTEXT,
     *,
-    cycle: int = 0,
-    labeled_class_hist: ArrayLike | None = None,
     cald_parity: int = 0,
     cald_kwargs: dict[str, Any] | None = None,
     equal_kwargs: dict[str, Any] | None = None,
@@ -237,22 +182,22 @@ def alternation(
     """Alternation (Reichart & Rappoport 2007; paper IV-B): CALD or EquAL by cycle parity.
 
     Args:
-      cycle: AL cycle; CALD when ``cycle % 2 == cald_parity``, else EquAL.
-      labeled_class_hist: forwarded to CALD.
+      context: the cycle (CALD when ``context.cycle % 2 == cald_parity``, else EquAL),
+        forwarded to the chosen strategy.
       cald_parity: 0 (default: CALD on even cycles, EquAL on odd) or 1.
       cald_kwargs: keyword arguments of ``cald``.
       equal_kwargs: keyword arguments of ``equal``.
     """
     if cald_parity not in (0, 1):
         raise ValueError(f"cald_parity must be 0 or 1, got {cald_parity}")
-    if cycle % 2 == cald_parity:
-        return cald(cycle=cycle, labeled_class_hist=labeled_class_hist, **(cald_kwargs or {}))
-    return equal(cycle=cycle, **(equal_kwargs or {}))
+    if context.cycle % 2 == cald_parity:
+        return cald(context, **(cald_kwargs or {}))
+    return equal(context, **(equal_kwargs or {}))
 
 
 def ll4al(
+    context: CycleContext = _NO_CONTEXT,
     *,
-    cycle: int = 0,
     normalization: str = "none",
     weights: tuple[float, float] = (1.0, 1.0),
 ) -> Strategy:
@@ -264,11 +209,11 @@ def ll4al(
     ``score["score"]`` is the plain sum.
 
     Args:
-      cycle: unused.
+      context: unused (the strategy is the same every cycle).
       normalization: ``"none"`` (default, the paper's sum), ``"rank"`` or ``"zscore"``.
       weights: (detection, segmentation) weights.
     """
-    del cycle
+    del context
     if normalization not in loss_prediction.NORMALIZATIONS:
         raise ValueError(
             f"unknown normalization {normalization!r}; valid: {loss_prediction.NORMALIZATIONS}"
@@ -286,7 +231,7 @@ def ll4al(
             "loss_det": lp[:, 0],
             "loss_seg": lp[:, 1],
         }
-        return _masked(out, preds.valid)
+        return strategy_types.mask_padded(out, preds.valid)
 
     def select(scores, feats, selectable, budget, key):
         del scores, key
@@ -299,8 +244,8 @@ def ll4al(
 
 
 def cdal(
+    context: CycleContext = _NO_CONTEXT,
     *,
-    cycle: int = 0,
     det_form: str = "vector",
     row_reduce: str = "mean",
     seg_weight: float = 1.0,
@@ -311,7 +256,7 @@ def cdal(
     """CDAL-CS (Agarwal et al. 2020): k-centre greedy on contextual-diversity features.
 
     Args:
-      cycle: unused.
+      context: unused (the strategy is the same every cycle).
       det_form: ``"vector"`` (reference detection code) or ``"per_class"`` (paper formula).
       row_reduce: ``"mean"`` (CDAL_CS.py) or ``"sum"`` over the class rows both images have.
       seg_weight: weight of the segmentation distance.
@@ -320,7 +265,7 @@ def cdal(
         True, as ``CDAL_CS.py``).
       block_size: centres per distance block (memory 4 N block_size bytes).
     """
-    del cycle
+    del context
     distance_fn = diversity.make_cdal_distance(
         det_form=det_form, row_reduce=row_reduce, seg_weight=seg_weight, det_weight=det_weight
     )
@@ -346,18 +291,20 @@ def cdal(
     )
 
 
-def coreset(*, cycle: int = 0, block_size: int = 256, random_first: bool = False) -> Strategy:
+def coreset(
+    context: CycleContext = _NO_CONTEXT, *, block_size: int = 256, random_first: bool = False
+) -> Strategy:
     """Core-set (Sener & Savarese 2018): k-centre greedy on pooled backbone features.
 
     Squared Euclidean on ``preds.embedding``, seeded with the labeled set; the first pick
     is random only without a labeled set (google/active-learning), unless ``random_first``.
 
     Args:
-      cycle: unused.
+      context: unused (the strategy is the same every cycle).
       block_size: centres per distance block (memory 4 N block_size bytes).
       random_first: always pick the first point at random.
     """
-    del cycle
+    del context
 
     def features(preds):
         return preds.embedding.astype(jnp.float32)
@@ -378,12 +325,51 @@ def coreset(*, cycle: int = 0, block_size: int = 256, random_first: bool = False
     )
 
 
-def ours(**kwargs: Any) -> Strategy:
-    """The paper's strategy: ``mtal_jax.scores.boxmask.ours`` (see its keyword arguments)."""
-    # Imported here because boxmask imports this module for the Strategy type.
-    from mtal_jax.scores import boxmask
+def ours(
+    context: CycleContext = _NO_CONTEXT,
+    *,
+    weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    tau: float = 0.3,
+    crop_size: int = 64,
+    context_margin: float = 0.1,
+    eps: float = 1e-6,
+    det_score_threshold: float = 0.0,
+    max_crops: int | None = None,
+    crop_chunk: int = 16,
+) -> Strategy:
+    """The paper's strategy: detection-segmentation inconsistency, top-k (paper III, Alg. 1).
 
-    return boxmask.ours(**kwargs)
+    BoxMasks come from ``scores.boxmask.make_box_mask_extra`` inside the predict function,
+    the scores from ``scores.boxmask.make_score_fn`` (``scores.consistency``, Eq. 1-3).
+
+    Args:
+      context: unused (the strategy is the same every cycle).
+      weights: (w_loc, w_cls, w_seg).
+      tau: BoxMask threshold.
+      crop_size: BoxMask crop side S.
+      context_margin: crop window margin per side.
+      eps: KL probability floor.
+      det_score_threshold: extra detection-score filter for the BoxMasks.
+      max_crops: crops per batch cap (None: all valid detections).
+      crop_chunk: crops per network call of the BoxMask crops.
+
+    Returns:
+      ``Strategy`` with the BoxMask extra, the consistency score and top-k selection.
+    """
+    del context
+    extra = boxmask.make_box_mask_extra(
+        crop_size=crop_size,
+        context_margin=context_margin,
+        tau=tau,
+        det_score_threshold=det_score_threshold,
+        max_crops=max_crops,
+        crop_chunk=crop_chunk,
+    )
+    return Strategy(
+        score=boxmask.make_score_fn(weights=tuple(weights), eps=eps),
+        select=selection.top_k_select,
+        extras=(extra,),
+    )
 
 
 STRATEGIES: dict[str, Callable[..., Strategy]] = {
@@ -399,31 +385,42 @@ STRATEGIES: dict[str, Callable[..., Strategy]] = {
 }
 
 
-def get_strategy(name: str, **kwargs: Any) -> Strategy:
-    """Builds the strategy ``name`` with keyword hyperparameters.
+NEEDS_LABELED_CLASS_HIST = frozenset({"cald", "alternation"})
+"""Strategies whose context must carry ``labeled_class_hist`` (the shell computes it)."""
 
-    Context keywords (``CONTEXT_KWARGS``) are passed only to factories that take them;
-    any other keyword a factory does not take is an error.
+
+def get_strategy(name: str, context: CycleContext | None = None, **kwargs: Any) -> Strategy:
+    """Builds the strategy ``name`` for ``context`` with keyword hyperparameters.
 
     Args:
       name: a key of ``STRATEGIES``.
-      **kwargs: the factory's keyword arguments.
+      context: the cycle's context (default: cycle 0, no labeled-class histogram).
+      **kwargs: the factory's keyword hyperparameters.
 
     Returns:
       the ``Strategy``.
 
     Raises:
-      ValueError: for an unknown name or keyword, listing the valid ones.
+      ValueError: for an unknown name or keyword, listing the valid ones (a typo must not
+        be ignored silently).
     """
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}; valid names: {sorted(STRATEGIES)}")
     factory = STRATEGIES[name]
-    params = inspect.signature(factory).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        kwargs = {k: v for k, v in kwargs.items() if k in params or k not in CONTEXT_KWARGS}
-        unknown = sorted(set(kwargs) - set(params))
-        if unknown:
-            raise ValueError(
-                f"strategy {name!r} takes no keyword(s) {unknown}; valid: {sorted(params)}"
-            )
-    return factory(**kwargs)
+    valid = hyperparameters(name)
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        raise ValueError(f"strategy {name!r} takes no keyword(s) {unknown}; valid: {valid}")
+    return factory(_NO_CONTEXT if context is None else context, **kwargs)
+
+
+def hyperparameters(name: str) -> list[str]:
+    """The keyword hyperparameters of strategy ``name`` (its factory's keyword-only arguments).
+
+    Raises:
+      ValueError: for an unknown name.
+    """
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}; valid names: {sorted(STRATEGIES)}")
+    params = inspect.signature(STRATEGIES[name]).parameters.values()
+    return sorted(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)

@@ -33,7 +33,7 @@ def main(pid: int, nproc: int, port: int, data_dir: str, out: str) -> None:
     setup = experiment.build_setup(config)
     assert jax.process_count() == nproc and len(setup.mesh.devices.ravel()) == nproc
     variables = multitask.create_variables(setup.model, jax.random.key(0), setup.spec.image_hw)
-    strategy = strategies.get_strategy("ours", cycle=0)
+    strategy = strategies.get_strategy("ours")
     predict = jax.jit(
         step_lib.make_predict_fn(
             setup.model, strategy, decode_kwargs=experiment.decode_kwargs(config),

@@ -6,9 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mtal_jax import strategies, structs
+from mtal_jax import strategies, strategy_types, structs
+from mtal_jax.models import multitask
 from mtal_jax.ops import boxes as box_ops
 from mtal_jax.scores import boxmask, reference
+from mtal_jax.train import step
 
 C_SEG, C_DET = 4, 2
 DET_TO_SEG = np.array([1, 2], np.int32)
@@ -26,7 +28,7 @@ def stand_in_segment_fn(images):
 
 
 def _ctx(segment_fn=stand_in_segment_fn):
-    return strategies.PredictContext(
+    return strategy_types.PredictContext(
         apply_fn=None, segment_fn=segment_fn, decode_fn=None, det_to_seg=jnp.asarray(DET_TO_SEG)
     )
 
@@ -65,7 +67,7 @@ def _random_batch(seed, b=2, k=6, height=32, width=64, valid_frac=0.6):
 
 def _score_images(images, preds, **kw):
     """The BoxMask scoring from images and predictions, as ``train.step.make_predict_fn`` runs it."""
-    strategy = boxmask.ours(**kw)
+    strategy = strategies.ours(**kw)
     extras = {}
     for extra in strategy.extras:
         extras.update(extra(_ctx(), images, preds))
@@ -216,18 +218,19 @@ class BoxMaskVariantsTest(chex.TestCase):
 
 
 def test_ours_is_a_strategy():
-    strategy = boxmask.ours(cycle=3, weights=(1, 0, 1), tau=0.5, labeled_class_hist=[1.0])
-    assert isinstance(strategy, strategies.Strategy)
+    strategy = strategies.ours(
+        strategy_types.CycleContext(cycle=3, labeled_class_hist=[1.0]), weights=(1, 0, 1), tau=0.5
+    )
+    assert isinstance(strategy, strategy_types.Strategy)
     assert len(strategy.extras) == 1 and strategy.features is None
     with pytest.raises(ValueError, match="divisible by 32"):
-        boxmask.ours(crop_size=48)
+        strategies.ours(crop_size=48)
     with pytest.raises(ValueError, match=r"takes no keyword\(s\) \['tua'\]; valid: .*'tau'"):
         strategies.get_strategy("ours", tua=0.5)
 
 
 def test_ours_selects_top_scores():
-    pytest.importorskip("mtal_jax.al.selection")
-    strategy = boxmask.ours()
+    strategy = strategies.ours()
     scores = jnp.array([0.1, 0.9, 0.5, 0.7, 0.3])
     selectable = jnp.array([True, False, True, True, True])
     picked = strategy.select(scores, jnp.zeros((5, 1)), selectable, 2, jax.random.key(0))
@@ -236,14 +239,12 @@ def test_ours_selects_top_scores():
 
 def test_ours_runs_in_the_predict_function():
     """End to end with the real network (test backbone) and ``train.step.make_predict_fn``."""
-    multitask = pytest.importorskip("mtal_jax.models.multitask")
-    step = pytest.importorskip("mtal_jax.train.step")
     model = multitask.Model(num_det_classes=C_DET, num_seg_classes=C_SEG, backbone="test")
     init = jax.jit(multitask.create_variables, static_argnums=(0, 2))  # jitted init is faster
     variables = init(model, jax.random.key(0), (32, 32))
     predict_fn = step.make_predict_fn(
         model,
-        boxmask.ours(crop_size=32, crop_chunk=4),
+        strategies.ours(crop_size=32, crop_chunk=4),
         decode_kwargs={"max_detections": 4, "score_threshold": 0.0},
         det_to_seg=DET_TO_SEG,
     )

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mtal_jax.al import selection
+from mtal_jax import selection
 from mtal_jax.scores import diversity
 
 

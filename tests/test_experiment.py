@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from mtal_jax import jsonio
-from mtal_jax.al import experiment, pool, scoring
+from mtal_jax import jsonio, pool
+from mtal_jax import records as rec_lib
+from mtal_jax.al import experiment, scoring
 from mtal_jax.data import pipeline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,7 +38,8 @@ def data_dir(tmp_path_factory):
 def uninterrupted(tmp_path_factory, data_dir):
     workdir = tmp_path_factory.mktemp("uninterrupted")
     records = experiment.run(_config(data_dir), str(workdir), progress=False)
-    return workdir, records
+    assert all(isinstance(r, rec_lib.CycleRecord) for r in records)
+    return workdir, [r.to_json() for r in records]
 
 
 def _key(records):
@@ -84,9 +86,14 @@ def test_records_and_files(uninterrupted):
     for f in ("summary.md", "summary.json", "mdsq.png", "map.png", "miou.png", "config.json"):
         assert os.path.getsize(os.path.join(workdir, f)) > 0
     # cycle 0 runs train.initial_steps (8 in tiny.py), later cycles train.steps (6)
-    assert jsonio.read(os.path.join(workdir, "trial_0", "cycle_0", "train", "final_eval.json"))["step"] == 8
+    assert (
+        jsonio.read(os.path.join(workdir, "trial_0", "cycle_0", "train", "final_eval.json"))["step"]
+        == 8
+    )
     for name in ("ours", "random"):
-        fin = jsonio.read(os.path.join(workdir, "trial_0", name, "cycle_1", "train", "final_eval.json"))
+        fin = jsonio.read(
+            os.path.join(workdir, "trial_0", name, "cycle_1", "train", "final_eval.json")
+        )
         assert fin["step"] == 6
 
 
@@ -141,7 +148,7 @@ def test_crash_anywhere_then_resume_gives_same_result(
         experiment.run(config, workdir, progress=False)
     monkeypatch.setattr(jsonio, "write_atomic", real_write)
 
-    records = experiment.run(config, workdir, progress=False)
+    records = [r.to_json() for r in experiment.run(config, workdir, progress=False)]
     assert _key(records) == _key(expected)
     for got, want in zip(records, expected):
         for k in ("map", "ap50", "miou"):
@@ -221,3 +228,17 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, data_dir, uninterrupted
     for got, want in zip(records, expected):
         assert got["map"] == pytest.approx(want["map"], abs=1e-6)
         assert got["miou"] == pytest.approx(want["miou"], abs=1e-6)
+
+
+def test_results_json_reads_back_and_foreign_files_are_refused(uninterrupted):
+    workdir, records = uninterrupted
+    on_disk = jsonio.read(os.path.join(workdir, "results.json"))
+    typed = rec_lib.as_records(on_disk)
+    assert [r.to_json() for r in typed] == records
+    old = dict(on_disk[0])
+    del old["ap50"]  # a metric this version knows but an older run lacks reads as NaN
+    assert np.isnan(rec_lib.CycleRecord.from_json(old).metrics["ap50"])
+    with pytest.raises(rec_lib.RecordFormatError, match=r"other.json: a record lacks \['cycle'\]"):
+        rec_lib.CycleRecord.from_json(
+            {"trial": 0, "strategy": "x", "labeled_fraction": 0.4}, "other.json"
+        )

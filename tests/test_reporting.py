@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from mtal_jax import records as rec_lib
 from mtal_jax import reporting
 
 FRACTIONS = [0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
@@ -67,8 +68,19 @@ def test_label_efficiency_first_point_and_never_reached():
     )
 
 
+def _summarize(records):
+    """``reporting.summarize`` in its flat JSON form (checks the typed form on the way)."""
+    typed = reporting.summarize(records)
+    for s in typed.values():
+        assert isinstance(s, rec_lib.StrategySummary)
+        again = rec_lib.StrategySummary.from_fields(s.to_json())
+        assert json.dumps(again.to_json()) == json.dumps(s.to_json())  # NaN-safe comparison
+        assert s.to_json()["mdsq_mean"] == s.means["mdsq"]
+    return {k: v.to_json() for k, v in typed.items()}
+
+
 def test_summarize_two_strategies_two_trials():
-    summary = reporting.summarize(_records())
+    summary = _summarize(_records())
     assert list(summary) == ["random", "ours"]
     random, ours = summary["random"], summary["ours"]
     assert random["fractions"] == FRACTIONS and random["num_trials"] == [2] * 7
@@ -105,7 +117,7 @@ def test_summarize_two_strategies_two_trials():
         "random": {0: [0.5, 0.6, 0.7, 0.8, 0.9, 0.9, 0.9]},
         "ours": {0: [0.5, 0.7, 0.9, 0.9, 0.9, 0.9, 0.9]},
     }
-    flat = reporting.summarize(_records(plateau))
+    flat = _summarize(_records(plateau))
     assert flat["random"]["reach_random_final"] == pytest.approx(0.8)
     assert flat["random"]["savings_at_random_final"] == 0.0
     assert flat["ours"]["savings_at_random_final"] == pytest.approx(0.2)
@@ -113,7 +125,7 @@ def test_summarize_two_strategies_two_trials():
 
 def test_summarize_without_random_and_never_reached():
     curves = {"entropy": {0: [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.94]}}
-    summary = reporting.summarize(_records(curves))["entropy"]
+    summary = _summarize(_records(curves))["entropy"]
     assert math.isnan(summary["le95_mean_curve"]) and math.isnan(summary["savings_vs_random"])
     assert summary["le95_trials_reached"] == 0 and math.isnan(summary["le95_trial_mean"])
     assert summary["mdsq_std"] == [0.0] * 7  # one trial: no spread

@@ -1,4 +1,4 @@
-"""Tests of mtal_jax.al.selection: top-k, random subsets, blocked k-centre greedy."""
+"""Tests of mtal_jax.selection: top-k, random subsets, blocked k-centre greedy."""
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mtal_jax.al import selection
+from mtal_jax import selection
 
 
 def _np_k_center(feats, selectable, centers, budget, first=None):

@@ -13,13 +13,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mtal_jax import strategies, structs
+from mtal_jax import strategies, strategy_types, structs
 from mtal_jax.models import multitask
 from mtal_jax.train import step
 
 N_POOL, BATCH, BUDGET = 10, 4, 4  # 3 batches, the last one with 2 padded slots
 LABELED = np.arange(N_POOL) < 3
-CONTEXT = {"cycle": 0, "labeled_class_hist": np.array([1.0, 0.5, 0.0])}
+CONTEXT = strategy_types.CycleContext(cycle=0, labeled_class_hist=np.array([1.0, 0.5, 0.0]))
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def _score_pool(network, strategy, threshold):
 @pytest.mark.parametrize("threshold", [0.0, 1.0], ids=["detections", "no_detections"])
 @pytest.mark.parametrize("name", sorted(strategies.STRATEGIES))
 def test_contract(network, name, threshold):
-    strategy = strategies.get_strategy(name, **CONTEXT)
+    strategy = strategies.get_strategy(name, CONTEXT)
     scores, feats, valid = _score_pool(network, strategy, threshold)
     slots = valid.shape[0]
     assert "score" in scores
@@ -120,8 +120,11 @@ def test_get_strategy_errors_and_context():
         strategies.get_strategy("bogus")
     with pytest.raises(ValueError, match="takes no keyword"):
         strategies.get_strategy("entropy", seg_wieght=2.0)
-    # Context keywords reach only the factories that take them.
-    strategies.get_strategy("entropy", cycle=3, labeled_class_hist=[1.0])
+    with pytest.raises(ValueError, match="takes no keyword"):  # context is not a keyword
+        strategies.get_strategy("entropy", cycle=3)
+    context = strategy_types.CycleContext(cycle=3, labeled_class_hist=[1.0])
+    assert isinstance(strategies.get_strategy("entropy", context), strategy_types.Strategy)
+    assert strategies.hyperparameters("entropy") == ["det_weight", "seg_weight"]
     assert set(strategies.STRATEGIES) >= {
         "random",
         "entropy",
@@ -138,10 +141,20 @@ def test_get_strategy_errors_and_context():
 def test_alternation_parity():
     cald_extra = strategies.get_strategy("cald").extras[0].__qualname__
     equal_extra = strategies.get_strategy("equal").extras[0]
-    assert strategies.get_strategy("alternation", cycle=0).extras[0].__qualname__ == cald_extra
-    assert strategies.get_strategy("alternation", cycle=1).extras[0] is equal_extra
     assert (
-        strategies.get_strategy("alternation", cycle=1, cald_parity=1).extras[0].__qualname__
+        strategies.get_strategy("alternation", strategy_types.CycleContext(cycle=0))
+        .extras[0]
+        .__qualname__
+        == cald_extra
+    )
+    assert (
+        strategies.get_strategy("alternation", strategy_types.CycleContext(cycle=1)).extras[0]
+        is equal_extra
+    )
+    assert (
+        strategies.get_strategy("alternation", strategy_types.CycleContext(cycle=1), cald_parity=1)
+        .extras[0]
+        .__qualname__
         == cald_extra
     )
     with pytest.raises(ValueError, match="cald_parity"):

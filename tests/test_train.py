@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec
 
-from mtal_jax import checkpointing, sharding
+from mtal_jax import checkpointing, records, sharding
 from mtal_jax.train import evaluate, loop
 from mtal_jax.train import state as state_lib
 from mtal_jax.train import step as step_lib
@@ -141,17 +141,17 @@ def runs(tmp_path_factory, source):
 
 def test_stop_leaves_a_checkpoint_and_no_final_metrics(runs):
     stopped, stopped_step, has_metrics = runs["stopped"]
-    assert stopped == {"step": 3, "stopped": True}
+    assert stopped is None  # stopped as if killed: no result
     assert stopped_step == 3
     assert not has_metrics
 
 
 def test_resume_gives_the_same_step_and_parameters(runs):
     (dir_a, a), (dir_b, b) = runs["straight"], runs["resumed"]
-    assert a["step"] == b["step"] == CFG.num_steps
-    for k in ("map", "ap50", "miou"):
-        np.testing.assert_allclose(b[k], a[k], atol=1e-6)
-    chex.assert_trees_all_close(b["variables"], a["variables"], rtol=1e-6, atol=1e-6)
+    assert a.step == b.step == CFG.num_steps
+    for k in records.metric_names():
+        np.testing.assert_allclose(b.metrics[k], a.metrics[k], atol=1e-6)
+    chex.assert_trees_all_close(b.variables, a.variables, rtol=1e-6, atol=1e-6)
     step_a, state_a = _latest_state(dir_a)
     step_b, state_b = _latest_state(dir_b)
     assert step_a == step_b == int(state_a.step) == int(state_b.step) == CFG.num_steps
@@ -162,9 +162,9 @@ def test_run_writes_metrics_and_checkpoints(runs):
     for workdir, result in (runs["straight"], runs["resumed"]):
         with open(os.path.join(workdir, "metrics.json")) as f:
             written = json.load(f)
-        for k in ("map", "ap50", "miou"):
+        for k in records.metric_names():
             assert 0.0 <= written[k] <= 1.0, (k, written[k])
-            np.testing.assert_allclose(written[k], result[k])
+            np.testing.assert_allclose(written[k], result.metrics[k])
         assert written["step"] == CFG.num_steps
         assert os.path.isdir(os.path.join(workdir, "train", "latest"))
         assert os.path.isdir(os.path.join(workdir, "train", "best"))
@@ -173,10 +173,9 @@ def test_run_writes_metrics_and_checkpoints(runs):
 def test_rerun_of_a_finished_run_changes_nothing(runs, source):
     workdir, before = runs["resumed"]
     again = _train(workdir, source)
-    assert again["step"] == before["step"]
-    for k in ("map", "ap50", "miou"):
-        assert again[k] == before[k]
-    chex.assert_trees_all_equal(again["variables"], before["variables"])
+    assert again.step == before.step
+    assert again.metrics == before.metrics
+    chex.assert_trees_all_equal(again.variables, before.variables)
 
 
 # ---------------------------------------------------------------- evaluation
@@ -211,14 +210,15 @@ def test_evaluate_contract_and_padding_independence(source):
         for bs in (4, 2)
     ]
     for r in results:
-        for k in ("map", "ap50", "miou"):
-            assert isinstance(r[k], float) and 0.0 <= r[k] <= 1.0, (k, r[k])
-        assert len(r["per_class_ap"]) == fixtures.NUM_DET_CLASSES
-        assert len(r["per_class_iou"]) == fixtures.NUM_SEG_CLASSES
-        chex.assert_shape(r["losses"], (len(indices), 2))
-        assert np.isfinite(r["losses"]).all()
-        assert r["index"].tolist() == indices
+        assert tuple(r.metrics) == records.metric_names()
+        for k, v in r.metrics.items():
+            assert isinstance(v, float) and 0.0 <= v <= 1.0, (k, v)
+        assert len(r.per_class_ap) == fixtures.NUM_DET_CLASSES
+        assert len(r.per_class_iou) == fixtures.NUM_SEG_CLASSES
+        chex.assert_shape(r.losses, (len(indices), 2))
+        assert np.isfinite(r.losses).all()
+        assert r.index.tolist() == indices
     a, b = results  # different padding of the last batch, same answer
-    for k in ("map", "ap50", "miou"):
-        np.testing.assert_allclose(a[k], b[k], atol=1e-6)
-    np.testing.assert_allclose(a["losses"], b["losses"], rtol=1e-5, atol=1e-6)
+    for k in records.metric_names():
+        np.testing.assert_allclose(a.metrics[k], b.metrics[k], atol=1e-6)
+    np.testing.assert_allclose(a.losses, b.losses, rtol=1e-5, atol=1e-6)

@@ -15,7 +15,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from mtal_jax import checkpointing, jsonio, strategies
+from mtal_jax import checkpointing, jsonio
 from mtal_jax.al import experiment
 from mtal_jax.train import state as state_lib
 from mtal_jax.train import step as step_lib
@@ -102,15 +102,13 @@ def run(
     progress: bool = True,
 ) -> list[dict]:
     """Scores the pool and writes the ranked selection; returns its rows."""
-    if strategy not in strategies.STRATEGIES:
-        raise ValueError(
-            f"unknown strategy {strategy!r}; valid names: {', '.join(sorted(strategies.STRATEGIES))}"
-        )
+    plan = experiment.plan_from_config(config, names=[strategy])  # unknown names fail here
+    spec = plan.strategy(strategy)
     if budget <= 0:
         raise ValueError(f"--budget must be positive, got {budget}")
     checkpoint_dir(checkpoint)  # fail fast on a missing checkpoint
-    setup = experiment.build_setup(config, needs_loss_prediction=strategy == "ll4al")
-    source = setup.dataset.sources[config.data.train_split]
+    setup = experiment.build_setup(config, needs_loss_prediction=spec.base == "ll4al")
+    source = setup.dataset.sources[plan.train_split]
     n = setup.pool_size
     all_ids = experiment.image_ids(source, np.arange(n))
     id_to_index = {i: k for k, i in enumerate(all_ids)}
@@ -130,12 +128,12 @@ def run(
             f"--budget {budget} is larger than the {int(selectable.sum())} unlabeled images of the pool"
         )
     variables = load_variables(config, setup, checkpoint)
-    context = {"labeled_class_hist": experiment.labeled_class_hist(setup, config, labeled)}
-    strat = experiment.make_strategy(strategy, config, cycle=0, context=context)
+    context = experiment.cycle_context(setup, plan, spec, 0, labeled)
+    strat = experiment.make_strategy(spec, context)
     key = jax.random.key(seed)
     selected, scores, _ = experiment.select_images(
         setup,
-        config,
+        plan,
         strat,
         variables,
         labeled,

@@ -288,6 +288,7 @@ if __name__ == "__main__":
         "config",
         os.path.join(_ROOT, "configs", "default.py"),
         "Config the checkpoint was trained with.",
+        lock_config=True,
     )
     _CHECKPOINT = flags.DEFINE_string(
         "checkpoint",

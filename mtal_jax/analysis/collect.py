@@ -51,7 +51,7 @@ def make_analysis_fn(
         ``det_size`` and ``det_offset`` (``train.step.DET_CLS_TERMS`` / ``DET_LOC_TERMS``).
       taus: BoxMask thresholds of the accuracy table (Table II).
       tau: threshold of the BoxMasks behind the scores.
-      crop_size, context_margin, crop_chunk, eps, weights: as in ``scores.boxmask.ours``.
+      crop_size, context_margin, crop_chunk, eps, weights: as in ``strategies.ours``.
       return_maps: also return the per-image maps for overlays.
 
     Returns:

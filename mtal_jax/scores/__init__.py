@@ -1,0 +1,7 @@
+"""Per-image informativeness scores, one paper equation per function (pure, jittable).
+
+``consistency`` holds the paper's S_loc, S_cls, S_seg (Eq. 1-3) and their combination
+(Algorithm 1); ``boxmask`` builds BoxMasks (Section III-C) from crops of the detected boxes;
+``uncertainty``, ``cald``, ``equal``, ``diversity`` and ``loss_prediction`` hold the
+baselines' scores (Section IV-B).
+"""

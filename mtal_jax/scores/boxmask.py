@@ -1,8 +1,8 @@
-"""BoxMask generation (paper III-C, SPEC §4) and the ``ours`` strategy (paper III-G).
+"""BoxMask generation (paper III-C) and the score function of the ``ours`` strategy (paper III-G).
 
 The whole BoxMask scoring runs inside the jitted predict function:
 
-1. ``make_box_mask_extra`` (a ``strategies.ExtraFn``): crop windows = detected boxes grown by
+1. ``make_box_mask_extra`` (a ``strategy_types.ExtraFn``): crop windows = detected boxes grown by
    a context margin and clipped to the image; the valid detections of the whole batch are
    *packed* (valid first, highest detection score first) and cut out in one gather
    (``ops.crops.crop_and_resize``); the network's segmentation path runs on the packed
@@ -31,16 +31,13 @@ matrices (``Wy @ P @ Wx^T``), which maps to matrix multiplies on accelerators.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from mtal_jax import strategies, structs
-from mtal_jax.al import selection
+from mtal_jax import strategy_types, structs
 from mtal_jax.ops import boxes as box_ops
 from mtal_jax.ops import crops as crop_ops
 from mtal_jax.scores import consistency
@@ -218,7 +215,7 @@ def make_box_mask_extra(
     det_score_threshold: float = 0.0,
     max_crops: int | None = None,
     crop_chunk: int = 16,
-) -> strategies.ExtraFn:
+) -> strategy_types.ExtraFn:
     """The BoxMask extra of the ``ours`` strategy (paper III-C, SPEC §4).
 
     Args:
@@ -241,7 +238,7 @@ def make_box_mask_extra(
         raise ValueError(f"crop_size must be divisible by 32, got {crop_size}")
 
     def box_mask_extra(
-        ctx: strategies.PredictContext, images: jax.Array, preds: structs.Predictions
+        ctx: strategy_types.PredictContext, images: jax.Array, preds: structs.Predictions
     ) -> dict[str, jax.Array]:
         det = preds.detections
         b, height, width, _ = images.shape
@@ -284,7 +281,7 @@ def _masked_max(values: jax.Array, valid: jax.Array) -> jax.Array:
 
 def make_score_fn(
     *, weights: tuple[float, float, float] = (1.0, 1.0, 1.0), eps: float = 1e-6
-) -> strategies.ScoreFn:
+) -> strategy_types.ScoreFn:
     """Score function of ``ours``: Algorithm 1 on ``Predictions`` with the BoxMask extras.
 
     Args:
@@ -320,65 +317,3 @@ def make_score_fn(
         }
 
     return score_fn
-
-
-def _top_k_select(
-    scores: jax.Array, feats: jax.Array, selectable: jax.Array, budget: int, key: jax.Array
-) -> jax.Array:
-    """Highest scores first among the selectable images (``al.selection.top_k``)."""
-    del feats, key  # deterministic: ties break by pool index
-    return selection.top_k(scores, selectable, budget)
-
-
-def ours(
-    *,
-    cycle: int = 0,
-    weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
-    tau: float = 0.3,
-    crop_size: int = 64,
-    context_margin: float = 0.1,
-    eps: float = 1e-6,
-    det_score_threshold: float = 0.0,
-    max_crops: int | None = None,
-    crop_chunk: int = 16,
-    **_: Any,
-) -> strategies.Strategy:
-    """The paper's strategy: detection-segmentation inconsistency, top-k (paper III, Alg. 1).
-
-    Args:
-      cycle: AL cycle (unused; the strategy is the same every cycle).
-      weights: (w_loc, w_cls, w_seg).
-      tau: BoxMask threshold.
-      crop_size: BoxMask crop side S.
-      context_margin: crop window margin per side.
-      eps: KL probability floor.
-      det_score_threshold: extra detection-score filter for the BoxMasks.
-      max_crops: crops per batch cap (None: all valid detections).
-      crop_chunk: crops per network call of the BoxMask crops.
-      **_: the registry's context keywords (``strategies.CONTEXT_KWARGS``), ignored.
-
-    Returns:
-      ``strategies.Strategy`` with the BoxMask extra, ``make_score_fn`` and top-k selection.
-
-    Raises:
-      ValueError: for a keyword that is neither a parameter nor a context keyword (a typo
-        must not be ignored silently).
-    """
-    del cycle
-    unknown = sorted(set(_) - set(strategies.CONTEXT_KWARGS))
-    if unknown:
-        valid = sorted(inspect.signature(ours).parameters.keys() - {"_"})
-        raise ValueError(f"strategy 'ours' takes no keyword(s) {unknown}; valid: {valid}")
-    extra = make_box_mask_extra(
-        crop_size=crop_size,
-        context_margin=context_margin,
-        tau=tau,
-        det_score_threshold=det_score_threshold,
-        max_crops=max_crops,
-        crop_chunk=crop_chunk,
-    )
-    return strategies.Strategy(
-        score=make_score_fn(weights=tuple(weights), eps=eps),
-        select=_top_k_select,
-        extras=(extra,),
-    )

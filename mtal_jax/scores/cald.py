@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from mtal_jax.al import selection
+from mtal_jax import selection
 from mtal_jax.ops import augment
 from mtal_jax.ops import boxes as box_ops
 

@@ -35,7 +35,7 @@ def flip_extra(ctx: Any, images: jax.Array, preds: Any) -> dict[str, jax.Array]:
     exactly.
 
     Args:
-      ctx: ``strategies.PredictContext`` (uses ``segment_fn``).
+      ctx: ``strategy_types.PredictContext`` (uses ``segment_fn``).
       images: [B, H, W, 3] uint8.
       preds: unused.
 

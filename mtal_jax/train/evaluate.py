@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import tqdm
 
-from mtal_jax import metrics, sharding, structs
+from mtal_jax import metrics, records, sharding, structs
 from mtal_jax.data import pipeline
 
 
@@ -28,7 +28,7 @@ def evaluate(
     mesh: jax.sharding.Mesh,
     progress: bool = True,
     keep_per_image: bool = False,
-) -> dict[str, Any]:
+) -> records.EvalResult:
     """Evaluates ``variables`` on ``source[indices]``.
 
     Args:
@@ -43,8 +43,8 @@ def evaluate(
       keep_per_image: also return per-image losses ``losses`` [N, 2] and ``index`` [N].
 
     Returns:
-      dict with ``map``, ``ap50``, ``miou``, ``per_class_ap``, ``per_class_iou`` and, with
-      ``keep_per_image``, ``losses`` and ``index``.
+      ``records.EvalResult``: one value per ``records.EVAL_METRICS`` name, the per-class
+      values and, with ``keep_per_image``, ``losses`` and ``index``.
     """
     preds, gts, per_loss, per_index = [], [], [], []
     conf = np.zeros((spec.num_seg_classes, spec.num_seg_classes), np.int64)
@@ -70,17 +70,27 @@ def evaluate(
         per_index.append(host["index"][host["valid"]])
     det = metrics.detection_map(preds, gts, spec.num_det_classes)
     seg = metrics.miou_from_confusion(conf)
-    result = {
+    values = {  # one entry per records.EVAL_METRICS name
         "map": float(det["map"]),
         "ap50": float(det["ap50"]),
         "miou": float(seg["miou"]),
-        "per_class_ap": [float(x) for x in det["per_class_ap"]],
-        "per_class_iou": [float(x) for x in seg["per_class"]],
     }
+    if tuple(values) != records.metric_names():
+        raise RuntimeError(
+            f"evaluate computes {tuple(values)}, records.EVAL_METRICS lists "
+            f"{records.metric_names()}: add the metric in both places"
+        )
+    losses = index = None
     if keep_per_image:
-        result["losses"] = np.concatenate(per_loss) if per_loss else np.zeros((0, 2), np.float32)
-        result["index"] = np.concatenate(per_index) if per_index else np.zeros((0,), np.int32)
-    return result
+        losses = np.concatenate(per_loss) if per_loss else np.zeros((0, 2), np.float32)
+        index = np.concatenate(per_index) if per_index else np.zeros((0,), np.int32)
+    return records.EvalResult(
+        metrics=values,
+        per_class_ap=[float(x) for x in det["per_class_ap"]],
+        per_class_iou=[float(x) for x in seg["per_class"]],
+        losses=losses,
+        index=index,
+    )
 
 
 def to_batch(host: dict[str, np.ndarray]) -> structs.Batch:

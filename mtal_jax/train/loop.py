@@ -9,6 +9,7 @@ nor skips batches and ends with the same parameters as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -20,7 +21,7 @@ import jax
 import numpy as np
 import tqdm
 
-from mtal_jax import checkpointing, jsonio, metric_writer, sharding
+from mtal_jax import checkpointing, jsonio, metric_writer, records, sharding
 from mtal_jax.data import pipeline
 from mtal_jax.models import multitask, pretrained
 from mtal_jax.train import evaluate as evaluate_lib
@@ -29,7 +30,7 @@ from mtal_jax.train import step as step_lib
 
 log = logging.getLogger(__name__)
 
-BEST_METRICS = ("map", "ap50", "miou", "mean_map_miou")
+BEST_METRICS = (*records.metric_names(), "mean_map_miou")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,10 +106,10 @@ def build_step_fns(model: multitask.Model, cfg: TrainConfig, spec: pipeline.Spec
     return StepFns(tx=tx, train_step=train_step, eval_fn=eval_fn)
 
 
-def _metric_of(result: dict, name: str) -> float:
+def _metric_of(result: records.EvalResult, name: str) -> float:
     if name == "mean_map_miou":
-        return 0.5 * (result["map"] + result["miou"])
-    return result[name]
+        return 0.5 * (result.metrics["map"] + result.metrics["miou"])
+    return result.metrics[name]
 
 
 def train(
@@ -126,7 +127,7 @@ def train(
     stop_after_steps: int | None = None,
     progress: bool = True,
     fns: StepFns | None = None,
-) -> dict:
+) -> records.RunResult | None:
     """Trains ``model`` on ``train_source[train_indices]`` with resume and returns final metrics.
 
     Args:
@@ -146,8 +147,8 @@ def train(
         model and schedule, so AL cycles do not recompile); built when None.
 
     Returns:
-      dict with the best checkpoint's ``map``, ``ap50``, ``miou``, ``step`` and ``metric``,
-      and ``variables`` (host copy of the best weights).
+      ``records.RunResult`` of the best checkpoint (its metrics, step, best-metric value
+      and a host copy of its variables); None when ``stop_after_steps`` stopped the run.
     """
     if cfg.best_metric not in BEST_METRICS:
         raise ValueError(f"best_metric must be one of {BEST_METRICS}, got {cfg.best_metric!r}")
@@ -185,6 +186,7 @@ def train(
         eval_indices = eval_indices[: cfg.eval_max_images]
 
     def run_eval(step: int) -> dict:
+        """Evaluates, logs and saves the best checkpoint; returns the JSON summary."""
         result = evaluate_lib.evaluate(
             eval_fn,
             step_lib.variables_of(state),
@@ -195,13 +197,13 @@ def train(
             mesh=mesh,
             progress=progress,
         )
-        result["metric"] = _metric_of(result, cfg.best_metric)
-        writer.write(step, {f"eval/{k}": result[k] for k in ("map", "ap50", "miou", "metric")})
+        summary = _summary(result, _metric_of(result, cfg.best_metric), step)
+        writer.write(step, {f"eval/{k}": summary[k] for k in (*result.metrics, "metric")})
         if step not in best.all_steps():  # a resumed run may repeat the eval of a saved step
             checkpointing.save(
-                best, step, state, meta=_summary(result, step), metrics={"metric": result["metric"]}
+                best, step, state, meta=summary, metrics={"metric": summary["metric"]}
             )
-        return result
+        return summary
 
     writer = metric_writer.MetricWriter(os.path.join(workdir, "logs"))
     data = pipeline.make_train_dataset(
@@ -217,16 +219,19 @@ def train(
     bar = tqdm.tqdm(
         total=cfg.num_steps, initial=start, desc="train", disable=not progress, leave=False
     )
+    # Hidden host-to-device copies fail loudly for the whole run (train steps, evals,
+    # checkpoints): batches and the key are placed on the mesh explicitly.
+    guard = contextlib.ExitStack()
     try:
+        guard.enter_context(jax.transfer_guard_host_to_device("disallow"))
         step = start
-        step_key = sharding.put_replicated(key, mesh)  # train_step folds in its own step
+        # The step takes a key for the uniform signature and ignores it (augmentation
+        # happens on the host, a pure function of the data seed and the step).
+        step_key = sharding.put_replicated(key, mesh)
         t0 = time.time()
         for host in pipeline.iterate_train(data, start) if start < end else ():
             batch = sharding.put_batch(evaluate_lib.to_batch(host), mesh)
-            # Hidden host-to-device copies on the hot path fail loudly (STYLE.md §6): the
-            # batch was placed explicitly and the key is already on device.
-            with jax.transfer_guard_host_to_device("disallow"):
-                state, terms = train_step(state, batch, step_key)
+            state, terms = train_step(state, batch, step_key)
             step += 1
             bar.update(1)
             if step % cfg.log_every_steps == 0 or step == end:
@@ -249,28 +254,28 @@ def train(
             if step >= end:
                 break
         if stop_after_steps is not None and end < cfg.num_steps:
-            return {"step": step, "stopped": True}
+            return None
         done_marker = os.path.join(workdir, "train", "final_eval.json")
         if not os.path.exists(done_marker):
-            result = run_eval(cfg.num_steps)
+            summary = run_eval(cfg.num_steps)
             checkpointing.wait(best)
-            jsonio.write_atomic(done_marker, _summary(result, cfg.num_steps))
+            jsonio.write_atomic(done_marker, summary)
     finally:
+        guard.close()
         bar.close()
         checkpointing.close(latest, best)
         writer.close()
     return finalize(workdir, state)
 
 
-def _summary(result: dict, step: int) -> dict:
-    return {
-        k: result[k] for k in ("map", "ap50", "miou", "metric", "per_class_ap", "per_class_iou")
-    } | {"step": int(step)}
+def _summary(result: records.EvalResult, metric: float, step: int) -> dict:
+    """The JSON summary of an evaluation (checkpoint metadata, ``metrics.json``)."""
+    return result.summary() | {"metric": float(metric), "step": int(step)}
 
 
-def finalize(workdir: str, like_state: state_lib.TrainState) -> dict:
-    """Reads the best checkpoint of ``workdir``, writes ``metrics.json`` and returns it with
-    the best ``variables`` (host numpy)."""
+def finalize(workdir: str, like_state: state_lib.TrainState) -> records.RunResult:
+    """Reads the best checkpoint of ``workdir``, writes its summary to ``metrics.json`` and
+    returns it with the best ``variables`` (host numpy)."""
     best = checkpointing.make_manager(
         os.path.join(workdir, "train", "best"), max_to_keep=1, best_metric="metric", best_mode="max"
     )
@@ -282,6 +287,6 @@ def finalize(workdir: str, like_state: state_lib.TrainState) -> dict:
         raise RuntimeError(f"{workdir} holds no best checkpoint")
     state, meta = restored
     jsonio.write_atomic(os.path.join(workdir, "metrics.json"), meta)
-    out = dict(meta)
-    out["variables"] = jax.device_get(step_lib.variables_of(state))
-    return out
+    return records.RunResult.from_summary(
+        meta, jax.device_get(step_lib.variables_of(state)), source=workdir
+    )

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mtal_jax import decode, losses, metrics, strategies, structs
+from mtal_jax import decode, losses, metrics, strategy_types, structs
 from mtal_jax.models import loss_heads, multitask
 from mtal_jax.train import state as state_lib
 
@@ -131,7 +131,7 @@ def make_eval_step(
 
 def make_predict_fn(
     model: multitask.Model,
-    strategy: strategies.Strategy,
+    strategy: strategy_types.Strategy,
     *,
     decode_kwargs: dict,
     det_to_seg: jax.Array,
@@ -156,7 +156,7 @@ def make_predict_fn(
         apply_fn = lambda images: model.apply(variables, images, train=False)
         segment_fn = lambda images: model.apply(variables, images, method=multitask.Model.segment)
         decode_fn = lambda outputs: decode.decode(outputs, **decode_kwargs)
-        ctx = strategies.PredictContext(apply_fn, segment_fn, decode_fn, det_to_seg)
+        ctx = strategy_types.PredictContext(apply_fn, segment_fn, decode_fn, det_to_seg)
         outputs = apply_fn(batch.images)
         preds = structs.Predictions(
             detections=decode_fn(outputs),

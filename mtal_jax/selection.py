@@ -271,3 +271,14 @@ def k_center_greedy(
     init = (min_d, jnp.zeros((n,), bool), jnp.zeros((budget,), jnp.int32))
     _, _, picks = jax.lax.fori_loop(0, budget, body, init)
     return picks
+
+
+def top_k_select(
+    scores: jax.Array, feats: jax.Array, selectable: jax.Array, budget: int, key: jax.Array
+) -> jax.Array:
+    """``top_k`` in the strategy protocol's ``select`` signature (features and key unused).
+
+    Deterministic: ties go to the lower pool index.
+    """
+    del feats, key
+    return top_k(scores, selectable, budget)

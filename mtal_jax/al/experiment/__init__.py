@@ -1,0 +1,56 @@
+"""The active-learning experiment (imperative shell): trials x strategies x cycles.
+
+Modules: ``setup`` (the config boundary: ``Plan`` and ``Setup``), ``cycle`` (one
+selection), ``durable`` (the run directory's durable state), ``protocol`` (the loop
+over trials, strategies and cycles, and the reference run).
+
+Disk layout of ``workdir`` (every JSON written atomically, selections never rewritten):
+
+  config.json                       the resolved config (a resume must match it)
+  reference/                        fully trained reference run (100 % of the pool)
+  trial_<t>/cycle_0/                the shared cycle-0 model of trial t (+ pool.json)
+  trial_<t>/<strategy>/cycle_<k>/   k >= 1: selection.json (made with the cycle k-1 model),
+                                    pool.json (labeled ids), scores.npz, train/, metrics.json
+  results.json, summary.md, summary.json, mdsq.png, map.png, miou.png
+
+The names below are the package's public API, shared by ``train.py``, ``select.py`` and
+the analyses.
+"""
+
+from mtal_jax.al.experiment.cycle import (
+    cycle_context,
+    labeled_class_hist,
+    make_strategy,
+    select_images,
+)
+from mtal_jax.al.experiment.durable import image_ids
+from mtal_jax.al.experiment.protocol import reference_metrics, run, run_plan
+from mtal_jax.al.experiment.setup import (
+    Plan,
+    Setup,
+    StrategySpec,
+    build_setup,
+    decode_kwargs,
+    plan_from_config,
+    strategy_specs,
+    train_config,
+)
+
+__all__ = [
+    "Plan",
+    "Setup",
+    "StrategySpec",
+    "build_setup",
+    "cycle_context",
+    "decode_kwargs",
+    "image_ids",
+    "labeled_class_hist",
+    "make_strategy",
+    "plan_from_config",
+    "reference_metrics",
+    "run",
+    "run_plan",
+    "select_images",
+    "strategy_specs",
+    "train_config",
+]

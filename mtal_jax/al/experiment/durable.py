@@ -1,0 +1,103 @@
+"""The experiment's durable state in ``workdir``: what a resumed run reads back.
+
+Every file is written atomically (a temporary file, then a rename) by process 0 only; a
+selection is never rewritten. Reading a file that exists is how each step of the
+experiment knows it is done (``protocol`` describes the order).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+from mtal_jax import jsonio
+
+
+def check_config(config_dict: dict, workdir: str) -> None:
+    """Writes ``workdir/config.json``, or checks that a resumed run uses the same config.
+
+    Args:
+      config_dict: the resolved config (``config.to_dict()``).
+      workdir: the run directory.
+
+    Raises:
+      ValueError: ``workdir`` holds an experiment with another config (naming the keys).
+    """
+    path = os.path.join(workdir, "config.json")
+    current = jsonio.normalize(config_dict)
+    if os.path.exists(path):
+        saved = jsonio.read(path)
+        if saved != current:
+            diff = sorted(_diff(saved, current))
+            raise ValueError(
+                f"{workdir} holds an experiment with another config (differs at {diff[:8]}); "
+                "use a new --workdir or the same config to resume"
+            )
+    elif jax.process_index() == 0:
+        jsonio.write_atomic(path, current)
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in set(a) | set(b):
+            out += _diff(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else k)
+        return out
+    return [] if a == b else [prefix]
+
+
+def pool(path: str, create: Callable[[], np.ndarray], n: int) -> np.ndarray:
+    """The [n] bool labeled mask stored at ``path`` (a ``pool.json``), or ``create()``'s,
+    written there once."""
+    if os.path.exists(path):
+        ids = np.asarray(jsonio.read(path)["labeled_ids"], np.int64)
+    else:
+        ids = np.flatnonzero(create())
+        if jax.process_index() == 0:
+            jsonio.write_atomic(
+                path, {"labeled_ids": ids.tolist(), "num_labeled": len(ids), "pool_size": n}
+            )
+    labeled = np.zeros(n, bool)
+    labeled[ids] = True
+    return labeled
+
+
+def read_selection(cycle_dir: str) -> np.ndarray | None:
+    """The selected pool indices of ``cycle_dir/selection.json``, None when not written."""
+    path = os.path.join(cycle_dir, "selection.json")
+    if not os.path.exists(path):
+        return None
+    return np.asarray(jsonio.read(path)["selected"], np.int64)
+
+
+def write_selection(
+    cycle_dir: str, record: dict, *, scores: dict[str, np.ndarray], scored: np.ndarray
+) -> None:
+    """Writes ``scores.npz`` (every score component over the pool) and then
+    ``selection.json`` (``record``), once: an existing selection is never replaced."""
+    if jax.process_index() != 0:
+        return
+    os.makedirs(cycle_dir, exist_ok=True)
+    tmp = os.path.join(cycle_dir, f"scores.tmp{os.getpid()}.npz")
+    np.savez(tmp, scored=scored, **scores)
+    os.replace(tmp, os.path.join(cycle_dir, "scores.npz"))
+    jsonio.write_atomic(os.path.join(cycle_dir, "selection.json"), record, overwrite=False)
+
+
+def write_results(workdir: str, records: list[dict]) -> None:
+    """Writes ``workdir/results.json`` (process 0)."""
+    if jax.process_index() == 0:
+        jsonio.write_atomic(os.path.join(workdir, "results.json"), records)
+
+
+def image_ids(source: Any, indices: np.ndarray) -> list[str]:
+    """The dataset's own ids (``image_id``) of ``source[indices]``."""
+    out = []
+    for i in indices:
+        v = source[int(i)].get("image_id", b"")
+        out.append(v.decode() if isinstance(v, bytes) else str(v))
+    return out

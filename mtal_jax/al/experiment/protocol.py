@@ -1,0 +1,163 @@
+"""The active-learning protocol (paper IV-A): trials x strategies x cycles.
+
+Per trial: a seeded random initial pool, one cycle-0 model shared by every strategy;
+per strategy and cycle k >= 1: select with the model of cycle k - 1, then continue
+training from it on the grown labeled set (continuous training: the previous best
+checkpoint, a fresh optimizer and schedule). A reference trained on the full pool (or
+given in the config) normalises mDSQ (paper Eq. 4).
+
+Resume order: each step first looks for its durable output (``durable``: the trial's
+``cycle_0/pool.json``, a cycle's ``selection.json`` and ``pool.json``, a training run's
+own checkpoints), so killing the process at any moment and running the same command
+again continues where it stopped and ends with the same labeled sets and metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import jax
+import ml_collections
+import numpy as np
+
+from mtal_jax import metrics, records, reporting, sharding
+from mtal_jax import pool as pool_lib
+from mtal_jax.al.experiment import cycle as cycle_lib
+from mtal_jax.al.experiment import durable
+from mtal_jax.al.experiment import setup as setup_lib
+from mtal_jax.train import loop
+
+log = logging.getLogger(__name__)
+
+
+def run(
+    config: ml_collections.ConfigDict, workdir: str, *, progress: bool = True
+) -> list[records.CycleRecord]:
+    """Runs (or resumes) the whole experiment of ``config`` in ``workdir``.
+
+    Returns:
+      The result records (also in ``workdir/results.json``).
+    """
+    plan = setup_lib.plan_from_config(config)
+    durable.check_config(config.to_dict(), workdir)
+    setup = setup_lib.build_setup(
+        config, needs_loss_prediction=any(s.base == "ll4al" for s in plan.strategies)
+    )
+    return run_plan(setup, plan, workdir, progress=progress)
+
+
+def run_plan(
+    setup: setup_lib.Setup, plan: setup_lib.Plan, workdir: str, *, progress: bool = True
+) -> list[records.CycleRecord]:
+    """The protocol on an unpacked ``setup`` and ``plan`` (see the module docstring)."""
+    n = setup.pool_size
+    budgets = pool_lib.cycle_budgets(
+        n, plan.initial_fraction, plan.budget_fraction, plan.num_cycles
+    )
+    log.info(
+        "pool %d images, eval %d, cycles %d (budgets %s), strategies %s, trials %d, %d devices",
+        n, len(setup.eval_indices), plan.num_cycles, budgets, [s.name for s in plan.strategies],
+        plan.num_trials, sharding.num_shards(setup.mesh),
+    )  # fmt: skip
+    src = setup.dataset.sources
+    train_source, eval_source = src[plan.train_split], src[plan.eval_split]
+    ref = reference_metrics(setup, plan, workdir, progress=progress)
+    results: list[records.CycleRecord] = []
+    step_fns: dict[int, loop.StepFns] = {}  # by run length (it sets the LR schedule)
+
+    def train_cycle(run_dir, labeled, init, seed, num_steps):
+        cfg = setup_lib.run_config(setup, plan, num_steps=num_steps, seed=seed)
+        if cfg.num_steps not in step_fns:  # compiled once per schedule, not per cycle
+            step_fns[cfg.num_steps] = loop.build_step_fns(setup.model, cfg, setup.spec)
+        return loop.train(
+            setup.model, cfg, workdir=run_dir, spec=setup.spec,
+            train_source=train_source, train_indices=np.flatnonzero(labeled),
+            eval_source=eval_source, eval_indices=setup.eval_indices, mesh=setup.mesh,
+            init_variables=init, progress=progress, fns=step_fns[cfg.num_steps],
+        )  # fmt: skip
+
+    def record(trial, strategy, cycle, labeled, result: records.RunResult, seconds):
+        rec = records.CycleRecord(
+            trial=trial, strategy=strategy, cycle=cycle, labeled_fraction=float(labeled.mean()),
+            labeled_ids=np.flatnonzero(labeled).tolist(),
+            metrics={**result.metrics, records.MDSQ.name: _mdsq(result.metrics, ref)},
+        )  # fmt: skip
+        results.append(rec)
+        values = " ".join(f"{m.title} {rec.metrics[m.name]:.4f}" for m in records.RECORD_METRICS)
+        log.info(
+            "trial %d | %-11s | cycle %d | %5.1f%% labeled | %s | %.0f s",
+            trial, strategy, cycle, 100 * rec.labeled_fraction, values, seconds,
+        )  # fmt: skip
+        durable.write_results(workdir, [r.to_json() for r in results])
+
+    for trial in range(plan.num_trials):
+        seed = plan.seed + 1000 * trial
+        base = os.path.join(workdir, f"trial_{trial}")
+        labeled0 = durable.pool(
+            os.path.join(base, "cycle_0", "pool.json"),
+            lambda seed=seed: pool_lib.initial_labeled(n, plan.initial_fraction, seed),
+            n,
+        )
+        t0 = time.time()
+        result0 = train_cycle(
+            os.path.join(base, "cycle_0"), labeled0, None, seed, plan.initial_steps
+        )
+        secs0 = time.time() - t0
+        for spec in plan.strategies:
+            record(trial, spec.name, 0, labeled0, result0, secs0)
+            labeled, result = labeled0, result0
+            for cycle in range(1, plan.num_cycles):
+                t0 = time.time()
+                cycle_dir = os.path.join(base, spec.name, f"cycle_{cycle}")
+                labeled = cycle_lib.select_cycle(
+                    setup, plan, spec, trial=trial, cycle=cycle, cycle_dir=cycle_dir,
+                    labeled=labeled, variables=result.variables, budget=budgets[cycle - 1],
+                    key=jax.random.fold_in(jax.random.key(seed), cycle), progress=progress,
+                )  # fmt: skip
+                result = train_cycle(
+                    cycle_dir, labeled, result.variables, seed + cycle, plan.cycle_steps
+                )
+                record(trial, spec.name, cycle, labeled, result, time.time() - t0)
+    if jax.process_index() == 0:
+        reporting.write_summary(results, workdir)
+    return results
+
+
+def _mdsq(values: dict[str, float], ref: dict[str, float]) -> float:
+    """mDSQ (paper Eq. 4) of evaluation ``values``, NaN when a reference value is not
+    positive."""
+    if not (ref["map"] > 0 and ref["miou"] > 0):
+        return float("nan")
+    return metrics.mdsq(values["map"], values["miou"], ref["map"], ref["miou"])
+
+
+def reference_metrics(
+    setup: setup_lib.Setup, plan: setup_lib.Plan, workdir: str, *, progress: bool = True
+) -> dict:
+    """Full-data reference (mAP, mIoU) for mDSQ: from the plan, or a trained reference run
+    in ``workdir/reference`` (resumed like any run)."""
+    if plan.reference_map > 0 and plan.reference_miou > 0:
+        return {"map": plan.reference_map, "miou": plan.reference_miou}
+    if not plan.full_reference:
+        raise ValueError("set al.reference_map and al.reference_miou, or al.full_reference=True")
+    src = setup.dataset.sources
+    cfg = setup_lib.run_config(setup, plan, num_steps=plan.full_steps, seed=plan.seed)
+    result = loop.train(
+        setup.model, cfg, workdir=os.path.join(workdir, "reference"),
+        spec=setup.spec, train_source=src[plan.train_split], train_indices=np.arange(setup.pool_size),
+        eval_source=src[plan.eval_split], eval_indices=setup.eval_indices, mesh=setup.mesh,
+        progress=progress,
+    )  # fmt: skip
+    values = result.metrics
+    log.info(
+        "reference (100%% of the pool): %s",
+        " ".join(f"{m.title} {values[m.name]:.4f}" for m in records.EVAL_METRICS),
+    )
+    if not (values["map"] > 0 and values["miou"] > 0):
+        log.warning(
+            "the reference run reached mAP %.4f / mIoU %.4f: mDSQ is undefined (NaN); train longer "
+            "(train.full_steps) or set al.reference_map / al.reference_miou", values["map"], values["miou"],
+        )  # fmt: skip
+    return {"map": values["map"], "miou": values["miou"]}

@@ -1,0 +1,258 @@
+"""The experiment's boundary with the config: everything is unpacked here, once.
+
+``plan_from_config`` turns the ``ConfigDict`` into a ``Plan`` (plain values: strategies,
+trials, cycles, schedules, splits) and ``build_setup`` into a ``Setup`` (the built objects:
+dataset, model, mesh, training settings). Every other module of the experiment works on
+these two, never on the config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+import jax
+import ml_collections
+
+from mtal_jax import sharding, strategies
+from mtal_jax.data import catalog, pipeline
+from mtal_jax.models import multitask
+from mtal_jax.train import loop
+
+
+@dataclasses.dataclass(frozen=True)
+class StrategySpec:
+    """One strategy of the experiment.
+
+    Attributes:
+      name: the name in results and run directories (a registry name or an alias).
+      base: the registry name (``strategies.STRATEGIES``) it builds.
+      kwargs: the factory's keyword hyperparameters.
+    """
+
+    name: str
+    base: str
+    kwargs: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """The experiment's settings as plain values (from ``config.al``, ``train``, ``data``).
+
+    Attributes:
+      strategies: the strategies, in config order.
+      num_trials: trials (each with its own initial pool and cycle-0 model).
+      num_cycles: cycles per strategy, cycle 0 included.
+      initial_fraction: labeled fraction of cycle 0.
+      budget_fraction: fraction of the pool added per cycle.
+      seed: base seed (trial t uses seed + 1000 t).
+      train_split: the pool's split.
+      eval_split: the evaluation split.
+      score_batch_size: images per pool-scoring batch.
+      decode_kwargs: detection decoding for scoring (``max_detections``,
+        ``score_threshold``).
+      cycle_steps: training steps of cycles k >= 1.
+      initial_steps: training steps of the cycle-0 model.
+      full_steps: training steps of the full-pool reference.
+      lr_warmup_steps: the configured warm-up (capped at a quarter of each run).
+      reference_map: given reference mAP (> 0 skips the reference run).
+      reference_miou: given reference mIoU.
+      full_reference: train the reference when none is given.
+    """
+
+    strategies: tuple[StrategySpec, ...]
+    num_trials: int
+    num_cycles: int
+    initial_fraction: float
+    budget_fraction: float
+    seed: int
+    train_split: str
+    eval_split: str
+    score_batch_size: int
+    decode_kwargs: dict[str, Any]
+    cycle_steps: int
+    initial_steps: int
+    full_steps: int
+    lr_warmup_steps: int
+    reference_map: float
+    reference_miou: float
+    full_reference: bool
+
+    def strategy(self, name: str) -> StrategySpec:
+        """The ``StrategySpec`` called ``name``.
+
+        Raises:
+          ValueError: no such strategy in the plan.
+        """
+        for spec in self.strategies:
+            if spec.name == name:
+                return spec
+        raise ValueError(f"strategy {name!r} is not in {[s.name for s in self.strategies]}")
+
+
+@dataclasses.dataclass
+class Setup:
+    """Everything built once per experiment from the config."""
+
+    dataset: catalog.Dataset
+    spec: pipeline.Spec
+    model: multitask.Model
+    mesh: jax.sharding.Mesh
+    train_cfg: loop.TrainConfig
+    pool_size: int
+    eval_indices: list[int]
+
+
+def strategy_specs(
+    config: ml_collections.ConfigDict, names: list[str] | None = None
+) -> tuple[StrategySpec, ...]:
+    """The ``StrategySpec`` of each name (default: ``config.al.strategies``), validated.
+
+    A name is a registry name or an alias defined in ``config.al.strategy.kwargs`` with a
+    ``base`` (e.g. ``{"ours_seg": {"base": "ours", "weights": (0, 0, 1)}}`` for the Table I
+    ablations); the rest of its entry are the factory's keywords.
+
+    Raises:
+      ValueError: empty, duplicate or unknown names (listing the valid ones).
+    """
+    if names is None:
+        names = [s.strip() for s in str(config.al.strategies).split(",") if s.strip()]
+    if not names:
+        raise ValueError("config.al.strategies is empty")
+    if len(set(names)) != len(names):
+        raise ValueError(f"config.al.strategies has duplicates: {names}")
+    all_kwargs = config.al.strategy.kwargs
+    specs = []
+    for name in names:
+        kwargs = dict(all_kwargs.get(name, {})) if all_kwargs else {}
+        base = kwargs.pop("base", name)
+        if base not in strategies.STRATEGIES:
+            raise ValueError(
+                f"unknown strategy {base!r}; valid names: {', '.join(sorted(strategies.STRATEGIES))}"
+            )
+        specs.append(StrategySpec(name=name, base=base, kwargs=kwargs))
+    return tuple(specs)
+
+
+def plan_from_config(config: ml_collections.ConfigDict, names: list[str] | None = None) -> Plan:
+    """Unpacks the config into a ``Plan`` (``names`` overrides ``config.al.strategies``)."""
+    a, t = config.al, config.train
+    return Plan(
+        strategies=strategy_specs(config, names),
+        num_trials=int(a.num_trials),
+        num_cycles=int(a.num_cycles),
+        initial_fraction=float(a.initial_fraction),
+        budget_fraction=float(a.budget_fraction),
+        seed=int(config.seed),
+        train_split=config.data.train_split,
+        eval_split=config.data.eval_split,
+        score_batch_size=int(a.score_batch_size),
+        decode_kwargs=decode_kwargs(config),
+        cycle_steps=int(t.steps),
+        initial_steps=int(t.get("initial_steps", 0)) or int(t.steps),
+        full_steps=int(t.full_steps),
+        lr_warmup_steps=int(t.lr_warmup_steps),
+        reference_map=float(a.reference_map),
+        reference_miou=float(a.reference_miou),
+        full_reference=bool(a.full_reference),
+    )
+
+
+def build_setup(config: ml_collections.ConfigDict, *, needs_loss_prediction: bool = False) -> Setup:
+    """Loads the dataset and builds spec, model, mesh and the training settings."""
+    d = config.data
+    dataset = catalog.load(
+        d.name, data_dir=d.data_dir, root=d.root, builder_kwargs=dict(d.builder_kwargs)
+    )
+    spec = pipeline.Spec(
+        image_hw=tuple(d.image_size),
+        max_boxes=d.max_boxes,
+        num_det_classes=len(dataset.det_classes),
+        num_seg_classes=len(dataset.seg_classes),
+        name=d.name,
+    )
+    model = multitask.Model(
+        num_det_classes=spec.num_det_classes,
+        num_seg_classes=spec.num_seg_classes,
+        backbone=config.model.backbone,
+        neck_channels=config.model.neck_channels,
+        head_channels=config.model.head_channels,
+        loss_prediction=bool(config.model.loss_prediction or needs_loss_prediction),
+    )
+    mesh = sharding.create_mesh(config.mesh.num_devices or None)
+    eval_source = dataset.sources[d.eval_split]
+    n_eval = (
+        len(eval_source)
+        if not config.eval.max_images
+        else min(len(eval_source), config.eval.max_images)
+    )
+    return Setup(
+        dataset=dataset,
+        spec=spec,
+        model=model,
+        mesh=mesh,
+        train_cfg=train_config(config),
+        pool_size=len(dataset.sources[d.train_split]),
+        eval_indices=list(range(n_eval)),
+    )
+
+
+def train_config(
+    config: ml_collections.ConfigDict, *, num_steps: int | None = None, seed: int | None = None
+) -> loop.TrainConfig:
+    """``loop.TrainConfig`` from the config sections (unpacked at the boundary)."""
+    t, l, e, c = config.train, config.loss, config.eval, config.checkpoint
+    steps = int(num_steps if num_steps is not None else t.steps)
+    return loop.TrainConfig(
+        num_steps=steps,
+        batch_size=t.batch_size,
+        learning_rate=t.learning_rate,
+        lr_warmup_steps=warmup_steps(int(t.lr_warmup_steps), steps),
+        weight_decay=t.weight_decay,
+        grad_clip_norm=t.grad_clip_norm,
+        loss_weights={
+            "det_heatmap": l.det_heatmap,
+            "det_size": l.det_size,
+            "det_offset": l.det_offset,
+            "seg": l.seg,
+        },
+        ll4al_weight=l.ll4al_weight,
+        ll4al_margin=l.ll4al_margin,
+        ll4al_detach_step=l.ll4al_detach_step,
+        seed=int(config.seed if seed is None else seed),
+        flip=config.data.flip,
+        log_every_steps=t.log_every_steps,
+        eval_every_steps=e.every_steps,
+        eval_batch_size=e.batch_size,
+        eval_max_images=0,  # Setup.eval_indices already applies config.eval.max_images
+        checkpoint_every_steps=c.every_steps,
+        best_metric=c.best_metric,
+        max_detections=e.max_detections,
+        score_threshold=e.score_threshold,
+        pretrained_backbone=os.path.expanduser(config.model.pretrained_backbone),
+    )
+
+
+def warmup_steps(configured: int, num_steps: int) -> int:
+    """The warm-up of a run: at most a quarter of it, so short continuous-training cycles
+    still decay."""
+    return min(configured, max(num_steps // 4, 1))
+
+
+def run_config(setup: Setup, plan: Plan, *, num_steps: int, seed: int) -> loop.TrainConfig:
+    """The ``TrainConfig`` of one run of the experiment (length and seed of that run)."""
+    return dataclasses.replace(
+        setup.train_cfg,
+        num_steps=num_steps,
+        seed=seed,
+        lr_warmup_steps=warmup_steps(plan.lr_warmup_steps, num_steps),
+    )
+
+
+def decode_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """Detection decoding settings of scoring and evaluation (``decode.decode`` keywords)."""
+    return {
+        "max_detections": config.eval.max_detections,
+        "score_threshold": config.eval.score_threshold,
+    }
