@@ -125,13 +125,21 @@ def random(*, cycle: int = 0) -> Strategy:
 
 
 def entropy(*, cycle: int = 0, seg_weight: float = 1.0, det_weight: float = 1.0) -> Strategy:
-    """Entropy: mean pixel entropy + mean detection entropy, top-k (``scores.uncertainty``)."""
+    """Entropy: mean pixel entropy + mean detection entropy, top-k (``scores.uncertainty``).
+
+    The pixel mean runs over ``preds.pixel_valid`` (padding excluded).
+    """
     del cycle
 
     def score(preds):
         det = preds.detections
         out = uncertainty.entropy_scores(
-            preds.seg_probs, det.det_probs, det.valid, seg_weight=seg_weight, det_weight=det_weight
+            preds.seg_probs,
+            det.det_probs,
+            det.valid,
+            seg_weight=seg_weight,
+            det_weight=det_weight,
+            pixel_valid=preds.pixel_valid,
         )
         return _masked(out, preds.valid)
 
@@ -205,12 +213,16 @@ def cald(
     return Strategy(score=score, select=select, features=features, extras=(extra,))
 
 
-def equal(*, cycle: int = 0, variant: str = "sym_kl", eps: float = 1e-8) -> Strategy:
+def equal(*, cycle: int = 0, variant: str = "kl", eps: float = 1e-8) -> Strategy:
     """EquAL: flip consistency of the segmentation, top-k (``scores.equal``).
+
+    The pixel mean runs over ``preds.pixel_valid`` (padding excluded).
 
     Args:
       cycle: unused.
-      variant: ``"kl"``, ``"sym_kl"`` (default, our choice) or ``"entropy_sum"``.
+      variant: ``"kl"`` (default: the KL divergence between the predictions of the image
+        and of its flipped version, as the MTAL paper describes EquAL, Sec. II),
+        ``"sym_kl"`` or ``"entropy_sum"``.
       eps: probability clip inside the logs.
     """
     del cycle
@@ -219,7 +231,11 @@ def equal(*, cycle: int = 0, variant: str = "sym_kl", eps: float = 1e-8) -> Stra
 
     def score(preds):
         s = equal_lib.flip_consistency(
-            preds.seg_probs, preds.extras[equal_lib.FLIP_KEY], variant=variant, eps=eps
+            preds.seg_probs,
+            preds.extras[equal_lib.FLIP_KEY],
+            variant=variant,
+            eps=eps,
+            pixel_valid=preds.pixel_valid,
         )
         return _masked({"score": s}, preds.valid)
 
@@ -262,6 +278,13 @@ def ll4al(
     normalisation needs the whole pool, so ``features`` carries the two predicted losses
     and ``select`` normalises them over the selectable rows (``scores.loss_prediction``);
     ``score["score"]`` is the plain sum.
+
+    Training follows the reference (Mephisto405/Learning-Loss-for-Active-Learning): the
+    loss modules' gradient reaches the backbone for the first 60 % of each LL4AL cycle
+    (``loss.ll4al_detach_fraction``, ``al.experiment.train_config``). Selection ranks the
+    whole unlabeled pool, where the reference ranks a random subset of 10 000 images: a
+    deliberate choice (the subset only saves scoring time; ranking every image applies the
+    same criterion without the sampling noise).
 
     Args:
       cycle: unused.
@@ -307,8 +330,14 @@ def cdal(
     det_weight: float = 1.0,
     random_first: bool = True,
     block_size: int = 256,
+    eps: float = 1e-30,
+    drop_zero_rows: bool = True,
 ) -> Strategy:
     """CDAL-CS (Agarwal et al. 2020): k-centre greedy on contextual-diversity features.
+
+    The segmentation feature averages over ``preds.pixel_valid`` (padding excluded).
+    Distances equal sharat29ag/CDAL's ``kl`` (``CDAL_CS.py``) to float32 precision with
+    the defaults of ``eps`` and ``drop_zero_rows`` (``scores.diversity`` docstring).
 
     Args:
       cycle: unused.
@@ -319,6 +348,10 @@ def cdal(
       random_first: the reference's random first pick even with a labeled set (default
         True, as ``CDAL_CS.py``).
       block_size: centres per distance block (memory 4 N block_size bytes).
+      eps: probability clip inside the logs (1e-30: the reference's unclipped logs; a
+        clip as large as 1e-8 changes distances on a trained network's peaked outputs).
+      drop_zero_rows: drop a class row that holds an exact zero in either image, as the
+        reference's NaN check does (False: keep it, its zeros clipped at ``eps``).
     """
     del cycle
     distance_fn = diversity.make_cdal_distance(
@@ -327,7 +360,15 @@ def cdal(
 
     def features(preds):
         det = preds.detections
-        return diversity.cdal_features(preds.seg_probs, det.det_probs, det.valid, det_form=det_form)
+        return diversity.cdal_features(
+            preds.seg_probs,
+            det.det_probs,
+            det.valid,
+            det_form=det_form,
+            eps=eps,
+            drop_zero_rows=drop_zero_rows,
+            pixel_valid=preds.pixel_valid,
+        )
 
     def select(scores, feats, selectable, budget, key):
         return selection.k_center_greedy(
@@ -351,6 +392,9 @@ def coreset(*, cycle: int = 0, block_size: int = 256, random_first: bool = False
 
     Squared Euclidean on ``preds.embedding``, seeded with the labeled set; the first pick
     is random only without a labeled set (google/active-learning), unless ``random_first``.
+    Only the greedy k-centre is provided: the robust variant of the original paper (a
+    mixed-integer program with outlier tolerance, initialised by the greedy solution) is
+    not.
 
     Args:
       cycle: unused.

@@ -126,11 +126,32 @@ def build_setup(config: ml_collections.ConfigDict, *, needs_loss_prediction: boo
 
 
 def train_config(
-    config: ml_collections.ConfigDict, *, num_steps: int | None = None, seed: int | None = None
+    config: ml_collections.ConfigDict,
+    *,
+    num_steps: int | None = None,
+    seed: int | None = None,
+    ll4al: bool = False,
 ):
-    """``loop.TrainConfig`` from the config sections (unpacked at the boundary)."""
+    """``loop.TrainConfig`` from the config sections (unpacked at the boundary).
+
+    Args:
+      config: the experiment config.
+      num_steps: steps of the run (default ``config.train.steps``).
+      seed: run seed (default ``config.seed``).
+      ll4al: a cycle of the LL4AL strategy: the loss modules' gradient reaches the
+        backbone until step round(``loss.ll4al_detach_fraction`` * steps), as in the
+        reference (Mephisto405/Learning-Loss-for-Active-Learning detaches after epoch 120
+        of 200). Otherwise the loss modules always see detached features, so they leave
+        the network of every other strategy (and the shared cycle 0) unchanged.
+
+    Raises:
+      ValueError: ``loss.ll4al_detach_fraction`` outside [0, 1].
+    """
     t, l, e, c = config.train, config.loss, config.eval, config.checkpoint
     steps = int(num_steps if num_steps is not None else t.steps)
+    fraction = float(l.ll4al_detach_fraction)
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"config.loss.ll4al_detach_fraction must lie in [0, 1], got {fraction}")
     return loop.TrainConfig(
         num_steps=steps,
         batch_size=t.batch_size,
@@ -147,7 +168,7 @@ def train_config(
         },
         ll4al_weight=l.ll4al_weight,
         ll4al_margin=l.ll4al_margin,
-        ll4al_detach_step=l.ll4al_detach_step,
+        ll4al_detach_step=round(fraction * steps) if ll4al else 0,
         seed=int(config.seed if seed is None else seed),
         flip=config.data.flip,
         log_every_steps=t.log_every_steps,
@@ -299,17 +320,19 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
     records: list[dict] = []
 
     initial_steps = int(config.train.get("initial_steps", 0)) or int(config.train.steps)
-    step_fns: dict[int, loop.StepFns] = {}  # by run length (it sets the LR schedule)
+    # by (run length, LL4AL detach step): they set the LR schedule and the detach point
+    step_fns: dict[tuple[int, int], loop.StepFns] = {}
 
-    def train_cycle(run_dir, labeled, init, seed, num_steps=None):
-        cfg = train_config(config, seed=seed, num_steps=num_steps)
-        if cfg.num_steps not in step_fns:  # compiled once per schedule, not per cycle
-            step_fns[cfg.num_steps] = loop.build_step_fns(setup.model, cfg, setup.spec)
+    def train_cycle(run_dir, labeled, init, seed, num_steps=None, ll4al=False):
+        cfg = train_config(config, seed=seed, num_steps=num_steps, ll4al=ll4al)
+        fns_key = (cfg.num_steps, cfg.ll4al_detach_step)
+        if fns_key not in step_fns:  # compiled once per schedule, not per cycle
+            step_fns[fns_key] = loop.build_step_fns(setup.model, cfg, setup.spec)
         return loop.train(
             setup.model, cfg, workdir=run_dir, spec=setup.spec,
             train_source=train_source, train_indices=np.flatnonzero(labeled),
             eval_source=eval_source, eval_indices=setup.eval_indices, mesh=setup.mesh,
-            init_variables=init, progress=progress, fns=step_fns[cfg.num_steps],
+            init_variables=init, progress=progress, fns=step_fns[fns_key],
         )  # fmt: skip
 
     def record(trial, strategy, cycle, labeled, result, seconds):
@@ -349,7 +372,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
                     setup, config, name, cycle, cdir, labeled, result["variables"], budgets[cycle - 1],
                     jax.random.fold_in(jax.random.key(seed), cycle), trial, progress,
                 )  # fmt: skip
-                result = train_cycle(cdir, labeled, result["variables"], seed + cycle)
+                result = train_cycle(
+                    cdir, labeled, result["variables"], seed + cycle,
+                    ll4al=_base_name(name, config) == "ll4al",
+                )  # fmt: skip
                 record(trial, name, cycle, labeled, result, time.time() - t0)
     if jax.process_index() == 0:
         reporting.write_summary(records, workdir)
