@@ -12,6 +12,8 @@ Each test uses inputs on which the library and the original once disagreed:
   experiment derives from ``loss.ll4al_detach_fraction``.
 """
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -287,3 +289,37 @@ def test_ll4al_gradient_reaches_backbone_only_before_the_detach_step():
 
     assert backbone_grad_norm(jnp.asarray(False)) > 0
     assert backbone_grad_norm(jnp.asarray(True)) == 0
+
+
+def test_experiment_attaches_loss_modules_only_in_ll4al_cycles(tmp_path, monkeypatch):
+    # The shell's wiring, with training and scoring stubbed out: which detach step does
+    # each run of an experiment get?
+    from configs import tiny
+
+    config = tiny.get_config()
+    config.data.data_dir = str(tmp_path / "tfds")
+    config.al.reference_map = config.al.reference_miou = 0.5
+    config.al.strategies = "ll4al,random"
+    config.al.num_cycles = 3
+    seen = {}
+
+    def fake_train(model, cfg, *, workdir, **kwargs):
+        del model, kwargs
+        seen[os.path.relpath(workdir, tmp_path / "run")] = (cfg.num_steps, cfg.ll4al_detach_step)
+        return {"map": 0.1, "ap50": 0.2, "miou": 0.3, "step": cfg.num_steps, "variables": None}
+
+    def fake_select(setup, config, strategy, variables, labeled, budget, key, **kwargs):
+        del setup, config, strategy, variables, key, kwargs
+        return np.flatnonzero(~labeled)[:budget], {"score": np.zeros(len(labeled))}, ~labeled
+
+    monkeypatch.setattr(experiment.loop, "train", fake_train)
+    monkeypatch.setattr(experiment.loop, "build_step_fns", lambda *a, **k: None)
+    monkeypatch.setattr(experiment, "select_images", fake_select)
+    experiment.run(config, str(tmp_path / "run"), progress=False)
+    steps = int(config.train.steps)
+    attached = round(config.loss.ll4al_detach_fraction * steps)
+    assert 0 < attached < steps
+    assert seen[os.path.join("trial_0", "cycle_0")][1] == 0  # shared by every strategy
+    for cycle in (1, 2):
+        assert seen[os.path.join("trial_0", "ll4al", f"cycle_{cycle}")] == (steps, attached)
+        assert seen[os.path.join("trial_0", "random", f"cycle_{cycle}")] == (steps, 0)
