@@ -13,9 +13,9 @@ Fidelity to ``CDAL_CS.py`` (sharat29ag/CDAL ``kl``, which computes ``a * log(a /
 without any clip):
 * the logs are clipped at ``eps`` = 1e-30 (default). A trained network's softmax is
   peaked, so the entries H(p_r) p_r of a feature row routinely fall far below 1e-8; a clip
-  at 1e-8 changed distances by up to 11 % relative (and the k-centre picks), while 1e-30
-  (still a normal float32) leaves them equal to the reference's to float32 precision
-  (``tests/test_diversity.py``);
+  at 1e-8 changed distances by more than 10 % relative on such outputs (and with them
+  k-centre picks), while 1e-30 (still a normal float32) leaves them equal to the
+  reference's to float32 precision, about 1e-6 relative (``tests/test_baseline_fidelity.py``);
 * a row that holds an exact zero in either image gives NaN in the reference (0 log 0,
   0 log(0 / b)) and is dropped there; ``drop_zero_rows=True`` (default) drops it too.
   Such zeros arise when float32 softmax probabilities underflow (logit gaps above ~100)
