@@ -22,6 +22,7 @@ import pytest
 from configs import default as default_config
 from mtal_jax import strategies, structs
 from mtal_jax.al import experiment, selection
+from mtal_jax.data import pipeline
 from mtal_jax.models import multitask
 from mtal_jax.scores import diversity
 from mtal_jax.train import evaluate
@@ -187,6 +188,7 @@ def test_content_mask_hand_computed_and_equal_to_the_loss_padding_mask():
     examples = [fixtures.make_example(hw=hw, seed=i) for i, hw in enumerate([(20, 40), (40, 24)])]
     host = fixtures.host_batch(examples)
     assert host["content_hw"].tolist() == [[32, 64], [64, 38]]
+    assert pipeline.padding_example(fixtures.SPEC)["content_hw"].tolist() == [0, 0]
     mask = step_lib.content_mask(host["content_hw"], fixtures.IMAGE_HW, fixtures.IMAGE_HW)
     np.testing.assert_array_equal(mask, host["seg_labels"] != structs.IGNORE_LABEL)
 
