@@ -50,8 +50,9 @@ def get_config(arg=None):
     # see mtal_jax/models/pretrained.py); "" = random init. Nothing is downloaded.
     config.model.pretrained_backbone = ""
     # LL4AL loss-prediction modules, trained in every run so that one checkpoint serves every
-    # strategy; with loss.ll4al_detach_step = 0 they see detached features and leave the
-    # multi-task network's training unchanged (gradient clipping aside).
+    # strategy. Outside LL4AL's own cycles they see detached features and leave the
+    # multi-task network's training unchanged (gradient clipping aside); see
+    # loss.ll4al_detach_fraction for LL4AL's cycles.
     config.model.loss_prediction = True
 
     config.loss = ml_collections.ConfigDict()
@@ -61,7 +62,10 @@ def get_config(arg=None):
     config.loss.seg = 1.0
     config.loss.ll4al_weight = 1.0  # lambda of the LL4AL ranking loss
     config.loss.ll4al_margin = 1.0
-    config.loss.ll4al_detach_step = 0  # 0 = loss modules always see detached features
+    # LL4AL's own cycles: the loss modules' gradient reaches the backbone for the first
+    # fraction of each run's steps and is detached after (reference: 120 of 200 epochs).
+    # 0 = always detached. Cycle 0, the reference run and other strategies: always detached.
+    config.loss.ll4al_detach_fraction = 0.6
 
     config.train = ml_collections.ConfigDict()
     # Schedule, sized so that 9 strategies x 3 trials x 6 cycles run in about an hour on the

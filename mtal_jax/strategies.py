@@ -69,13 +69,21 @@ def random(context: CycleContext = _NO_CONTEXT) -> Strategy:
 def entropy(
     context: CycleContext = _NO_CONTEXT, *, seg_weight: float = 1.0, det_weight: float = 1.0
 ) -> Strategy:
-    """Entropy: mean pixel entropy + mean detection entropy, top-k (``scores.uncertainty``)."""
+    """Entropy: mean pixel entropy + mean detection entropy, top-k (``scores.uncertainty``).
+
+    The pixel mean runs over ``preds.pixel_valid`` (padding excluded).
+    """
     del context
 
     def score(preds):
         det = preds.detections
         out = uncertainty.entropy_scores(
-            preds.seg_probs, det.det_probs, det.valid, seg_weight=seg_weight, det_weight=det_weight
+            preds.seg_probs,
+            det.det_probs,
+            det.valid,
+            seg_weight=seg_weight,
+            det_weight=det_weight,
+            pixel_valid=preds.pixel_valid,
         )
         return strategy_types.mask_padded(out, preds.valid)
 
@@ -150,13 +158,17 @@ def cald(
 
 
 def equal(
-    context: CycleContext = _NO_CONTEXT, *, variant: str = "sym_kl", eps: float = 1e-8
+    context: CycleContext = _NO_CONTEXT, *, variant: str = "kl", eps: float = 1e-8
 ) -> Strategy:
     """EquAL: flip consistency of the segmentation, top-k (``scores.equal``).
 
+    The pixel mean runs over ``preds.pixel_valid`` (padding excluded).
+
     Args:
       context: unused (the strategy is the same every cycle).
-      variant: ``"kl"``, ``"sym_kl"`` (default, our choice) or ``"entropy_sum"``.
+      variant: ``"kl"`` (default: the KL divergence between the predictions of the image
+        and of its flipped version, as the MTAL paper describes EquAL, Sec. II),
+        ``"sym_kl"`` or ``"entropy_sum"``.
       eps: probability clip inside the logs.
     """
     del context
@@ -165,7 +177,11 @@ def equal(
 
     def score(preds):
         s = equal_lib.flip_consistency(
-            preds.seg_probs, preds.extras[equal_lib.FLIP_KEY], variant=variant, eps=eps
+            preds.seg_probs,
+            preds.extras[equal_lib.FLIP_KEY],
+            variant=variant,
+            eps=eps,
+            pixel_valid=preds.pixel_valid,
         )
         return strategy_types.mask_padded({"score": s}, preds.valid)
 
@@ -207,6 +223,13 @@ def ll4al(
     normalisation needs the whole pool, so ``features`` carries the two predicted losses
     and ``select`` normalises them over the selectable rows (``scores.loss_prediction``);
     ``score["score"]`` is the plain sum.
+
+    Training follows the reference (Mephisto405/Learning-Loss-for-Active-Learning): the
+    loss modules' gradient reaches the backbone for the first 60 % of each LL4AL cycle
+    (``loss.ll4al_detach_fraction``, ``al.experiment.train_config``). Selection ranks the
+    whole unlabeled pool, where the reference ranks a random subset of 10 000 images: a
+    deliberate choice (the subset only saves scoring time; ranking every image applies the
+    same criterion without the sampling noise).
 
     Args:
       context: unused (the strategy is the same every cycle).
@@ -252,8 +275,14 @@ def cdal(
     det_weight: float = 1.0,
     random_first: bool = True,
     block_size: int = 256,
+    eps: float = 1e-30,
+    drop_zero_rows: bool = True,
 ) -> Strategy:
     """CDAL-CS (Agarwal et al. 2020): k-centre greedy on contextual-diversity features.
+
+    The segmentation feature averages over ``preds.pixel_valid`` (padding excluded).
+    Distances equal sharat29ag/CDAL's ``kl`` (``CDAL_CS.py``) to float32 precision with
+    the defaults of ``eps`` and ``drop_zero_rows`` (``scores.diversity`` docstring).
 
     Args:
       context: unused (the strategy is the same every cycle).
@@ -264,6 +293,10 @@ def cdal(
       random_first: the reference's random first pick even with a labeled set (default
         True, as ``CDAL_CS.py``).
       block_size: centres per distance block (memory 4 N block_size bytes).
+      eps: probability clip inside the logs (1e-30: the reference's unclipped logs; a
+        clip as large as 1e-8 changes distances on a trained network's peaked outputs).
+      drop_zero_rows: drop a class row that holds an exact zero in either image, as the
+        reference's NaN check does (False: keep it, its zeros clipped at ``eps``).
     """
     del context
     distance_fn = diversity.make_cdal_distance(
@@ -272,7 +305,15 @@ def cdal(
 
     def features(preds):
         det = preds.detections
-        return diversity.cdal_features(preds.seg_probs, det.det_probs, det.valid, det_form=det_form)
+        return diversity.cdal_features(
+            preds.seg_probs,
+            det.det_probs,
+            det.valid,
+            det_form=det_form,
+            eps=eps,
+            drop_zero_rows=drop_zero_rows,
+            pixel_valid=preds.pixel_valid,
+        )
 
     def select(scores, feats, selectable, budget, key):
         return selection.k_center_greedy(
@@ -298,6 +339,9 @@ def coreset(
 
     Squared Euclidean on ``preds.embedding``, seeded with the labeled set; the first pick
     is random only without a labeled set (google/active-learning), unless ``random_first``.
+    Only the greedy k-centre is provided: the robust variant of the original paper (a
+    mixed-integer program with outlier tolerance, initialised by the greedy solution) is
+    not.
 
     Args:
       context: unused (the strategy is the same every cycle).

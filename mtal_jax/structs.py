@@ -33,6 +33,9 @@ class Batch:
       seg_labels: [B, H, W] int32 segmentation ids in [0, C_seg) or IGNORE_LABEL.
       valid: [B] bool, False for padding examples of the last pool batch.
       index: [B] int32 position of the example in its split (the pool index), -1 for padding.
+      content_hw: [B, 2] int32 (height, width) of the resized image before the bottom/right
+        padding, (0, 0) for padding examples; None when unknown (no pixel is padding).
+        Label-free, so pool scoring can leave padding out without reading annotations.
     """
 
     images: Array
@@ -42,6 +45,7 @@ class Batch:
     seg_labels: Array
     valid: Array
     index: Array
+    content_hw: Array | None = None
 
 
 @flax.struct.dataclass
@@ -95,6 +99,8 @@ class Predictions:
       embedding: [B, D] pooled backbone features.
       valid: [B] bool, False for padding examples.
       loss_pred: [B, 2] LL4AL predicted losses, or None.
+      pixel_valid: [B, h, w] bool, False for cells of the stride-4 map that lie in the
+        bottom/right padding (``train.step.content_mask``), or None (every cell is content).
       extras: outputs of the strategy's extra functions (``Strategy.extras``), keyed by
         the names those functions choose (e.g. ``"seg_probs_flip"``, ``"box_masks"``).
     """
@@ -104,4 +110,5 @@ class Predictions:
     embedding: Array
     valid: Array
     loss_pred: Array | None = None
+    pixel_valid: Array | None = None
     extras: dict[str, Any] = flax.struct.field(default_factory=dict)

@@ -130,7 +130,8 @@ def preprocess(
     Returns:
       dict of ``images`` [H, W, 3] uint8, ``boxes`` [M, 4] float32 xyxy, ``box_labels`` [M]
       int32, ``box_valid`` [M] bool, ``seg_labels`` [H, W] int32, ``valid`` bool,
-      ``index`` int32 and ``num_dropped_boxes`` int32.
+      ``index`` int32, ``content_hw`` [2] int32 (resized size before padding) and
+      ``num_dropped_boxes`` int32.
     """
     image, seg, boxes, labels = validate(example, spec, index)
     hh, ww = spec.image_hw
@@ -170,6 +171,7 @@ def preprocess(
         "seg_labels": out_seg,
         "valid": np.bool_(True),
         "index": np.int32(index),
+        "content_hw": np.array([nh, nw], np.int32),
         "num_dropped_boxes": np.int32(dropped),
     }
 
@@ -186,6 +188,7 @@ def padding_example(spec: Spec) -> dict[str, np.ndarray]:
         "seg_labels": np.full((hh, ww), IGNORE_LABEL, np.int32),
         "valid": np.bool_(False),
         "index": np.int32(-1),
+        "content_hw": np.zeros((2,), np.int32),
         "num_dropped_boxes": np.int32(0),
     }
 

@@ -9,6 +9,18 @@ dropped (the reference drops NaN / inf rows) and the rest averaged (``CDAL_CS.py
 ``row_reduce="mean"``) or summed (``rewards.KL_segment``, ``"sum"``); 0 when no row
 remains (a reference quirk: images sharing no class are at distance 0).
 
+Fidelity to ``CDAL_CS.py`` (sharat29ag/CDAL ``kl``, which computes ``a * log(a / b)``
+without any clip):
+* the logs are clipped at ``eps`` = 1e-30 (default). A trained network's softmax is
+  peaked, so the entries H(p_r) p_r of a feature row routinely fall far below 1e-8; a clip
+  at 1e-8 changed distances by more than 10 % relative on such outputs (and with them
+  k-centre picks), while 1e-30 (still a normal float32) leaves them equal to the
+  reference's to float32 precision, about 1e-6 relative (``tests/test_baseline_fidelity.py``);
+* a row that holds an exact zero in either image gives NaN in the reference (0 log 0,
+  0 log(0 / b)) and is dropped there; ``drop_zero_rows=True`` (default) drops it too.
+  Such zeros arise when float32 softmax probabilities underflow (logit gaps above ~100)
+  or when every pixel of a class is exactly one-hot (H = 0).
+
 Multi-task recipe (our choice; the MTAL paper does not give one): distance =
 ``seg_weight`` * d(segmentation rows) + ``det_weight`` * d(detection rows), where
 * segmentation: the paper's C_seg x C_seg matrix over the pixels of the stride-4 map;
@@ -46,11 +58,15 @@ DET_FORMS = ("vector", "per_class")
 ROW_REDUCES = ("mean", "sum")
 
 
-def seg_contextual_diversity(seg_probs: ArrayLike) -> tuple[jax.Array, jax.Array]:
+def seg_contextual_diversity(
+    seg_probs: ArrayLike, pixel_valid: ArrayLike | None = None
+) -> tuple[jax.Array, jax.Array]:
     """CDAL segmentation feature, P^c over the pixels predicted as c.
 
     Args:
       seg_probs: [B, h, w, C] softmax probabilities.
+      pixel_valid: [B, h, w] bool or None (all pixels); invalid (padding) pixels count
+        for no class.
 
     Returns:
       (rows [B, C, C] (row c = P^c, zeros for absent classes), present [B, C] bool).
@@ -59,6 +75,8 @@ def seg_contextual_diversity(seg_probs: ArrayLike) -> tuple[jax.Array, jax.Array
     c = p.shape[-1]
     weighted = uncertainty.entropy(p)[..., None] * p  # [B, h, w, C]
     onehot = jax.nn.one_hot(jnp.argmax(p, -1), c, dtype=jnp.float32)  # [B, h, w, C]
+    if pixel_valid is not None:
+        onehot = onehot * jnp.asarray(pixel_valid, jnp.float32)[..., None]
     sums = jnp.einsum("bhwr,bhwc->brc", onehot, weighted)  # [B, C(rows), C]
     count = jnp.sum(onehot, axis=(1, 2))  # [B, C]
     return sums / jnp.maximum(count, 1.0)[..., None], count > 0
@@ -98,14 +116,19 @@ def det_contextual_diversity(
     raise ValueError(f"unknown CDAL det_form {form!r}; valid: {DET_FORMS}")
 
 
-def _pack(rows: jax.Array, present: jax.Array, width: int, eps: float) -> jax.Array:
+def _pack(
+    rows: jax.Array, present: jax.Array, width: int, eps: float, drop_zero_rows: bool = True
+) -> jax.Array:
     """[B, R, C], [B, R] -> [B, 2 R' W + R'] = [a, log a, valid], absent rows zeroed.
 
     Classes are zero-padded to ``width`` columns (and, for square C x C features, rows);
     a class that is 0 in both images adds exactly 0 to the symmetric KL, so padding does
-    not change any distance.
+    not change any distance. With ``drop_zero_rows`` a row holding an exact zero among
+    its C real classes is marked absent (the reference's NaN rule, module docstring).
     """
     b, r, c = rows.shape
+    if drop_zero_rows:
+        present = present & jnp.all(rows > 0, axis=-1)
     r_out = width if r == c else r
     rows = jnp.pad(rows, ((0, 0), (0, r_out - r), (0, width - c)))
     present = jnp.pad(present, ((0, 0), (0, r_out - r)))
@@ -121,7 +144,9 @@ def cdal_features(
     det_valid: ArrayLike,
     *,
     det_form: str = "vector",
-    eps: float = 1e-8,
+    eps: float = 1e-30,
+    drop_zero_rows: bool = True,
+    pixel_valid: ArrayLike | None = None,
 ) -> jax.Array:
     """Packed CDAL features of both tasks (layout: module docstring).
 
@@ -133,14 +158,19 @@ def cdal_features(
       det_probs: [B, K, C_det].
       det_valid: [B, K] bool.
       det_form: see ``det_contextual_diversity``.
-      eps: probability clip inside the logs.
+      eps: probability clip inside the logs (1e-30: the reference's unclipped logs to
+        float32 precision; see the module docstring).
+      drop_zero_rows: drop rows holding an exact zero, as the reference's NaN rule does.
+      pixel_valid: [B, h, w] bool or None (all pixels); padding pixels are left out of P^c.
 
     Returns:
       [B, F] float32, F = ``feature_dim(W, det_form)``.
     """
     width = max(jnp.shape(seg_probs)[-1], jnp.shape(det_probs)[-1])
-    seg = _pack(*seg_contextual_diversity(seg_probs), width, eps)
-    det = _pack(*det_contextual_diversity(det_probs, det_valid, form=det_form), width, eps)
+    seg = _pack(*seg_contextual_diversity(seg_probs, pixel_valid), width, eps, drop_zero_rows)
+    det = _pack(
+        *det_contextual_diversity(det_probs, det_valid, form=det_form), width, eps, drop_zero_rows
+    )
     return jnp.concatenate([seg, det], axis=-1)
 
 

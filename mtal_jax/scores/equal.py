@@ -3,14 +3,18 @@
 There is no official EquAL code (``research/baselines_and_peers.md`` §1.2). Three
 variants, all "higher = more informative", are offered:
 
-* ``"kl"``: mean over pixels of KL(P || P_f), P the softmax of the image and P_f the
-  softmax of the flipped image flipped back (the MTAL paper's description);
-* ``"sym_kl"`` (default, our choice): 0.5 (KL(P || P_f) + KL(P_f || P));
+* ``"kl"`` (default): mean over pixels of KL(P || P_f), P the softmax of the image and
+  P_f the softmax of the flipped image flipped back (the MTAL paper's description, Sec. II:
+  "the KL-divergence of the predictions from the original and the flipped image");
+* ``"sym_kl"``: 0.5 (KL(P || P_f) + KL(P_f || P));
 * ``"entropy_sum"``: mean pixel entropy of P plus that of P_f, the only public
   reimplementation (sud0301/best_practices_ALSS); it measures no consistency.
 
+The mean runs over the content pixels (``pixel_valid``, from ``Predictions.pixel_valid``):
+the bottom/right padding of the input pipeline is left out, as the losses leave it out.
 The flipped view comes from ``flip_extra``, which calls ``ctx.segment_fn`` (the
-strategy never calls the model itself).
+strategy never calls the model itself); it flips the padded image, so the flipped view
+sees its padding on the left, which is the one place padding still touches the score.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ def flip_consistency(
     seg_probs: ArrayLike,
     seg_probs_flip: ArrayLike,
     *,
-    variant: str = "sym_kl",
+    variant: str = "kl",
     eps: float = 1e-8,
     pixel_valid: ArrayLike | None = None,
 ) -> jax.Array:

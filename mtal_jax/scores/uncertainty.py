@@ -72,6 +72,7 @@ def entropy_scores(
     *,
     seg_weight: float = 1.0,
     det_weight: float = 1.0,
+    pixel_valid: ArrayLike | None = None,
 ) -> dict[str, jax.Array]:
     """Multi-task entropy: mean pixel entropy + mean detection entropy (issue 5).
 
@@ -83,11 +84,13 @@ def entropy_scores(
       det_valid: [B, K] bool.
       seg_weight: weight of the segmentation term.
       det_weight: weight of the detection term.
+      pixel_valid: [B, h, w] bool or None (all pixels); padding pixels are left out of the
+        mean pixel entropy.
 
     Returns:
       ``{"score", "seg_entropy", "det_entropy"}``, each [B] float32 (higher = more
       informative).
     """
-    seg = mean_pixel_entropy(seg_probs)
+    seg = mean_pixel_entropy(seg_probs, pixel_valid)
     det = mean_detection_entropy(det_probs, det_valid)
     return {"score": seg_weight * seg + det_weight * det, "seg_entropy": seg, "det_entropy": det}

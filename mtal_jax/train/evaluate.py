@@ -94,5 +94,8 @@ def evaluate(
 
 
 def to_batch(host: dict[str, np.ndarray]) -> structs.Batch:
-    """Host dict from the pipeline -> ``structs.Batch`` (drops bookkeeping keys)."""
-    return structs.Batch(**{f: host[f] for f in structs.Batch.__dataclass_fields__})
+    """Host dict from the pipeline -> ``structs.Batch`` (drops bookkeeping keys).
+
+    Optional fields (``content_hw``) missing from ``host`` stay None.
+    """
+    return structs.Batch(**{f: host[f] for f in structs.Batch.__dataclass_fields__ if f in host})

@@ -50,8 +50,10 @@ def make_train_step(
       loss_weights: weight of each term of ``losses.per_example_losses``.
       ll4al_weight: lambda of the LL4AL loss-prediction loss (models with loss prediction).
       ll4al_margin: xi of the ranking loss.
-      ll4al_detach_step: from this step on (per cycle) the loss modules see detached features;
-        0 = always detached (CALD's detection port), a large value = never.
+      ll4al_detach_step: from this step on (``state.step`` counts from 0 in every run) the
+        loss modules see detached features; 0 = always detached (CALD's detection port), a
+        large value = never. The experiment sets it from ``loss.ll4al_detach_fraction`` in
+        LL4AL's cycles (reference: 60 % of the run) and to 0 elsewhere.
 
     Returns:
       The step function. ``metrics`` holds the total loss, every term and the grad norm.
@@ -129,6 +131,33 @@ def make_eval_step(
     return eval_step
 
 
+def content_mask(
+    content_hw: jax.Array, out_hw: tuple[int, int], in_hw: tuple[int, int]
+) -> jax.Array:
+    """Which cells of a stride-s output map show image content rather than padding.
+
+    The pipeline pads images bottom/right; the losses ignore those pixels through their
+    ``IGNORE_LABEL``. Scores cannot read labels of unlabeled images, so this mask comes
+    from the content size alone: a cell is content when its centre input pixel is (the
+    full-resolution padding mask sampled nearest-neighbour at the map's resolution).
+
+    Args:
+      content_hw: [B, 2] int32 (height, width) of the content (``Batch.content_hw``).
+      out_hw: (h, w) of the output map.
+      in_hw: (H, W) of the network input.
+
+    Returns:
+      [B, h, w] bool.
+    """
+    (h, w), (hh, ww) = out_hw, in_hw
+    ys = (jnp.arange(h) + 0.5) * (hh / h)  # [h] centre of each cell row, input pixels
+    xs = (jnp.arange(w) + 0.5) * (ww / w)  # [w]
+    content_hw = jnp.asarray(content_hw, jnp.float32)
+    rows = ys[None, :] < content_hw[:, :1]  # [B, h]
+    cols = xs[None, :] < content_hw[:, 1:]  # [B, w]
+    return rows[:, :, None] & cols[:, None, :]
+
+
 def make_predict_fn(
     model: multitask.Model,
     strategy: strategy_types.Strategy,
@@ -158,12 +187,20 @@ def make_predict_fn(
         decode_fn = lambda outputs: decode.decode(outputs, **decode_kwargs)
         ctx = strategy_types.PredictContext(apply_fn, segment_fn, decode_fn, det_to_seg)
         outputs = apply_fn(batch.images)
+        pixel_valid = (
+            None
+            if batch.content_hw is None
+            else content_mask(
+                batch.content_hw, outputs.seg_logits.shape[1:3], batch.images.shape[1:3]
+            )
+        )
         preds = structs.Predictions(
             detections=decode_fn(outputs),
             seg_probs=jax.nn.softmax(outputs.seg_logits.astype(jnp.float32), -1),
             embedding=outputs.embedding,
             valid=batch.valid,
             loss_pred=outputs.loss_pred,
+            pixel_valid=pixel_valid,
         )
         extras = {}
         for extra in strategy.extras:

@@ -65,17 +65,19 @@ def run_plan(
     train_source, eval_source = src[plan.train_split], src[plan.eval_split]
     ref = reference_metrics(setup, plan, workdir, progress=progress)
     results: list[records.CycleRecord] = []
-    step_fns: dict[int, loop.StepFns] = {}  # by run length (it sets the LR schedule)
+    # by (run length, LL4AL detach step): they set the LR schedule and the detach point
+    step_fns: dict[tuple[int, int], loop.StepFns] = {}
 
-    def train_cycle(run_dir, labeled, init, seed, num_steps):
-        cfg = setup_lib.run_config(setup, plan, num_steps=num_steps, seed=seed)
-        if cfg.num_steps not in step_fns:  # compiled once per schedule, not per cycle
-            step_fns[cfg.num_steps] = loop.build_step_fns(setup.model, cfg, setup.spec)
+    def train_cycle(run_dir, labeled, init, seed, num_steps, ll4al=False):
+        cfg = setup_lib.run_config(setup, plan, num_steps=num_steps, seed=seed, ll4al=ll4al)
+        fns_key = (cfg.num_steps, cfg.ll4al_detach_step)
+        if fns_key not in step_fns:  # compiled once per schedule, not per cycle
+            step_fns[fns_key] = loop.build_step_fns(setup.model, cfg, setup.spec)
         return loop.train(
             setup.model, cfg, workdir=run_dir, spec=setup.spec,
             train_source=train_source, train_indices=np.flatnonzero(labeled),
             eval_source=eval_source, eval_indices=setup.eval_indices, mesh=setup.mesh,
-            init_variables=init, progress=progress, fns=step_fns[cfg.num_steps],
+            init_variables=init, progress=progress, fns=step_fns[fns_key],
         )  # fmt: skip
 
     def record(trial, strategy, cycle, labeled, result: records.RunResult, seconds):
@@ -117,8 +119,9 @@ def run_plan(
                     key=jax.random.fold_in(jax.random.key(seed), cycle), progress=progress,
                 )  # fmt: skip
                 result = train_cycle(
-                    cycle_dir, labeled, result.variables, seed + cycle, plan.cycle_steps
-                )
+                    cycle_dir, labeled, result.variables, seed + cycle, plan.cycle_steps,
+                    ll4al=spec.base == "ll4al",
+                )  # fmt: skip
                 record(trial, spec.name, cycle, labeled, result, time.time() - t0)
     if jax.process_index() == 0:
         reporting.write_summary(results, workdir)

@@ -56,6 +56,8 @@ class Plan:
       initial_steps: training steps of the cycle-0 model.
       full_steps: training steps of the full-pool reference.
       lr_warmup_steps: the configured warm-up (capped at a quarter of each run).
+      ll4al_detach_fraction: share of an LL4AL cycle during which the loss modules'
+        gradient reaches the backbone (``train_config``).
       reference_map: given reference mAP (> 0 skips the reference run).
       reference_miou: given reference mIoU.
       full_reference: train the reference when none is given.
@@ -75,6 +77,7 @@ class Plan:
     initial_steps: int
     full_steps: int
     lr_warmup_steps: int
+    ll4al_detach_fraction: float
     reference_map: float
     reference_miou: float
     full_reference: bool
@@ -153,6 +156,7 @@ def plan_from_config(config: ml_collections.ConfigDict, names: list[str] | None 
         initial_steps=int(t.get("initial_steps", 0)) or int(t.steps),
         full_steps=int(t.full_steps),
         lr_warmup_steps=int(t.lr_warmup_steps),
+        ll4al_detach_fraction=_detach_fraction(config),
         reference_map=float(a.reference_map),
         reference_miou=float(a.reference_miou),
         full_reference=bool(a.full_reference),
@@ -199,11 +203,30 @@ def build_setup(config: ml_collections.ConfigDict, *, needs_loss_prediction: boo
 
 
 def train_config(
-    config: ml_collections.ConfigDict, *, num_steps: int | None = None, seed: int | None = None
+    config: ml_collections.ConfigDict,
+    *,
+    num_steps: int | None = None,
+    seed: int | None = None,
+    ll4al: bool = False,
 ) -> loop.TrainConfig:
-    """``loop.TrainConfig`` from the config sections (unpacked at the boundary)."""
+    """``loop.TrainConfig`` from the config sections (unpacked at the boundary).
+
+    Args:
+      config: the experiment config.
+      num_steps: steps of the run (default ``config.train.steps``).
+      seed: run seed (default ``config.seed``).
+      ll4al: a cycle of the LL4AL strategy: the loss modules' gradient reaches the
+        backbone until step round(``loss.ll4al_detach_fraction`` * steps), as in the
+        reference (Mephisto405/Learning-Loss-for-Active-Learning detaches after epoch 120
+        of 200). Otherwise the loss modules always see detached features, so they leave
+        the network of every other strategy (and the shared cycle 0) unchanged.
+
+    Raises:
+      ValueError: ``loss.ll4al_detach_fraction`` outside [0, 1].
+    """
     t, l, e, c = config.train, config.loss, config.eval, config.checkpoint
     steps = int(num_steps if num_steps is not None else t.steps)
+    fraction = _detach_fraction(config)
     return loop.TrainConfig(
         num_steps=steps,
         batch_size=t.batch_size,
@@ -219,7 +242,7 @@ def train_config(
         },
         ll4al_weight=l.ll4al_weight,
         ll4al_margin=l.ll4al_margin,
-        ll4al_detach_step=l.ll4al_detach_step,
+        ll4al_detach_step=ll4al_detach_step(fraction, steps) if ll4al else 0,
         seed=int(config.seed if seed is None else seed),
         flip=config.data.flip,
         log_every_steps=t.log_every_steps,
@@ -234,19 +257,37 @@ def train_config(
     )
 
 
+def _detach_fraction(config: ml_collections.ConfigDict) -> float:
+    fraction = float(config.loss.ll4al_detach_fraction)
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"config.loss.ll4al_detach_fraction must lie in [0, 1], got {fraction}")
+    return fraction
+
+
+def ll4al_detach_step(fraction: float, num_steps: int) -> int:
+    """The step after which an LL4AL cycle's loss modules see detached features."""
+    return round(fraction * num_steps)
+
+
 def warmup_steps(configured: int, num_steps: int) -> int:
     """The warm-up of a run: at most a quarter of it, so short continuous-training cycles
     still decay."""
     return min(configured, max(num_steps // 4, 1))
 
 
-def run_config(setup: Setup, plan: Plan, *, num_steps: int, seed: int) -> loop.TrainConfig:
-    """The ``TrainConfig`` of one run of the experiment (length and seed of that run)."""
+def run_config(
+    setup: Setup, plan: Plan, *, num_steps: int, seed: int, ll4al: bool = False
+) -> loop.TrainConfig:
+    """The ``TrainConfig`` of one run of the experiment (length and seed of that run; an
+    LL4AL cycle lets the loss modules' gradient reach the backbone, see ``train_config``)."""
     return dataclasses.replace(
         setup.train_cfg,
         num_steps=num_steps,
         seed=seed,
         lr_warmup_steps=warmup_steps(plan.lr_warmup_steps, num_steps),
+        ll4al_detach_step=(
+            ll4al_detach_step(plan.ll4al_detach_fraction, num_steps) if ll4al else 0
+        ),
     )
 
 
