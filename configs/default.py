@@ -109,7 +109,7 @@ def get_config(arg=None):
     config.checkpoint = ml_collections.ConfigDict()
     config.checkpoint.every_steps = 100
     config.checkpoint.best_metric = "mean_map_miou"  # map | ap50 | miou | mean_map_miou
-    config.checkpoint.init_from = ""  # weights-only start (a run dir with train/best)
+    config.checkpoint.init_from = ""  # run dir whose best weights start cycle 0 and the reference
 
     config.mesh = ml_collections.ConfigDict()
     config.mesh.num_devices = 0  # 0 = all devices

@@ -242,3 +242,42 @@ def test_results_json_reads_back_and_foreign_files_are_refused(uninterrupted):
         rec_lib.CycleRecord.from_json(
             {"trial": 0, "strategy": "x", "labeled_fraction": 0.4}, "other.json"
         )
+
+
+def test_init_from_starts_cycle_zero_and_the_reference(tmp_path, data_dir, monkeypatch):
+    """``config.checkpoint.init_from``: its weights start cycle 0 and the reference, and
+    later cycles continue from the previous cycle (training and selection stubbed out)."""
+    from mtal_jax.train import loop
+
+    config = _config(data_dir)
+    config.al.reference_map = config.al.reference_miou = 0.0
+    config.al.full_reference = True
+    config.checkpoint.init_from = "/pretrained/run"
+    starts = {}
+
+    def fake_load(path, model, cfg, spec):
+        assert path == "/pretrained/run"
+        return {"from": path}
+
+    def fake_train(model, cfg, *, workdir, init_variables=None, **kwargs):
+        name = os.path.relpath(workdir, tmp_path / "run")
+        starts[name] = init_variables
+        return rec_lib.RunResult(
+            metrics={"map": 0.1, "ap50": 0.2, "miou": 0.3}, metric=0.2, step=cfg.num_steps,
+            per_class_ap=[], per_class_iou=[], variables={"from": name},
+        )  # fmt: skip
+
+    def fake_select(setup, plan, strategy, variables, labeled, budget, key, **kwargs):
+        return np.flatnonzero(~labeled)[:budget], {"score": np.zeros(len(labeled))}, ~labeled
+
+    monkeypatch.setattr(loop, "load_variables", fake_load)
+    monkeypatch.setattr(loop, "train", fake_train)
+    monkeypatch.setattr(loop, "build_step_fns", lambda *a, **k: None)
+    monkeypatch.setattr(experiment.cycle, "select_images", fake_select)
+    experiment.run(config, str(tmp_path / "run"), progress=False)
+    assert starts["reference"] == {"from": "/pretrained/run"}
+    assert starts[os.path.join("trial_0", "cycle_0")] == {"from": "/pretrained/run"}
+    for name in ("ours", "random"):
+        assert starts[os.path.join("trial_0", name, "cycle_1")] == {
+            "from": os.path.join("trial_0", "cycle_0")
+        }

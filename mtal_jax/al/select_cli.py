@@ -15,10 +15,9 @@ import jax
 import ml_collections
 import numpy as np
 
-from mtal_jax import checkpointing, jsonio
+from mtal_jax import jsonio
 from mtal_jax.al import experiment
-from mtal_jax.train import state as state_lib
-from mtal_jax.train import step as step_lib
+from mtal_jax.train import loop
 
 log = logging.getLogger(__name__)
 
@@ -48,44 +47,15 @@ def ids_to_mask(ids: list[str], id_to_index: dict[str, int], n: int, path: str) 
     return mask
 
 
-def checkpoint_dir(path: str) -> str:
-    """The orbax manager directory of a run dir, its ``train`` dir or a manager dir."""
-    for cand in (os.path.join(path, "train", "best"), os.path.join(path, "best"), path):
-        if os.path.isdir(cand) and any(d.isdigit() for d in os.listdir(cand)):
-            return cand
-    raise FileNotFoundError(f"no checkpoint found in {path} (expected <run>/train/best/<step>)")
-
-
 def load_variables(config: ml_collections.ConfigDict, setup: experiment.Setup, path: str) -> dict:
-    """Restores the model variables of checkpoint ``path`` for the model of ``config``.
+    """Restores the model variables of checkpoint ``path`` for the model of ``config``
+    (``train.loop.load_variables``).
 
     Raises:
+      FileNotFoundError: no checkpoint in ``path``.
       ValueError: the checkpoint does not match the config's model (other classes, backbone...).
     """
-    directory = checkpoint_dir(path)
-    cfg = experiment.train_config(config)
-    tx = state_lib.create_optimizer(
-        learning_rate=cfg.learning_rate, warmup_steps=cfg.lr_warmup_steps, total_steps=cfg.num_steps,
-        weight_decay=cfg.weight_decay, grad_clip_norm=cfg.grad_clip_norm,
-    )  # fmt: skip
-    like = jax.eval_shape(
-        lambda: state_lib.create_train_state(
-            setup.model, tx, jax.random.key(0), setup.spec.image_hw
-        )
-    )
-    manager = checkpointing.make_manager(directory, best_metric="metric")
-    try:
-        step = manager.best_step() if manager.best_step() is not None else manager.latest_step()
-        state, _ = checkpointing.restore(manager, step, like)
-    except Exception as e:  # orbax raises many types for structure/shape mismatches
-        raise ValueError(
-            f"checkpoint {directory} does not match the model of the config "
-            f"(backbone {config.model.backbone!r}, {setup.spec.num_det_classes} detection / "
-            f"{setup.spec.num_seg_classes} segmentation classes): {type(e).__name__}: {str(e)[:300]}"
-        ) from e
-    finally:
-        checkpointing.close(manager)
-    return jax.device_get(step_lib.variables_of(state))
+    return loop.load_variables(path, setup.model, experiment.train_config(config), setup.spec)
 
 
 def run(
@@ -106,7 +76,7 @@ def run(
     spec = plan.strategy(strategy)
     if budget <= 0:
         raise ValueError(f"--budget must be positive, got {budget}")
-    checkpoint_dir(checkpoint)  # fail fast on a missing checkpoint
+    loop.checkpoint_dir(checkpoint)  # fail fast on a missing checkpoint
     setup = experiment.build_setup(config, needs_loss_prediction=spec.base == "ll4al")
     source = setup.dataset.sources[plan.train_split]
     n = setup.pool_size

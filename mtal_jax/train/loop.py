@@ -290,3 +290,54 @@ def finalize(workdir: str, like_state: state_lib.TrainState) -> records.RunResul
     return records.RunResult.from_summary(
         meta, jax.device_get(step_lib.variables_of(state)), source=workdir
     )
+
+
+def checkpoint_dir(path: str) -> str:
+    """The orbax manager directory of a run dir, its ``train`` dir or a manager dir.
+
+    Raises:
+      FileNotFoundError: no checkpoint there.
+    """
+    for cand in (os.path.join(path, "train", "best"), os.path.join(path, "best"), path):
+        if os.path.isdir(cand) and any(d.isdigit() for d in os.listdir(cand)):
+            return cand
+    raise FileNotFoundError(f"no checkpoint found in {path} (expected <run>/train/best/<step>)")
+
+
+def load_variables(
+    path: str, model: multitask.Model, cfg: TrainConfig, spec: pipeline.Spec
+) -> dict:
+    """The model variables of the best (else latest) checkpoint of run ``path`` (host numpy).
+
+    Args:
+      path: a run directory, its ``train`` directory or a manager directory.
+      model: the network the checkpoint must match.
+      cfg: training settings (the optimizer's structure is part of the checkpoint).
+      spec: input size and classes.
+
+    Raises:
+      FileNotFoundError: no checkpoint in ``path``.
+      ValueError: the checkpoint does not match the model (other classes, backbone...).
+    """
+    directory = checkpoint_dir(path)
+    tx = state_lib.create_optimizer(
+        learning_rate=cfg.learning_rate, warmup_steps=cfg.lr_warmup_steps, total_steps=cfg.num_steps,
+        weight_decay=cfg.weight_decay, grad_clip_norm=cfg.grad_clip_norm,
+    )  # fmt: skip
+    like = jax.eval_shape(
+        lambda: state_lib.create_train_state(model, tx, jax.random.key(0), spec.image_hw)
+    )
+    manager = checkpointing.make_manager(directory, best_metric="metric")
+    try:
+        step = manager.best_step() if manager.best_step() is not None else manager.latest_step()
+        state, _ = checkpointing.restore(manager, step, like)
+    except Exception as e:  # orbax raises many types for structure/shape mismatches
+        raise ValueError(
+            f"checkpoint {directory} does not match the model of the config (backbone "
+            f"{model.backbone!r}, "
+            f"{spec.num_det_classes} detection / {spec.num_seg_classes} segmentation classes): "
+            f"{type(e).__name__}: {str(e)[:300]}"
+        ) from e
+    finally:
+        checkpointing.close(manager)
+    return jax.device_get(step_lib.variables_of(state))

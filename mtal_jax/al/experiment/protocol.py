@@ -6,7 +6,12 @@ training from it on the grown labeled set (continuous training: the previous bes
 checkpoint, a fresh optimizer and schedule). A reference trained on the full pool (or
 given in the config) normalises mDSQ (paper Eq. 4).
 
-Resume order: each step first looks for its durable output (``durable``: the trial's
+Where a training run starts (resume order): (1) its own latest checkpoint; (2) the
+weights it is given: the previous cycle's best model, or for the cycle-0 models and the
+reference the best weights of ``config.checkpoint.init_from`` when set; (3) scratch, with
+the backbone of ``config.model.pretrained_backbone`` when set.
+
+Resume: each step first looks for its durable output (``durable``: the trial's
 ``cycle_0/pool.json``, a cycle's ``selection.json`` and ``pool.json``, a training run's
 own checkpoints), so killing the process at any moment and running the same command
 again continues where it stopped and ends with the same labeled sets and metrics.
@@ -63,7 +68,11 @@ def run_plan(
     )  # fmt: skip
     src = setup.dataset.sources
     train_source, eval_source = src[plan.train_split], src[plan.eval_split]
-    ref = reference_metrics(setup, plan, workdir, progress=progress)
+    init = None
+    if plan.init_from:
+        init = loop.load_variables(plan.init_from, setup.model, setup.train_cfg, setup.spec)
+        log.info("cycle-0 models and the reference start from the weights of %s", plan.init_from)
+    ref = reference_metrics(setup, plan, workdir, progress=progress, init_variables=init)
     results: list[records.CycleRecord] = []
     # by (run length, LL4AL detach step): they set the LR schedule and the detach point
     step_fns: dict[tuple[int, int], loop.StepFns] = {}
@@ -104,7 +113,7 @@ def run_plan(
         )
         t0 = time.time()
         result0 = train_cycle(
-            os.path.join(base, "cycle_0"), labeled0, None, seed, plan.initial_steps
+            os.path.join(base, "cycle_0"), labeled0, init, seed, plan.initial_steps
         )
         secs0 = time.time() - t0
         for spec in plan.strategies:
@@ -137,10 +146,15 @@ def _mdsq(values: dict[str, float], ref: dict[str, float]) -> float:
 
 
 def reference_metrics(
-    setup: setup_lib.Setup, plan: setup_lib.Plan, workdir: str, *, progress: bool = True
+    setup: setup_lib.Setup,
+    plan: setup_lib.Plan,
+    workdir: str,
+    *,
+    progress: bool = True,
+    init_variables: dict | None = None,
 ) -> dict:
     """Full-data reference (mAP, mIoU) for mDSQ: from the plan, or a trained reference run
-    in ``workdir/reference`` (resumed like any run)."""
+    in ``workdir/reference`` (resumed like any run, started from ``init_variables``)."""
     if plan.reference_map > 0 and plan.reference_miou > 0:
         return {"map": plan.reference_map, "miou": plan.reference_miou}
     if not plan.full_reference:
@@ -151,7 +165,7 @@ def reference_metrics(
         setup.model, cfg, workdir=os.path.join(workdir, "reference"),
         spec=setup.spec, train_source=src[plan.train_split], train_indices=np.arange(setup.pool_size),
         eval_source=src[plan.eval_split], eval_indices=setup.eval_indices, mesh=setup.mesh,
-        progress=progress,
+        init_variables=init_variables, progress=progress,
     )  # fmt: skip
     values = result.metrics
     log.info(

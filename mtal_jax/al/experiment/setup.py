@@ -61,6 +61,8 @@ class Plan:
       reference_map: given reference mAP (> 0 skips the reference run).
       reference_miou: given reference mIoU.
       full_reference: train the reference when none is given.
+      init_from: a run directory whose best weights start the cycle-0 models and the
+        reference ("" = scratch, or the configured pretrained backbone).
     """
 
     strategies: tuple[StrategySpec, ...]
@@ -81,6 +83,7 @@ class Plan:
     reference_map: float
     reference_miou: float
     full_reference: bool
+    init_from: str = ""
 
     def strategy(self, name: str) -> StrategySpec:
         """The ``StrategySpec`` called ``name``.
@@ -160,6 +163,7 @@ def plan_from_config(config: ml_collections.ConfigDict, names: list[str] | None 
         reference_map=float(a.reference_map),
         reference_miou=float(a.reference_miou),
         full_reference=bool(a.full_reference),
+        init_from=os.path.expanduser(str(config.checkpoint.get("init_from", "") or "")),
     )
 
 
