@@ -72,8 +72,22 @@ else:
         None,
         "File of already labeled image ids (never selected; seeds diversity methods).",
     )
-    _OUTPUT = flags.DEFINE_string("output", "selection.json", "Output file.")
-    _FORMAT = flags.DEFINE_enum("format", "json", ["json", "csv"], "Output format.")
+    _OUTPUT = flags.DEFINE_string(
+        "output", "selection.json", "Output file (json, csv) or folder (label-studio, coco)."
+    )
+    _FORMAT = flags.DEFINE_enum(
+        "format",
+        "json",
+        ["json", "csv", "label-studio", "coco"],
+        "Output format; label-studio and coco write a folder with pre-annotations and "
+        "disagreement maps.",
+    )
+    _IMAGE_URL_PREFIX = flags.DEFINE_string(
+        "image_url_prefix",
+        None,
+        "label-studio: URL prefix of the exported images "
+        "(default /data/local-files/?d=<output folder name>/).",
+    )
     _SEED = flags.DEFINE_integer("seed", 0, "Selection seed (random tie-breaks, random strategy).")
     _PROGRESS = flags.DEFINE_bool("progress", True, "Show progress bars.")
 
@@ -93,6 +107,7 @@ else:
             fmt=_FORMAT.value,
             seed=_SEED.value,
             progress=_PROGRESS.value,
+            image_url_prefix=_IMAGE_URL_PREFIX.value,
         )
 
     runtime.run_main(main)
