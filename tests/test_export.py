@@ -327,3 +327,101 @@ def test_coco_instances_round_trip_through_pycocotools(tmp_path):
         assert not (union & mask).any()
         union |= mask
     assert union.all()
+
+
+# ----------------------------------------------------------------------------- select.py end to end
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from configs import tiny
+    from mtal_jax.al import experiment
+    from mtal_jax.train import loop
+
+    config = tiny.get_config()
+    config.data.data_dir = str(tmp_path_factory.mktemp("tfds"))
+    setup = experiment.build_setup(config)
+    run_dir = str(tmp_path_factory.mktemp("run"))
+    src = setup.dataset.sources
+    loop.train(
+        setup.model, experiment.train_config(config, num_steps=2), workdir=run_dir, spec=setup.spec,
+        train_source=src["train"], train_indices=np.arange(8), eval_source=src["test"],
+        eval_indices=setup.eval_indices, mesh=setup.mesh, progress=False,
+    )  # fmt: skip
+    return config, run_dir, setup
+
+
+def test_select_exports_label_studio_and_coco(trained, tmp_path):
+    from mtal_jax.al import select_cli
+
+    config, run_dir, setup = trained
+    # A low detection threshold, so the tiny model's boxes are exported and scored.
+    config = config.copy_and_resolve_references()
+    config.al.strategy.kwargs = {"ours": {"det_score_threshold": 0.0}}
+    out = str(tmp_path / "ls")
+    rows = select_cli.run(
+        config, strategy="ours", checkpoint=run_dir, budget=3, output=out,
+        fmt="label-studio", progress=False,
+    )  # fmt: skip
+    names = sorted(os.listdir(out))
+    assert names == sorted(
+        ["README.md", "disagreement", "images", "labeling_config.xml", "selection.json",
+         "tasks.json"]
+    )  # fmt: skip
+    with open(os.path.join(out, "tasks.json")) as f:
+        tasks = json.load(f)
+    with open(os.path.join(out, "labeling_config.xml")) as f:
+        config_xml = f.read()
+    assert [t["data"]["rank"] for t in tasks] == [1, 2, 3]
+    h, w = setup.spec.image_hw
+    for task, row in zip(tasks, rows):
+        _check_label_studio_task(task, config_xml)
+        data = task["data"]
+        assert data["image_id"] == row["image_id"]
+        assert data["image"] == f"/data/local-files/?d=ls/images/{data['image'].split('/')[-1]}"
+        image = np.asarray(PIL.Image.open(os.path.join(out, "images", data["image"].split("/")[-1])))
+        assert image.shape == (h, w, 3)
+        map_name = data["disagreement"].split("/")[-1]
+        assert "disagreement" in map_name
+        assert PIL.Image.open(os.path.join(out, "disagreement", map_name)).size == (w, h)
+        # The export recomputes the scores through the selection's code path: same values.
+        for key in ("score", "s_seg", "s_loc_max", "s_cls_max"):
+            assert data["consistency"][key] == pytest.approx(row[key], abs=1e-5)
+        if data["boxes"]:
+            assert max(b["s_loc"] for b in data["boxes"]) == pytest.approx(row["s_loc_max"])
+        brushes = [
+            r for r in task["predictions"][0]["result"] if r["type"] == "brushlabels"
+        ]
+        union = sum(
+            brush_rle.decode(r["value"]["rle"], r["original_height"], r["original_width"])
+            for r in brushes
+        )
+        assert union.shape == (h, w) and (union == 1).all()  # one class per pixel
+    # Bad output folders fail before any scoring.
+    with pytest.raises(ValueError, match="not empty"):
+        select_cli.run(config, strategy="ours", checkpoint=run_dir, budget=3, output=out,
+                       fmt="coco", progress=False)  # fmt: skip
+
+    coco_api = pytest.importorskip("pycocotools.coco")
+    out = str(tmp_path / "coco")
+    rows = select_cli.run(
+        config, strategy="random", checkpoint=run_dir, budget=2, output=out, fmt="coco",
+        progress=False,
+    )  # fmt: skip
+    assert sorted(os.listdir(out)) == sorted(
+        ["README.md", "annotations", "disagreement", "images", "selection.json"]
+    )
+    api = coco_api.COCO(os.path.join(out, "annotations", "instances_default.json"))
+    assert [c["name"] for c in api.loadCats(api.getCatIds())] == list(setup.dataset.seg_classes)
+    files = sorted(img["file_name"] for img in api.loadImgs(api.getImgIds()))
+    assert files == sorted(os.listdir(os.path.join(out, "images")))
+    for img in api.loadImgs(api.getImgIds()):
+        anns = api.loadAnns(api.getAnnIds(imgIds=[img["id"]]))
+        assert anns  # at least the segmentation of one class
+        for a in anns:
+            mask = api.annToMask(a)
+            assert mask.shape == (img["height"], img["width"]) and mask.any()
+    with open(os.path.join(out, "selection.json")) as f:
+        selection = json.load(f)
+    assert [s["image_id"] for s in selection["selected"]] == [r["image_id"] for r in rows]
+    assert all(len(os.listdir(os.path.join(out, "disagreement"))) == 2 for _ in [0])
