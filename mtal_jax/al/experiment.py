@@ -31,6 +31,7 @@ import numpy as np
 
 from mtal_jax import jsonio, metrics, reporting, sharding, strategies
 from mtal_jax.al import pool as pool_lib
+from mtal_jax.al import progress as progress_lib
 from mtal_jax.al import scoring
 from mtal_jax.data import catalog, pipeline
 from mtal_jax.models import multitask
@@ -295,22 +296,38 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
     )  # fmt: skip
     src = setup.dataset.sources
     train_source, eval_source = src[config.data.train_split], src[config.data.eval_split]
-    ref = reference_metrics(config, setup, workdir, progress=progress)
+    initial_steps = int(config.train.get("initial_steps", 0)) or int(config.train.steps)
+    given_ref = config.al.reference_map > 0 and config.al.reference_miou > 0
+    ref_steps = 0 if given_ref else train_config(config, num_steps=config.train.full_steps).num_steps
+    tracker = progress_lib.ExperimentProgress(
+        progress_lib.planned_steps(
+            reference_steps=ref_steps, num_trials=config.al.num_trials, initial_steps=initial_steps,
+            num_strategies=len(names), num_cycles=config.al.num_cycles,
+            cycle_steps=train_config(config).num_steps,
+        ),
+        enabled=progress and jax.process_index() == 0,
+    )  # fmt: skip
+    tracker.start("reference (100% of the pool)", ref_steps)
+    ref = reference_metrics(config, setup, workdir, progress=progress, on_step=tracker.step)
+    tracker.finish()
     records: list[dict] = []
 
-    initial_steps = int(config.train.get("initial_steps", 0)) or int(config.train.steps)
     step_fns: dict[int, loop.StepFns] = {}  # by run length (it sets the LR schedule)
 
-    def train_cycle(run_dir, labeled, init, seed, num_steps=None):
+    def train_cycle(run_dir, labeled, init, seed, num_steps=None, phase=""):
         cfg = train_config(config, seed=seed, num_steps=num_steps)
         if cfg.num_steps not in step_fns:  # compiled once per schedule, not per cycle
             step_fns[cfg.num_steps] = loop.build_step_fns(setup.model, cfg, setup.spec)
-        return loop.train(
+        tracker.start(f"{phase} | train", cfg.num_steps)
+        result = loop.train(
             setup.model, cfg, workdir=run_dir, spec=setup.spec,
             train_source=train_source, train_indices=np.flatnonzero(labeled),
             eval_source=eval_source, eval_indices=setup.eval_indices, mesh=setup.mesh,
             init_variables=init, progress=progress, fns=step_fns[cfg.num_steps],
+            on_step=tracker.step,
         )  # fmt: skip
+        tracker.finish()
+        return result
 
     def record(trial, strategy, cycle, labeled, result, seconds):
         rec = {
@@ -337,7 +354,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
             n,
         )
         t0 = time.time()
-        result0 = train_cycle(os.path.join(base, "cycle_0"), labeled0, None, seed, initial_steps)
+        trial_txt = f"trial {trial + 1}/{config.al.num_trials}"
+        result0 = train_cycle(
+            os.path.join(base, "cycle_0"), labeled0, None, seed, initial_steps, f"{trial_txt} | cycle 0"
+        )
         secs0 = time.time() - t0
         for name in names:
             record(trial, name, 0, labeled0, result0, secs0)
@@ -345,12 +365,15 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
             for cycle in range(1, config.al.num_cycles):
                 t0 = time.time()
                 cdir = os.path.join(base, name, f"cycle_{cycle}")
+                phase = f"{trial_txt} | {name} | cycle {cycle}/{config.al.num_cycles - 1}"
+                tracker.start(f"{phase} | select")
                 labeled = _durable_selection(
                     setup, config, name, cycle, cdir, labeled, result["variables"], budgets[cycle - 1],
                     jax.random.fold_in(jax.random.key(seed), cycle), trial, progress,
                 )  # fmt: skip
-                result = train_cycle(cdir, labeled, result["variables"], seed + cycle)
+                result = train_cycle(cdir, labeled, result["variables"], seed + cycle, phase=phase)
                 record(trial, name, cycle, labeled, result, time.time() - t0)
+    tracker.close()
     if jax.process_index() == 0:
         reporting.write_summary(records, workdir)
     return records
@@ -416,8 +439,13 @@ def _durable_selection(
     return new
 
 
-def reference_metrics(config, setup: Setup, workdir: str, *, progress: bool = True) -> dict:
-    """Full-data reference (mAP, mIoU) for mDSQ: from the config, or a trained reference run."""
+def reference_metrics(
+    config, setup: Setup, workdir: str, *, progress: bool = True, on_step=None
+) -> dict:
+    """Full-data reference (mAP, mIoU) for mDSQ: from the config, or a trained reference run.
+
+    ``on_step`` is ``loop.train``'s per-step callback (the experiment's progress bar).
+    """
     if config.al.reference_map > 0 and config.al.reference_miou > 0:
         return {"map": float(config.al.reference_map), "miou": float(config.al.reference_miou)}
     if not config.al.full_reference:
@@ -427,6 +455,7 @@ def reference_metrics(config, setup: Setup, workdir: str, *, progress: bool = Tr
         setup.model, train_config(config, num_steps=config.train.full_steps), workdir=os.path.join(workdir, "reference"),
         spec=setup.spec, train_source=src[config.data.train_split], train_indices=np.arange(setup.pool_size),
         eval_source=src[config.data.eval_split], eval_indices=setup.eval_indices, mesh=setup.mesh, progress=progress,
+        on_step=on_step,
     )  # fmt: skip
     log.info(
         "reference (100%% of the pool): mAP %.4f AP50 %.4f mIoU %.4f",

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -126,6 +126,7 @@ def train(
     stop_after_steps: int | None = None,
     progress: bool = True,
     fns: StepFns | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> dict:
     """Trains ``model`` on ``train_source[train_indices]`` with resume and returns final metrics.
 
@@ -144,6 +145,7 @@ def train(
       progress: show progress bars.
       fns: jitted step functions from ``build_step_fns`` (reused across runs with the same
         model and schedule, so AL cycles do not recompile); built when None.
+      on_step: called with 1 after every training step (the experiment's progress bar).
 
     Returns:
       dict with the best checkpoint's ``map``, ``ap50``, ``miou``, ``step`` and ``metric``,
@@ -229,6 +231,8 @@ def train(
                 state, terms = train_step(state, batch, step_key)
             step += 1
             bar.update(1)
+            if on_step is not None:  # the experiment's progress bar (al.progress)
+                on_step(1)
             if step % cfg.log_every_steps == 0 or step == end:
                 terms = jax.device_get(terms)
                 if not np.isfinite(terms["total"]):
