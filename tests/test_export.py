@@ -292,9 +292,7 @@ def test_coco_rle_matches_pycocotools():
 def test_coco_instances_round_trip_through_pycocotools(tmp_path):
     coco_api = pytest.importorskip("pycocotools.coco")
     item = _item()
-    doc = coco.instances(
-        [item], seg_classes=SEG_CLASSES, det_to_seg=DET_TO_SEG, description="test"
-    )
+    doc = coco.instances([item], seg_classes=SEG_CLASSES, det_to_seg=DET_TO_SEG, description="test")
     path = tmp_path / "annotations" / "instances_default.json"
     path.parent.mkdir()
     path.write_text(json.dumps(doc))
@@ -379,7 +377,9 @@ def test_select_exports_label_studio_and_coco(trained, tmp_path):
         data = task["data"]
         assert data["image_id"] == row["image_id"]
         assert data["image"] == f"/data/local-files/?d=ls/images/{data['image'].split('/')[-1]}"
-        image = np.asarray(PIL.Image.open(os.path.join(out, "images", data["image"].split("/")[-1])))
+        image = np.asarray(
+            PIL.Image.open(os.path.join(out, "images", data["image"].split("/")[-1]))
+        )
         assert image.shape == (h, w, 3)
         map_name = data["disagreement"].split("/")[-1]
         assert "disagreement" in map_name
@@ -389,9 +389,7 @@ def test_select_exports_label_studio_and_coco(trained, tmp_path):
             assert data["consistency"][key] == pytest.approx(row[key], abs=1e-5)
         if data["boxes"]:
             assert max(b["s_loc"] for b in data["boxes"]) == pytest.approx(row["s_loc_max"])
-        brushes = [
-            r for r in task["predictions"][0]["result"] if r["type"] == "brushlabels"
-        ]
+        brushes = [r for r in task["predictions"][0]["result"] if r["type"] == "brushlabels"]
         union = sum(
             brush_rle.decode(r["value"]["rle"], r["original_height"], r["original_width"])
             for r in brushes

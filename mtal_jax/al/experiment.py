@@ -298,7 +298,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
     train_source, eval_source = src[config.data.train_split], src[config.data.eval_split]
     initial_steps = int(config.train.get("initial_steps", 0)) or int(config.train.steps)
     given_ref = config.al.reference_map > 0 and config.al.reference_miou > 0
-    ref_steps = 0 if given_ref else train_config(config, num_steps=config.train.full_steps).num_steps
+    ref_steps = (
+        0 if given_ref else train_config(config, num_steps=config.train.full_steps).num_steps
+    )
     tracker = progress_lib.ExperimentProgress(
         progress_lib.planned_steps(
             reference_steps=ref_steps, num_trials=config.al.num_trials, initial_steps=initial_steps,
@@ -356,8 +358,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
         t0 = time.time()
         trial_txt = f"trial {trial + 1}/{config.al.num_trials}"
         result0 = train_cycle(
-            os.path.join(base, "cycle_0"), labeled0, None, seed, initial_steps, f"{trial_txt} | cycle 0"
-        )
+            os.path.join(base, "cycle_0"), labeled0, None, seed, initial_steps,
+            phase=f"{trial_txt} | cycle 0",
+        )  # fmt: skip
         secs0 = time.time() - t0
         for name in names:
             record(trial, name, 0, labeled0, result0, secs0)

@@ -20,7 +20,7 @@ import tqdm
 
 def format_seconds(seconds: float) -> str:
     """``H:MM:SS`` (or ``M:SS`` under an hour)."""
-    seconds = int(round(max(seconds, 0.0)))
+    seconds = round(max(seconds, 0.0))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -46,7 +46,12 @@ def rle_encode(mask: np.ndarray) -> dict[str, Any]:
 
 def _mask_bbox(mask: np.ndarray) -> list[float]:
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    return [float(cols[0]), float(rows[0]), float(cols[-1] + 1 - cols[0]), float(rows[-1] + 1 - rows[0])]
+    return [
+        float(cols[0]),
+        float(rows[0]),
+        float(cols[-1] + 1 - cols[0]),
+        float(rows[-1] + 1 - rows[0]),
+    ]
 
 
 def image_annotations(

@@ -158,7 +158,7 @@ def predict_images(
         out, _ = predict_fn(variables, batch)
         out = jax.device_get(out)
         for row in np.flatnonzero(np.asarray(host["valid"])):
-            record = jax.tree.map(lambda x: np.asarray(x)[row], out)
+            record = jax.tree.map(lambda x, row=row: np.asarray(x)[row], out)
             record["index"] = int(host["index"][row])
             record["image"] = np.asarray(host["images"][row], np.uint8)
             yield record
