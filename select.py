@@ -2,6 +2,7 @@
 
   python select.py --strategy ours --config configs/default.py --checkpoint runs/x/reference
       --budget 100 [--pool pool_ids.txt] [--labeled labeled_ids.txt] --output selection.json [--format csv]
+  python select.py ... --format label-studio --output batch_01/   # or --format coco (CVAT)
 
 Naming hazard (STYLE.md §1): this file shares its name with the standard library's
 ``select`` module. Imported under that name (the repo root on ``sys.path``), it replaces

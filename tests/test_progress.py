@@ -29,12 +29,15 @@ def test_eta_uses_this_sessions_pace_and_skips_finished_runs():
     bar.finish()  # finished before (resume): counts as done, not as pace
     assert bar.position == 40 and bar.eta_seconds() is None
     bar.start("trial 1/1 | cycle 0 | train", 30)
-    bar.step(5)  # resumed at step 25 of 30: 5 steps run here
-    clock.now += 10.0
-    bar.step(5)
+    clock.now += 60.0  # compile
+    bar.step(1)  # resumed at step 20 of 30: 10 steps run here, the first one compiles
+    assert bar.eta_seconds() is None
+    clock.now += 9.0
+    for _ in range(9):
+        bar.step(1)
     bar.finish()  # the 20 steps done before the crash
     assert bar.position == 70
-    # 10 steps in 10 s -> 30 steps left take 30 s.
+    # 9 steps in 9 s after the first -> 30 steps left take 30 s.
     assert bar.eta_seconds() == pytest.approx(30.0)
     bar.start("trial 1/1 | ours | cycle 1/1 | select")
     bar.step(3)  # a phase without planned steps cannot move the bar

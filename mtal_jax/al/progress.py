@@ -6,8 +6,9 @@ after it, and ``loop.train`` calls ``step`` once per training step. The bar read
 
   experiment: trial 1/3 | ours | cycle 2/5 | train:  38%|###   | 4600/12000 steps [1:02:11, ETA 1:41:05]
 
-The ETA is the remaining planned steps times this session's seconds per step so far, so
-it includes scoring, evaluation and compile time, and steps skipped on resume (finished
+The ETA is the remaining planned steps times this session's seconds per step, measured
+from the end of the first trained step (its compile would dominate the first minutes), so
+it includes scoring, evaluation and later compiles, and steps skipped on resume (finished
 runs) do not make it optimistic.
 """
 
@@ -51,8 +52,8 @@ class ExperimentProgress:
 
     def __init__(self, total_steps: int, *, enabled: bool = True, clock=time.monotonic):
         self._clock = clock
-        self._t0 = clock()
-        self._done_here = 0  # steps trained in this session (the ETA's rate)
+        self._t0: float | None = None  # end of the first trained step of this session
+        self._done_here = 0  # steps trained in this session after the first (the ETA's rate)
         self._phase_end = 0
         self.total = int(total_steps)
         self.position = 0
@@ -65,8 +66,8 @@ class ExperimentProgress:
         self._refresh()
 
     def eta_seconds(self) -> float | None:
-        """Seconds left at this session's pace, None before the first trained step."""
-        if self._done_here == 0:
+        """Seconds left at this session's pace, None before two trained steps."""
+        if self._t0 is None or self._done_here == 0:
             return None
         elapsed = self._clock() - self._t0
         return (self.total - self.position) * elapsed / self._done_here
@@ -88,7 +89,10 @@ class ExperimentProgress:
     def step(self, n: int = 1) -> None:
         """``n`` training steps done (called by the training loop)."""
         n = min(n, max(self._phase_end - self.position, 0))
-        self._done_here += n
+        if n and self._t0 is None:
+            self._t0 = self._clock()  # the pace starts after the first step
+        else:
+            self._done_here += n
         self.position += n
         self._bar.update(n)
         self._refresh()
