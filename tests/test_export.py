@@ -123,6 +123,9 @@ _RESULT_COMMON = {
 _PERCENT = {"type": "number", "minimum": 0, "maximum": 100}
 # Label Studio's import format for image tasks with pre-annotations, from its docs
 # ("Import pre-annotated data", the RectangleLabels and BrushLabels tag references).
+# Written here because label-studio-sdk (2.1.2, whose LabelInterface validates tasks)
+# does not install cleanly: through opencv-python-headless 4.12 it needs numpy < 2.3 and
+# would downgrade the pinned numpy 2.4.6.
 LABEL_STUDIO_TASK_SCHEMA = {
     "type": "object",
     "required": ["data", "predictions"],

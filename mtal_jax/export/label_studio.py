@@ -67,7 +67,7 @@ def labeling_config(det_classes: Sequence[str], seg_classes: Sequence[str]) -> s
     ]
     lines.append("  </BrushLabels>")
     lines.append(f"  <Header value={attr('Why this image was selected')}/>")
-    lines.append(f'  <Text name="legend" value={attr(disagreement.LEGEND)}/>')
+    lines.append(f'  <Header value={attr(disagreement.LEGEND)} size="6"/>')
     lines.append(f'  <Image name="{MAP_OBJECT}" value="${MAP_OBJECT}"/>')
     lines.append("</View>")
     return "\n".join(lines) + "\n"
