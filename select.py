@@ -2,6 +2,7 @@
 
   python select.py --strategy ours --config configs/default.py --checkpoint runs/x/reference
       --budget 100 [--pool pool_ids.txt] [--labeled labeled_ids.txt] --output selection.json [--format csv]
+  python select.py ... --format label-studio --output batch_01/   # or --format coco (CVAT)
 
 Naming hazard (STYLE.md §1): this file shares its name with the standard library's
 ``select`` module. Imported under that name (the repo root on ``sys.path``), it replaces
@@ -73,8 +74,22 @@ else:
         None,
         "File of already labeled image ids (never selected; seeds diversity methods).",
     )
-    _OUTPUT = flags.DEFINE_string("output", "selection.json", "Output file.")
-    _FORMAT = flags.DEFINE_enum("format", "json", ["json", "csv"], "Output format.")
+    _OUTPUT = flags.DEFINE_string(
+        "output", "selection.json", "Output file (json, csv) or folder (label-studio, coco)."
+    )
+    _FORMAT = flags.DEFINE_enum(
+        "format",
+        "json",
+        ["json", "csv", "label-studio", "coco"],
+        "Output format; label-studio and coco write a folder with pre-annotations and "
+        "disagreement maps.",
+    )
+    _IMAGE_URL_PREFIX = flags.DEFINE_string(
+        "image_url_prefix",
+        None,
+        "label-studio: URL prefix of the exported images "
+        "(default /data/local-files/?d=<output folder name>/).",
+    )
     _SEED = flags.DEFINE_integer("seed", 0, "Selection seed (random tie-breaks, random strategy).")
     _PROGRESS = flags.DEFINE_bool("progress", True, "Show progress bars.")
 
@@ -94,6 +109,7 @@ else:
             fmt=_FORMAT.value,
             seed=_SEED.value,
             progress=_PROGRESS.value,
+            image_url_prefix=_IMAGE_URL_PREFIX.value,
         )
 
     runtime.run_main(main)

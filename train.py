@@ -21,14 +21,19 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Run directory (created; resumed if it exists).", required=True
 )
-_PROGRESS = flags.DEFINE_bool("progress", True, "Show progress bars.")
+_PROGRESS = flags.DEFINE_bool(
+    "progress", True, "Show progress bars (the whole experiment's with its ETA, then each run's)."
+)
+_VERBOSE = flags.DEFINE_bool(
+    "verbose", False, "Debug logs, and the third-party warnings hidden by default."
+)
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = _CONFIG.value
-    runtime.setup(config.mesh)
+    runtime.setup(config.mesh, verbose=_VERBOSE.value)
     experiment.run(config, _WORKDIR.value, progress=_PROGRESS.value)
 
 

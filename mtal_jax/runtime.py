@@ -30,13 +30,27 @@ def run_main(main) -> None:
     app.run(main)
 
 
+NOISE = (
+    "Using custom data configuration",  # TFDS: the builder config's full repr
+    "OpenCV is not installed",  # TFDS: decoding with PIL is fine here
+    "Waiting for previous save to complete",  # orbax: async checkpoint timing
+)
+"""Starts of third-party warnings that ``setup`` drops unless ``verbose``."""
+
+
+def _drop_noise(record: logging.LogRecord) -> bool:
+    """Logging filter: False (drop) for the messages listed in ``NOISE``."""
+    message = record.msg if isinstance(record.msg, str) else ""
+    return not message.startswith(NOISE)
+
+
 def setup(mesh_config=None, *, verbose: bool = False) -> None:
     """Readable logs, quiet third-party INFO chatter, optional multi-host initialisation.
 
     Args:
       mesh_config: ``config.mesh``; with ``num_processes > 1`` calls
         ``jax.distributed.initialize`` with its coordinator address and process id.
-      verbose: DEBUG logs of mtal_jax.
+      verbose: DEBUG logs of mtal_jax, and third-party warnings in ``NOISE`` kept.
     """
     import jax
 
@@ -48,6 +62,8 @@ def setup(mesh_config=None, *, verbose: bool = False) -> None:
     logging.getLogger("mtal_jax").setLevel(logging.DEBUG if verbose else logging.INFO)
     for noisy in ("absl", "jax", "orbax", "tensorflow_datasets"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not verbose:
+        logging.getLogger("absl").addFilter(_drop_noise)
     try:
         from absl import logging as absl_logging
 

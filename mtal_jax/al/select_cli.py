@@ -17,6 +17,7 @@ import numpy as np
 
 from mtal_jax import jsonio
 from mtal_jax.al import experiment
+from mtal_jax.export import directory as export_directory
 from mtal_jax.train import loop
 
 log = logging.getLogger(__name__)
@@ -70,13 +71,20 @@ def run(
     fmt: str = "json",
     seed: int = 0,
     progress: bool = True,
+    image_url_prefix: str | None = None,
 ) -> list[dict]:
-    """Scores the pool and writes the ranked selection; returns its rows."""
+    """Scores the pool and writes the ranked selection; returns its rows.
+
+    ``fmt`` "label-studio" or "coco" writes the folder ``output`` with pre-annotations and
+    disagreement maps (``export.directory``; ``image_url_prefix`` for Label Studio).
+    """
     plan = experiment.plan_from_config(config, names=[strategy])  # unknown names fail here
     spec = plan.strategy(strategy)
     if budget <= 0:
         raise ValueError(f"--budget must be positive, got {budget}")
     loop.checkpoint_dir(checkpoint)  # fail fast on a missing checkpoint
+    if fmt in export_directory.FORMATS:
+        export_directory.check_output(output)  # fail fast, before scoring
     setup = experiment.build_setup(config, needs_loss_prediction=spec.base == "ll4al")
     source = setup.dataset.sources[plan.train_split]
     n = setup.pool_size
@@ -123,6 +131,13 @@ def run(
         "budget": budget,
         "seed": seed,
     }
+    if fmt in export_directory.FORMATS:
+        export_directory.write(
+            fmt, output, setup=setup, config=config, variables=variables, rows=rows, meta=meta,
+            strategy=strategy, image_url_prefix=image_url_prefix, progress=progress,
+        )  # fmt: skip
+        log.info("exported %d images (%s) -> %s", len(rows), fmt, output)
+        return rows
     if fmt == "csv":
         tmp = f"{output}.tmp{os.getpid()}"
         with open(tmp, "w", newline="", encoding="utf-8") as f:

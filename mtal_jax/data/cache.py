@@ -8,8 +8,11 @@ description, so a prepared directory says what it was built from.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
+import logging
 import os
 
 import tensorflow_datasets as tfds
@@ -63,7 +66,13 @@ def download_and_prepare(builder: tfds.core.DatasetBuilder) -> tfds.core.Dataset
     Never contacts GCS (datasets are built from the user's local files), and works for
     splits above TFDS's 1 GB in-memory buffer without TensorFlow (``no_tensorflow``).
     """
-    with no_tensorflow.spill_to_local_files():
+    if not os.path.exists(os.path.join(builder.data_dir, "dataset_info.json")):
+        logging.getLogger(__name__).info(
+            "preparing %s from local data into %s (once; later runs reuse it)",
+            builder.name, builder.data_dir,
+        )  # fmt: skip
+    # TFDS prints "Downloading and preparing dataset ..." to stdout; nothing is downloaded.
+    with no_tensorflow.spill_to_local_files(), contextlib.redirect_stdout(io.StringIO()):
         builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(try_download_gcs=False)
         )

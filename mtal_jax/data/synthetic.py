@@ -50,7 +50,7 @@ import numpy as np
 import PIL.Image
 import tensorflow_datasets as tfds
 
-from mtal_jax.data import features
+from mtal_jax.data import cache, features
 
 __all__ = [
     "CONDITIONS",
@@ -706,5 +706,4 @@ def prepare(data_dir: str, **params) -> SyntheticDriving:
         hard_fraction, max_objects, class_probs, min_visible_px, min_visible_fraction).
     """
     builder = SyntheticDriving(data_dir=data_dir, **params)
-    builder.download_and_prepare()
-    return builder
+    return cache.download_and_prepare(builder)  # generated here: no download, quiet

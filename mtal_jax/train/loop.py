@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -127,6 +127,7 @@ def train(
     stop_after_steps: int | None = None,
     progress: bool = True,
     fns: StepFns | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> records.RunResult | None:
     """Trains ``model`` on ``train_source[train_indices]`` with resume and returns final metrics.
 
@@ -145,6 +146,7 @@ def train(
       progress: show progress bars.
       fns: jitted step functions from ``build_step_fns`` (reused across runs with the same
         model and schedule, so AL cycles do not recompile); built when None.
+      on_step: called with 1 after every training step (the experiment's progress bar).
 
     Returns:
       ``records.RunResult`` of the best checkpoint (its metrics, step, best-metric value
@@ -234,6 +236,8 @@ def train(
             state, terms = train_step(state, batch, step_key)
             step += 1
             bar.update(1)
+            if on_step is not None:  # the experiment's progress bar (al.progress)
+                on_step(1)
             if step % cfg.log_every_steps == 0 or step == end:
                 terms = jax.device_get(terms)
                 if not np.isfinite(terms["total"]):

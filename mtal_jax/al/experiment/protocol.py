@@ -29,6 +29,7 @@ import numpy as np
 
 from mtal_jax import metrics, records, reporting, sharding
 from mtal_jax import pool as pool_lib
+from mtal_jax.al import progress as progress_lib
 from mtal_jax.al.experiment import cycle as cycle_lib
 from mtal_jax.al.experiment import durable
 from mtal_jax.al.experiment import setup as setup_lib
@@ -72,22 +73,40 @@ def run_plan(
     if plan.init_from:
         init = loop.load_variables(plan.init_from, setup.model, setup.train_cfg, setup.spec)
         log.info("cycle-0 models and the reference start from the weights of %s", plan.init_from)
-    ref = reference_metrics(setup, plan, workdir, progress=progress, init_variables=init)
+    given_ref = plan.reference_map > 0 and plan.reference_miou > 0
+    ref_steps = 0 if given_ref else plan.full_steps
+    tracker = progress_lib.ExperimentProgress(
+        progress_lib.planned_steps(
+            reference_steps=ref_steps, num_trials=plan.num_trials, initial_steps=plan.initial_steps,
+            num_strategies=len(plan.strategies), num_cycles=plan.num_cycles,
+            cycle_steps=plan.cycle_steps,
+        ),
+        enabled=progress and jax.process_index() == 0,
+    )  # fmt: skip
+    tracker.start("reference (100% of the pool)", ref_steps)
+    ref = reference_metrics(
+        setup, plan, workdir, progress=progress, init_variables=init, on_step=tracker.step
+    )
+    tracker.finish()
     results: list[records.CycleRecord] = []
     # by (run length, LL4AL detach step): they set the LR schedule and the detach point
     step_fns: dict[tuple[int, int], loop.StepFns] = {}
 
-    def train_cycle(run_dir, labeled, init, seed, num_steps, ll4al=False):
+    def train_cycle(run_dir, labeled, init, seed, num_steps, ll4al=False, phase=""):
         cfg = setup_lib.run_config(setup, plan, num_steps=num_steps, seed=seed, ll4al=ll4al)
         fns_key = (cfg.num_steps, cfg.ll4al_detach_step)
         if fns_key not in step_fns:  # compiled once per schedule, not per cycle
             step_fns[fns_key] = loop.build_step_fns(setup.model, cfg, setup.spec)
-        return loop.train(
+        tracker.start(f"{phase} | train", cfg.num_steps)
+        result = loop.train(
             setup.model, cfg, workdir=run_dir, spec=setup.spec,
             train_source=train_source, train_indices=np.flatnonzero(labeled),
             eval_source=eval_source, eval_indices=setup.eval_indices, mesh=setup.mesh,
             init_variables=init, progress=progress, fns=step_fns[fns_key],
+            on_step=tracker.step,
         )  # fmt: skip
+        tracker.finish()
+        return result
 
     def record(trial, strategy, cycle, labeled, result: records.RunResult, seconds):
         rec = records.CycleRecord(
@@ -112,9 +131,11 @@ def run_plan(
             n,
         )
         t0 = time.time()
+        trial_txt = f"trial {trial + 1}/{plan.num_trials}"
         result0 = train_cycle(
-            os.path.join(base, "cycle_0"), labeled0, init, seed, plan.initial_steps
-        )
+            os.path.join(base, "cycle_0"), labeled0, init, seed, plan.initial_steps,
+            phase=f"{trial_txt} | cycle 0",
+        )  # fmt: skip
         secs0 = time.time() - t0
         for spec in plan.strategies:
             record(trial, spec.name, 0, labeled0, result0, secs0)
@@ -122,6 +143,8 @@ def run_plan(
             for cycle in range(1, plan.num_cycles):
                 t0 = time.time()
                 cycle_dir = os.path.join(base, spec.name, f"cycle_{cycle}")
+                phase = f"{trial_txt} | {spec.name} | cycle {cycle}/{plan.num_cycles - 1}"
+                tracker.start(f"{phase} | select")
                 labeled = cycle_lib.select_cycle(
                     setup, plan, spec, trial=trial, cycle=cycle, cycle_dir=cycle_dir,
                     labeled=labeled, variables=result.variables, budget=budgets[cycle - 1],
@@ -129,9 +152,10 @@ def run_plan(
                 )  # fmt: skip
                 result = train_cycle(
                     cycle_dir, labeled, result.variables, seed + cycle, plan.cycle_steps,
-                    ll4al=spec.base == "ll4al",
+                    ll4al=spec.base == "ll4al", phase=phase,
                 )  # fmt: skip
                 record(trial, spec.name, cycle, labeled, result, time.time() - t0)
+    tracker.close()
     if jax.process_index() == 0:
         reporting.write_summary(results, workdir)
     return results
@@ -152,9 +176,11 @@ def reference_metrics(
     *,
     progress: bool = True,
     init_variables: dict | None = None,
+    on_step=None,
 ) -> dict:
     """Full-data reference (mAP, mIoU) for mDSQ: from the plan, or a trained reference run
-    in ``workdir/reference`` (resumed like any run, started from ``init_variables``)."""
+    in ``workdir/reference`` (resumed like any run, started from ``init_variables``;
+    ``on_step`` is ``loop.train``'s per-step callback, the experiment's progress bar)."""
     if plan.reference_map > 0 and plan.reference_miou > 0:
         return {"map": plan.reference_map, "miou": plan.reference_miou}
     if not plan.full_reference:
@@ -165,7 +191,7 @@ def reference_metrics(
         setup.model, cfg, workdir=os.path.join(workdir, "reference"),
         spec=setup.spec, train_source=src[plan.train_split], train_indices=np.arange(setup.pool_size),
         eval_source=src[plan.eval_split], eval_indices=setup.eval_indices, mesh=setup.mesh,
-        init_variables=init_variables, progress=progress,
+        init_variables=init_variables, progress=progress, on_step=on_step,
     )  # fmt: skip
     values = result.metrics
     log.info(

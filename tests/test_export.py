@@ -1,0 +1,428 @@
+"""Exports for annotation tools: brush RLE, disagreement maps, Label Studio tasks, COCO 1.0."""
+
+import json
+import os
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import PIL.Image
+import pytest
+
+from mtal_jax.export import brush_rle, coco, disagreement, label_studio
+from mtal_jax.scores import consistency
+
+# ----------------------------------------------------------------------------- brush RLE
+
+
+def test_brush_rle_hand_made_vector():
+    # 1 x 2 mask [0, 1] -> RGBA values 0,0,0,0,255,255,255,255: two repeat runs of 4.
+    bits = (
+        format(8, "032b")  # value count
+        + "00111"  # word size 8
+        + "0010" + "0011" + "0111" + "1111"  # run-length fields 3, 4, 8, 16 bits
+        + "1" + "00" + "011" + "00000000"  # repeat 4 x 0
+        + "1" + "00" + "011" + "11111111"  # repeat 4 x 255
+    )  # fmt: skip
+    bits += "0" * (-len(bits) % 8)
+    expected = [int(bits[i : i + 8], 2) for i in range(0, len(bits), 8)]
+    assert brush_rle.encode(np.array([[False, True]])) == expected
+    np.testing.assert_array_equal(brush_rle.decode(expected, 1, 2), [[False, True]])
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 5), (37, 61), (300, 300)])
+def test_brush_rle_round_trip(shape):
+    rng = np.random.default_rng(shape[0])
+    for mask in (
+        rng.random(shape) > 0.5,
+        np.ones(shape, bool),  # one run; 300 x 300 x 4 values > 2**16 splits it
+        np.zeros(shape, bool),
+        np.pad(np.ones((1, 1), bool), [(0, shape[0] - 1), (shape[1] - 1, 0)]),
+    ):
+        rle = brush_rle.encode(mask)
+        assert all(0 <= v <= 255 for v in rle)
+        np.testing.assert_array_equal(brush_rle.decode(rle, *shape), mask)
+
+
+def test_brush_rle_errors():
+    with pytest.raises(ValueError, match="2-D"):
+        brush_rle.encode(np.zeros(4, bool))
+    rle = brush_rle.encode(np.ones((2, 3), bool))
+    with pytest.raises(ValueError, match="expected"):
+        brush_rle.decode(rle, 3, 3)
+    with pytest.raises(ValueError, match="truncated"):
+        brush_rle.decode(rle[:6], 2, 3)
+
+
+# ----------------------------------------------------------------------------- hand-made case
+# 8 x 8 grid, classes 0 road, 1 car, 2 person; detection classes (car, person) -> (1, 2).
+DET_TO_SEG = np.array([1, 2])
+
+
+def _hand_made():
+    seg_labels = np.zeros((8, 8), int)
+    seg_labels[1:4, 1:4] = 1  # car segmented in the top-left box ...
+    seg_labels[1, 1] = 0  # ... except one road pixel -> S_loc of box 0 = 1/9
+    seg_labels[5:7, 5:7] = 1  # car segmented where a *person* box sits -> S_loc of box 1 = 1
+    seg_labels[6, 0:2] = 2  # a person outside every box: S_seg pixels
+    seg_probs = np.eye(3)[seg_labels].astype(np.float32) * 0.9 + 0.1 / 3
+    boxes = np.array([[1, 1, 4, 4], [5, 5, 7, 7], [0, 0, 1, 1], [0, 0, 0, 0]], np.float32)
+    masks = np.zeros((4, 8, 8), bool)
+    masks[0, 1:4, 1:4] = True
+    masks[1, 5:7, 5:7] = True  # masks[2] stays empty: S_loc = 1 with no pixel
+    det_probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.5, 0.5]], np.float32)
+    valid = np.array([True, True, True, False])
+    return seg_labels, seg_probs, boxes, masks, det_probs, valid
+
+
+def test_disagreement_map_matches_score_components(tmp_path):
+    seg_labels, seg_probs, boxes, masks, det_probs, valid = _hand_made()
+    out = consistency.consistency_scores(
+        seg_probs[None], masks[None], det_probs[None], valid[None], DET_TO_SEG
+    )
+    classes = DET_TO_SEG[det_probs.argmax(-1)]
+    code_map = disagreement.codes(seg_labels, masks, classes, valid, DET_TO_SEG)
+    loc, seg = disagreement.component_fractions(code_map, masks, valid)
+    np.testing.assert_allclose(loc, np.asarray(out.s_loc[0]), atol=1e-6)
+    np.testing.assert_allclose(seg, float(out.s_seg[0]), atol=1e-6)
+    assert np.isclose(loc[0], 1 / 9) and loc[1] == 1.0 and loc[2] == 1.0 and loc[3] == 0.0
+    assert np.isclose(seg, 2 / (64 - 9 - 4))
+    assert code_map[1, 1] == disagreement.LOC_DISAGREE and code_map[2, 2] == disagreement.AGREE
+    assert code_map[6, 0] == disagreement.SEG_DISAGREE and code_map[0, 7] == 0
+
+    # Drawn at 4x (input 32 x 32, boxes in input pixels): every input pixel shows its cell.
+    image = np.full((32, 32, 3), 100, np.uint8)
+    drawn = disagreement.render(image, code_map, boxes * 4, valid, masks, alpha=1.0)
+    path = str(tmp_path / "x_disagreement.png")
+    PIL.Image.fromarray(drawn).save(path)
+    back = np.asarray(PIL.Image.open(path).convert("RGB"))
+    np.testing.assert_array_equal(back, drawn)
+    assert tuple(back[5, 5]) == disagreement.COLOURS[disagreement.LOC_DISAGREE]  # cell (1, 1)
+    assert tuple(back[9, 9]) == disagreement.COLOURS[disagreement.AGREE]  # cell (2, 2)
+    assert tuple(back[25, 1]) == disagreement.COLOURS[disagreement.SEG_DISAGREE]  # cell (6, 0)
+    assert tuple(back[2, 30]) == (100, 100, 100)  # cell (0, 7): nothing to show
+    assert tuple(back[4, 10]) == (255, 255, 255)  # box 0's outline (top edge, row 4)
+    assert tuple(back[0, 2]) == disagreement.COLOURS[disagreement.LOC_DISAGREE]  # empty BoxMask
+    red = (back == disagreement.COLOURS[disagreement.LOC_DISAGREE]).all(-1)
+    assert red[5:8, 5:8].all() and red[21:27, 21:27].all()  # inside the white outlines
+    assert not red[8:16, 8:16].any()  # the agreeing rest of box 0
+
+
+# ----------------------------------------------------------------------------- Label Studio
+DET_CLASSES = ["car", "person"]
+SEG_CLASSES = ["road", "car", "person"]
+
+_RESULT_COMMON = {
+    "id": {"type": "string", "minLength": 1},
+    "from_name": {"type": "string"},
+    "to_name": {"type": "string"},
+    "original_width": {"type": "integer", "minimum": 1},
+    "original_height": {"type": "integer", "minimum": 1},
+    "image_rotation": {"type": "number"},
+    "score": {"type": "number", "minimum": 0, "maximum": 1},
+}
+_PERCENT = {"type": "number", "minimum": 0, "maximum": 100}
+# Label Studio's import format for image tasks with pre-annotations, from its docs
+# ("Import pre-annotated data", the RectangleLabels and BrushLabels tag references).
+# Written here because label-studio-sdk (2.1.2, whose LabelInterface validates tasks)
+# does not install cleanly: through opencv-python-headless 4.12 it needs numpy < 2.3 and
+# would downgrade the pinned numpy 2.4.6.
+LABEL_STUDIO_TASK_SCHEMA = {
+    "type": "object",
+    "required": ["data", "predictions"],
+    "properties": {
+        "data": {
+            "type": "object",
+            "required": ["image"],
+            "properties": {"image": {"type": "string", "minLength": 1}},
+        },
+        "predictions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["result"],
+                "properties": {
+                    "model_version": {"type": "string"},
+                    "score": {"type": "number"},
+                    "result": {
+                        "type": "array",
+                        "items": {
+                            "oneOf": [
+                                {
+                                    "type": "object",
+                                    "required": ["id", "type", "from_name", "to_name", "value",
+                                                 "original_width", "original_height"],
+                                    "properties": dict(
+                                        _RESULT_COMMON,
+                                        type={"const": "rectanglelabels"},
+                                        value={
+                                            "type": "object",
+                                            "required": ["x", "y", "width", "height",
+                                                         "rectanglelabels"],
+                                            "properties": {
+                                                "x": _PERCENT, "y": _PERCENT, "width": _PERCENT,
+                                                "height": _PERCENT, "rotation": {"type": "number"},
+                                                "rectanglelabels": {
+                                                    "type": "array", "minItems": 1,
+                                                    "items": {"type": "string"},
+                                                },
+                                            },
+                                        },
+                                    ),
+                                },
+                                {
+                                    "type": "object",
+                                    "required": ["id", "type", "from_name", "to_name", "value",
+                                                 "original_width", "original_height"],
+                                    "properties": dict(
+                                        _RESULT_COMMON,
+                                        type={"const": "brushlabels"},
+                                        value={
+                                            "type": "object",
+                                            "required": ["format", "rle", "brushlabels"],
+                                            "properties": {
+                                                "format": {"const": "rle"},
+                                                "rle": {
+                                                    "type": "array", "minItems": 7,
+                                                    "items": {"type": "integer", "minimum": 0,
+                                                              "maximum": 255},
+                                                },
+                                                "brushlabels": {
+                                                    "type": "array", "minItems": 1,
+                                                    "items": {"type": "string"},
+                                                },
+                                            },
+                                        },
+                                    ),
+                                },
+                            ]
+                        },
+                    },
+                },
+            },
+        },
+    },
+}  # fmt: skip
+
+
+def _item():
+    seg_labels, _, boxes, masks, det_probs, valid = _hand_made()
+    full = disagreement.upsample(seg_labels, 32, 32)
+    return {
+        "row": {"rank": 1, "index": 7, "image_id": "img 7", "score": 1.5, "s_seg": 0.04},
+        "boxes": boxes * 4,
+        "det_scores": np.array([0.9, 0.6, 0.4, 0.0]),
+        "det_labels": det_probs.argmax(-1),
+        "box_classes": DET_TO_SEG[det_probs.argmax(-1)],
+        "box_valid": valid,
+        "box_masks": masks,
+        "s_loc": np.array([1 / 9, 1.0, 1.0, 0.0]),
+        "s_cls": np.array([0.1, 0.7, 0.0, 0.0]),
+        "s_box": np.array([0.2, 1.7, 1.0, 0.0]),
+        "seg_labels_full": full,
+        "seg_confidence_full": np.full((32, 32), 0.8, np.float32),
+        "consistency": {"score": 1.5, "s_seg": 0.04},
+        "file_name": "0001_img_7.png",
+    }
+
+
+def _check_label_studio_task(task, config_xml, seg_labels_full=None):
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(json.loads(json.dumps(task)), LABEL_STUDIO_TASK_SCHEMA)
+    root = ET.fromstring(config_xml)
+    controls = {
+        el.get("name"): (el.tag, el.get("toName"), {lab.get("value") for lab in el})
+        for el in root
+        if el.tag in ("RectangleLabels", "BrushLabels")
+    }
+    objects = {el.get("name"): el.get("value") for el in root if el.tag == "Image"}
+    for key in objects.values():
+        assert key.startswith("$") and key[1:] in task["data"]
+    ids = [r["id"] for p in task["predictions"] for r in p["result"]]
+    assert len(ids) == len(set(ids))
+    for r in task["predictions"][0]["result"]:
+        tag, to_name, labels = controls[r["from_name"]]
+        assert to_name == r["to_name"] and r["to_name"] in objects
+        assert tag.lower() == r["type"]
+        assert set(r["value"][r["type"]]) <= labels
+        if r["type"] == "brushlabels" and seg_labels_full is not None:
+            mask = brush_rle.decode(r["value"]["rle"], r["original_height"], r["original_width"])
+            cls = SEG_CLASSES.index(r["value"]["brushlabels"][0])
+            np.testing.assert_array_equal(mask, seg_labels_full == cls)
+
+
+def test_label_studio_task_follows_the_import_format():
+    item = _item()
+    task = label_studio.task(
+        item, det_classes=DET_CLASSES, seg_classes=SEG_CLASSES,
+        image_url="/data/local-files/?d=x/images/a.png", map_url="m.png", model_version="v",
+    )  # fmt: skip
+    config_xml = label_studio.labeling_config(DET_CLASSES, SEG_CLASSES)
+    _check_label_studio_task(task, config_xml, item["seg_labels_full"])
+    results = task["predictions"][0]["result"]
+    rects = [r for r in results if r["type"] == "rectanglelabels"]
+    assert len(rects) == 3  # the valid boxes
+    v = rects[0]["value"]
+    assert (v["x"], v["y"], v["width"], v["height"]) == (12.5, 12.5, 37.5, 37.5)
+    assert v["rectanglelabels"] == ["car"] and rects[0]["score"] == pytest.approx(0.9)
+    assert rects[1]["value"]["rectanglelabels"] == ["person"]
+    brushes = {r["value"]["brushlabels"][0] for r in results if r["type"] == "brushlabels"}
+    assert brushes == {"road", "car", "person"}
+    data = task["data"]
+    assert data["score"] == 1.5 and data["rank"] == 1 and data["consistency"]["s_seg"] == 0.04
+    assert [b["s_loc"] for b in data["boxes"]] == pytest.approx([1 / 9, 1.0, 1.0])
+    assert [b["result_id"] for b in data["boxes"]] == [r["id"] for r in rects]
+
+
+def test_labeling_config_escapes_class_names():
+    xml = label_studio.labeling_config(['a "b"', "c<d"], ["e&f"])
+    root = ET.fromstring(xml)
+    labels = [lab.get("value") for el in root for lab in el]
+    assert labels == ['a "b"', "c<d", "e&f"]
+
+
+# ----------------------------------------------------------------------------- COCO
+
+
+def test_coco_rle_matches_pycocotools():
+    mask_utils = pytest.importorskip("pycocotools.mask")
+    rng = np.random.default_rng(0)
+    for mask in (rng.random((5, 7)) > 0.5, np.ones((3, 4), bool), np.zeros((2, 2), bool)):
+        rle = coco.rle_encode(mask)
+        compressed = mask_utils.frPyObjects(rle, *rle["size"])
+        np.testing.assert_array_equal(mask_utils.decode(compressed), mask)
+
+
+def test_coco_instances_round_trip_through_pycocotools(tmp_path):
+    coco_api = pytest.importorskip("pycocotools.coco")
+    item = _item()
+    doc = coco.instances([item], seg_classes=SEG_CLASSES, det_to_seg=DET_TO_SEG, description="test")
+    path = tmp_path / "annotations" / "instances_default.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(doc))
+    api = coco_api.COCO(str(path))
+    assert [c["name"] for c in api.loadCats(api.getCatIds())] == SEG_CLASSES
+    img = api.loadImgs([1])[0]
+    assert (img["width"], img["height"], img["file_name"]) == (32, 32, "0001_img_7.png")
+    anns = api.loadAnns(api.getAnnIds(imgIds=[1]))
+    things = [a for a in anns if not a["iscrowd"]]
+    assert len(things) == 3
+    for a, k in zip(things, np.flatnonzero(item["box_valid"])):
+        x1, y1, x2, y2 = (float(v) for v in item["boxes"][k])
+        assert a["bbox"] == pytest.approx([x1, y1, x2 - x1, y2 - y1])
+        assert a["category_id"] == item["box_classes"][k] + 1
+        mask = api.annToMask(a).astype(bool)
+        expected = disagreement.upsample(item["box_masks"][k], 32, 32)
+        if expected.any():
+            np.testing.assert_array_equal(mask, expected)
+        else:  # empty BoxMask: the box's rectangle
+            assert mask.sum() == pytest.approx((x2 - x1) * (y2 - y1), abs=2 * (x2 - x1 + y2 - y1))
+    covered = np.zeros((32, 32), bool)
+    for a in things[:2]:
+        covered |= api.annToMask(a).astype(bool)
+    crowd = {a["category_id"] - 1: api.annToMask(a).astype(bool) for a in anns if a["iscrowd"]}
+    for c, mask in crowd.items():
+        np.testing.assert_array_equal(mask, (item["seg_labels_full"] == c) & ~covered)
+    # The crowd masks and the instance masks together tile the image.
+    union = covered.copy()
+    for mask in crowd.values():
+        assert not (union & mask).any()
+        union |= mask
+    assert union.all()
+
+
+# ----------------------------------------------------------------------------- select.py end to end
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from configs import tiny
+    from mtal_jax.al import experiment
+    from mtal_jax.train import loop
+
+    config = tiny.get_config()
+    config.data.data_dir = str(tmp_path_factory.mktemp("tfds"))
+    setup = experiment.build_setup(config)
+    run_dir = str(tmp_path_factory.mktemp("run"))
+    src = setup.dataset.sources
+    loop.train(
+        setup.model, experiment.train_config(config, num_steps=2), workdir=run_dir, spec=setup.spec,
+        train_source=src["train"], train_indices=np.arange(8), eval_source=src["test"],
+        eval_indices=setup.eval_indices, mesh=setup.mesh, progress=False,
+    )  # fmt: skip
+    return config, run_dir, setup
+
+
+def test_select_exports_label_studio_and_coco(trained, tmp_path):
+    from mtal_jax.al import select_cli
+
+    config, run_dir, setup = trained
+    # A low detection threshold, so the tiny model's boxes are exported and scored.
+    config = config.copy_and_resolve_references()
+    config.al.strategy.kwargs = {"ours": {"det_score_threshold": 0.0}}
+    out = str(tmp_path / "ls")
+    rows = select_cli.run(
+        config, strategy="ours", checkpoint=run_dir, budget=3, output=out,
+        fmt="label-studio", progress=False,
+    )  # fmt: skip
+    names = sorted(os.listdir(out))
+    assert names == sorted(
+        ["README.md", "disagreement", "images", "labeling_config.xml", "selection.json",
+         "tasks.json"]
+    )  # fmt: skip
+    with open(os.path.join(out, "tasks.json")) as f:
+        tasks = json.load(f)
+    with open(os.path.join(out, "labeling_config.xml")) as f:
+        config_xml = f.read()
+    assert [t["data"]["rank"] for t in tasks] == [1, 2, 3]
+    h, w = setup.spec.image_hw
+    for task, row in zip(tasks, rows):
+        _check_label_studio_task(task, config_xml)
+        data = task["data"]
+        assert data["image_id"] == row["image_id"]
+        assert data["image"] == f"/data/local-files/?d=ls/images/{data['image'].split('/')[-1]}"
+        image = np.asarray(
+            PIL.Image.open(os.path.join(out, "images", data["image"].split("/")[-1]))
+        )
+        assert image.shape == (h, w, 3)
+        map_name = data["disagreement"].split("/")[-1]
+        assert "disagreement" in map_name
+        assert PIL.Image.open(os.path.join(out, "disagreement", map_name)).size == (w, h)
+        # The export recomputes the scores through the selection's code path: same values.
+        for key in ("score", "s_seg", "s_loc_max", "s_cls_max"):
+            assert data["consistency"][key] == pytest.approx(row[key], abs=1e-5)
+        if data["boxes"]:
+            assert max(b["s_loc"] for b in data["boxes"]) == pytest.approx(row["s_loc_max"])
+        brushes = [r for r in task["predictions"][0]["result"] if r["type"] == "brushlabels"]
+        union = sum(
+            brush_rle.decode(r["value"]["rle"], r["original_height"], r["original_width"])
+            for r in brushes
+        )
+        assert union.shape == (h, w) and (union == 1).all()  # one class per pixel
+    # Bad output folders fail before any scoring.
+    with pytest.raises(ValueError, match="not empty"):
+        select_cli.run(config, strategy="ours", checkpoint=run_dir, budget=3, output=out,
+                       fmt="coco", progress=False)  # fmt: skip
+
+    coco_api = pytest.importorskip("pycocotools.coco")
+    out = str(tmp_path / "coco")
+    rows = select_cli.run(
+        config, strategy="random", checkpoint=run_dir, budget=2, output=out, fmt="coco",
+        progress=False,
+    )  # fmt: skip
+    assert sorted(os.listdir(out)) == sorted(
+        ["README.md", "annotations", "disagreement", "images", "selection.json"]
+    )
+    api = coco_api.COCO(os.path.join(out, "annotations", "instances_default.json"))
+    assert [c["name"] for c in api.loadCats(api.getCatIds())] == list(setup.dataset.seg_classes)
+    files = sorted(img["file_name"] for img in api.loadImgs(api.getImgIds()))
+    assert files == sorted(os.listdir(os.path.join(out, "images")))
+    for img in api.loadImgs(api.getImgIds()):
+        anns = api.loadAnns(api.getAnnIds(imgIds=[img["id"]]))
+        assert anns  # at least the segmentation of one class
+        for a in anns:
+            mask = api.annToMask(a)
+            assert mask.shape == (img["height"], img["width"]) and mask.any()
+    with open(os.path.join(out, "selection.json")) as f:
+        selection = json.load(f)
+    assert [s["image_id"] for s in selection["selected"]] == [r["image_id"] for r in rows]
+    assert all(len(os.listdir(os.path.join(out, "disagreement"))) == 2 for _ in [0])
