@@ -17,6 +17,7 @@ import numpy as np
 
 from mtal_jax import checkpointing, jsonio, strategies
 from mtal_jax.al import experiment
+from mtal_jax.train import finite
 from mtal_jax.train import state as state_lib
 from mtal_jax.train import step as step_lib
 
@@ -61,6 +62,7 @@ def load_variables(config: ml_collections.ConfigDict, setup: experiment.Setup, p
 
     Raises:
       ValueError: the checkpoint does not match the config's model (other classes, backbone...).
+      finite.NonFiniteError: the checkpoint's parameters are not finite (a diverged run).
     """
     directory = checkpoint_dir(path)
     cfg = experiment.train_config(config)
@@ -85,7 +87,9 @@ def load_variables(config: ml_collections.ConfigDict, setup: experiment.Setup, p
         ) from e
     finally:
         checkpointing.close(manager)
-    return jax.device_get(step_lib.variables_of(state))
+    variables = jax.device_get(step_lib.variables_of(state))
+    finite.check_variables(variables, where=f"checkpoint {directory} (step {step})")
+    return variables
 
 
 def run(

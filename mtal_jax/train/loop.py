@@ -24,6 +24,7 @@ from mtal_jax import checkpointing, jsonio, metric_writer, sharding
 from mtal_jax.data import pipeline
 from mtal_jax.models import multitask, pretrained
 from mtal_jax.train import evaluate as evaluate_lib
+from mtal_jax.train import finite
 from mtal_jax.train import state as state_lib
 from mtal_jax.train import step as step_lib
 
@@ -184,7 +185,13 @@ def train(
     if cfg.eval_max_images:
         eval_indices = eval_indices[: cfg.eval_max_images]
 
+    def guard() -> None:
+        # Before anything is saved: no checkpoint of a diverged model (finite.py).
+        finite.check(first_bad, where=workdir, hint=hint)
+        finite.check_variables(step_lib.variables_of(state), where=f"{workdir} step {step}")
+
     def run_eval(step: int) -> dict:
+        guard()
         result = evaluate_lib.evaluate(
             eval_fn,
             step_lib.variables_of(state),
@@ -220,6 +227,8 @@ def train(
     try:
         step = start
         step_key = sharding.put_replicated(key, mesh)  # train_step folds in its own step
+        first_bad = sharding.put_replicated(np.int32(-1), mesh)  # finite.track, on device
+        hint = f"Lower train.learning_rate (now {cfg.learning_rate:g})."
         t0 = time.time()
         for host in pipeline.iterate_train(data, start) if start < end else ():
             batch = sharding.put_batch(evaluate_lib.to_batch(host), mesh)
@@ -227,14 +236,12 @@ def train(
             # batch was placed explicitly and the key is already on device.
             with jax.transfer_guard_host_to_device("disallow"):
                 state, terms = train_step(state, batch, step_key)
+                first_bad = finite.track(first_bad, state.step, terms)
             step += 1
             bar.update(1)
             if step % cfg.log_every_steps == 0 or step == end:
-                terms = jax.device_get(terms)
-                if not np.isfinite(terms["total"]):
-                    raise FloatingPointError(
-                        f"non-finite loss at step {step} in {workdir}: {terms}"
-                    )
+                terms, bad = jax.device_get((terms, first_bad))
+                finite.check(bad, where=workdir, hint=hint)
                 terms = {f"train/{k}": v for k, v in terms.items()}
                 terms["train/steps_per_s"] = (step - start) / max(time.time() - t0, 1e-9)
                 writer.write(step, terms)
@@ -245,6 +252,7 @@ def train(
                 run_eval(step)
                 checkpointing.wait(best)
             if step % cfg.checkpoint_every_steps == 0 or step == end:
+                guard()
                 checkpointing.save(latest, step, state)
             if step >= end:
                 break
@@ -281,6 +289,7 @@ def finalize(workdir: str, like_state: state_lib.TrainState) -> dict:
     if restored is None:
         raise RuntimeError(f"{workdir} holds no best checkpoint")
     state, meta = restored
+    finite.check_variables(step_lib.variables_of(state), where=f"{workdir}/train/best")
     jsonio.write_atomic(os.path.join(workdir, "metrics.json"), meta)
     out = dict(meta)
     out["variables"] = jax.device_get(step_lib.variables_of(state))
