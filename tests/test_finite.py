@@ -53,7 +53,7 @@ def _poisoned_fns(cfg, *, at_step, loss=True, params=False):
         if loss:
             terms = terms | {"total": jnp.where(hit, jnp.nan, terms["total"])}
         if params:
-            poison = lambda p: jnp.where(hit, jnp.nan, p)  # noqa: E731
+            poison = lambda p: jnp.where(hit, jnp.nan, p)
             state = state.replace(params=jax.tree.map(poison, state.params))
         return state, terms
 

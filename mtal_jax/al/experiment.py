@@ -29,7 +29,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from mtal_jax import jsonio, metrics, reporting, sharding, strategies
+from mtal_jax import jsonio, metrics, reporting, sharding, strategies, workdir_lock
 from mtal_jax.al import pool as pool_lib
 from mtal_jax.al import scoring
 from mtal_jax.data import catalog, pipeline
@@ -276,11 +276,32 @@ def labeled_class_hist(setup: Setup, config, labeled: np.ndarray) -> np.ndarray:
 def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = True) -> list[dict]:
     """Runs (or resumes) the whole experiment of ``config`` in ``workdir``.
 
+    The workdir is locked for this process (``workdir_lock``): a second run on it is
+    refused at once. Nothing is written before the config is validated.
+
     Returns:
       The result records (also in ``workdir/results.json``).
     """
+    strategy_names(config)
+    check_schedules(config, sharding.create_mesh(config.mesh.num_devices or None))
+    with workdir_lock.hold(workdir, process=jax.process_index(), processes=jax.process_count()):
+        return _run(config, workdir, progress=progress)
+
+
+def check_schedules(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> None:
+    """Raises ``ValueError`` for train / eval / score settings the devices cannot run."""
+    loop.check_config(train_config(config), mesh)
+    n_dev = sharding.num_shards(mesh)
+    if config.al.score_batch_size % n_dev:
+        raise ValueError(
+            f"al.score_batch_size={config.al.score_batch_size} is not a multiple of the {n_dev} "
+            "devices"
+        )
+
+
+def _run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = True) -> list[dict]:
     names = strategy_names(config)
-    _check_config_file(config, workdir)
+    _check_config_file(config, workdir, write=False)  # a changed config is refused at once
     setup = build_setup(
         config, needs_loss_prediction=any(_base_name(n, config) == "ll4al" for n in names)
     )
@@ -288,6 +309,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
     budgets = pool_lib.cycle_budgets(
         n, config.al.initial_fraction, config.al.budget_fraction, config.al.num_cycles
     )
+    _check_config_file(config, workdir)  # written once the data and schedule are valid
     log.info(
         "pool %d images, eval %d, cycles %d (budgets %s), strategies %s, trials %d, %d devices",
         n, len(setup.eval_indices), config.al.num_cycles, budgets, names, config.al.num_trials,
@@ -326,7 +348,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
             rec["mdsq"], seconds,
         )  # fmt: skip
         if jax.process_index() == 0:
-            jsonio.write_atomic(os.path.join(workdir, "results.json"), records)
+            _write_results(os.path.join(workdir, "results.json"), records)
 
     for trial in range(config.al.num_trials):
         seed = int(config.seed) + 1000 * trial
@@ -354,6 +376,19 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
     if jax.process_index() == 0:
         reporting.write_summary(records, workdir)
     return records
+
+
+def _write_results(path: str, records: list[dict]) -> None:
+    """Writes ``records``, except over a file that already holds them and more: a rerun of
+    a finished (or further advanced) experiment repeats its records one by one, and its
+    results must never shrink, even if it is killed half way."""
+    if os.path.exists(path):
+        saved = jsonio.read(path)
+        current = jsonio.normalize(records)
+        longer = isinstance(saved, list) and len(saved) >= len(current)
+        if longer and saved[: len(current)] == current:
+            return
+    jsonio.write_atomic(path, records)
 
 
 def _mdsq(result: dict, ref: dict) -> float:
@@ -442,8 +477,11 @@ def reference_metrics(config, setup: Setup, workdir: str, *, progress: bool = Tr
     return {"map": result["map"], "miou": result["miou"]}
 
 
-def _check_config_file(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """Writes ``workdir/config.json``, or checks that a resumed run uses the same config."""
+def _check_config_file(
+    config: ml_collections.ConfigDict, workdir: str, *, write: bool = True
+) -> None:
+    """Writes ``workdir/config.json`` (unless ``write`` is False), or checks that a resumed
+    run uses the same config."""
     path = os.path.join(workdir, "config.json")
     current = jsonio.normalize(config.to_dict())
     if os.path.exists(path):
@@ -454,7 +492,7 @@ def _check_config_file(config: ml_collections.ConfigDict, workdir: str) -> None:
                 f"{workdir} holds an experiment with another config (differs at {diff[:8]}); "
                 "use a new --workdir or the same config to resume"
             )
-    elif jax.process_index() == 0:
+    elif write and jax.process_index() == 0:
         jsonio.write_atomic(path, current)
 
 

@@ -112,6 +112,17 @@ def _metric_of(result: dict, name: str) -> float:
     return result[name]
 
 
+def check_config(cfg: TrainConfig, mesh: jax.sharding.Mesh) -> None:
+    """Raises ``ValueError`` for settings ``train`` cannot run (checked before any file is
+    written): an unknown ``best_metric``, batch sizes that are not multiples of the devices."""
+    if cfg.best_metric not in BEST_METRICS:
+        raise ValueError(f"best_metric must be one of {BEST_METRICS}, got {cfg.best_metric!r}")
+    n_dev = sharding.num_shards(mesh)
+    for name, b in (("batch_size", cfg.batch_size), ("eval_batch_size", cfg.eval_batch_size)):
+        if b % n_dev:
+            raise ValueError(f"train {name}={b} is not a multiple of the {n_dev} devices")
+
+
 def train(
     model: multitask.Model,
     cfg: TrainConfig,
@@ -150,12 +161,7 @@ def train(
       dict with the best checkpoint's ``map``, ``ap50``, ``miou``, ``step`` and ``metric``,
       and ``variables`` (host copy of the best weights).
     """
-    if cfg.best_metric not in BEST_METRICS:
-        raise ValueError(f"best_metric must be one of {BEST_METRICS}, got {cfg.best_metric!r}")
-    n_dev = sharding.num_shards(mesh)
-    for name, b in (("batch_size", cfg.batch_size), ("eval_batch_size", cfg.eval_batch_size)):
-        if b % n_dev:
-            raise ValueError(f"train {name}={b} is not a multiple of the {n_dev} devices")
+    check_config(cfg, mesh)
     os.makedirs(workdir, exist_ok=True)
     fns = fns or build_step_fns(model, cfg, spec)
     tx, train_step, eval_fn = fns.tx, fns.train_step, fns.eval_fn
