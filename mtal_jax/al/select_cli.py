@@ -8,6 +8,8 @@ the config's model.
 from __future__ import annotations
 
 import csv
+import io
+import json
 import logging
 import os
 
@@ -15,7 +17,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from mtal_jax import checkpointing, jsonio, strategies
+from mtal_jax import checkpointing, jsonio, output_file, strategies
 from mtal_jax.al import experiment
 from mtal_jax.train import finite
 from mtal_jax.train import state as state_lib
@@ -26,12 +28,25 @@ log = logging.getLogger(__name__)
 
 def read_id_file(path: str) -> list[str]:
     """Image ids, one per line (blank lines and ``#`` comments skipped), or a JSON list."""
-    if not os.path.isfile(path):
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"id file {path} is a folder; give a file of image ids")
+    if not os.path.exists(path):
         raise FileNotFoundError(f"id file {path} does not exist")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    try:  # Read once: a named pipe (``--pool <(...)``) cannot be read twice.
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"id file {path} is not UTF-8 text (byte {e.start}); expected image ids, one per line"
+        ) from e
     if text.lstrip().startswith("["):
-        return [str(x) for x in jsonio.read(path)]
+        try:
+            ids = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"id file {path}: malformed JSON list: {e}") from e
+        if not isinstance(ids, list) or any(isinstance(x, (dict, list)) for x in ids):
+            raise ValueError(f"id file {path}: expected a JSON list of image ids")
+        return [str(x) for x in ids]
     return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
 
 
@@ -113,6 +128,7 @@ def run(
     if budget <= 0:
         raise ValueError(f"--budget must be positive, got {budget}")
     checkpoint_dir(checkpoint)  # fail fast on a missing checkpoint
+    output_file.check(output)  # and on an output that cannot be written
     setup = experiment.build_setup(config, needs_loss_prediction=strategy == "ll4al")
     source = setup.dataset.sources[config.data.train_split]
     n = setup.pool_size
@@ -160,14 +176,13 @@ def run(
         "seed": seed,
     }
     if fmt == "csv":
-        tmp = f"{output}.tmp{os.getpid()}"
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, output)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        output_file.write_text(output, text.getvalue())
     else:
-        jsonio.write_atomic(output, meta | {"selected": rows})
+        output_file.write_text(output, jsonio.dumps(meta | {"selected": rows}) + "\n")
     log.info(
         "selected %d of %d images with %s -> %s", len(rows), int(selectable.sum()), strategy, output
     )
