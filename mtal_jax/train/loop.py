@@ -216,7 +216,7 @@ def train(
             )
         return result
 
-    writer = metric_writer.MetricWriter(os.path.join(workdir, "logs"))
+    writer = metric_writer.MetricWriter(os.path.join(workdir, "logs"), resume_step=start)
     data = pipeline.make_train_dataset(
         train_source,
         train_indices,
