@@ -5,6 +5,10 @@ Resume order (big_vision): (1) the latest checkpoint in ``workdir/train/latest``
 (3) scratch, with the backbone from ``cfg.pretrained_backbone`` when set. The start step is read from the restored state, and the batch of step ``s``
 is a pure function of (data seed, labeled indices, s), so a resumed run neither replays
 nor skips batches and ends with the same parameters as an uninterrupted one.
+
+Divergence (``finite``): a NaN or infinite loss or gradient norm is recorded on device at
+every step (no host sync) and read at log steps and before every checkpoint save, so the
+run stops with ``finite.NonFiniteError`` and no checkpoint of a diverged model is written.
 """
 
 from __future__ import annotations
