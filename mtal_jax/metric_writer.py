@@ -58,11 +58,16 @@ def _drop_after(path: str, step: int) -> None:
             row = json.loads(line)
         except json.JSONDecodeError:
             continue  # A line torn by the crash.
-        if isinstance(row, dict) and int(row.get("step", 0)) <= step:
+        if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
             keep.append(line if line.endswith("\n") else line + "\n")
     if len(keep) == len(lines):
         return
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(keep)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.writelines(keep)
+        os.replace(tmp, path)
+    except BaseException:  # A full disk: the old log stays, the temporary file goes.
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
