@@ -55,6 +55,10 @@ def test_named_pipe_and_character_device_are_streamed_to(tmp_path):
     assert got == ["through the pipe"] and fifo.exists() and not _leftovers(tmp_path)
     output_file.write_text(os.devnull, "discarded")  # /dev/null stays a device
     assert os.path.exists(os.devnull) and not os.path.isfile(os.devnull)
+    if os.path.exists("/dev/full"):  # Was replaced by a regular file when run as root.
+        with pytest.raises(OSError, match="No space"):
+            output_file.write_text("/dev/full", "x" * 100_000)
+        assert not os.path.isfile("/dev/full")
 
 
 def test_dash_writes_to_stdout(capsys):
