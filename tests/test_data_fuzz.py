@@ -21,7 +21,7 @@ def _worker(*args: str) -> subprocess.CompletedProcess:
     env.pop("FUZZ_RANDOM", None)
     return subprocess.run(
         [sys.executable, os.path.join(ROOT, "tests", "loader_fuzz.py"), *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
 
 
