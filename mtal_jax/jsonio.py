@@ -34,6 +34,11 @@ def normalize(obj: Any) -> Any:
     return json.loads(json.dumps(_plain(obj)))
 
 
+def dumps(obj: Any) -> str:
+    """``obj`` as the JSON text ``write_atomic`` writes (strict JSON, indent 1)."""
+    return json.dumps(_plain(obj), indent=1)
+
+
 def write_atomic(path: str, obj: Any, *, overwrite: bool = True) -> None:
     """Writes ``obj`` as JSON to ``path`` atomically.
 
@@ -45,11 +50,16 @@ def write_atomic(path: str, obj: Any, *, overwrite: bool = True) -> None:
         raise FileExistsError(f"{path} exists and is never rewritten")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(_plain(obj), f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(_plain(obj), f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # Never leave the temporary file behind (full disk, a folder...).
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
     dir_fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
     try:
         os.fsync(dir_fd)

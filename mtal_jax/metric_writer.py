@@ -18,10 +18,19 @@ class MetricWriter:
     inf are written as null so every line stays valid JSON.
     """
 
-    def __init__(self, logdir: str):
+    def __init__(self, logdir: str, *, resume_step: int | None = None):
+        """Args:
+        logdir: the log folder (created).
+        resume_step: the step a resumed run restarts from: JSON lines of later steps
+          (written after the checkpoint it resumes from, before a crash) are dropped,
+          since the resumed run writes them again.
+        """
         os.makedirs(logdir, exist_ok=True)
+        path = os.path.join(logdir, "metrics.jsonl")
+        if resume_step is not None and os.path.exists(path):
+            _drop_after(path, resume_step)
         self._tb = tensorboardX.SummaryWriter(logdir)
-        self._jsonl = open(os.path.join(logdir, "metrics.jsonl"), "a", encoding="utf-8")
+        self._jsonl = open(path, "a", encoding="utf-8")  # noqa: SIM115  (closed by close())
 
     def write(self, step: int, scalars: dict[str, float]) -> None:
         """Logs ``scalars`` (host floats or 0-d arrays) at ``step``."""
@@ -36,3 +45,29 @@ class MetricWriter:
     def close(self) -> None:
         self._tb.close()
         self._jsonl.close()
+
+
+def _drop_after(path: str, step: int) -> None:
+    """Rewrites the JSON-lines file ``path`` without the rows of steps after ``step`` (and
+    without a torn last line), atomically."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        lines = f.readlines()
+    keep = []
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # A line torn by the crash.
+        if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
+            keep.append(line if line.endswith("\n") else line + "\n")
+    if len(keep) == len(lines):
+        return
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.writelines(keep)
+        os.replace(tmp, path)
+    except BaseException:  # A full disk: the old log stays, the temporary file goes.
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise

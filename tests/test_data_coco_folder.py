@@ -257,7 +257,8 @@ BAD_INPUTS = {
     "image size": (
         lambda r: _edit(r, lambda d: d["images"][0].update(width=31)),
         errors.SIZE_MISMATCH,
-        r"images/im0.jpg \[record image 0\]",
+        # The declared size is named as declared, the image's as decoded (not swapped).
+        r"instances_train.json \[record image 0\]: .*im0.jpg is 31x20 .* image is 30x20",
         "frames",
     ),
 }

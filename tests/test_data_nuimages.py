@@ -239,7 +239,8 @@ BAD_INPUTS = {
     "image size": (
         lambda r: _edit(r, "sample_data", "sd0", width=64),
         errors.SIZE_MISMATCH,
-        r"f0.jpg \[record sample_data sd0\]",
+        # The declared size is named as declared, the image's as decoded (not swapped).
+        r"sample_data.json \[record sample_data sd0\]: .*f0.jpg is 64x20 .* image is 30x20",
         "frames",
     ),
     "missing field": (

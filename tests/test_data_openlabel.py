@@ -287,7 +287,7 @@ BAD_INPUTS = {
     "image size": (
         _resize_image,
         errors.SIZE_MISMATCH,
-        r"f0.json \[record frame 0 camera cam\].*f0.png",
+        r"f0.json \[record frame 0 camera cam\].*f0.png\) is 30x20 .* image is 10x10",
         "frames",
     ),
     "mask size": (

@@ -43,6 +43,8 @@ LAYERS = [
             "mtal_jax.sharding",
             "mtal_jax.checkpointing",
             "mtal_jax.metric_writer",
+            "mtal_jax.workdir_lock",
+            "mtal_jax.output_file",
         ],
     ),
     (7, ["mtal_jax.train.evaluate", "mtal_jax.train.loop", "mtal_jax.al", "mtal_jax.reporting"]),

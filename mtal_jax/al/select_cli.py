@@ -8,6 +8,8 @@ the config's model.
 from __future__ import annotations
 
 import csv
+import io
+import json
 import logging
 import os
 
@@ -15,7 +17,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from mtal_jax import jsonio
+from mtal_jax import jsonio, output_file
 from mtal_jax.al import experiment
 from mtal_jax.export import directory as export_directory
 from mtal_jax.train import loop
@@ -25,12 +27,25 @@ log = logging.getLogger(__name__)
 
 def read_id_file(path: str) -> list[str]:
     """Image ids, one per line (blank lines and ``#`` comments skipped), or a JSON list."""
-    if not os.path.isfile(path):
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"id file {path} is a folder; give a file of image ids")
+    if not os.path.exists(path):
         raise FileNotFoundError(f"id file {path} does not exist")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    try:  # Read once: a named pipe (``--pool <(...)``) cannot be read twice.
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"id file {path} is not UTF-8 text (byte {e.start}); expected image ids, one per line"
+        ) from e
     if text.lstrip().startswith("["):
-        return [str(x) for x in jsonio.read(path)]
+        try:
+            ids = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"id file {path}: malformed JSON list: {e}") from e
+        if not isinstance(ids, list) or any(isinstance(x, (dict, list)) for x in ids):
+            raise ValueError(f"id file {path}: expected a JSON list of image ids")
+        return [str(x) for x in ids]
     return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
 
 
@@ -55,6 +70,7 @@ def load_variables(config: ml_collections.ConfigDict, setup: experiment.Setup, p
     Raises:
       FileNotFoundError: no checkpoint in ``path``.
       ValueError: the checkpoint does not match the config's model (other classes, backbone...).
+      finite.NonFiniteError: the checkpoint's parameters are not finite (a diverged run).
     """
     return loop.load_variables(path, setup.model, experiment.train_config(config), setup.spec)
 
@@ -85,6 +101,8 @@ def run(
     loop.checkpoint_dir(checkpoint)  # fail fast on a missing checkpoint
     if fmt in export_directory.FORMATS:
         export_directory.check_output(output)  # fail fast, before scoring
+    else:
+        output_file.check(output)  # and on an output that cannot be written
     setup = experiment.build_setup(config, needs_loss_prediction=spec.base == "ll4al")
     source = setup.dataset.sources[plan.train_split]
     n = setup.pool_size
@@ -139,14 +157,13 @@ def run(
         log.info("exported %d images (%s) -> %s", len(rows), fmt, output)
         return rows
     if fmt == "csv":
-        tmp = f"{output}.tmp{os.getpid()}"
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, output)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        output_file.write_text(output, text.getvalue())
     else:
-        jsonio.write_atomic(output, meta | {"selected": rows})
+        output_file.write_text(output, jsonio.dumps(meta | {"selected": rows}) + "\n")
     log.info(
         "selected %d of %d images with %s -> %s", len(rows), int(selectable.sum()), strategy, output
     )

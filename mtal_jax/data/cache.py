@@ -1,21 +1,28 @@
 """Where a prepared dataset lives, so that different options never share a cache.
 
-A builder's options (root, class map, camera choice, error policy, ...) go into its
-``BuilderConfig`` name as a hash: ``<data_dir>/<builder>/<hash>/<version>/``. The
-options themselves are stored in ``info.metadata["options"]`` and in the config
-description, so a prepared directory says what it was built from.
+A builder's options (root, class map, camera choice, error policy, ...) and the size and
+modification time of every file under its root go into its ``BuilderConfig`` name as a
+hash: ``<data_dir>/<builder>/<hash>/<version>/``, so edited source files are prepared
+again (the old prepared copy stays on disk until removed). The options themselves are
+stored in ``info.metadata["options"]`` and in the config description, so a prepared
+directory says what it was built from.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import glob
 import hashlib
 import io
 import json
 import logging
 import os
+import shutil
+from collections.abc import Iterator
 
 import tensorflow_datasets as tfds
+from tensorflow_datasets.core import constants as tfds_constants
 
 from mtal_jax.data import features, no_tensorflow
 
@@ -32,11 +39,57 @@ def canonical_options(options: dict) -> dict:
     return json.loads(json.dumps(options, sort_keys=True, default=list))
 
 
-def make_config(options: dict) -> tfds.core.BuilderConfig:
-    """A ``BuilderConfig`` whose name is a hash of ``options``."""
+def source_fingerprint(
+    root: str | None, *, exclude: str | os.PathLike | None = None, skip_dirs: tuple[str, ...] = ()
+) -> str:
+    """A hash of the relative path, size and modification time of every file under ``root``.
+
+    Args:
+      root: the dataset folder ("" when None or missing).
+      exclude: a folder left out (the prepared ``data_dir`` when it lies inside root).
+      skip_dirs: folder names left out wherever they occur (files the builder never reads).
+
+    Returns:
+      16 hex digits; any file added, removed, resized or rewritten changes it.
+    """
+    if root is None or not os.path.isdir(root):
+        return ""
+    exclude = os.path.abspath(os.fspath(exclude)) if exclude is not None else None
+    digest = hashlib.sha256()
+    for directory, dirs, names in os.walk(root):
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if d not in skip_dirs and os.path.abspath(os.path.join(directory, d)) != exclude
+        )
+        for name in sorted(names):
+            path = os.path.join(directory, name)
+            try:
+                st = os.stat(path)
+            except OSError:  # A dangling link: the builder reports it if it needs the file.
+                continue
+            relative = os.path.relpath(path, root)
+            digest.update(
+                f"{relative}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "replace")
+            )
+    return digest.hexdigest()[:16]
+
+
+def make_config(
+    options: dict, *, data_dir: str | os.PathLike | None = None, skip_dirs: tuple[str, ...] = ()
+) -> tfds.core.BuilderConfig:
+    """A ``BuilderConfig`` whose name is a hash of ``options`` and of the source files.
+
+    With a ``root`` option, the files under it (``source_fingerprint``, ``data_dir`` and
+    ``skip_dirs`` left out) are part of the identity: editing, adding or removing a dataset
+    file prepares the dataset again instead of silently reusing the old one.
+    """
     text = json.dumps(canonical_options(options), sort_keys=True)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-    return tfds.core.BuilderConfig(name=f"opts_{digest}", description=text)
+    sources = source_fingerprint(options.get("root"), exclude=data_dir, skip_dirs=skip_dirs)
+    digest = hashlib.sha256(f"{text}\0{sources}".encode()).hexdigest()[:16]
+    return tfds.core.BuilderConfig(
+        name=f"opts_{digest}", description=f"{text} (source files {sources or 'none'})"
+    )
 
 
 def dataset_info(
@@ -66,17 +119,42 @@ def download_and_prepare(builder: tfds.core.DatasetBuilder) -> tfds.core.Dataset
     Never contacts GCS (datasets are built from the user's local files), and works for
     splits above TFDS's 1 GB in-memory buffer without TensorFlow (``no_tensorflow``).
     """
-    if not os.path.exists(os.path.join(builder.data_dir, "dataset_info.json")):
-        logging.getLogger(__name__).info(
-            "preparing %s from local data into %s (once; later runs reuse it)",
-            builder.name, builder.data_dir,
-        )  # fmt: skip
-    # TFDS prints "Downloading and preparing dataset ..." to stdout; nothing is downloaded.
-    with no_tensorflow.spill_to_local_files(), contextlib.redirect_stdout(io.StringIO()):
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(try_download_gcs=False)
-        )
+    with _preparing(builder):
+        if not os.path.exists(os.path.join(builder.data_dir, "dataset_info.json")):
+            logging.getLogger(__name__).info(
+                "preparing %s from local data into %s (once; later runs reuse it)",
+                builder.name, builder.data_dir,
+            )  # fmt: skip
+        # TFDS prints "Downloading and preparing dataset ..." to stdout; nothing is downloaded.
+        with no_tensorflow.spill_to_local_files(), contextlib.redirect_stdout(io.StringIO()):
+            builder.download_and_prepare(
+                download_config=tfds.download.DownloadConfig(try_download_gcs=False)
+            )
     return builder
+
+
+@contextlib.contextmanager
+def _preparing(builder: tfds.core.DatasetBuilder) -> Iterator[None]:
+    """Holds the preparation lock of ``builder``'s config folder; removes stale temporaries.
+
+    TFDS prepares into ``<config>/incomplete.<random>_<version>/`` and renames it when done;
+    a killed preparation leaves that folder behind. With the lock held (a kernel lock,
+    released when its holder dies) no other process is preparing this config, so such
+    folders are stale and removed. A second process preparing the same dataset waits
+    here, then finds it prepared.
+    """
+    version_dir = os.fspath(builder.data_dir)
+    folder = os.path.dirname(version_dir)
+    os.makedirs(folder, exist_ok=True)
+    fd = os.open(os.path.join(folder, ".prepare.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        pattern = f"{tfds_constants.INCOMPLETE_PREFIX}*_{os.path.basename(version_dir)}"
+        for stale in glob.glob(os.path.join(glob.escape(folder), pattern)):
+            shutil.rmtree(stale, ignore_errors=True)
+        yield
+    finally:
+        os.close(fd)  # Releases the lock.
 
 
 def check_root(root: str | None, name: str) -> str:

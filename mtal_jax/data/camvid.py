@@ -74,7 +74,9 @@ class Camvid(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             "min_area": int(min_area),
             "on_error": errors.check_policy(on_error),
         }
-        kwargs.setdefault("config", cache.make_config(self.options))
+        kwargs.setdefault(
+            "config", cache.make_config(self.options, data_dir=kwargs.get("data_dir"))
+        )
         kwargs.setdefault("file_format", "array_record")
         super().__init__(**kwargs)
 
@@ -104,12 +106,17 @@ class Camvid(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     def _generate_examples(self, root: pathlib.Path, split: str):
         log = errors.SkipLog(self.options["on_error"], self.name, split)
         list_path = root / f"{split}.txt"
-        with list_path.open() as f:
-            for line_number, line in enumerate(f, start=1):
-                if not line.strip():
+        seen = {}
+        with list_path.open("rb") as f:  # Decoded line by line: a bad line is one bad record.
+            for line_number, raw in enumerate(f, start=1):
+                if not raw.strip():
                     continue
                 try:
+                    line = _decode_line(raw, list_path, line_number)
                     key, example = self._example(root, list_path, line_number, line)
+                    examples.check_new_key(
+                        seen, key, what="image name", path=list_path, record=f"line {line_number}"
+                    )
                 except errors.DatasetError as e:
                     log.skip(e, kind="frame")
                     continue
@@ -127,7 +134,11 @@ class Camvid(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 record=record,
                 reason=errors.MALFORMED_RECORD,
             )
-        image_path, label_path = (root / p.lstrip("/") for p in parts)
+        # A leading "/" means the dataset folder (SegNet's lists); ".." may not leave it.
+        image_path, label_path = (
+            files.join_inside(root, root, p.lstrip("/"), path=list_path, record=record, what=w)
+            for p, w in zip(parts, ("image", "label map"))
+        )
         image, height, width = files.read_image(image_path, record=record)
         labels = files.read_label_png(label_path, record=record)
         examples.check_size(
@@ -152,6 +163,18 @@ class Camvid(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             box_labels=list(box_labels),
             image_id=image_id,
         )
+
+
+def _decode_line(raw: bytes, list_path: pathlib.Path, line_number: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise errors.DatasetError(
+            f"line is not UTF-8 text (byte {e.start}: {raw[e.start : e.start + 1]!r})",
+            path=list_path,
+            record=f"line {line_number}",
+            reason=errors.MALFORMED_RECORD,
+        ) from e
 
 
 def prepare(data_dir: str, root: str, **builder_kwargs) -> tfds.core.DatasetBuilder:

@@ -59,10 +59,13 @@ def _categories(path: pathlib.Path) -> dict[int, str]:
     """COCO category id -> name (ids sorted)."""
     result = {}
     for _, _, row in json_records.iter_records(path, key="categories"):
-        result[int(_field(row, "id", path, None))] = json_records.fix_text(
-            str(_field(row, "name", path, f"category {_id(row)}"))
+        record = f"category {_id(row)!r:.80}"
+        category_id = examples.record_id(
+            _field(row, "id", path, record), what="category id", path=path, record=record
         )
-    return dict(sorted(result.items()))
+        examples.check_new_key(result, category_id, what="category id", path=path, record=record)
+        result[category_id] = json_records.fix_text(str(_field(row, "name", path, record)))
+    return dict(sorted(result.items(), key=lambda item: (str(type(item[0])), item[0])))
 
 
 class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -110,7 +113,9 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             "on_error": errors.check_policy(on_error),
         }
         self._classes = None
-        kwargs.setdefault("config", cache.make_config(self.options))
+        kwargs.setdefault(
+            "config", cache.make_config(self.options, data_dir=kwargs.get("data_dir"))
+        )
         kwargs.setdefault("file_format", "array_record")
         super().__init__(**kwargs)
 
@@ -185,12 +190,26 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         semantic_dir = root / self.options["semantic_dir"].format(split=split)
         spans = collections.defaultdict(list)
         for offset, length, row in json_records.iter_records(path, key="annotations"):
-            spans[_field(row, "image_id", path, f"annotation {_id(row)}")].append((offset, length))
+            try:
+                record = f"annotation {_id(row)!r:.80}"
+                image_id = examples.record_id(
+                    _field(row, "image_id", path, record), what="image_id", path=path, record=record
+                )
+            except errors.DatasetError as e:
+                log.skip(e, kind="object")  # Belongs to no image.
+                continue
+            spans[image_id].append((offset, length))
+        seen = {}
         with open(path, "rb") as f:
             for _, _, image in json_records.iter_records(path, key="images"):
-                record = f"image {_id(image)}"
+                record = f"image {_id(image)!r:.80}"
                 try:
-                    image_id = _field(image, "id", path, record)
+                    image_id = examples.record_id(
+                        _field(image, "id", path, record), what="image id", path=path, record=record
+                    )
+                    examples.check_new_key(
+                        seen, image_id, what="image id", path=path, record=record
+                    )
                     anns = [
                         json_records.read_record(f, o, n, path=str(path))
                         for o, n in spans.get(image_id, ())
@@ -206,20 +225,22 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         self.info.metadata["skipped"][split] = log.finish(path)
 
     def _example(self, path, image, anns, images_dir, semantic_dir, record, log):
-        file_name = json_records.fix_text(str(_field(image, "file_name", path, record)))
-        image_path = images_dir / file_name
+        file_name = _field(image, "file_name", path, record)
+        file_name = json_records.fix_text(file_name) if isinstance(file_name, str) else file_name
+        root = self.options["root"]
+        image_path = files.join_inside(root, images_dir, file_name, path=path, record=record)
         encoded, height, width = files.read_image(image_path, record=record)
         examples.check_size(
-            (height, width),
             (_field(image, "height", path, record), _field(image, "width", path, record)),
-            path=image_path,
+            (height, width),
+            path=path,
             record=record,
-            what="COCO images[].height/width",
+            what=f"COCO images[].height/width of {file_name}",
         )
         classes = self.classes()
         boxes, labels, layers, unmasked = [], [], [], []
         for ann in anns:
-            ann_record = f"{record} annotation {ann.get('id')}"
+            ann_record = f"{record} annotation {_id(ann)!r:.80}"
             mask = self._mask(ann, height, width, path, ann_record)
             try:
                 det, box, clipped = self._classify(ann, classes, height, width, path, ann_record)
@@ -237,7 +258,10 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             elif box is not None:
                 unmasked.append(box)
         if semantic_dir.is_dir():
-            segmentation = self._semantic_png(semantic_dir / file_name, (height, width), record)
+            semantic_path = files.join_inside(
+                root, semantic_dir, file_name, path=path, record=record, what="semantic PNG"
+            )
+            segmentation = self._semantic_png(semantic_path, (height, width), record)
         elif layers:
             layers.sort(key=lambda layer: -int(layer[0].sum()))
             background = classes["seg_classes"].index("background")
@@ -257,7 +281,7 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     def _classify(self, ann, classes, height, width, path, record):
         """Returns (detection id or None, box or None, clipped)."""
         category_id = _field(ann, "category_id", path, record)
-        if category_id not in classes["category_to_det"]:
+        if not isinstance(category_id, (int, str)) or category_id not in classes["category_to_det"]:
             raise errors.DatasetError(
                 f"category_id {category_id} is not in categories",
                 path=path,
@@ -274,12 +298,12 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         return det, box, clipped
 
     def _mask(self, ann, height, width, path, record) -> np.ndarray | None:
-        segmentation = ann.get("segmentation")
+        segmentation = ann.get("segmentation") if isinstance(ann, dict) else None
         if not segmentation:
             return None
         if isinstance(segmentation, dict):
             examples.check_size(
-                tuple(segmentation.get("size", ())),
+                segmentation.get("size", ()),
                 (height, width),
                 path=path,
                 record=record,

@@ -34,6 +34,8 @@ BOX_OUTSIDE_IMAGE = "box_outside_image"
 SIZE_MISMATCH = "size_mismatch"
 BAD_MASK = "bad_mask"
 EMPTY_SPLIT = "empty_split"
+DUPLICATE_KEY = "duplicate_key"
+UNSAFE_PATH = "unsafe_path"
 
 _MAX_LOGGED = 20  # Per split; the rest only appear in the counts.
 

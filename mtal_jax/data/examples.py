@@ -57,18 +57,68 @@ def clip_box(
     return clipped_box.astype(np.float32), bool(np.any(clipped_box != box))
 
 
+def _hw(value) -> tuple:
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
+
+
+def _wxh(hw: tuple) -> str:
+    return f"{hw[1]}x{hw[0]} (WxH)" if len(hw) == 2 else f"{list(hw)!r:.80} (not [height, width])"
+
+
 def check_size(
     actual_hw: tuple[int, int], expected_hw: tuple[int, int], *, path, record: str | None, what: str
 ) -> None:
-    """Raises ``DatasetError(size_mismatch)`` when ``what`` is not the image's size."""
-    if tuple(actual_hw) != tuple(expected_hw):
+    """Raises ``DatasetError(size_mismatch)`` when ``what`` is not the image's size.
+
+    Args:
+      actual_hw: the size of ``what`` (declared in an annotation, or of a mask / label map),
+        as written (any value: a malformed size is a mismatch too).
+      expected_hw: the real size of the decoded image.
+      path, record: where ``what`` comes from.
+      what: the thing whose size ``actual_hw`` is (e.g. "COCO images[].height/width").
+    """
+    actual_hw, expected_hw = _hw(actual_hw), _hw(expected_hw)
+    if actual_hw != expected_hw:
         raise errors.DatasetError(
-            f"{what} is {actual_hw[1]}x{actual_hw[0]} (WxH) but the image is "
-            f"{expected_hw[1]}x{expected_hw[0]}",
+            f"{what} is {_wxh(actual_hw)} but the image is {_wxh(expected_hw)}",
             path=path,
             record=record,
             reason=errors.SIZE_MISMATCH,
         )
+
+
+def record_id(value, *, what: str, path, record: str | None) -> int | str:
+    """An id or token read from an annotation: an int (integral floats too) or a string.
+
+    Raises:
+      DatasetError: ``malformed_record`` for anything else (a list, an object, NaN, a bool).
+    """
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise errors.DatasetError(
+            f"{what} {value!r:.80} is not a number or a string",
+            path=path,
+            record=record,
+            reason=errors.MALFORMED_RECORD,
+        )
+    return value
+
+
+def check_new_key(seen: dict, key, *, what: str, path, record: str | None) -> None:
+    """Records ``key`` in ``seen`` (key -> record); a ``duplicate_key`` error when it is there.
+
+    Two images with one key would overwrite each other in the prepared dataset, and their
+    annotations (indexed by the key) would be mixed.
+    """
+    if key in seen:
+        raise errors.DatasetError(
+            f"duplicate {what} {key!r:.200} (first at {seen[key]})",
+            path=path,
+            record=record,
+            reason=errors.DUPLICATE_KEY,
+        )
+    seen[key] = record
 
 
 def make_example(

@@ -22,9 +22,18 @@ def _missing(path: pathlib.Path, record: str | None, what: str) -> errors.Datase
 
 
 def _open_image(path: pathlib.Path, record: str | None, what: str) -> tuple[bytes, PIL.Image.Image]:
-    if not path.is_file():
+    try:
+        is_file = path.is_file()
+        data = path.read_bytes() if is_file else b""
+    except (OSError, ValueError) as e:  # A name too long, a NUL byte, unreadable...
+        raise errors.DatasetError(
+            f"cannot read {what} file ({type(e).__name__}: {e})",
+            path=path,
+            record=record,
+            reason=errors.MISSING_FILE,
+        ) from e
+    if not is_file:
         raise _missing(path, record, what)
-    data = path.read_bytes()
     try:
         image = PIL.Image.open(io.BytesIO(data))
         image.load()  # Decodes everything: truncated files fail here, not later.
@@ -36,6 +45,52 @@ def _open_image(path: pathlib.Path, record: str | None, what: str) -> tuple[byte
             reason=errors.CORRUPT_IMAGE,
         ) from e
     return data, image
+
+
+def join_inside(
+    root: str | os.PathLike,
+    base: str | os.PathLike,
+    name,
+    *,
+    path: str | os.PathLike,
+    record: str | None,
+    what: str = "image",
+) -> pathlib.Path:
+    """``base / name`` for a file name read from an annotation, refused before it is opened
+    when it leaves the dataset folder.
+
+    The check is lexical (``..`` and absolute paths), so symbolic links inside the dataset
+    folder still work.
+
+    Args:
+      root: the dataset folder the file must lie in.
+      base: the folder ``name`` is relative to (``root`` or below).
+      name: the file name from the annotation.
+      path, record: the annotation file and record, for errors.
+      what: what the file is, for errors.
+
+    Raises:
+      DatasetError: ``malformed_record`` when ``name`` is not a non-empty string,
+        ``unsafe_path`` when it is absolute or leads out of ``root``.
+    """
+    if not isinstance(name, str) or not name or "\0" in name:
+        raise errors.DatasetError(
+            f"{what} file name {name!r:.100} is not a non-empty string",
+            path=path,
+            record=record,
+            reason=errors.MALFORMED_RECORD,
+        )
+    root = os.path.normpath(os.path.abspath(root))
+    joined = os.path.normpath(os.path.join(os.path.abspath(base), name))
+    if os.path.isabs(name) or os.path.commonpath([root, joined]) != root:
+        raise errors.DatasetError(
+            f"{what} path {name!r:.200} is absolute or leads out of the dataset folder {root}; "
+            "annotation paths must be relative and stay inside it",
+            path=path,
+            record=record,
+            reason=errors.UNSAFE_PATH,
+        )
+    return pathlib.Path(joined)
 
 
 def read_image(path: str | os.PathLike, *, record: str | None = None) -> tuple[bytes, int, int]:

@@ -101,7 +101,12 @@ def _field(row: dict, name: str, path, record):
 
 def _token(row) -> str | None:
     """The record's token for messages (None when the record is not an object)."""
-    return str(row.get("token")) if isinstance(row, dict) else None
+    return f"{row.get('token')!s:.80}" if isinstance(row, dict) else None
+
+
+def _key(row, name: str, path, record):
+    """A token-valued field (a string or a number; anything else is malformed)."""
+    return examples.record_id(_field(row, name, path, record), what=name, path=path, record=record)
 
 
 def _channel(filename: str) -> str:
@@ -142,7 +147,10 @@ class Nuimages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             "cameras": sorted(cameras) if cameras is not None else None,
             "on_error": errors.check_policy(on_error),
         }
-        kwargs.setdefault("config", cache.make_config(self.options))
+        kwargs.setdefault(  # sweeps/: non-key frames, never read
+            "config",
+            cache.make_config(self.options, data_dir=kwargs.get("data_dir"), skip_dirs=("sweeps",)),
+        )
         kwargs.setdefault("file_format", "array_record")
         super().__init__(**kwargs)
 
@@ -201,28 +209,40 @@ class Nuimages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         table = files.read_json(path)
         if not isinstance(table, list):
             raise _malformed("expected a list of categories", path, None)
-        return {_field(c, "token", path, None): _field(c, "name", path, _token(c)) for c in table}
+        names = {}
+        for row in table:
+            name = _field(row, "name", path, _token(row))
+            if not isinstance(name, str):
+                raise _malformed(f"category name {name!r:.80} is not a string", path, _token(row))
+            names[_key(row, "token", path, None)] = name
+        return names
 
     def _frames(self, tables: pathlib.Path) -> dict[str, dict]:
         """Token -> {filename, width, height} of the chosen key-camera frames, in table order."""
         sample_path, data_path = tables / "sample.json", tables / "sample_data.json"
         key_tokens = set()
         for _, _, row in json_records.iter_records(sample_path):
-            key_tokens.add(_field(row, "key_camera_token", sample_path, _token(row)))
+            key_tokens.add(_key(row, "key_camera_token", sample_path, _token(row)))
         channels = _sensor_channels(tables)
         cameras = self.options["cameras"]
-        frames = {}
+        frames, seen = {}, {}
         for _, _, row in json_records.iter_records(data_path):
-            token = _field(row, "token", data_path, None)
+            token = _key(row, "token", data_path, None)
             if token not in key_tokens:
                 continue
-            filename = json_records.fix_text(_field(row, "filename", data_path, token))
+            filename = _field(row, "filename", data_path, token)
+            if not isinstance(filename, str):
+                raise _malformed(f"filename {filename!r:.80} is not a string", data_path, token)
+            filename = json_records.fix_text(filename)
             if channels is not None:
-                channel = channels.get(_field(row, "calibrated_sensor_token", data_path, token))
+                channel = channels.get(_key(row, "calibrated_sensor_token", data_path, token))
             else:
                 channel = _channel(filename)
             if cameras is not None and channel not in cameras:
                 continue
+            examples.check_new_key(
+                seen, token, what="sample_data token", path=data_path, record=f"sample_data {token}"
+            )
             frames[token] = {
                 "filename": filename,
                 "width": _field(row, "width", data_path, token),
@@ -231,20 +251,22 @@ class Nuimages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         return frames
 
     def _example(self, root, tables, token, frame, anns, categories, log):
-        image_path = root / frame["filename"]
-        image, height, width = files.read_image(image_path, record=f"sample_data {token}")
+        record = f"sample_data {token}"
+        data_path = tables / "sample_data.json"
+        image_path = files.join_inside(root, root, frame["filename"], path=data_path, record=record)
+        image, height, width = files.read_image(image_path, record=record)
         examples.check_size(
-            (height, width),
             (frame["height"], frame["width"]),
-            path=image_path,
-            record=f"sample_data {token}",
-            what="sample_data width/height",
+            (height, width),
+            path=data_path,
+            record=record,
+            what=f"sample_data height/width of {frame['filename']}",
         )
         surface_layers, object_layers, boxes, labels, unmasked = [], [], [], [], []
         for table, rows in anns.items():
             path = tables / f"{table}.json"
             for row in rows:
-                record = f"{table} {row.get('token')}"
+                record = f"{table} {_token(row)}"
                 mask = self._mask(row, (height, width), path, record)  # Bad mask: frame error.
                 try:
                     seg_label, det, box, clipped = self._classify(
@@ -301,7 +323,7 @@ class Nuimages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     def _category_name(self, row, categories, path, record) -> str:
         category_token = _field(row, "category_token", path, record)
-        if category_token not in categories:
+        if not isinstance(category_token, (int, str)) or category_token not in categories:
             raise errors.DatasetError(
                 f"category_token {category_token} is not in category.json",
                 path=path,
@@ -311,10 +333,10 @@ class Nuimages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         return categories[category_token]
 
     def _mask(self, row, image_hw, path, record) -> np.ndarray | None:
-        mask = row.get("mask")
+        mask = row.get("mask") if isinstance(row, dict) else None
         if mask is None:
             return None
-        size = tuple(mask.get("size", ())) if isinstance(mask, dict) else ()
+        size = mask.get("size", ()) if isinstance(mask, dict) else ()
         examples.check_size(size, image_hw, path=path, record=record, what="mask")
         return rasterize.decode_nuimages_mask(mask, path=path, record=record)
 
@@ -324,15 +346,18 @@ def _sensor_channels(tables: pathlib.Path) -> dict[str, str] | None:
     cs_path, sensor_path = tables / "calibrated_sensor.json", tables / "sensor.json"
     if not (cs_path.is_file() and sensor_path.is_file()):
         return None
+    tables = {}
+    for table_path in (sensor_path, cs_path):
+        tables[table_path] = files.read_json(table_path)
+        if not isinstance(tables[table_path], list):
+            raise _malformed("expected a list of records", table_path, None)
     sensors = {
-        _field(s, "token", sensor_path, None): _field(s, "channel", sensor_path, _token(s))
-        for s in files.read_json(sensor_path)
+        _key(s, "token", sensor_path, None): _field(s, "channel", sensor_path, _token(s))
+        for s in tables[sensor_path]
     }
     return {
-        _field(cs, "token", cs_path, None): sensors.get(
-            _field(cs, "sensor_token", cs_path, _token(cs))
-        )
-        for cs in files.read_json(cs_path)
+        _key(cs, "token", cs_path, None): sensors.get(_key(cs, "sensor_token", cs_path, _token(cs)))
+        for cs in tables[cs_path]
     }
 
 
@@ -340,7 +365,7 @@ def _index_spans(path: pathlib.Path, frames: dict) -> dict[str, list[tuple[int, 
     """sample_data token -> byte spans of its records in ``path`` (chosen frames only)."""
     spans = collections.defaultdict(list)
     for offset, length, row in json_records.iter_records(path):
-        token = _field(row, "sample_data_token", path, _token(row))
+        token = _key(row, "sample_data_token", path, _token(row))
         if token in frames:
             spans[token].append((offset, length))
     return spans

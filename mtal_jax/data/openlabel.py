@@ -109,7 +109,9 @@ class Openlabel(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             "image_template": image_template,
             "on_error": errors.check_policy(on_error),
         }
-        kwargs.setdefault("config", cache.make_config(self.options))
+        kwargs.setdefault(
+            "config", cache.make_config(self.options, data_dir=kwargs.get("data_dir"))
+        )
         kwargs.setdefault("file_format", "array_record")
         super().__init__(**kwargs)
 
@@ -173,11 +175,11 @@ class Openlabel(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         image, height, width = files.read_image(image_path, record=record)
         if frame.size_hw is not None:
             examples.check_size(
-                (height, width),
                 frame.size_hw,
+                (height, width),
                 path=label_path,
                 record=record,
-                what=f"image {image_path.name}",
+                what=f"the stream's image size (image {image_path.name})",
             )
         det_classes, mapping = self.options["det_classes"], self.options["class_map"]
         boxes, labels, layers, unmasked = [], [], [], []
@@ -284,8 +286,12 @@ class Openlabel(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             names.append(label_path.stem)
         for name in names:
             for base in (label_path.parent, root):
-                if (base / name).is_file():
-                    return base / name
+                try:  # Names leading out of root are not opened (only looked up by name).
+                    candidate = files.join_inside(root, base, name, path=label_path, record=record)
+                    if candidate.is_file():
+                        return candidate
+                except (errors.DatasetError, OSError):  # OSError: e.g. a name too long.
+                    continue
             found = index.get(pathlib.PurePath(name).name) or index.get(_stem(name))
             if found is not None:
                 return found

@@ -88,6 +88,14 @@ def _dict(value, what: str, path, record) -> dict:
     return value
 
 
+def _list(value, what: str, path, record) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _malformed(f"{what} is a {type(value).__name__}, expected a list", path, record)
+    return value
+
+
 def cxcywh_to_xyxy(val, *, path, record) -> np.ndarray:
     """OpenLABEL ``bbox`` val ``[x_center, y_center, width, height]`` -> [4] xyxy."""
     try:
@@ -102,8 +110,8 @@ def _entry_camera(entry: dict, default: str | None) -> str | None:
         if entry.get(key):
             return str(entry[key])
     attributes = entry.get("attributes")
-    if isinstance(attributes, dict):
-        for text in attributes.get("text", []) or []:
+    if isinstance(attributes, dict) and isinstance(attributes.get("text"), list):
+        for text in attributes["text"]:
             if isinstance(text, dict) and text.get("name") == "sensor_id" and text.get("val"):
                 return str(text["val"])
     return default
@@ -125,7 +133,7 @@ def _size_hint(stream: dict | None, path, camera) -> tuple[int, int] | None:
         if holder.get(w_key) and holder.get(h_key):
             try:
                 return int(holder[h_key]), int(holder[w_key])
-            except (TypeError, ValueError) as e:
+            except (TypeError, ValueError, OverflowError) as e:
                 raise _malformed(
                     f"image size {holder[w_key]!r}x{holder[h_key]!r}", path, f"stream {camera}"
                 ) from e
@@ -158,10 +166,10 @@ def _add_entries(
         objects = per_camera.setdefault(camera, {})
         return objects.setdefault(object_id, LabeledObject(object_id, obj_type))
 
-    for entry in object_data.get("bbox", []) or []:
+    for entry in _list(object_data.get("bbox"), "bbox", path, record):
         entry = _dict(entry, "bbox entry", path, record)
         target(entry).boxes_xyxy.append(cxcywh_to_xyxy(entry.get("val"), path=path, record=record))
-    for entry in object_data.get("poly2d", []) or []:
+    for entry in _list(object_data.get("poly2d"), "poly2d", path, record):
         entry = _dict(entry, "poly2d entry", path, record)
         mode = entry.get("mode")
         if mode not in SUPPORTED_POLY2D_MODES or entry.get("closed") is False:
@@ -173,7 +181,7 @@ def _add_entries(
                 reason=errors.BAD_MASK,
             )
         target(entry).contours.append((entry.get("val"), entry.get("hierarchy")))
-    for entry in object_data.get("binary", []) or []:
+    for entry in _list(object_data.get("binary"), "binary", path, record):
         entry = _dict(entry, "binary entry", path, record)
         if str(entry.get("encoding", "")).lower() == "rle":
             target(entry).rles.append(entry.get("val"))

@@ -5,6 +5,10 @@ Resume order (big_vision): (1) the latest checkpoint in ``workdir/train/latest``
 (3) scratch, with the backbone from ``cfg.pretrained_backbone`` when set. The start step is read from the restored state, and the batch of step ``s``
 is a pure function of (data seed, labeled indices, s), so a resumed run neither replays
 nor skips batches and ends with the same parameters as an uninterrupted one.
+
+Divergence (``finite``): a NaN or infinite loss or gradient norm is recorded on device at
+every step (no host sync) and read at log steps and before every checkpoint save, so the
+run stops with ``finite.NonFiniteError`` and no checkpoint of a diverged model is written.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from mtal_jax import checkpointing, jsonio, metric_writer, records, sharding
 from mtal_jax.data import pipeline
 from mtal_jax.models import multitask, pretrained
 from mtal_jax.train import evaluate as evaluate_lib
+from mtal_jax.train import finite
 from mtal_jax.train import state as state_lib
 from mtal_jax.train import step as step_lib
 
@@ -112,6 +117,17 @@ def _metric_of(result: records.EvalResult, name: str) -> float:
     return result.metrics[name]
 
 
+def check_config(cfg: TrainConfig, mesh: jax.sharding.Mesh) -> None:
+    """Raises ``ValueError`` for settings ``train`` cannot run (checked before any file is
+    written): an unknown ``best_metric``, batch sizes that are not multiples of the devices."""
+    if cfg.best_metric not in BEST_METRICS:
+        raise ValueError(f"best_metric must be one of {BEST_METRICS}, got {cfg.best_metric!r}")
+    n_dev = sharding.num_shards(mesh)
+    for name, b in (("batch_size", cfg.batch_size), ("eval_batch_size", cfg.eval_batch_size)):
+        if b % n_dev:
+            raise ValueError(f"train {name}={b} is not a multiple of the {n_dev} devices")
+
+
 def train(
     model: multitask.Model,
     cfg: TrainConfig,
@@ -152,12 +168,7 @@ def train(
       ``records.RunResult`` of the best checkpoint (its metrics, step, best-metric value
       and a host copy of its variables); None when ``stop_after_steps`` stopped the run.
     """
-    if cfg.best_metric not in BEST_METRICS:
-        raise ValueError(f"best_metric must be one of {BEST_METRICS}, got {cfg.best_metric!r}")
-    n_dev = sharding.num_shards(mesh)
-    for name, b in (("batch_size", cfg.batch_size), ("eval_batch_size", cfg.eval_batch_size)):
-        if b % n_dev:
-            raise ValueError(f"train {name}={b} is not a multiple of the {n_dev} devices")
+    check_config(cfg, mesh)
     os.makedirs(workdir, exist_ok=True)
     fns = fns or build_step_fns(model, cfg, spec)
     tx, train_step, eval_fn = fns.tx, fns.train_step, fns.eval_fn
@@ -187,8 +198,14 @@ def train(
     if cfg.eval_max_images:
         eval_indices = eval_indices[: cfg.eval_max_images]
 
+    def guard() -> None:
+        # Before anything is saved: no checkpoint of a diverged model (finite.py).
+        finite.check(first_bad, where=workdir, hint=hint)
+        finite.check_variables(step_lib.variables_of(state), where=f"{workdir} step {step}")
+
     def run_eval(step: int) -> dict:
         """Evaluates, logs and saves the best checkpoint; returns the JSON summary."""
+        guard()
         result = evaluate_lib.evaluate(
             eval_fn,
             step_lib.variables_of(state),
@@ -207,7 +224,7 @@ def train(
             )
         return summary
 
-    writer = metric_writer.MetricWriter(os.path.join(workdir, "logs"))
+    writer = metric_writer.MetricWriter(os.path.join(workdir, "logs"), resume_step=start)
     data = pipeline.make_train_dataset(
         train_source,
         train_indices,
@@ -223,27 +240,27 @@ def train(
     )
     # Hidden host-to-device copies fail loudly for the whole run (train steps, evals,
     # checkpoints): batches and the key are placed on the mesh explicitly.
-    guard = contextlib.ExitStack()
+    transfer_guard = contextlib.ExitStack()
     try:
-        guard.enter_context(jax.transfer_guard_host_to_device("disallow"))
+        transfer_guard.enter_context(jax.transfer_guard_host_to_device("disallow"))
         step = start
         # The step takes a key for the uniform signature and ignores it (augmentation
         # happens on the host, a pure function of the data seed and the step).
         step_key = sharding.put_replicated(key, mesh)
+        first_bad = sharding.put_replicated(np.int32(-1), mesh)  # finite.track, on device
+        hint = f"Lower train.learning_rate (now {cfg.learning_rate:g})."
         t0 = time.time()
         for host in pipeline.iterate_train(data, start) if start < end else ():
             batch = sharding.put_batch(evaluate_lib.to_batch(host), mesh)
             state, terms = train_step(state, batch, step_key)
+            first_bad = finite.track(first_bad, state.step, terms)
             step += 1
             bar.update(1)
             if on_step is not None:  # the experiment's progress bar (al.progress)
                 on_step(1)
             if step % cfg.log_every_steps == 0 or step == end:
-                terms = jax.device_get(terms)
-                if not np.isfinite(terms["total"]):
-                    raise FloatingPointError(
-                        f"non-finite loss at step {step} in {workdir}: {terms}"
-                    )
+                terms, bad = jax.device_get((terms, first_bad))
+                finite.check(bad, where=workdir, hint=hint)
                 terms = {f"train/{k}": v for k, v in terms.items()}
                 terms["train/steps_per_s"] = (step - start) / max(time.time() - t0, 1e-9)
                 writer.write(step, terms)
@@ -254,6 +271,7 @@ def train(
                 run_eval(step)
                 checkpointing.wait(best)
             if step % cfg.checkpoint_every_steps == 0 or step == end:
+                guard()
                 checkpointing.save(latest, step, state)
             if step >= end:
                 break
@@ -265,7 +283,7 @@ def train(
             checkpointing.wait(best)
             jsonio.write_atomic(done_marker, summary)
     finally:
-        guard.close()
+        transfer_guard.close()
         bar.close()
         checkpointing.close(latest, best)
         writer.close()
@@ -290,6 +308,7 @@ def finalize(workdir: str, like_state: state_lib.TrainState) -> records.RunResul
     if restored is None:
         raise RuntimeError(f"{workdir} holds no best checkpoint")
     state, meta = restored
+    finite.check_variables(step_lib.variables_of(state), where=f"{workdir}/train/best")
     jsonio.write_atomic(os.path.join(workdir, "metrics.json"), meta)
     return records.RunResult.from_summary(
         meta, jax.device_get(step_lib.variables_of(state)), source=workdir
@@ -322,6 +341,7 @@ def load_variables(
     Raises:
       FileNotFoundError: no checkpoint in ``path``.
       ValueError: the checkpoint does not match the model (other classes, backbone...).
+      finite.NonFiniteError: the checkpoint's parameters are not finite (a diverged run).
     """
     directory = checkpoint_dir(path)
     tx = state_lib.create_optimizer(
@@ -344,4 +364,6 @@ def load_variables(
         ) from e
     finally:
         checkpointing.close(manager)
-    return jax.device_get(step_lib.variables_of(state))
+    variables = jax.device_get(step_lib.variables_of(state))
+    finite.check_variables(variables, where=f"checkpoint {directory} (step {step})")
+    return variables

@@ -17,12 +17,14 @@ import numpy as np
 from mtal_jax import jsonio
 
 
-def check_config(config_dict: dict, workdir: str) -> None:
-    """Writes ``workdir/config.json``, or checks that a resumed run uses the same config.
+def check_config(config_dict: dict, workdir: str, *, write: bool = True) -> None:
+    """Writes ``workdir/config.json`` (unless ``write`` is False), or checks that a resumed
+    run uses the same config.
 
     Args:
       config_dict: the resolved config (``config.to_dict()``).
       workdir: the run directory.
+      write: write the file when it does not exist yet.
 
     Raises:
       ValueError: ``workdir`` holds an experiment with another config (naming the keys).
@@ -37,7 +39,7 @@ def check_config(config_dict: dict, workdir: str) -> None:
                 f"{workdir} holds an experiment with another config (differs at {diff[:8]}); "
                 "use a new --workdir or the same config to resume"
             )
-    elif jax.process_index() == 0:
+    elif write and jax.process_index() == 0:
         jsonio.write_atomic(path, current)
 
 
@@ -89,9 +91,20 @@ def write_selection(
 
 
 def write_results(workdir: str, records: list[dict]) -> None:
-    """Writes ``workdir/results.json`` (process 0)."""
-    if jax.process_index() == 0:
-        jsonio.write_atomic(os.path.join(workdir, "results.json"), records)
+    """Writes ``workdir/results.json`` (process 0), except over a file that already holds
+    ``records`` and more: a rerun of a finished (or further advanced) experiment repeats
+    its records one by one, and its results must never shrink, even if it is killed half
+    way."""
+    if jax.process_index() != 0:
+        return
+    path = os.path.join(workdir, "results.json")
+    if os.path.exists(path):
+        saved = jsonio.read(path)
+        current = jsonio.normalize(records)
+        longer = isinstance(saved, list) and len(saved) >= len(current)
+        if longer and saved[: len(current)] == current:
+            return
+    jsonio.write_atomic(path, records)
 
 
 def image_ids(source: Any, indices: np.ndarray) -> list[str]:

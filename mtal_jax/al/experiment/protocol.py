@@ -27,7 +27,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from mtal_jax import metrics, records, reporting, sharding
+from mtal_jax import metrics, records, reporting, sharding, workdir_lock
 from mtal_jax import pool as pool_lib
 from mtal_jax.al import progress as progress_lib
 from mtal_jax.al.experiment import cycle as cycle_lib
@@ -43,15 +43,22 @@ def run(
 ) -> list[records.CycleRecord]:
     """Runs (or resumes) the whole experiment of ``config`` in ``workdir``.
 
+    The workdir is locked for this process (``workdir_lock``): a second run on it is
+    refused at once. Nothing is written before the config is validated.
+
     Returns:
       The result records (also in ``workdir/results.json``).
     """
     plan = setup_lib.plan_from_config(config)
-    durable.check_config(config.to_dict(), workdir)
-    setup = setup_lib.build_setup(
-        config, needs_loss_prediction=any(s.base == "ll4al" for s in plan.strategies)
-    )
-    return run_plan(setup, plan, workdir, progress=progress)
+    setup_lib.check_schedules(config, sharding.create_mesh(config.mesh.num_devices or None))
+    lock = workdir_lock.hold(workdir, process=jax.process_index(), processes=jax.process_count())
+    with lock:
+        durable.check_config(config.to_dict(), workdir, write=False)  # changed: refused now
+        setup = setup_lib.build_setup(
+            config, needs_loss_prediction=any(s.base == "ll4al" for s in plan.strategies)
+        )
+        durable.check_config(config.to_dict(), workdir)  # written once the data are valid
+        return run_plan(setup, plan, workdir, progress=progress)
 
 
 def run_plan(

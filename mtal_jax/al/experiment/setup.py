@@ -295,6 +295,17 @@ def run_config(
     )
 
 
+def check_schedules(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> None:
+    """Raises ``ValueError`` for train / eval / score settings the devices cannot run."""
+    loop.check_config(train_config(config), mesh)
+    n_dev = sharding.num_shards(mesh)
+    if config.al.score_batch_size % n_dev:
+        raise ValueError(
+            f"al.score_batch_size={config.al.score_batch_size} is not a multiple of the {n_dev} "
+            "devices"
+        )
+
+
 def decode_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
     """Detection decoding settings of scoring and evaluation (``decode.decode`` keywords)."""
     return {

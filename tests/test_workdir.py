@@ -1,0 +1,91 @@
+"""Run-directory safety: one process per workdir (an OS lock that dies with its holder),
+nothing written before the config is validated, results that never shrink."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import ml_collections
+import pytest
+
+from configs import tiny
+from mtal_jax import jsonio, workdir_lock
+from mtal_jax.al import experiment
+from mtal_jax.al.experiment import durable
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_HOLDER = """
+import sys, time
+from mtal_jax import workdir_lock
+workdir_lock.acquire(sys.argv[1])
+print("locked", flush=True)
+time.sleep(120)
+"""
+
+
+def _config(data_dir, **train):
+    config = tiny.get_config()
+    config.data.data_dir = str(data_dir)
+    config.al.reference_map = config.al.reference_miou = 0.5
+    for k, v in train.items():
+        setattr(config.train, k, v)
+    return config
+
+
+def test_second_process_is_refused_and_a_killed_holder_blocks_nothing(tmp_path):
+    workdir = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(workdir)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(workdir_lock.WorkdirLockedError) as info:
+            experiment.run(_config(tmp_path / "tfds"), str(workdir), progress=False)
+        assert str(workdir) in str(info.value) and f"pid {holder.pid}" in str(info.value)
+        assert not (workdir / "config.json").exists()  # refused before writing anything
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    fd = workdir_lock.acquire(str(workdir))  # the kernel released the dead holder's lock
+    workdir_lock.release(fd)
+
+
+def test_locks_of_one_process_and_of_the_processes_of_one_run(tmp_path):
+    refused = pytest.raises(workdir_lock.WorkdirLockedError, match=f"pid {os.getpid()}")
+    with workdir_lock.hold(str(tmp_path)), refused:
+        workdir_lock.acquire(str(tmp_path))  # flock: a second open file is refused too
+    # The processes of one multi-process run lock separate files.
+    with (
+        workdir_lock.hold(str(tmp_path), process=0, processes=2),
+        workdir_lock.hold(str(tmp_path), process=1, processes=2),
+    ):
+        pass
+
+
+def test_invalid_config_writes_nothing_and_the_corrected_command_is_accepted(tmp_path):
+    workdir = tmp_path / "run"
+    with pytest.raises(ValueError, match="batch_size=3 is not a multiple of the 2 devices"):
+        experiment.run(_config(tmp_path / "tfds", batch_size=3), str(workdir), progress=False)
+    assert not (workdir / "config.json").exists()
+    bad_root = _config(tmp_path / "tfds")
+    bad_root.data.name, bad_root.data.root = "camvid", str(tmp_path / "no_such_folder")
+    bad_root.data.builder_kwargs = ml_collections.ConfigDict()
+    with pytest.raises(FileNotFoundError, match="no_such_folder"):
+        experiment.run(bad_root, str(workdir), progress=False)
+    assert not (workdir / "config.json").exists()
+    # The config check (which a leftover config.json would fail) passes for another config.
+    durable.check_config(_config(tmp_path / "tfds").to_dict(), str(workdir), write=False)
+
+
+def test_results_of_a_finished_experiment_never_shrink(tmp_path):
+    path = str(tmp_path / "results.json")
+    records = [{"trial": 0, "cycle": c, "map": 0.1 * c, "mdsq": float("nan")} for c in range(4)]
+    durable.write_results(str(tmp_path), records)
+    for n in range(1, 5):  # a rerun repeats the records one by one
+        durable.write_results(str(tmp_path), records[:n])
+        assert jsonio.read(path) == jsonio.normalize(records)
+    changed = [dict(records[0], map=0.5)]
+    durable.write_results(str(tmp_path), changed)  # other results: written as they are
+    assert jsonio.read(path) == jsonio.normalize(changed)
