@@ -1,4 +1,4 @@
-"""Durable JSON files: atomic write (temp file + fsync + rename) and read.
+"""Durable files: atomic write of any file and of JSON (temp file + fsync + rename), JSON read.
 
 Experiment state (labeled pools, selections, results) goes through here, so a crash
 leaves either the previous complete file or the new complete file, never a torn one.
@@ -9,21 +9,22 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import IO, Any
 
 import numpy as np
 
 
-def _plain(obj: Any) -> Any:
+def plain(obj: Any) -> Any:
     """numpy scalars/arrays -> Python; NaN/inf -> None (strict JSON)."""
     if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
+        return {str(k): plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
+        return [plain(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
+        return plain(obj.tolist())
     if isinstance(obj, np.generic):
-        return _plain(obj.item())
+        return plain(obj.item())
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
@@ -31,16 +32,56 @@ def _plain(obj: Any) -> Any:
 
 def normalize(obj: Any) -> Any:
     """``obj`` as it reads back from JSON (tuples -> lists, numpy -> Python, NaN -> None)."""
-    return json.loads(json.dumps(_plain(obj)))
+    return json.loads(json.dumps(plain(obj)))
 
 
 def dumps(obj: Any) -> str:
     """``obj`` as the JSON text ``write_atomic`` writes (strict JSON, indent 1)."""
-    return json.dumps(_plain(obj), indent=1)
+    return json.dumps(plain(obj), indent=1)
+
+
+def write_file_atomic(
+    path: str,
+    write: Callable[[IO[Any]], Any],
+    *,
+    binary: bool = False,
+    mode: int | None = None,
+) -> None:
+    """Calls ``write(file)`` on a temporary file beside ``path``, then renames it over.
+
+    The file and its folder are fsynced, so a crash leaves the previous complete file or
+    the new one, never a torn one; the temporary file never survives a failure.
+
+    Args:
+      path: the file to write (its folder is created).
+      write: writes the content to the open file.
+      binary: open the temporary file in binary mode.
+      mode: permission bits of the new file (default: the process umask's).
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:  # Never leave the temporary file behind (full disk, a folder...).
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def write_atomic(path: str, obj: Any, *, overwrite: bool = True) -> None:
-    """Writes ``obj`` as JSON to ``path`` atomically.
+    """Writes ``obj`` as strict JSON to ``path`` atomically (``write_file_atomic``).
 
     Raises:
       FileExistsError: when ``overwrite`` is False and ``path`` exists (records that must
@@ -48,23 +89,7 @@ def write_atomic(path: str, obj: Any, *, overwrite: bool = True) -> None:
     """
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"{path} exists and is never rewritten")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(_plain(obj), f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # Never leave the temporary file behind (full disk, a folder...).
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_file_atomic(path, lambda f: json.dump(plain(obj), f, indent=1))
 
 
 def read(path: str) -> Any:

@@ -17,6 +17,8 @@ import os
 import stat
 import sys
 
+from mtal_jax import jsonio
+
 STDOUT = "-"
 
 
@@ -71,21 +73,5 @@ def write_text(path: str, text: str) -> None:
         with open(real, "w", encoding="utf-8") as f:
             f.write(text)
         return
-    tmp = f"{real}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if st is not None:
-            os.chmod(tmp, stat.S_IMODE(st.st_mode))  # Replacing keeps the file's mode.
-        os.replace(tmp, real)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(os.path.dirname(real), os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    mode = stat.S_IMODE(st.st_mode) if st is not None else None  # Replacing keeps the mode.
+    jsonio.write_file_atomic(real, lambda f: f.write(text), mode=mode)

@@ -21,18 +21,16 @@ values count as NaN and are skipped by the means.
 from __future__ import annotations
 
 import collections
-import contextlib
-import json
 import math
 import os
 import pathlib
-import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import IO, Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import matplotlib.figure
 import numpy as np
 
+from mtal_jax import jsonio
 from mtal_jax import records as records_lib
 
 METRICS = tuple(m.name for m in records_lib.RECORD_METRICS if m.plot)
@@ -308,7 +306,9 @@ def plot_curves(records: Iterable[Any], out_dir: str | os.PathLike) -> list[str]
             ax.legend(fontsize=8)
         fig.tight_layout()
         path = out_dir / f"{metric}.png"
-        _atomic_write(path, lambda f, fig=fig: fig.savefig(f, format="png"), binary=True)
+        jsonio.write_file_atomic(
+            str(path), lambda f, fig=fig: fig.savefig(f, format="png"), binary=True
+        )
         paths.append(str(path))
     return paths
 
@@ -319,7 +319,7 @@ def write_summary(records: Iterable[Any], out_dir: str | os.PathLike) -> list[st
     Args:
       records: result records (see the module docstring).
       out_dir: output directory (created if missing). Every file is written to a
-        temporary file in the same directory and moved into place with ``os.replace``.
+        temporary file in the same directory and renamed over (``jsonio.write_file_atomic``).
 
     Returns:
       Paths written: ``summary.md``, ``summary.json``, then the PNGs.
@@ -328,10 +328,10 @@ def write_summary(records: Iterable[Any], out_dir: str | os.PathLike) -> list[st
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown = summary_markdown(records)
-    summary = _json_safe({k: v.to_json() for k, v in summarize(records).items()})
+    summary = {k: v.to_json() for k, v in summarize(records).items()}
     md_path, json_path = out_dir / "summary.md", out_dir / "summary.json"
-    _atomic_write(md_path, lambda f: f.write(markdown))
-    _atomic_write(json_path, lambda f: json.dump(summary, f, indent=2, allow_nan=False))
+    jsonio.write_file_atomic(str(md_path), lambda f: f.write(markdown))
+    jsonio.write_atomic(str(json_path), summary)  # strict JSON: NaN -> null
     return [str(md_path), str(json_path)] + plot_curves(records, out_dir)
 
 
@@ -404,33 +404,3 @@ def _std(values: np.ndarray) -> float:
 
 def _pct(value: float, missing: str = _DASH, unit: str = "%") -> str:
     return missing if not math.isfinite(value) else f"{100 * value:.1f} {unit}"
-
-
-def _json_safe(value: Any) -> Any:
-    """Replaces non-finite floats by None (strict JSON) in nested dicts/lists."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
-def _atomic_write(
-    path: pathlib.Path, write: Callable[[IO[Any]], Any], binary: bool = False
-) -> None:
-    """Calls ``write(file)`` on a temporary file next to ``path``, then renames it over."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        mode, encoding = ("wb", None) if binary else ("w", "utf-8")
-        with os.fdopen(fd, mode, encoding=encoding) as f:
-            write(f)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0o600 files
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

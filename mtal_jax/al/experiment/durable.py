@@ -83,10 +83,11 @@ def write_selection(
     ``selection.json`` (``record``), once: an existing selection is never replaced."""
     if jax.process_index() != 0:
         return
-    os.makedirs(cycle_dir, exist_ok=True)
-    tmp = os.path.join(cycle_dir, f"scores.tmp{os.getpid()}.npz")
-    np.savez(tmp, scored=scored, **scores)
-    os.replace(tmp, os.path.join(cycle_dir, "scores.npz"))
+    jsonio.write_file_atomic(
+        os.path.join(cycle_dir, "scores.npz"),
+        lambda f: np.savez(f, scored=scored, **scores),
+        binary=True,
+    )
     jsonio.write_atomic(os.path.join(cycle_dir, "selection.json"), record, overwrite=False)
 
 
