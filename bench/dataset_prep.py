@@ -40,6 +40,7 @@ import PIL.Image
 from tensorflow_datasets.core import shuffle
 
 from mtal_jax.data import camvid, nuimages, rasterize
+from tests import mask_formats
 
 CHANNELS = [
     "CAM_FRONT",
@@ -172,7 +173,7 @@ def write_tables(root: pathlib.Path, frames: int, seed: int = 0) -> None:
                     "category_token": f"c{rng.integers(len(OBJECT_CATEGORIES))}",
                     "attribute_tokens": [],
                     "bbox": [int(v) for v in rasterize.mask_box(mask)],
-                    "mask": rasterize.encode_nuimages_mask(mask),
+                    "mask": mask_formats.encode_nuimages_mask(mask),
                 }
             )
         out["surface_ann"].add(
@@ -180,7 +181,7 @@ def write_tables(root: pathlib.Path, frames: int, seed: int = 0) -> None:
                 "token": f"r{i:07d}",
                 "sample_data_token": token,
                 "category_token": f"c{len(OBJECT_CATEGORIES)}",
-                "mask": rasterize.encode_nuimages_mask(road),
+                "mask": mask_formats.encode_nuimages_mask(road),
             }
         )
     for table in out.values():

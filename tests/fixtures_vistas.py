@@ -20,6 +20,7 @@ import PIL.Image
 
 from mtal_jax.data import nuimages, openlabel, rasterize
 from mtal_jax.structs import IGNORE_LABEL
+from tests import mask_formats
 
 FOLDER = "mapillary_vistas_vcd_sample"
 VCD_KEY = "-3-MmXdwhyIQhtb4-8NqHQ"
@@ -164,7 +165,7 @@ def write_nuimages(
                         "token": f"su{i}_{class_id}",
                         "sample_data_token": sd_token,
                         "category_token": token_of[name],
-                        "mask": rasterize.encode_nuimages_mask(mask),
+                        "mask": mask_formats.encode_nuimages_mask(mask),
                     }
                 )
                 semantic[mask] = nuimages.SURFACE_TO_SEG[name]
@@ -178,7 +179,7 @@ def write_nuimages(
                     "category_token": token_of[name],
                     "attribute_tokens": [],
                     "bbox": [int(v) for v in box],
-                    "mask": rasterize.encode_nuimages_mask(mask),
+                    "mask": mask_formats.encode_nuimages_mask(mask),
                 }
             )
             det = nuimages.CATEGORY_TO_DET[name]
@@ -252,7 +253,7 @@ def write_openlabel(scenes: list[Scene], root: pathlib.Path, cameras: tuple[str,
                             "name": "mask",
                             "encoding": "rle",
                             "data_type": "",
-                            "val": rasterize.encode_rle(mask)["counts"],
+                            "val": mask_formats.encode_rle(mask)["counts"],
                             "attributes": sensor,
                         }
                     ],
@@ -300,7 +301,7 @@ def write_coco(scenes: list[Scene], root: pathlib.Path, *, semantic_pngs: bool) 
         images.append({"id": 100 + i, "file_name": file_name, "height": height, "width": width})
         for value, class_id, mask in scene.things(THING_TO_A9):
             x1, y1, x2, y2 = (float(v) for v in rasterize.mask_box(mask))
-            rle = rasterize.encode_rle(mask)
+            rle = mask_formats.encode_rle(mask)
             if len(annotations) % 3 == 2:
                 rle = {"size": rle["size"], "counts": _uncompressed_counts(mask)}
             category_id = 10 + names.index(openlabel.normalize_type(THING_TO_A9[class_id]))

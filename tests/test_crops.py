@@ -54,7 +54,7 @@ def test_batched_crop_shape_and_values():
     rng = np.random.default_rng(3)
     images = rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
     windows = _random_windows(rng, 6, 16, 16).reshape(2, 3, 4)
-    got = crop_ops.crop_and_resize_batched(images, windows, (4, 4))
+    got = _crop_and_resize_batched(images, windows, (4, 4))
     chex.assert_shape(got, (2, 3, 4, 4, 3))
     np.testing.assert_allclose(
         np.asarray(got[1, 2]),
@@ -110,3 +110,12 @@ def test_boxes_to_pixel_masks_uses_pixel_centres():
         for i in range(6):
             for j in range(7):
                 assert got[k, i, j] == (x1 <= j + 0.5 < x2 and y1 <= i + 0.5 < y2)
+
+
+def _crop_and_resize_batched(images, windows_xyxy, out_hw):
+    """``crop_and_resize`` of K windows per image: [B, K, 4] -> [B, K, S_h, S_w, C]."""
+    windows_xyxy = jnp.asarray(windows_xyxy, jnp.float32)
+    b, k = windows_xyxy.shape[:2]
+    image_index = jnp.repeat(jnp.arange(b, dtype=jnp.int32), k)  # [B*K]
+    crops = crop_ops.crop_and_resize(images, image_index, windows_xyxy.reshape(b * k, 4), out_hw)
+    return crops.reshape(b, k, *crops.shape[1:])

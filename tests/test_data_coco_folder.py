@@ -16,6 +16,7 @@ from mtal_jax.data import (
     rasterize,
 )
 from tests import fixtures_vistas as fm
+from tests import mask_formats
 
 A9_SEG = openlabel.A9_CLASSES + ["background"]
 
@@ -129,7 +130,7 @@ def _write_tiny(root, semantic=True):
                 "category_id": 5,
                 "bbox": [15, 2, 5, 5],
                 "iscrowd": 0,
-                "segmentation": rasterize.encode_rle(
+                "segmentation": mask_formats.encode_rle(
                     np.pad(np.ones((5, 5), bool), ((2, 13), (15, 10)))
                 ),
             }
@@ -233,7 +234,7 @@ BAD_INPUTS = {
         lambda r: _edit(
             r,
             lambda d: d["annotations"][1].update(
-                segmentation=rasterize.encode_rle(np.ones((4, 4), bool))
+                segmentation=mask_formats.encode_rle(np.ones((4, 4), bool))
             ),
         ),
         errors.SIZE_MISMATCH,

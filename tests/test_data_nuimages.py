@@ -6,9 +6,10 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from mtal_jax.data import errors, features, nuimages, rasterize
+from mtal_jax.data import errors, features, nuimages
 from mtal_jax.structs import IGNORE_LABEL
 from tests import fixtures_vistas as fm
+from tests import mask_formats
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +85,7 @@ def _write_tiny(root, *, sensor_tables=False):
                 "sample_data_token": f"sd{i}",
                 "category_token": "c0",
                 "bbox": [2, 3, 10, 9],
-                "mask": rasterize.encode_nuimages_mask(_mask(3, 9, 2, 10)),
+                "mask": mask_formats.encode_nuimages_mask(_mask(3, 9, 2, 10)),
             }
         )
         object_ann.append(
@@ -93,7 +94,7 @@ def _write_tiny(root, *, sensor_tables=False):
                 "sample_data_token": f"sd{i}",
                 "category_token": "c1",
                 "bbox": [20, 2, 24, 5],
-                "mask": rasterize.encode_nuimages_mask(_mask(2, 5, 20, 24)),
+                "mask": mask_formats.encode_nuimages_mask(_mask(2, 5, 20, 24)),
             }
         )
         object_ann.append(
@@ -110,7 +111,7 @@ def _write_tiny(root, *, sensor_tables=False):
                 "token": f"road{i}",
                 "sample_data_token": f"sd{i}",
                 "category_token": "c2",
-                "mask": rasterize.encode_nuimages_mask(_mask(10, 20, 0, W)),
+                "mask": mask_formats.encode_nuimages_mask(_mask(10, 20, 0, W)),
             }
         )
         surface_ann.append(
@@ -118,7 +119,7 @@ def _write_tiny(root, *, sensor_tables=False):
                 "token": f"ego{i}",
                 "sample_data_token": f"sd{i}",
                 "category_token": "c3",
-                "mask": rasterize.encode_nuimages_mask(_mask(18, 20, 0, W)),
+                "mask": mask_formats.encode_nuimages_mask(_mask(18, 20, 0, W)),
             }
         )
     tables_content = {
@@ -218,7 +219,7 @@ BAD_INPUTS = {
     ),
     "mask size": (
         lambda r: _edit(
-            r, "object_ann", "car0", mask=rasterize.encode_nuimages_mask(np.ones((10, 10), bool))
+            r, "object_ann", "car0", mask=mask_formats.encode_nuimages_mask(np.ones((10, 10), bool))
         ),
         errors.SIZE_MISMATCH,
         r"object_ann.json \[record object_ann car0\].*mask is 10x10",

@@ -8,9 +8,10 @@ import PIL.Image
 import pytest
 import tensorflow_datasets as tfds
 
-from mtal_jax.data import errors, files, openlabel, openlabel_format, rasterize
+from mtal_jax.data import errors, files, openlabel, openlabel_format
 from mtal_jax.structs import IGNORE_LABEL
 from tests import fixtures_vistas as fm
+from tests import mask_formats
 
 KITTI = "openlabel_samples/vcd_kitti_tracking/openlabel100_kitti_tracking_0003.json"
 ASAM = "openlabel_samples/asam_spec_examples"
@@ -199,7 +200,7 @@ def _write_tiny(root, num_frames=2):
                                         {
                                             "name": "m",
                                             "encoding": "rle",
-                                            "val": rasterize.encode_rle(mask)["counts"],
+                                            "val": mask_formats.encode_rle(mask)["counts"],
                                         }
                                     ],
                                 }
@@ -294,7 +295,7 @@ BAD_INPUTS = {
         lambda r: _edit(
             r,
             lambda d: _frame_object(d, "1")["binary"][0].update(
-                val=rasterize.encode_rle(np.ones((5, 5), bool))
+                val=mask_formats.encode_rle(np.ones((5, 5), bool))
             ),
         ),
         errors.SIZE_MISMATCH,

@@ -5,6 +5,7 @@ import pytest
 
 from mtal_jax.data import components, errors, rasterize
 from mtal_jax.structs import IGNORE_LABEL
+from tests import mask_formats
 
 
 def _blob_mask() -> np.ndarray:
@@ -17,10 +18,10 @@ def _blob_mask() -> np.ndarray:
 
 def test_rle_round_trips_compressed_and_nuimages_base64():
     mask = _blob_mask()
-    rle = rasterize.encode_rle(mask)
+    rle = mask_formats.encode_rle(mask)
     assert rle["size"] == [20, 30] and isinstance(rle["counts"], str)
     np.testing.assert_array_equal(rasterize.decode_rle(rle), mask)
-    nu = rasterize.encode_nuimages_mask(mask)
+    nu = mask_formats.encode_nuimages_mask(mask)
     np.testing.assert_array_equal(rasterize.decode_nuimages_mask(nu), mask)
 
 

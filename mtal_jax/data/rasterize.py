@@ -67,21 +67,6 @@ def decode_nuimages_mask(mask: dict, *, path="<memory>", record: str | None = No
     return decode_rle({"size": mask.get("size"), "counts": counts}, path=path, record=record)
 
 
-def encode_rle(mask: np.ndarray) -> dict:
-    """Encodes [h, w] bool as ``{"size": [h, w], "counts": <compressed RLE str>}``."""
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
-
-
-def encode_nuimages_mask(mask: np.ndarray) -> dict:
-    """Encodes [h, w] bool in the nuImages table form (base64 of compressed RLE)."""
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {
-        "size": [int(v) for v in rle["size"]],
-        "counts": base64.b64encode(rle["counts"]).decode("ascii"),
-    }
-
-
 def _finite_coordinates(values, path, record) -> list[float]:
     """``values`` as floats; a ``bad_mask`` error naming the first bad value otherwise."""
     try:

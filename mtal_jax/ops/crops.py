@@ -112,23 +112,3 @@ def crop_and_resize(
     top = gather(y_lo, x_lo) * (1.0 - wx) + gather(y_lo, x_hi) * wx
     bottom = gather(y_hi, x_lo) * (1.0 - wx) + gather(y_hi, x_hi) * wx
     return top * (1.0 - wy) + bottom * wy
-
-
-def crop_and_resize_batched(
-    images: ArrayLike, windows_xyxy: ArrayLike, out_hw: tuple[int, int]
-) -> jax.Array:
-    """``crop_and_resize`` of K windows per image.
-
-    Args:
-      images: [B, H, W, C].
-      windows_xyxy: [B, K, 4] float, xyxy in input pixels.
-      out_hw: (S_h, S_w), static.
-
-    Returns:
-      [B, K, S_h, S_w, C] float32.
-    """
-    windows_xyxy = jnp.asarray(windows_xyxy, jnp.float32)
-    b, k = windows_xyxy.shape[:2]
-    image_index = jnp.repeat(jnp.arange(b, dtype=jnp.int32), k)  # [B*K]
-    crops = crop_and_resize(images, image_index, windows_xyxy.reshape(b * k, 4), out_hw)
-    return crops.reshape(b, k, *crops.shape[1:])
