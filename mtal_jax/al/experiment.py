@@ -6,7 +6,8 @@ Disk layout of ``workdir`` (every JSON written atomically, selections never rewr
   reference/                        fully trained reference run (100 % of the pool)
   trial_<t>/cycle_0/                the shared cycle-0 model of trial t (+ pool.json)
   trial_<t>/<strategy>/cycle_<k>/   k >= 1: selection.json (made with the cycle k-1 model),
-                                    pool.json (labeled ids), scores.npz, train/, metrics.json
+                                    pool.json (labeled ids), scores.npz, train/, metrics.json,
+                                    diagnostics.json (``ours``: score degeneracy, al.diagnostics)
   results.json, summary.md, summary.json, mdsq.png, map.png, miou.png
 
 Resume: every step checks for its durable output first (a cycle's ``selection.json``,
@@ -30,10 +31,11 @@ import ml_collections
 import numpy as np
 
 from mtal_jax import jsonio, metrics, reporting, sharding, strategies
+from mtal_jax.al import diagnostics, scoring
 from mtal_jax.al import pool as pool_lib
-from mtal_jax.al import scoring
 from mtal_jax.data import catalog, pipeline
 from mtal_jax.models import multitask
+from mtal_jax.scores import boxmask
 from mtal_jax.train import loop
 from mtal_jax.train import step as step_lib
 
@@ -353,6 +355,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
                 record(trial, name, cycle, labeled, result, time.time() - t0)
     if jax.process_index() == 0:
         reporting.write_summary(records, workdir)
+        section = diagnostics.summary_markdown(diagnostics.collect(workdir))
+        if section:  # the score diagnostics of every selection, appended to the summary
+            with open(os.path.join(workdir, "summary.md"), "a", encoding="utf-8") as f:
+                f.write("\n" + section)
     return records
 
 
@@ -411,9 +417,19 @@ def _durable_selection(
                 },
                 overwrite=False,
             )  # fmt: skip
+            context = f"trial {trial} {name} cycle {cycle}"
+            _save_diagnostics(cdir, name, config, scores, ~labeled, context)
     new = pool_lib.add_selection(labeled, selected)
     _durable_pool(os.path.join(cdir, "pool.json"), lambda: new, len(labeled))
     return new
+
+
+def _save_diagnostics(cdir, name, config, scores, pool, context) -> None:
+    """Score diagnostics of ``ours``-like strategies beside the selection (``al.diagnostics``)."""
+    if diagnostics.has_components(scores):
+        weights = _user_kwargs(name, config).get("weights", boxmask.DEFAULT_WEIGHTS)
+        diag = diagnostics.score_diagnostics(scores, weights=weights, mask=pool)
+        diagnostics.write(os.path.join(cdir, diagnostics.FILENAME), diag, context=context)
 
 
 def reference_metrics(config, setup: Setup, workdir: str, *, progress: bool = True) -> dict:
