@@ -2,6 +2,7 @@
 
   python select.py --strategy ours --config configs/default.py --checkpoint runs/x/reference
       --budget 100 [--pool pool_ids.txt] [--labeled labeled_ids.txt] --output selection.json [--format csv]
+      [--det_score_threshold 0.3] [--cls_divergence js|kl]
 
 Naming hazard (STYLE.md §1): this file shares its name with the standard library's
 ``select`` module. Imported under that name (the repo root on ``sys.path``), it replaces
@@ -76,6 +77,18 @@ else:
     _FORMAT = flags.DEFINE_enum("format", "json", ["json", "csv"], "Output format.")
     _SEED = flags.DEFINE_integer("seed", 0, "Selection seed (random tie-breaks, random strategy).")
     _PROGRESS = flags.DEFINE_bool("progress", True, "Show progress bars.")
+    _DET_SCORE_THRESHOLD = flags.DEFINE_float(
+        "det_score_threshold",
+        None,
+        "ours: only detections with at least this confidence are scored (default: the "
+        "config's al.strategy.kwargs, else 0.3).",
+    )
+    _CLS_DIVERGENCE = flags.DEFINE_enum(
+        "cls_divergence",
+        None,
+        ["js", "kl"],
+        "ours: divergence of S_cls, js (bounded, default) or kl (the paper's Eq. 2).",
+    )
 
     def main(argv):
         if len(argv) > 1:
@@ -93,6 +106,8 @@ else:
             fmt=_FORMAT.value,
             seed=_SEED.value,
             progress=_PROGRESS.value,
+            det_score_threshold=_DET_SCORE_THRESHOLD.value,
+            cls_divergence=_CLS_DIVERGENCE.value,
         )
 
     runtime.run_main(main)

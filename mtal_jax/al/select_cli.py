@@ -16,7 +16,7 @@ import ml_collections
 import numpy as np
 
 from mtal_jax import checkpointing, jsonio, strategies
-from mtal_jax.al import experiment
+from mtal_jax.al import diagnostics, experiment
 from mtal_jax.train import state as state_lib
 from mtal_jax.train import step as step_lib
 
@@ -88,6 +88,22 @@ def load_variables(config: ml_collections.ConfigDict, setup: experiment.Setup, p
     return jax.device_get(step_lib.variables_of(state))
 
 
+def with_strategy_kwargs(
+    config: ml_collections.ConfigDict, strategy: str, **overrides
+) -> ml_collections.ConfigDict:
+    """A copy of ``config`` with ``overrides`` (None values skipped) added to the strategy's
+    ``config.al.strategy.kwargs[strategy]`` (the flags ``--det_score_threshold`` and
+    ``--cls_divergence`` of ``select.py``)."""
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if not overrides:
+        return config
+    config = ml_collections.ConfigDict(config.to_dict())  # unlocked copy
+    kwargs = dict(config.al.strategy.kwargs or {})
+    kwargs[strategy] = {**dict(kwargs.get(strategy, {})), **overrides}
+    config.al.strategy.kwargs = kwargs
+    return config
+
+
 def run(
     config: ml_collections.ConfigDict,
     *,
@@ -100,8 +116,16 @@ def run(
     fmt: str = "json",
     seed: int = 0,
     progress: bool = True,
+    det_score_threshold: float | None = None,
+    cls_divergence: str | None = None,
 ) -> list[dict]:
-    """Scores the pool and writes the ranked selection; returns its rows."""
+    """Scores the pool and writes the ranked selection; returns its rows.
+
+    ``det_score_threshold`` and ``cls_divergence`` (None: the config's, else the strategy's
+    defaults) override the strategy's kwargs (``ours``). For ``ours`` the score diagnostics
+    of ``al.diagnostics`` are logged (warnings) and stored under ``"diagnostics"`` in the
+    JSON output.
+    """
     if strategy not in strategies.STRATEGIES:
         raise ValueError(
             f"unknown strategy {strategy!r}; valid names: {', '.join(sorted(strategies.STRATEGIES))}"
@@ -109,6 +133,9 @@ def run(
     if budget <= 0:
         raise ValueError(f"--budget must be positive, got {budget}")
     checkpoint_dir(checkpoint)  # fail fast on a missing checkpoint
+    config = with_strategy_kwargs(
+        config, strategy, det_score_threshold=det_score_threshold, cls_divergence=cls_divergence
+    )
     setup = experiment.build_setup(config, needs_loss_prediction=strategy == "ll4al")
     source = setup.dataset.sources[config.data.train_split]
     n = setup.pool_size
@@ -155,6 +182,13 @@ def run(
         "budget": budget,
         "seed": seed,
     }
+    if diagnostics.has_components(scores):
+        user = dict(config.al.strategy.kwargs.get(strategy, {}) or {})
+        weights = {"weights": user["weights"]} if "weights" in user else {}
+        diag = diagnostics.score_diagnostics(scores, mask=selectable, **weights)
+        for warning in diag["warnings"]:
+            log.warning("score diagnostics (%s): %s", strategy, warning)
+        meta["diagnostics"] = diag
     if fmt == "csv":
         tmp = f"{output}.tmp{os.getpid()}"
         with open(tmp, "w", newline="", encoding="utf-8") as f:
