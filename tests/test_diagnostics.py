@@ -64,6 +64,7 @@ def test_images_without_box_mask_and_nan_rows():
     assert diag["components"]["S_loc"]["fraction_constant"] == pytest.approx(2 / 3)
     assert diag["components"]["S_cls"]["fraction_constant"] == pytest.approx(1 / 3)
     assert diag["components"]["S_seg"]["fraction_constant"] == pytest.approx(1 / 5)
+    assert diag["fraction_best_box_empty"] == pytest.approx(1 / 3)  # image 0: S_loc 1, S_cls 0
     mask[0] = False
     assert diagnostics.score_diagnostics(scores, mask=mask)["num_images"] == 4
 

@@ -14,6 +14,10 @@ ranking. Per component this module reports:
   to 1 (a term's contribution to the combined score's variance).
 * ``r2``: the squared Pearson correlation of the term with the combined score.
 
+Also ``fraction_best_box_empty``: among the images with a scored box, the fraction whose
+best box has S_loc = 1 and S_cls = 0, i.e. (up to exact ties) an empty BoxMask: the crop
+segmentation sees no pixel of the detected class above tau inside the box.
+
 A warning is raised (returned and logged by the shell) when a component explains more
 than ``VARIANCE_LIMIT`` of the variance or is constant on more than ``CONSTANT_LIMIT`` of
 the pool, or when more than ``CONSTANT_LIMIT`` of the pool has no scored box.
@@ -88,6 +92,7 @@ def score_diagnostics(
         "weights": [float(w) for w in weights],
         "score_std": float(np.sqrt(var)) if len(total) else None,
         "fraction_without_box": float(np.mean(~with_box)) if len(total) else None,
+        "fraction_best_box_empty": _fraction_empty(scores, rows, with_box),
         "components": {},
     }
     warnings = []
@@ -126,6 +131,15 @@ def score_diagnostics(
             )
     out["warnings"] = warnings
     return out
+
+
+def _fraction_empty(scores, rows, with_box) -> float | None:
+    """Images with a box whose best box has S_loc = 1 and S_cls = 0 (an empty BoxMask)."""
+    if not with_box.any():
+        return None
+    s_loc = np.asarray(scores["s_loc_best"], np.float64)[rows][with_box]
+    s_cls = np.asarray(scores["s_cls_best"], np.float64)[rows][with_box]
+    return float(np.mean((np.abs(s_loc - 1) < 1e-6) & (np.abs(s_cls) < 1e-6)))
 
 
 def write(path: str, diagnostics: dict, *, context: str = "") -> None:
