@@ -131,6 +131,31 @@ def _log_floor(x: jax.Array, eps: float) -> jax.Array:
     return jnp.log(jnp.maximum(x, eps))
 
 
+def _sym_kl_terms(p: jax.Array, q: jax.Array, eps: float) -> jax.Array:
+    """Per-class summands of KL(p||q) + KL(q||p): ``(p - q)(log p - log q) >= 0`` (floored)."""
+    return (p - q) * (_log_floor(p, eps) - _log_floor(q, eps))
+
+
+def _js_terms(p: jax.Array, q: jax.Array, eps: float) -> jax.Array:
+    """Per-class summands of KL(p||m) + KL(q||m), m = (p + q) / 2 (each >= 0 up to the floor)."""
+    log_m = _log_floor((p + q) / 2, eps)
+    return p * (_log_floor(p, eps) - log_m) + q * (_log_floor(q, eps) - log_m)
+
+
+def _pixel_box_sum(terms_fn, seg_probs: ArrayLike, box_probs: ArrayLike, eps: float) -> jax.Array:
+    """``sum_c terms_fn(p_ij[c], q_k[c])`` -> [K, h, w], one class at a time.
+
+    The class loop is unrolled (C_seg is static and small) and accumulates [K, h, w], so no
+    [K, h, w, C_seg] array is ever built (memory stays that of the BoxMasks).
+    """
+    p = jnp.asarray(seg_probs, jnp.float32)  # [h, w, C]
+    q = jnp.asarray(box_probs, jnp.float32)  # [K, C]
+    total = jnp.zeros((q.shape[0], *p.shape[:2]), jnp.float32)
+    for c in range(p.shape[-1]):
+        total = total + terms_fn(p[None, :, :, c], q[:, c, None, None], eps)  # [K, h, w]
+    return total
+
+
 def kl_divergence(p: ArrayLike, q: ArrayLike, *, eps: float = 1e-6) -> jax.Array:
     """``KL(p || q) = sum_c p_c * (log max(p_c, eps) - log max(q_c, eps))`` (0 log 0 = 0).
 
@@ -167,9 +192,8 @@ def js_divergence(p: ArrayLike, q: ArrayLike, *, eps: float = 1e-6) -> jax.Array
     """
     p = jnp.asarray(p, jnp.float32)
     q = jnp.asarray(q, jnp.float32)
-    log_m = _log_floor((p + q) / 2, eps)
-    terms = p * (_log_floor(p, eps) - log_m) + q * (_log_floor(q, eps) - log_m)
-    return jnp.clip(jnp.sum(terms, axis=-1) / (2.0 * jnp.log(2.0)), 0.0, 1.0)
+    total = jnp.sum(_js_terms(p, q, eps), axis=-1)
+    return jnp.clip(total / (2.0 * jnp.log(2.0)), 0.0, 1.0)
 
 
 def symmetric_kl_map(seg_probs: ArrayLike, box_probs: ArrayLike, *, eps: float = 1e-6) -> jax.Array:
@@ -187,9 +211,7 @@ def symmetric_kl_map(seg_probs: ArrayLike, box_probs: ArrayLike, *, eps: float =
     Returns:
       [K, h, w] float32 >= 0.
     """
-    p = jnp.asarray(seg_probs, jnp.float32)[None]  # [1, h, w, C]
-    q = jnp.asarray(box_probs, jnp.float32)[:, None, None]  # [K, 1, 1, C]
-    return jnp.sum((p - q) * (_log_floor(p, eps) - _log_floor(q, eps)), axis=-1)
+    return _pixel_box_sum(_sym_kl_terms, seg_probs, box_probs, eps)
 
 
 def js_map(seg_probs: ArrayLike, box_probs: ArrayLike, *, eps: float = 1e-6) -> jax.Array:
@@ -203,9 +225,8 @@ def js_map(seg_probs: ArrayLike, box_probs: ArrayLike, *, eps: float = 1e-6) -> 
     Returns:
       [K, h, w] float32 in [0, 1].
     """
-    p = jnp.asarray(seg_probs, jnp.float32)[None]  # [1, h, w, C]
-    q = jnp.asarray(box_probs, jnp.float32)[:, None, None]  # [K, 1, 1, C]
-    return js_divergence(p, q, eps=eps)
+    total = _pixel_box_sum(_js_terms, seg_probs, box_probs, eps)
+    return jnp.clip(total / (2.0 * jnp.log(2.0)), 0.0, 1.0)
 
 
 def classification_inconsistency(
