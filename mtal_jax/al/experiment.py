@@ -406,6 +406,9 @@ def _durable_selection(
             tmp = os.path.join(cdir, f"scores.tmp{os.getpid()}.npz")
             np.savez(tmp, scored=scored, **scores)
             os.replace(tmp, os.path.join(cdir, "scores.npz"))
+            # Before selection.json, so that every written selection has its diagnostics.
+            context = f"trial {trial} {name} cycle {cycle}"
+            _save_diagnostics(cdir, name, config, scores, ~labeled, context)
             jsonio.write_atomic(
                 sel_path,
                 {
@@ -417,8 +420,6 @@ def _durable_selection(
                 },
                 overwrite=False,
             )  # fmt: skip
-            context = f"trial {trial} {name} cycle {cycle}"
-            _save_diagnostics(cdir, name, config, scores, ~labeled, context)
     new = pool_lib.add_selection(labeled, selected)
     _durable_pool(os.path.join(cdir, "pool.json"), lambda: new, len(labeled))
     return new
