@@ -4,6 +4,7 @@ Run from the repository root:
   python docs/results/synthetic_scores/ablate.py RUN_DIR OUT_DIR [POOL_JSON] [NAMES]
 e.g. RUN_DIR = runs/default_c0/trial_0/cycle_0, POOL_JSON = RUN_DIR/pool.json, NAMES a
 comma-separated subset of SETTINGS. Each setting writes OUT_DIR/<name>/fig6_*.
+``CONFIG=camvid DATA_ROOT=...`` in the environment selects another config.
 """
 
 import os
@@ -15,7 +16,8 @@ from mtal_jax import runtime
 
 runtime.configure_host_devices()
 
-from configs import default
+import importlib
+
 from mtal_jax.analysis import cli
 
 SETTINGS = {
@@ -33,7 +35,11 @@ def main(argv):
     pool = argv[3] if len(argv) > 3 and argv[3] else None
     names = argv[4].split(",") if len(argv) > 4 else list(SETTINGS)
     for name in names:
-        config = default.get_config()
+        config = importlib.import_module(
+            f"configs.{os.environ.get('CONFIG', 'default')}"
+        ).get_config()
+        if os.environ.get("DATA_ROOT"):
+            config.data.root = os.environ["DATA_ROOT"]
         config.al.strategy.kwargs = {"ours": SETTINGS[name]}
         runtime.setup(config.mesh)
         out = os.path.join(out_dir, name)

@@ -1,7 +1,8 @@
 """Per class: boxes scored by ``ours`` (defaults) and the fraction with an empty BoxMask.
 
-Run from the repository root: ``python docs/results/synthetic_scores/empty_by_class.py``
-(the cycle-0 model of ``runs/default_c0`` on its unlabeled pool).
+Run from the repository root: ``python docs/results/synthetic_scores/empty_by_class.py
+[RUN_DIR]`` (default: the cycle-0 model of ``runs/default_c0``, on its unlabeled pool);
+``CONFIG=camvid DATA_ROOT=...`` in the environment selects another config.
 """
 
 import os
@@ -13,10 +14,11 @@ from mtal_jax import runtime
 
 runtime.configure_host_devices()
 
+import importlib
+
 import jax
 import numpy as np
 
-from configs import default
 from mtal_jax import jsonio
 from mtal_jax.al import experiment, select_cli
 from mtal_jax.analysis import collect
@@ -25,10 +27,12 @@ from mtal_jax.train import evaluate
 
 
 def main():
-    config = default.get_config()
+    config = importlib.import_module(f"configs.{os.environ.get('CONFIG', 'default')}").get_config()
+    if os.environ.get("DATA_ROOT"):
+        config.data.root = os.environ["DATA_ROOT"]
     runtime.setup(config.mesh)
     setup = experiment.build_setup(config)
-    run = "runs/default_c0/trial_0/cycle_0"
+    run = sys.argv[1] if len(sys.argv) > 1 else "runs/default_c0/trial_0/cycle_0"
     variables = select_cli.load_variables(config, setup, run)
     strategy = experiment.make_strategy("ours", config, cycle=0, context={})
     fn = jax.jit(
