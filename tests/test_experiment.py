@@ -228,6 +228,8 @@ def test_score_diagnostics_beside_ours_selections_and_in_summary(uninterrupted):
     diag = jsonio.read(os.path.join(workdir, "trial_0", "ours", "cycle_1", "diagnostics.json"))
     assert diag["num_images"] == 24  # the unlabeled pool of cycle 0 (40 - 16)
     assert set(diag["components"]) == {"S_loc", "S_cls", "S_seg"}
-    assert not os.path.exists(os.path.join(workdir, "trial_0", "random", "cycle_1", "diagnostics.json"))
+    assert not os.path.exists(
+        os.path.join(workdir, "trial_0", "random", "cycle_1", "diagnostics.json")
+    )
     with open(os.path.join(workdir, "summary.md"), encoding="utf-8") as f:
         assert "## Score diagnostics (ours)" in f.read()
