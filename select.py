@@ -2,6 +2,7 @@
 
   python select.py --strategy ours --config configs/default.py --checkpoint runs/x/reference
       --budget 100 [--pool pool_ids.txt] [--labeled labeled_ids.txt] --output selection.json [--format csv]
+      [--det_score_threshold 0.3] [--cls_divergence js|kl]
   python select.py ... --format label-studio --output batch_01/   # or --format coco (CVAT)
 
 Naming hazard (STYLE.md §1): this file shares its name with the standard library's
@@ -92,6 +93,18 @@ else:
     )
     _SEED = flags.DEFINE_integer("seed", 0, "Selection seed (random tie-breaks, random strategy).")
     _PROGRESS = flags.DEFINE_bool("progress", True, "Show progress bars.")
+    _DET_SCORE_THRESHOLD = flags.DEFINE_float(
+        "det_score_threshold",
+        None,
+        "ours: only detections with at least this confidence are scored (default: the "
+        "config's al.strategy.kwargs, else 0.3).",
+    )
+    _CLS_DIVERGENCE = flags.DEFINE_enum(
+        "cls_divergence",
+        None,
+        ["js", "kl"],
+        "ours: divergence of S_cls, js (bounded, default) or kl (the paper's Eq. 2).",
+    )
 
     def main(argv):
         if len(argv) > 1:
@@ -110,6 +123,8 @@ else:
             seed=_SEED.value,
             progress=_PROGRESS.value,
             image_url_prefix=_IMAGE_URL_PREFIX.value,
+            det_score_threshold=_DET_SCORE_THRESHOLD.value,
+            cls_divergence=_CLS_DIVERGENCE.value,
         )
 
     runtime.run_main(main)

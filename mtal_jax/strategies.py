@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from mtal_jax import selection, strategy_types, structs
-from mtal_jax.scores import boxmask, diversity, loss_prediction, uncertainty
+from mtal_jax.scores import boxmask, consistency, diversity, loss_prediction, uncertainty
 from mtal_jax.scores import cald as cald_lib
 from mtal_jax.scores import equal as equal_lib
 from mtal_jax.strategy_types import CycleContext, Strategy
@@ -372,12 +372,13 @@ def coreset(
 def ours(
     context: CycleContext = _NO_CONTEXT,
     *,
-    weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    weights: tuple[float, float, float] = boxmask.DEFAULT_WEIGHTS,
     tau: float = 0.3,
     crop_size: int = 64,
     context_margin: float = 0.1,
     eps: float = 1e-6,
-    det_score_threshold: float = 0.0,
+    det_score_threshold: float = 0.3,
+    cls_divergence: str = "js",
     max_crops: int | None = None,
     crop_chunk: int = 16,
 ) -> Strategy:
@@ -392,15 +393,31 @@ def ours(
       tau: BoxMask threshold.
       crop_size: BoxMask crop side S.
       context_margin: crop window margin per side.
-      eps: KL probability floor.
-      det_score_threshold: extra detection-score filter for the BoxMasks.
+      eps: log floor of the divergences and probability of the classes detection does not
+        predict (``consistency.det_probs_to_seg``).
+      det_score_threshold: only detections with a score at least this are scored (0.3: the
+        boxes the detector asserts; low-confidence candidates would saturate S_loc).
+      cls_divergence: S_cls divergence, ``"js"`` (default, bounded in [0, 1] like S_loc and
+        S_seg) or ``"kl"`` (the paper's Eq. 2 verbatim, for the paper-exact ablation).
       max_crops: crops per batch cap (None: all valid detections).
       crop_chunk: crops per network call of the BoxMask crops.
 
     Returns:
       ``Strategy`` with the BoxMask extra, the consistency score and top-k selection.
+
+    Raises:
+      ValueError: an unknown ``cls_divergence`` or a ``det_score_threshold`` outside [0, 1].
     """
     del context
+    if cls_divergence not in consistency.CLS_DIVERGENCES:
+        raise ValueError(
+            f"strategy 'ours': cls_divergence must be one of {consistency.CLS_DIVERGENCES}, "
+            f"got {cls_divergence!r}"
+        )
+    if not 0.0 <= float(det_score_threshold) <= 1.0:
+        raise ValueError(
+            f"strategy 'ours': det_score_threshold must be in [0, 1], got {det_score_threshold}"
+        )
     extra = boxmask.make_box_mask_extra(
         crop_size=crop_size,
         context_margin=context_margin,
@@ -410,7 +427,7 @@ def ours(
         crop_chunk=crop_chunk,
     )
     return Strategy(
-        score=boxmask.make_score_fn(weights=tuple(weights), eps=eps),
+        score=boxmask.make_score_fn(weights=tuple(weights), eps=eps, cls_divergence=cls_divergence),
         select=selection.top_k_select,
         extras=(extra,),
     )

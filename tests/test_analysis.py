@@ -218,6 +218,7 @@ def test_cli_writes_every_analysis(tmp_path, tiny_run):
     assert names == sorted(
         [f"table2_boxmask_accuracy.{e}" for e in ("json", "md", "png")]
         + [f"fig6_correlation.{e}" for e in ("json", "md", "png")]
+        + ["fig6_diagnostics.json"]
         + ["fig5_overlay_0.png", "fig5_overlay_2.png", "fig5_overlays.png"]
     )
     table = jsonio.read(os.path.join(out_dir, "table2_boxmask_accuracy.json"))
@@ -256,3 +257,39 @@ def test_cli_fig5_compares_checkpoints(tmp_path, tiny_run):
         assert not np.array_equal(first[:, :strip], second[:, :strip])  # different labels
     one = np.asarray(PIL.Image.open(os.path.join(out_dir, "fig5_compare_2.png")))
     np.testing.assert_array_equal(one, fig[block_h + cli.COMPARE_IMAGE_GAP :])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ours_kwargs", [{}, {"det_score_threshold": 0.0, "cls_divergence": "kl"}])
+def test_analysis_scores_equal_selection_scores(tmp_path, tiny_run, ours_kwargs):
+    """Fig. 6 / Table II score the pool through the same functions as selection (one path)."""
+    import jax
+
+    from mtal_jax import jsonio
+    from mtal_jax.al import experiment, select_cli
+    from mtal_jax.analysis import cli
+
+    config, run_dir = tiny_run
+    config = config.copy_and_resolve_references()
+    config.al.strategy.kwargs = {"ours": ours_kwargs}
+    setup = experiment.build_setup(config)
+    labeled = np.zeros(setup.pool_size, bool)
+    labeled[::3] = True
+    pool_json = str(tmp_path / "pool.json")
+    jsonio.write_atomic(pool_json, {"labeled_ids": np.flatnonzero(labeled).tolist()})
+    result = cli.collect_split(
+        config, run_dir, taus=(0.3,), pool_json=pool_json, progress=False, setup=setup
+    )
+    variables = select_cli.load_variables(config, setup, run_dir)
+    strategy = experiment.make_strategy("ours", config, cycle=0, context={})
+    _, scores, scored = experiment.select_images(
+        setup, config, strategy, variables, labeled, 2, jax.random.key(0), progress=False
+    )
+    cols = result["columns"]
+    index = cols["index"]
+    assert len(index) > 0 and scored[index].all() and not labeled[index].any()
+    for key in ("score", "s_seg", "s_loc_max", "s_cls_max", "s_loc_best", "s_cls_best"):
+        np.testing.assert_allclose(cols[key], scores[key][index], rtol=1e-5, atol=1e-6, err_msg=key)
+    np.testing.assert_array_equal(cols["num_boxes"], scores["num_boxes"][index])
+    if ours_kwargs:  # threshold 0: the decoded candidates are scored, so S_loc is exercised
+        assert cols["num_boxes"].sum() > 0

@@ -1,4 +1,4 @@
-"""Tests of scores/consistency.py: hand-computed toys, properties, jit, retracing (SPEC §5)."""
+"""Tests of scores/consistency.py: hand-computed toys, properties, jit, retracing (both S_cls modes)."""
 
 import math
 
@@ -34,15 +34,36 @@ def _scores(seg_probs, box_masks, det_probs, det_valid, det_to_seg=DET_TO_SEG, *
     return jax.tree.map(lambda x: np.asarray(x[0]), out)
 
 
+def _kl(a, b):
+    """Hand formula of KL(a||b) with the eps rule, plain Python (natural log)."""
+    return sum(ai * (math.log(max(ai, EPS)) - math.log(max(bi, EPS))) for ai, bi in zip(a, b))
+
+
 def _sym_kl(p, q):
-    """Hand formula of KL(p||q) + KL(q||p) with the eps rule, plain Python."""
-    kl = lambda a, b: sum(
-        ai * (math.log(max(ai, EPS)) - math.log(max(bi, EPS))) for ai, bi in zip(a, b)
-    )
-    return kl(p, q) + kl(q, p)
+    return _kl(p, q) + _kl(q, p)
 
 
-def test_box_fully_covered_by_its_class():
+def _js(p, q):
+    m = [(a + b) / 2 for a, b in zip(p, q)]
+    return (_kl(p, m) + _kl(q, m)) / (2 * math.log(2))
+
+
+def _per_pixel(p, q, mode):
+    """The summand of S_cls of one pixel: sym KL / 2 ("kl") or JS ("js")."""
+    return _sym_kl(p, q) / 2 if mode == "kl" else _js(p, q)
+
+
+def _q(car, person):
+    """p~_cls for DET_TO_SEG = [car, person]: eps only on road and vegetation (no detection)."""
+    q = np.array([EPS, car, person, EPS])
+    return q / q.sum()
+
+
+MODES = ("js", "kl")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_box_fully_covered_by_its_class(mode):
     labels = np.zeros((H, W), int)
     labels[1:3, 1:3] = 1  # a car
     out = _scores(
@@ -50,6 +71,7 @@ def test_box_fully_covered_by_its_class():
         _mask(slice(1, 3), slice(1, 3))[None],
         np.array([[1.0, 0.0]]),
         np.array([True]),
+        cls_divergence=mode,
     )
     assert out.s_loc[0] == pytest.approx(0.0)
     assert out.s_cls[0] == pytest.approx(0.0, abs=1e-4)
@@ -57,7 +79,8 @@ def test_box_fully_covered_by_its_class():
     assert out.score == pytest.approx(0.0, abs=1e-4)
 
 
-def test_box_half_covered():
+@pytest.mark.parametrize("mode", MODES)
+def test_box_half_covered(mode):
     labels = np.zeros((H, W), int)
     labels[1, 1:3] = 1  # top half of the box is car, bottom half road
     out = _scores(
@@ -65,16 +88,18 @@ def test_box_half_covered():
         _mask(slice(1, 3), slice(1, 3))[None],
         np.array([[1.0, 0.0]]),
         np.array([True]),
+        cls_divergence=mode,
     )
     assert out.s_loc[0] == pytest.approx(0.5)
-    # Two pixels agree (sym KL ~ 0) and two are road (one-hot road vs q ~ car).
-    q = np.array([EPS, 1 + EPS, EPS, EPS]) / (1 + 4 * EPS)
-    want = (2 * _sym_kl([0, 1, 0, 0], q) + 2 * _sym_kl([1, 0, 0, 0], q)) / (2 * 4)
-    assert out.s_cls[0] == pytest.approx(want, rel=1e-4)
+    # Two pixels agree (divergence ~ 0) and two are road (one-hot road vs q ~ car).
+    q = _q(1.0, 0.0)
+    want = (2 * _per_pixel([0, 1, 0, 0], q, mode) + 2 * _per_pixel([1, 0, 0, 0], q, mode)) / 4
+    assert out.s_cls[0] == pytest.approx(want, rel=1e-5)
     assert out.score == pytest.approx(out.s_loc[0] + out.s_cls[0], rel=1e-5)
 
 
-def test_class_mismatch():
+@pytest.mark.parametrize("mode", MODES)
+def test_class_mismatch(mode):
     labels = np.zeros((H, W), int)
     labels[1:3, 1:3] = 2  # segmentation says person, detection says car
     out = _scores(
@@ -82,22 +107,73 @@ def test_class_mismatch():
         _mask(slice(1, 3), slice(1, 3))[None],
         np.array([[0.9, 0.1]]),
         np.array([True]),
+        cls_divergence=mode,
     )
     assert out.s_loc[0] == pytest.approx(1.0)
-    q = np.array([EPS, 0.9 + EPS, 0.1 + EPS, EPS]) / (1 + 4 * EPS)
-    assert out.s_cls[0] == pytest.approx(_sym_kl([0, 0, 1, 0], q) / 2, rel=1e-4)
+    want = _per_pixel([0, 0, 1, 0], _q(0.9, 0.1), mode)
+    assert out.s_cls[0] == pytest.approx(want, rel=1e-5)
 
 
-def test_soft_probabilities_hand_computed():
+@pytest.mark.parametrize("mode", MODES)
+def test_soft_probabilities_hand_computed(mode):
     p = np.array([0.1, 0.5, 0.3, 0.1], np.float32)
     seg_probs = np.broadcast_to(p, (H, W, 4)).copy()
     out = _scores(
-        seg_probs, _mask(slice(0, 2), slice(0, 1))[None], np.array([[0.7, 0.3]]), np.array([True])
+        seg_probs,
+        _mask(slice(0, 2), slice(0, 1))[None],
+        np.array([[0.7, 0.3]]),
+        np.array([True]),
+        cls_divergence=mode,
     )
-    q = np.array([EPS, 0.7 + EPS, 0.3 + EPS, EPS]) / (1 + 4 * EPS)
-    assert out.s_cls[0] == pytest.approx(_sym_kl(p, q) / 2, rel=1e-4)
+    assert out.s_cls[0] == pytest.approx(_per_pixel(p, _q(0.7, 0.3), mode), rel=1e-5)
     assert out.s_loc[0] == pytest.approx(0.0)  # argmax is car everywhere
     assert out.s_seg == pytest.approx(1.0)  # every outside pixel is labelled car
+
+
+# ---- Jensen-Shannon: hand-computed cases and properties -----------------------------------
+
+
+def test_js_hand_computed_cases():
+    js = lambda p, q: float(consistency.js_divergence(np.array(p), np.array(q)))
+    assert js([0.2, 0.3, 0.5], [0.2, 0.3, 0.5]) == pytest.approx(0.0, abs=1e-7)  # p = q
+    assert js([1.0, 0.0], [0.0, 1.0]) == pytest.approx(1.0, abs=1e-7)  # disjoint supports
+    assert js([0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 0.3, 0.7]) == pytest.approx(1.0, abs=1e-6)
+    # p = (1, 0), q = (1/2, 1/2): m = (3/4, 1/4), JS = 1.5 ln(4/3) / (2 ln 2) = 0.311278.
+    assert js([1.0, 0.0], [0.5, 0.5]) == pytest.approx(1.5 * math.log(4 / 3) / (2 * math.log(2)))
+
+
+def test_s_cls_js_is_zero_when_segmentation_equals_detection_and_near_one_when_disjoint():
+    q = _q(0.6, 0.4).astype(np.float32)
+    mask = _mask(slice(0, 2), slice(0, 2))[None]
+    same = _scores(
+        np.broadcast_to(q, (H, W, 4)).copy(), mask, np.array([[0.6, 0.4]]), np.array([True])
+    )
+    assert same.s_cls[0] == pytest.approx(0.0, abs=1e-6)
+    labels = np.full((H, W), 3)  # vegetation, a class detection does not predict
+    disjoint = _scores(_one_hot_probs(labels), mask, np.array([[0.6, 0.4]]), np.array([True]))
+    assert disjoint.s_cls[0] == pytest.approx(_js([0, 0, 0, 1], q), rel=1e-6)
+    assert 1 - 1e-4 < disjoint.s_cls[0] <= 1.0
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), sharp=st.booleans())
+def test_js_range_and_symmetry(seed, sharp):
+    rng = np.random.default_rng(seed)
+    p = np.asarray(jax.nn.softmax(rng.normal(size=(50, 6)) * (20.0 if sharp else 2.0)))
+    q = np.asarray(jax.nn.softmax(rng.normal(size=(50, 6)) * (20.0 if sharp else 2.0)))
+    pq = np.asarray(consistency.js_divergence(p, q))
+    assert np.all((pq >= 0) & (pq <= 1))
+    np.testing.assert_allclose(pq, np.asarray(consistency.js_divergence(q, p)), atol=1e-7)
+    np.testing.assert_allclose(np.asarray(consistency.js_divergence(p, p)), 0.0, atol=1e-6)
+    want = [_js(a.astype(float), b.astype(float)) for a, b in zip(p, q)]
+    np.testing.assert_allclose(pq, want, rtol=1e-5, atol=1e-6)
+
+
+def test_det_probs_to_seg_adds_eps_only_to_non_detection_classes():
+    q = np.asarray(consistency.det_probs_to_seg(np.array([[1.0, 0.0]]), DET_TO_SEG, 4, eps=EPS))
+    np.testing.assert_allclose(q[0], [EPS / (1 + 2 * EPS), 1 / (1 + 2 * EPS), 0.0, q[0, 0]])
+    assert q[0, 2] == 0.0  # the person detection class gets no eps
+    np.testing.assert_allclose(q.sum(-1), 1.0, rtol=1e-6)
 
 
 def test_detection_class_pixels_outside_every_box():
@@ -160,7 +236,7 @@ def test_two_detection_classes_share_a_segmentation_class():
     det_to_seg = np.array([1, 1, 2], np.int32)  # car and van both segment as car
     det_probs = np.array([[0.3, 0.3, 0.4]])
     q = np.asarray(consistency.det_probs_to_seg(det_probs, det_to_seg, 4, eps=EPS))
-    want_q = np.array([EPS, 0.6 + EPS, 0.4 + EPS, EPS]) / (1 + 4 * EPS)
+    want_q = _q(0.6, 0.4)
     np.testing.assert_allclose(q[0], want_q, rtol=1e-5)
     labels = np.zeros((H, W), int)
     labels[1:3, 1:3] = 2
@@ -170,9 +246,10 @@ def test_two_detection_classes_share_a_segmentation_class():
         det_probs,
         np.array([True]),
         det_to_seg,
+        cls_divergence="kl",
     )
-    assert out.s_loc[0] == pytest.approx(0.0)  # c_k = det_to_seg[argmax] = person (SPEC §5)
-    assert out.s_cls[0] == pytest.approx(_sym_kl([0, 0, 1, 0], want_q) / 2, rel=1e-4)
+    assert out.s_loc[0] == pytest.approx(0.0)  # c_k = det_to_seg[argmax] = person
+    assert out.s_cls[0] == pytest.approx(_sym_kl([0, 0, 1, 0], want_q) / 2, rel=1e-5)
 
 
 def test_weights_are_the_table_one_ablations():
@@ -196,7 +273,7 @@ def test_weights_are_the_table_one_ablations():
 
 B, K, HH, WW, C_SEG, C_DET = 2, 5, 6, 7, 5, 3
 RANDOM_DET_TO_SEG = np.array([1, 2, 2], np.int32)
-_jitted = jax.jit(consistency.consistency_scores)
+_jitted = jax.jit(consistency.consistency_scores, static_argnames=("cls_divergence", "weights"))
 
 
 def _random_inputs(seed, sharp=False):
@@ -204,74 +281,84 @@ def _random_inputs(seed, sharp=False):
     logits = rng.normal(size=(B, HH, WW, C_SEG)) * (8.0 if sharp else 2.0)
     seg_probs = np.asarray(jax.nn.softmax(logits, -1), np.float32)
     masks = rng.uniform(size=(B, K, HH, WW)) < rng.uniform(0, 0.5, (B, K, 1, 1))
-    det_probs = rng.dirichlet(np.ones(C_DET), (B, K)).astype(np.float32)
+    det_probs = rng.dirichlet(np.ones(C_DET) * (0.2 if sharp else 1.0), (B, K)).astype(np.float32)
     valid = rng.uniform(size=(B, K)) < 0.7
     return seg_probs, masks, det_probs, valid
 
 
+@pytest.mark.parametrize("mode", MODES)
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1))
-def test_matches_numpy_reference(seed):
-    seg_probs, masks, det_probs, valid = _random_inputs(seed)
-    out = _jitted(seg_probs, masks, det_probs, valid, RANDOM_DET_TO_SEG)
+@given(seed=st.integers(0, 2**31 - 1), sharp=st.booleans())
+def test_matches_numpy_reference(mode, seed, sharp):
+    """float32 against the float64 per-box reference, also with probabilities near eps."""
+    seg_probs, masks, det_probs, valid = _random_inputs(seed, sharp)
+    out = _jitted(seg_probs, masks, det_probs, valid, RANDOM_DET_TO_SEG, cls_divergence=mode)
     for b in range(B):
         ref = reference.consistency_scores_np(
-            seg_probs[b], masks[b], det_probs[b], valid[b], RANDOM_DET_TO_SEG
+            seg_probs[b], masks[b], det_probs[b], valid[b], RANDOM_DET_TO_SEG, cls_divergence=mode
         )
         np.testing.assert_allclose(np.asarray(out.s_loc[b]), ref["s_loc"], atol=1e-5)
-        np.testing.assert_allclose(np.asarray(out.s_cls[b]), ref["s_cls"], rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(np.asarray(out.s_cls[b]), ref["s_cls"], rtol=2e-5, atol=1e-6)
         np.testing.assert_allclose(float(out.s_seg[b]), ref["s_seg"], atol=1e-6)
-        np.testing.assert_allclose(float(out.score[b]), ref["score"], rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(float(out.score[b]), ref["score"], rtol=2e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("mode", MODES)
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1))
-def test_ranges_and_invalid_slots(seed):
+def test_ranges_and_invalid_slots(mode, seed):
     seg_probs, masks, det_probs, valid = _random_inputs(seed)
-    out = _jitted(seg_probs, masks, det_probs, valid, RANDOM_DET_TO_SEG)
+    out = _jitted(seg_probs, masks, det_probs, valid, RANDOM_DET_TO_SEG, cls_divergence=mode)
     chex.assert_tree_all_finite(out)
     s_loc, s_cls, s_seg = map(np.asarray, (out.s_loc, out.s_cls, out.s_seg))
     assert np.all((0 <= s_loc) & (s_loc <= 1)) and np.all((0 <= s_seg) & (s_seg <= 1))
     assert np.all(s_cls >= 0)
+    if mode == "js":  # the bounded variant shares the range of S_loc and S_seg
+        assert np.all(s_cls <= 1) and np.all(np.asarray(out.score) <= 3)
     assert np.all(s_loc[~valid] == 0) and np.all(s_cls[~valid] == 0)
     assert np.all(np.asarray(out.score) >= np.asarray(out.s_seg) - 1e-6)
 
 
+@pytest.mark.parametrize("mode", MODES)
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1))
-def test_permuting_slots_is_equivariant(seed):
+def test_permuting_slots_is_equivariant(mode, seed):
     seg_probs, masks, det_probs, valid = _random_inputs(seed)
     perm = np.random.default_rng(seed).permutation(K)
-    out = _jitted(seg_probs, masks, det_probs, valid, RANDOM_DET_TO_SEG)
+    out = _jitted(seg_probs, masks, det_probs, valid, RANDOM_DET_TO_SEG, cls_divergence=mode)
     permuted = _jitted(
-        seg_probs, masks[:, perm], det_probs[:, perm], valid[:, perm], RANDOM_DET_TO_SEG
-    )
+        seg_probs, masks[:, perm], det_probs[:, perm], valid[:, perm], RANDOM_DET_TO_SEG,
+        cls_divergence=mode,
+    )  # fmt: skip
     np.testing.assert_allclose(np.asarray(permuted.score), np.asarray(out.score), rtol=1e-6)
     np.testing.assert_allclose(
         np.asarray(permuted.s_box), np.asarray(out.s_box)[:, perm], rtol=1e-6
     )
 
 
+@pytest.mark.parametrize("mode", MODES)
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1))
-def test_adding_an_invalid_slot_changes_nothing(seed):
+def test_adding_an_invalid_slot_changes_nothing(mode, seed):
     seg_probs, masks, det_probs, valid = _random_inputs(seed)
     rng = np.random.default_rng(seed)
-    out = consistency.consistency_scores(seg_probs, masks, det_probs, valid, RANDOM_DET_TO_SEG)
+    out = _jitted(seg_probs, masks, det_probs, valid, RANDOM_DET_TO_SEG, cls_divergence=mode)
     more = consistency.consistency_scores(
         seg_probs,
         np.concatenate([masks, rng.uniform(size=(B, 1, HH, WW)) < 0.5], 1),
         np.concatenate([det_probs, rng.dirichlet(np.ones(C_DET), (B, 1))], 1),
         np.concatenate([valid, np.zeros((B, 1), bool)], 1),
         RANDOM_DET_TO_SEG,
+        cls_divergence=mode,
     )
     np.testing.assert_allclose(np.asarray(more.score), np.asarray(out.score), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(more.s_seg), np.asarray(out.s_seg), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(more.s_box[:, :K]), np.asarray(out.s_box), rtol=1e-6)
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_perfect_agreement_scores_near_zero(seed):
+def test_perfect_agreement_scores_near_zero(mode, seed):
     """Confident segmentation, boxes whose BoxMask is exactly their object, nothing outside."""
     rng = np.random.default_rng(seed)
     labels = np.zeros((B, HH, WW), int)
@@ -287,7 +374,7 @@ def test_perfect_agreement_scores_near_zero(seed):
             det_probs[b, k, d] = 1.0
             valid[b, k] = True
     seg_probs = 0.999 * np.eye(C_SEG, dtype=np.float32)[labels] + 0.001 / C_SEG
-    out = _jitted(seg_probs, masks, det_probs, valid, RANDOM_DET_TO_SEG)
+    out = _jitted(seg_probs, masks, det_probs, valid, RANDOM_DET_TO_SEG, cls_divergence=mode)
     np.testing.assert_allclose(np.asarray(out.score), 0.0, atol=0.05)
     np.testing.assert_array_equal(np.asarray(out.s_loc), 0.0)
     np.testing.assert_array_equal(np.asarray(out.s_seg), 0.0)
@@ -297,23 +384,26 @@ class ConsistencyVariantsTest(chex.TestCase):
     @chex.variants(with_jit=True, without_jit=True)
     def test_jit_equals_eager(self):
         seg_probs, masks, det_probs, valid = _random_inputs(7)
-        fn = self.variant(
-            lambda *a: consistency.consistency_scores(
-                *a, RANDOM_DET_TO_SEG, weights=(1.0, 0.5, 2.0)
+        for mode in MODES:
+            fn = self.variant(
+                lambda *a, mode=mode: consistency.consistency_scores(
+                    *a, RANDOM_DET_TO_SEG, weights=(1.0, 0.5, 2.0), cls_divergence=mode
+                )
             )
-        )
-        got = fn(seg_probs, masks, det_probs, valid)
-        want = reference.consistency_scores_np(
-            seg_probs[0],
-            masks[0],
-            det_probs[0],
-            valid[0],
-            RANDOM_DET_TO_SEG,
-            weights=(1.0, 0.5, 2.0),
-        )
-        np.testing.assert_allclose(float(got.score[0]), want["score"], rtol=1e-3)
-        chex.assert_shape([got.s_loc, got.s_cls, got.s_box], (B, K))
-        chex.assert_shape([got.s_seg, got.score], (B,))
+            got = fn(seg_probs, masks, det_probs, valid)
+            eager = consistency.consistency_scores(
+                seg_probs, masks, det_probs, valid, RANDOM_DET_TO_SEG, weights=(1.0, 0.5, 2.0),
+                cls_divergence=mode,
+            )  # fmt: skip
+            chex.assert_trees_all_close(got, eager, rtol=1e-6, atol=1e-6)
+            for b in range(B):
+                want = reference.consistency_scores_np(
+                    seg_probs[b], masks[b], det_probs[b], valid[b], RANDOM_DET_TO_SEG,
+                    weights=(1.0, 0.5, 2.0), cls_divergence=mode,
+                )  # fmt: skip
+                np.testing.assert_allclose(float(got.score[b]), want["score"], rtol=2e-5)
+            chex.assert_shape([got.s_loc, got.s_cls, got.s_box], (B, K))
+            chex.assert_shape([got.s_seg, got.score], (B,))
 
     def test_no_retracing_across_batches(self):
         @jax.jit
@@ -327,9 +417,13 @@ class ConsistencyVariantsTest(chex.TestCase):
             fn(*_random_inputs(seed))
 
 
-def test_rejects_mismatched_shapes():
+def test_rejects_mismatched_shapes_and_unknown_divergence():
     seg_probs, masks, det_probs, valid = _random_inputs(0)
     with pytest.raises(ValueError, match="inconsistent shapes"):
         consistency.consistency_scores(
             seg_probs, masks[:, :, :-1], det_probs, valid, RANDOM_DET_TO_SEG
+        )
+    with pytest.raises(ValueError, match=r"cls_divergence must be one of \('js', 'kl'\)"):
+        consistency.consistency_scores(
+            seg_probs, masks, det_probs, valid, RANDOM_DET_TO_SEG, cls_divergence="jsd"
         )

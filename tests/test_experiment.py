@@ -281,3 +281,15 @@ def test_init_from_starts_cycle_zero_and_the_reference(tmp_path, data_dir, monke
         assert starts[os.path.join("trial_0", name, "cycle_1")] == {
             "from": os.path.join("trial_0", "cycle_0")
         }
+
+
+def test_score_diagnostics_beside_ours_selections_and_in_summary(uninterrupted):
+    workdir, _ = uninterrupted
+    diag = jsonio.read(os.path.join(workdir, "trial_0", "ours", "cycle_1", "diagnostics.json"))
+    assert diag["num_images"] == 24  # the unlabeled pool of cycle 0 (40 - 16)
+    assert set(diag["components"]) == {"S_loc", "S_cls", "S_seg"}
+    assert not os.path.exists(
+        os.path.join(workdir, "trial_0", "random", "cycle_1", "diagnostics.json")
+    )
+    with open(os.path.join(workdir, "summary.md"), encoding="utf-8") as f:
+        assert "## Score diagnostics (ours)" in f.read()

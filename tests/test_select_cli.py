@@ -89,3 +89,43 @@ def test_bad_inputs_fail_before_scoring(trained, tmp_path):
     with pytest.raises(ValueError, match="does not match the model of the config"):
         select_cli.run(other, strategy="ours", checkpoint=run_dir, budget=1, output=out)
     assert not os.path.exists(out)
+
+
+def test_with_strategy_kwargs_overrides_only_given_values():
+    config = tiny.get_config()
+    config.al.strategy.kwargs = {"ours": {"tau": 0.5}}
+    assert select_cli.with_strategy_kwargs(config, "ours") is config  # nothing to override
+    got = select_cli.with_strategy_kwargs(
+        config, "ours", det_score_threshold=0.6, cls_divergence=None
+    )
+    assert dict(got.al.strategy.kwargs["ours"]) == {"tau": 0.5, "det_score_threshold": 0.6}
+    assert dict(config.al.strategy.kwargs["ours"]) == {"tau": 0.5}  # the input is unchanged
+
+
+def test_threshold_and_divergence_flags_reach_the_strategy(trained, tmp_path, monkeypatch):
+    from mtal_jax import strategies
+
+    config, run_dir, ids = trained
+    built = []
+    real = strategies.get_strategy
+    monkeypatch.setattr(
+        strategies,
+        "get_strategy",
+        lambda name, context=None, **kw: built.append((name, kw)) or real(name, context, **kw),
+    )
+    out = str(tmp_path / "sel.json")
+    select_cli.run(
+        config, strategy="ours", checkpoint=run_dir, budget=2, output=out, progress=False,
+        det_score_threshold=0.0, cls_divergence="kl",
+    )  # fmt: skip
+    assert built[-1][0] == "ours"
+    assert built[-1][1]["det_score_threshold"] == 0.0 and built[-1][1]["cls_divergence"] == "kl"
+    with open(out) as f:
+        diag = json.load(f)["diagnostics"]
+    assert diag["num_images"] == len(ids)
+    assert set(diag["components"]) == {"S_loc", "S_cls", "S_seg"}
+    with pytest.raises(ValueError, match=r"takes no keyword\(s\) \['cls_divergence'\]"):
+        select_cli.run(
+            config, strategy="random", checkpoint=run_dir, budget=2, output=out + "3",
+            progress=False, cls_divergence="kl",
+        )  # fmt: skip

@@ -18,7 +18,7 @@ import ml_collections
 import numpy as np
 
 from mtal_jax import jsonio, output_file
-from mtal_jax.al import experiment
+from mtal_jax.al import diagnostics, experiment
 from mtal_jax.export import directory as export_directory
 from mtal_jax.train import loop
 
@@ -75,6 +75,22 @@ def load_variables(config: ml_collections.ConfigDict, setup: experiment.Setup, p
     return loop.load_variables(path, setup.model, experiment.train_config(config), setup.spec)
 
 
+def with_strategy_kwargs(
+    config: ml_collections.ConfigDict, strategy: str, **overrides
+) -> ml_collections.ConfigDict:
+    """A copy of ``config`` with ``overrides`` (None values skipped) added to the strategy's
+    ``config.al.strategy.kwargs[strategy]`` (the flags ``--det_score_threshold`` and
+    ``--cls_divergence`` of ``select.py``)."""
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if not overrides:
+        return config
+    config = ml_collections.ConfigDict(config.to_dict())  # unlocked copy
+    kwargs = dict(config.al.strategy.kwargs or {})
+    kwargs[strategy] = {**dict(kwargs.get(strategy, {})), **overrides}
+    config.al.strategy.kwargs = kwargs
+    return config
+
+
 def run(
     config: ml_collections.ConfigDict,
     *,
@@ -88,12 +104,21 @@ def run(
     seed: int = 0,
     progress: bool = True,
     image_url_prefix: str | None = None,
+    det_score_threshold: float | None = None,
+    cls_divergence: str | None = None,
 ) -> list[dict]:
     """Scores the pool and writes the ranked selection; returns its rows.
 
     ``fmt`` "label-studio" or "coco" writes the folder ``output`` with pre-annotations and
     disagreement maps (``export.directory``; ``image_url_prefix`` for Label Studio).
+    ``det_score_threshold`` and ``cls_divergence`` (None: the config's, else the strategy's
+    defaults) override the strategy's kwargs (``ours``). For ``ours`` the score diagnostics
+    of ``al.diagnostics`` are logged (warnings) and stored under ``"diagnostics"`` in the
+    JSON output.
     """
+    config = with_strategy_kwargs(
+        config, strategy, det_score_threshold=det_score_threshold, cls_divergence=cls_divergence
+    )
     plan = experiment.plan_from_config(config, names=[strategy])  # unknown names fail here
     spec = plan.strategy(strategy)
     if budget <= 0:
@@ -149,6 +174,12 @@ def run(
         "budget": budget,
         "seed": seed,
     }
+    if diagnostics.has_components(scores):
+        weights = {"weights": spec.kwargs["weights"]} if "weights" in spec.kwargs else {}
+        diag = diagnostics.score_diagnostics(scores, mask=selectable, **weights)
+        for warning in diag["warnings"]:
+            log.warning("score diagnostics (%s): %s", strategy, warning)
+        meta["diagnostics"] = diag
     if fmt in export_directory.FORMATS:
         export_directory.write(
             fmt, output, setup=setup, config=config, variables=variables, rows=rows, meta=meta,

@@ -15,14 +15,18 @@ Figure 5 as in the paper, several models after the last AL cycle (one labelled r
 ``RUN_DIR`` is a training run directory holding ``train/best`` (e.g.
 ``workdir/trial_0/cycle_0`` or ``workdir/reference``), as for ``select.py``. The images
 are the config's eval split (``config.eval.max_images`` or ``--max_images`` of them). The
-BoxMask settings come from ``config.al.strategy.kwargs["ours"]`` (tau, crop_size,
-context_margin, crop_chunk, eps, weights). Writes to ``--out_dir``:
+BoxMasks and scores are those of selection: the strategy ``--strategy`` (default ``ours``,
+or an alias of it in ``config.al.strategy.kwargs``) is built by
+``al.experiment.make_strategy`` from the same ``config.al.strategy.kwargs`` (tau,
+det_score_threshold, cls_divergence, weights, ...) and scored by the same functions
+(``analysis.collect``). Writes to ``--out_dir``:
 
 * ``table2_boxmask_accuracy.{json,md,png}``: BoxMask mIoU against the ground truth of the
   box's class inside the detected boxes, per tau (paper Table II);
 * ``fig6_correlation.{json,md,png}``: Pearson / Spearman correlation of S_loc, S_cls, S_seg
   (and the combined score) with the per-image detection classification, detection
-  localisation and segmentation losses and with each other (paper Fig. 6);
+  localisation and segmentation losses and with each other (paper Fig. 6), and the score
+  diagnostics of ``al.diagnostics`` (``fig6_diagnostics.json``);
 * ``fig5_overlay_<index>.png`` and ``fig5_overlays.png``: boxes, segmentation, BoxMasks and
   the disagreement map of the chosen images (paper Fig. 5).
 
@@ -53,7 +57,7 @@ import tqdm
 from absl import app, flags
 from ml_collections import config_flags
 
-from mtal_jax import jsonio
+from mtal_jax import jsonio, strategy_types
 from mtal_jax.al import experiment, select_cli
 from mtal_jax.analysis import collect, overlays
 from mtal_jax.analysis.figures import (  # noqa: F401 (re-exported)
@@ -67,10 +71,10 @@ from mtal_jax.analysis.figures import (  # noqa: F401 (re-exported)
     write_table2,
 )
 from mtal_jax.data import pipeline
+from mtal_jax.scores import boxmask
 from mtal_jax.train import evaluate
 
 ANALYSES = ("table2", "fig6", "fig5")
-_OURS_KEYS = ("crop_size", "context_margin", "crop_chunk", "eps")
 _MAP_KEYS = ("seg_labels", "box_masks", "boxes", "box_classes", "box_valid")
 
 
@@ -85,13 +89,15 @@ def collect_split(
     progress: bool = True,
     setup: experiment.Setup | None = None,
     scan: bool = True,
+    strategy: str = "ours",
 ) -> dict:
     """Runs the analysis function over the eval split, or over the unlabeled training
     images of ``pool_json`` (a cycle's ``pool.json``: Fig. 6 on the cycle-0 pool).
 
     ``setup`` reuses an ``experiment.build_setup(config)`` (several checkpoints of one
     config); ``scan=False`` skips the pass over the split and computes only the overlay maps
-    (``columns`` then empty, ``intersection``/``union`` 0).
+    (``columns`` then empty, ``intersection``/``union`` 0). ``strategy``: the name (``ours``
+    or an alias of it) whose BoxMasks and scores are analysed, built as selection builds it.
 
     Returns:
       {"columns": name -> [N] per-image values (valid images, in split order), "index": [N],
@@ -100,16 +106,15 @@ def collect_split(
     """
     setup = experiment.build_setup(config) if setup is None else setup
     variables = select_cli.load_variables(config, setup, checkpoint)
-    ours = dict(config.al.strategy.kwargs.get("ours", {})) if config.al.strategy.kwargs else {}
-    kwargs = dict(
-        decode_kwargs=experiment.decode_kwargs(config),
-        det_to_seg=np.asarray(setup.dataset.det_to_seg, np.int32),
-        loss_weights=setup.train_cfg.loss_weights,
-        taus=taus,
-        tau=float(ours.get("tau", 0.3)),
-        weights=tuple(ours.get("weights", (1.0, 1.0, 1.0))),
-        **{k: ours[k] for k in _OURS_KEYS if k in ours},
-    )
+    kwargs = {
+        "strategy": experiment.make_strategy(
+            experiment.strategy_specs(config, [strategy])[0], strategy_types.CycleContext()
+        ),
+        "decode_kwargs": experiment.decode_kwargs(config),
+        "det_to_seg": np.asarray(setup.dataset.det_to_seg, np.int32),
+        "loss_weights": setup.train_cfg.loss_weights,
+        "taus": taus,
+    }
     analysis_fn = jax.jit(collect.make_analysis_fn(setup.model, **kwargs))
     if pool_json:
         source = setup.dataset.sources[config.data.train_split]
@@ -132,8 +137,9 @@ def collect_split(
     ):
         out = jax.device_get(analysis_fn(variables, evaluate.to_batch(host)))
         keep = np.asarray(out["valid"], bool)
-        for key in ("index", *SCORE_COLUMNS.values(), *LOSS_COLUMNS.values(), "num_boxes"):
-            per_image.setdefault(key, []).append(np.asarray(out[key])[keep])
+        for key in out:
+            if key not in ("valid", "iou_intersection", "iou_union"):
+                per_image.setdefault(key, []).append(np.asarray(out[key])[keep])
         inter = inter + np.asarray(out["iou_intersection"], np.float64)
         union = union + np.asarray(out["iou_union"], np.float64)
     maps = {}
@@ -146,7 +152,16 @@ def collect_split(
             maps[index] = {k: np.asarray(out[k][row]) for k in _MAP_KEYS}
             maps[index]["image"] = host["images"][row]
     columns = {k: np.concatenate(v) for k, v in per_image.items()}
-    return {"columns": columns, "intersection": inter, "union": union, "maps": maps, "setup": setup}
+    return {
+        "columns": columns, "intersection": inter, "union": union, "maps": maps, "setup": setup,
+        "weights": _strategy_weights(config, strategy),
+    }  # fmt: skip
+
+
+def _strategy_weights(config: ml_collections.ConfigDict, strategy: str) -> tuple:
+    """(w_loc, w_cls, w_seg) of ``strategy`` as ``make_strategy`` builds it."""
+    spec = experiment.strategy_specs(config, [strategy])[0]
+    return tuple(spec.kwargs.get("weights", boxmask.DEFAULT_WEIGHTS))
 
 
 def default_label(checkpoint: str) -> str:
@@ -204,6 +219,7 @@ def run(
     progress: bool = True,
     labels: Sequence[str] | None = None,
     overlay_background: str = "image",
+    strategy: str = "ours",
 ) -> list[str]:
     """Runs the chosen analyses and returns the written paths.
 
@@ -230,13 +246,13 @@ def run(
         for c in checkpoints:
             results.append(collect_split(
                 config, c, taus=taus, max_images=max_images, overlay_images=overlay_images,
-                pool_json=pool_json, progress=progress, setup=setup, scan=False,
+                pool_json=pool_json, progress=progress, setup=setup, scan=False, strategy=strategy,
             ))  # fmt: skip
         return write_fig5_compare(results, labels, out_dir, background=overlay_background)
     result = collect_split(
         config, checkpoints[0], taus=taus, max_images=max_images,
         overlay_images=overlay_images if "fig5" in analyses else (), pool_json=pool_json,
-        progress=progress,
+        progress=progress, strategy=strategy,
     )  # fmt: skip
     paths = []
     if "table2" in analyses:
@@ -277,6 +293,7 @@ def main(argv):
         progress=_PROGRESS.value,
         labels=None if _LABELS.value is None else _strings(_LABELS.value),
         overlay_background=_OVERLAY_BACKGROUND.value,
+        strategy=_STRATEGY.value,
     ):
         print(path)
 
@@ -327,4 +344,10 @@ if __name__ == "__main__":
         "A cycle's pool.json: analyse its unlabeled training images instead of the eval split.",
     )
     _PROGRESS = flags.DEFINE_bool("progress", True, "Show progress bars.")
+    _STRATEGY = flags.DEFINE_string(
+        "strategy",
+        "ours",
+        "Strategy whose BoxMasks and scores are analysed: ours or an alias of it in "
+        "config.al.strategy.kwargs (e.g. an ours_kl with cls_divergence='kl').",
+    )
     app.run(main)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mtal_jax import jsonio
+from mtal_jax.al import diagnostics
 from mtal_jax.analysis import boxmask_accuracy, correlation, overlays
 
 SCORE_COLUMNS = {"S_loc": "s_loc", "S_cls": "s_cls", "S_seg": "s_seg", "score": "score"}
@@ -71,7 +72,7 @@ def write_table2(result: dict, taus: tuple[float, ...], out_dir: str) -> list[st
 
 
 def write_fig6(result: dict, out_dir: str) -> list[str]:
-    """Figure 6 files: correlation JSON, Markdown and heat-map PNG."""
+    """Figure 6 files: correlation JSON, Markdown, heat-map PNG and the score diagnostics."""
     cols = result["columns"]
     values = {name: cols[key] for name, key in {**SCORE_COLUMNS, **LOSS_COLUMNS}.items()}
     tables = correlation.correlation_tables(values)
@@ -81,7 +82,13 @@ def write_fig6(result: dict, out_dir: str) -> list[str]:
         f.write(correlation.markdown_table(tables["pearson"], tables["names"], "Pearson") + "\n\n")
         f.write(correlation.markdown_table(tables["spearman"], tables["names"], "Spearman") + "\n")
     correlation.plot_heatmaps(tables, base + ".png")
-    return [base + ext for ext in (".json", ".md", ".png")]
+    paths = [base + ext for ext in (".json", ".md", ".png")]
+    if diagnostics.has_components(cols):
+        diag = diagnostics.score_diagnostics(cols, weights=result.get("weights", (1, 1, 1)))
+        path = os.path.join(out_dir, "fig6_diagnostics.json")
+        diagnostics.write(path, diag, context="fig6")
+        paths.append(path)
+    return paths
 
 
 def _render(maps: dict, setup, background: str) -> np.ndarray:

@@ -11,6 +11,18 @@ The whole BoxMask scoring runs inside the jitted predict function:
 2. ``make_score_fn``: ``consistency.consistency_scores`` on the full-image segmentation,
    the BoxMasks and the detections.
 
+Scored detections: only the decoded detections whose confidence is at least
+``det_score_threshold`` (default 0.3), the boxes the detector asserts, get a BoxMask and
+enter the scores. Scoring every top-K candidate above the decoder's threshold (0.05)
+saturates S_loc: some low-confidence candidate always has an empty BoxMask (S_loc = 1), and
+the max over boxes is then 1 on nearly every image. An image without a scored detection has
+S_box = 0 and S_seg over the whole image.
+
+Selection (``ours``), ``select.py`` and the analyses (Table II, Figs. 5-6,
+``analysis.collect``) all score through this module's extra and score function, built by
+``ours`` from the same keyword arguments, so what the analyses report is what selection
+uses.
+
 Packing (padded slots cost no network compute): the valid slots of the whole batch are
 sorted to the front and run through the network ``crop_chunk`` crops at a time in a
 ``lax.while_loop`` of ``ceil(valid / crop_chunk)`` iterations. The network is compiled
@@ -43,6 +55,7 @@ from mtal_jax.ops import crops as crop_ops
 from mtal_jax.scores import consistency
 
 _HIGHEST = jax.lax.Precision.HIGHEST
+DEFAULT_WEIGHTS = (1.0, 1.0, 1.0)  # (w_loc, w_cls, w_seg) of ``ours``
 
 
 def crop_windows(
@@ -212,7 +225,7 @@ def make_box_mask_extra(
     crop_size: int = 64,
     context_margin: float = 0.1,
     tau: float = 0.3,
-    det_score_threshold: float = 0.0,
+    det_score_threshold: float = 0.3,
     max_crops: int | None = None,
     crop_chunk: int = 16,
 ) -> strategy_types.ExtraFn:
@@ -222,8 +235,8 @@ def make_box_mask_extra(
       crop_size: S, side of the square crops fed to the network (divisible by 32).
       context_margin: window = box grown by this fraction of its size per side.
       tau: BoxMask threshold on the class probability.
-      det_score_threshold: detections below this score are ignored, on top of the
-        decoder's own ``valid`` mask.
+      det_score_threshold: only detections whose score is at least this get a BoxMask and
+        are scored, on top of the decoder's own ``valid`` mask.
       max_crops: most crops per batch (None: B*K, every valid detection fits).
       crop_chunk: crops per network call (see module docstring).
 
@@ -232,7 +245,12 @@ def make_box_mask_extra(
       ``box_masks`` [B, K, h, w] bool, ``box_valid`` [B, K] bool (detections that are valid,
       above the threshold and kept), ``boxes_dropped`` [B] int32 (valid detections beyond
       ``max_crops``), ``det_to_seg`` [B, C_det] int32 (the context's mapping, one row per
-      image, so the score function can read it from ``Predictions``).
+      image, so the score function can read it from ``Predictions``), and for the
+      analyses (unused outputs cost nothing under jit): ``box_classes`` [B, K] int32 (c_k),
+      ``box_class_probs`` [B, K, S', S'] float32 (crop probability of c_k, 0 where not
+      kept), ``box_windows_grid`` and ``boxes_grid`` [B, K, 4] float32 (crop windows and
+      boxes in output-grid cells; ``box_masks_from_class_probs`` of these three at another
+      tau gives the BoxMasks at that tau).
     """
     if crop_size % 32:
         raise ValueError(f"crop_size must be divisible by 32, got {crop_size}")
@@ -268,6 +286,10 @@ def make_box_mask_extra(
             "box_valid": kept,
             "boxes_dropped": jnp.sum(valid & ~kept, axis=1).astype(jnp.int32),
             "det_to_seg": jnp.broadcast_to(det_to_seg, (b, det_to_seg.shape[0])),
+            "box_classes": classes,
+            "box_class_probs": class_probs,
+            "box_windows_grid": windows * to_grid,
+            "boxes_grid": det.boxes * to_grid,
         }
 
     return box_mask_extra
@@ -279,19 +301,32 @@ def _masked_max(values: jax.Array, valid: jax.Array) -> jax.Array:
     return jnp.where(jnp.any(valid, axis=1), best, 0.0)
 
 
+def _best_box(values: jax.Array, s_box: jax.Array, valid: jax.Array) -> jax.Array:
+    """[B, K] -> [B] value of the valid box with the largest S_box, 0 where none."""
+    best = jnp.argmax(jnp.where(valid, s_box, -jnp.inf), axis=1)  # [B]
+    picked = jnp.take_along_axis(values, best[:, None], axis=1)[:, 0]
+    return jnp.where(jnp.any(valid, axis=1), picked, 0.0)
+
+
 def make_score_fn(
-    *, weights: tuple[float, float, float] = (1.0, 1.0, 1.0), eps: float = 1e-6
+    *,
+    weights: tuple[float, float, float] = DEFAULT_WEIGHTS,
+    eps: float = 1e-6,
+    cls_divergence: str = "js",
 ) -> strategy_types.ScoreFn:
     """Score function of ``ours``: Algorithm 1 on ``Predictions`` with the BoxMask extras.
 
     Args:
       weights: (w_loc, w_cls, w_seg) (Table I ablations are 0/1 settings).
-      eps: KL probability floor.
+      eps: log floor of the divergences (``consistency.consistency_scores``).
+      cls_divergence: S_cls divergence, ``"js"`` or ``"kl"``.
 
     Returns:
       ``score_fn(preds) -> dict`` of [B] arrays: ``score`` (higher = more inconsistent),
       ``s_seg``, ``s_loc_max``, ``s_cls_max``, ``s_box_max`` (max over valid boxes, 0 with
-      none), ``num_boxes`` and ``boxes_dropped``. Needs the extras of
+      none), ``s_loc_best`` and ``s_cls_best`` (S_loc and S_cls of the box that attains
+      ``s_box_max``, 0 with none: ``score = w_seg s_seg + w_loc s_loc_best + w_cls
+      s_cls_best``), ``num_boxes`` and ``boxes_dropped``. Needs the extras of
       ``make_box_mask_extra``.
     """
 
@@ -305,6 +340,7 @@ def make_score_fn(
             preds.extras["det_to_seg"][0],
             eps=eps,
             weights=weights,
+            cls_divergence=cls_divergence,
         )
         return {
             "score": out.score,
@@ -312,6 +348,8 @@ def make_score_fn(
             "s_loc_max": _masked_max(out.s_loc, valid),
             "s_cls_max": _masked_max(out.s_cls, valid),
             "s_box_max": _masked_max(out.s_box, valid),
+            "s_loc_best": _best_box(out.s_loc, out.s_box, valid),
+            "s_cls_best": _best_box(out.s_cls, out.s_box, valid),
             "num_boxes": jnp.sum(valid, axis=1).astype(jnp.int32),
             "boxes_dropped": preds.extras["boxes_dropped"],
         }

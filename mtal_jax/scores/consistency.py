@@ -1,9 +1,25 @@
-"""Detection-segmentation inconsistency scores S_loc, S_cls, S_seg (paper III-D..III-G, SPEC §5).
+"""Detection-segmentation inconsistency scores S_loc, S_cls, S_seg (paper III-D..III-G).
 
 Every score is an *inconsistency*: higher = the two tasks disagree more = more informative.
 Each paper equation is one per-image function below; ``consistency_scores`` vmaps them
 over the batch. Dimension letters: B batch, K detection slots, C_det detection classes,
 C_seg segmentation classes, h w the segmentation output grid.
+
+Contract (lab = argmax segmentation, c_k = ``det_to_seg[argmax det_probs_k]``, BM_k the
+BoxMask of detection k; only the slots of ``det_valid`` count):
+
+* S_loc (Eq. 1, as an inconsistency) = ``1 - mean_{BM_k} [lab == c_k]``; 1 for an empty BM_k.
+* S_cls (Eq. 2): q = ``det_probs_to_seg`` (eps only on the classes detection does not
+  predict). ``cls_divergence="js"`` (default): mean Jensen-Shannon divergence in bits of
+  p_ij and q over BM_k, in [0, 1] like the other two scores (paper III-F: the scores share
+  one range). ``"kl"``: the paper's Eq. 2 verbatim, ``sum_{BM_k} [KL(p||q) + KL(q||p)] /
+  (2 |BM_k|)``, which with a negligible eps reaches about 2 ln(1 / eps) = 27.6 and then
+  decides the combined score alone. 0 for an empty BM_k.
+* S_seg (Eq. 3): fraction of the pixels outside every valid BoxMask whose lab is a
+  detection class; 0 when no pixel lies outside.
+* S_box = w_loc S_loc + w_cls S_cls (valid slots), score = w_seg S_seg + max_k S_box (the max
+  is 0 without a valid slot, so an image without a scored detection gets S_seg over the
+  whole image).
 
 Examples:
   >>> import jax.numpy as jnp
@@ -24,7 +40,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-_HIGHEST = jax.lax.Precision.HIGHEST
+CLS_DIVERGENCES = ("js", "kl")
+"""Divergences of S_cls: ``"js"`` (default, bounded) and ``"kl"`` (the paper's Eq. 2)."""
 
 
 @flax.struct.dataclass
@@ -33,7 +50,7 @@ class ConsistencyScores:
 
     Attributes:
       s_loc: [B, K] localisation inconsistency (Eq. 1, as 1 - agreement).
-      s_cls: [B, K] classification inconsistency (Eq. 2).
+      s_cls: [B, K] classification inconsistency (Eq. 2, or its Jensen-Shannon variant).
       s_seg: [B] segmentation inconsistency (Eq. 3).
       s_box: [B, K] ``w_loc * s_loc + w_cls * s_cls`` (Algorithm 1, line 8).
       score: [B] ``w_seg * s_seg + max_k s_box`` (Algorithm 1, line 13).
@@ -65,21 +82,26 @@ def det_probs_to_seg(
 ) -> jax.Array:
     """The transformed detection distribution p~_cls over segmentation classes (paper III-E).
 
-    Classes that detection does not predict get ``eps``; detection probabilities are summed
-    into their segmentation class (two detection classes may share one), then normalised.
+    ``q_c = eps`` for the segmentation classes that detection does not predict; for a class
+    c in ``det_to_seg``, ``q_c`` = the sum of the detection probabilities mapped to c (two
+    detection classes may share one), with no eps added (the paper sets only the other
+    classes to a negligible value); then ``q /= sum(q)``.
 
     Args:
       det_probs: [K, C_det] rows summing to 1.
       det_to_seg: [C_det] int.
       num_seg_classes: C_seg (static).
-      eps: floor probability.
+      eps: probability of the classes detection does not predict.
 
     Returns:
       [K, C_seg] float32 rows summing to 1.
     """
     det_probs = jnp.asarray(det_probs, jnp.float32)
-    q = jnp.full((det_probs.shape[0], num_seg_classes), eps, jnp.float32)
-    q = q.at[:, jnp.asarray(det_to_seg, jnp.int32)].add(det_probs)  # duplicates add up
+    det_to_seg = jnp.asarray(det_to_seg, jnp.int32)
+    q = jnp.zeros((det_probs.shape[0], num_seg_classes), jnp.float32)
+    q = q.at[:, det_to_seg].add(det_probs)  # duplicates add up
+    is_det_class = jnp.zeros((num_seg_classes,), bool).at[det_to_seg].set(True)
+    q = jnp.where(is_det_class, q, eps)
     return q / jnp.sum(q, axis=-1, keepdims=True)
 
 
@@ -88,8 +110,7 @@ def localization_inconsistency(
 ) -> jax.Array:
     """S_loc of each box of one image (paper Eq. 1, turned into an inconsistency).
 
-    ``S_loc = 1 - (1 / |BM|) * sum_{(i, j) in BM} [lab(i, j) == c]``; 1.0 for an empty BoxMask
-    (SPEC §5).
+    ``S_loc = 1 - (1 / |BM|) * sum_{(i, j) in BM} [lab(i, j) == c]``; 1.0 for an empty BoxMask.
 
     Args:
       seg_labels: [h, w] int argmax segmentation class.
@@ -106,12 +127,81 @@ def localization_inconsistency(
     return jnp.where(count > 0, 1.0 - hits / jnp.maximum(count, 1), 1.0).astype(jnp.float32)
 
 
+def _log_floor(x: jax.Array, eps: float) -> jax.Array:
+    return jnp.log(jnp.maximum(x, eps))
+
+
+def _sym_kl_terms(p: jax.Array, q: jax.Array, eps: float) -> jax.Array:
+    """Per-class summands of KL(p||q) + KL(q||p): ``(p - q)(log p - log q) >= 0`` (floored)."""
+    return (p - q) * (_log_floor(p, eps) - _log_floor(q, eps))
+
+
+def _js_terms(p: jax.Array, q: jax.Array, eps: float) -> jax.Array:
+    """Per-class summands of KL(p||m) + KL(q||m), m = (p + q) / 2 (each >= 0 up to the floor)."""
+    log_m = _log_floor((p + q) / 2, eps)
+    return p * (_log_floor(p, eps) - log_m) + q * (_log_floor(q, eps) - log_m)
+
+
+def _pixel_box_sum(terms_fn, seg_probs: ArrayLike, box_probs: ArrayLike, eps: float) -> jax.Array:
+    """``sum_c terms_fn(p_ij[c], q_k[c])`` -> [K, h, w], one class at a time.
+
+    The class loop is unrolled (C_seg is static and small) and accumulates [K, h, w], so no
+    [K, h, w, C_seg] array is ever built (memory stays that of the BoxMasks).
+    """
+    p = jnp.asarray(seg_probs, jnp.float32)  # [h, w, C]
+    q = jnp.asarray(box_probs, jnp.float32)  # [K, C]
+    total = jnp.zeros((q.shape[0], *p.shape[:2]), jnp.float32)
+    for c in range(p.shape[-1]):
+        total = total + terms_fn(p[None, :, :, c], q[:, c, None, None], eps)  # [K, h, w]
+    return total
+
+
+def kl_divergence(p: ArrayLike, q: ArrayLike, *, eps: float = 1e-6) -> jax.Array:
+    """``KL(p || q) = sum_c p_c * (log max(p_c, eps) - log max(q_c, eps))`` (0 log 0 = 0).
+
+    Args:
+      p: [..., C] distribution.
+      q: [..., C] distribution (broadcasts against ``p``).
+      eps: log floor.
+
+    Returns:
+      [...] float32 (natural log).
+    """
+    p = jnp.asarray(p, jnp.float32)
+    q = jnp.asarray(q, jnp.float32)
+    return jnp.sum(p * (_log_floor(p, eps) - _log_floor(q, eps)), axis=-1)
+
+
+def js_divergence(p: ArrayLike, q: ArrayLike, *, eps: float = 1e-6) -> jax.Array:
+    """Jensen-Shannon divergence in bits: ``(KL(p||m) + KL(q||m)) / (2 ln 2)``, m = (p + q) / 2.
+
+    In [0, 1], 0 iff p = q, 1 for disjoint supports; symmetric. Each class contributes
+    ``p_c log(p_c / m_c) + q_c log(q_c / m_c) >= 0``, so float32 sums without cancellation.
+
+    Args:
+      p: [..., C] distribution.
+      q: [..., C] distribution (broadcasts against ``p``).
+      eps: log floor of ``kl_divergence``.
+
+    Returns:
+      [...] float32 in [0, 1] (rounding clipped).
+
+    Examples:
+      >>> round(float(js_divergence(jnp.array([1.0, 0.0]), jnp.array([0.0, 1.0]))), 6)
+      1.0
+    """
+    p = jnp.asarray(p, jnp.float32)
+    q = jnp.asarray(q, jnp.float32)
+    total = jnp.sum(_js_terms(p, q, eps), axis=-1)
+    return jnp.clip(total / (2.0 * jnp.log(2.0)), 0.0, 1.0)
+
+
 def symmetric_kl_map(seg_probs: ArrayLike, box_probs: ArrayLike, *, eps: float = 1e-6) -> jax.Array:
     """``KL(p_ij || q_k) + KL(q_k || p_ij)`` for every pixel and box (the summand of Eq. 2).
 
-    ``KL(p || q) = sum_c p_c * (log max(p_c, eps) - log max(q_c, eps))`` (SPEC §5). The sum of
-    both directions is ``sum_c (p_c - q_c) (log p_c - log q_c)``, expanded into four
-    contractions so no [K, h, w, C] array is built.
+    Computed per pixel and class as ``sum_c (p_c - q_c) (log max(p_c, eps) - log max(q_c,
+    eps))``, which equals the two KL terms exactly and whose summands are all >= 0 (the log
+    floor is monotonic), so float32 loses no precision to cancellation.
 
     Args:
       seg_probs: [h, w, C_seg] segmentation probabilities p.
@@ -121,40 +211,61 @@ def symmetric_kl_map(seg_probs: ArrayLike, box_probs: ArrayLike, *, eps: float =
     Returns:
       [K, h, w] float32 >= 0.
     """
-    p = jnp.asarray(seg_probs, jnp.float32)
-    q = jnp.asarray(box_probs, jnp.float32)
-    log_p = jnp.log(jnp.maximum(p, eps))
-    log_q = jnp.log(jnp.maximum(q, eps))
-    p_log_p = jnp.sum(p * log_p, axis=-1)  # [h, w]
-    q_log_q = jnp.sum(q * log_q, axis=-1)  # [K]
-    p_log_q = jnp.einsum("hwc,kc->khw", p, log_q, precision=_HIGHEST)
-    q_log_p = jnp.einsum("kc,hwc->khw", q, log_p, precision=_HIGHEST)
-    sym = p_log_p[None] - p_log_q - q_log_p + q_log_q[:, None, None]
-    return jnp.maximum(sym, 0.0)  # exact value is >= 0; clamp rounding error
+    return _pixel_box_sum(_sym_kl_terms, seg_probs, box_probs, eps)
+
+
+def js_map(seg_probs: ArrayLike, box_probs: ArrayLike, *, eps: float = 1e-6) -> jax.Array:
+    """``JS(p_ij, q_k)`` in bits for every pixel and box (``js_divergence``).
+
+    Args:
+      seg_probs: [h, w, C_seg] segmentation probabilities p.
+      box_probs: [K, C_seg] transformed detection distributions q.
+      eps: log floor.
+
+    Returns:
+      [K, h, w] float32 in [0, 1].
+    """
+    total = _pixel_box_sum(_js_terms, seg_probs, box_probs, eps)
+    return jnp.clip(total / (2.0 * jnp.log(2.0)), 0.0, 1.0)
 
 
 def classification_inconsistency(
-    seg_probs: ArrayLike, box_masks: ArrayLike, box_probs: ArrayLike, *, eps: float = 1e-6
+    seg_probs: ArrayLike,
+    box_masks: ArrayLike,
+    box_probs: ArrayLike,
+    *,
+    eps: float = 1e-6,
+    cls_divergence: str = "js",
 ) -> jax.Array:
-    """S_cls of each box of one image (paper Eq. 2).
+    """S_cls of each box of one image (paper Eq. 2; bounded JS variant by default).
 
-    ``S_cls = 1 / (2 |BM|) * sum_{(i, j) in BM} [KL(p_ij || q) + KL(q || p_ij)]``; 0.0 for an
-    empty BoxMask (SPEC §5).
+    * ``"kl"`` (Eq. 2 verbatim): ``1 / (2 |BM|) * sum_{BM} [KL(p_ij || q) + KL(q || p_ij)]``,
+      unbounded (up to about 2 ln(1 / eps)).
+    * ``"js"``: ``1 / |BM| * sum_{BM} JS(p_ij, q)`` in bits, in [0, 1] like S_loc and S_seg
+      (the paper means its three scores to share one range, III-F).
+
+    0.0 for an empty BoxMask.
 
     Args:
       seg_probs: [h, w, C_seg].
       box_masks: [K, h, w] bool.
       box_probs: [K, C_seg] transformed detection distributions (``det_probs_to_seg``).
       eps: log floor.
+      cls_divergence: ``"js"`` or ``"kl"``.
 
     Returns:
-      [K] float32 >= 0.
+      [K] float32 >= 0 (<= 1 for ``"js"``).
     """
     box_masks = jnp.asarray(box_masks, bool)
-    sym = symmetric_kl_map(seg_probs, box_probs, eps=eps)  # [K, h, w]
+    if cls_divergence == "js":
+        div, scale = js_map(seg_probs, box_probs, eps=eps), 1.0  # [K, h, w]
+    elif cls_divergence == "kl":
+        div, scale = symmetric_kl_map(seg_probs, box_probs, eps=eps), 2.0
+    else:
+        raise ValueError(f"cls_divergence must be one of {CLS_DIVERGENCES}, got {cls_divergence!r}")
     count = jnp.sum(box_masks, axis=(1, 2))
-    total = jnp.sum(jnp.where(box_masks, sym, 0.0), axis=(1, 2))
-    return jnp.where(count > 0, total / (2.0 * jnp.maximum(count, 1)), 0.0)
+    total = jnp.sum(jnp.where(box_masks, div, 0.0), axis=(1, 2))
+    return jnp.where(count > 0, total / (scale * jnp.maximum(count, 1)), 0.0)
 
 
 def segmentation_inconsistency(
@@ -209,7 +320,9 @@ def combine_scores(
     return s_box.astype(jnp.float32), (w_seg * jnp.asarray(s_seg) + best_box).astype(jnp.float32)
 
 
-def _image_scores(seg_probs, box_masks, det_probs, det_valid, det_to_seg, *, eps, weights):
+def _image_scores(
+    seg_probs, box_masks, det_probs, det_valid, det_to_seg, *, eps, weights, cls_divergence
+):
     """All scores of one image; see ``consistency_scores``."""
     num_seg_classes = seg_probs.shape[-1]
     box_masks = box_masks & det_valid[:, None, None]  # invalid slots have no BoxMask
@@ -217,7 +330,9 @@ def _image_scores(seg_probs, box_masks, det_probs, det_valid, det_to_seg, *, eps
     classes = box_seg_classes(det_probs, det_to_seg)  # [K]
     box_probs = det_probs_to_seg(det_probs, det_to_seg, num_seg_classes, eps=eps)  # [K, C_seg]
     s_loc = localization_inconsistency(seg_labels, box_masks, classes)
-    s_cls = classification_inconsistency(seg_probs, box_masks, box_probs, eps=eps)
+    s_cls = classification_inconsistency(
+        seg_probs, box_masks, box_probs, eps=eps, cls_divergence=cls_divergence
+    )
     s_seg = segmentation_inconsistency(seg_labels, box_masks, det_to_seg, num_seg_classes)
     s_box, score = combine_scores(s_loc, s_cls, s_seg, det_valid, weights)
     return ConsistencyScores(
@@ -238,8 +353,9 @@ def consistency_scores(
     *,
     eps: float = 1e-6,
     weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    cls_divergence: str = "js",
 ) -> ConsistencyScores:
-    """S_loc, S_cls, S_seg, S_box and the combined score of a batch (SPEC §5, Algorithm 1).
+    """S_loc, S_cls, S_seg, S_box and the combined score of a batch (paper III-D..G, Algorithm 1).
 
     Args:
       seg_probs: [B, h, w, C_seg] softmax of the full-image segmentation.
@@ -248,15 +364,20 @@ def consistency_scores(
       det_valid: [B, K] bool, True for real detections; invalid slots score 0 and their
         masks are ignored.
       det_to_seg: [C_det] int segmentation id of each detection class.
-      eps: probability floor of the KL divergences (and of p~_cls).
+      eps: log floor of the divergences and probability of the classes detection does
+        not predict in p~_cls (``det_probs_to_seg``).
       weights: (w_loc, w_cls, w_seg).
+      cls_divergence: S_cls divergence, ``"js"`` (default: mean Jensen-Shannon divergence in
+        bits, in [0, 1]) or ``"kl"`` (the paper's Eq. 2, symmetric KL, unbounded).
 
     Returns:
       ``ConsistencyScores``; higher = more inconsistent = more informative.
 
     Raises:
-      ValueError: on inconsistent shapes.
+      ValueError: on inconsistent shapes or an unknown ``cls_divergence``.
     """
+    if cls_divergence not in CLS_DIVERGENCES:
+        raise ValueError(f"cls_divergence must be one of {CLS_DIVERGENCES}, got {cls_divergence!r}")
     seg_probs = jnp.asarray(seg_probs, jnp.float32)
     box_masks = jnp.asarray(box_masks, bool)
     det_probs = jnp.asarray(det_probs, jnp.float32)
@@ -276,6 +397,8 @@ def consistency_scores(
             f"{det_probs.shape}, det_valid [B,K]={det_valid.shape}, det_to_seg [C_det]="
             f"{det_to_seg.shape}"
         )
-    per_image = functools.partial(_image_scores, eps=eps, weights=tuple(weights))
+    per_image = functools.partial(
+        _image_scores, eps=eps, weights=tuple(weights), cls_divergence=cls_divergence
+    )
     per_image = jax.vmap(per_image, in_axes=(0, 0, 0, 0, None))
     return per_image(seg_probs, box_masks, det_probs, det_valid, det_to_seg)

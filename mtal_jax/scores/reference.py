@@ -1,6 +1,7 @@
 """Naive NumPy reference of BoxMask and the consistency scores (host side, loops over boxes).
 
-Written straight from SPEC §4-5 for the tests and for the baseline of
+Written straight from the contracts in ``scores.boxmask`` and ``scores.consistency`` (float64,
+per-box KL / JS with plain logs) for the tests and for the baseline of
 ``bench/score_throughput.py``: one image at a time, one box at a time, one network call
 per box. Not for production use; ``scores.boxmask`` and ``scores.consistency`` are the
 batched, jitted versions.
@@ -79,8 +80,14 @@ def box_mask_np(
 
 
 def _kl_np(p: np.ndarray, q: np.ndarray, eps: float) -> np.ndarray:
-    """KL(p || q) over the last axis with the SPEC §5 eps rule."""
+    """KL(p || q) over the last axis: sum p (log max(p, eps) - log max(q, eps))."""
     return np.sum(p * (np.log(np.maximum(p, eps)) - np.log(np.maximum(q, eps))), axis=-1)
+
+
+def _js_np(p: np.ndarray, q: np.ndarray, eps: float) -> np.ndarray:
+    """JS(p, q) in bits over the last axis: (KL(p||m) + KL(q||m)) / (2 ln 2), m = (p + q) / 2."""
+    m = (p + q) / 2
+    return (_kl_np(p, m, eps) + _kl_np(q, m, eps)) / (2 * np.log(2))
 
 
 def consistency_scores_np(
@@ -92,8 +99,9 @@ def consistency_scores_np(
     *,
     eps: float = 1e-6,
     weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    cls_divergence: str = "js",
 ) -> dict[str, np.ndarray]:
-    """SPEC §5 for one image, with a Python loop over the boxes.
+    """The consistency scores of one image, with a Python loop over the boxes.
 
     Args:
       seg_probs: [h, w, C_seg].
@@ -101,8 +109,9 @@ def consistency_scores_np(
       det_probs: [K, C_det].
       det_valid: [K] bool.
       det_to_seg: [C_det] int.
-      eps: KL floor.
+      eps: log floor and probability of the classes detection does not predict.
       weights: (w_loc, w_cls, w_seg).
+      cls_divergence: ``"js"`` or ``"kl"``.
 
     Returns:
       dict with s_loc [K], s_cls [K], s_box [K], s_seg (float), score (float).
@@ -121,13 +130,18 @@ def consistency_scores_np(
         union |= mask
         c = det_to_seg[int(np.argmax(det_probs[k]))]
         q = np.full(num_seg_classes, eps)
+        q[np.asarray(det_to_seg)] = 0.0  # detection classes get their probabilities, no eps
         for d, p in enumerate(det_probs[k]):
             q[det_to_seg[d]] += p
         q /= q.sum()
         if mask.any():
             s_loc[k] = 1.0 - np.mean(labels[mask] == c)
             p = seg_probs[mask]  # [n, C_seg]
-            s_cls[k] = np.sum(_kl_np(p, q[None], eps) + _kl_np(q[None], p, eps)) / (2 * mask.sum())
+            if cls_divergence == "kl":
+                sym = _kl_np(p, q[None], eps) + _kl_np(q[None], p, eps)
+                s_cls[k] = np.sum(sym) / (2 * mask.sum())
+            else:
+                s_cls[k] = np.mean(_js_np(p, q[None], eps))
         else:
             s_loc[k], s_cls[k] = 1.0, 0.0
         s_box[k] = w_loc * s_loc[k] + w_cls * s_cls[k]
@@ -158,6 +172,7 @@ def naive_box_mask_scores(
     tau: float = 0.3,
     eps: float = 1e-6,
     weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    cls_divergence: str = "js",
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The whole BoxMask scoring of one image, one crop and one network call per box.
 
@@ -169,7 +184,8 @@ def naive_box_mask_scores(
       det_valid: [K] bool.
       seg_probs: [h, w, C_seg] full-image segmentation probabilities.
       det_to_seg: [C_det] int.
-      crop_size, context_margin, tau, eps, weights: as in ``scores.boxmask``.
+      crop_size, context_margin, tau, eps, weights, cls_divergence: as in
+        ``scores.boxmask.ours``.
 
     Returns:
       (box_masks [K, h, w] bool, ``consistency_scores_np`` dict).
@@ -194,6 +210,13 @@ def naive_box_mask_scores(
             probs[..., c], window * to_grid, np.asarray(boxes[k]) * to_grid, tau=tau, out_hw=(h, w)
         )
     scores = consistency_scores_np(
-        seg_probs, masks, det_probs, det_valid, det_to_seg, eps=eps, weights=weights
+        seg_probs,
+        masks,
+        det_probs,
+        det_valid,
+        det_to_seg,
+        eps=eps,
+        weights=weights,
+        cls_divergence=cls_divergence,
     )
     return masks, scores

@@ -158,6 +158,61 @@ def content_mask(
     return rows[:, :, None] & cols[:, None, :]
 
 
+def strategy_predictions(
+    model: multitask.Model,
+    strategy: strategy_types.Strategy,
+    variables: dict,
+    images: jax.Array,
+    valid: jax.Array,
+    *,
+    decode_kwargs: dict,
+    det_to_seg: jax.Array,
+    content_hw: jax.Array | None = None,
+) -> tuple[structs.Outputs, structs.Predictions]:
+    """The forward pass, decoding and the strategy's extras of one batch (pure, jittable).
+
+    Shared by ``make_predict_fn`` (selection) and ``analysis.collect`` (Table II, Figs. 5-6),
+    so that both score the same predictions.
+
+    Args:
+      model: the multi-task network.
+      strategy: its ``extras`` fill ``Predictions.extras``.
+      variables: model variables.
+      images: [B, H, W, 3] uint8.
+      valid: [B] bool, False for padded examples.
+      decode_kwargs: ``max_detections`` and ``score_threshold`` of ``decode.decode``.
+      det_to_seg: [C_det] int32.
+      content_hw: [B, 2] int32 content size before padding (``Batch.content_hw``), or None;
+        gives ``Predictions.pixel_valid`` (``content_mask``).
+
+    Returns:
+      (raw ``structs.Outputs``, ``structs.Predictions`` with the extras).
+    """
+    det_to_seg = jnp.asarray(det_to_seg, jnp.int32)
+    apply_fn = lambda x: model.apply(variables, x, train=False)
+    segment_fn = lambda x: model.apply(variables, x, method=multitask.Model.segment)
+    decode_fn = lambda outputs: decode.decode(outputs, **decode_kwargs)
+    ctx = strategy_types.PredictContext(apply_fn, segment_fn, decode_fn, det_to_seg)
+    outputs = apply_fn(images)
+    pixel_valid = (
+        None
+        if content_hw is None
+        else content_mask(content_hw, outputs.seg_logits.shape[1:3], images.shape[1:3])
+    )
+    preds = structs.Predictions(
+        detections=decode_fn(outputs),
+        seg_probs=jax.nn.softmax(outputs.seg_logits.astype(jnp.float32), -1),
+        embedding=outputs.embedding,
+        valid=valid,
+        loss_pred=outputs.loss_pred,
+        pixel_valid=pixel_valid,
+    )
+    extras = {}
+    for extra in strategy.extras:
+        extras.update(extra(ctx, images, preds))
+    return outputs, preds.replace(extras=extras)
+
+
 def make_predict_fn(
     model: multitask.Model,
     strategy: strategy_types.Strategy,
@@ -169,8 +224,9 @@ def make_predict_fn(
     """Builds ``predict_fn(variables, batch) -> (scores, feats)`` for pool scoring.
 
     The model runs once; decoding, the strategy's extras (with a ``PredictContext``) and its
-    ``score`` follow inside the same function, so only per-image scores (a dict of [B]
-    arrays, ``"score"`` included) and features ([B, D] or None) leave the device.
+    ``score`` follow inside the same function (``strategy_predictions``), so only per-image
+    scores (a dict of [B] arrays, ``"score"`` included) and features ([B, D] or None) leave
+    the device.
 
     Args:
       model: the multi-task network.
@@ -179,33 +235,12 @@ def make_predict_fn(
       det_to_seg: [C_det] int32.
       with_features: compute ``strategy.features`` (when it has one).
     """
-    det_to_seg = jnp.asarray(det_to_seg, jnp.int32)
 
     def predict_fn(variables, batch):
-        apply_fn = lambda images: model.apply(variables, images, train=False)
-        segment_fn = lambda images: model.apply(variables, images, method=multitask.Model.segment)
-        decode_fn = lambda outputs: decode.decode(outputs, **decode_kwargs)
-        ctx = strategy_types.PredictContext(apply_fn, segment_fn, decode_fn, det_to_seg)
-        outputs = apply_fn(batch.images)
-        pixel_valid = (
-            None
-            if batch.content_hw is None
-            else content_mask(
-                batch.content_hw, outputs.seg_logits.shape[1:3], batch.images.shape[1:3]
-            )
-        )
-        preds = structs.Predictions(
-            detections=decode_fn(outputs),
-            seg_probs=jax.nn.softmax(outputs.seg_logits.astype(jnp.float32), -1),
-            embedding=outputs.embedding,
-            valid=batch.valid,
-            loss_pred=outputs.loss_pred,
-            pixel_valid=pixel_valid,
-        )
-        extras = {}
-        for extra in strategy.extras:
-            extras.update(extra(ctx, batch.images, preds))
-        preds = preds.replace(extras=extras)
+        _, preds = strategy_predictions(
+            model, strategy, variables, batch.images, batch.valid,
+            decode_kwargs=decode_kwargs, det_to_seg=det_to_seg, content_hw=batch.content_hw,
+        )  # fmt: skip
         scores = strategy.score(preds)
         feats = (
             strategy.features(preds) if (with_features and strategy.features is not None) else None

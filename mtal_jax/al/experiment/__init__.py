@@ -10,7 +10,8 @@ Disk layout of ``workdir`` (every JSON written atomically, selections never rewr
   reference/                        fully trained reference run (100 % of the pool)
   trial_<t>/cycle_0/                the shared cycle-0 model of trial t (+ pool.json)
   trial_<t>/<strategy>/cycle_<k>/   k >= 1: selection.json (made with the cycle k-1 model),
-                                    pool.json (labeled ids), scores.npz, train/, metrics.json
+                                    pool.json (labeled ids), scores.npz, train/, metrics.json,
+                                    diagnostics.json (``ours``: score degeneracy, al.diagnostics)
   results.json, summary.md, summary.json, mdsq.png, map.png, miou.png
 
 The names below are the package's public API, shared by ``train.py``, ``select.py`` and

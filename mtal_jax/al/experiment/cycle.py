@@ -15,9 +15,10 @@ import numpy as np
 
 from mtal_jax import pool as pool_lib
 from mtal_jax import sharding, strategies, strategy_types
-from mtal_jax.al import scoring
+from mtal_jax.al import diagnostics, scoring
 from mtal_jax.al.experiment import durable
 from mtal_jax.al.experiment.setup import Plan, Setup, StrategySpec
+from mtal_jax.scores import boxmask
 from mtal_jax.train import step as step_lib
 
 
@@ -148,6 +149,10 @@ def select_cycle(
             progress=progress,
         )  # fmt: skip
         source = setup.dataset.sources[plan.train_split]
+        # Before selection.json, so that every written selection has its diagnostics.
+        _save_diagnostics(
+            cycle_dir, spec, scores, ~labeled, f"trial {trial} {spec.name} cycle {cycle}"
+        )
         durable.write_selection(
             cycle_dir,
             {
@@ -163,3 +168,13 @@ def select_cycle(
     new = pool_lib.add_selection(labeled, selected)
     durable.pool(os.path.join(cycle_dir, "pool.json"), lambda: new, len(labeled))
     return new
+
+
+def _save_diagnostics(
+    cycle_dir: str, spec: StrategySpec, scores: dict, pool: np.ndarray, context: str
+) -> None:
+    """Score diagnostics of ``ours``-like strategies beside the selection (``al.diagnostics``)."""
+    if diagnostics.has_components(scores) and jax.process_index() == 0:
+        weights = spec.kwargs.get("weights", boxmask.DEFAULT_WEIGHTS)
+        diag = diagnostics.score_diagnostics(scores, weights=weights, mask=pool)
+        diagnostics.write(os.path.join(cycle_dir, diagnostics.FILENAME), diag, context=context)

@@ -29,6 +29,7 @@ import numpy as np
 
 from mtal_jax import metrics, records, reporting, sharding, workdir_lock
 from mtal_jax import pool as pool_lib
+from mtal_jax.al import diagnostics
 from mtal_jax.al import progress as progress_lib
 from mtal_jax.al.experiment import cycle as cycle_lib
 from mtal_jax.al.experiment import durable
@@ -165,6 +166,10 @@ def run_plan(
     tracker.close()
     if jax.process_index() == 0:
         reporting.write_summary(results, workdir)
+        section = diagnostics.summary_markdown(diagnostics.collect(workdir))
+        if section:  # the score diagnostics of every selection, appended to the summary
+            with open(os.path.join(workdir, "summary.md"), "a", encoding="utf-8") as f:
+                f.write("\n" + section)
     return results
 
 

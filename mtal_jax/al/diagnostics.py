@@ -1,0 +1,216 @@
+"""Degeneracy diagnostics of the consistency scores over a scored pool (host-side NumPy).
+
+The combined score of ``ours`` is a sum of three terms per image (paper Algorithm 1):
+``score = w_seg S_seg + w_loc S_loc* + w_cls S_cls*``, where ``*`` is the box with the
+largest S_box (``s_loc_best`` / ``s_cls_best`` of ``scores.boxmask.make_score_fn``). A score
+carries no signal when one term is constant on the pool, or when one term alone decides the
+ranking. Per component this module reports:
+
+* ``fraction_constant``: the fraction of images at the component's degenerate value
+  (S_loc = 1: every BoxMask pixel disagrees or the BoxMask is empty; S_cls = 0; S_seg = 0).
+  S_loc and S_cls count over the images with at least one scored box (an image without one
+  has no S_loc or S_cls; ``fraction_without_box`` reports those), S_seg over all images.
+* ``variance_share``: ``Cov(term, score) / Var(score)``; the shares of the three terms sum
+  to 1 (a term's contribution to the combined score's variance).
+* ``r2``: the squared Pearson correlation of the term with the combined score.
+
+Also ``fraction_best_box_empty``: among the images with a scored box, the fraction whose
+best box has S_loc = 1 and S_cls = 0, i.e. (up to exact ties) an empty BoxMask: the crop
+segmentation sees no pixel of the detected class above tau inside the box.
+
+A warning is raised (returned and logged by the shell) when a component explains more
+than ``VARIANCE_LIMIT`` of the variance or is constant on more than ``CONSTANT_LIMIT`` of
+the pool, or when more than ``CONSTANT_LIMIT`` of the pool has no scored box.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from mtal_jax import jsonio
+from mtal_jax.scores import boxmask
+
+log = logging.getLogger(__name__)
+
+# (name, score-dict key, degenerate value, index into the weights (w_loc, w_cls, w_seg))
+COMPONENTS = (
+    ("S_loc", "s_loc_best", 1.0, 0),
+    ("S_cls", "s_cls_best", 0.0, 1),
+    ("S_seg", "s_seg", 0.0, 2),
+)
+VARIANCE_LIMIT = 0.9
+CONSTANT_LIMIT = 0.9
+FILENAME = "diagnostics.json"
+
+
+def has_components(scores: Mapping[str, np.ndarray]) -> bool:
+    """Whether ``scores`` holds the components of ``ours`` (other strategies have none)."""
+    return all(key in scores for _, key, _, _ in COMPONENTS) and "score" in scores
+
+
+def score_diagnostics(
+    scores: Mapping[str, np.ndarray],
+    *,
+    weights: Sequence[float] = boxmask.DEFAULT_WEIGHTS,
+    mask: np.ndarray | None = None,
+) -> dict:
+    """Degeneracy diagnostics of one scored pool (see the module docstring).
+
+    Args:
+      scores: name -> [N] per-image values of ``ours``' score function (``score``,
+        ``s_seg``, ``s_loc_best``, ``s_cls_best``, optionally ``num_boxes``); NaN rows
+        (not scored) are skipped.
+      weights: (w_loc, w_cls, w_seg) the score was computed with.
+      mask: optional [N] bool, the images to include (e.g. the unlabeled pool).
+
+    Returns:
+      JSON-ready dict: ``num_images``, ``score_std``, ``fraction_without_box``,
+      ``components`` (name -> ``degenerate_value``, ``fraction_constant``, ``mean``, ``std``,
+      ``variance_share``, ``r2``; NaN as None where undefined) and ``warnings`` (list of str).
+
+    Raises:
+      ValueError: when ``scores`` lacks a component.
+    """
+    if not has_components(scores):
+        raise ValueError(
+            f"scores hold {sorted(scores)}; need score and {[k for _, k, _, _ in COMPONENTS]}"
+        )
+    total = np.asarray(scores["score"], np.float64)
+    rows = np.isfinite(total) if mask is None else (np.isfinite(total) & np.asarray(mask, bool))
+    total = total[rows]
+    num_boxes = (
+        np.asarray(scores["num_boxes"])[rows] if "num_boxes" in scores else np.ones(len(total))
+    )
+    with_box = num_boxes > 0
+    var = float(np.var(total)) if len(total) else float("nan")
+    out = {
+        "num_images": len(total),
+        "weights": [float(w) for w in weights],
+        "score_std": float(np.sqrt(var)) if len(total) else None,
+        "fraction_without_box": float(np.mean(~with_box)) if len(total) else None,
+        "fraction_best_box_empty": _fraction_empty(scores, rows, with_box),
+        "components": {},
+    }
+    warnings = []
+    if len(total) and np.mean(~with_box) > CONSTANT_LIMIT:
+        warnings.append(
+            f"{100 * np.mean(~with_box):.0f}% of the {len(total)} scored images have no scored "
+            "detection (S_box = 0): lower det_score_threshold or train the detector longer"
+        )
+    for name, key, constant, w_index in COMPONENTS:
+        values = np.asarray(scores[key], np.float64)[rows]
+        term = weights[w_index] * values
+        counted = values[with_box] if name != "S_seg" else values
+        frac = float(np.mean(np.abs(counted - constant) < 1e-6)) if len(counted) else None
+        share = r2 = None
+        if var > 0:
+            share = float(np.mean((term - term.mean()) * (total - total.mean())) / var)
+            if np.var(term) > 0:
+                r2 = float(np.corrcoef(term, total)[0, 1] ** 2)
+        out["components"][name] = {
+            "degenerate_value": constant,
+            "fraction_constant": frac,
+            "mean": float(values.mean()) if len(values) else None,
+            "std": float(values.std()) if len(values) else None,
+            "variance_share": share,
+            "r2": r2,
+        }
+        if frac is not None and frac > CONSTANT_LIMIT and weights[w_index] != 0:
+            warnings.append(
+                f"{name} = {constant:g} on {100 * frac:.0f}% of the scored images: it carries "
+                "(almost) no signal"
+            )
+        if share is not None and share > VARIANCE_LIMIT:
+            warnings.append(
+                f"{name} explains {100 * share:.0f}% of the combined score's variance: the "
+                "score is (almost) this component alone"
+            )
+    out["warnings"] = warnings
+    return out
+
+
+def _fraction_empty(scores, rows, with_box) -> float | None:
+    """Images with a box whose best box has S_loc = 1 and S_cls = 0 (an empty BoxMask)."""
+    if not with_box.any():
+        return None
+    s_loc = np.asarray(scores["s_loc_best"], np.float64)[rows][with_box]
+    s_cls = np.asarray(scores["s_cls_best"], np.float64)[rows][with_box]
+    return float(np.mean((np.abs(s_loc - 1) < 1e-6) & (np.abs(s_cls) < 1e-6)))
+
+
+def write(path: str, diagnostics: dict, *, context: str = "") -> None:
+    """Writes ``diagnostics`` as JSON to ``path`` and logs its warnings."""
+    jsonio.write_atomic(path, diagnostics)
+    for warning in diagnostics["warnings"]:
+        log.warning("score diagnostics%s: %s", f" ({context})" if context else "", warning)
+
+
+def collect(workdir: str) -> list[dict]:
+    """The diagnostics saved beside the selections of a run (``trial_*/<strategy>/cycle_*``).
+
+    Returns:
+      One dict per file: ``trial``, ``strategy``, ``cycle`` and the file's content, sorted.
+    """
+    found = []
+    for trial in sorted(d for d in os.listdir(workdir) if d.startswith("trial_")):
+        trial_dir = os.path.join(workdir, trial)
+        for strategy in sorted(os.listdir(trial_dir)):
+            strategy_dir = os.path.join(trial_dir, strategy)
+            if not os.path.isdir(strategy_dir) or strategy.startswith("cycle_"):
+                continue
+            for cycle in sorted(os.listdir(strategy_dir)):
+                path = os.path.join(strategy_dir, cycle, FILENAME)
+                if cycle.startswith("cycle_") and os.path.exists(path):
+                    found.append(
+                        {
+                            "trial": int(trial.split("_")[1]),
+                            "strategy": strategy,
+                            "cycle": int(cycle.split("_")[1]),
+                            **jsonio.read(path),
+                        }
+                    )
+    return sorted(found, key=lambda d: (d["strategy"], d["trial"], d["cycle"]))
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.0f}"
+
+
+def summary_markdown(entries: Sequence[dict]) -> str:
+    """A Markdown section summarising ``collect``'s diagnostics ('' when there are none)."""
+    if not entries:
+        return ""
+    names = [name for name, _, _, _ in COMPONENTS]
+    lines = [
+        "## Score diagnostics (ours)",
+        "",
+        (
+            "Per selection: % of scored images at the degenerate value (S_loc = 1, S_cls = 0, "
+            "S_seg = 0; S_loc and S_cls over images with a scored box), each term's share of "
+            "the combined score's variance (%), and the % of images without a scored box. "
+            f"Warnings: a share over {100 * VARIANCE_LIMIT:.0f}% or a component constant on "
+            f"over {100 * CONSTANT_LIMIT:.0f}% of the pool."
+        ),
+        "",
+        "| strategy | trial | cycle | images | no box | "
+        + " | ".join(f"{n} const" for n in names)
+        + " | "
+        + " | ".join(f"{n} share" for n in names)
+        + " | warnings |",
+        "|---" * (6 + 2 * len(names)) + "|",
+    ]
+    for e in entries:
+        comps = e["components"]
+        lines.append(
+            f"| {e['strategy']} | {e['trial']} | {e['cycle']} | {e['num_images']} | "
+            f"{_pct(e['fraction_without_box'])} | "
+            + " | ".join(_pct(comps[n]["fraction_constant"]) for n in names)
+            + " | "
+            + " | ".join(_pct(comps[n]["variance_share"]) for n in names)
+            + f" | {len(e['warnings'])} |"
+        )
+    return "\n".join(lines) + "\n"
