@@ -259,7 +259,6 @@ def test_cli_fig5_compares_checkpoints(tmp_path, tiny_run):
     np.testing.assert_array_equal(one, fig[block_h + cli.COMPARE_IMAGE_GAP :])
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("ours_kwargs", [{}, {"det_score_threshold": 0.0, "cls_divergence": "kl"}])
 def test_analysis_scores_equal_selection_scores(tmp_path, tiny_run, ours_kwargs):
     """Fig. 6 / Table II score the pool through the same functions as selection (one path)."""
@@ -281,9 +280,11 @@ def test_analysis_scores_equal_selection_scores(tmp_path, tiny_run, ours_kwargs)
         config, run_dir, taus=(0.3,), pool_json=pool_json, progress=False, setup=setup
     )
     variables = select_cli.load_variables(config, setup, run_dir)
-    strategy = experiment.make_strategy("ours", config, cycle=0, context={})
+    plan = experiment.plan_from_config(config, names=["ours"])
+    context = experiment.cycle_context(setup, plan, plan.strategy("ours"), 0, labeled)
+    strategy = experiment.make_strategy(plan.strategy("ours"), context)
     _, scores, scored = experiment.select_images(
-        setup, config, strategy, variables, labeled, 2, jax.random.key(0), progress=False
+        setup, plan, strategy, variables, labeled, 2, jax.random.key(0), progress=False
     )
     cols = result["columns"]
     index = cols["index"]
