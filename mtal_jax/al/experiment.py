@@ -32,7 +32,7 @@ import numpy as np
 from mtal_jax import jsonio, metrics, reporting, sharding, strategies
 from mtal_jax.al import pool as pool_lib
 from mtal_jax.al import scoring
-from mtal_jax.data import catalog, pipeline
+from mtal_jax.data import catalog, fields, pipeline
 from mtal_jax.models import multitask
 from mtal_jax.train import loop
 from mtal_jax.train import step as step_lib
@@ -255,21 +255,15 @@ def select_images(
 
 
 def image_ids(source: Any, indices: np.ndarray) -> list[str]:
-    out = []
-    for i in indices:
-        v = source[int(i)].get("image_id", b"")
-        out.append(v.decode() if isinstance(v, bytes) else str(v))
-    return out
+    """The image ids of ``indices``, read without decoding images (``data.fields``)."""
+    return fields.image_ids(source, indices)
 
 
 def labeled_class_hist(setup: Setup, config, labeled: np.ndarray) -> np.ndarray:
     """Mean ground-truth box count per detection class over the labeled images (CALD's r)."""
     source = setup.dataset.sources[config.data.train_split]
-    counts = np.zeros(setup.spec.num_det_classes)
     idx = np.flatnonzero(labeled)
-    for i in idx:
-        labels = np.asarray(source[int(i)]["box_labels"]).reshape(-1)
-        np.add.at(counts, labels[(labels >= 0) & (labels < len(counts))], 1.0)
+    counts = fields.class_counts(source, idx, setup.spec.num_det_classes)  # images not decoded
     return counts / max(len(idx), 1)
 
 
