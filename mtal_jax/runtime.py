@@ -10,14 +10,38 @@ import os
 import sys
 
 
+# XLA:CPU settings chosen by measurement (bench/xla_cpu_settings.py, docs/benchmarks.md,
+# "XLA:CPU settings"): XNNPACK graph fusion runs the convolutions of the training step and of
+# pool scoring through XNNPACK's multithreaded kernels instead of XLA's single-threaded ones.
+# Same numerics to float tolerance, bit-reproducible run to run. Ignored by GPU backends.
+DEFAULT_CPU_FLAGS = "--xla_cpu_experimental_xnn_graph_fusion_mode=XNN_GRAPH_FUSION_MODE_GREEDY"
+
+
+def cpu_xla_flags(user_flags: str, count: int = 2) -> str:
+    """The XLA_FLAGS value: ``user_flags`` plus every library default it does not set.
+
+    Args:
+      user_flags: the user's XLA_FLAGS ("" if unset); a flag named there wins.
+      count: virtual CPU devices (``--xla_force_host_platform_device_count``).
+
+    Examples:
+      >>> flags = cpu_xla_flags("--xla_force_host_platform_device_count=4", 2).split()
+      >>> flags[0], len(flags) == 1 + len(DEFAULT_CPU_FLAGS.split())
+      ('--xla_force_host_platform_device_count=4', True)
+    """
+    defaults = [*DEFAULT_CPU_FLAGS.split(), f"--xla_force_host_platform_device_count={count}"]
+    named = {f.split("=")[0].lstrip("-") for f in user_flags.split()}
+    extra = [f for f in defaults if f.split("=")[0].lstrip("-") not in named]
+    return " ".join([*user_flags.split(), *extra])
+
+
 def configure_host_devices(count: int = 2) -> None:
     """On the CPU, split the host into ``count`` virtual devices (faster here, and the data-
-    parallel path is exercised). Must run before JAX is imported; keeps an explicit flag."""
+    parallel path is exercised) and apply ``DEFAULT_CPU_FLAGS``. Must run before JAX is
+    imported; flags already in XLA_FLAGS win."""
     if "jax" in sys.modules:
         return
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_force_host_platform_device_count" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+    os.environ["XLA_FLAGS"] = cpu_xla_flags(os.environ.get("XLA_FLAGS", ""), count)
 
 
 def run_main(main) -> None:
