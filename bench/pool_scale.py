@@ -112,7 +112,7 @@ def _measure(args, n: int) -> dict:
     )  # fmt: skip
     out["warmup_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    selected, scores, scored = experiment.select_images(
+    selected, _, scored = experiment.select_images(
         setup, cfg, strat, variables, labeled, n // 10, jax.random.key(0), progress=False
     )
     out["score_select_s"] = time.perf_counter() - t

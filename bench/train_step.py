@@ -93,10 +93,9 @@ def main() -> None:
     from mtal_jax import runtime
 
     runtime.configure_host_devices()
+    import default_net
     import jax
     import numpy as np
-
-    import default_net
 
     from mtal_jax import sharding
     from mtal_jax.train import state as state_lib
@@ -107,7 +106,9 @@ def main() -> None:
     model, tx, _, tc = default_net.build(cfg)
     mesh = sharding.create_mesh()
     batch = sharding.put_batch(default_net.scene_batch(args.batch, hw, cfg.data.max_boxes), mesh)
-    st = sharding.put_replicated(state_lib.create_train_state(model, tx, jax.random.key(0), hw), mesh)
+    st = sharding.put_replicated(
+        state_lib.create_train_state(model, tx, jax.random.key(0), hw), mesh
+    )
     fn = jax.jit(make_step(model, tx, tc.loss_weights, args.dtype), donate_argnums=0)
     t0 = time.perf_counter()
     compiled = fn.lower(st, batch, jax.random.key(0)).compile()

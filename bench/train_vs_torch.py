@@ -34,9 +34,9 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import nn  # noqa: E402
+import torch
+import torch.nn.functional as F
+from torch import nn
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -401,7 +401,9 @@ def check_twin(batch_size=4, image_hw=(96, 192), seed=0, tol=1e-4) -> dict:
         b = np.asarray(getattr(jout, k))
         diffs[k] = float(np.abs(a - b).max() / max(1.0, np.abs(b).max()))
     for k, val in jterms.items():
-        diffs["loss/" + k] = float(abs(float(tterms[k].detach()) - float(val)) / max(1.0, abs(float(val))))
+        diffs["loss/" + k] = float(
+            abs(float(tterms[k].detach()) - float(val)) / max(1.0, abs(float(val)))
+        )
     # Gradients of a few weights (backward of the whole loss).
     g_stem = tm.stem1.weight.grad.numpy().transpose(2, 3, 1, 0)
     diffs["grad/stem1"] = float(
@@ -472,14 +474,103 @@ class TorchRunner:
         return loss
 
 
+def profile_phases(model, tx, tc, st, host, mesh, rounds: int) -> dict:
+    """Where the step's time goes, JAX (library defaults) vs torch eager channels_last.
+
+    Each phase is its own jitted function (JAX) or call (torch), timed interleaved:
+    ``forward`` (train-mode network), ``forward+loss`` (targets + losses, no gradient),
+    ``grad`` (forward, loss and backward) and ``step`` (grad + clipping + AdamW). Differences
+    between rows give the loss, backward and update shares.
+    """
+    import jax
+
+    from mtal_jax import losses, sharding
+    from mtal_jax.models import loss_heads
+    from mtal_jax.train import step as step_lib
+
+    batch = sharding.put_batch(host, mesh)
+    w = tc.loss_weights
+
+    def fwd(params, stats, images):
+        out, _ = model.apply({"params": params, "batch_stats": stats}, images, train=True,
+                             detach_loss_features=True, mutable=["batch_stats"])  # fmt: skip
+        return out
+
+    def loss(params, stats, b):
+        out = fwd(params, stats, b.images)
+        per = losses.per_example_losses(out, b)
+        total, _ = losses.weighted_total(per, w, b.valid)
+        t = step_lib.task_losses(per, w)
+        return total + sum(
+            loss_heads.margin_ranking_loss(out.loss_pred[:, i], t[:, i]) for i in range(2)
+        )
+
+    j_fwd = jax.jit(fwd)
+    j_loss = jax.jit(loss)
+    j_grad = jax.jit(jax.grad(loss))
+    j_step = jax.jit(step_lib.make_train_step(model, tx, w))
+    key = jax.random.key(0)
+    jax_fns = {
+        "forward": lambda: j_fwd(st.params, st.batch_stats, batch.images),
+        "forward+loss": lambda: j_loss(st.params, st.batch_stats, batch),
+        "grad": lambda: j_grad(st.params, st.batch_stats, batch),
+        "step": lambda: j_step(st, batch, key),
+    }
+    cfg = __import__("default_net").config()
+    variables = jax.tree.map(np.asarray, {"params": st.params, "batch_stats": st.batch_stats})
+    r = TorchRunner(variables, host, cfg, tc, compiled=False, channels_last=True, total_steps=1000)
+    tb = r.batch
+
+    def t_fwd():
+        with torch.no_grad():
+            r.model(tb[0])
+
+    def t_loss():
+        with torch.no_grad():
+            torch_losses(r.model(tb[0]), *tb[1:], w)
+
+    def t_grad():
+        r.opt.zero_grad(set_to_none=True)
+        torch_losses(r.model(tb[0]), *tb[1:], w)[0].backward()
+
+    torch_fns = {"forward": t_fwd, "forward+loss": t_loss, "grad": t_grad, "step": r.step}
+    for f in jax_fns.values():
+        jax.block_until_ready(f())
+    for f in torch_fns.values():
+        f()
+    times = {(fw, ph): [] for fw in ("jax", "torch") for ph in jax_fns}
+    for _ in range(rounds):
+        for ph, jfn in jax_fns.items():
+            t = time.perf_counter()
+            for _ in range(2):
+                jax.block_until_ready(jfn())
+            times[("jax", ph)].append((time.perf_counter() - t) / 2)
+            t = time.perf_counter()
+            for _ in range(2):
+                torch_fns[ph]()
+            times[("torch", ph)].append((time.perf_counter() - t) / 2)
+    med = {f"{fw}/{ph}": 1e3 * statistics.median(v) for (fw, ph), v in times.items()}
+    print("phase breakdown, ms (medians; torch = eager channels_last):")
+    print(f"  {'phase':14s} {'jax':>8s} {'torch':>8s} {'jax/torch':>9s}")
+    for ph in jax_fns:
+        a, b = med[f"jax/{ph}"], med[f"torch/{ph}"]
+        print(f"  {ph:14s} {a:8.1f} {b:8.1f} {a / b:9.2f}")
+    return med
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="3 rounds of 2 steps (< 10 min)")
+    p.add_argument("--quick", action="store_true", help="5 rounds of 2 steps (< 10 min)")
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--steps", type=int, default=3, help="steps per timed call")
     p.add_argument("--skip_check", action="store_true")
     p.add_argument("--no_compile", action="store_true", help="skip the torch.compile runners")
     p.add_argument("--json", default="")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="phase breakdown (forward / loss / backward / update)",
+    )
     args = p.parse_args()
     if args.quick:
         args.rounds, args.steps = 5, 2
@@ -510,7 +601,9 @@ def main() -> None:
     model, tx, step, tc = default_net.build(cfg, total_steps=total)
     host = default_net.scene_batch(cfg.train.batch_size, hw, cfg.data.max_boxes)
     mesh = sharding.create_mesh()
-    st = sharding.put_replicated(state_lib.create_train_state(model, tx, jax.random.key(0), hw), mesh)
+    st = sharding.put_replicated(
+        state_lib.create_train_state(model, tx, jax.random.key(0), hw), mesh
+    )
     variables = jax.tree.map(np.asarray, {"params": st.params, "batch_stats": st.batch_stats})
     jbatch = sharding.put_batch(host, mesh)
     jfn = jax.jit(step, donate_argnums=0)
@@ -528,10 +621,14 @@ def main() -> None:
         jax_state[0] = s
 
     runners = {"jax": jax_steps}
-    kinds = [(False, False), (False, True)] + ([] if args.no_compile else [(True, False), (True, True)])
+    kinds = [(False, False), (False, True)] + (
+        [] if args.no_compile else [(True, False), (True, True)]
+    )
     for compiled, cl in kinds:
         name = f"torch_{'compile' if compiled else 'eager'}_{'channels_last' if cl else 'nchw'}"
-        r = TorchRunner(variables, host, cfg, tc, compiled=compiled, channels_last=cl, total_steps=total)
+        r = TorchRunner(
+            variables, host, cfg, tc, compiled=compiled, channels_last=cl, total_steps=total
+        )
         t0 = time.perf_counter()
         r.step()
         first[name] = time.perf_counter() - t0
@@ -558,10 +655,25 @@ def main() -> None:
     for n, m in med.items():
         print(f"  {n:28s} {m * 1e3:8.1f} ms/step  {b / m:6.1f} img/s  "
               f"jax/this {m / med['jax']:.2f}  first {first[n]:.1f} s")  # fmt: skip
+    phases = (
+        profile_phases(model, tx, tc, jax_state[0], host, mesh, args.rounds)
+        if args.profile
+        else None
+    )
     if args.json:
         pathlib.Path(args.json).write_text(
-            json.dumps({"median_s": med, "times": times, "first_s": first, "best_torch": best_torch,
-                        "jax_over_torch": ratio, "load": os.getloadavg()}, indent=1)  # fmt: skip
+            json.dumps(
+                {
+                    "median_s": med,
+                    "times": times,
+                    "first_s": first,
+                    "best_torch": best_torch,
+                    "jax_over_torch": ratio,
+                    "load": os.getloadavg(),
+                    "phases_ms": phases,
+                },
+                indent=1,
+            )
         )
     print(f"jax_over_torch={ratio:.3f}")
 

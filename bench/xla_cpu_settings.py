@@ -84,7 +84,7 @@ def _worker(steps_per_call: int, check_steps: int, out: str) -> None:
             st, m = fn(st, batches[i % len(batches)], jax.random.key(0))
             losses.append(float(m["total"]))
         leaves = [np.asarray(x) for x in jax.tree.leaves(st.params)]
-        np.savez(out, losses=np.asarray(losses), *leaves)
+        np.savez(out, *leaves, losses=np.asarray(losses))
         return
     st = fresh()
     t0 = time.perf_counter()

@@ -9,7 +9,6 @@ import logging
 import os
 import sys
 
-
 # XLA:CPU settings chosen by measurement (bench/xla_cpu_settings.py, docs/benchmarks.md,
 # "XLA:CPU settings"): XNNPACK graph fusion runs the convolutions of the training step and of
 # pool scoring through XNNPACK's multithreaded kernels instead of XLA's single-threaded ones.

@@ -6,7 +6,7 @@ import tempfile
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # The library's XLA:CPU settings (runtime.DEFAULT_CPU_FLAGS), so that tests run the backend
 # the entrypoints use; XLA_FLAGS set by the caller win. (mtal_jax.runtime does not import JAX.)
-from mtal_jax import runtime  # noqa: E402
+from mtal_jax import runtime
 
 os.environ["XLA_FLAGS"] = runtime.cpu_xla_flags(os.environ.get("XLA_FLAGS", ""), 2)
 
