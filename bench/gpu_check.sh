@@ -67,7 +67,7 @@ else
 fi
 
 # ---------------------------------------------------------------- 0. install
-install() {
+install_packages() {
   "$PY" - <<'EOF'
 import importlib.metadata as md, pathlib, re, subprocess, sys
 missing = []
@@ -85,7 +85,9 @@ EOF
     || { echo "pip install -e . failed: using PYTHONPATH=$PWD"; return 1; }
 }
 [ -d wheels ] || echo "wheels/ is missing: run bench/fetch_wheels.sh where PyPI is reachable"
-stage install 120 install
+export -f install_packages
+export PY
+stage install 300 bash -c install_packages
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 # ---------------------------------------------------------------- 1. imports

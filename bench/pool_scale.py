@@ -52,6 +52,49 @@ def _config(n: int, hw: tuple[int, int], max_det: int, data_dir: str):
     return cfg
 
 
+class StandIn:
+    """An in-memory pool of ``n`` examples (no disk): 64 rendered scenes repeated, each
+    example with its own image id. For pool sizes whose TFDS preparation would take longer
+    than the measurement; the id index and class histogram then read plain dicts."""
+
+    def __init__(self, n: int, hw: tuple[int, int]):
+        from mtal_jax.data import synthetic
+
+        self.n = n
+        self.scenes = [synthetic.render_scene(i, *hw) for i in range(64)]
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict:
+        s = self.scenes[i % 64]
+        return {"image": s["image"], "segmentation": s["segmentation"][..., None],
+                "boxes": s["boxes"], "box_labels": s["box_labels"],
+                "image_id": f"standin_{i:07d}".encode()}  # fmt: skip
+
+
+def _standin_setup(cfg, n: int, hw: tuple[int, int]):
+    from mtal_jax import sharding
+    from mtal_jax.al import experiment
+    from mtal_jax.data import catalog, pipeline, synthetic
+    from mtal_jax.models import multitask
+
+    det, seg = list(synthetic.DET_CLASSES), list(synthetic.SEG_CLASSES)
+    ds = catalog.Dataset(
+        sources={"train": StandIn(n, hw), "test": StandIn(8, hw)}, det_classes=det,
+        seg_classes=seg, det_to_seg=list(synthetic.DET_TO_SEG), name="standin", builder=None,
+    )  # fmt: skip
+    spec = pipeline.Spec(image_hw=hw, max_boxes=cfg.data.max_boxes, num_det_classes=len(det),
+                         num_seg_classes=len(seg), name="standin")  # fmt: skip
+    model = multitask.Model(len(det), len(seg), backbone=cfg.model.backbone,
+                            neck_channels=cfg.model.neck_channels,
+                            head_channels=cfg.model.head_channels, loss_prediction=True)  # fmt: skip
+    return experiment.Setup(
+        dataset=ds, spec=spec, model=model, mesh=sharding.create_mesh(),
+        train_cfg=experiment.train_config(cfg), pool_size=n, eval_indices=list(range(8)),
+    )  # fmt: skip
+
+
 def _prepare(args, n: int) -> None:
     from mtal_jax.data import catalog
 
@@ -75,9 +118,9 @@ def _measure(args, n: int) -> dict:
     from mtal_jax.models import multitask
 
     cfg = _config(n, args.hw, args.max_det, args.data_dir)
-    out = {"n": n}
-    t = time.perf_counter()
-    setup = experiment.build_setup(cfg)
+    cfg.model.backbone = args.backbone
+    out = {"n": n, "source": "standin" if args.standin else "tfds", "backbone": args.backbone}
+    setup = _standin_setup(cfg, n, args.hw) if args.standin else experiment.build_setup(cfg)
     variables = multitask.create_variables(setup.model, jax.random.key(0), args.hw)
     out["rss_after_setup_mib"] = _rss_mib()
     source = setup.dataset.sources[cfg.data.train_split]
@@ -131,6 +174,8 @@ def main() -> None:
     p.add_argument("--max_det", type=int, default=4)
     p.add_argument("--data_dir", default="/tmp/mtal_pool_scale_tfds")
     p.add_argument("--old_decode", action="store_true")
+    p.add_argument("--standin", action="store_true", help="in-memory pool instead of TFDS")
+    p.add_argument("--backbone", default="tiny", help="test = cheap network (memory runs)")
     p.add_argument("--json", default="")
     p.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -145,10 +190,12 @@ def main() -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load {os.getloadavg()}")
     results = []
     base = [sys.executable, __file__, "--image_hw", args.image_hw, "--max_det", str(args.max_det),
-            "--data_dir", args.data_dir] + (["--old_decode"] if args.old_decode else [])  # fmt: skip
+            "--data_dir", args.data_dir, "--backbone", args.backbone]  # fmt: skip
+    base += (["--old_decode"] if args.old_decode else []) + (["--standin"] if args.standin else [])
     for n in (int(v) for v in args.sizes.split(",")):
         t = time.perf_counter()
-        subprocess.run(base + ["--child", f"prepare:{n}"], check=True)
+        if not args.standin:
+            subprocess.run(base + ["--child", f"prepare:{n}"], check=True)
         prep = time.perf_counter() - t
         r = subprocess.run(base + ["--child", f"measure:{n}"], check=True, capture_output=True,
                            text=True)  # fmt: skip

@@ -9,8 +9,8 @@ parent then asks the workers in turn, round by round, to time ``--steps`` steps,
 every setting sees the same machine load; medians per setting and ratios to ``default``.
 
 ``--check``: trains ``--check_steps`` steps from the same initial state over the same
-batches under the library's settings (``runtime.DEFAULT_CPU_FLAGS``) twice and under plain
-XLA once; the two runs under the library's settings must agree bit for bit, and the losses
+batches under ``--flags`` (default: ``runtime.DEFAULT_CPU_FLAGS``, or the XNNPACK greedy
+graph fusion when the library sets none) twice and under plain XLA once; the two runs under the library's settings must agree bit for bit, and the losses
 and final parameters must stay within float tolerance of plain XLA's.
 """
 
@@ -34,6 +34,7 @@ GREEDY = "--xla_cpu_experimental_xnn_graph_fusion_mode=XNN_GRAPH_FUSION_MODE_GRE
 SETTINGS = {
     "default": ("", 2),
     "default_1dev": ("", 1),
+    "default_4dev": ("", 4),
     "greedy": (GREEDY, 2),
     "greedy_1dev": (GREEDY, 1),
     "greedy_4dev": (GREEDY, 4),
@@ -159,17 +160,22 @@ def check(args) -> dict:
 
     from mtal_jax import runtime
 
-    SETTINGS["library"] = (runtime.DEFAULT_CPU_FLAGS, 2)
+    # The library's flags, or (when it sets none) the candidate that was measured.
+    flags = getattr(args, "flags", None) or runtime.DEFAULT_CPU_FLAGS or GREEDY
+    SETTINGS["library"] = (flags, 2)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="xla_check_"))
+    # The three runs go in parallel (same work each; wall time matters on a shared box).
+    runs = {"library": "library", "library_again": "library", "default": "default"}
+    procs = {
+        key: _spawn(n, args, check_steps=args.check_steps, out=str(tmp / f"{key}.npz"))
+        for key, n in runs.items()
+    }
     outs = {}
-    for n in ("library", "library", "default"):
-        key = n if n not in outs else n + "_again"
-        out = str(tmp / f"{key}.npz")
-        p = _spawn(n, args, check_steps=args.check_steps, out=out)
+    for key, p in procs.items():
         p.wait()
         if p.returncode:
             raise SystemExit(f"worker {key} failed with status {p.returncode}")
-        outs[key] = np.load(out)
+        outs[key] = np.load(tmp / f"{key}.npz")
 
     def leaves(z):
         return [z[k] for k in sorted(z.files, key=lambda s: (len(s), s)) if k != "losses"]
@@ -184,7 +190,7 @@ def check(args) -> dict:
         for x, y in zip(leaves(a), leaves(ref))
     )
     return {
-        "flags": runtime.DEFAULT_CPU_FLAGS,
+        "flags": flags,
         "steps": args.check_steps,
         "bitwise_reproducible": bool(bitwise),
         "loss_first": float(ref["losses"][0]),
@@ -203,6 +209,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=3, help="steps per timed call")
     p.add_argument("--check", action="store_true")
     p.add_argument("--check_steps", type=int, default=200)
+    p.add_argument("--flags", default="", help="--check: flags to compare (default: the library's)")
     p.add_argument("--json", default="", help="also write the results here")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", default="", help=argparse.SUPPRESS)
