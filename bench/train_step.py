@@ -63,6 +63,7 @@ def make_step(model, tx, loss_weights, dtype):
                 for t in range(2)
             )
             stats = jax.tree.map(lambda x: x.astype(jnp.float32), mutated["batch_stats"])
+            terms["total"] = total
             return total, (terms, stats)
 
         grads, (terms, stats) = jax.grad(loss_fn, has_aux=True)(state.params)
