@@ -9,15 +9,40 @@ import logging
 import os
 import sys
 
+# Extra XLA:CPU flags of the library, chosen by measurement (bench/xla_cpu_settings.py;
+# docs/benchmarks.md, "XLA:CPU settings"): none. On jaxlib 0.10.2 the XNNPACK graph fusion
+# modes, oneDNN and the YNN/XNN fusion types leave the compiled training step unchanged
+# (convolutions stay XLA convolutions; dots and reductions already use YNNPACK fusions by
+# default): 200 training steps are bit-identical with and without them. Keep the list
+# here so that a measured improvement lands in one place (the tests pick it up too).
+DEFAULT_CPU_FLAGS = ""
+
+
+def cpu_xla_flags(user_flags: str, count: int = 2) -> str:
+    """The XLA_FLAGS value: ``user_flags`` plus every library default it does not set.
+
+    Args:
+      user_flags: the user's XLA_FLAGS ("" if unset); a flag named there wins.
+      count: virtual CPU devices (``--xla_force_host_platform_device_count``).
+
+    Examples:
+      >>> flags = cpu_xla_flags("--xla_force_host_platform_device_count=4", 2).split()
+      >>> flags[0], len(flags) == 1 + len(DEFAULT_CPU_FLAGS.split())
+      ('--xla_force_host_platform_device_count=4', True)
+    """
+    defaults = [*DEFAULT_CPU_FLAGS.split(), f"--xla_force_host_platform_device_count={count}"]
+    named = {f.split("=")[0].lstrip("-") for f in user_flags.split()}
+    extra = [f for f in defaults if f.split("=")[0].lstrip("-") not in named]
+    return " ".join([*user_flags.split(), *extra])
+
 
 def configure_host_devices(count: int = 2) -> None:
     """On the CPU, split the host into ``count`` virtual devices (faster here, and the data-
-    parallel path is exercised). Must run before JAX is imported; keeps an explicit flag."""
+    parallel path is exercised) and apply ``DEFAULT_CPU_FLAGS``. Must run before JAX is
+    imported; flags already in XLA_FLAGS win."""
     if "jax" in sys.modules:
         return
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_force_host_platform_device_count" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+    os.environ["XLA_FLAGS"] = cpu_xla_flags(os.environ.get("XLA_FLAGS", ""), count)
 
 
 def run_main(main) -> None:

@@ -4,9 +4,11 @@ import os
 import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
-).strip()
+# The library's XLA:CPU settings (runtime.DEFAULT_CPU_FLAGS), so that tests run the backend
+# the entrypoints use; XLA_FLAGS set by the caller win. (mtal_jax.runtime does not import JAX.)
+from mtal_jax import runtime
+
+os.environ["XLA_FLAGS"] = runtime.cpu_xla_flags(os.environ.get("XLA_FLAGS", ""), 2)
 
 # Faster XLA compiles for small test programs (STYLE.md §9), and a per-session persistent
 # cache so that identical programs built by new closures compile once.

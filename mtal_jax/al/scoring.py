@@ -78,9 +78,11 @@ def score_pool(
     if not order:
         return {}, None
     got = np.concatenate(order)
-    pos = {int(i): p for p, i in enumerate(got)}
-    if len(pos) != len(indices) or any(int(i) not in pos for i in indices):
+    # perm with got[perm] == indices, by sorting (no per-image Python objects at 100k images).
+    by_got, by_index = np.argsort(got, kind="stable"), np.argsort(indices, kind="stable")
+    if len(got) != len(indices) or not np.array_equal(got[by_got], indices[by_index]):
         raise RuntimeError("pool scoring lost or duplicated images")
-    perm = np.array([pos[int(i)] for i in indices])
+    perm = np.empty(len(indices), np.int64)
+    perm[by_index] = by_got
     scores_out = {k: np.concatenate(v)[perm] for k, v in scores.items()}
     return scores_out, (np.concatenate(feats)[perm] if feats else None)

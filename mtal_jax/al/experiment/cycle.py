@@ -18,6 +18,7 @@ from mtal_jax import sharding, strategies, strategy_types
 from mtal_jax.al import diagnostics, scoring
 from mtal_jax.al.experiment import durable
 from mtal_jax.al.experiment.setup import Plan, Setup, StrategySpec
+from mtal_jax.data import fields
 from mtal_jax.scores import boxmask
 from mtal_jax.train import step as step_lib
 
@@ -47,11 +48,8 @@ def cycle_context(
 def labeled_class_hist(source: Any, labeled: np.ndarray, num_det_classes: int) -> np.ndarray:
     """[C_det] mean ground-truth box count per detection class over the labeled images
     (CALD's r)."""
-    counts = np.zeros(num_det_classes)
     idx = np.flatnonzero(labeled)
-    for i in idx:
-        labels = np.asarray(source[int(i)]["box_labels"]).reshape(-1)
-        np.add.at(counts, labels[(labels >= 0) & (labels < len(counts))], 1.0)
+    counts = fields.class_counts(source, idx, num_det_classes)  # images not decoded
     return counts / max(len(idx), 1)
 
 

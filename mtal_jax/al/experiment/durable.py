@@ -15,6 +15,7 @@ import jax
 import numpy as np
 
 from mtal_jax import jsonio
+from mtal_jax.data import fields
 
 
 def check_config(config_dict: dict, workdir: str, *, write: bool = True) -> None:
@@ -109,9 +110,6 @@ def write_results(workdir: str, records: list[dict]) -> None:
 
 
 def image_ids(source: Any, indices: np.ndarray) -> list[str]:
-    """The dataset's own ids (``image_id``) of ``source[indices]``."""
-    out = []
-    for i in indices:
-        v = source[int(i)].get("image_id", b"")
-        out.append(v.decode() if isinstance(v, bytes) else str(v))
-    return out
+    """The dataset's own ids (``image_id``) of ``source[indices]``, read without decoding
+    images (``data.fields``)."""
+    return fields.image_ids(source, indices)

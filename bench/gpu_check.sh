@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# GPU readiness check: one prepared run on a machine with an NVIDIA GPU (< 8 min on an H200).
+#
+#   bash bench/fetch_wheels.sh            # here, once: cp312 wheels into the ignored wheels/
+#   OUT=/some/dir bash bench/gpu_check.sh # there: every figure and log lands under $OUT
+#
+# Expects the GPU image: Python 3.12, jax 0.11.x with its CUDA plugin, flax, optax,
+# orbax-checkpoint, chex, absl-py, pytest, hypothesis, matplotlib, scipy, pillow, tqdm, and
+# no package registry. Installs the packages the image lacks from wheels/ (never over what
+# is installed) and the project without dependencies (over the image's JAX), then:
+#   1. imports every module of the library and reports versions and devices;
+#   2. runs the test suite (tests/conftest.py pins the tests to the CPU backend with 2
+#      virtual devices: this checks Python 3.12 + jax 0.11, not the GPU);
+#   3. training-step benchmark on the GPU, float32 and bfloat16, default network and a
+#      large one (fraction of the bf16 peak, PEAK_TFLOPS, 989 = H100/H200 dense);
+#   4. ours scoring vs plain inference vs the naive per-box loop (bench/score_throughput.py);
+#   5. a one-trial default experiment (configs/default.py:quick), its figures and summary.
+# Each stage has a time cap and its own status line; the script never stops at a failure.
+#
+# GPU_CHECK_CPU=1 runs the same stages on the CPU with small sizes (how this script is
+# tested where no GPU is lent; then the GPU-only facts (nvidia-smi, peak) are skipped).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/gpu_check_out}
+mkdir -p "$OUT"
+PY=${PYTHON:-python3}
+CPU=${GPU_CHECK_CPU:-0}
+PEAK_TFLOPS=${PEAK_TFLOPS:-989}
+LOG="$OUT/gpu_check.log"
+STATUS="$OUT/status.txt"
+: >"$STATUS"
+T0=$(date +%s)
+exec > >(tee -a "$LOG") 2>&1
+
+stage() { # name cap_seconds command...
+  local name=$1 cap=$2
+  shift 2
+  local t=$(date +%s)
+  echo "=== $name (cap ${cap}s) $(date -u +%H:%M:%S)"
+  timeout --signal=INT --kill-after=10 "$cap" "$@"
+  local rc=$?
+  local line="$name rc=$rc $(($(date +%s) - t))s"
+  [ $rc -eq 124 ] && line="$line TIMED OUT"
+  echo "$line" | tee -a "$STATUS"
+}
+
+echo "gpu_check $(date -u '+%Y-%m-%d %H:%M UTC') host $(hostname) CPU-mode=$CPU"
+if [ "$CPU" = 1 ]; then
+  export JAX_PLATFORMS=cpu
+  TRAIN_ARGS_BIG=(--backbone tiny --image_hw 64,128 --batch 8 --rounds 2 --steps 2)
+  TRAIN_ARGS=(--rounds 2 --steps 2)
+  SCORE_ARGS=(--image_hw 64,128 --batch 4 --num_boxes 4 --repeats 2)
+  TEST_CAP=${TEST_CAP:-300}
+  TEST_ARGS=(tests/test_runtime.py tests/test_fields.py tests/test_models.py tests/test_losses.py)
+  EXP_OVERRIDES=(--config.train.initial_steps=4 --config.train.full_steps=4 --config.train.steps=2
+    --config.al.num_cycles=1 --config.data.builder_kwargs.num_train=64
+    --config.data.builder_kwargs.num_test=16 --config.eval.every_steps=4
+    --config.checkpoint.every_steps=4)
+else
+  nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1 || echo "nvidia-smi failed"
+  TRAIN_ARGS_BIG=(--backbone resnet50 --image_hw 512,1024 --batch 32 --rounds 5 --steps 5)
+  TRAIN_ARGS=(--rounds 5 --steps 20)
+  SCORE_ARGS=(--image_hw 256,512 --batch 32 --num_boxes 8 --repeats 10)
+  TEST_CAP=${TEST_CAP:-200}
+  TEST_ARGS=(tests)
+  EXP_OVERRIDES=()
+fi
+
+# ---------------------------------------------------------------- 0. install
+install_packages() {
+  "$PY" - <<'EOF'
+import importlib.metadata as md, pathlib, re, subprocess, sys
+missing = []
+for w in sorted(pathlib.Path("wheels").glob("*.whl")):
+    name = re.sub(r"[-_.]+", "-", w.name.split("-")[0]).lower()
+    try:
+        md.version(name)
+    except md.PackageNotFoundError:
+        missing.append(str(w))
+print("installing from wheels/:", [pathlib.Path(m).name for m in missing] or "nothing")
+if missing:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", *missing], check=True)
+EOF
+  "$PY" -m pip install --no-index --no-deps --no-build-isolation --ignore-requires-python -e . \
+    || { echo "pip install -e . failed: using PYTHONPATH=$PWD"; return 1; }
+}
+[ -d wheels ] || echo "wheels/ is missing: run bench/fetch_wheels.sh where PyPI is reachable"
+export -f install_packages
+export PY
+stage install 300 bash -c install_packages
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+
+# ---------------------------------------------------------------- 1. imports
+stage imports 120 "$PY" - <<'EOF' 2>&1 | tee "$OUT/versions.txt"
+import importlib, pkgutil, sys, warnings
+warnings.simplefilter("default", DeprecationWarning)
+import jax, flax, optax, orbax.checkpoint, numpy
+print("python", sys.version.split()[0], "jax", jax.__version__, "flax", flax.__version__,
+      "optax", optax.__version__, "numpy", numpy.__version__)
+print("backend", jax.default_backend(), "devices", jax.devices())
+import mtal_jax
+bad = []
+for m in pkgutil.walk_packages(mtal_jax.__path__, "mtal_jax."):
+    try:
+        importlib.import_module(m.name)
+    except Exception as e:  # report every module that does not import
+        bad.append(f"{m.name}: {type(e).__name__}: {e}")
+print("modules that fail to import:", bad or "none")
+sys.exit(1 if bad else 0)
+EOF
+
+# ---------------------------------------------------------------- 2. test suite
+stage tests "$TEST_CAP" "$PY" -m pytest -q -p no:cacheprovider --junitxml="$OUT/tests.xml" \
+  "${TEST_ARGS[@]}"
+
+# ---------------------------------------------------------------- 3. training step
+for dt in float32 bfloat16; do
+  stage "train_step_default_$dt" 120 "$PY" bench/train_step.py --dtype $dt "${TRAIN_ARGS[@]}" \
+    --json "$OUT/train_step_default_$dt.json"
+  stage "train_step_large_$dt" 150 "$PY" bench/train_step.py --dtype $dt "${TRAIN_ARGS_BIG[@]}" \
+    --peak_tflops "$PEAK_TFLOPS" --json "$OUT/train_step_large_$dt.json"
+done
+
+# ---------------------------------------------------------------- 4. scoring
+stage score_throughput 150 "$PY" bench/score_throughput.py "${SCORE_ARGS[@]}" \
+  --out "$OUT/score_throughput.json"
+
+# ---------------------------------------------------------------- 5. one-trial experiment
+stage experiment 240 "$PY" train.py --config configs/default.py:quick --workdir "$OUT/experiment" \
+  --config.data.data_dir="$OUT/tfds" --progress=false "${EXP_OVERRIDES[@]}"
+rm -rf "$OUT/tfds" "$OUT"/experiment/*/train "$OUT"/experiment/*/*/train 2>/dev/null
+
+# ---------------------------------------------------------------- summary
+"$PY" - "$OUT" <<'EOF' | tee "$OUT/summary.txt"
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+for f in sorted(out.glob("train_step_*.json")):
+    r = json.loads(f.read_text())
+    print(f"{f.stem}: {r['backend']} {r['backbone']} {r['image_hw']} b{r['batch']} {r['dtype']}: "
+          f"{r['median_ms']:.1f} ms/step, {r['images_per_s']:.0f} img/s, "
+          f"{r['achieved_tflops']:.1f} TFLOP/s" + (f", {100 * r['fraction_of_peak']:.1f} % of peak"
+                                                  if "fraction_of_peak" in r else ""))
+s = out / "score_throughput.json"
+if s.exists():
+    print("score_throughput:", s.read_text()[:2000])
+print("figures:", sorted(str(p.relative_to(out)) for p in out.rglob("*.png")))
+EOF
+echo "total $(($(date +%s) - T0))s" | tee -a "$STATUS"
+cat "$STATUS"
