@@ -7,7 +7,7 @@ Measures, in one run and on the same images and detections:
         the S_loc / S_cls / S_seg scores, all in one jitted function;
   (iii) a naive reference: (i) for the batch, then a Python loop over the boxes of each
         image (NumPy crop, one network call per box, NumPy BoxMask and scores,
-        ``scores.reference.naive_box_mask_scores``).
+        ``tests/score_reference.naive_box_mask_scores``).
 and reports (ii)/(i) beside its FLOP-ideal value 1 / (1 + crop pixels / image pixels)
 (the crops' share of the network work; the network is fully convolutional) and (ii)/(iii).
 
@@ -30,6 +30,8 @@ import statistics
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -37,8 +39,8 @@ import numpy as np
 from mtal_jax import decode, strategies, structs
 from mtal_jax.data import synthetic
 from mtal_jax.models import multitask
-from mtal_jax.scores import reference
 from mtal_jax.train import step
+from tests import score_reference as reference
 
 
 def _parse(argv):

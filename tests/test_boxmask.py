@@ -9,8 +9,9 @@ import pytest
 from mtal_jax import strategies, strategy_types, structs
 from mtal_jax.models import multitask
 from mtal_jax.ops import boxes as box_ops
-from mtal_jax.scores import boxmask, reference
+from mtal_jax.scores import boxmask
 from mtal_jax.train import step
+from tests import score_reference as reference
 
 C_SEG, C_DET = 4, 2
 DET_TO_SEG = np.array([1, 2], np.int32)

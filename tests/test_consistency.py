@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mtal_jax.scores import consistency, reference
+from mtal_jax.scores import consistency
+from tests import score_reference as reference
 
 EPS = 1e-6
 # Segmentation classes: 0 road, 1 car, 2 person, 3 vegetation. Detection: 0 car, 1 person.

@@ -8,7 +8,7 @@ import pytest
 
 from mtal_jax.ops import boxes as box_ops
 from mtal_jax.ops import crops as crop_ops
-from mtal_jax.scores import reference
+from tests import score_reference as reference
 
 
 def _random_windows(rng, n, height, width):
