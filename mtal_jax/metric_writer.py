@@ -10,6 +10,8 @@ import time
 import numpy as np
 import tensorboardX
 
+from mtal_jax import jsonio
+
 
 class MetricWriter:
     """Writes scalars to ``<logdir>/events.*`` and appends them to ``<logdir>/metrics.jsonl``.
@@ -62,12 +64,5 @@ def _drop_after(path: str, step: int) -> None:
             keep.append(line if line.endswith("\n") else line + "\n")
     if len(keep) == len(lines):
         return
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.writelines(keep)
-        os.replace(tmp, path)
-    except BaseException:  # A full disk: the old log stays, the temporary file goes.
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
+    # A full disk: the old log stays, the temporary file goes (write_file_atomic).
+    jsonio.write_file_atomic(path, lambda f: f.writelines(keep))

@@ -4,9 +4,12 @@ import json
 import os
 import xml.etree.ElementTree as ET
 
+import jsonschema
 import numpy as np
 import PIL.Image
 import pytest
+from pycocotools import coco as coco_api
+from pycocotools import mask as mask_utils
 
 from mtal_jax.export import brush_rle, coco, disagreement, label_studio
 from mtal_jax.scores import consistency
@@ -226,7 +229,6 @@ def _item():
 
 
 def _check_label_studio_task(task, config_xml, seg_labels_full=None):
-    jsonschema = pytest.importorskip("jsonschema")
     jsonschema.validate(json.loads(json.dumps(task)), LABEL_STUDIO_TASK_SCHEMA)
     root = ET.fromstring(config_xml)
     controls = {
@@ -284,7 +286,6 @@ def test_labeling_config_escapes_class_names():
 
 
 def test_coco_rle_matches_pycocotools():
-    mask_utils = pytest.importorskip("pycocotools.mask")
     rng = np.random.default_rng(0)
     for mask in (rng.random((5, 7)) > 0.5, np.ones((3, 4), bool), np.zeros((2, 2), bool)):
         rle = coco.rle_encode(mask)
@@ -293,7 +294,6 @@ def test_coco_rle_matches_pycocotools():
 
 
 def test_coco_instances_round_trip_through_pycocotools(tmp_path):
-    coco_api = pytest.importorskip("pycocotools.coco")
     item = _item()
     doc = coco.instances([item], seg_classes=SEG_CLASSES, det_to_seg=DET_TO_SEG, description="test")
     path = tmp_path / "annotations" / "instances_default.json"
@@ -403,7 +403,6 @@ def test_select_exports_label_studio_and_coco(trained, tmp_path):
         select_cli.run(config, strategy="ours", checkpoint=run_dir, budget=3, output=out,
                        fmt="coco", progress=False)  # fmt: skip
 
-    coco_api = pytest.importorskip("pycocotools.coco")
     out = str(tmp_path / "coco")
     rows = select_cli.run(
         config, strategy="random", checkpoint=run_dir, budget=2, output=out, fmt="coco",
