@@ -31,6 +31,7 @@ import numpy as np
 
 from mtal_jax import jsonio, metrics, reporting, sharding, strategies
 from mtal_jax.al import pool as pool_lib
+from mtal_jax.al import schedule as schedule_lib
 from mtal_jax.al import scoring
 from mtal_jax.data import catalog, pipeline
 from mtal_jax.models import multitask
@@ -280,10 +281,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
       The result records (also in ``workdir/results.json``).
     """
     names = strategy_names(config)
-    _check_config_file(config, workdir)
     setup = build_setup(
         config, needs_loss_prediction=any(_base_name(n, config) == "ll4al" for n in names)
     )
+    _check_config_file(config, workdir)  # after the data loaded: a missing root leaves no trace
     n = setup.pool_size
     budgets = pool_lib.cycle_budgets(
         n, config.al.initial_fraction, config.al.budget_fraction, config.al.num_cycles
@@ -298,7 +299,11 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
     ref = reference_metrics(config, setup, workdir, progress=progress)
     records: list[dict] = []
 
-    initial_steps = int(config.train.get("initial_steps", 0)) or int(config.train.steps)
+    sched = schedule_lib.from_config(config.train, n)  # passes over the pool -> steps
+    log.info(
+        "schedule: cycle %d steps, cycle 0 %d, reference %d", sched.cycle_steps,
+        sched.initial_steps, sched.reference_steps,
+    )  # fmt: skip
     step_fns: dict[int, loop.StepFns] = {}  # by run length (it sets the LR schedule)
 
     def train_cycle(run_dir, labeled, init, seed, num_steps=None):
@@ -337,7 +342,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
             n,
         )
         t0 = time.time()
-        result0 = train_cycle(os.path.join(base, "cycle_0"), labeled0, None, seed, initial_steps)
+        result0 = train_cycle(
+            os.path.join(base, "cycle_0"), labeled0, None, seed, sched.initial_steps
+        )
         secs0 = time.time() - t0
         for name in names:
             record(trial, name, 0, labeled0, result0, secs0)
@@ -349,7 +356,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
                     setup, config, name, cycle, cdir, labeled, result["variables"], budgets[cycle - 1],
                     jax.random.fold_in(jax.random.key(seed), cycle), trial, progress,
                 )  # fmt: skip
-                result = train_cycle(cdir, labeled, result["variables"], seed + cycle)
+                result = train_cycle(
+                    cdir, labeled, result["variables"], seed + cycle, sched.cycle_steps
+                )
                 record(trial, name, cycle, labeled, result, time.time() - t0)
     if jax.process_index() == 0:
         reporting.write_summary(records, workdir)
@@ -424,7 +433,7 @@ def reference_metrics(config, setup: Setup, workdir: str, *, progress: bool = Tr
         raise ValueError("set al.reference_map and al.reference_miou, or al.full_reference=True")
     src = setup.dataset.sources
     result = loop.train(
-        setup.model, train_config(config, num_steps=config.train.full_steps), workdir=os.path.join(workdir, "reference"),
+        setup.model, train_config(config, num_steps=schedule_lib.from_config(config.train, setup.pool_size).reference_steps), workdir=os.path.join(workdir, "reference"),
         spec=setup.spec, train_source=src[config.data.train_split], train_indices=np.arange(setup.pool_size),
         eval_source=src[config.data.eval_split], eval_indices=setup.eval_indices, mesh=setup.mesh, progress=progress,
     )  # fmt: skip
@@ -437,7 +446,7 @@ def reference_metrics(config, setup: Setup, workdir: str, *, progress: bool = Tr
     if not (result["map"] > 0 and result["miou"] > 0):
         log.warning(
             "the reference run reached mAP %.4f / mIoU %.4f: mDSQ is undefined (NaN); train longer "
-            "(train.full_steps) or set al.reference_map / al.reference_miou", result["map"], result["miou"],
+            "(train.reference_epochs) or set al.reference_map / al.reference_miou", result["map"], result["miou"],
         )  # fmt: skip
     return {"map": result["map"], "miou": result["miou"]}
 
