@@ -148,6 +148,19 @@ def summarize(workdir: str, out_dir: str) -> None:
     for j in jobs.values():
         j["mdsq"] = metrics.mdsq(j["map"], j["miou"], ref["map"], ref["miou"])
     jsonio.write_atomic(os.path.join(out_dir, "regime.json"), jobs)
+    rows = [
+        "| job | labeled | steps | passes | mAP | AP50 | mIoU | mDSQ | wall s |",
+        "|" + "---|" * 9,
+    ]
+    for name, j in jobs.items():
+        rows.append(
+            f"| {name} | {j['labeled']} / {j['pool']} | {j['steps']} | {j['passes']:.1f} | "
+            f"{j['map']:.4f} | {j['ap50']:.4f} | {j['miou']:.4f} | {j['mdsq']:.3f} | "
+            f"{j['wall_s']:.0f}{' (resumed)' if j.get('resumed') else ''} |"
+        )
+    with open(os.path.join(out_dir, "regime_jobs.md"), "w") as f:
+        f.write("\n".join(rows) + "\n")
+    print("\n".join(rows))
     groups = {}
     for name, j in jobs.items():
         m = re.match(r"^f(\d+)_s(\d+)$", name)
@@ -161,7 +174,6 @@ def summarize(workdir: str, out_dir: str) -> None:
         "seeds": {str(p): sorted(j["seed"] for j in js) for p, js in groups.items()},
         "labeled_fractions": sorted(p / 100 for p in groups),
         "steps": {str(p): js[0]["steps"] for p, js in groups.items()},
-        "eval_images": None,
     }
     for key in ("map", "miou", "mdsq"):
         out[f"{key}_std"] = {
