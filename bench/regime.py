@@ -8,8 +8,10 @@ Each job is one training run of the config's network on part of the pool, resuma
                  seed S, ``train.initial_epochs`` passes (cycle 0's schedule, from scratch)
   f<P>_s<S>_x2   the same with twice the passes (convergence check of cycle 0)
   lc<P>          P % of the pool, ``train.reference_epochs`` passes (learning curve)
-  w<P>_e<E>      warm start from f40_s0's best weights, the 40 % set plus a random
-                 (P - 40) % more, E passes over the pool (convergence check of a cycle)
+  w<P>_e<E>      warm start from the best weights of f40_s0 (``--warm_from``), the 40 % set
+                 plus a random (P - 40) % more, E passes over the pool (convergence check
+                 of a cycle; the run directory is w<P>_e<E> for f40_s0, else gets the suffix
+                 _from_<job>)
 
 Usage (from the repo root; one job after the other, in the background):
   nice -n 10 python bench/regime.py --workdir runs/regime --jobs ref,f40_s0,f40_s1
@@ -76,7 +78,7 @@ def _labeled(n: int, percent: int, extra_seed: int | None = None) -> np.ndarray:
     return pool_lib.add_selection(base, chosen)
 
 
-def run_job(name: str, config, setup, workdir: str) -> dict:
+def run_job(name: str, config, setup, workdir: str, warm_from: str = "f40_s0") -> dict:
     """Trains job ``name`` (resuming) and returns its metrics with steps and wall seconds."""
     from mtal_jax.al import experiment
     from mtal_jax.al import schedule as schedule_lib
@@ -100,8 +102,10 @@ def run_job(name: str, config, setup, workdir: str) -> dict:
         labeled = _labeled(n, int(m.group(6)), extra_seed=1)
         steps = schedule_lib.passes_to_steps(float(m.group(7)), n, config.train.batch_size)
         seed = 1
-        init = run_job("f40_s0", config, setup, workdir)["variables"]
+        init = run_job(warm_from, config, setup, workdir)["variables"]
     run_dir = os.path.join(workdir, name)
+    if m.group(6) and warm_from != "f40_s0":
+        run_dir += f"_from_{warm_from}"
     done = os.path.join(run_dir, "job.json")
     resumed = os.path.exists(os.path.join(run_dir, "train", "latest"))
     t0 = time.time()
@@ -203,6 +207,9 @@ def main():
     p.add_argument("--workdir", required=True)
     p.add_argument("--jobs", default="")
     p.add_argument("--summarize", default="", help="output folder of the JSON summaries")
+    p.add_argument(
+        "--warm_from", default="f40_s0", help="the cycle-0 job that w<P>_e<E> starts from"
+    )
     args = p.parse_args()
     if args.summarize:
         summarize(args.workdir, args.summarize)
@@ -215,7 +222,7 @@ def main():
     print(f"pool {setup.pool_size}, eval {len(setup.eval_indices)}", flush=True)
     for name in [j for j in args.jobs.split(",") if j]:
         t0 = time.time()
-        r = run_job(name, config, setup, args.workdir)
+        r = run_job(name, config, setup, args.workdir, args.warm_from)
         print(
             f"{name}: mAP {r['map']:.4f} AP50 {r['ap50']:.4f} mIoU {r['miou']:.4f} "
             f"best step {r['step']} ({time.time() - t0:.0f} s this call)",
