@@ -47,12 +47,18 @@ def configure_host_devices(count: int = 2) -> None:
 
 def run_main(main) -> None:
     """``absl.app.run(main)``, except that ``-h``/``--help`` prints the usage and exits 0
-    (absl exits 1 after help)."""
+    (absl exits 1 after help), and a missing dataset folder (``catalog.DataRootError``)
+    prints one line and exits 1."""
     from absl import app
 
     if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in sys.argv[1:]):
         app.usage(shorthelp="--helpfull" not in sys.argv, writeto_stdout=True, exitcode=0)
-    app.run(main)
+    from mtal_jax.data import catalog
+
+    try:
+        app.run(main)
+    except catalog.DataRootError as e:  # missing user data: one line, not a traceback
+        sys.exit(f"error: {e}")
 
 
 NOISE = (

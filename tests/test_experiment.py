@@ -13,7 +13,7 @@ import pytest
 from configs import tiny
 from mtal_jax import jsonio, pool
 from mtal_jax import records as rec_lib
-from mtal_jax.al import experiment, scoring
+from mtal_jax.al import experiment, schedule, scoring
 from mtal_jax.data import pipeline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -183,10 +183,17 @@ def test_shipped_configs_give_sane_schedules(name):
     import importlib
 
     config = importlib.import_module(f"configs.{name}").get_config()
-    cfg = experiment.train_config(config)
+    pool_size = {"camvid": 367, "nuimages": 13187, "a9": 13187}.get(
+        name, config.data.builder_kwargs.get("num_train")
+    )
+    sched = schedule.from_config(config.train, pool_size)
+    cfg = experiment.train_config(config, num_steps=sched.cycle_steps)
     assert 1 <= cfg.lr_warmup_steps <= max(cfg.num_steps // 4, 1)  # short cycles still decay
-    assert config.train.full_steps > config.train.steps
-    assert config.train.get("initial_steps", 0) >= 0
+    assert sched.reference_steps > sched.cycle_steps
+    assert sched.initial_steps >= sched.cycle_steps
+    if name in ("nuimages", "a9"):  # the paper's 30,000 / 300,000 steps of batch 4
+        assert (sched.cycle_steps, sched.reference_steps) == (30_000, 300_000)
+        assert config.train.batch_size == 4 and config.train.learning_rate == 1e-3
     assert experiment.train_config(config, num_steps=1000).lr_warmup_steps == min(
         config.train.lr_warmup_steps, 250
     )

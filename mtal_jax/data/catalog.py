@@ -8,6 +8,7 @@ use so that a missing optional dependency of one dataset never breaks the others
 from __future__ import annotations
 
 import dataclasses
+import glob
 import importlib
 import os
 from typing import Any
@@ -25,6 +26,96 @@ _BUILDERS: dict[str, tuple[str, bool]] = {
 }
 
 NAMES = tuple(_BUILDERS)
+
+# name -> (what the dataset is called for users, what must be in its root folder)
+_ROOT_CONTENTS = {
+    "camvid": (
+        "CamVid",
+        (
+            "train.txt and test.txt (lines '<image> <label>' relative to it) with the images and "
+            "label PNGs they name (SegNet's CamVid layout)"
+        ),
+    ),
+    "nuimages": (
+        "nuImages",
+        (
+            "the table folders of config.data.builder_kwargs['splits'] (v1.0-train/, v1.0-val/, "
+            "each with category.json, sample.json, sample_data.json, object_ann.json, "
+            "surface_ann.json, ...) and the images under samples/<camera>/"
+        ),
+    ),
+    "a9": (
+        "A9 / TUMTraf",
+        (
+            "OpenLABEL label JSONs matching the globs of config.data.builder_kwargs['splits'] "
+            "(e.g. train/**/*.json) and the images they name"
+        ),
+    ),
+    "openlabel": (
+        "OpenLABEL",
+        (
+            "label JSONs matching the globs of config.data.builder_kwargs['splits'] and the "
+            "images they name"
+        ),
+    ),
+    "coco_folder": (
+        "COCO-style",
+        "annotations/instances_<split>.json and images/ (optionally semantic/)",
+    ),
+}
+
+
+class DataRootError(FileNotFoundError):
+    """The user's dataset folder is unset or lacks the dataset's files; ``str`` is one line
+    naming the option to set and what the folder must contain."""
+
+
+def _missing_root_entry(name: str, root: str, builder_kwargs: dict) -> str | None:
+    """The first required entry of dataset ``name`` absent from ``root`` (None: all there)."""
+    if not root:
+        return "config.data.root is not set"
+    if not os.path.isdir(root):
+        return f"{root} is not a folder"
+    splits = builder_kwargs.get("splits") or {}
+    if name == "camvid":
+        needed = ["train.txt"]
+    elif name == "nuimages":
+        tables = list(splits.values()) or ["v1.0-train", "v1.0-val"]
+        needed = [os.path.join(t, "category.json") for t in tables] + ["samples"]
+    elif name in ("a9", "openlabel"):
+        for pattern in splits.values() or ["**/*.json"]:
+            if next(glob.iglob(os.path.join(root, pattern), recursive=True), None) is None:
+                return f"no file matches {os.path.join(root, pattern)}"
+        return None
+    elif name == "coco_folder":
+        if not glob.glob(os.path.join(root, "annotations", "instances_*.json")):
+            return f"no {os.path.join(root, 'annotations', 'instances_*.json')}"
+        return None
+    else:
+        return None
+    for entry in needed:
+        if not os.path.exists(os.path.join(root, entry)):
+            return f"{os.path.join(root, entry)} not found"
+    return None
+
+
+def check_root(name: str, root: str, builder_kwargs: dict | None = None) -> None:
+    """Raises ``DataRootError`` (one line) when ``root`` cannot hold dataset ``name``'s files.
+
+    Args:
+      name: dataset name (a key of the builder table).
+      root: the user's dataset folder (``config.data.root``), user-expanded.
+      builder_kwargs: the builder options (their ``splits`` name table folders / globs).
+    """
+    if name not in _ROOT_CONTENTS:
+        return
+    problem = _missing_root_entry(name, root, dict(builder_kwargs or {}))
+    if problem is not None:
+        title, contents = _ROOT_CONTENTS[name]
+        raise DataRootError(
+            f"{title} files not found ({problem}): set --config.data.root to the {title} folder, "
+            f"which must hold {contents}"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +152,14 @@ def prepare(name: str, *, data_dir: str, root: str = "", builder_kwargs: dict | 
     data_dir = os.path.expanduser(data_dir)
     kwargs = dict(builder_kwargs or {})
     if needs_root:
-        return module.prepare(data_dir, os.path.expanduser(root), **kwargs)
+        root = os.path.expanduser(root)
+        if not root or not os.path.isdir(root):
+            check_root(name, root, kwargs)
+        try:
+            return module.prepare(data_dir, root, **kwargs)
+        except (OSError, ValueError):  # its contents are checked only on failure
+            check_root(name, root, kwargs)
+            raise
     return module.prepare(data_dir, **kwargs)
 
 

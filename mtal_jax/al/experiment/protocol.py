@@ -59,6 +59,7 @@ def run(
             config, needs_loss_prediction=any(s.base == "ll4al" for s in plan.strategies)
         )
         durable.check_config(config.to_dict(), workdir)  # written once the data are valid
+        plan = setup_lib.plan_from_config(config, pool_size=setup.pool_size)
         return run_plan(setup, plan, workdir, progress=progress)
 
 
@@ -67,6 +68,9 @@ def run_plan(
 ) -> list[records.CycleRecord]:
     """The protocol on an unpacked ``setup`` and ``plan`` (see the module docstring)."""
     n = setup.pool_size
+    sched = plan.schedule
+    if sched is None:
+        raise ValueError("run_plan needs a plan with its schedule (plan_from_config(pool_size=))")
     budgets = pool_lib.cycle_budgets(
         n, plan.initial_fraction, plan.budget_fraction, plan.num_cycles
     )
@@ -75,6 +79,10 @@ def run_plan(
         n, len(setup.eval_indices), plan.num_cycles, budgets, [s.name for s in plan.strategies],
         plan.num_trials, sharding.num_shards(setup.mesh),
     )  # fmt: skip
+    log.info(
+        "schedule: cycle %d steps, cycle 0 %d, reference %d", sched.cycle_steps,
+        sched.initial_steps, sched.reference_steps,
+    )  # fmt: skip
     src = setup.dataset.sources
     train_source, eval_source = src[plan.train_split], src[plan.eval_split]
     init = None
@@ -82,12 +90,12 @@ def run_plan(
         init = loop.load_variables(plan.init_from, setup.model, setup.train_cfg, setup.spec)
         log.info("cycle-0 models and the reference start from the weights of %s", plan.init_from)
     given_ref = plan.reference_map > 0 and plan.reference_miou > 0
-    ref_steps = 0 if given_ref else plan.full_steps
+    ref_steps = 0 if given_ref else sched.reference_steps
     tracker = progress_lib.ExperimentProgress(
         progress_lib.planned_steps(
-            reference_steps=ref_steps, num_trials=plan.num_trials, initial_steps=plan.initial_steps,
+            reference_steps=ref_steps, num_trials=plan.num_trials, initial_steps=sched.initial_steps,
             num_strategies=len(plan.strategies), num_cycles=plan.num_cycles,
-            cycle_steps=plan.cycle_steps,
+            cycle_steps=sched.cycle_steps,
         ),
         enabled=progress and jax.process_index() == 0,
     )  # fmt: skip
@@ -141,7 +149,7 @@ def run_plan(
         t0 = time.time()
         trial_txt = f"trial {trial + 1}/{plan.num_trials}"
         result0 = train_cycle(
-            os.path.join(base, "cycle_0"), labeled0, init, seed, plan.initial_steps,
+            os.path.join(base, "cycle_0"), labeled0, init, seed, sched.initial_steps,
             phase=f"{trial_txt} | cycle 0",
         )  # fmt: skip
         secs0 = time.time() - t0
@@ -159,7 +167,7 @@ def run_plan(
                     key=jax.random.fold_in(jax.random.key(seed), cycle), progress=progress,
                 )  # fmt: skip
                 result = train_cycle(
-                    cycle_dir, labeled, result.variables, seed + cycle, plan.cycle_steps,
+                    cycle_dir, labeled, result.variables, seed + cycle, sched.cycle_steps,
                     ll4al=spec.base == "ll4al", phase=phase,
                 )  # fmt: skip
                 record(trial, spec.name, cycle, labeled, result, time.time() - t0)
@@ -198,7 +206,7 @@ def reference_metrics(
     if not plan.full_reference:
         raise ValueError("set al.reference_map and al.reference_miou, or al.full_reference=True")
     src = setup.dataset.sources
-    cfg = setup_lib.run_config(setup, plan, num_steps=plan.full_steps, seed=plan.seed)
+    cfg = setup_lib.run_config(setup, plan, num_steps=plan.schedule.reference_steps, seed=plan.seed)
     result = loop.train(
         setup.model, cfg, workdir=os.path.join(workdir, "reference"),
         spec=setup.spec, train_source=src[plan.train_split], train_indices=np.arange(setup.pool_size),
@@ -213,6 +221,6 @@ def reference_metrics(
     if not (values["map"] > 0 and values["miou"] > 0):
         log.warning(
             "the reference run reached mAP %.4f / mIoU %.4f: mDSQ is undefined (NaN); train longer "
-            "(train.full_steps) or set al.reference_map / al.reference_miou", values["map"], values["miou"],
+            "(train.reference_epochs) or set al.reference_map / al.reference_miou", values["map"], values["miou"],
         )  # fmt: skip
     return {"map": values["map"], "miou": values["miou"]}

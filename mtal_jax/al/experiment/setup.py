@@ -16,6 +16,7 @@ import jax
 import ml_collections
 
 from mtal_jax import sharding, strategies
+from mtal_jax.al import schedule as schedule_lib
 from mtal_jax.data import catalog, pipeline
 from mtal_jax.models import multitask
 from mtal_jax.train import loop
@@ -52,9 +53,8 @@ class Plan:
       score_batch_size: images per pool-scoring batch.
       decode_kwargs: detection decoding for scoring (``max_detections``,
         ``score_threshold``).
-      cycle_steps: training steps of cycles k >= 1.
-      initial_steps: training steps of the cycle-0 model.
-      full_steps: training steps of the full-pool reference.
+      schedule: training steps of cycles k >= 1, of cycle 0 and of the reference, from
+        passes over the pool (``al.schedule``); None until the pool size is known.
       lr_warmup_steps: the configured warm-up (capped at a quarter of each run).
       ll4al_detach_fraction: share of an LL4AL cycle during which the loss modules'
         gradient reaches the backbone (``train_config``).
@@ -75,9 +75,7 @@ class Plan:
     eval_split: str
     score_batch_size: int
     decode_kwargs: dict[str, Any]
-    cycle_steps: int
-    initial_steps: int
-    full_steps: int
+    schedule: schedule_lib.Schedule | None
     lr_warmup_steps: int
     ll4al_detach_fraction: float
     reference_map: float
@@ -141,8 +139,14 @@ def strategy_specs(
     return tuple(specs)
 
 
-def plan_from_config(config: ml_collections.ConfigDict, names: list[str] | None = None) -> Plan:
-    """Unpacks the config into a ``Plan`` (``names`` overrides ``config.al.strategies``)."""
+def plan_from_config(
+    config: ml_collections.ConfigDict, names: list[str] | None = None, *, pool_size: int = 0
+) -> Plan:
+    """Unpacks the config into a ``Plan`` (``names`` overrides ``config.al.strategies``).
+
+    With ``pool_size`` > 0 the schedule's passes over the pool become steps
+    (``al.schedule``); without it ``Plan.schedule`` is None (``select.py``, validation).
+    """
     a, t = config.al, config.train
     return Plan(
         strategies=strategy_specs(config, names),
@@ -155,9 +159,7 @@ def plan_from_config(config: ml_collections.ConfigDict, names: list[str] | None 
         eval_split=config.data.eval_split,
         score_batch_size=int(a.score_batch_size),
         decode_kwargs=decode_kwargs(config),
-        cycle_steps=int(t.steps),
-        initial_steps=int(t.get("initial_steps", 0)) or int(t.steps),
-        full_steps=int(t.full_steps),
+        schedule=schedule_lib.from_config(t, pool_size) if pool_size > 0 else None,
         lr_warmup_steps=int(t.lr_warmup_steps),
         ll4al_detach_fraction=_detach_fraction(config),
         reference_map=float(a.reference_map),

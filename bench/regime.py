@@ -1,0 +1,234 @@
+"""Measurements of the experimental regime: reference, learning curve, convergence, noise floor.
+
+Each job is one training run of the config's network on part of the pool, resumable exactly
+(``loop.train``'s checkpoints: run the same command again after a kill). Job names:
+
+  ref            100 % of the pool, ``train.reference_epochs`` passes, seed 0
+  f<P>_s<S>      the P % labeled set of labeled seed 0 (``pool.initial_labeled``), training
+                 seed S, ``train.initial_epochs`` passes (cycle 0's schedule, from scratch)
+  f<P>_s<S>_x2   the same with twice the passes (convergence check of cycle 0)
+  lc<P>          P % of the pool, ``train.reference_epochs`` passes (learning curve)
+  w<P>_e<E>      warm start from the best weights of f40_s0 (``--warm_from``), the 40 % set
+                 plus a random (P - 40) % more, E passes over the pool (convergence check
+                 of a cycle; the run directory is w<P>_e<E> for f40_s0, else gets the suffix
+                 _from_<job>)
+
+Usage (from the repo root; one job after the other, in the background):
+  nice -n 10 python bench/regime.py --workdir runs/regime --jobs ref,f40_s0,f40_s1
+  python bench/regime.py --workdir runs/regime --summarize docs/results/synthetic
+
+``--summarize`` reads the finished jobs and writes ``reference.json``,
+``noise_floor.json`` and ``regime.json`` (every job's metrics, steps and wall time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import pathlib
+import re
+import sys
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from mtal_jax import runtime
+
+runtime.configure_host_devices()
+
+import numpy as np
+
+from mtal_jax import jsonio, metrics
+
+_JOB = re.compile(r"^(ref|f(\d+)_s(\d+)(_x2)?|lc(\d+)|w(\d+)_e(\d+(?:\.\d+)?))$")
+
+
+def _load_config(path: str, overrides: list[str]):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cfg", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config()
+    for item in overrides:  # key.path=value, value parsed as JSON when possible
+        key, value = item.split("=", 1)
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+        node = config
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return config
+
+
+def _labeled(n: int, percent: int, extra_seed: int | None = None) -> np.ndarray:
+    from mtal_jax.al import pool as pool_lib
+
+    base = pool_lib.initial_labeled(n, 0.4 if extra_seed is not None else percent / 100, 0)
+    if extra_seed is None:
+        return base
+    add = pool_lib.fraction_to_count(n, percent / 100) - int(base.sum())
+    rest = np.flatnonzero(~base)
+    chosen = np.random.default_rng([extra_seed, n]).choice(rest, size=add, replace=False)
+    return pool_lib.add_selection(base, chosen)
+
+
+def run_job(name: str, config, setup, workdir: str, warm_from: str = "f40_s0") -> dict:
+    """Trains job ``name`` (resuming) and returns its metrics with steps and wall seconds."""
+    from mtal_jax.al import experiment
+    from mtal_jax.al import schedule as schedule_lib
+    from mtal_jax.train import loop
+
+    m = _JOB.match(name)
+    if not m:
+        raise ValueError(f"bad job name {name!r}")
+    n = setup.pool_size
+    sched = schedule_lib.from_config(config.train, n)
+    init, seed = None, 0
+    if name == "ref":
+        labeled, steps = np.ones(n, bool), sched.reference_steps
+    elif m.group(2):
+        labeled = _labeled(n, int(m.group(2)))
+        seed = int(m.group(3))
+        steps = sched.initial_steps * (2 if m.group(4) else 1)
+    elif m.group(5):
+        labeled, steps = _labeled(n, int(m.group(5))), sched.reference_steps
+    else:
+        labeled = _labeled(n, int(m.group(6)), extra_seed=1)
+        steps = schedule_lib.passes_to_steps(float(m.group(7)), n, config.train.batch_size)
+        seed = 1
+        init = run_job(warm_from, config, setup, workdir)["variables"]
+    run_dir = os.path.join(workdir, name)
+    if m.group(6) and warm_from != "f40_s0":
+        run_dir += f"_from_{warm_from}"
+    done = os.path.join(run_dir, "job.json")
+    resumed = os.path.exists(os.path.join(run_dir, "train", "latest"))
+    t0 = time.time()
+    src = setup.dataset.sources
+    result = loop.train(
+        setup.model, experiment.train_config(config, num_steps=steps, seed=seed),
+        workdir=run_dir, spec=setup.spec, train_source=src[config.data.train_split],
+        train_indices=np.flatnonzero(labeled), eval_source=src[config.data.eval_split],
+        eval_indices=setup.eval_indices, mesh=setup.mesh, init_variables=init, progress=False,
+    )  # fmt: skip
+    if not os.path.exists(done):
+        jsonio.write_atomic(
+            done,
+            {
+                "job": name, "labeled": int(labeled.sum()), "pool": n, "steps": steps,
+                "passes": schedule_lib.steps_to_passes(steps, n, config.train.batch_size),
+                "seed": seed, "wall_s": time.time() - t0, "resumed": resumed,
+                "map": result["map"], "ap50": result["ap50"], "miou": result["miou"],
+                "best_step": result["step"], "per_class_ap": result.get("per_class_ap"),
+            },
+        )  # fmt: skip
+    return result
+
+
+def summarize(workdir: str, out_dir: str) -> None:
+    """Writes reference.json, noise_floor.json and regime.json from the finished jobs."""
+    from scipy import stats
+
+    jobs = {}
+    for d in sorted(os.listdir(workdir)):
+        p = os.path.join(workdir, d, "job.json")
+        if os.path.exists(p):
+            jobs[d] = jsonio.read(p)
+    os.makedirs(out_dir, exist_ok=True)
+    ref = jobs.get("ref")
+    if ref is None:
+        print("no finished reference: nothing written")
+        return
+    jsonio.write_atomic(
+        os.path.join(out_dir, "reference.json"),
+        {k: ref[k] for k in ("map", "ap50", "miou", "steps", "wall_s")}
+        | {"passes": ref["passes"], "per_class_ap": ref["per_class_ap"]},
+    )
+    for j in jobs.values():
+        j["mdsq"] = metrics.mdsq(j["map"], j["miou"], ref["map"], ref["miou"])
+    jsonio.write_atomic(os.path.join(out_dir, "regime.json"), jobs)
+    rows = [
+        "| job | labeled | steps | passes | mAP | AP50 | mIoU | mDSQ | wall s |",
+        "|" + "---|" * 9,
+    ]
+    for name, j in jobs.items():
+        rows.append(
+            f"| {name} | {j['labeled']} / {j['pool']} | {j['steps']} | {j['passes']:.1f} | "
+            f"{j['map']:.4f} | {j['ap50']:.4f} | {j['miou']:.4f} | {j['mdsq']:.3f} | "
+            f"{j['wall_s']:.0f}{' (resumed)' if j.get('resumed') else ''} |"
+        )
+    with open(os.path.join(out_dir, "regime_jobs.md"), "w") as f:
+        f.write("\n".join(rows) + "\n")
+    print("\n".join(rows))
+    groups = {}
+    for name, j in jobs.items():
+        m = re.match(r"^f(\d+)_s(\d+)$", name)
+        if m:
+            groups.setdefault(int(m.group(1)), []).append(j)
+    groups = {p: js for p, js in groups.items() if len(js) >= 2}
+    if not groups:
+        print("fewer than 2 seeds of any labeled set: noise_floor.json not written")
+        return
+    out = {
+        "seeds": {str(p): sorted(j["seed"] for j in js) for p, js in groups.items()},
+        "labeled_fractions": sorted(p / 100 for p in groups),
+        "steps": {str(p): js[0]["steps"] for p, js in groups.items()},
+    }
+    for key in ("map", "miou", "mdsq"):
+        out[f"{key}_std"] = {
+            str(p): float(np.std([j[key] for j in js], ddof=1)) for p, js in groups.items()
+        }
+    # Smallest paired mDSQ difference detectable at 95 % (two-sided paired t-test, n trials):
+    # t_{0.975, n-1} * sd_diff / sqrt(n), with sd_diff = sqrt(2) * the seed std (two runs
+    # whose training noise is independent); the pooled std over the labeled fractions.
+    pooled = math.sqrt(np.mean([out["mdsq_std"][str(p)] ** 2 for p in groups]))
+    out["mdsq_std_pooled"] = pooled
+    out["min_detectable_diff"] = {
+        str(n): float(stats.t.ppf(0.975, n - 1) * math.sqrt(2) * pooled / math.sqrt(n))
+        for n in (3, 5, 10)
+    }
+    out["min_detectable_diff_definition"] = (
+        "t_{0.975,n-1} * sqrt(2) * mdsq_std_pooled / sqrt(n): half-width of the 95 % interval of "
+        "a mean paired mDSQ difference over n trials (significance only, no power margin)"
+    )
+    jsonio.write_atomic(os.path.join(out_dir, "noise_floor.json"), out)
+    print(json.dumps(out, indent=1))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--config", default="configs/default.py")
+    p.add_argument("--set", action="append", default=[], help="config override key=value")
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--jobs", default="")
+    p.add_argument("--summarize", default="", help="output folder of the JSON summaries")
+    p.add_argument(
+        "--warm_from", default="f40_s0", help="the cycle-0 job that w<P>_e<E> starts from"
+    )
+    args = p.parse_args()
+    if args.summarize:
+        summarize(args.workdir, args.summarize)
+        return
+    runtime.setup()
+    from mtal_jax.al import experiment
+
+    config = _load_config(args.config, args.set)
+    setup = experiment.build_setup(config)
+    print(f"pool {setup.pool_size}, eval {len(setup.eval_indices)}", flush=True)
+    for name in [j for j in args.jobs.split(",") if j]:
+        t0 = time.time()
+        r = run_job(name, config, setup, args.workdir, args.warm_from)
+        print(
+            f"{name}: mAP {r['map']:.4f} AP50 {r['ap50']:.4f} mIoU {r['miou']:.4f} "
+            f"best step {r['step']} ({time.time() - t0:.0f} s this call)",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
