@@ -5,7 +5,7 @@
       [--det_score_threshold 0.3] [--cls_divergence js|kl]
   python select.py ... --format label-studio --output batch_01/   # or --format coco (CVAT)
 
-Naming hazard (STYLE.md §1): this file shares its name with the standard library's
+Naming hazard (docs/design.md §7): this file shares its name with the standard library's
 ``select`` module. Imported under that name (the repo root on ``sys.path``), it replaces
 itself with the real module; run as a script, it takes the repo root off ``sys.path``
 before importing anything else.

@@ -1,4 +1,4 @@
-"""Runs the active-learning experiment of a config (SPEC §2).
+"""Runs the active-learning experiment of a config (paper IV-A; docs/design.md §6).
 
   python train.py --config configs/default.py --workdir runs/default
   python train.py --config configs/camvid.py --workdir runs/camvid --config.al.strategies=ours,random

@@ -1,4 +1,4 @@
-"""Checkpoints: the only module that imports orbax (STYLE.md §5).
+"""Checkpoints: the only module that imports orbax (docs/design.md §7).
 
 A training run keeps two managers: ``latest`` (the last saved step, for crash resume)
 and ``best`` (the step with the best eval metric, for continuous AL training). Saves are

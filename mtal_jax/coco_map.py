@@ -1,4 +1,4 @@
-"""COCO box mAP in vectorised NumPy, equal to pycocotools' ``COCOeval`` (SPEC §7).
+"""COCO box mAP in vectorised NumPy, equal to pycocotools' ``COCOeval`` (paper IV-A).
 
 ``detection_map`` reproduces ``COCOeval(iouType="bbox")`` with the default parameters
 restricted to what the paper reports: AP averaged over IoU thresholds 0.50:0.05:0.95

@@ -1,6 +1,6 @@
-"""Evaluation metrics of the paper (SPEC §7): mAP, mIoU and mDSQ.
+"""Evaluation metrics of the paper (paper IV-A): mAP, mIoU and mDSQ.
 
-Split between device and host as in STYLE §3:
+Split between device and host as in docs/design.md §7:
 
 - ``confusion_matrix`` is pure ``jnp`` and jit-able: the jitted eval step returns one
   [K, K] count matrix per batch (the segmentation "sum"), never the predictions.
@@ -87,7 +87,7 @@ def miou_from_confusion(conf: np.typing.ArrayLike) -> dict[str, Any]:
 
     IoU_k = conf[k, k] / (sum_j conf[k, j] + sum_i conf[i, k] - conf[k, k]). Classes absent
     from both prediction and ground truth (zero row and column) have no IoU and are
-    left out of the mean (SPEC §7).
+    left out of the mean (paper IV-A).
 
     Args:
       conf: [K, K] counts, rows = ground truth, columns = prediction.
@@ -136,7 +136,7 @@ def mean_iou(
 
 
 def mdsq(map: float, miou: float, map_full: float, miou_full: float) -> float:
-    """Multi-task detection-segmentation quality, paper Eq. 4 (SPEC §7).
+    """Multi-task detection-segmentation quality, paper Eq. 4 (paper IV-A).
 
     mDSQ = (mAP / mAP_full + mIoU / mIoU_full) / 2, where the ``_full`` values are those
     of the model trained on 100 % of the pool; 1.0 means "as good as full supervision".

@@ -1,4 +1,4 @@
-"""The labeled pool as pure data (SPEC §2).
+"""The labeled pool as pure data (paper IV-A; docs/design.md §6).
 
 The pool is the training split, N images. A labeled set is a [N] bool mask; its
 durable form is the sorted list of labeled indices written per cycle by the experiment.

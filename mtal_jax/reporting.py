@@ -1,4 +1,4 @@
-"""Active-learning curves, label-efficiency tables and plots (host side, SPEC §7-8).
+"""Active-learning curves, label-efficiency tables and plots (host side, paper IV-A, IV-D, IV-E).
 
 Input: the result records of an AL experiment, ``records.CycleRecord``s or their JSON
 objects (``workdir/results.json``), one per (trial, strategy, cycle)::
@@ -48,7 +48,7 @@ _DASH = "—"
 def label_efficiency(
     fractions: Sequence[float], mdsq_values: Sequence[float], target: float = TARGET
 ) -> float:
-    """Labeled fraction at which an mDSQ curve first reaches ``target`` (SPEC §7).
+    """Labeled fraction at which an mDSQ curve first reaches ``target`` (paper IV-A).
 
     Points are taken in increasing fraction order; between the last point below the
     target and the first point at or above it the fraction is interpolated linearly.

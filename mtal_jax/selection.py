@@ -2,7 +2,7 @@
 
 Every procedure here takes ``budget`` as a static Python int, never returns a
 non-selectable (labeled or padded) index or a duplicate, and is deterministic for a
-given ``key`` (STYLE.md §4). ``check_budget`` is the one shared guard that rejects a
+given ``key`` (docs/design.md §7). ``check_budget`` is the one shared guard that rejects a
 budget larger than the selectable pool.
 
 Memory (k-centre greedy, the only procedure that looks at features): the features
@@ -118,7 +118,7 @@ def ranking_priority(scores: ArrayLike, selectable: ArrayLike) -> jax.Array:
 
 
 def random_k(selectable: ArrayLike, budget: int, key: jax.Array) -> jax.Array:
-    """A uniform random subset of the selectable images (Random baseline, SPEC §6).
+    """A uniform random subset of the selectable images (Random baseline, paper IV-B).
 
     Args:
       selectable: [N] bool.

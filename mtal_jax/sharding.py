@@ -1,7 +1,7 @@
 """The device mesh and batch placement. The only module that calls ``jax.devices()``.
 
 Data parallelism is ``jax.jit`` over a ``Mesh`` with one ``data`` axis: batches are
-sharded ``P("data")``, state is replicated ``P()`` (STYLE.md §6; no pmap).
+sharded ``P("data")``, state is replicated ``P()`` (docs/design.md §7; no pmap).
 """
 
 from __future__ import annotations

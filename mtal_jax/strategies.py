@@ -52,7 +52,7 @@ def _zero_score(preds: structs.Predictions) -> dict[str, Array]:
 
 
 def random(context: CycleContext = _NO_CONTEXT) -> Strategy:
-    """Random: a uniform sample of the unlabeled pool (SPEC §6; paper IV-B).
+    """Random: a uniform sample of the unlabeled pool (paper IV-B; paper IV-B).
 
     ``score`` is 0 (the predict function has no key); ``select`` draws uniform scores
     from its key and takes the top ``budget`` (= a uniform subset).

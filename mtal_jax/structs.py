@@ -1,6 +1,6 @@
 """Data containers shared by the whole library (pure data, no behaviour).
 
-Dimension letters (STYLE.md §7): B batch, N pool size, M max ground-truth boxes,
+Dimension letters (docs/design.md §7): B batch, N pool size, M max ground-truth boxes,
 K detection slots (decoded detections), C_det detection classes, C_seg segmentation
 classes, H W input size, h w output map size (stride 4), D embedding dim.
 

@@ -10,7 +10,7 @@ from mtal_jax import runtime
 
 os.environ["XLA_FLAGS"] = runtime.cpu_xla_flags(os.environ.get("XLA_FLAGS", ""), 2)
 
-# Faster XLA compiles for small test programs (STYLE.md §9), and a per-session persistent
+# Faster XLA compiles for small test programs (docs/design.md §7), and a per-session persistent
 # cache so that identical programs built by new closures compile once.
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="mtal_jax_xla_"))

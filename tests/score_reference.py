@@ -52,7 +52,7 @@ def crop_and_resize_np(image: np.ndarray, window_xyxy, out_hw: tuple[int, int]) 
 def box_mask_np(
     class_prob: np.ndarray, window_xyxy, box_xyxy, *, tau: float, out_hw: tuple[int, int]
 ) -> np.ndarray:
-    """BoxMask of one box (SPEC §4 step 4), window and box in output-grid cells.
+    """BoxMask of one box (paper III-C; docs/design.md §4, step 4), window and box in output-grid cells.
 
     Args:
       class_prob: [S', S'] probability of the box's class over the window.

@@ -1,4 +1,4 @@
-"""Tests of scores/boxmask.py: BoxMasks, packed crops, the ``ours`` strategy (SPEC §4)."""
+"""Tests of scores/boxmask.py: BoxMasks, packed crops, the ``ours`` strategy (paper III-C; docs/design.md §4)."""
 
 import chex
 import jax

@@ -1,4 +1,4 @@
-"""The naming hazard of STYLE.md §1: no module may shadow a standard-library module.
+"""The naming hazard of docs/design.md §7: no module may shadow a standard-library module.
 
 Every ``*.py`` stem in the repository is checked against ``sys.stdlib_module_names``;
 the repo-root ``select.py`` is the one guarded exception, and subprocess runs from the

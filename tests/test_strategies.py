@@ -1,4 +1,4 @@
-"""Registry conformance (STYLE.md §9.6): every strategy through the same contract.
+"""Registry conformance (docs/design.md §7.6): every strategy through the same contract.
 
 Each registered strategy scores a small pool with the real tiny network and
 ``train.step.make_predict_fn`` (padding included), then selects. Checked: score / feature

@@ -1,4 +1,4 @@
-"""BoxMask accuracy (paper Table II, SPEC §8): IoU of BoxMasks against the ground truth.
+"""BoxMask accuracy (paper Table II, Section IV-E): IoU of BoxMasks against the ground truth.
 
 For every kept detection k with segmentation class c_k, inside its box b_k:
 prediction = BM_k, ground truth = pixels whose centre lies in b_k and whose ground-truth
@@ -8,7 +8,7 @@ is the mean over classes with a non-empty union of ``I_c / U_c`` (the paper's "m
 binary masks inside detected boxes, for the box's class"). Everything is evaluated on the
 segmentation output grid (h x w); the ground truth is read at each grid pixel centre
 (nearest neighbour). The jittable part returns (sum, count)-style totals; the host divides
-once (STYLE.md §3).
+once (docs/design.md §7).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    python -m mtal_jax.data summary --config configs/camvid.py --data-root ../shared/data/camvid
+    python -m mtal_jax.data summary --config configs/camvid.py --data-root /path/to/camvid
     python -m mtal_jax.data summary --config configs/nuimages.py:tiny --data-root /data/nuimages \
         --data-dir /tmp/tfds
 

@@ -1,6 +1,6 @@
 """CamVid (SegNet 11-class version) as a TFDS builder in the common example format.
 
-Layout of ``root`` (as ``../shared/data/camvid``)::
+Layout of ``root`` (the SegNet release of CamVid)::
 
     train.txt, test.txt (, val.txt)   lines "<image path> <label path>" relative to root
     train/*.png, trainannot/*.png, ...  RGB images and 8-bit label maps (ids 0..11)

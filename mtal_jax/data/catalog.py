@@ -1,4 +1,4 @@
-"""Dataset name -> builder preparation (a local variant table, STYLE.md §10).
+"""Dataset name -> builder preparation (a local variant table, docs/design.md §7).
 
 ``load(name, data_dir, root, builder_kwargs)`` prepares the TFDS builder if needed and
 returns its random-access sources and class metadata. Builder modules are imported on

@@ -1,4 +1,4 @@
-"""The common example format every dataset builder produces (SPEC §9).
+"""The common example format every dataset builder produces (docs/design.md §5).
 
 One example = one image with its detection boxes and its semantic mask:
 

@@ -1,6 +1,6 @@
 """ResNet backbones (BasicBlock for 18/34, Bottleneck for 50) plus small CPU variants.
 
-``VARIANTS`` is the local variant table (STYLE.md §10 allows it): name -> (blocks per
+``VARIANTS`` is the local variant table (docs/design.md §7 allows it): name -> (blocks per
 stage, channels per stage, bottleneck, stem channels, stem kind). Every variant returns
 its stage outputs at strides 4, 8, 16, 32 (fewer stages: the first ones).
 """

@@ -1,4 +1,4 @@
-"""CenterNet-style detection head at stride 4 (SPEC §3)."""
+"""CenterNet-style detection head at stride 4 (paper III-A; docs/design.md)."""
 
 from __future__ import annotations
 

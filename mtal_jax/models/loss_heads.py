@@ -1,4 +1,4 @@
-"""LL4AL loss-prediction modules (Yoo & Kweon, CVPR 2019), one per task (SPEC §3, §6).
+"""LL4AL loss-prediction modules (Yoo & Kweon, CVPR 2019), one per task (paper III-A, IV-B).
 
 Each module pools every backbone stage (GAP -> Dense(hidden) -> ReLU), concatenates the
 levels and predicts one scalar loss. The multi-task network carries two of them:

@@ -1,7 +1,7 @@
 """The multi-task network: shared ResNet + FPN, CenterNet detection head, segmentation head.
 
 ``Model.__call__`` always returns raw outputs (``structs.Outputs``), in train and eval mode
-alike; decoding, losses and scores are separate pure functions (STYLE.md §3).
+alike; decoding, losses and scores are separate pure functions (docs/design.md §7).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ STRIDE = 4  # output stride of both heads
 
 
 class Model(nn.Module):
-    """Shared backbone, detection head and segmentation head (SPEC §3).
+    """Shared backbone, detection head and segmentation head (paper III-A; docs/design.md).
 
     Attributes:
       num_det_classes: C_det.

@@ -1,4 +1,4 @@
-"""Semantic segmentation head (SPEC §3): logits over C_seg at the input map's stride."""
+"""Semantic segmentation head (paper III-A; docs/design.md): logits over C_seg at the input map's stride."""
 
 from __future__ import annotations
 

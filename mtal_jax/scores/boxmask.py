@@ -61,7 +61,7 @@ DEFAULT_WEIGHTS = (1.0, 1.0, 1.0)  # (w_loc, w_cls, w_seg) of ``ours``
 def crop_windows(
     boxes_xyxy: ArrayLike, *, context_margin: float, image_hw: tuple[float, float]
 ) -> jax.Array:
-    """Crop window of each box: grown by ``context_margin`` per side, clipped (SPEC §4 step 1).
+    """Crop window of each box: grown by ``context_margin`` per side, clipped (paper III-C; docs/design.md §4, step 1).
 
     Args:
       boxes_xyxy: [..., 4] float boxes.
@@ -83,7 +83,7 @@ def box_masks_from_class_probs(
     tau: float,
     out_hw: tuple[int, int],
 ) -> jax.Array:
-    """BoxMasks from each crop's probability of its box's class (SPEC §4 step 4).
+    """BoxMasks from each crop's probability of its box's class (paper III-C; docs/design.md §4, step 4).
 
     Output-grid pixel (i, j) is in BM_k iff its centre (j + 0.5, i + 0.5) lies inside box k
     (``x1 <= j + 0.5 < x2``, ``y1 <= i + 0.5 < y2``) and the class probability, bilinearly
@@ -127,7 +127,7 @@ def box_masks_from_crops(
     tau: float,
     out_hw: tuple[int, int],
 ) -> jax.Array:
-    """BoxMasks from the segmentation of each crop window (SPEC §4).
+    """BoxMasks from the segmentation of each crop window (paper III-C; docs/design.md §4).
 
     Args:
       crop_probs: [B, K, S', S', C_seg] segmentation probabilities over each crop window.
@@ -160,7 +160,7 @@ def packed_crop_class_probs(
     max_crops: int,
     crop_chunk: int,
 ) -> tuple[jax.Array, jax.Array]:
-    """Runs ``segment_fn`` on the packed valid crops of a batch (SPEC §4 steps 2-3).
+    """Runs ``segment_fn`` on the packed valid crops of a batch (paper III-C; docs/design.md §4, steps 2-3).
 
     The kept slots (valid, at most ``max_crops``, highest ``priority`` first) are packed to
     the front and processed ``crop_chunk`` crops at a time in a ``lax.while_loop`` of
@@ -229,7 +229,7 @@ def make_box_mask_extra(
     max_crops: int | None = None,
     crop_chunk: int = 16,
 ) -> strategy_types.ExtraFn:
-    """The BoxMask extra of the ``ours`` strategy (paper III-C, SPEC §4).
+    """The BoxMask extra of the ``ours`` strategy (paper III-C, paper III-C; docs/design.md §4).
 
     Args:
       crop_size: S, side of the square crops fed to the network (divisible by 32).

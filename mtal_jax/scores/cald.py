@@ -1,4 +1,4 @@
-"""CALD: consistency-based active learning for detection (Yu et al. 2022; SPEC §6).
+"""CALD: consistency-based active learning for detection (Yu et al. 2022; paper IV-B).
 
 Follows the official code (we1pingyu/CALD ``cald_train.py``, ``cald/cald_helper.py``;
 ``research/baselines_and_peers.md`` §1.1):

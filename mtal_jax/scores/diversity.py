@@ -1,4 +1,4 @@
-"""Diversity features and distances: CDAL and Core-set (SPEC §6).
+"""Diversity features and distances: CDAL and Core-set (paper IV-B).
 
 **CDAL** (Agarwal et al., ECCV 2020; sharat29ag/CDAL, ``research/baselines_and_peers.md``
 §1.4). The contextual-diversity feature of an image is, per predicted class c, the

@@ -1,4 +1,4 @@
-"""EquAL: flip consistency of the segmentation (Golestaneh & Kitani 2020; SPEC §6).
+"""EquAL: flip consistency of the segmentation (Golestaneh & Kitani 2020; paper IV-B).
 
 There is no official EquAL code (``research/baselines_and_peers.md`` §1.2). Three
 variants, all "higher = more informative", are offered:

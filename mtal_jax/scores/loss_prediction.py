@@ -1,4 +1,4 @@
-"""LL4AL scoring: combine the predicted detection and segmentation losses (SPEC §6).
+"""LL4AL scoring: combine the predicted detection and segmentation losses (paper IV-B).
 
 Yoo & Kweon (CVPR 2019) rank images by the loss their loss-prediction module predicts.
 The MTAL paper (IV-B) gives the network one module per task and sums the two predicted

@@ -1,4 +1,4 @@
-"""Entropy scores (the Entropy baseline, SPEC §6; higher = more informative).
+"""Entropy scores (the Entropy baseline, paper IV-B; higher = more informative).
 
 Natural logarithms throughout; entropies are in nats, between 0 (one-hot) and log C
 (uniform over C classes).

@@ -1,4 +1,4 @@
-"""Training state: plain data (STYLE.md §3)."""
+"""Training state: plain data (docs/design.md §7)."""
 
 from __future__ import annotations
 

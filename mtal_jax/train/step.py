@@ -1,4 +1,4 @@
-"""Pure step functions built by factories (STYLE.md §3): train, eval and pool prediction.
+"""Pure step functions built by factories (docs/design.md §7): train, eval and pool prediction.
 
 The model, the optax transform and the loss weights are closed over; the returned
 functions take and return plain pytrees and are jitted by the shell over the mesh.
