@@ -151,3 +151,15 @@ def test_no_import_cycle():
     for node in sorted(graph):
         if node not in state:
             visit(node)
+
+
+def test_the_package_cites_nothing_outside_the_repository():
+    """Docstrings cite the paper and the project's docs (docs/design.md), never files that
+    do not ship with the repository."""
+    offenders = []
+    for path in [*PACKAGE.rglob("*.py"), ROOT / "train.py", ROOT / "select.py"]:
+        text = path.read_text()
+        for needle in ("SPEC §", "SPEC.md", "STYLE §", "STYLE.md", "../shared"):
+            if needle in text:
+                offenders.append(f"{path.relative_to(ROOT)}: {needle}")
+    assert not offenders, offenders
