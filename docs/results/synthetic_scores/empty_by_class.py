@@ -19,7 +19,7 @@ import importlib
 import jax
 import numpy as np
 
-from mtal_jax import jsonio
+from mtal_jax import jsonio, strategy_types
 from mtal_jax.al import experiment, select_cli
 from mtal_jax.analysis import collect
 from mtal_jax.data import pipeline
@@ -34,7 +34,9 @@ def main():
     setup = experiment.build_setup(config)
     run = sys.argv[1] if len(sys.argv) > 1 else "runs/default_c0/trial_0/cycle_0"
     variables = select_cli.load_variables(config, setup, run)
-    strategy = experiment.make_strategy("ours", config, cycle=0, context={})
+    strategy = experiment.make_strategy(
+        experiment.strategy_specs(config, ["ours"])[0], strategy_types.CycleContext()
+    )
     fn = jax.jit(
         collect.make_analysis_fn(
             setup.model,
