@@ -67,7 +67,7 @@ def _load_config(path: str, overrides: list[str]):
 
 
 def _labeled(n: int, percent: int, extra_seed: int | None = None) -> np.ndarray:
-    from mtal_jax.al import pool as pool_lib
+    from mtal_jax import pool as pool_lib
 
     base = pool_lib.initial_labeled(n, 0.4 if extra_seed is not None else percent / 100, 0)
     if extra_seed is None:
@@ -78,8 +78,9 @@ def _labeled(n: int, percent: int, extra_seed: int | None = None) -> np.ndarray:
     return pool_lib.add_selection(base, chosen)
 
 
-def run_job(name: str, config, setup, workdir: str, warm_from: str = "f40_s0") -> dict:
-    """Trains job ``name`` (resuming) and returns its metrics with steps and wall seconds."""
+def run_job(name: str, config, setup, workdir: str, warm_from: str = "f40_s0"):
+    """Trains job ``name`` (resuming) and returns its ``records.RunResult`` (the job's
+    metrics, steps and wall seconds go to ``<job>/job.json``)."""
     from mtal_jax.al import experiment
     from mtal_jax.al import schedule as schedule_lib
     from mtal_jax.train import loop
@@ -102,7 +103,7 @@ def run_job(name: str, config, setup, workdir: str, warm_from: str = "f40_s0") -
         labeled = _labeled(n, int(m.group(6)), extra_seed=1)
         steps = schedule_lib.passes_to_steps(float(m.group(7)), n, config.train.batch_size)
         seed = 1
-        init = run_job(warm_from, config, setup, workdir)["variables"]
+        init = run_job(warm_from, config, setup, workdir).variables
     run_dir = os.path.join(workdir, name)
     if m.group(6) and warm_from != "f40_s0":
         run_dir += f"_from_{warm_from}"
@@ -123,8 +124,7 @@ def run_job(name: str, config, setup, workdir: str, warm_from: str = "f40_s0") -
                 "job": name, "labeled": int(labeled.sum()), "pool": n, "steps": steps,
                 "passes": schedule_lib.steps_to_passes(steps, n, config.train.batch_size),
                 "seed": seed, "wall_s": time.time() - t0, "resumed": resumed,
-                "map": result["map"], "ap50": result["ap50"], "miou": result["miou"],
-                "best_step": result["step"], "per_class_ap": result.get("per_class_ap"),
+                **result.metrics, "best_step": result.step, "per_class_ap": result.per_class_ap,
             },
         )  # fmt: skip
     return result
