@@ -27,7 +27,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from mtal_jax import metrics, records, reporting, sharding, workdir_lock
+from mtal_jax import jsonio, metrics, records, reporting, sharding, workdir_lock
 from mtal_jax import pool as pool_lib
 from mtal_jax.al import diagnostics
 from mtal_jax.al import progress as progress_lib
@@ -176,8 +176,10 @@ def run_plan(
         reporting.write_summary(results, workdir)
         section = diagnostics.summary_markdown(diagnostics.collect(workdir))
         if section:  # the score diagnostics of every selection, appended to the summary
-            with open(os.path.join(workdir, "summary.md"), "a", encoding="utf-8") as f:
-                f.write("\n" + section)
+            path = os.path.join(workdir, "summary.md")
+            with open(path, encoding="utf-8") as f:
+                text = f.read() + "\n" + section
+            jsonio.write_file_atomic(path, lambda f: f.write(text))
     return results
 
 
