@@ -300,3 +300,13 @@ def test_score_diagnostics_beside_ours_selections_and_in_summary(uninterrupted):
     )
     with open(os.path.join(workdir, "summary.md"), encoding="utf-8") as f:
         assert "## Score diagnostics (ours)" in f.read()
+
+
+def test_a_strategy_keyword_typo_is_refused_before_training(tmp_path, data_dir):
+    config = _config(data_dir)
+    config.al.strategy.kwargs = {"ours": {"tua": 0.5}}
+    with pytest.raises(
+        ValueError, match=r"kwargs\['ours'\]: strategy 'ours' takes no keyword\(s\) \['tua'\]"
+    ):
+        experiment.run(config, str(tmp_path / "run"), progress=False)
+    assert not (tmp_path / "run" / "config.json").exists()

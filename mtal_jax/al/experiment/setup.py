@@ -118,7 +118,8 @@ def strategy_specs(
     ablations); the rest of its entry are the factory's keywords.
 
     Raises:
-      ValueError: empty, duplicate or unknown names (listing the valid ones).
+      ValueError: empty, duplicate or unknown names, or hyperparameters the strategy does
+        not take (listing the valid ones), before anything is trained.
     """
     if names is None:
         names = [s.strip() for s in str(config.al.strategies).split(",") if s.strip()]
@@ -134,6 +135,12 @@ def strategy_specs(
         if base not in strategies.STRATEGIES:
             raise ValueError(
                 f"unknown strategy {base!r}; valid names: {', '.join(sorted(strategies.STRATEGIES))}"
+            )
+        unknown = sorted(set(kwargs) - set(strategies.hyperparameters(base)))
+        if unknown:
+            raise ValueError(
+                f"config.al.strategy.kwargs[{name!r}]: strategy {base!r} takes no keyword(s) "
+                f"{unknown}; valid: {strategies.hyperparameters(base)}"
             )
         specs.append(StrategySpec(name=name, base=base, kwargs=kwargs))
     return tuple(specs)
