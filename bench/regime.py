@@ -224,8 +224,8 @@ def main():
         t0 = time.time()
         r = run_job(name, config, setup, args.workdir, args.warm_from)
         print(
-            f"{name}: mAP {r['map']:.4f} AP50 {r['ap50']:.4f} mIoU {r['miou']:.4f} "
-            f"best step {r['step']} ({time.time() - t0:.0f} s this call)",
+            f"{name}: mAP {r.metrics['map']:.4f} AP50 {r.metrics['ap50']:.4f} "
+            f"mIoU {r.metrics['miou']:.4f} best step {r.step} ({time.time() - t0:.0f} s this call)",
             flush=True,
         )
 
