@@ -3,8 +3,8 @@
 Paper setting reproduced: none directly (the paper uses nuImages and A9); CamVid is the
 small real-data check of the same protocol. Data: the SegNet release of CamVid (367 train,
 101 val, 233 test images at 480x360 or 240x180, 11 classes; non-commercial research use,
-never copied into the repository): set ``--config.data.root`` to its folder (the default,
-``../shared/data/camvid``, is where this project's CI keeps a copy).
+never copied into the repository): set ``--config.data.root`` to its folder (the default
+``config.data.root`` below is where this project's CI keeps a copy).
 
 Commands:
   python -m mtal_jax.data summary --config configs/camvid.py

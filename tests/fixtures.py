@@ -153,3 +153,26 @@ def random_outputs(b: int, *, seed: int = 0, hw: tuple[int, int] = IMAGE_HW) -> 
         seg_logits=normal(b, hh, ww, NUM_SEG_CLASSES),
         embedding=np.zeros((b, 4), np.float32),
     )
+
+
+def train_tiny_checkpoint(tmp_path_factory):
+    """A 2-step checkpoint of ``configs/tiny.py`` (for select.py and export tests).
+
+    Returns:
+      (config, run_dir, setup).
+    """
+    from configs import tiny
+    from mtal_jax.al import experiment
+    from mtal_jax.train import loop
+
+    config = tiny.get_config()
+    config.data.data_dir = str(tmp_path_factory.mktemp("tfds"))
+    setup = experiment.build_setup(config)
+    run_dir = str(tmp_path_factory.mktemp("run"))
+    src = setup.dataset.sources
+    loop.train(
+        setup.model, experiment.train_config(config, num_steps=2), workdir=run_dir, spec=setup.spec,
+        train_source=src["train"], train_indices=np.arange(8), eval_source=src["test"],
+        eval_indices=setup.eval_indices, mesh=setup.mesh, progress=False,
+    )  # fmt: skip
+    return config, run_dir, setup

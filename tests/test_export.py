@@ -11,8 +11,10 @@ import pytest
 from pycocotools import coco as coco_api
 from pycocotools import mask as mask_utils
 
+from mtal_jax.analysis import overlays
 from mtal_jax.export import brush_rle, coco, disagreement, label_studio
 from mtal_jax.scores import consistency
+from tests import fixtures
 
 # ----------------------------------------------------------------------------- brush RLE
 
@@ -83,7 +85,7 @@ def test_disagreement_map_matches_score_components(tmp_path):
         seg_probs[None], masks[None], det_probs[None], valid[None], DET_TO_SEG
     )
     classes = DET_TO_SEG[det_probs.argmax(-1)]
-    code_map = disagreement.codes(seg_labels, masks, classes, valid, DET_TO_SEG)
+    code_map = overlays.disagreement_codes(seg_labels, masks, classes, valid, DET_TO_SEG)
     loc, seg = disagreement.component_fractions(code_map, masks, valid)
     np.testing.assert_allclose(loc, np.asarray(out.s_loc[0]), atol=1e-6)
     np.testing.assert_allclose(seg, float(out.s_seg[0]), atol=1e-6)
@@ -335,21 +337,7 @@ def test_coco_instances_round_trip_through_pycocotools(tmp_path):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from configs import tiny
-    from mtal_jax.al import experiment
-    from mtal_jax.train import loop
-
-    config = tiny.get_config()
-    config.data.data_dir = str(tmp_path_factory.mktemp("tfds"))
-    setup = experiment.build_setup(config)
-    run_dir = str(tmp_path_factory.mktemp("run"))
-    src = setup.dataset.sources
-    loop.train(
-        setup.model, experiment.train_config(config, num_steps=2), workdir=run_dir, spec=setup.spec,
-        train_source=src["train"], train_indices=np.arange(8), eval_source=src["test"],
-        eval_indices=setup.eval_indices, mesh=setup.mesh, progress=False,
-    )  # fmt: skip
-    return config, run_dir, setup
+    return fixtures.train_tiny_checkpoint(tmp_path_factory)
 
 
 def test_select_exports_label_studio_and_coco(trained, tmp_path):

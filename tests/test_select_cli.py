@@ -9,22 +9,13 @@ import pytest
 
 from configs import tiny
 from mtal_jax.al import experiment, select_cli
-from mtal_jax.train import loop
+from tests import fixtures
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    config = tiny.get_config()
-    config.data.data_dir = str(tmp_path_factory.mktemp("tfds"))
-    setup = experiment.build_setup(config)
-    run_dir = str(tmp_path_factory.mktemp("run"))
-    src = setup.dataset.sources
-    loop.train(
-        setup.model, experiment.train_config(config, num_steps=2), workdir=run_dir, spec=setup.spec,
-        train_source=src["train"], train_indices=np.arange(8), eval_source=src["test"],
-        eval_indices=setup.eval_indices, mesh=setup.mesh, progress=False,
-    )  # fmt: skip
-    ids = experiment.image_ids(src["train"], np.arange(setup.pool_size))
+    config, run_dir, setup = fixtures.train_tiny_checkpoint(tmp_path_factory)
+    ids = experiment.image_ids(setup.dataset.sources["train"], np.arange(setup.pool_size))
     return config, run_dir, ids
 
 

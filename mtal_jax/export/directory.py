@@ -149,7 +149,7 @@ def write(
         stem = file_stem(int(row["rank"]), row["image_id"])
         file_name, map_name = f"{stem}.png", f"{stem}_disagreement.png"
         overlays.save_png(record["image"], os.path.join(tmp, "images", file_name))
-        code_map = disagreement.codes(
+        code_map = overlays.disagreement_codes(
             record["seg_labels"], record["box_masks"], record["box_classes"],
             record["box_valid"], det_to_seg,
         )  # fmt: skip

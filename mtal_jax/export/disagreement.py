@@ -39,37 +39,13 @@ _WHITE = np.array([255, 255, 255], np.uint8)
 _RED = np.array(COLOURS[LOC_DISAGREE], np.uint8)
 
 
-def codes(
-    seg_labels: np.ndarray,
-    box_masks: np.ndarray,
-    box_classes: np.ndarray,
-    box_valid: np.ndarray,
-    det_to_seg: np.ndarray,
-) -> np.ndarray:
-    """Per-pixel code of one image (``analysis.overlays.disagreement_codes``).
-
-    Args:
-      seg_labels: [h, w] int argmax segmentation.
-      box_masks: [K, h, w] bool BoxMasks.
-      box_classes: [K] int segmentation class c_k of each box.
-      box_valid: [K] bool, the scored detections.
-      det_to_seg: [C_det] int.
-
-    Returns:
-      [h, w] uint8 in {0, AGREE, LOC_DISAGREE, SEG_DISAGREE}.
-    """
-    return overlays.disagreement_codes(
-        np.asarray(seg_labels), box_masks, box_classes, box_valid, det_to_seg
-    )
-
-
 def component_fractions(
     code_map: np.ndarray, box_masks: np.ndarray, box_valid: np.ndarray
 ) -> tuple[np.ndarray, float]:
     """The scores as read off the map: red share per BoxMask, yellow share outside.
 
     Args:
-      code_map: [h, w] codes of ``codes``.
+      code_map: [h, w] codes of ``analysis.overlays.disagreement_codes``.
       box_masks: [K, h, w] bool.
       box_valid: [K] bool.
 
@@ -122,7 +98,7 @@ def render(
 
     Args:
       image: [H, W, 3] uint8.
-      code_map: [h, w] codes of ``codes``.
+      code_map: [h, w] codes of ``analysis.overlays.disagreement_codes``.
       boxes_xyxy: [K, 4] boxes in input pixels.
       box_valid: [K] bool, the boxes to outline.
       box_masks: [K, h, w] bool (an empty one gets a red outline).

@@ -50,16 +50,16 @@ def run(
     Returns:
       The result records (also in ``workdir/results.json``).
     """
-    plan = setup_lib.plan_from_config(config)
+    specs = setup_lib.strategy_specs(config)  # names and hyperparameters, before anything
     setup_lib.check_schedules(config, sharding.create_mesh(config.mesh.num_devices or None))
     lock = workdir_lock.hold(workdir, process=jax.process_index(), processes=jax.process_count())
     with lock:
         durable.check_config(config.to_dict(), workdir, write=False)  # changed: refused now
         setup = setup_lib.build_setup(
-            config, needs_loss_prediction=any(s.base == "ll4al" for s in plan.strategies)
+            config, needs_loss_prediction=any(s.base == "ll4al" for s in specs)
         )
-        durable.check_config(config.to_dict(), workdir)  # written once the data are valid
         plan = setup_lib.plan_from_config(config, pool_size=setup.pool_size)
+        durable.check_config(config.to_dict(), workdir)  # written once everything is valid
         return run_plan(setup, plan, workdir, progress=progress)
 
 
