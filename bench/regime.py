@@ -4,6 +4,7 @@ Each job is one training run of the config's network on part of the pool, resuma
 (``loop.train``'s checkpoints: run the same command again after a kill). Job names:
 
   ref            100 % of the pool, ``train.reference_epochs`` passes, seed 0
+  ref_x2         the same with twice the passes (convergence check of the reference)
   f<P>_s<S>      the P % labeled set of labeled seed 0 (``pool.initial_labeled``), training
                  seed S, ``train.initial_epochs`` passes (cycle 0's schedule, from scratch)
   f<P>_s<S>_x2   the same with twice the passes (convergence check of cycle 0)
@@ -42,7 +43,7 @@ import numpy as np
 
 from mtal_jax import jsonio, metrics
 
-_JOB = re.compile(r"^(ref|f(\d+)_s(\d+)(_x2)?|lc(\d+)|w(\d+)_e(\d+(?:\.\d+)?))$")
+_JOB = re.compile(r"^(ref(_x2)?|f(\d+)_s(\d+)(_x2)?|lc(\d+)|w(\d+)_e(\d+(?:\.\d+)?))$")
 
 
 def _load_config(path: str, overrides: list[str]):
@@ -91,21 +92,22 @@ def run_job(name: str, config, setup, workdir: str, warm_from: str = "f40_s0"):
     n = setup.pool_size
     sched = schedule_lib.from_config(config.train, n)
     init, seed = None, 0
-    if name == "ref":
-        labeled, steps = np.ones(n, bool), sched.reference_steps
-    elif m.group(2):
-        labeled = _labeled(n, int(m.group(2)))
-        seed = int(m.group(3))
-        steps = sched.initial_steps * (2 if m.group(4) else 1)
-    elif m.group(5):
-        labeled, steps = _labeled(n, int(m.group(5))), sched.reference_steps
+    if name.startswith("ref"):
+        labeled = np.ones(n, bool)
+        steps = sched.reference_steps * (2 if m.group(2) else 1)
+    elif m.group(3):
+        labeled = _labeled(n, int(m.group(3)))
+        seed = int(m.group(4))
+        steps = sched.initial_steps * (2 if m.group(5) else 1)
+    elif m.group(6):
+        labeled, steps = _labeled(n, int(m.group(6))), sched.reference_steps
     else:
-        labeled = _labeled(n, int(m.group(6)), extra_seed=1)
-        steps = schedule_lib.passes_to_steps(float(m.group(7)), n, config.train.batch_size)
+        labeled = _labeled(n, int(m.group(7)), extra_seed=1)
+        steps = schedule_lib.passes_to_steps(float(m.group(8)), n, config.train.batch_size)
         seed = 1
         init = run_job(warm_from, config, setup, workdir).variables
     run_dir = os.path.join(workdir, name)
-    if m.group(6) and warm_from != "f40_s0":
+    if m.group(7) and warm_from != "f40_s0":
         run_dir += f"_from_{warm_from}"
     done = os.path.join(run_dir, "job.json")
     resumed = os.path.exists(os.path.join(run_dir, "train", "latest"))
