@@ -10,7 +10,8 @@ Commands:
   python -m mtal_jax.data summary --config configs/camvid.py
   python train.py --config configs/camvid.py --workdir runs/camvid            # all strategies, 3 trials
   python train.py --config configs/camvid.py:quick --workdir runs/camvid_quick  # ours vs random, 1 trial
-  python train.py --config configs/camvid.py:table1 --workdir runs/camvid_table1  # Table I ablation
+  python train.py --config configs/camvid.py:table1 --workdir runs/camvid_table1  # Table I, js and kl
+  python train.py --config configs/camvid.py:repro --workdir runs/repro_camvid  # docs/results.md
 
 Expected (2-core CPU, docs/results.md): reference mAP 0.031 / AP50 0.12 / mIoU 0.33;
 cycle-0 mDSQ 0.58-0.61; mDSQ at 90 % labeled 0.67-0.74; the full job about 1 h 40 min with
@@ -28,7 +29,7 @@ from configs import default
 
 
 def get_config(arg=None):
-    config = default.get_config(arg if arg != "table1" else None)  # "quick" as in default.py
+    config = default.get_config(arg)  # presets "quick", "repro", "table1" as in default.py
 
     config.data.name = "camvid"
     config.data.root = "../shared/data/camvid"  # relative to the repository root
@@ -53,12 +54,4 @@ def get_config(arg=None):
     config.train.reference_epochs = 43.56  # 1000 steps
     config.eval.every_steps = 100
     config.checkpoint.every_steps = 100
-    if arg == "table1":  # Table I: the seven 0/1 weight settings of (S_loc, S_cls, S_seg)
-        settings = {"loc": (1, 0, 0), "cls": (0, 1, 0), "seg": (0, 0, 1), "loc_cls": (1, 1, 0),
-                    "loc_seg": (1, 0, 1), "cls_seg": (0, 1, 1), "all": (1, 1, 1)}  # fmt: skip
-        config.al.strategies = ",".join(f"ours_{k}" for k in settings)
-        config.al.strategy.kwargs = {
-            f"ours_{k}": {"base": "ours", "weights": w} for k, w in settings.items()
-        }
-        config.al.num_trials = 2
     return config

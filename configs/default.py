@@ -10,7 +10,14 @@ Command:
   python train.py --config configs/default.py --workdir runs/default \
       --config.al.strategies=ours,random --config.al.num_trials=1
 
-Presets (``--config configs/default.py:quick``): ``quick`` = 1 trial, ours + random.
+Presets (``--config configs/default.py:quick``): ``quick`` = 1 trial, ours + random;
+``repro`` = the main comparison of docs/results.md (every registered strategy, 5 trials
+for random, ours, LL4AL, CALD and EquAL, 3 for the others: ``al.trials_per_strategy``);
+``table1`` = Table I (the seven weight settings of the three scores, for both S_cls
+divergences ``js`` and ``kl``, plus random, 3 trials).
+
+  python train.py --config configs/default.py:repro --workdir runs/repro_synthetic
+  python train.py --config configs/default.py:table1 --workdir runs/table1_synthetic
 
 Regime (docs/regime.md): pool 2400 / eval 1000 scenes, boxes only for instances with at
 least 64 visible pixels, schedules in passes over the pool (cycle 0: 10, later cycles: 3,
@@ -129,6 +136,45 @@ def get_config(arg=None):
     if arg == "quick":
         config.al.num_trials = 1
         config.al.strategies = "ours,random"
+    elif arg == "repro":
+        set_repro(config)
+    elif arg == "table1":
+        set_table1(config)
     elif arg:
-        raise ValueError(f"unknown preset {arg!r} (valid: quick)")
+        raise ValueError(f"unknown preset {arg!r} (valid: quick, repro, table1)")
     return config
+
+
+# Trials of the main comparison (paper IV-D): 5 for random and the strategies the paper's
+# claims name, 3 for the other baselines; trials 0-2 hold every strategy, 3-4 the five.
+REPRO_TRIALS = {"random": 5, "ours": 5, "ll4al": 5, "cald": 5, "equal": 5,
+                "entropy": 3, "alternation": 3, "cdal": 3, "coreset": 3}  # fmt: skip
+
+# Table I (paper IV-E): the seven 0/1 settings of (w_loc, w_cls, w_seg).
+TABLE1_SETTINGS = {"loc": (1, 0, 0), "cls": (0, 1, 0), "seg": (0, 0, 1), "loc_cls": (1, 1, 0),
+                   "loc_seg": (1, 0, 1), "cls_seg": (0, 1, 1), "all": (1, 1, 1)}  # fmt: skip
+
+
+def set_repro(config):
+    """The ``repro`` preset: every registered strategy, ``REPRO_TRIALS`` trials each, one
+    cycle-0 model per trial shared by the strategies of that trial
+    (``config.al.trials_per_strategy``: a strategy runs its first n trials)."""
+    config.al.strategies = ",".join(REPRO_TRIALS)
+    config.al.num_trials = max(REPRO_TRIALS.values())
+    config.al.trials_per_strategy = dict(REPRO_TRIALS)
+
+
+def set_table1(config):
+    """The ``table1`` preset: the seven weight settings for both S_cls divergences
+    (``ours_<js|kl>_<setting>``, aliases of ``ours``) and random (the paired baseline),
+    3 trials."""
+    kwargs = {"random": {}}  # random needs no keyword; listed for the order only
+    for mode in ("js", "kl"):
+        for name, weights in TABLE1_SETTINGS.items():
+            kwargs[f"ours_{mode}_{name}"] = {
+                "base": "ours", "weights": weights, "cls_divergence": mode,
+            }  # fmt: skip
+    config.al.strategies = ",".join(kwargs)
+    del kwargs["random"]
+    config.al.strategy.kwargs = kwargs
+    config.al.num_trials = 3

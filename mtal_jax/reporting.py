@@ -30,7 +30,7 @@ from typing import Any
 import matplotlib.figure
 import numpy as np
 
-from mtal_jax import jsonio
+from mtal_jax import jsonio, paired
 from mtal_jax import records as records_lib
 
 METRICS = tuple(m.name for m in records_lib.RECORD_METRICS if m.plot)
@@ -183,16 +183,18 @@ def summary_markdown(
       Markdown text with two tables.
     """
     records = list(records)
-    summary = {k: v.to_json() for k, v in summarize(records).items()}
+    summaries = summarize(records)
+    summary = {k: v.to_json() for k, v in summaries.items()}
+    pairs = paired.paired_stats(records, summaries)
     curves = _curves(records)
     lines = [
         f"## Label efficiency (labeled fraction at {TARGET:.0%} of full-supervision mDSQ)",
         "",
         (
-            f"| strategy | labeled fraction at {TARGET:.0%} full mDSQ (mean curve) "
-            "| per-trial mean ± std | savings vs random |"
+            f"| strategy | trials | labeled fraction at {TARGET:.0%} full mDSQ (mean curve) "
+            "| per-trial mean ± std | savings vs random | paired savings per trial [95 % CI] |"
         ),
-        "| --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for strategy, s in summary.items():
         num_trials = len(s["trials"])
@@ -205,9 +207,15 @@ def summary_markdown(
             per_trial = "not reached"
         savings = s["savings_vs_random"]
         savings_text = _DASH if math.isnan(savings) else f"{100 * savings:+.1f} pp"
+        le = pairs.get(strategy, {}).get("le95")
+        paired_text = _DASH
+        if le is not None and le["savings_trials"]:
+            stats = {"mean": le["savings_mean"], "ci95": le["savings_ci95"]}
+            paired_text = f"{paired.format_interval(stats, digits=1, scale=100)} pp"
+            paired_text += f" ({le['savings_trials']} trials)"
         lines.append(
-            f"| {strategy} | {_pct(s['le95_mean_curve'], missing='not reached')} "
-            f"| {per_trial} | {savings_text} |"
+            f"| {strategy} | {num_trials} | {_pct(s['le95_mean_curve'], missing='not reached')} "
+            f"| {per_trial} | {savings_text} | {paired_text} |"
         )
     if _BASELINE in summary:
         final = summary[_BASELINE]["mdsq_mean"][-1]
@@ -226,21 +234,25 @@ def summary_markdown(
             reach, saved = s["reach_random_final"], s["savings_at_random_final"]
             saved_text = _DASH if math.isnan(saved) else f"{100 * saved:+.1f} pp"
             lines.append(f"| {strategy} | {_pct(reach, missing='not reached')} | {saved_text} |")
-    if _BASELINE in summary:
+    if pairs:
         lines += [
             "",
-            "## Paired gain over random (mean mDSQ of cycles 1.. minus random's, same trial)",
+            (
+                "## Paired gain over random (mean of cycles 1.. minus random's in the same "
+                f"trial; mean [{paired.LEVEL:.0%} t interval] over trials)"
+            ),
             "",
-            "| strategy | mean ± std over trials | per trial |",
-            "| --- | --- | --- |",
+            "| strategy | trials | mDSQ | mAP | mIoU | mDSQ per trial |",
+            "| --- | --- | --- | --- | --- | --- |",
         ]
-        for strategy, s in summary.items():
+        for strategy, p in pairs.items():
             per = ", ".join(
-                _DASH if math.isnan(v) else f"{v:+.3f}" for v in s["gain_vs_random_per_trial"]
+                _DASH if not math.isfinite(g["mdsq"]) else f"{g['mdsq']:+.3f}"
+                for g in p["per_trial"]
             )
-            mean, std = s["gain_vs_random_mean"], s["gain_vs_random_std"]
-            cell = _DASH if math.isnan(mean) else f"{mean:+.3f} ± {std:.3f}"
-            lines.append(f"| {strategy} | {cell} | {per} |")
+            cells = [paired.format_interval(p), paired.format_interval(p["map"], 4),
+                     paired.format_interval(p["miou"], 4)]  # fmt: skip
+            lines.append(f"| {strategy} | {p['trials']} | " + " | ".join(cells) + f" | {per} |")
     header = " | ".join(f"{f:.0%}" for f in fractions_of_interest)
     lines += [
         "",
@@ -314,7 +326,9 @@ def plot_curves(records: Iterable[Any], out_dir: str | os.PathLike) -> list[str]
 
 
 def write_summary(records: Iterable[Any], out_dir: str | os.PathLike) -> list[str]:
-    """Writes ``summary.md``, ``summary.json`` and the three plots into ``out_dir``.
+    """Writes ``summary.md``, ``summary.json``, ``paired.json`` (``paired.paired_stats``:
+    gains over random with 95 % intervals, label-efficiency savings) and the three plots
+    into ``out_dir``.
 
     Args:
       records: result records (see the module docstring).
@@ -322,17 +336,20 @@ def write_summary(records: Iterable[Any], out_dir: str | os.PathLike) -> list[st
         temporary file in the same directory and renamed over (``jsonio.write_file_atomic``).
 
     Returns:
-      Paths written: ``summary.md``, ``summary.json``, then the PNGs.
+      Paths written: ``summary.md``, ``summary.json``, ``paired.json``, then the PNGs.
     """
     records = list(records)
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown = summary_markdown(records)
-    summary = {k: v.to_json() for k, v in summarize(records).items()}
+    summaries = summarize(records)
+    summary = {k: v.to_json() for k, v in summaries.items()}
     md_path, json_path = out_dir / "summary.md", out_dir / "summary.json"
+    paired_path = out_dir / "paired.json"
     jsonio.write_file_atomic(str(md_path), lambda f: f.write(markdown))
     jsonio.write_atomic(str(json_path), summary)  # strict JSON: NaN -> null
-    return [str(md_path), str(json_path)] + plot_curves(records, out_dir)
+    jsonio.write_atomic(str(paired_path), paired.paired_stats(records, summaries))
+    return [str(md_path), str(json_path), str(paired_path)] + plot_curves(records, out_dir)
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -47,7 +47,16 @@ LAYERS = [
             "mtal_jax.output_file",
         ],
     ),
-    (7, ["mtal_jax.train.evaluate", "mtal_jax.train.loop", "mtal_jax.al", "mtal_jax.reporting"]),
+    (
+        7,
+        [
+            "mtal_jax.train.evaluate",
+            "mtal_jax.train.loop",
+            "mtal_jax.al",
+            "mtal_jax.reporting",
+            "mtal_jax.paired",
+        ],
+    ),
     (8, ["mtal_jax.al.experiment"]),
     (9, ["mtal_jax.al.select_cli", "mtal_jax.analysis", "mtal_jax.export"]),
 ]

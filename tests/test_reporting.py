@@ -130,22 +130,27 @@ def test_summarize_without_random_and_never_reached():
     assert summary["le95_trials_reached"] == 0 and math.isnan(summary["le95_trial_mean"])
     assert summary["mdsq_std"] == [0.0] * 7  # one trial: no spread
     markdown = reporting.summary_markdown(_records(curves))
-    assert "| entropy | not reached | not reached | — |" in markdown
+    assert "| entropy | 1 | not reached | not reached | — | — |" in markdown
     assert math.isnan(summary["reach_random_final"])  # no random run to match
     assert "match random" not in markdown
 
 
 def test_summary_markdown_tables():
     markdown = reporting.summary_markdown(_records(), fractions_of_interest=(0.3, 0.45, 0.9))
-    assert "| random | 84.0 % | 83.3 % ± 4.7 pp | +0.0 pp |" in markdown
-    assert "| ours | 58.0 % | 60.0 % ± 7.1 pp | +26.0 pp |" in markdown
+    assert "| random | 2 | 84.0 % | 83.3 % ± 4.7 pp | +0.0 pp | — |" in markdown
+    # paired savings per trial (random's 95 % point minus ours, same trial; see
+    # test_paired.py): 21.7 and 25.0 pp, mean 23.3, t interval [+2.2, +44.5] pp
+    assert "| ours | 2 | 58.0 % | 60.0 % ± 7.1 pp | +26.0 pp | +23.3 [+2.2, +44.5] pp (2 trials) |" in markdown
     assert "| strategy | 30% | 45% | 90% |" in markdown
     assert (
         "## Labeled fraction to match random's final mDSQ (0.995 at 100%, mean curves)" in markdown
     )
     assert "| ours | 96.7 % | +3.3 pp |" in markdown
     assert "## Paired gain over random" in markdown
-    assert "| random | +0.000 ± 0.000 | +0.000, +0.000 |" in markdown
+    # ours - random per trial over cycles 1-6: t0 0.23 / 6, t1 0.24 / 6 (test_paired.py)
+    assert "| ours | 2 | +0.039 [+0.029, +0.050] | +0.0157 [+0.0114, +0.0199] |" in markdown
+    assert "+0.038, +0.040 |" in markdown
+    assert "| random | 2 |" not in markdown.split("## Paired gain")[1]  # no self-comparison
     # 0.3 is before the first cycle ('—'); 0.45 interpolates each trial, then averages.
     ours_45 = np.mean([(0.85 + 0.90) / 2, (0.87 + 0.92) / 2])
     assert f"| ours | — | {ours_45:.3f} ± 0.014 | 0.985 ± 0.007 |" in markdown
@@ -169,11 +174,17 @@ def test_write_summary(tmp_path):
     records.append({**records[0], "strategy": "broken", "mdsq": None, "map": float("nan")})
     paths = reporting.write_summary(records, tmp_path)
     names = sorted(p.rsplit("/", 1)[-1] for p in paths)
-    assert names == ["map.png", "mdsq.png", "miou.png", "summary.json", "summary.md"]
+    assert names == ["map.png", "mdsq.png", "miou.png", "paired.json", "summary.json", "summary.md"]
     assert sorted(p.name for p in tmp_path.iterdir()) == names  # no temporary files left
     summary = json.loads((tmp_path / "summary.json").read_text())  # strict JSON, NaN -> null
     assert summary["ours"]["le95_mean_curve"] == pytest.approx(0.58)
     assert summary["broken"]["mdsq_mean"] == [None]
-    assert "| ours | 58.0 % |" in (tmp_path / "summary.md").read_text()
+    assert "| ours | 2 | 58.0 % |" in (tmp_path / "summary.md").read_text()
     for name in ("mdsq.png", "map.png", "miou.png"):
         _assert_png(tmp_path / name)
+    paired = json.loads((tmp_path / "paired.json").read_text())
+    assert set(paired) == {"ours", "broken"}
+    assert paired["ours"]["mean"] == pytest.approx((0.23 / 6 + 0.24 / 6) / 2)
+    assert paired["ours"]["trials"] == 2 and paired["ours"]["map"]["trials"] == 2
+    assert paired["broken"]["trials"] == 0  # a cycle-0 point only: no complete trial
+    assert paired["broken"]["incomplete_trials"] == [0]

@@ -15,6 +15,7 @@ runs) do not make it optimistic.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import tqdm
 
@@ -30,15 +31,25 @@ def format_seconds(seconds: float) -> str:
 def planned_steps(
     *,
     reference_steps: int,
-    num_trials: int,
     initial_steps: int,
-    num_strategies: int,
     num_cycles: int,
     cycle_steps: int,
+    num_trials: int = 0,
+    num_strategies: int = 0,
+    strategies_per_trial: Sequence[int] | None = None,
 ) -> int:
-    """Training steps of a whole experiment (0 for a reference that is not trained)."""
-    per_trial = initial_steps + num_strategies * (num_cycles - 1) * cycle_steps
-    return reference_steps + num_trials * per_trial
+    """Training steps of a whole experiment (0 for a reference that is not trained).
+
+    ``strategies_per_trial`` (strategies run in each trial; a trial with none trains no
+    cycle 0) replaces ``num_trials`` x ``num_strategies`` when given.
+    """
+    if strategies_per_trial is None:
+        strategies_per_trial = [num_strategies] * num_trials
+    total = reference_steps
+    for count in strategies_per_trial:
+        if count:
+            total += initial_steps + count * (num_cycles - 1) * cycle_steps
+    return total
 
 
 class ExperimentProgress:

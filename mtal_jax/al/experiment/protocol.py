@@ -1,6 +1,8 @@
 """The active-learning protocol (paper IV-A): trials x strategies x cycles.
 
-Per trial: a seeded random initial pool, one cycle-0 model shared by every strategy;
+Per trial: a seeded random initial pool, one cycle-0 model shared by every strategy
+that runs in the trial (``al.trials_per_strategy`` lets a strategy run only the first n
+trials);
 per strategy and cycle k >= 1: select with the model of cycle k - 1, then continue
 training from it on the grown labeled set (continuous training: the previous best
 checkpoint, a fresh optimizer and schedule). A reference trained on the full pool (or
@@ -51,6 +53,7 @@ def run(
       The result records (also in ``workdir/results.json``).
     """
     specs = setup_lib.strategy_specs(config)  # names and hyperparameters, before anything
+    setup_lib.trials_per_strategy(config, specs)
     setup_lib.check_schedules(config, sharding.create_mesh(config.mesh.num_devices or None))
     lock = workdir_lock.hold(workdir, process=jax.process_index(), processes=jax.process_count())
     with lock:
@@ -75,9 +78,11 @@ def run_plan(
         n, plan.initial_fraction, plan.budget_fraction, plan.num_cycles
     )
     log.info(
-        "pool %d images, eval %d, cycles %d (budgets %s), strategies %s, trials %d, %d devices",
+        "pool %d images, eval %d, cycles %d (budgets %s), strategies %s, trials %d "
+        "(per strategy %s), %d devices",
         n, len(setup.eval_indices), plan.num_cycles, budgets, [s.name for s in plan.strategies],
-        plan.num_trials, sharding.num_shards(setup.mesh),
+        plan.num_trials, {s.name: plan.trials_of(s.name) for s in plan.strategies},
+        sharding.num_shards(setup.mesh),
     )  # fmt: skip
     log.info(
         "schedule: cycle %d steps, cycle 0 %d, reference %d", sched.cycle_steps,
@@ -93,9 +98,9 @@ def run_plan(
     ref_steps = 0 if given_ref else sched.reference_steps
     tracker = progress_lib.ExperimentProgress(
         progress_lib.planned_steps(
-            reference_steps=ref_steps, num_trials=plan.num_trials, initial_steps=sched.initial_steps,
-            num_strategies=len(plan.strategies), num_cycles=plan.num_cycles,
-            cycle_steps=sched.cycle_steps,
+            reference_steps=ref_steps, initial_steps=sched.initial_steps,
+            strategies_per_trial=[len(plan.strategies_of_trial(t)) for t in range(plan.num_trials)],
+            num_cycles=plan.num_cycles, cycle_steps=sched.cycle_steps,
         ),
         enabled=progress and jax.process_index() == 0,
     )  # fmt: skip
@@ -139,6 +144,9 @@ def run_plan(
         durable.write_results(workdir, [r.to_json() for r in results])
 
     for trial in range(plan.num_trials):
+        trial_specs = plan.strategies_of_trial(trial)  # al.trials_per_strategy
+        if not trial_specs:
+            continue
         seed = plan.seed + 1000 * trial
         base = os.path.join(workdir, f"trial_{trial}")
         labeled0 = durable.pool(
@@ -153,7 +161,7 @@ def run_plan(
             phase=f"{trial_txt} | cycle 0",
         )  # fmt: skip
         secs0 = time.time() - t0
-        for spec in plan.strategies:
+        for spec in trial_specs:
             record(trial, spec.name, 0, labeled0, result0, secs0)
             labeled, result = labeled0, result0
             for cycle in range(1, plan.num_cycles):

@@ -63,6 +63,8 @@ class Plan:
       full_reference: train the reference when none is given.
       init_from: a run directory whose best weights start the cycle-0 models and the
         reference ("" = scratch, or the configured pretrained backbone).
+      trials_per_strategy: trials each strategy runs (its first n trials, n <= num_trials;
+        ``al.trials_per_strategy``); a strategy missing here runs every trial.
     """
 
     strategies: tuple[StrategySpec, ...]
@@ -82,6 +84,15 @@ class Plan:
     reference_miou: float
     full_reference: bool
     init_from: str = ""
+    trials_per_strategy: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def trials_of(self, name: str) -> int:
+        """Trials that strategy ``name`` runs: trials 0 .. n - 1 (``num_trials`` by default)."""
+        return int(self.trials_per_strategy.get(name, self.num_trials))
+
+    def strategies_of_trial(self, trial: int) -> tuple[StrategySpec, ...]:
+        """The strategies that run in ``trial``, in config order (all share its cycle 0)."""
+        return tuple(s for s in self.strategies if trial < self.trials_of(s.name))
 
     def strategy(self, name: str) -> StrategySpec:
         """The ``StrategySpec`` called ``name``.
@@ -146,6 +157,45 @@ def strategy_specs(
     return tuple(specs)
 
 
+def trials_per_strategy(
+    config: ml_collections.ConfigDict, specs: tuple[StrategySpec, ...]
+) -> dict[str, int]:
+    """Trials per strategy of the run: ``config.al.trials_per_strategy`` (optional; e.g.
+    ``{"random": 5, "ours": 5, "entropy": 3}``) for the strategies of ``specs``,
+    ``config.al.num_trials`` for the others.
+
+    A strategy with n trials runs trials 0 .. n - 1 and skips the later ones; every trial
+    trains its one cycle-0 model, shared by the strategies that run in it. Names that are
+    valid strategies (registry names or aliases in ``config.al.strategy.kwargs``) but not
+    in this run are ignored, so that ``--config.al.strategies`` may narrow a preset.
+
+    Raises:
+      ValueError: an unknown name (a typo), or a count that is not an integer in
+        [1, ``al.num_trials``].
+    """
+    num_trials = int(config.al.num_trials)
+    if num_trials < 1:
+        raise ValueError(f"config.al.num_trials must be >= 1, got {num_trials}")
+    given = config.al.get("trials_per_strategy", None) or {}
+    given = dict(given.items())
+    aliases = set(config.al.strategy.kwargs or {})
+    out = {s.name: num_trials for s in specs}
+    for name, count in given.items():
+        if name not in strategies.STRATEGIES and name not in aliases:
+            raise ValueError(
+                f"config.al.trials_per_strategy: unknown strategy {name!r}; valid names: "
+                f"{', '.join(sorted(set(strategies.STRATEGIES) | aliases))}"
+            )
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= num_trials:
+            raise ValueError(
+                f"config.al.trials_per_strategy[{name!r}] = {count!r}: must be an integer in "
+                f"[1, config.al.num_trials = {num_trials}]"
+            )
+        if name in out:
+            out[name] = count
+    return out
+
+
 def plan_from_config(
     config: ml_collections.ConfigDict, names: list[str] | None = None, *, pool_size: int = 0
 ) -> Plan:
@@ -155,8 +205,9 @@ def plan_from_config(
     (``al.schedule``); without it ``Plan.schedule`` is None (``select.py``, validation).
     """
     a, t = config.al, config.train
+    specs = strategy_specs(config, names)
     return Plan(
-        strategies=strategy_specs(config, names),
+        strategies=specs,
         num_trials=int(a.num_trials),
         num_cycles=int(a.num_cycles),
         initial_fraction=float(a.initial_fraction),
@@ -173,6 +224,7 @@ def plan_from_config(
         reference_miou=float(a.reference_miou),
         full_reference=bool(a.full_reference),
         init_from=os.path.expanduser(str(config.checkpoint.get("init_from", "") or "")),
+        trials_per_strategy=trials_per_strategy(config, specs),
     )
 
 

@@ -1,0 +1,219 @@
+"""Paired comparisons of strategies over trials, with 95 % t confidence intervals (host side).
+
+All strategies of a trial share its initial pool and its cycle-0 model (paper IV-A), so
+the difference between two strategies *in the same trial* cancels what the trial's
+initial pool and cycle-0 training contribute. The gain of a strategy over a baseline in
+one trial is the mean, over cycles 1..K (K the last cycle of the experiment), of the
+strategy's metric minus the baseline's at the same cycle; over the trials that have every
+cycle 1..K for both, the gains give a mean and a 95 % confidence interval from Student's t
+distribution: ``mean +- t(0.975, n - 1) * std / sqrt(n)`` (sample std, ``ddof=1``). One
+trial gives no interval (``NaN``, ``null`` in JSON).
+
+``paired_stats`` gives this for every strategy against random (mDSQ at the top level, mAP
+and mIoU beside it) and, from the ``reporting.summarize`` summaries, the label efficiency
+at 95 % of the reference mDSQ per trial with its paired savings against random (random's
+fraction minus the strategy's in the same trial: positive = fewer labels).
+``verdict`` turns an interval into the plain reading of a claim.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import scipy.stats
+
+from mtal_jax import records as records_lib
+
+LEVEL = 0.95
+"""Confidence level of the intervals."""
+
+METRICS = ("mdsq", "map", "miou")
+"""Metrics compared in pairs; the first is the one at the top level of ``paired_stats``."""
+
+BASELINE = "random"
+
+REPRODUCED = "reproduced"
+CONTRADICTED = "contradicted"
+NOT_DISTINGUISHABLE = "not distinguishable from noise at this power"
+
+
+def t_interval(values: Sequence[float], level: float = LEVEL) -> dict[str, Any]:
+    """Mean and two-sided t confidence interval of the finite ``values``.
+
+    Args:
+      values: [T] per-trial values (NaN entries are left out).
+      level: confidence level.
+
+    Returns:
+      ``{"mean": float, "ci95": [lo, hi], "trials": n}``: NaN mean without values, NaN
+      bounds with fewer than two.
+
+    Examples:
+      >>> r = t_interval([1.0, 3.0])  # mean 2, std sqrt(2), t(0.975, 1) = 12.706
+      >>> [round(v, 3) for v in r["ci95"]]
+      [-10.706, 14.706]
+    """
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], np.float64)
+    n = len(v)
+    mean = float(v.mean()) if n else math.nan
+    if n < 2:
+        return {"mean": mean, "ci95": [math.nan, math.nan], "trials": n}
+    half = float(scipy.stats.t.ppf(0.5 + level / 2, n - 1) * v.std(ddof=1) / math.sqrt(n))
+    return {"mean": mean, "ci95": [mean - half, mean + half], "trials": n}
+
+
+def verdict(ci95: Sequence[float], direction: int = 1) -> str:
+    """The reading of a claim "the difference has the sign of ``direction``" from its
+    interval: ``reproduced`` when the interval excludes 0 on that side, ``contradicted``
+    when it excludes 0 on the other side, otherwise not distinguishable from noise (also
+    without an interval).
+
+    Examples:
+      >>> verdict([0.01, 0.05]), verdict([0.01, 0.05], direction=-1), verdict([-0.01, 0.05])
+      ('reproduced', 'contradicted', 'not distinguishable from noise at this power')
+    """
+    if direction not in (1, -1):
+        raise ValueError(f"direction must be 1 or -1, got {direction}")
+    lo, hi = (math.nan if x is None else float(x) for x in ci95)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return NOT_DISTINGUISHABLE
+    if lo > 0 or hi < 0:
+        return REPRODUCED if (lo > 0) == (direction > 0) else CONTRADICTED
+    return NOT_DISTINGUISHABLE
+
+
+def _by_trial(records: Iterable[Any]) -> dict[str, dict[Any, dict[int, dict[str, float]]]]:
+    """``{strategy: {trial: {cycle: {metric: value}}}}``."""
+    out: dict[str, dict[Any, dict[int, dict[str, float]]]] = collections.defaultdict(dict)
+    for r in records_lib.as_records(list(records)):
+        out[r.strategy].setdefault(r.trial, {})[r.cycle] = dict(r.metrics)
+    return dict(out)
+
+
+def paired_gain(
+    records: Iterable[Any],
+    strategy: str,
+    baseline: str = BASELINE,
+    *,
+    last_cycle: int | None = None,
+) -> dict[str, Any]:
+    """The per-trial paired gain of ``strategy`` over ``baseline`` and its t interval.
+
+    Args:
+      records: result records (``records.CycleRecord`` or their JSON objects).
+      strategy: the strategy compared.
+      baseline: the strategy it is compared with, in the same trials.
+      last_cycle: K, the last cycle of the comparison (default: the largest cycle in
+        ``records``). A trial counts only when both strategies have every cycle 1..K in it
+        (trials still running are listed in ``incomplete_trials``).
+
+    Returns:
+      ``{"baseline", "cycles": [1..K], "mean", "ci95", "trials"}`` for mDSQ, the same three
+      under ``"map"`` and ``"miou"``, ``"per_trial"`` (``[{"trial", "mdsq", "map",
+      "miou"}]``, the gains) and ``"incomplete_trials"``.
+    """
+    records = records_lib.as_records(list(records))
+    data = _by_trial(records)
+    if last_cycle is None:
+        last_cycle = max((r.cycle for r in records), default=0)
+    cycles = list(range(1, last_cycle + 1))
+    mine, base = data.get(strategy, {}), data.get(baseline, {})
+    per_trial, incomplete = [], []
+    for trial in mine:
+        if trial not in base:
+            continue
+        if not cycles or not all(c in mine[trial] and c in base[trial] for c in cycles):
+            incomplete.append(trial)
+            continue
+        gains = {"trial": trial}
+        for m in METRICS:
+            diffs = [mine[trial][c][m] - base[trial][c][m] for c in cycles]
+            gains[m] = float(np.mean(diffs)) if all(map(math.isfinite, diffs)) else math.nan
+        per_trial.append(gains)
+    out: dict[str, Any] = {"baseline": baseline, "cycles": cycles}
+    out.update(t_interval([g[METRICS[0]] for g in per_trial]))
+    for m in METRICS[1:]:
+        out[m] = t_interval([g[m] for g in per_trial])
+    out["per_trial"] = per_trial
+    out["incomplete_trials"] = incomplete
+    return out
+
+
+def label_efficiency_savings(
+    summaries: Mapping[str, records_lib.StrategySummary], strategy: str, baseline: str = BASELINE
+) -> dict[str, Any]:
+    """Label efficiency at 95 % of the reference mDSQ (paper IV-A) and savings against
+    ``baseline``, from ``reporting.summarize``'s summaries.
+
+    Returns:
+      ``{"mean_curve"`` (the fraction at which the strategy's mean mDSQ curve reaches 95 %,
+      NaN when it does not), ``"baseline_mean_curve"``, ``"savings_mean_curve"`` (the
+      paper's "savings": the baseline's minus the strategy's), ``"per_trial"``
+      (``[{"trial", "le95", "baseline_le95", "savings"}]`` over the trials both ran;
+      NaN where either curve does not reach 95 %), ``"savings_mean"``, ``"savings_ci95"``,
+      ``"savings_trials"`` (the t interval over the trials where both reach it) and
+      ``"trials_reached"`` (trials where the strategy reaches it).
+    """
+    mine = summaries[strategy]
+    base = summaries.get(baseline)
+    base_le = dict(zip(base.trials, base.le95_per_trial)) if base is not None else {}
+    per_trial = []
+    for trial, le in zip(mine.trials, mine.le95_per_trial):
+        if trial in base_le:
+            b = base_le[trial]
+            per_trial.append({"trial": trial, "le95": le, "baseline_le95": b, "savings": b - le})
+    stats = t_interval([p["savings"] for p in per_trial])
+    base_curve = base.le95_mean_curve if base is not None else math.nan
+    return {
+        "mean_curve": mine.le95_mean_curve,
+        "baseline_mean_curve": base_curve,
+        "savings_mean_curve": base_curve - mine.le95_mean_curve,
+        "per_trial": per_trial,
+        "savings_mean": stats["mean"],
+        "savings_ci95": stats["ci95"],
+        "savings_trials": stats["trials"],
+        "trials_reached": mine.le95_trials_reached,
+    }
+
+
+def paired_stats(
+    records: Iterable[Any],
+    summaries: Mapping[str, records_lib.StrategySummary] | None = None,
+    baseline: str = BASELINE,
+) -> dict[str, dict[str, Any]]:
+    """``paired.json``: for every strategy but ``baseline``, ``paired_gain`` against it and,
+    with ``summaries``, its label efficiency and savings under ``"le95"``.
+
+    Returns:
+      ``{}`` without a ``baseline`` run, else ``{strategy: {...}}`` in record order.
+    """
+    records = records_lib.as_records(list(records))
+    names = list(dict.fromkeys(r.strategy for r in records))
+    if baseline not in names:
+        return {}
+    out = {}
+    for name in names:
+        if name == baseline:
+            continue
+        out[name] = paired_gain(records, name, baseline)
+        if summaries is not None:
+            out[name]["le95"] = label_efficiency_savings(summaries, name, baseline)
+    return out
+
+
+def format_interval(stats: Mapping[str, Any], digits: int = 3, scale: float = 1.0) -> str:
+    """``+0.012 [-0.004, +0.028]`` (mean and 95 % interval; ``—`` without a mean; the
+    interval is left out with fewer than two trials)."""
+    mean = stats.get("mean", math.nan)
+    mean = math.nan if mean is None else mean
+    if not math.isfinite(mean):
+        return "—"
+    lo, hi = (math.nan if x is None else x for x in stats.get("ci95", [math.nan, math.nan]))
+    text = f"{scale * mean:+.{digits}f}"
+    if math.isfinite(lo) and math.isfinite(hi):
+        text += f" [{scale * lo:+.{digits}f}, {scale * hi:+.{digits}f}]"
+    return text

@@ -1,0 +1,129 @@
+"""Tests of mtal_jax.paired: paired gains over trials, t intervals, savings, verdicts."""
+
+import math
+
+import pytest
+
+from mtal_jax import paired, reporting
+
+T_0975_1 = 12.706204736  # Student t, 97.5 % quantile, 1 degree of freedom
+T_0975_2 = 4.302652730  # 2 degrees of freedom
+
+FRACTIONS = [0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+CURVES = {  # the curves of test_reporting.py: {strategy: {trial: mDSQ at FRACTIONS}}
+    "random": {
+        0: [0.80, 0.85, 0.88, 0.91, 0.93, 0.96, 0.99],
+        1: [0.82, 0.85, 0.90, 0.93, 0.95, 0.97, 1.00],
+    },
+    "ours": {
+        0: [0.85, 0.90, 0.94, 0.96, 0.97, 0.98, 1.00],
+        1: [0.87, 0.92, 0.98, 0.97, 0.98, 0.99, 1.00],
+    },
+}
+
+
+def _records(curves=CURVES, map_scale=0.4, miou_scale=0.7):
+    out = []
+    for strategy, trials in curves.items():
+        for trial, values in trials.items():
+            for cycle, (fraction, value) in enumerate(zip(FRACTIONS, values)):
+                out.append(
+                    {"trial": trial, "strategy": strategy, "cycle": cycle,
+                     "labeled_fraction": fraction, "labeled_ids": [], "mdsq": value,
+                     "map": map_scale * value, "ap50": 0.6 * value, "miou": miou_scale * value}
+                )  # fmt: skip
+    return out
+
+
+def test_t_interval_hand_computed():
+    r = paired.t_interval([1.0, 2.0, 6.0])  # mean 3, std sqrt(7), n 3
+    half = T_0975_2 * math.sqrt(7) / math.sqrt(3)
+    assert r["mean"] == pytest.approx(3.0) and r["trials"] == 3
+    assert r["ci95"] == pytest.approx([3 - half, 3 + half])
+    r = paired.t_interval([0.5, float("nan")])  # NaN left out: one value, no interval
+    assert r["mean"] == 0.5 and r["trials"] == 1 and all(math.isnan(x) for x in r["ci95"])
+    assert math.isnan(paired.t_interval([])["mean"])
+
+
+def test_paired_gain_hand_computed():
+    # ours - random over cycles 1-6: t0 (0.05+0.06+0.05+0.04+0.02+0.01)/6 = 0.23/6,
+    # t1 (0.07+0.08+0.04+0.03+0.02+0.00)/6 = 0.24/6
+    g0, g1 = 0.23 / 6, 0.24 / 6
+    mean, half = (g0 + g1) / 2, T_0975_1 * (abs(g1 - g0) / math.sqrt(2)) / math.sqrt(2)
+    p = paired.paired_gain(_records(), "ours")
+    assert p["cycles"] == [1, 2, 3, 4, 5, 6] and p["trials"] == 2
+    assert [g["trial"] for g in p["per_trial"]] == [0, 1]
+    assert [g["mdsq"] for g in p["per_trial"]] == pytest.approx([g0, g1])
+    assert p["mean"] == pytest.approx(mean)
+    assert p["ci95"] == pytest.approx([mean - half, mean + half])
+    assert p["map"]["mean"] == pytest.approx(0.4 * mean)  # mAP = 0.4 mDSQ in these records
+    assert p["miou"]["ci95"] == pytest.approx([0.7 * (mean - half), 0.7 * (mean + half)])
+    assert paired.verdict(p["ci95"]) == paired.REPRODUCED
+    # the same comparison the other way round: the interval flips sign
+    q = paired.paired_gain(_records(), "random", baseline="ours")
+    assert q["ci95"] == pytest.approx([-mean - half, -mean + half])
+    assert paired.verdict(q["ci95"]) == paired.CONTRADICTED
+    # it agrees with reporting.summarize's paired gain (same definition, complete trials)
+    summary = reporting.summarize(_records())["ours"]
+    assert summary.gain_vs_random_mean == pytest.approx(mean)
+
+
+def test_only_trials_complete_for_both_count():
+    records = [r for r in _records() if not (r["strategy"] == "random" and r["trial"] == 1)]
+    records += [
+        r for r in _records() if r["strategy"] == "random" and r["trial"] == 1 and r["cycle"] < 4
+    ]  # trial 1 of random still running at cycle 3
+    p = paired.paired_gain(records, "ours")
+    assert p["trials"] == 1 and p["incomplete_trials"] == [1]
+    assert p["mean"] == pytest.approx(0.23 / 6)
+    # a strategy with fewer trials (al.trials_per_strategy) is paired on its own trials
+    fewer = [r for r in _records() if not (r["strategy"] == "ours" and r["trial"] == 1)]
+    p = paired.paired_gain(fewer, "ours")
+    assert p["trials"] == 1 and p["incomplete_trials"] == []
+
+
+def test_label_efficiency_savings_per_trial():
+    # 95 % points (test_reporting.py): random t0 0.86667, t1 0.8; ours t0 0.65, t1 0.55;
+    # mean curves: random 0.84, ours 0.58
+    summaries = reporting.summarize(_records())
+    le = paired.label_efficiency_savings(summaries, "ours")
+    assert le["mean_curve"] == pytest.approx(0.58)
+    assert le["baseline_mean_curve"] == pytest.approx(0.84)
+    assert le["savings_mean_curve"] == pytest.approx(0.26)
+    s0, s1 = 0.8 + 0.02 / 0.03 * 0.1 - 0.65, 0.8 - 0.55
+    assert [p["savings"] for p in le["per_trial"]] == pytest.approx([s0, s1])
+    half = T_0975_1 * (abs(s1 - s0) / math.sqrt(2)) / math.sqrt(2)
+    assert le["savings_mean"] == pytest.approx((s0 + s1) / 2)
+    assert le["savings_ci95"] == pytest.approx([(s0 + s1) / 2 - half, (s0 + s1) / 2 + half])
+    assert le["trials_reached"] == 2 and le["savings_trials"] == 2
+
+
+def test_label_efficiency_not_reached_gives_no_savings():
+    curves = {"random": {0: [0.5] * 7}, "ours": {0: [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.96]}}
+    le = paired.paired_stats(_records(curves), reporting.summarize(_records(curves)))["ours"]
+    assert le["le95"]["mean_curve"] == pytest.approx(0.9)
+    assert math.isnan(le["le95"]["savings_mean_curve"])  # random never reaches 95 %
+    assert le["le95"]["savings_trials"] == 0
+
+
+def test_paired_stats_shape_and_no_baseline():
+    stats = paired.paired_stats(_records())
+    assert list(stats) == ["ours"]  # random is the baseline, not compared with itself
+    assert set(stats["ours"]) >= {"mean", "ci95", "trials", "map", "miou", "per_trial"}
+    assert paired.paired_stats([r for r in _records() if r["strategy"] == "ours"]) == {}
+
+
+def test_verdict_and_format():
+    assert paired.verdict([0.01, 0.02]) == paired.REPRODUCED
+    assert paired.verdict([-0.02, -0.01]) == paired.CONTRADICTED
+    assert paired.verdict([-0.02, -0.01], direction=-1) == paired.REPRODUCED
+    assert paired.verdict([-0.01, 0.02]) == paired.NOT_DISTINGUISHABLE
+    assert paired.verdict([0.0, 0.02]) == paired.NOT_DISTINGUISHABLE  # 0 is inside
+    assert paired.verdict([None, None]) == paired.NOT_DISTINGUISHABLE
+    with pytest.raises(ValueError, match="direction"):
+        paired.verdict([0.1, 0.2], direction=0)
+    assert paired.format_interval({"mean": 0.0123, "ci95": [-0.004, 0.0286]}) == (
+        "+0.012 [-0.004, +0.029]"
+    )
+    assert paired.format_interval({"mean": 0.5, "ci95": [None, None]}) == "+0.500"
+    assert paired.format_interval({"mean": None}) == "—"
