@@ -4,6 +4,8 @@
 
 Command:
   python train.py --config configs/tiny.py --workdir /tmp/mtal_tiny
+  python train.py --config configs/tiny.py:repro --workdir /tmp/mtal_tiny_repro  # 2 trials:
+      # random in both, ours in the first (al.trials_per_strategy)
 """
 
 from configs import default
@@ -37,6 +39,10 @@ def get_config(arg=None):
     config.eval.batch_size = 8
     config.eval.max_detections = 8
     config.checkpoint.every_steps = 2
-    if arg:
-        raise ValueError(f"unknown preset {arg!r}")
+    if arg == "repro":  # the structure of default.py:repro at test scale (tests/test_repro.py)
+        config.al.strategies = "random,ours"
+        config.al.num_trials = 2
+        config.al.trials_per_strategy = {"random": 2, "ours": 1}
+    elif arg:
+        raise ValueError(f"unknown preset {arg!r} (valid: repro)")
     return config

@@ -1,7 +1,12 @@
 """The reproduction's structure: per-strategy trial counts, their validation, presets, and a
 tiny run with {random: 2 trials, ours: 1} that survives crashes and resumes identically."""
 
+import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -12,14 +17,11 @@ from mtal_jax.data import pipeline
 
 
 def _config(data_dir=None, **al):
-    config = tiny.get_config()
+    config = tiny.get_config("repro")  # random: 2 trials, ours: 1
     if data_dir is not None:
         config.data.data_dir = str(data_dir)
     config.al.reference_map = 0.5  # no reference run: the records' mDSQ uses these
     config.al.reference_miou = 0.5
-    config.al.strategies = "random,ours"
-    config.al.num_trials = 2
-    config.al.trials_per_strategy = {"random": 2, "ours": 1}
     for k, v in al.items():
         setattr(config.al, k, v)
     return config
@@ -121,6 +123,9 @@ def test_trials_beyond_a_strategy_count_skip_it(uninterrupted):
     assert records[0]["labeled_ids"] == records[2]["labeled_ids"]
     assert records[0]["map"] == records[2]["map"]
     assert records[0]["labeled_ids"] != records[4]["labeled_ids"]
+    for run in ("reference", "trial_0/cycle_0", "trial_1/random/cycle_1"):
+        has_wall = os.path.exists(os.path.join(workdir, run, "wall.json"))
+        assert has_wall == (run != "reference")  # the reference is given, not trained
     summary = jsonio.read(os.path.join(workdir, "summary.json"))
     assert summary["random"]["trials"] == [0, 1] and summary["ours"]["trials"] == [0]
     paired = jsonio.read(os.path.join(workdir, "paired.json"))
@@ -130,6 +135,7 @@ def test_trials_beyond_a_strategy_count_skip_it(uninterrupted):
     assert paired["ours"]["ci95"] == [None, None]  # one trial: no interval
 
 
+@pytest.mark.slow
 def test_crash_then_resume_gives_the_same_records(tmp_path, data_dir, uninterrupted, monkeypatch):
     _, expected = uninterrupted
     workdir = str(tmp_path / "crashy")
@@ -156,6 +162,8 @@ def test_crash_then_resume_gives_the_same_records(tmp_path, data_dir, uninterrup
     monkeypatch.setattr(pipeline, "iterate_train", real_iter)
     done = jsonio.read(os.path.join(workdir, "results.json"))
     assert {r["trial"] for r in done} == {0}
+    wall0 = jsonio.read(os.path.join(workdir, "trial_0", "cycle_0", "wall.json"))
+    assert wall0["seconds"] > 0
 
     # 2. Crash while scoring the pool of trial 1's random.
     def crashing_score(*a, **kw):
@@ -174,6 +182,8 @@ def test_crash_then_resume_gives_the_same_records(tmp_path, data_dir, uninterrup
     assert jsonio.read(os.path.join(workdir, "paired.json")) == jsonio.read(
         os.path.join(uninterrupted[0], "paired.json")
     )
+    # a finished run read back by a later session keeps the wall time of its first session
+    assert jsonio.read(os.path.join(workdir, "trial_0", "cycle_0", "wall.json")) == wall0
 
 
 def test_resume_with_other_trial_counts_is_refused(uninterrupted, data_dir):
@@ -182,3 +192,72 @@ def test_resume_with_other_trial_counts_is_refused(uninterrupted, data_dir):
     with pytest.raises(ValueError, match="another config"):
         experiment.run(config, str(workdir), progress=False)
 
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_gives_the_same_records(tmp_path, data_dir, uninterrupted):
+    """Real kills (SIGKILL) of `python train.py --config configs/tiny.py:repro`, then a
+    resume: the same records, paired.json and wall-time files as an uninterrupted run."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    expected_dir, expected = uninterrupted
+    workdir = tmp_path / "killed"
+    args = [
+        sys.executable, "train.py", "--config", "configs/tiny.py:repro", "--workdir", str(workdir),
+        "--noprogress", f"--config.data.data_dir={data_dir}", "--config.al.reference_map=0.5",
+        "--config.al.reference_miou=0.5",
+    ]  # fmt: skip
+    for delay in (10, 18, 26, 34):
+        proc = subprocess.Popen(args, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    subprocess.run(args, cwd=root, check=True, capture_output=True)
+    with open(workdir / "results.json") as f:
+        records = json.load(f)
+    assert _key(records) == _key(expected)
+    for got, want in zip(records, expected):
+        for k in ("map", "miou", "mdsq"):
+            assert got[k] == pytest.approx(want[k], abs=1e-6)
+    assert jsonio.read(str(workdir / "paired.json")) == jsonio.read(
+        os.path.join(expected_dir, "paired.json")
+    )
+    for run in ("trial_0/cycle_0", "trial_1/random/cycle_1", "trial_0/ours/cycle_1"):
+        assert jsonio.read(str(workdir / run / "wall.json"))["seconds"] >= 0
+
+
+def test_composition_and_results_page_of_a_finished_run(uninterrupted, tmp_path):
+    from mtal_jax.analysis import composition
+
+    workdir, records = uninterrupted
+    comp = composition.from_workdir(str(workdir))
+    assert comp["hard_available"]  # synthetic ids carry their condition
+    assert comp["strategies"]["random"]["trials"] == [0, 1]
+    assert comp["strategies"]["ours"]["trials"] == [0]
+    assert comp["strategies"]["random"]["overall"]["images"] == 8  # 2 trials x budget 4
+    pool = comp["pool"]
+    assert pool["images"] == 40 and 0 <= pool["rare_box_share"] <= 1
+    assert sum(comp["pool_class_counts"].values()) == pool["boxes"]
+    page = _make_results().build(
+        {"synthetic": (str(workdir), "")}, str(tmp_path / "results"), str(tmp_path / "src")
+    )
+    assert "## Side by side with the paper" in page
+    gain = records[3]["mdsq"] - records[1]["mdsq"]
+    assert f"| ours | 1 | " in page and f"{gain:+.3f} |" in page  # one trial: no interval
+    assert "ours > random in mDSQ (+3.39 % at 80 % labeled)" in page
+    assert "not distinguishable from noise at this power" in page
+    assert "| ours > LL4AL in mDSQ (+1.07 % at 80 % labeled) | — | not run |" in page
+    assert "| pool (all images) | — | 40 |" in page
+    for f in ("paired.json", "summary.md", "composition.json", "results.json", "mdsq.png"):
+        assert os.path.exists(tmp_path / "results" / "synthetic" / f), f
+
+
+def _make_results():
+    import importlib.util
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location(
+        "make_results", os.path.join(root, "docs", "make_results.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -8,11 +8,14 @@ Disk layout of ``workdir`` (every JSON written atomically, selections never rewr
 
   config.json                       the resolved config (a resume must match it)
   reference/                        fully trained reference run (100 % of the pool)
-  trial_<t>/cycle_0/                the shared cycle-0 model of trial t (+ pool.json)
+  trial_<t>/cycle_0/                the shared cycle-0 model of trial t (+ pool.json); only
+                                    the strategies with more than t trials
+                                    (``al.trials_per_strategy``) run in trial t
   trial_<t>/<strategy>/cycle_<k>/   k >= 1: selection.json (made with the cycle k-1 model),
                                     pool.json (labeled ids), scores.npz, train/, metrics.json,
                                     diagnostics.json (``ours``: score degeneracy, al.diagnostics)
-  results.json, summary.md, summary.json, mdsq.png, map.png, miou.png
+  wall.json                         in each run directory above: its wall seconds
+  results.json, summary.md, summary.json, paired.json, mdsq.png, map.png, miou.png
 
 The names below are the package's public API, shared by ``train.py``, ``select.py`` and
 the analyses.

@@ -109,6 +109,16 @@ def write_results(workdir: str, records: list[dict]) -> None:
     jsonio.write_atomic(path, records)
 
 
+def write_wall_time(run_dir: str, seconds: float) -> None:
+    """Writes ``run_dir/wall.json`` (``{"seconds": s}``: selection, training and evaluation of
+    the run, as timed by the session that first completed it), once: a resumed session
+    reads a finished run back in seconds and leaves the file alone. Work lost to an
+    interruption is not counted."""
+    path = os.path.join(run_dir, "wall.json")
+    if jax.process_index() == 0 and not os.path.exists(path) and os.path.isdir(run_dir):
+        jsonio.write_atomic(path, {"seconds": float(seconds)})
+
+
 def image_ids(source: Any, indices: np.ndarray) -> list[str]:
     """The dataset's own ids (``image_id``) of ``source[indices]``, read without decoding
     images (``data.fields``)."""

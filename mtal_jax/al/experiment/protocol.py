@@ -105,9 +105,12 @@ def run_plan(
         enabled=progress and jax.process_index() == 0,
     )  # fmt: skip
     tracker.start("reference (100% of the pool)", ref_steps)
+    t0 = time.time()
     ref = reference_metrics(
         setup, plan, workdir, progress=progress, init_variables=init, on_step=tracker.step
     )
+    if not given_ref:
+        durable.write_wall_time(os.path.join(workdir, "reference"), time.time() - t0)
     tracker.finish()
     results: list[records.CycleRecord] = []
     # by (run length, LL4AL detach step): they set the LR schedule and the detach point
@@ -129,7 +132,7 @@ def run_plan(
         tracker.finish()
         return result
 
-    def record(trial, strategy, cycle, labeled, result: records.RunResult, seconds):
+    def record(trial, strategy, cycle, labeled, result: records.RunResult, seconds, run_dir):
         rec = records.CycleRecord(
             trial=trial, strategy=strategy, cycle=cycle, labeled_fraction=float(labeled.mean()),
             labeled_ids=np.flatnonzero(labeled).tolist(),
@@ -142,6 +145,7 @@ def run_plan(
             trial, strategy, cycle, 100 * rec.labeled_fraction, values, seconds,
         )  # fmt: skip
         durable.write_results(workdir, [r.to_json() for r in results])
+        durable.write_wall_time(run_dir, seconds)
 
     for trial in range(plan.num_trials):
         trial_specs = plan.strategies_of_trial(trial)  # al.trials_per_strategy
@@ -162,7 +166,7 @@ def run_plan(
         )  # fmt: skip
         secs0 = time.time() - t0
         for spec in trial_specs:
-            record(trial, spec.name, 0, labeled0, result0, secs0)
+            record(trial, spec.name, 0, labeled0, result0, secs0, os.path.join(base, "cycle_0"))
             labeled, result = labeled0, result0
             for cycle in range(1, plan.num_cycles):
                 t0 = time.time()
@@ -178,7 +182,7 @@ def run_plan(
                     cycle_dir, labeled, result.variables, seed + cycle, sched.cycle_steps,
                     ll4al=spec.base == "ll4al", phase=phase,
                 )  # fmt: skip
-                record(trial, spec.name, cycle, labeled, result, time.time() - t0)
+                record(trial, spec.name, cycle, labeled, result, time.time() - t0, cycle_dir)
     tracker.close()
     if jax.process_index() == 0:
         reporting.write_summary(results, workdir)

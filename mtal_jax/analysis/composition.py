@@ -1,0 +1,269 @@
+"""What each strategy selected: the share of rare classes and hard scenes (paper IV-D).
+
+  python -m mtal_jax.analysis.composition --workdir runs/repro_synthetic [--out_dir DIR]
+
+Definitions (over the experiment's pool, the training split of ``workdir/config.json``):
+
+* **rare classes**: the detection classes whose number of ground-truth boxes in the pool is
+  strictly below the median of the per-class box counts (synthetic default: bus, cyclist
+  and traffic sign; CamVid: the rarest of car, pedestrian, bicyclist);
+* **rare-class box share**: boxes of rare classes / all boxes, over the selected images;
+* **rare-class image share**: selected images with at least one rare-class box / selected
+  images;
+* **hard scenes**: images whose ``image_id`` ends with a hard condition (``_night``,
+  ``_fog``, ``_glare``: the synthetic data's ``data.synthetic.CONDITIONS``); a dataset whose
+  ids do not all end with a condition (CamVid) has no such flag, and its hard-scene share
+  is ``None`` (n/a).
+
+Each share is given per strategy and cycle (summed over trials) and overall (cycles 1..K,
+all trials), beside the same share over the whole pool (what random selection gets in
+expectation). Labels are read without decoding images (``data.fields``); the selections
+come from each cycle's ``selection.json``. Writes ``composition.json`` and
+``composition.md`` to ``--out_dir`` (default: the workdir).
+"""
+
+from __future__ import annotations
+
+import collections
+import glob
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mtal_jax import jsonio
+from mtal_jax.data import catalog, fields, synthetic
+
+HARD_CONDITIONS = tuple(c for c in synthetic.CONDITIONS if c != "day")
+_DASH = "—"
+
+
+def rare_classes(pool_counts: Sequence[float]) -> np.ndarray:
+    """[C] bool: classes whose pool box count is strictly below the median count.
+
+    Examples:
+      >>> rare_classes([5003, 1009, 541, 770, 395, 476]).tolist()  # median 655.5
+      [False, False, True, False, True, True]
+    """
+    counts = np.asarray(pool_counts, np.float64)
+    if counts.ndim != 1 or not len(counts):
+        raise ValueError(f"pool_counts must be a non-empty [C] vector, got shape {counts.shape}")
+    return counts < np.median(counts)
+
+
+def hard_flags(image_ids: Sequence[str]) -> np.ndarray | None:
+    """[N] bool: the image id ends with a hard condition; None when the ids carry no
+    condition (not every id's last ``_`` field is one of ``synthetic.CONDITIONS``)."""
+    last = [str(i).rsplit("_", 1)[-1] for i in image_ids]
+    if not last or any(c not in synthetic.CONDITIONS for c in last):
+        return None
+    return np.asarray([c in HARD_CONDITIONS for c in last], bool)
+
+
+def counts_of(
+    image_counts: np.ndarray, rare: np.ndarray, hard: np.ndarray | None, indices: Sequence[int]
+) -> dict[str, int | None]:
+    """Counts over the images ``indices``.
+
+    Args:
+      image_counts: [N, C] boxes per image and detection class.
+      rare: [C] bool rare classes.
+      hard: [N] bool hard scenes, or None.
+      indices: [S] pool indices (a selection).
+
+    Returns:
+      ``{"images", "boxes", "rare_boxes", "rare_images", "hard_images"}`` (the last None
+      without ``hard``).
+    """
+    idx = np.asarray(indices, np.int64).reshape(-1)
+    sub = image_counts[idx]  # [S, C]
+    rare_per_image = sub[:, rare].sum(axis=1)  # [S]
+    return {
+        "images": len(idx),
+        "boxes": int(sub.sum()),
+        "rare_boxes": int(rare_per_image.sum()),
+        "rare_images": int((rare_per_image > 0).sum()),
+        "hard_images": None if hard is None else int(hard[idx].sum()),
+    }
+
+
+def shares(counts: dict[str, int | None]) -> dict[str, Any]:
+    """``counts`` plus ``rare_box_share``, ``rare_image_share`` and ``hard_share`` (NaN
+    without boxes / images, None without hard flags)."""
+    n, boxes, hard = counts["images"], counts["boxes"], counts["hard_images"]
+    return {
+        **counts,
+        "rare_box_share": counts["rare_boxes"] / boxes if boxes else float("nan"),
+        "rare_image_share": counts["rare_images"] / n if n else float("nan"),
+        "hard_share": None if hard is None else (hard / n if n else float("nan")),
+    }
+
+
+def _add(total: dict, counts: dict) -> dict:
+    if not total:
+        return dict(counts)
+    return {k: None if v is None else v + counts[k] for k, v in total.items()}
+
+
+def composition(
+    selections: Sequence[dict],
+    image_counts: np.ndarray,
+    hard: np.ndarray | None,
+    class_names: Sequence[str],
+) -> dict[str, Any]:
+    """Per-strategy composition of the ``selections`` (``selection.json`` objects with
+    ``strategy``, ``trial``, ``cycle`` and ``selected``) against the pool.
+
+    Args:
+      selections: the selection records.
+      image_counts: [N, C] boxes per pool image and detection class.
+      hard: [N] bool hard scenes, or None (n/a).
+      class_names: [C] detection class names.
+
+    Returns:
+      ``{"rare_classes": [names], "pool_class_counts": {name: boxes}, "hard_available",
+      "pool": shares, "strategies": {name: {"trials": [...], "overall": shares,
+      "per_cycle": {cycle: shares}}}}``.
+    """
+    image_counts = np.asarray(image_counts)
+    pool_counts = image_counts.sum(axis=0)
+    rare = rare_classes(pool_counts)
+    n = len(image_counts)
+    out: dict[str, Any] = {
+        "rare_classes": [c for c, r in zip(class_names, rare) if r],
+        "rare_definition": "detection classes with fewer pool boxes than the median per-class count",
+        "pool_class_counts": {c: int(v) for c, v in zip(class_names, pool_counts)},
+        "hard_available": hard is not None,
+        "pool": shares(counts_of(image_counts, rare, hard, np.arange(n))),
+        "strategies": {},
+    }
+    per: dict[str, dict] = collections.defaultdict(
+        lambda: {"trials": set(), "overall": {}, "per_cycle": {}}
+    )
+    for sel in sorted(selections, key=lambda s: (s["strategy"], s["trial"], s["cycle"])):
+        c = counts_of(image_counts, rare, hard, sel["selected"])
+        entry = per[sel["strategy"]]
+        entry["trials"].add(sel["trial"])
+        entry["overall"] = _add(entry["overall"], c)
+        entry["per_cycle"][sel["cycle"]] = _add(entry["per_cycle"].get(sel["cycle"], {}), c)
+    order = list(dict.fromkeys(s["strategy"] for s in selections))
+    for name in order:
+        entry = per[name]
+        out["strategies"][name] = {
+            "trials": sorted(entry["trials"]),
+            "overall": shares(entry["overall"]),
+            "per_cycle": {k: shares(v) for k, v in sorted(entry["per_cycle"].items())},
+        }
+    return out
+
+
+def read_selections(workdir: str) -> list[dict]:
+    """Every ``trial_<t>/<strategy>/cycle_<k>/selection.json`` of ``workdir``, in trial,
+    strategy directory and cycle order."""
+    paths = glob.glob(os.path.join(workdir, "trial_*", "*", "cycle_*", "selection.json"))
+
+    def key(path):
+        parts = path.split(os.sep)
+        return int(parts[-4].split("_")[1]), parts[-3], int(parts[-2].split("_")[1])
+
+    return [jsonio.read(p) for p in sorted(paths, key=key)]
+
+
+def pool_labels(source: Any, num_det_classes: int) -> tuple[np.ndarray, list[str]]:
+    """([N, C] int64 boxes per image and class, [N] image ids) of a data source, read
+    without decoding images."""
+    n = len(source)
+    counts = np.zeros((n, num_det_classes), np.int64)
+    for i, labels in enumerate(fields.iter_field(source, np.arange(n), "box_labels", ())):
+        labels = np.asarray(labels, np.int64).reshape(-1)
+        labels = labels[(labels >= 0) & (labels < num_det_classes)]
+        counts[i] = np.bincount(labels, minlength=num_det_classes)
+    return counts, fields.image_ids(source, np.arange(n))
+
+
+def from_workdir(workdir: str) -> dict[str, Any]:
+    """``composition`` of an experiment directory: its selections, and the pool of its
+    ``config.json`` (the dataset is opened as the run opened it).
+
+    Raises:
+      FileNotFoundError: no ``config.json`` in ``workdir``.
+    """
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: not an experiment directory (no config.json)")
+    d = jsonio.read(path)["data"]
+    dataset = catalog.load(
+        d["name"], data_dir=os.path.expanduser(d["data_dir"]), root=d.get("root", ""),
+        builder_kwargs=dict(d.get("builder_kwargs") or {}),
+    )  # fmt: skip
+    source = dataset.sources[d["train_split"]]
+    counts, ids = pool_labels(source, len(dataset.det_classes))
+    return composition(read_selections(workdir), counts, hard_flags(ids), dataset.det_classes)
+
+
+def _pct(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return _DASH if value != value else f"{100 * value:.1f} %"
+
+
+def markdown(comp: dict[str, Any]) -> str:
+    """Two tables: overall shares per strategy (with the pool's), and the rare-class box
+    share per cycle."""
+    rare = ", ".join(comp["rare_classes"]) or "none"
+    lines = [
+        f"Rare classes (fewer pool boxes than the median class): {rare}. Hard scenes: "
+        + ("night, fog, glare." if comp["hard_available"] else "n/a (no condition flags)."),
+        "",
+        "| strategy | trials | images | rare-class boxes | images with a rare class | hard scenes |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    rows = [("pool (all images)", "—", comp["pool"])]
+    rows += [(k, len(v["trials"]), v["overall"]) for k, v in comp["strategies"].items()]
+    for name, trials, s in rows:
+        lines.append(
+            f"| {name} | {trials} | {s['images']} | {_pct(s['rare_box_share'])} "
+            f"| {_pct(s['rare_image_share'])} | {_pct(s['hard_share'])} |"
+        )
+    cycles = sorted({int(c) for v in comp["strategies"].values() for c in v["per_cycle"]})
+    if cycles:
+        lines += [
+            "",
+            "Rare-class box share per cycle (summed over trials):",
+            "",
+            "| strategy | " + " | ".join(f"cycle {c}" for c in cycles) + " |",
+            "| --- |" + " --- |" * len(cycles),
+        ]
+        for name, v in comp["strategies"].items():
+            per = {int(k): s for k, s in v["per_cycle"].items()}
+            cells = [_pct(per[c]["rare_box_share"]) if c in per else _DASH for c in cycles]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write(comp: dict[str, Any], out_dir: str) -> list[str]:
+    """Writes ``composition.json`` and ``composition.md`` into ``out_dir``."""
+    os.makedirs(out_dir, exist_ok=True)
+    json_path = os.path.join(out_dir, "composition.json")
+    md_path = os.path.join(out_dir, "composition.md")
+    jsonio.write_atomic(json_path, comp)
+    text = markdown(comp)
+    jsonio.write_file_atomic(md_path, lambda f: f.write(text))
+    return [json_path, md_path]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m mtal_jax.analysis.composition --workdir DIR [--out_dir DIR]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workdir", required=True, help="experiment directory (train.py's)")
+    parser.add_argument("--out_dir", default="", help="output directory (default: workdir)")
+    args = parser.parse_args(argv)
+    for path in write(from_workdir(args.workdir), args.out_dir or args.workdir):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

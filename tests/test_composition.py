@@ -1,0 +1,73 @@
+"""Tests of mtal_jax.analysis.composition: rare classes and hard scenes among selections."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from mtal_jax.analysis import composition
+
+# A pool of 6 images and 3 classes; pool box counts per class: 6, 2, 1 -> median 2, so
+# only class 2 ("bike", 1 box) is rare (strictly below the median).
+IMAGE_COUNTS = np.array(
+    [[2, 0, 0], [1, 1, 0], [0, 0, 1], [1, 0, 0], [1, 1, 0], [1, 0, 0]], np.int64
+)  # [N=6, C=3]
+IDS = ["train_0_day", "train_1_night", "train_2_fog", "train_3_day", "train_4_day", "train_5_glare"]
+NAMES = ["car", "person", "bike"]
+
+
+def test_rare_classes_and_hard_flags():
+    assert composition.rare_classes([6, 2, 1]).tolist() == [False, False, True]
+    assert composition.rare_classes([3, 3, 3]).tolist() == [False] * 3  # none below the median
+    with pytest.raises(ValueError, match="non-empty"):
+        composition.rare_classes([])
+    assert composition.hard_flags(IDS).tolist() == [False, True, True, False, False, True]
+    assert composition.hard_flags(["0001TP_006690", "Seq05VD_f00000"]) is None  # CamVid ids
+    assert composition.hard_flags(["a_day", "b_006690"]) is None  # not every id has one
+
+
+def test_composition_hand_computed():
+    hard = composition.hard_flags(IDS)
+    selections = [  # trial 0: ours picks 2 then 5; random picks 3 then 4; trial 1: ours 1
+        {"strategy": "ours", "trial": 0, "cycle": 1, "selected": [2]},
+        {"strategy": "ours", "trial": 0, "cycle": 2, "selected": [5]},
+        {"strategy": "random", "trial": 0, "cycle": 1, "selected": [3]},
+        {"strategy": "random", "trial": 0, "cycle": 2, "selected": [4]},
+        {"strategy": "ours", "trial": 1, "cycle": 1, "selected": [1]},
+    ]
+    comp = composition.composition(selections, IMAGE_COUNTS, hard, NAMES)
+    assert comp["rare_classes"] == ["bike"]
+    assert comp["pool_class_counts"] == {"car": 6, "person": 2, "bike": 1}
+    pool = comp["pool"]  # 9 boxes, 1 rare; 1 of 6 images has a rare box; 3 of 6 hard
+    assert (pool["rare_box_share"], pool["rare_image_share"], pool["hard_share"]) == (
+        pytest.approx(1 / 9), pytest.approx(1 / 6), pytest.approx(0.5),
+    )  # fmt: skip
+    ours = comp["strategies"]["ours"]
+    assert ours["trials"] == [0, 1]
+    # overall: images 2, 5, 1 -> boxes 1 + 1 + 2 = 4, rare 1; rare images 1/3; hard 3/3
+    o = ours["overall"]
+    assert (o["images"], o["boxes"], o["rare_boxes"], o["hard_images"]) == (3, 4, 1, 3)
+    assert o["rare_box_share"] == pytest.approx(0.25)
+    assert o["rare_image_share"] == pytest.approx(1 / 3) and o["hard_share"] == 1.0
+    # cycle 1 sums trials 0 and 1: images 2 and 1 -> 3 boxes, 1 rare
+    assert ours["per_cycle"][1]["rare_box_share"] == pytest.approx(1 / 3)
+    assert ours["per_cycle"][2]["rare_box_share"] == 0.0
+    r = comp["strategies"]["random"]["overall"]  # images 3, 4: 3 boxes, none rare, none hard
+    assert (r["rare_box_share"], r["hard_share"]) == (0.0, 0.0)
+    text = composition.markdown(json.loads(json.dumps(comp)))  # as read back from JSON
+    assert "| ours | 2 | 3 | 25.0 % | 33.3 % | 100.0 % |" in text
+    assert "| pool (all images) | — | 6 | 11.1 % | 16.7 % | 50.0 % |" in text
+    assert "| ours | 33.3 % | 0.0 % |" in text
+
+
+def test_composition_without_hard_flags_reports_na():
+    sel = [{"strategy": "ours", "trial": 0, "cycle": 1, "selected": [0]}]
+    comp = composition.composition(sel, IMAGE_COUNTS, None, NAMES)
+    assert comp["pool"]["hard_share"] is None and not comp["hard_available"]
+    assert comp["strategies"]["ours"]["overall"]["rare_box_share"] == 0.0
+    assert comp["strategies"]["ours"]["overall"]["hard_images"] is None
+    text = composition.markdown(comp)
+    assert "n/a (no condition flags)" in text and "| ours | 1 | 1 | 0.0 % | 0.0 % | n/a |" in text
+    empty = composition.shares(composition.counts_of(IMAGE_COUNTS, np.zeros(3, bool), None, []))
+    assert math.isnan(empty["rare_box_share"]) and empty["images"] == 0
