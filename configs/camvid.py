@@ -10,7 +10,7 @@ Commands:
   python -m mtal_jax.data summary --config configs/camvid.py
   python train.py --config configs/camvid.py --workdir runs/camvid            # all strategies, 3 trials
   python train.py --config configs/camvid.py:quick --workdir runs/camvid_quick  # ours vs random, 1 trial
-  python train.py --config configs/camvid.py:table1 --workdir runs/camvid_table1  # Table I, js and kl
+  python train.py --config configs/camvid.py:table1 --workdir runs/table1_camvid  # Table I, js and kl
   python train.py --config configs/camvid.py:repro --workdir runs/repro_camvid  # docs/results.md
 
 Expected (2-core CPU, docs/results.md): reference mAP 0.031 / AP50 0.12 / mIoU 0.33;

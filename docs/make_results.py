@@ -38,7 +38,7 @@ M = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if M not in sys.path:
     sys.path.insert(0, M)
 
-from mtal_jax import jsonio, paired, reporting  # noqa: E402
+from mtal_jax import jsonio, paired, reporting
 
 DATASETS = {  # name: (title, config file, default main run, default Table I run)
     "synthetic": ("Synthetic default", "configs/default.py", "runs/repro_synthetic",
@@ -106,7 +106,9 @@ def load_run(run):
 
 
 def _hours(seconds):
-    return f"{seconds / 3600:.1f} h" if seconds else "n/a"
+    if not seconds:
+        return "n/a"
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
 def interp(records, strategy, fraction, metric="mdsq"):
@@ -168,8 +170,10 @@ def regime_section(name, results_dir, config):
     jobs = _read(os.path.join(d, "regime.json"))
     if jobs:
         lines += [
-            f"\nRegime runs (`bench/regime.py`; learning curve, noise floor, convergence "
-            f"checks; `docs/results/{name}/regime.json`):\n",
+            (
+                f"\nRegime runs (`bench/regime.py`; learning curve, noise floor, convergence "
+                f"checks; `docs/results/{name}/regime.json`):\n"
+            ),
             "| job | labeled | steps | passes | seed | mAP | mIoU | mDSQ | wall |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
@@ -190,8 +194,10 @@ def main_table(records, pairs):
     """Per strategy: trials, mDSQ at 50 / 70 / 90 %, paired gains over random."""
     names = list(dict.fromkeys(r["strategy"] for r in records))
     lines = [
-        "| strategy | trials | mDSQ 50 % | mDSQ 70 % | mDSQ 90 % | mDSQ gain over random "
-        "[95 % CI] | mAP gain | mIoU gain | vs random |",
+        (
+            "| strategy | trials | mDSQ 50 % | mDSQ 70 % | mDSQ 90 % | mDSQ gain over random "
+            "[95 % CI] | mAP gain | mIoU gain | vs random |"
+        ),
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for s in names:
@@ -205,7 +211,10 @@ def main_table(records, pairs):
                      paired.format_interval(p["miou"], 4)]  # fmt: skip
             v = paired.verdict(p["ci95"])
             reading = {paired.REPRODUCED: "better", paired.CONTRADICTED: "worse"}.get(v, "n.s.")
-            reading += f" (n={p['trials']})"
+            reading += f" (n={p['trials']}"
+            if p["incomplete_trials"]:  # a resumable run still in progress
+                reading += f"; {len(p['incomplete_trials'])} trial(s) still running"
+            reading += ")"
         lines.append(f"| {s} | {trials} | " + " | ".join(cells + gains) + f" | {reading} |")
     return "\n".join(lines) + "\n"
 
@@ -213,13 +222,16 @@ def main_table(records, pairs):
 def le_table(summaries, pairs):
     """Label efficiency at 95 % of the reference mDSQ, with the paper's values."""
     lines = [
-        "| strategy | trials reaching 95 % | labeled fraction (mean curve) | savings vs random "
-        "(mean curves) | paired savings per trial [95 % CI] | paper (nuImages) |",
+        (
+            "| strategy | trials reaching 95 % | labeled fraction (mean curve) | savings vs "
+            "random (mean curves) | paired savings per trial [95 % CI] | paper (nuImages) |"
+        ),
         "|---|---|---|---|---|---|",
     ]
     for s, summ in summaries.items():
         le = pairs.get(s, {}).get("le95")
-        savings = le["savings_mean_curve"] if le else (0.0 if s == "random" else math.nan)
+        own = 0.0 if _finite(summ.le95_mean_curve) else math.nan
+        savings = le["savings_mean_curve"] if le else (own if s == "random" else math.nan)
         per = DASH
         if le and le["savings_trials"]:
             stats = {"mean": le["savings_mean"], "ci95": le["savings_ci95"]}
@@ -273,8 +285,10 @@ def table1_section(records, config):
     """Table I for both S_cls modes, with the paper's row, and its claims."""
     settings = table1_settings(config)
     lines = [
-        "| S_cls mode | setting | trials | mDSQ 50 % | mDSQ 70 % | mDSQ 90 % | gain over random "
-        "[95 % CI] | paper 50 / 70 / 90 % |",
+        (
+            "| S_cls mode | setting | trials | mDSQ 50 % | mDSQ 70 % | mDSQ 90 % | gain over "
+            "random [95 % CI] | paper 50 / 70 / 90 % |"
+        ),
         "|---|---|---|---|---|---|---|---|",
     ]
     has_random = any(r["strategy"] == "random" for r in records)
@@ -284,7 +298,9 @@ def table1_section(records, config):
         gain = paired.format_interval(paired.paired_gain(records, name)) if has_random else DASH
         ref = " / ".join(f"{v:.1f}" for v in PAPER_TABLE1.get(w, ())) or DASH
         label = SETTING_NAMES.get(w, str(w))
-        lines.append(f"| {mode} | {label} | {trials} | " + " | ".join(cells) + f" | {gain} | {ref} |")
+        lines.append(
+            f"| {mode} | {label} | {trials} | " + " | ".join(cells) + f" | {gain} | {ref} |"
+        )
     rows = {}
     for mode in sorted({m for _, m in settings.values()}):
         by_w = {w: n for n, (w, m) in settings.items() if m == mode}
@@ -296,7 +312,8 @@ def table1_section(records, config):
             if a in by_w and b in by_w:
                 g = paired.paired_gain(records, by_w[a], by_w[b])
                 rows[f"Table I ({mode}): {text}"] = (
-                    f"{paired.format_interval(g)} (n={g['trials']})", paired.verdict(g["ci95"])
+                    f"{paired.format_interval(g)} (n={g['trials']})",
+                    paired.verdict(g["ci95"]),
                 )
     return "\n".join(lines) + "\n", rows
 
@@ -315,7 +332,9 @@ def table2_verdict(path):
         return "see Table II", "no interval (one model)"
     best = taus[int(np.argmax(vals))]
     cell = " / ".join(f"{100 * v:.1f}" for v in vals) + f" (best tau {best})"
-    return cell, "no interval (one model): " + ("same best tau" if best == 0.3 else "other best tau")
+    return cell, "no interval (one model): " + (
+        "same best tau" if best == 0.3 else "other best tau"
+    )
 
 
 def dataset_section(name, run, table1_run, results_dir, composition=True):
@@ -338,7 +357,11 @@ def dataset_section(name, run, table1_run, results_dir, composition=True):
             f"Command: `python train.py --config {cfg}:repro --workdir {run}`; wall time "
             f"{_hours(seconds)} (sum of its runs' `wall.json`). {len(records)} records "
             f"(`docs/results/{name}/results.json`)"
-            + (f"; reference of this run: mAP {ref['map']:.4f}, mIoU {ref['miou']:.4f}" if ref else "")
+            + (
+                f"; reference of this run: mAP {ref['map']:.4f}, mIoU {ref['miou']:.4f}"
+                if ref
+                else ""
+            )
             + ". Gains: mean over cycles 1..K of the strategy minus random in the same trial, "
             "mean [95 % t interval] over trials (`paired.json`).\n",
             main_table(records, pairs),
@@ -354,7 +377,7 @@ def dataset_section(name, run, table1_run, results_dir, composition=True):
 
                 comp_lib.write(comp_lib.from_workdir(run), d)
                 out.append(_text(os.path.join(d, "composition.md")))
-            except Exception as e:  # the dataset may be absent here: keep the last tables
+            except (OSError, ValueError, KeyError) as e:  # no dataset here: keep the last tables
                 out.append(f"_(composition not recomputed: {type(e).__name__}: {e})_\n")
                 out.append(_text(os.path.join(d, "composition.md"), ""))
     else:
@@ -370,8 +393,10 @@ def dataset_section(name, run, table1_run, results_dir, composition=True):
         table, t1_rows = table1_section(t1, t1_config)
         rows.update(t1_rows)
         out += [
-            f"Command: `python train.py --config {cfg}:table1 --workdir {table1_run}`; wall "
-            f"time {_hours(t1_seconds)}; {len(t1)} records (`docs/results/{name}_table1/`).\n",
+            (
+                f"Command: `python train.py --config {cfg}:table1 --workdir {table1_run}`; wall "
+                f"time {_hours(t1_seconds)}; {len(t1)} records (`docs/results/{name}_table1/`).\n"
+            ),
             table,
         ]
     else:
@@ -380,7 +405,31 @@ def dataset_section(name, run, table1_run, results_dir, composition=True):
     rows["Table II: tau = 0.3 gives the most accurate BoxMasks (74.7 / 78.4 / 77.9 / 73.2)"] = (
         table2_verdict(t2)
     )
+    gray = " --overlay_background gray" if name == "camvid" else ""
+    images = "0,40,120,200" if name == "camvid" else "0,3,5"
+    last = max((r["cycle"] for r in records), default=5)
+    ckpts = ",".join(f"{run}/trial_0/{s}/cycle_{last}" for s in ("random", "cald", "ours"))
     out += [
+        "\n### Analyses (Table II, Figures 5 and 6)\n",
+        (
+            "Table II on the run's reference model, Fig. 6 on trial 0's unlabeled pool of cycle 0 "
+            "(its cycle-0 model), Fig. 5 on trial 0's models after the last cycle; each takes "
+            "seconds to minutes:\n"
+        ),
+        "```",
+        (
+            f"python -m mtal_jax.analysis.cli --config {cfg} --checkpoint {run}/reference "
+            f"--out_dir docs/results/{name} --analyses table2"
+        ),
+        (
+            f"python -m mtal_jax.analysis.cli --config {cfg} --checkpoint {run}/trial_0/cycle_0 "
+            f"--pool {run}/trial_0/cycle_0/pool.json --out_dir docs/results/{name} --analyses fig6"
+        ),
+        (
+            f"python -m mtal_jax.analysis.cli --config {cfg} --analyses fig5 --overlay_images "
+            f"{images}{gray} --checkpoint {ckpts} --out_dir docs/results/{name}"
+        ),
+        "```",
         "\n### Table II: BoxMask accuracy\n",
         _text(os.path.join(d, "table2_boxmask_accuracy.md")),
         "\nPaper (nuImages): 74.7 / 78.4 / 77.9 / 73.2 for tau = 0.1 / 0.3 / 0.5 / 0.7.\n",
@@ -403,7 +452,12 @@ def side_by_side(all_rows):
         cells = []
         for n in names:
             value, verdict = all_rows[n].get(c, (DASH, "not run"))
-            cells += [value, f"**{verdict}**" if verdict in (paired.REPRODUCED, paired.CONTRADICTED) else verdict]
+            cells += [
+                value,
+                f"**{verdict}**"
+                if verdict in (paired.REPRODUCED, paired.CONTRADICTED)
+                else verdict,
+            ]
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -412,14 +466,16 @@ def build(runs, results_dir, src_dir, composition=True):
     """The page's text; writes the per-dataset files. ``runs``: {dataset: (main, table1)}."""
     out = [
         "# Results\n",
-        "The paper's experiments (Sec. IV-D, IV-E) run with this library, rebuilt by "
-        "`python docs/make_results.py` from the run directories. Every comparison is paired: "
-        "all strategies of a trial share its initial pool and cycle-0 model, so a strategy's "
-        "gain over another is measured within each trial and averaged over trials, with a "
-        "95 % t confidence interval. Verdicts: **reproduced** when the interval excludes 0 in "
-        "the paper's direction, **contradicted** when it excludes 0 in the other, otherwise "
-        "not distinguishable from noise at this power (the noise floor of each dataset says "
-        "which differences its trials can detect).\n",
+        (
+            "The paper's experiments (Sec. IV-D, IV-E) run with this library, rebuilt by "
+            "`python docs/make_results.py` from the run directories. Every comparison is paired: "
+            "all strategies of a trial share its initial pool and cycle-0 model, so a strategy's "
+            "gain over another is measured within each trial and averaged over trials, with a "
+            "95 % t confidence interval. Verdicts: **reproduced** when the interval excludes 0 in "
+            "the paper's direction, **contradicted** when it excludes 0 in the other, otherwise "
+            "not distinguishable from noise at this power (the noise floor of each dataset says "
+            "which differences its trials can detect).\n"
+        ),
     ]
     sections, all_rows = [], {}
     for name, (run, t1) in runs.items():

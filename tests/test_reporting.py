@@ -140,7 +140,10 @@ def test_summary_markdown_tables():
     assert "| random | 2 | 84.0 % | 83.3 % ± 4.7 pp | +0.0 pp | — |" in markdown
     # paired savings per trial (random's 95 % point minus ours, same trial; see
     # test_paired.py): 21.7 and 25.0 pp, mean 23.3, t interval [+2.2, +44.5] pp
-    assert "| ours | 2 | 58.0 % | 60.0 % ± 7.1 pp | +26.0 pp | +23.3 [+2.2, +44.5] pp (2 trials) |" in markdown
+    assert (
+        "| ours | 2 | 58.0 % | 60.0 % ± 7.1 pp | +26.0 pp | +23.3 [+2.2, +44.5] pp (2 trials) |"
+        in markdown
+    )
     assert "| strategy | 30% | 45% | 90% |" in markdown
     assert (
         "## Labeled fraction to match random's final mDSQ (0.995 at 100%, mean curves)" in markdown

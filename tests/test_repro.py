@@ -193,7 +193,6 @@ def test_resume_with_other_trial_counts_is_refused(uninterrupted, data_dir):
         experiment.run(config, str(workdir), progress=False)
 
 
-
 @pytest.mark.slow
 def test_sigkill_then_resume_gives_the_same_records(tmp_path, data_dir, uninterrupted):
     """Real kills (SIGKILL) of `python train.py --config configs/tiny.py:repro`, then a
@@ -207,7 +206,9 @@ def test_sigkill_then_resume_gives_the_same_records(tmp_path, data_dir, uninterr
         "--config.al.reference_miou=0.5",
     ]  # fmt: skip
     for delay in (10, 18, 26, 34):
-        proc = subprocess.Popen(args, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            args, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -242,7 +243,7 @@ def test_composition_and_results_page_of_a_finished_run(uninterrupted, tmp_path)
     )
     assert "## Side by side with the paper" in page
     gain = records[3]["mdsq"] - records[1]["mdsq"]
-    assert f"| ours | 1 | " in page and f"{gain:+.3f} |" in page  # one trial: no interval
+    assert "| ours | 1 | " in page and f"{gain:+.3f} |" in page  # one trial: no interval
     assert "ours > random in mDSQ (+3.39 % at 80 % labeled)" in page
     assert "not distinguishable from noise at this power" in page
     assert "| ours > LL4AL in mDSQ (+1.07 % at 80 % labeled) | — | not run |" in page

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import glob
+import math
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -205,7 +206,7 @@ def from_workdir(workdir: str) -> dict[str, Any]:
 def _pct(value: float | None) -> str:
     if value is None:
         return "n/a"
-    return _DASH if value != value else f"{100 * value:.1f} %"
+    return _DASH if math.isnan(value) else f"{100 * value:.1f} %"
 
 
 def markdown(comp: dict[str, Any]) -> str:

@@ -1,0 +1,159 @@
+"""docs/make_results.py on fabricated run directories: paired intervals, verdicts, Table I
+for both S_cls modes, label efficiency, the regime section (no training, seconds)."""
+
+import importlib.util
+import json
+import math
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+T_0975_2 = 4.302652730  # Student t, 97.5 % quantile, 2 degrees of freedom
+FRACTIONS = [0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+RANDOM = {0: [0.70, 0.74, 0.78, 0.82, 0.85, 0.88], 1: [0.72, 0.75, 0.79, 0.83, 0.86, 0.90],
+          2: [0.69, 0.73, 0.77, 0.80, 0.84, 0.87]}  # fmt: skip
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location(
+        "make_results", os.path.join(ROOT, "docs", "make_results.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _records(gains):
+    """Records of random and of strategies whose mDSQ is random's plus a per-trial gain at
+    every cycle after 0 (cycle 0 shared): {strategy: [gain of trial 0, 1, 2]}."""
+    out = []
+    for strategy, per_trial in {"random": [0.0, 0.0, 0.0], **gains}.items():
+        for trial, gain in enumerate(per_trial):
+            for cycle, (f, v) in enumerate(zip(FRACTIONS, RANDOM[trial])):
+                value = v + (gain if cycle else 0.0)
+                out.append({"trial": trial, "strategy": strategy, "cycle": cycle,
+                            "labeled_fraction": f, "labeled_ids": [], "mdsq": value,
+                            "map": 0.3 * value, "ap50": 0.5 * value, "miou": 0.7 * value})  # fmt: skip
+    return out
+
+
+def _run_dir(path, records, config=None, wall=(10.0, 20.0)):
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, "results.json"), "w") as f:
+        json.dump(records, f)
+    config = config or {"al": {"strategy": {"kwargs": {}}}}
+    config.setdefault("train", {"cycle_epochs": 3.0, "steps": 0, "initial_epochs": 10.0,
+                                "initial_steps": 0, "reference_epochs": 12.0, "full_steps": 0,
+                                "batch_size": 16, "learning_rate": 0.002})  # fmt: skip
+    config.setdefault("data", {"builder_kwargs": {"num_train": 2400}})
+    config["al"].update(num_cycles=6, initial_fraction=0.4, budget_fraction=0.1)
+    with open(os.path.join(path, "config.json"), "w") as f:
+        json.dump(config, f)
+    for i, seconds in enumerate(wall):
+        os.makedirs(os.path.join(path, f"trial_{i}", "cycle_0"), exist_ok=True)
+        with open(os.path.join(path, f"trial_{i}", "cycle_0", "wall.json"), "w") as f:
+            json.dump({"seconds": seconds}, f)
+
+
+def _interval(values):
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = T_0975_2 * std / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def test_page_from_fabricated_runs(tmp_path):
+    mr = _load()
+    # ours: +0.02, +0.03, +0.025 -> mean 0.025, std 0.005, CI [0.0126, 0.0374]: reproduced
+    # ll4al: -0.01, +0.02, -0.04 -> mean -0.01, std 0.03: interval holds 0
+    # cald: -0.03, -0.02, -0.025 -> mean -0.025: ours - cald = +0.05 every trial
+    gains = {
+        "ours": [0.02, 0.03, 0.025],
+        "ll4al": [-0.01, 0.02, -0.04],
+        "cald": [-0.03, -0.02, -0.025],
+    }
+    _run_dir(tmp_path / "main", _records(gains))
+    kwargs = {  # Table I: js: S_seg +0.02 over S_loc in every trial; kl: S_seg -0.02..-0.03
+        f"ours_{m}_{s}": {"base": "ours", "weights": w, "cls_divergence": m}
+        for m in ("js", "kl") for s, w in (("loc", [1, 0, 0]), ("seg", [0, 0, 1]))
+    }  # fmt: skip
+    t1 = _records({"ours_js_loc": [0.0, 0.01, 0.0], "ours_js_seg": [0.02, 0.03, 0.02],
+                   "ours_kl_loc": [0.01, 0.0, 0.02], "ours_kl_seg": [-0.01, -0.03, -0.01]})  # fmt: skip
+    _run_dir(tmp_path / "t1", t1, {"al": {"strategy": {"kwargs": kwargs}}})
+    results = tmp_path / "results"
+    os.makedirs(results / "synthetic")
+    (results / "synthetic" / "noise_floor.json").write_text(json.dumps(
+        {"mdsq_std": {"40": 0.0116}, "min_detectable_diff": {"3": 0.041, "5": 0.020}}))  # fmt: skip
+    (results / "synthetic" / "reference.json").write_text(json.dumps(
+        {"map": 0.2746, "ap50": 0.5944, "miou": 0.7047, "steps": 1800, "passes": 12.0, "wall_s": 3714}))  # fmt: skip
+    (results / "synthetic" / "table2_boxmask_accuracy.json").write_text(json.dumps(
+        {"rows": [{"tau": 0.1, "miou": 0.45}, {"tau": 0.3, "miou": 0.37}]}))  # fmt: skip
+    page = mr.build(
+        {"synthetic": (str(tmp_path / "main"), str(tmp_path / "t1"))}, str(results),
+        str(tmp_path / "src"), composition=False,
+    )  # fmt: skip
+
+    mean, lo, hi = _interval([0.02, 0.03, 0.025])
+    assert f"+{mean:.3f} [+{lo:.3f}, +{hi:.3f}] (n=3) | **reproduced**" in page
+    assert "| ours > random in mDSQ (+3.39 % at 80 % labeled) |" in page
+    mean, lo, hi = _interval([0.03, 0.01, 0.065])  # ours - ll4al per trial
+    assert (
+        f"| ours > LL4AL in mDSQ (+1.07 % at 80 % labeled) | +{mean:.3f} [{lo:+.3f}, +{hi:.3f}] (n=3) | not distinguishable"
+        in page
+    )
+    mean, lo, hi = _interval([0.05, 0.05, 0.05])  # ours - cald: no spread, a point interval
+    assert (
+        "| ours > CALD in mDSQ (outperforms all baselines) | +0.050 [+0.050, +0.050] (n=3) | **reproduced** |"
+        in page
+    )
+    assert "| ours > EquAL in mDSQ | — | not run |" in page
+    # mAP = 0.3 mDSQ in these records: ours - cald in mAP is 0.015 in every trial
+    assert (
+        "| ours >= CALD in mAP (on par, better later) | +0.0150 [+0.0150, +0.0150] (n=3) | **reproduced** |"
+        in page
+    )
+    mean, lo, hi = _interval([0.02, 0.02, 0.02])  # js: seg - loc = 0.02, 0.02, 0.02
+    assert (
+        "| Table I (js): S_seg > S_loc (S_seg best single score) | +0.020 [+0.020, +0.020] (n=3) | **reproduced** |"
+        in page
+    )
+    mean, lo, hi = _interval([-0.02, -0.03, -0.03])  # kl: seg - loc
+    assert (
+        f"| Table I (kl): S_seg > S_loc (S_seg best single score) | {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] (n=3) | **contradicted** |"
+        in page
+    )
+    assert (
+        "0.45 / 0.37" not in page
+        and "45.0 / 37.0 (best tau 0.1) | no interval (one model): other best tau" in page
+    )
+    # main table: trials, mDSQ at 50 % (random: 0.74, 0.75, 0.73 -> 0.740 ± 0.010)
+    assert "| random | 3 | 0.740 ± 0.010 |" in page
+    # ours at 50 %: 0.76, 0.78, 0.755 -> 0.765 ± sqrt(0.00035 / 2) = 0.013
+    assert "| ours | 3 | 0.765 ± 0.013 |" in page and "better (n=3) |" in page
+    # label efficiency: no curve reaches 95 %; paper column present
+    assert "| ours | 0/3 | not reached | — | — | 67 % |" in page
+    assert "95 % not reached by both in any trial (ours 0/3) | not testable" in page
+    # Table I rows with the paper's values; both modes
+    assert "| js | S_seg | 3 |" in page and "| kl | S_loc | 3 |" in page
+    assert "87.1 / 94.4 / 96.9 |" in page
+    # regime and wall time (10 + 20 s of wall.json)
+    assert "mDSQ std 40 %: 0.0116" in page and "0.041 with 3 trials" in page
+    assert "mAP 0.2746" in page and "wall time 0.0 h" in page
+    assert "cycles 3.0 (steps 0), cycle 0 10.0" in page
+    paired = json.loads((results / "synthetic" / "paired.json").read_text())
+    assert paired["ours"]["mean"] == pytest.approx(0.025)
+    assert paired["ours"]["ci95"] == pytest.approx(list(_interval([0.02, 0.03, 0.025])[1:]))
+    assert paired["ours"]["map"]["mean"] == pytest.approx(0.3 * 0.025)
+    assert (results / "synthetic_table1" / "paired.json").exists()
+
+
+def test_missing_runs_give_placeholders(tmp_path):
+    mr = _load()
+    page = mr.build(
+        {"camvid": (str(tmp_path / "none"), str(tmp_path / "none_t1"))}, str(tmp_path / "r"),
+        str(tmp_path / "src"), composition=False,
+    )  # fmt: skip
+    assert "not available yet" in page and "## CamVid" in page
+    assert "_(no regime measurements for this dataset yet)_" in page
