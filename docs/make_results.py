@@ -278,7 +278,9 @@ def table1_settings(config):
         if kw.get("base", name) == "ours":
             w = tuple(int(x) for x in kw.get("weights", (1, 1, 1)))
             out[name] = (w, kw.get("cls_divergence", "js"))
-    return out
+    order = list(SETTING_NAMES)  # rows by mode, then in the paper's order
+    rank = lambda item: (item[1][1], order.index(item[1][0]) if item[1][0] in order else 99)
+    return dict(sorted(out.items(), key=rank))
 
 
 def table1_section(records, config):

@@ -140,7 +140,7 @@ def test_page_from_fabricated_runs(tmp_path):
     assert "87.1 / 94.4 / 96.9 |" in page
     # regime and wall time (10 + 20 s of wall.json)
     assert "mDSQ std 40 %: 0.0116" in page and "0.041 with 3 trials" in page
-    assert "mAP 0.2746" in page and "wall time 0.0 h" in page
+    assert "mAP 0.2746" in page and "wall time 0.5 min" in page
     assert "cycles 3.0 (steps 0), cycle 0 10.0" in page
     paired = json.loads((results / "synthetic" / "paired.json").read_text())
     assert paired["ours"]["mean"] == pytest.approx(0.025)
