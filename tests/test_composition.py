@@ -59,6 +59,8 @@ def test_composition_hand_computed():
     assert "| ours | 2 | 3 | 25.0 % | 33.3 % | 100.0 % |" in text
     assert "| pool (all images) | — | 6 | 11.1 % | 16.7 % | 50.0 % |" in text
     assert "| ours | 33.3 % | 0.0 % |" in text
+    hard = text.split("Hard-scene share per cycle")[1]  # ours: cycle 1 images 2, 1 (both hard)
+    assert "| ours | 100.0 % | 100.0 % |" in hard and "| random | 0.0 % | 0.0 % |" in hard
 
 
 def test_composition_without_hard_flags_reports_na():
@@ -68,6 +70,7 @@ def test_composition_without_hard_flags_reports_na():
     assert comp["strategies"]["ours"]["overall"]["rare_box_share"] == 0.0
     assert comp["strategies"]["ours"]["overall"]["hard_images"] is None
     text = composition.markdown(comp)
+    assert "Hard-scene share per cycle" not in text
     assert "n/a (no condition flags)" in text and "| ours | 1 | 1 | 0.0 % | 0.0 % | n/a |" in text
     empty = composition.shares(composition.counts_of(IMAGE_COUNTS, np.zeros(3, bool), None, []))
     assert math.isnan(empty["rare_box_share"]) and empty["images"] == 0

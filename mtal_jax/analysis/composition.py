@@ -210,8 +210,8 @@ def _pct(value: float | None) -> str:
 
 
 def markdown(comp: dict[str, Any]) -> str:
-    """Two tables: overall shares per strategy (with the pool's), and the rare-class box
-    share per cycle."""
+    """Tables: overall shares per strategy (with the pool's), then the rare-class box share
+    and (when available) the hard-scene share per cycle."""
     rare = ", ".join(comp["rare_classes"]) or "none"
     lines = [
         f"Rare classes (fewer pool boxes than the median class): {rare}. Hard scenes: "
@@ -228,17 +228,20 @@ def markdown(comp: dict[str, Any]) -> str:
             f"| {_pct(s['rare_image_share'])} | {_pct(s['hard_share'])} |"
         )
     cycles = sorted({int(c) for v in comp["strategies"].values() for c in v["per_cycle"]})
-    if cycles:
+    tables = [("rare_box_share", "Rare-class box share")]
+    if comp["hard_available"]:
+        tables.append(("hard_share", "Hard-scene share"))
+    for key, title in tables if cycles else []:
         lines += [
             "",
-            "Rare-class box share per cycle (summed over trials):",
+            f"{title} per cycle (summed over trials):",
             "",
             "| strategy | " + " | ".join(f"cycle {c}" for c in cycles) + " |",
             "| --- |" + " --- |" * len(cycles),
         ]
         for name, v in comp["strategies"].items():
             per = {int(k): s for k, s in v["per_cycle"].items()}
-            cells = [_pct(per[c]["rare_box_share"]) if c in per else _DASH for c in cycles]
+            cells = [_pct(per[c][key]) if c in per else _DASH for c in cycles]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
