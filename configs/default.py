@@ -19,6 +19,10 @@ divergences ``js`` and ``kl``, plus random, 3 trials).
   python train.py --config configs/default.py:repro --workdir runs/repro_synthetic
   python train.py --config configs/default.py:table1 --workdir runs/table1_synthetic
 
+Training steps: reference + trials x cycle 0 + (strategy-trials) x 5 x cycle steps; at 3 / 10
+/ 12 passes (450 / 1500 / 1800 steps): the plain job 67,050, ``repro`` (37 strategy-trials)
+92,550, ``table1`` (15 strategies x 3 trials) 107,550. The same command resumes.
+
 Regime (docs/regime.md): pool 2400 / eval 1000 scenes, boxes only for instances with at
 least 64 visible pixels, schedules in passes over the pool (cycle 0: 10, later cycles: 3,
 reference: 12; the paper: ~9 per cycle, ~91 for the reference). Expected: see
