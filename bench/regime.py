@@ -4,7 +4,6 @@ Each job is one training run of the config's network on part of the pool, resuma
 (``loop.train``'s checkpoints: run the same command again after a kill). Job names:
 
   ref            100 % of the pool, ``train.reference_epochs`` passes, seed 0
-  ref_x2         the same with twice the passes (convergence check of the reference)
   f<P>_s<S>      the P % labeled set of labeled seed 0 (``pool.initial_labeled``), training
                  seed S, ``train.initial_epochs`` passes (cycle 0's schedule, from scratch)
   f<P>_s<S>_x2   the same with twice the passes (convergence check of cycle 0)
@@ -13,6 +12,10 @@ Each job is one training run of the config's network on part of the pool, resuma
                  plus a random (P - 40) % more, E passes over the pool (convergence check
                  of a cycle; the run directory is w<P>_e<E> for f40_s0, else gets the suffix
                  _from_<job>)
+
+Suffixes: ``_x2`` doubles a job's passes (``ref_x2``, ``f40_s0_x2``: convergence checks),
+``_e<E>`` sets them (``ref_e40``, ``lc60_e24``). A job directory remembers its labeled count,
+steps and seed (``job_spec.json``); resuming it with other values (a changed config) is refused.
 
 Usage (from the repo root; one job after the other, in the background):
   nice -n 10 python bench/regime.py --workdir runs/regime --jobs ref,f40_s0,f40_s1
@@ -43,7 +46,10 @@ import numpy as np
 
 from mtal_jax import jsonio, metrics
 
-_JOB = re.compile(r"^(ref(_x2)?|f(\d+)_s(\d+)(_x2)?|lc(\d+)|w(\d+)_e(\d+(?:\.\d+)?))$")
+_JOB = re.compile(
+    r"^(?:(?P<ref>ref)|f(?P<f>\d+)_s(?P<seed>\d+)|lc(?P<lc>\d+)|w(?P<w>\d+))"
+    r"(?:_x(?P<x>2)|_e(?P<e>\d+(?:\.\d+)?))?$"
+)
 
 
 def _load_config(path: str, overrides: list[str]):
@@ -79,6 +85,24 @@ def _labeled(n: int, percent: int, extra_seed: int | None = None) -> np.ndarray:
     return pool_lib.add_selection(base, chosen)
 
 
+def _check_job(run_dir: str, spec: dict) -> None:
+    """Refuses to resume a job directory made for other steps, data or seed (a changed config
+    would otherwise continue another run under the same name); records the spec on first use."""
+    path = os.path.join(run_dir, "job_spec.json")
+    done = os.path.join(run_dir, "job.json")
+    if os.path.exists(path) or os.path.exists(done):
+        old = jsonio.read(path if os.path.exists(path) else done)
+        diff = {k: (old.get(k), v) for k, v in spec.items() if old.get(k, v) != v}
+        if diff:
+            raise SystemExit(
+                f"error: {run_dir} holds a job with other settings ({diff}, as (stored, asked)): "
+                "use another --workdir, or a job name with explicit passes (ref_e<E>, lc<P>_e<E>)"
+            )
+        return
+    os.makedirs(run_dir, exist_ok=True)
+    jsonio.write_atomic(path, spec)
+
+
 def run_job(name: str, config, setup, workdir: str, warm_from: str = "f40_s0"):
     """Trains job ``name`` (resuming) and returns its ``records.RunResult`` (the job's
     metrics, steps and wall seconds go to ``<job>/job.json``)."""
@@ -87,28 +111,28 @@ def run_job(name: str, config, setup, workdir: str, warm_from: str = "f40_s0"):
     from mtal_jax.train import loop
 
     m = _JOB.match(name)
-    if not m:
-        raise ValueError(f"bad job name {name!r}")
-    n = setup.pool_size
+    if not m or (m["w"] and not m["e"]):
+        raise ValueError(f"bad job name {name!r} (see bench/regime.py's docstring)")
+    n, batch = setup.pool_size, config.train.batch_size
     sched = schedule_lib.from_config(config.train, n)
     init, seed = None, 0
-    if name.startswith("ref"):
-        labeled = np.ones(n, bool)
-        steps = sched.reference_steps * (2 if m.group(2) else 1)
-    elif m.group(3):
-        labeled = _labeled(n, int(m.group(3)))
-        seed = int(m.group(4))
-        steps = sched.initial_steps * (2 if m.group(5) else 1)
-    elif m.group(6):
-        labeled, steps = _labeled(n, int(m.group(6))), sched.reference_steps
+    if m["ref"] or m["lc"]:
+        labeled = np.ones(n, bool) if m["ref"] else _labeled(n, int(m["lc"]))
+        steps = sched.reference_steps
+    elif m["f"]:
+        labeled, seed, steps = _labeled(n, int(m["f"])), int(m["seed"]), sched.initial_steps
     else:
-        labeled = _labeled(n, int(m.group(7)), extra_seed=1)
-        steps = schedule_lib.passes_to_steps(float(m.group(8)), n, config.train.batch_size)
+        labeled = _labeled(n, int(m["w"]), extra_seed=1)
         seed = 1
         init = run_job(warm_from, config, setup, workdir).variables
+    if m["e"]:
+        steps = schedule_lib.passes_to_steps(float(m["e"]), n, batch)
+    elif m["x"]:
+        steps *= 2
     run_dir = os.path.join(workdir, name)
-    if m.group(7) and warm_from != "f40_s0":
+    if m["w"] and warm_from != "f40_s0":
         run_dir += f"_from_{warm_from}"
+    _check_job(run_dir, {"labeled": int(labeled.sum()), "pool": n, "steps": steps, "seed": seed})
     done = os.path.join(run_dir, "job.json")
     resumed = os.path.exists(os.path.join(run_dir, "train", "latest"))
     t0 = time.time()
@@ -124,7 +148,7 @@ def run_job(name: str, config, setup, workdir: str, warm_from: str = "f40_s0"):
             done,
             {
                 "job": name, "labeled": int(labeled.sum()), "pool": n, "steps": steps,
-                "passes": schedule_lib.steps_to_passes(steps, n, config.train.batch_size),
+                "passes": schedule_lib.steps_to_passes(steps, n, batch),
                 "seed": seed, "wall_s": time.time() - t0, "resumed": resumed,
                 **result.metrics, "best_step": result.step, "per_class_ap": result.per_class_ap,
             },
@@ -132,8 +156,9 @@ def run_job(name: str, config, setup, workdir: str, warm_from: str = "f40_s0"):
     return result
 
 
-def summarize(workdir: str, out_dir: str) -> None:
-    """Writes reference.json, noise_floor.json and regime.json from the finished jobs."""
+def summarize(workdir: str, out_dir: str, reference: str = "ref") -> None:
+    """Writes reference.json, noise_floor.json and regime.json from the finished jobs; mDSQ
+    is normalised by job ``reference`` (the one whose passes the config's reference uses)."""
     from scipy import stats
 
     jobs = {}
@@ -142,14 +167,14 @@ def summarize(workdir: str, out_dir: str) -> None:
         if os.path.exists(p):
             jobs[d] = jsonio.read(p)
     os.makedirs(out_dir, exist_ok=True)
-    ref = jobs.get("ref")
+    ref = jobs.get(reference)
     if ref is None:
-        print("no finished reference: nothing written")
+        print(f"no finished reference job {reference!r}: nothing written")
         return
     jsonio.write_atomic(
         os.path.join(out_dir, "reference.json"),
         {k: ref[k] for k in ("map", "ap50", "miou", "steps", "wall_s")}
-        | {"passes": ref["passes"], "per_class_ap": ref["per_class_ap"]},
+        | {"passes": ref["passes"], "per_class_ap": ref["per_class_ap"], "job": reference},
     )
     for j in jobs.values():
         j["mdsq"] = metrics.mdsq(j["map"], j["miou"], ref["map"], ref["miou"])
@@ -209,12 +234,13 @@ def main():
     p.add_argument("--workdir", required=True)
     p.add_argument("--jobs", default="")
     p.add_argument("--summarize", default="", help="output folder of the JSON summaries")
+    p.add_argument("--reference", default="ref", help="--summarize: the reference job for mDSQ")
     p.add_argument(
         "--warm_from", default="f40_s0", help="the cycle-0 job that w<P>_e<E> starts from"
     )
     args = p.parse_args()
     if args.summarize:
-        summarize(args.workdir, args.summarize)
+        summarize(args.workdir, args.summarize, args.reference)
         return
     runtime.setup()
     from mtal_jax.al import experiment

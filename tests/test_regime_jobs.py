@@ -1,0 +1,48 @@
+"""bench/regime.py: job names and the guard against resuming a job made for other settings."""
+
+import importlib.util
+import pathlib
+
+import pytest
+
+BENCH = pathlib.Path(__file__).resolve().parents[1] / "bench" / "regime.py"
+
+
+@pytest.fixture(scope="module")
+def regime():
+    spec = importlib.util.spec_from_file_location("regime_bench", BENCH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize(
+    "name, groups",
+    [
+        ("ref", {"ref": "ref"}),
+        ("ref_x2", {"ref": "ref", "x": "2"}),
+        ("ref_e40", {"ref": "ref", "e": "40"}),
+        ("f70_s3", {"f": "70", "seed": "3"}),
+        ("f40_s0_x2", {"f": "40", "seed": "0", "x": "2"}),
+        ("lc60", {"lc": "60"}),
+        ("lc80_e24", {"lc": "80", "e": "24"}),
+        ("w50_e1.5", {"w": "50", "e": "1.5"}),
+    ],
+)
+def test_job_names(regime, name, groups):
+    m = regime._JOB.match(name)
+    assert {k: v for k, v in m.groupdict().items() if v} == groups
+
+
+@pytest.mark.parametrize("name", ["f40", "ref_e", "lc", "w50_x3", "x_ref"])
+def test_bad_job_names(regime, name):
+    assert regime._JOB.match(name) is None
+
+
+def test_resume_with_other_settings_is_refused(regime, tmp_path):
+    run_dir = str(tmp_path / "ref")
+    spec = {"labeled": 2400, "pool": 2400, "steps": 1800, "seed": 0}
+    regime._check_job(run_dir, spec)  # first use: recorded
+    regime._check_job(run_dir, dict(spec))  # same settings: resumes
+    with pytest.raises(SystemExit, match=r"other settings .*'steps': \(1800, 6000\)"):
+        regime._check_job(run_dir, spec | {"steps": 6000})
