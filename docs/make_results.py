@@ -133,6 +133,50 @@ def _mean_std(values, digits=3):
     return f"{np.mean(values):.{digits}f} ± {std:.{digits}f}"
 
 
+def planned_steps(cfg_path, variant, pool):
+    """Training steps of ``<cfg_path>:<variant>`` on a pool of ``pool`` images."""
+    import importlib.util
+
+    from mtal_jax.al import experiment, progress
+
+    spec = importlib.util.spec_from_file_location("cfg", os.path.join(M, cfg_path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    plan = experiment.plan_from_config(module.get_config(variant), pool_size=pool)
+    s = plan.schedule
+    return progress.planned_steps(
+        reference_steps=s.reference_steps, initial_steps=s.initial_steps,
+        strategies_per_trial=[len(plan.strategies_of_trial(t)) for t in range(plan.num_trials)],
+        num_cycles=plan.num_cycles, cycle_steps=s.cycle_steps,
+    )  # fmt: skip
+
+
+def cost_section(name, results_dir):
+    """What the reproduction costs on this machine: planned steps of the ``repro`` and
+    ``table1`` presets, hours at the fastest measured pace of the dataset's regime jobs."""
+    cfg = DATASETS[name][1]
+    jobs = _read(os.path.join(results_dir, name, "regime.json")) or {}
+    pools = {j.get("pool") for j in jobs.values() if j.get("pool")}
+    if len(pools) != 1:
+        return "_(no regime jobs: cost not computed)_\n"
+    pool = pools.pop()
+    pace = min(
+        (j["wall_s"] / j["steps"] for j in jobs.values() if j.get("wall_s") and j.get("steps")),
+        default=math.nan,
+    )
+    rows = ["| preset | training steps | hours at the pace |", "|---|---|---|"]
+    for variant in ("repro", "table1"):
+        steps = planned_steps(cfg, variant, pool)
+        rows.append(f"| `{cfg}:{variant}` | {steps:,} | {steps * pace / 3600:.1f} |")
+    return (
+        f"Pace: {pace:.2f} s per training step, the fastest of the regime jobs (wall time "
+        "over steps, evaluation included; the machine was shared for most jobs, so an idle "
+        "machine is faster). Pool scoring comes on top (`ours` and CALD dominate it). What "
+        "dominates and which knob trades what: `docs/regime.md` (What the full protocol "
+        "costs).\n\n" + "\n".join(rows) + "\n"
+    )
+
+
 def regime_section(name, results_dir, config):
     """The regime: schedule of the run, reference, noise floor, convergence jobs."""
     d = os.path.join(results_dir, name)
@@ -346,6 +390,7 @@ def dataset_section(name, run, table1_run, results_dir, composition=True):
     os.makedirs(d, exist_ok=True)
     records, config, seconds = load_run(run)
     out = [f"\n## {title}\n", "### Regime\n", regime_section(name, results_dir, config)]
+    out += ["### What the protocol costs on this machine\n", cost_section(name, results_dir)]
     rows = {}
     if records:
         reporting.write_summary(records, d)
