@@ -479,7 +479,6 @@ def dataset_section(name, run, table1_run, results_dir, composition=True):
         "```",
         "\n### Table II: BoxMask accuracy\n",
         _text(os.path.join(d, "table2_boxmask_accuracy.md")),
-        "\nPaper (nuImages): 74.7 / 78.4 / 77.9 / 73.2 for tau = 0.1 / 0.3 / 0.5 / 0.7.\n",
         "### Figure 6: correlation of the scores with the losses\n",
         _text(os.path.join(d, "fig6_correlation.md")),
         f"\n![Figure 6]({name}/fig6_correlation.png)\n",
