@@ -34,7 +34,7 @@ def _run(nproc: int, data_dir: str, out: str) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-        )  # fmt: skip
+        )
         for p in range(nproc)
     ]
     logs = [p.communicate(timeout=300)[0] for p in procs]

@@ -63,7 +63,7 @@ def test_boxes_are_tight_boxes_of_their_class_pixels(scenes):
 def test_class_mix_is_long_tailed(scenes):
     labels = np.concatenate([s["box_labels"] for s in scenes])
     share = np.bincount(labels, minlength=6) / len(labels)
-    car, truck, bus, ped, cyc, sign = share
+    car, truck, bus, ped, cyc, _sign = share
     assert car > 0.35 and car == share.max()
     assert ped > truck and ped > bus and ped > cyc
     assert bus < 0.1 and cyc < 0.1 and (share > 0).all()
@@ -144,7 +144,8 @@ def test_configs_have_distinct_names_and_reject_unknown_parameters():
 
 
 def test_tfds_round_trip(tmp_path):
-    params = dict(num_train=5, num_test=3, height=H, width=W, seed=3, hard_fraction=0.5)
+    params = {"num_train": 5, "num_test": 3, "height": H, "width": W, "seed": 3,
+              "hard_fraction": 0.5}  # fmt: skip
     builder = synthetic.prepare(str(tmp_path), **params)
     assert builder.builder_config.name in str(builder.data_dir)
     for split, split_id in (("train", 0), ("test", 1)):
