@@ -52,10 +52,10 @@ _OUT = flags.DEFINE_string(
 _WORKDIR = flags.DEFINE_string(
     "workdir", "", "Run directory of the synthetic training (default <out>.run; resumed)."
 )
-_STEPS = flags.DEFINE_integer("steps", 1500, "Training steps on the synthetic pool.")
+_STEPS = flags.DEFINE_integer("steps", 1200, "Training steps on the synthetic pool (batch 16).")
 _SEED = flags.DEFINE_integer("seed", 0, "Training seed.")
 _EVAL_IMAGES = flags.DEFINE_integer(
-    "eval_images", 300, "Synthetic eval images (the best checkpoint is chosen on them)."
+    "eval_images", 200, "Synthetic eval images (the best checkpoint is chosen on them)."
 )
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
 
@@ -107,7 +107,7 @@ def pretrain(
     workdir: str,
     steps: int,
     seed: int = 0,
-    eval_images: int = 300,
+    eval_images: int = 200,
     progress: bool = True,
 ) -> dict:
     """Trains on the synthetic scenes (resuming ``workdir``) and writes backbone and neck.
