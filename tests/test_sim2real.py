@@ -69,3 +69,22 @@ def test_missing_weights_fail_before_the_data_is_prepared(tmp_path):
     with pytest.raises(pretrained.WeightsNotFoundError, match="mtal_jax.sim2real"):
         experiment.build_setup(config)
     assert not (tmp_path / "tfds").exists()
+
+
+@pytest.mark.slow  # a train.py subprocess (JAX import)
+def test_train_cli_missing_weights_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    absent = tmp_path / "absent.npz"
+    result = subprocess.run(
+        [sys.executable, "train.py", "--config", "configs/tiny.py", "--workdir",
+         str(tmp_path / "w"), f"--config.model.pretrained_backbone={absent}",
+         f"--config.data.data_dir={tmp_path / 'tfds'}", "--noprogress"],
+        check=False, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and str(absent) in last and "mtal_jax.sim2real" in last
+    assert "Traceback" not in result.stderr
