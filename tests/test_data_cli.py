@@ -13,7 +13,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 def test_summary_of_a_tiny_camvid_folder(tmp_path, capsys):
     root = fixtures_camvid.write_tiny_camvid(tmp_path / "camvid")
-    # configs/camvid.py with min_area 16 (it ships 64): the fixture's cars are 4x4.
+    # configs/camvid.py with min_area 16 (it ships 256): the fixture's cars are 4x4.
     config = tmp_path / "camvid_min16.py"
     config.write_text(
         "from configs import camvid\n\n\ndef get_config(arg=None):\n"
@@ -60,17 +60,18 @@ def test_summary_of_real_camvid_from_the_command_line(shared_data, tmp_path):
         timeout=300,
     )
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    # Regression values at 240x180 with the config's min_area 64 (with 16: train 1204 / 927
-    # / 204, close to shared/data/camvid/SOURCE.md's 1231 / 928 / 198 at 480x360 with 64 px).
+    # Regression values at 240x180 with the config's min_area 256 (with 64: train 842 / 401 /
+    # 119, test 262 / 258 / 38; with 16: train 1204 / 927 / 204, close to the data folder's
+    # SOURCE.md 1231 / 928 / 198 at 480x360 with 64 px).
     assert summary == {
         "splits": {
             "train": {
                 "images": 367,
-                "boxes_per_class": {"car": 842, "pedestrian": 401, "bicyclist": 119},
+                "boxes_per_class": {"car": 549, "pedestrian": 92, "bicyclist": 51},
             },
             "test": {
                 "images": 233,
-                "boxes_per_class": {"car": 262, "pedestrian": 258, "bicyclist": 38},
+                "boxes_per_class": {"car": 161, "pedestrian": 50, "bicyclist": 23},
             },
         }
     }

@@ -58,7 +58,7 @@ LAYERS = [
         ],
     ),
     (8, ["mtal_jax.al.experiment"]),
-    (9, ["mtal_jax.al.select_cli", "mtal_jax.analysis", "mtal_jax.export"]),
+    (9, ["mtal_jax.al.select_cli", "mtal_jax.analysis", "mtal_jax.export", "mtal_jax.sim2real"]),
 ]
 CORE_MAX_LAYER = 5
 SHELL_LIBRARIES = ("orbax", "ml_collections", "absl", "tensorflow_datasets", "grain", "tqdm")

@@ -62,3 +62,51 @@ def test_own_format_round_trip_and_mismatch_errors(tmp_path):
         pretrained.load_backbone(_variables("resnet18"), path)
     with pytest.raises(FileNotFoundError):
         pretrained.load_backbone(src, str(tmp_path / "missing.npz"))
+
+
+def test_backbone_and_neck_round_trip_leaves_heads_untouched(tmp_path):
+    src = _variables("tiny")
+    path = str(tmp_path / "s2r.npz")
+    pretrained.save_backbone(src, path, neck=True)
+    with np.load(path) as data:
+        names = set(data.files)
+    assert any(k.startswith("neck/params/") for k in names)
+    assert not any(k.startswith(("det", "seg", "params/det", "neck/params/det")) for k in names)
+    fresh = _variables("tiny")  # other random values everywhere (same shapes)
+    fresh = jax.tree.map(lambda x: x + 1.0, fresh)
+    loaded = pretrained.load_backbone(fresh, path)
+    for col in ("params", "batch_stats"):
+        for module in ("resnet", "fpn"):
+            if module in src[col]:
+                jax.tree.map(np.testing.assert_array_equal, loaded[col][module], src[col][module])
+    for head in set(fresh["params"]) - {"resnet", "fpn"}:  # det, seg (, loss prediction)
+        jax.tree.map(np.testing.assert_array_equal, loaded["params"][head], fresh["params"][head])
+    # a backbone-only file leaves the neck as it was
+    only = str(tmp_path / "backbone.npz")
+    pretrained.save_backbone(src, only)
+    loaded = pretrained.load_backbone(fresh, only)
+    jax.tree.map(np.testing.assert_array_equal, loaded["params"]["fpn"], fresh["params"]["fpn"])
+
+
+def test_neck_shape_mismatch_names_file_and_parameter(tmp_path):
+    src = _variables("tiny")
+    path = str(tmp_path / "s2r.npz")
+    pretrained.save_backbone(src, path, neck=True)
+    wider = multitask.Model(3, 4, backbone="tiny", neck_channels=16, head_channels=8)
+    shapes = jax.eval_shape(lambda: multitask.create_variables(wider, jax.random.key(0), (64, 64)))
+    target = jax.tree.map(lambda s: np.zeros(s.shape, np.float32), shapes)
+    with pytest.raises(ValueError) as err:
+        pretrained.load_backbone(target, path)
+    message = str(err.value)
+    assert path in message and "neck" in message and "neck_channels" in message
+    assert "kernel" in message and "(8" in message and "16)" in message  # file vs model shape
+
+
+def test_missing_file_is_one_line_naming_the_command(tmp_path):
+    path = str(tmp_path / "absent.npz")
+    with pytest.raises(pretrained.WeightsNotFoundError) as err:
+        pretrained.load_backbone(_variables("tiny"), path)
+    message = str(err.value)
+    assert "\n" not in message and path in message
+    assert "python -m mtal_jax.sim2real" in message and "pretrained_backbone" in message
+    assert isinstance(err.value, FileNotFoundError)

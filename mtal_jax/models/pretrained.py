@@ -10,14 +10,37 @@ Two formats:
   ``np.savez(path, **{k: v.numpy() for k, v in model.state_dict().items()})``;
   ``convert_torchvision`` maps them to our names (OIHW kernels -> HWIO).
 
-Only the ``resnet`` subtree is replaced; heads keep their initialisation.
+Only the ``resnet`` subtree is replaced; heads keep their initialisation. A file of our own
+format may also hold the neck (``fpn``) under keys prefixed ``neck/`` (e.g.
+``neck/params/lateral_0/kernel``; ``save_backbone(..., neck=True)``, what the sim-to-real
+pretraining of ``mtal_jax.sim2real`` writes): then the neck is replaced as well.
 """
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
+
+NECK_PREFIX = "neck/"
+"""Key prefix of the neck's weights in our format."""
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """The configured weights file does not exist (the message is one line for the user)."""
+
+
+def check_exists(path: str) -> None:
+    """Raises ``WeightsNotFoundError`` naming the option and the command that writes ``path``."""
+    if not os.path.isfile(path):
+        raise WeightsNotFoundError(
+            f"{path}: weights file not found (config.model.pretrained_backbone); write the "
+            "sim-to-real backbone + neck with `python -m mtal_jax.sim2real --config <this "
+            "config>`, point the option at a converted .npz, or set "
+            "--config.model.pretrained_backbone= for random initialisation"
+        )
+
 
 _BN = {"weight": "scale", "bias": "bias", "running_mean": "mean", "running_var": "var"}
 
@@ -63,32 +86,23 @@ def _convert_leaf(module: str, leaf: str, value: np.ndarray) -> dict[str, np.nda
     return {f"{collection}/{module}/{_BN[leaf]}": value}
 
 
-def load_backbone(variables: dict, path: str) -> dict:
-    """Returns ``variables`` with the backbone (``resnet``) replaced by the weights in ``path``.
-
-    Args:
-      variables: ``{"params", "batch_stats"}`` of ``models.multitask.Model``.
-      path: ``.npz`` in our format or a torchvision ResNet export (detected by its keys).
-
-    Raises:
-      FileNotFoundError: ``path`` does not exist.
-      ValueError: missing, unexpected or wrongly shaped weights (names them).
-    """
-    with np.load(path) as data:
-        flat = {k: data[k] for k in data.files}
-    if any(k.startswith("layer1.") or k == "conv1.weight" for k in flat):
-        flat = convert_torchvision(flat)
-    target = {
+def _module_flat(variables: dict, module: str) -> dict[str, np.ndarray]:
+    """``{"params/<path>": array, "batch_stats/<path>": array}`` of one top-level module."""
+    return {
         f"{col}/{k}": v
         for col in ("params", "batch_stats")
-        for k, v in _flatten(variables[col].get("resnet", {})).items()
+        for k, v in _flatten(variables.get(col, {}).get(module, {})).items()
     }
+
+
+def _check(path: str, what: str, flat: dict, target: dict, hint: str) -> None:
+    """Raises ``ValueError`` naming ``path`` and the first mismatching parameters."""
     missing = sorted(set(target) - set(flat))
     extra = sorted(set(flat) - set(target))
     if missing or extra:
         raise ValueError(
-            f"{path}: backbone weights do not match the model (missing {missing[:5]}, unexpected {extra[:5]}; "
-            "check config.model.backbone)"
+            f"{path}: {what} weights do not match the model (missing {missing[:5]}, "
+            f"unexpected {extra[:5]}; {hint})"
         )
     bad = [
         f"{k}: file {flat[k].shape} vs model {v.shape}"
@@ -96,9 +110,12 @@ def load_backbone(variables: dict, path: str) -> dict:
         if flat[k].shape != v.shape
     ]
     if bad:
-        raise ValueError(f"{path}: wrong weight shapes: {bad[:5]}")
-    new = {col: dict(variables[col]) for col in ("params", "batch_stats")}
-    for col in new:
+        raise ValueError(f"{path}: wrong {what} weight shapes: {bad[:5]} ({hint})")
+
+
+def _unflatten_into(new: dict, module: str, flat: dict, target: dict) -> None:
+    """Sets ``new[col][module]`` from the flat ``col/path`` arrays (dtypes of ``target``)."""
+    for col, variables in new.items():
         tree: dict = {}
         for k, v in flat.items():
             c, *parts = k.split("/")
@@ -107,16 +124,44 @@ def load_backbone(variables: dict, path: str) -> dict:
             node = tree
             for p in parts[:-1]:
                 node = node.setdefault(p, {})
-            node[parts[-1]] = v.astype(target[k].dtype)
-        new[col]["resnet"] = tree
+            node[parts[-1]] = np.asarray(v).astype(target[k].dtype)
+        variables[module] = tree
+
+
+def load_backbone(variables: dict, path: str) -> dict:
+    """Returns ``variables`` with the backbone (``resnet``) replaced by the weights in ``path``,
+    and the neck (``fpn``) too when the file holds it (keys prefixed ``neck/``).
+
+    Args:
+      variables: ``{"params", "batch_stats"}`` of ``models.multitask.Model``.
+      path: ``.npz`` in our format or a torchvision ResNet export (detected by its keys).
+
+    Raises:
+      WeightsNotFoundError: ``path`` does not exist (a ``FileNotFoundError``).
+      ValueError: missing, unexpected or wrongly shaped weights (names the file and them).
+    """
+    check_exists(path)
+    with np.load(path) as data:
+        flat = {k: data[k] for k in data.files}
+    neck = {k[len(NECK_PREFIX) :]: v for k, v in flat.items() if k.startswith(NECK_PREFIX)}
+    flat = {k: v for k, v in flat.items() if not k.startswith(NECK_PREFIX)}
+    if any(k.startswith("layer1.") or k == "conv1.weight" for k in flat):
+        flat = convert_torchvision(flat)
+    target = _module_flat(variables, "resnet")
+    _check(path, "backbone", flat, target, "check config.model.backbone")
+    new = {col: dict(variables[col]) for col in ("params", "batch_stats")}
+    _unflatten_into(new, "resnet", flat, target)
+    if neck:
+        neck_target = _module_flat(variables, "fpn")
+        _check(path, "neck", neck, neck_target, "check config.model.neck_channels")
+        _unflatten_into(new, "fpn", neck, neck_target)
     return new
 
 
-def save_backbone(variables: dict, path: str) -> None:
-    """Writes the backbone of ``variables`` in our ``.npz`` format."""
-    flat = {
-        f"{col}/{k}": v
-        for col in ("params", "batch_stats")
-        for k, v in _flatten(variables[col].get("resnet", {})).items()
-    }
+def save_backbone(variables: dict, path: str, *, neck: bool = False) -> None:
+    """Writes the backbone of ``variables`` (and with ``neck`` the neck, keys prefixed
+    ``neck/``) in our ``.npz`` format; heads are never written."""
+    flat = _module_flat(variables, "resnet")
+    if neck:
+        flat |= {NECK_PREFIX + k: v for k, v in _module_flat(variables, "fpn").items()}
     np.savez(path, **flat)

@@ -18,7 +18,7 @@ import ml_collections
 from mtal_jax import sharding, strategies
 from mtal_jax.al import schedule as schedule_lib
 from mtal_jax.data import catalog, pipeline
-from mtal_jax.models import multitask
+from mtal_jax.models import multitask, pretrained
 from mtal_jax.train import loop
 
 
@@ -229,8 +229,15 @@ def plan_from_config(
 
 
 def build_setup(config: ml_collections.ConfigDict, *, needs_loss_prediction: bool = False) -> Setup:
-    """Loads the dataset and builds spec, model, mesh and the training settings."""
+    """Loads the dataset and builds spec, model, mesh and the training settings.
+
+    Raises:
+      pretrained.WeightsNotFoundError: ``config.model.pretrained_backbone`` is set to a file
+        that does not exist (checked before the dataset is prepared).
+    """
     d = config.data
+    if config.model.pretrained_backbone:
+        pretrained.check_exists(os.path.expanduser(config.model.pretrained_backbone))
     dataset = catalog.load(
         d.name, data_dir=d.data_dir, root=d.root, builder_kwargs=dict(d.builder_kwargs)
     )
