@@ -48,8 +48,8 @@ def get_config(arg=None):
     config.data.builder_kwargs = {
         # Components under 256 px at 240x180 (under ~114 px, e.g. 7x16, at the 128x160 input:
         # 2x4 cells of the stride-4 heat map) are not boxes; their pixels keep their class in
-        # the segmentation. With 64 px, 401 of the 367 training frames' pedestrians were boxes,
-        # most a few pixels wide (docs/regime.md, CamVid: the min_area measurement).
+        # the segmentation. With 64 px the 367 training frames held 401 pedestrian boxes, most a
+        # few pixels wide (docs/regime.md, CamVid: the min_area measurement).
         "min_area": 256,
         "on_error": "raise",  # or "skip": drop bad frames, counted in info.metadata
     }
