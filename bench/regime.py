@@ -168,8 +168,18 @@ def summarize(workdir: str, out_dir: str, reference: str = "ref") -> None:
             jobs[d] = jsonio.read(p)
     os.makedirs(out_dir, exist_ok=True)
     ref = jobs.get(reference)
+    if ref is None and os.path.exists(os.path.join(reference, "metrics.json")):
+        # a training run directory, e.g. an experiment's <workdir>/reference: the same
+        # 100 % run as the job ``ref`` when the config's reference passes and seed match
+        m = jsonio.read(os.path.join(reference, "metrics.json"))
+        wall = os.path.join(reference, "wall.json")
+        ref = {
+            "map": m["map"], "ap50": m["ap50"], "miou": m["miou"], "steps": m["step"],
+            "passes": math.nan, "per_class_ap": m["per_class_ap"],
+            "wall_s": jsonio.read(wall)["seconds"] if os.path.exists(wall) else math.nan,
+        }  # fmt: skip
     if ref is None:
-        print(f"no finished reference job {reference!r}: nothing written")
+        print(f"no finished reference job or run directory {reference!r}: nothing written")
         return
     jsonio.write_atomic(
         os.path.join(out_dir, "reference.json"),
@@ -234,7 +244,12 @@ def main():
     p.add_argument("--workdir", required=True)
     p.add_argument("--jobs", default="")
     p.add_argument("--summarize", default="", help="output folder of the JSON summaries")
-    p.add_argument("--reference", default="ref", help="--summarize: the reference job for mDSQ")
+    p.add_argument(
+        "--reference",
+        default="ref",
+        help="--summarize: the reference for mDSQ, a job name or a run directory holding "
+        "metrics.json (e.g. an experiment's <workdir>/reference)",
+    )
     p.add_argument(
         "--warm_from", default="f40_s0", help="the cycle-0 job that w<P>_e<E> starts from"
     )

@@ -204,8 +204,8 @@ def regime_section(name, results_dir, config):
         lines.append(
             f"\nReference (100 % of the pool, `docs/results/{name}/reference.json`): mAP "
             f"{ref['map']:.4f}, AP50 {ref['ap50']:.4f}, mIoU {ref['miou']:.4f} after "
-            f"{ref.get('steps', '?')} steps ({ref.get('passes', '?')} passes), "
-            f"{_hours(ref.get('wall_s', 0))}."
+            f"{ref.get('steps', '?')} steps ({ref.get('passes') or '?'} passes), "
+            f"{_hours(ref.get('wall_s') or 0)}."
         )
     noise = _read(os.path.join(d, "noise_floor.json"))
     if noise:
