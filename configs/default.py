@@ -27,9 +27,10 @@ Regime (docs/regime.md): pool 2400 / eval 1000 scenes, boxes only for instances 
 least 64 visible pixels, schedules in passes over the pool (cycle 0: 10, later cycles: 6,
 reference: 40 = the passes the last cycle's model has accumulated; the paper: ~9 per cycle,
 ~91 for the reference). Measured (docs/regime.md): a 12-pass reference reaches mAP 0.275 /
-AP50 0.594 / mIoU 0.705 on the 1000 eval images and is not converged; a warm-started cycle
-gains +0.022 / +0.026 / +0.023 mDSQ per doubling from 1.5 to 12 passes, so no affordable
-cycle length is converged by the doubling test; 6 passes is the chosen trade-off. The plain
+AP50 0.594 / mIoU 0.705 on the 1000 eval images and is not converged (24 passes: 0.333 /
+0.669 / 0.741); a warm-started cycle gains +0.020 / +0.023 / +0.020 mDSQ per doubling from
+1.5 to 12 passes, so no affordable cycle length is converged by the doubling test; 6 passes
+is the chosen trade-off. The plain
 job is about 10 h of training steps on an idle 2-core CPU (0.28 s per step), plus
 evaluations and pool scoring.
 """
@@ -94,7 +95,7 @@ def get_config(arg=None):
     # the pool per cycle; reference 300,000 steps = ~91 passes. CPU values here (pool 2400,
     # batch 16: 150 steps per pass): see docs/regime.md for what was measured. No cycle length
     # up to 12 passes is converged by the doubling test (each doubling from 1.5 to 12 passes
-    # added 0.022-0.026 mDSQ in one measured cycle, above the noise floor); 6 passes is the
+    # added 0.020-0.023 mDSQ in one measured cycle, above the noise floor); 6 passes is the
     # trade-off between that and the cost (linear in it). The reference gets the passes the
     # last cycle's model has accumulated (10 + 5 x 6), so it is never the less trained one
     # (a 12-pass reference was overtaken by a 50 % model after 1500 + 1800 steps).
