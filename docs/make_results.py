@@ -144,18 +144,12 @@ def planned_steps(cfg_path, variant, pool):
     """Training steps of ``<cfg_path>:<variant>`` on a pool of ``pool`` images."""
     import importlib.util
 
-    from mtal_jax.al import experiment, progress
+    from mtal_jax.al import experiment
 
     spec = importlib.util.spec_from_file_location("cfg", os.path.join(M, cfg_path))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    plan = experiment.plan_from_config(module.get_config(variant), pool_size=pool)
-    s = plan.schedule
-    return progress.planned_steps(
-        reference_steps=s.reference_steps, initial_steps=s.initial_steps,
-        strategies_per_trial=[len(plan.strategies_of_trial(t)) for t in range(plan.num_trials)],
-        num_cycles=plan.num_cycles, cycle_steps=s.cycle_steps,
-    )  # fmt: skip
+    return experiment.plan_from_config(module.get_config(variant), pool_size=pool).planned_steps()
 
 
 def cost_section(name, results_dir):

@@ -5,21 +5,10 @@ import math
 import pytest
 
 from mtal_jax import paired, reporting
+from tests.test_reporting import CURVES, FRACTIONS  # its hand-computed 95 % points apply here
 
 T_0975_1 = 12.706204736  # Student t, 97.5 % quantile, 1 degree of freedom
 T_0975_2 = 4.302652730  # 2 degrees of freedom
-
-FRACTIONS = [0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
-CURVES = {  # the curves of test_reporting.py: {strategy: {trial: mDSQ at FRACTIONS}}
-    "random": {
-        0: [0.80, 0.85, 0.88, 0.91, 0.93, 0.96, 0.99],
-        1: [0.82, 0.85, 0.90, 0.93, 0.95, 0.97, 1.00],
-    },
-    "ours": {
-        0: [0.85, 0.90, 0.94, 0.96, 0.97, 0.98, 1.00],
-        1: [0.87, 0.92, 0.98, 0.97, 0.98, 0.99, 1.00],
-    },
-}
 
 
 def _records(curves=CURVES, map_scale=0.4, miou_scale=0.7):

@@ -97,13 +97,9 @@ def run_plan(
     given_ref = plan.reference_map > 0 and plan.reference_miou > 0
     ref_steps = 0 if given_ref else sched.reference_steps
     tracker = progress_lib.ExperimentProgress(
-        progress_lib.planned_steps(
-            reference_steps=ref_steps, initial_steps=sched.initial_steps,
-            strategies_per_trial=[len(plan.strategies_of_trial(t)) for t in range(plan.num_trials)],
-            num_cycles=plan.num_cycles, cycle_steps=sched.cycle_steps,
-        ),
+        plan.planned_steps(train_reference=not given_ref),
         enabled=progress and jax.process_index() == 0,
-    )  # fmt: skip
+    )
     tracker.start("reference (100% of the pool)", ref_steps)
     t0 = time.time()
     ref = reference_metrics(

@@ -16,6 +16,7 @@ import jax
 import ml_collections
 
 from mtal_jax import sharding, strategies
+from mtal_jax.al import progress as progress_lib
 from mtal_jax.al import schedule as schedule_lib
 from mtal_jax.data import catalog, pipeline
 from mtal_jax.models import multitask, pretrained
@@ -93,6 +94,18 @@ class Plan:
     def strategies_of_trial(self, trial: int) -> tuple[StrategySpec, ...]:
         """The strategies that run in ``trial``, in config order (all share its cycle 0)."""
         return tuple(s for s in self.strategies if trial < self.trials_of(s.name))
+
+    def planned_steps(self, *, train_reference: bool = True) -> int:
+        """Training steps of the whole experiment (``schedule`` must be set): the reference
+        (when trained), each trial's cycle 0, every strategy's later cycles."""
+        s = self.schedule
+        return progress_lib.planned_steps(
+            reference_steps=s.reference_steps if train_reference else 0,
+            initial_steps=s.initial_steps,
+            strategies_per_trial=[len(self.strategies_of_trial(t)) for t in range(self.num_trials)],
+            num_cycles=self.num_cycles,
+            cycle_steps=s.cycle_steps,
+        )
 
     def strategy(self, name: str) -> StrategySpec:
         """The ``StrategySpec`` called ``name``.
