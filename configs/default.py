@@ -81,6 +81,9 @@ def get_config(arg=None):
     config.loss.det_size = 0.1
     config.loss.det_offset = 1.0
     config.loss.seg = 1.0
+    # Weight of each segmentation class in the seg loss (a weighted mean over pixels, so the
+    # loss keeps its scale), one per class of the dataset; () = unweighted (every class 1).
+    config.loss.seg_class_weights = ()
     config.loss.ll4al_weight = 1.0  # lambda of the LL4AL ranking loss
     config.loss.ll4al_margin = 1.0
     # LL4AL's own cycles: the loss modules' gradient reaches the backbone for the first

@@ -10,10 +10,12 @@ Targets are rendered inside jit from the padded boxes (``render_targets``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from mtal_jax import structs
 from mtal_jax.models.multitask import STRIDE
@@ -129,16 +131,26 @@ def masked_l1(*, pred: jax.Array, target: jax.Array, valid: jax.Array) -> jax.Ar
     return jnp.sum(jnp.where(valid, l1, 0.0)) / jnp.maximum(jnp.sum(valid), 1.0)
 
 
-def segmentation_xent(*, logits: jax.Array, labels: jax.Array, num_classes: int) -> jax.Array:
-    """Mean softmax cross-entropy of one image over pixels that are not ignored.
+def segmentation_xent(
+    *,
+    logits: jax.Array,
+    labels: jax.Array,
+    num_classes: int,
+    class_weights: jax.Array | None = None,
+) -> jax.Array:
+    """Softmax cross-entropy of one image over pixels that are not ignored.
 
     Args:
       logits: [h, w, C_seg] logits (any stride; bilinearly resized to the labels' size).
       labels: [H, W] int32 class ids or ``structs.IGNORE_LABEL``.
       num_classes: C_seg; ids outside [0, C_seg) are ignored too.
+      class_weights: optional [C_seg] float32 weight of each ground-truth class (e.g.
+        median-frequency balancing, SegNet's choice on CamVid): the loss is then the
+        weighted mean ``sum(w[y] * nll) / sum(w[y])`` over valid pixels, so its scale stays
+        that of the unweighted mean; None = every class weighs 1 (the plain mean).
 
     Returns:
-      scalar float32 (0 when every pixel is ignored).
+      scalar float32 (0 when every pixel is ignored or weighs 0).
     """
     hh, ww = labels.shape
     logits = jax.image.resize(logits.astype(jnp.float32), (hh, ww, logits.shape[-1]), "bilinear")
@@ -146,15 +158,41 @@ def segmentation_xent(*, logits: jax.Array, labels: jax.Array, num_classes: int)
     safe = jnp.where(valid, labels, 0)
     logp = jax.nn.log_softmax(logits, -1)
     nll = -jnp.take_along_axis(logp, safe[..., None], -1)[..., 0]
-    return jnp.sum(jnp.where(valid, nll, 0.0)) / jnp.maximum(jnp.sum(valid), 1.0)
+    if class_weights is None:
+        w = valid.astype(jnp.float32)
+    else:
+        w = jnp.where(valid, jnp.asarray(class_weights, jnp.float32)[safe], 0.0)
+    return jnp.sum(w * nll) / jnp.maximum(jnp.sum(w), 1e-6)
 
 
-def per_example_losses(outputs: structs.Outputs, batch: structs.Batch) -> dict[str, jax.Array]:
+def check_class_weights(weights: Sequence[float], num_classes: int, *, name: str) -> None:
+    """Raises ``ValueError`` (naming ``name``) unless ``weights`` is empty (no weighting) or
+    holds ``num_classes`` finite non-negative values, not all 0."""
+    if not len(weights):
+        return
+    w = np.asarray(weights, np.float64)
+    if w.shape != (num_classes,):
+        raise ValueError(
+            f"{name} has {w.size} values; the dataset has {num_classes} segmentation classes "
+            "(one weight each, or () for none)"
+        )
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
+        raise ValueError(f"{name} must be finite, >= 0 and not all 0, got {list(weights)}")
+
+
+def per_example_losses(
+    outputs: structs.Outputs,
+    batch: structs.Batch,
+    *,
+    seg_class_weights: Sequence[float] = (),
+) -> dict[str, jax.Array]:
     """Per-image loss terms.
 
     Args:
       outputs: model outputs of the batch.
       batch: the batch (boxes in input pixels, seg labels at input size).
+      seg_class_weights: [C_seg] weights of the segmentation classes in ``seg``
+        (``segmentation_xent``); () = unweighted.
 
     Returns:
       dict of [B] float32: ``det_heatmap`` (classification), ``det_size``, ``det_offset``
@@ -162,6 +200,7 @@ def per_example_losses(outputs: structs.Outputs, batch: structs.Batch) -> dict[s
     """
     _, h, w, c = outputs.heatmap_logits.shape
     num_seg = outputs.seg_logits.shape[-1]
+    seg_w = jnp.asarray(seg_class_weights, jnp.float32) if len(seg_class_weights) else None
 
     def one(heat, size, offset, seg, boxes, labels, box_valid, seg_labels):
         t = render_targets(boxes, labels, box_valid, out_hw=(h, w), num_classes=c)
@@ -171,7 +210,9 @@ def per_example_losses(outputs: structs.Outputs, batch: structs.Batch) -> dict[s
             "det_heatmap": focal_heatmap_loss(logits=heat, targets=t.heatmap),
             "det_size": masked_l1(pred=size_at, target=t.size, valid=t.valid),
             "det_offset": masked_l1(pred=offset_at, target=t.offset, valid=t.valid),
-            "seg": segmentation_xent(logits=seg, labels=seg_labels, num_classes=num_seg),
+            "seg": segmentation_xent(
+                logits=seg, labels=seg_labels, num_classes=num_seg, class_weights=seg_w
+            ),
         }
 
     return jax.vmap(one)(

@@ -14,6 +14,7 @@ from configs import tiny
 from mtal_jax import jsonio, pool
 from mtal_jax import records as rec_lib
 from mtal_jax.al import experiment, schedule, scoring
+from mtal_jax.al.experiment import durable
 from mtal_jax.data import pipeline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -176,6 +177,11 @@ def test_bad_input_fails_before_work(tmp_path, data_dir):
             _config(data_dir, strategies="ours,nope"), str(tmp_path / "a"), progress=False
         )
     assert not os.path.exists(tmp_path / "a" / "trial_0")
+    config = _config(data_dir)
+    config.loss.seg_class_weights = (1.0, 2.0)
+    with pytest.raises(ValueError, match=r"loss.seg_class_weights has 2 values.*classes"):
+        experiment.run(config, str(tmp_path / "b"), progress=False)
+    assert not os.path.exists(tmp_path / "b" / "config.json")
 
 
 @pytest.mark.parametrize("name", ["default", "tiny", "camvid", "nuimages", "a9"])
@@ -310,3 +316,19 @@ def test_a_strategy_keyword_typo_is_refused_before_training(tmp_path, data_dir):
     ):
         experiment.run(config, str(tmp_path / "run"), progress=False)
     assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_config_without_a_later_added_key_resumes(tmp_path):
+    # An experiment started before loss.seg_class_weights existed: its config.json lacks
+    # the key; the key's neutral value resumes it, any other value is refused.
+    from configs import default
+
+    config = default.get_config()
+    saved = jsonio.normalize(config.to_dict())
+    del saved["loss"]["seg_class_weights"]
+    jsonio.write_atomic(str(tmp_path / "config.json"), saved)
+    durable.check_config(config.to_dict(), str(tmp_path))
+    config.loss.seg_class_weights = (1.0,) * 9
+    with pytest.raises(ValueError, match=r"another config.*loss.seg_class_weights"):
+        durable.check_config(config.to_dict(), str(tmp_path))
+    assert "seg_class_weights" not in jsonio.read(str(tmp_path / "config.json"))["loss"]

@@ -151,6 +151,70 @@ def test_segmentation_xent_fully_ignored_is_zero_with_finite_grad():
     chex.assert_tree_all_finite(grad)
 
 
+def test_segmentation_xent_class_weights_hand_computed():
+    # Two labelled pixels (class 0 with nll a, class 1 with nll b), one void pixel:
+    # weights (1, 3) give (1 * a + 3 * b) / 4; uniform weights give the plain mean.
+    logits = jnp.array([[[0.0, 0.0], [2.0, 0.0], [5.0, -5.0]]])  # [1, 3, 2]
+    labels = jnp.array([[0, 1, structs.IGNORE_LABEL]], jnp.int32)
+    a, b = np.log(2.0), np.log1p(np.exp(2.0))
+    got = losses.segmentation_xent(
+        logits=logits, labels=labels, num_classes=2, class_weights=jnp.array([1.0, 3.0])
+    )
+    np.testing.assert_allclose(float(got), (a + 3 * b) / 4, rtol=1e-5)
+    for uniform in (jnp.array([2.0, 2.0]), None):
+        got = losses.segmentation_xent(
+            logits=logits, labels=labels, num_classes=2, class_weights=uniform
+        )
+        np.testing.assert_allclose(float(got), (a + b) / 2, rtol=1e-5)
+    # A class of weight 0 is ignored; all-zero weights on the image give 0, finite grad.
+    got = losses.segmentation_xent(
+        logits=logits, labels=labels, num_classes=2, class_weights=jnp.array([0.0, 1.0])
+    )
+    np.testing.assert_allclose(float(got), b, rtol=1e-5)
+    loss, grad = jax.value_and_grad(
+        lambda x: losses.segmentation_xent(
+            logits=x, labels=labels[:, :1], num_classes=2, class_weights=jnp.array([0.0, 1.0])
+        )
+    )(logits[:, :1])
+    assert float(loss) == 0.0
+    chex.assert_tree_all_finite(grad)
+
+
+def test_per_example_losses_passes_seg_class_weights():
+    batch = fixtures.to_batch(fixtures.host_batch(fixtures.scene_examples(2, seed=1)))
+    outputs = fixtures.random_outputs(2)
+    k = outputs.seg_logits.shape[-1]
+    plain = losses.per_example_losses(outputs, batch)
+    ones = losses.per_example_losses(outputs, batch, seg_class_weights=(1.0,) * k)
+    chex.assert_trees_all_close(ones, plain, rtol=1e-5)
+    # Weight only on the most frequent class = the plain CE over that class's pixels.
+    labels = np.asarray(batch.seg_labels)
+    c = int(np.bincount(labels[(labels >= 0) & (labels < k)]).argmax())
+    only = losses.per_example_losses(
+        outputs, batch, seg_class_weights=tuple(float(i == c) for i in range(k))
+    )
+    masked = batch.replace(
+        seg_labels=jnp.where(batch.seg_labels == c, batch.seg_labels, structs.IGNORE_LABEL)
+    )
+    expected = losses.per_example_losses(outputs, masked)
+    np.testing.assert_allclose(only["seg"], expected["seg"], rtol=1e-5)
+    for term in ("det_heatmap", "det_size", "det_offset"):
+        np.testing.assert_array_equal(only[term], plain[term])
+    assert not np.allclose(only["seg"], plain["seg"])
+
+
+@pytest.mark.parametrize(
+    "weights,match",
+    [((1.0, 2.0), "has 2 values; the dataset has 3"), ((1.0, -1.0, 1.0), ">= 0"),
+     ((0.0, 0.0, 0.0), "not all 0"), ((1.0, float("nan"), 1.0), "finite")],
+)  # fmt: skip
+def test_check_class_weights_names_the_option(weights, match):
+    losses.check_class_weights((), 3, name="loss.seg_class_weights")  # none: fine
+    losses.check_class_weights((0.5, 1.0, 2.0), 3, name="loss.seg_class_weights")
+    with pytest.raises(ValueError, match=f"loss.seg_class_weights.*{match}|{match}"):
+        losses.check_class_weights(weights, 3, name="loss.seg_class_weights")
+
+
 def test_masked_l1_ignores_invalid_rows_and_empty_is_zero():
     pred = jnp.array([[1.0, 2.0], [5.0, 5.0], [np.nan, 0.0]])
     target = jnp.array([[0.0, 0.0], [5.0, 4.0], [0.0, 0.0]])

@@ -113,6 +113,7 @@ def collect_split(
         "decode_kwargs": experiment.decode_kwargs(config),
         "det_to_seg": np.asarray(setup.dataset.det_to_seg, np.int32),
         "loss_weights": setup.train_cfg.loss_weights,
+        "seg_class_weights": tuple(setup.train_cfg.seg_class_weights),
         "taus": taus,
     }
     analysis_fn = jax.jit(collect.make_analysis_fn(setup.model, **kwargs))

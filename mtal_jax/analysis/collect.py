@@ -33,6 +33,7 @@ def make_analysis_fn(
     decode_kwargs: dict,
     det_to_seg: jax.Array,
     loss_weights: dict[str, float],
+    seg_class_weights: tuple[float, ...] = (),
     taus: Sequence[float] = (0.1, 0.3, 0.5, 0.7),
     return_maps: bool = False,
 ) -> Callable[[dict, structs.Batch], dict[str, jax.Array]]:
@@ -47,6 +48,7 @@ def make_analysis_fn(
       loss_weights: training loss weights; the detection classification loss is the
         weighted ``det_heatmap`` term, the localisation loss the weighted sum of
         ``det_size`` and ``det_offset`` (``train.step.DET_CLS_TERMS`` / ``DET_LOC_TERMS``).
+      seg_class_weights: class weights of the segmentation loss, as in training.
       taus: BoxMask thresholds of the accuracy table (Table II).
       return_maps: also return the per-image maps for overlays.
 
@@ -86,7 +88,9 @@ def make_analysis_fn(
                     masks, extras["boxes_grid"], extras["box_classes"], kept, gt, num_seg
                 )
             )
-        per_example = losses.per_example_losses(outputs, batch)
+        per_example = losses.per_example_losses(
+            outputs, batch, seg_class_weights=seg_class_weights
+        )
         weighted = lambda terms: sum(loss_weights.get(t, 0.0) * per_example[t] for t in terms)
         out = {
             **scores,

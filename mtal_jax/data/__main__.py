@@ -10,6 +10,10 @@ Usage (from the repository root)::
 ``--data-dir`` or ``config.data.data_dir``), prints what preparation skipped, and
 prints as its last line ``{"splits": {"<split>": {"images": N, "boxes_per_class":
 {"<class name>": n, ...}}, ...}}``.
+
+``seg-weights`` prints the median-frequency class weights of the segmentation classes of
+the config's training split (``summary.median_frequency_weights``) and, as its last line,
+the ``--config.loss.seg_class_weights=...`` override that uses them.
 """
 
 from __future__ import annotations
@@ -47,6 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     summary_parser.add_argument("--config", required=True, help="config file[:preset]")
     summary_parser.add_argument("--data-root", help="dataset files (default config.data.root)")
     summary_parser.add_argument("--data-dir", help="prepared files (default config.data.data_dir)")
+    weights_parser = commands.add_parser(
+        "seg-weights", help="median-frequency weights of the segmentation classes"
+    )
+    for p in (weights_parser,):
+        p.add_argument("--config", required=True, help="config file[:preset]")
+        p.add_argument("--data-root", help="dataset files (default config.data.root)")
+        p.add_argument("--data-dir", help="prepared files (default config.data.data_dir)")
+        p.add_argument("--split", help="split to count (default config.data.train_split)")
     args = parser.parse_args(argv)
 
     data = load_config(args.config).data
@@ -57,6 +69,16 @@ def main(argv: list[str] | None = None) -> int:
         builder_kwargs=_plain(data.get("builder_kwargs")),
     )
     print(f"{data.name}: {builder.data_dir}")
+    if args.command == "seg-weights":
+        result = summary.median_frequency_weights(builder, args.split or data.train_split)
+        width = max(len(c) for c in result["classes"])
+        for name, n, f, w in zip(
+            result["classes"], result["pixels"], result["frequency"], result["weights"]
+        ):
+            print(f"  {name:<{width}}  pixels {n:>10}  frequency {f:.4f}  weight {w:.4f}")
+        print(f"--config.loss.seg_class_weights=\"{tuple(result['weights'])}\"")
+        sys.stdout.flush()
+        return 0
     for line in summary.skipped_lines(builder):
         print(line)
     print(json.dumps(summary.summarize(builder)))

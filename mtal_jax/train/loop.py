@@ -25,7 +25,7 @@ import jax
 import numpy as np
 import tqdm
 
-from mtal_jax import checkpointing, jsonio, metric_writer, records, sharding
+from mtal_jax import checkpointing, jsonio, losses, metric_writer, records, sharding
 from mtal_jax.data import pipeline
 from mtal_jax.models import multitask, pretrained
 from mtal_jax.train import evaluate as evaluate_lib
@@ -54,6 +54,7 @@ class TrainConfig:
     loss_weights: dict = dataclasses.field(
         default_factory=lambda: {"det_heatmap": 1.0, "det_size": 0.1, "det_offset": 1.0, "seg": 1.0}
     )
+    seg_class_weights: tuple = ()  # [C_seg] weights of the segmentation loss; () = none
     ll4al_weight: float = 1.0
     ll4al_margin: float = 1.0
     ll4al_detach_step: int = 0
@@ -96,6 +97,7 @@ def build_step_fns(model: multitask.Model, cfg: TrainConfig, spec: pipeline.Spec
             ll4al_weight=cfg.ll4al_weight,
             ll4al_margin=cfg.ll4al_margin,
             ll4al_detach_step=cfg.ll4al_detach_step,
+            seg_class_weights=tuple(cfg.seg_class_weights),
         ),
         donate_argnums=0,
     )
@@ -106,6 +108,7 @@ def build_step_fns(model: multitask.Model, cfg: TrainConfig, spec: pipeline.Spec
             num_seg_classes=spec.num_seg_classes,
             decode_kwargs=decode_kwargs,
             loss_weights=dict(cfg.loss_weights),
+            seg_class_weights=tuple(cfg.seg_class_weights),
         )
     )
     return StepFns(tx=tx, train_step=train_step, eval_fn=eval_fn)
@@ -117,9 +120,16 @@ def _metric_of(result: records.EvalResult, name: str) -> float:
     return result.metrics[name]
 
 
-def check_config(cfg: TrainConfig, mesh: jax.sharding.Mesh) -> None:
+def check_config(
+    cfg: TrainConfig, mesh: jax.sharding.Mesh, num_seg_classes: int | None = None
+) -> None:
     """Raises ``ValueError`` for settings ``train`` cannot run (checked before any file is
-    written): an unknown ``best_metric``, batch sizes that are not multiples of the devices."""
+    written): an unknown ``best_metric``, batch sizes that are not multiples of the devices,
+    segmentation class weights that do not fit the ``num_seg_classes`` classes (when given)."""
+    if num_seg_classes is not None:
+        losses.check_class_weights(
+            cfg.seg_class_weights, num_seg_classes, name="loss.seg_class_weights"
+        )
     if cfg.best_metric not in BEST_METRICS:
         raise ValueError(f"best_metric must be one of {BEST_METRICS}, got {cfg.best_metric!r}")
     n_dev = sharding.num_shards(mesh)
@@ -168,7 +178,7 @@ def train(
       ``records.RunResult`` of the best checkpoint (its metrics, step, best-metric value
       and a host copy of its variables); None when ``stop_after_steps`` stopped the run.
     """
-    check_config(cfg, mesh)
+    check_config(cfg, mesh, spec.num_seg_classes)
     os.makedirs(workdir, exist_ok=True)
     fns = fns or build_step_fns(model, cfg, spec)
     tx, train_step, eval_fn = fns.tx, fns.train_step, fns.eval_fn

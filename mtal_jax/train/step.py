@@ -41,6 +41,7 @@ def make_train_step(
     ll4al_weight: float = 1.0,
     ll4al_margin: float = 1.0,
     ll4al_detach_step: int = 0,
+    seg_class_weights: tuple[float, ...] = (),
 ) -> Callable[[state_lib.TrainState, structs.Batch, jax.Array], tuple[state_lib.TrainState, dict]]:
     """Builds ``train_step(state, batch, key) -> (state, metrics)``.
 
@@ -54,6 +55,8 @@ def make_train_step(
         loss modules see detached features; 0 = always detached (CALD's detection port), a
         large value = never. The experiment sets it from ``loss.ll4al_detach_fraction`` in
         LL4AL's cycles (reference: 60 % of the run) and to 0 elsewhere.
+      seg_class_weights: [C_seg] class weights of the segmentation loss (``loss.
+        seg_class_weights``; () = unweighted).
 
     Returns:
       The step function. ``metrics`` holds the total loss, every term and the grad norm.
@@ -70,7 +73,9 @@ def make_train_step(
                 detach_loss_features=state.step >= ll4al_detach_step,
                 mutable=["batch_stats"],
             )
-            per_example = losses.per_example_losses(outputs, batch)
+            per_example = losses.per_example_losses(
+                outputs, batch, seg_class_weights=seg_class_weights
+            )
             total, terms = losses.weighted_total(per_example, loss_weights, batch.valid)
             if outputs.loss_pred is not None:
                 targets = task_losses(per_example, loss_weights)  # [B, 2]
@@ -105,6 +110,7 @@ def make_eval_step(
     num_seg_classes: int,
     decode_kwargs: dict,
     loss_weights: dict[str, float],
+    seg_class_weights: tuple[float, ...] = (),
 ) -> Callable[[dict, structs.Batch], dict[str, Any]]:
     """Builds ``eval_step(variables, batch) -> dict``.
 
@@ -121,7 +127,9 @@ def make_eval_step(
         )
         pred = jnp.argmax(logits, -1)
         conf = metrics.confusion_matrix(pred, batch.seg_labels, num_seg_classes, valid=batch.valid)
-        per_example = losses.per_example_losses(outputs, batch)
+        per_example = losses.per_example_losses(
+            outputs, batch, seg_class_weights=seg_class_weights
+        )
         return {
             "detections": dets,
             "confusion": conf,

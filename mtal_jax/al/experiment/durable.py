@@ -18,6 +18,27 @@ from mtal_jax import jsonio
 from mtal_jax.data import fields
 
 
+# Config keys added after experiments had been started, each with the value that behaves as
+# the code did before the key existed: a saved config.json without the key reads as holding
+# that value, so adding an option does not refuse to resume a running experiment.
+ADDED_KEYS: dict[str, Any] = {"loss.seg_class_weights": []}
+
+
+def with_added_keys(saved: dict) -> dict:
+    """``saved`` (a config dict) plus every ``ADDED_KEYS`` entry it lacks (copied)."""
+    out = dict(saved)
+    for dotted, value in ADDED_KEYS.items():
+        *parents, leaf = dotted.split(".")
+        node = out
+        for p in parents:
+            if not isinstance(node.get(p), dict):
+                break
+            node[p] = node = dict(node[p])
+        else:
+            node.setdefault(leaf, value)
+    return out
+
+
 def check_config(config_dict: dict, workdir: str, *, write: bool = True) -> None:
     """Writes ``workdir/config.json`` (unless ``write`` is False), or checks that a resumed
     run uses the same config.
@@ -27,13 +48,15 @@ def check_config(config_dict: dict, workdir: str, *, write: bool = True) -> None
       workdir: the run directory.
       write: write the file when it does not exist yet.
 
+    Keys of ``ADDED_KEYS`` missing from the saved file count as their listed value.
+
     Raises:
       ValueError: ``workdir`` holds an experiment with another config (naming the keys).
     """
     path = os.path.join(workdir, "config.json")
     current = jsonio.normalize(config_dict)
     if os.path.exists(path):
-        saved = jsonio.read(path)
+        saved = with_added_keys(jsonio.read(path))
         if saved != current:
             diff = sorted(_diff(saved, current))
             raise ValueError(

@@ -247,6 +247,7 @@ def build_setup(config: ml_collections.ConfigDict, *, needs_loss_prediction: boo
     Raises:
       pretrained.WeightsNotFoundError: ``config.model.pretrained_backbone`` is set to a file
         that does not exist (checked before the dataset is prepared).
+      ValueError: ``loss.seg_class_weights`` does not fit the dataset's classes.
     """
     d = config.data
     if config.model.pretrained_backbone:
@@ -270,6 +271,8 @@ def build_setup(config: ml_collections.ConfigDict, *, needs_loss_prediction: boo
         loss_prediction=bool(config.model.loss_prediction or needs_loss_prediction),
     )
     mesh = sharding.create_mesh(config.mesh.num_devices or None)
+    train_cfg = train_config(config)
+    loop.check_config(train_cfg, mesh, spec.num_seg_classes)  # the weights need the classes
     eval_source = dataset.sources[d.eval_split]
     n_eval = (
         len(eval_source)
@@ -281,7 +284,7 @@ def build_setup(config: ml_collections.ConfigDict, *, needs_loss_prediction: boo
         spec=spec,
         model=model,
         mesh=mesh,
-        train_cfg=train_config(config),
+        train_cfg=train_cfg,
         pool_size=len(dataset.sources[d.train_split]),
         eval_indices=list(range(n_eval)),
     )
@@ -325,6 +328,7 @@ def train_config(
             "det_offset": l.det_offset,
             "seg": l.seg,
         },
+        seg_class_weights=tuple(float(w) for w in l.seg_class_weights),
         ll4al_weight=l.ll4al_weight,
         ll4al_margin=l.ll4al_margin,
         ll4al_detach_step=ll4al_detach_step(fraction, steps) if ll4al else 0,
