@@ -41,6 +41,20 @@ def test_summary_of_a_tiny_camvid_folder(tmp_path, capsys):
     assert capsys.readouterr().out.strip().splitlines()[-1] == last
 
 
+def test_seg_weights_of_a_tiny_camvid_folder(tmp_path, capsys):
+    # Every frame: 716 road pixels, 20 car pixels, 32 void (not counted); both classes in
+    # all 3 frames: freq road 716/736, car 20/736, median 0.5; absent classes weigh 0.
+    root = fixtures_camvid.write_tiny_camvid(tmp_path / "camvid")
+    argv = ["seg-weights", "--config", "configs/camvid.py", "--data-root", str(root),
+            "--data-dir", str(tmp_path / "tfds")]  # fmt: skip
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    expected = [0.0] * 11
+    expected[3], expected[8] = round(0.5 * 736 / 716, 4), round(0.5 * 736 / 20, 4)
+    assert out[-1] == f'--config.loss.seg_class_weights="{tuple(expected)}"'
+    assert any(line.split()[:3] == ["road", "pixels", str(3 * 716)] for line in out)
+
+
 def test_summary_of_real_camvid_from_the_command_line(shared_data, tmp_path):
     result = subprocess.run(
         [
