@@ -52,6 +52,7 @@ def test_miou_from_counts_without_boxes_is_nan():
 
 def test_correlations_match_scipy():
     from scipy import stats
+
     rng = np.random.default_rng(0)
     x = rng.normal(size=(40, 3))
     x[:, 1] = x[:, 0] + 0.3 * rng.normal(size=40)

@@ -88,9 +88,7 @@ def make_analysis_fn(
                     masks, extras["boxes_grid"], extras["box_classes"], kept, gt, num_seg
                 )
             )
-        per_example = losses.per_example_losses(
-            outputs, batch, seg_class_weights=seg_class_weights
-        )
+        per_example = losses.per_example_losses(outputs, batch, seg_class_weights=seg_class_weights)
         weighted = lambda terms: sum(loss_weights.get(t, 0.0) * per_example[t] for t in terms)
         out = {
             **scores,

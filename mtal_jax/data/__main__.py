@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             result["classes"], result["pixels"], result["frequency"], result["weights"]
         ):
             print(f"  {name:<{width}}  pixels {n:>10}  frequency {f:.4f}  weight {w:.4f}")
-        print(f"--config.loss.seg_class_weights=\"{tuple(result['weights'])}\"")
+        print(f'--config.loss.seg_class_weights="{tuple(result["weights"])}"')
         sys.stdout.flush()
         return 0
     for line in summary.skipped_lines(builder):

@@ -45,6 +45,7 @@ import io
 import json
 import math
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 import PIL.Image
@@ -644,8 +645,12 @@ class SyntheticDriving(tfds.core.GeneratorBasedBuilder):
     """
 
     VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}  # bump VERSION when the renderer changes
-    BUILDER_CONFIGS = [make_config()]  # the default; any other parameters make a new config
+    RELEASE_NOTES: ClassVar[dict[str, str]] = {
+        "1.0.0": "Initial release."
+    }  # bump VERSION when the renderer changes
+    BUILDER_CONFIGS: ClassVar[list] = [
+        make_config()
+    ]  # the default; any other parameters make a new config
 
     def __init__(
         self, *, config=None, data_dir=None, file_format="array_record", version=None, **params

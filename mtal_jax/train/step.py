@@ -127,9 +127,7 @@ def make_eval_step(
         )
         pred = jnp.argmax(logits, -1)
         conf = metrics.confusion_matrix(pred, batch.seg_labels, num_seg_classes, valid=batch.valid)
-        per_example = losses.per_example_losses(
-            outputs, batch, seg_class_weights=seg_class_weights
-        )
+        per_example = losses.per_example_losses(outputs, batch, seg_class_weights=seg_class_weights)
         return {
             "detections": dets,
             "confusion": conf,

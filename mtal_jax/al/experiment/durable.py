@@ -17,7 +17,6 @@ import numpy as np
 from mtal_jax import jsonio
 from mtal_jax.data import fields
 
-
 # Config keys added after experiments had been started, each with the value that behaves as
 # the code did before the key existed: a saved config.json without the key reads as holding
 # that value, so adding an option does not refuse to resume a running experiment.
