@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -11,6 +12,9 @@ import numpy as np
 import tensorboardX
 
 from mtal_jax import jsonio
+
+
+_WRITERS = itertools.count()
 
 
 class MetricWriter:
@@ -25,13 +29,19 @@ class MetricWriter:
         logdir: the log folder (created).
         resume_step: the step a resumed run restarts from: JSON lines of later steps
           (written after the checkpoint it resumes from, before a crash) are dropped,
-          since the resumed run writes them again.
+          since the resumed run writes them again; the new event file starts with
+          TensorBoard's purge marker (``SessionLog.START`` at ``resume_step + 1``), so
+          TensorBoard hides the old events of those steps instead of drawing them twice.
         """
         os.makedirs(logdir, exist_ok=True)
         path = os.path.join(logdir, "metrics.jsonl")
         if resume_step is not None and os.path.exists(path):
             _drop_after(path, resume_step)
-        self._tb = tensorboardX.SummaryWriter(logdir)
+        purge = None if resume_step is None else int(resume_step) + 1
+        # Event files are named by second and host; the suffix keeps two writers of one
+        # second (a quick resume, another process) from writing the same file.
+        suffix = f".{os.getpid()}.{next(_WRITERS)}"
+        self._tb = tensorboardX.SummaryWriter(logdir, purge_step=purge, filename_suffix=suffix)
         self._jsonl = open(path, "a", encoding="utf-8")  # noqa: SIM115  (closed by close())
 
     def write(self, step: int, scalars: dict[str, float]) -> None:

@@ -229,3 +229,28 @@ def test_metrics_of_a_resumed_run_do_not_repeat_steps(tmp_path):
     with open(tmp_path / "metrics.jsonl") as f:
         steps = [json.loads(line)["step"] for line in f]
     assert steps == [1, 2, 3, 4]
+    # TensorBoard: the resumed run's event file opens with the purge marker at step 3, so
+    # the first run's events of steps >= 3 are hidden (tensorboardX's purge_step).
+    files = sorted(tmp_path.glob("events.*"), key=os.path.getmtime)
+    assert len(files) == 2
+    first, resumed = (_events(f) for f in files)
+    assert not any(e.HasField("session_log") for e in first)
+    marks = [e.step for e in resumed if e.HasField("session_log") and e.session_log.status == 1]
+    assert marks == [3]
+    assert [e.step for e in resumed if e.summary.value] == [3, 4]
+
+
+def _events(path):
+    """The ``Event`` protos of a TensorBoard event file (TFRecord framing, CRCs skipped)."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    data, out, i = path.read_bytes(), [], 0
+    while i < len(data):
+        (n,) = struct.unpack("<Q", data[i : i + 8])
+        event = event_pb2.Event()
+        event.ParseFromString(data[i + 12 : i + 12 + n])
+        out.append(event)
+        i += 12 + n + 4
+    return out
