@@ -13,9 +13,9 @@ import pytest
 from configs import tiny
 from mtal_jax import jsonio, pool
 from mtal_jax import records as rec_lib
-from mtal_jax.al import experiment, schedule, scoring
+from mtal_jax.al import experiment, schedule
 from mtal_jax.al.experiment import durable
-from mtal_jax.data import pipeline
+from tests import crashes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -98,56 +98,20 @@ def test_records_and_files(uninterrupted):
         assert fin["step"] == 6
 
 
-def test_crash_anywhere_then_resume_gives_same_result(
-    tmp_path, data_dir, uninterrupted, monkeypatch
-):
+def test_crash_anywhere_then_resume_gives_same_result(tmp_path, data_dir, uninterrupted):
     _, expected = uninterrupted
     workdir = str(tmp_path / "crashy")
     config = _config(data_dir)
 
-    class Crash(Exception):
-        pass
-
-    # 1. Crash during training of cycle 1 (after a few batches).
-    real_iter = pipeline.iterate_train
-    calls = {"n": 0}
-
-    def crashing_iter(ds, start, **kw):
-        calls["n"] += 1
-        it = real_iter(ds, start, **kw)
-        if calls["n"] == 2:  # the second training run: cycle 1 of "ours"
-            yield next(it)
-            raise Crash("killed while training")
-        yield from it
-
-    monkeypatch.setattr(pipeline, "iterate_train", crashing_iter)
-    with pytest.raises(Crash):
+    # 1. Crash during training of cycle 1 of "ours" (the second training run).
+    with crashes.in_training_run(2), pytest.raises(crashes.Crash):
         experiment.run(config, workdir, progress=False)
-    monkeypatch.setattr(pipeline, "iterate_train", real_iter)
-
     # 2. Crash while scoring the pool for "random".
-    real_score = scoring.score_pool
-
-    def crashing_score(*a, **kw):
-        raise Crash("killed while scoring")
-
-    monkeypatch.setattr(scoring, "score_pool", crashing_score)
-    with pytest.raises(Crash):
+    with crashes.in_scoring(), pytest.raises(crashes.Crash):
         experiment.run(config, workdir, progress=False)
-    monkeypatch.setattr(scoring, "score_pool", real_score)
-
     # 3. Crash while writing the selection record (before the rename).
-    real_write = jsonio.write_atomic
-
-    def crashing_write(path, obj, **kw):
-        if path.endswith("selection.json"):
-            raise Crash("killed while writing the selection")
-        return real_write(path, obj, **kw)
-
-    monkeypatch.setattr(jsonio, "write_atomic", crashing_write)
-    with pytest.raises(Crash):
+    with crashes.in_writing("selection.json"), pytest.raises(crashes.Crash):
         experiment.run(config, workdir, progress=False)
-    monkeypatch.setattr(jsonio, "write_atomic", real_write)
 
     records = [r.to_json() for r in experiment.run(config, workdir, progress=False)]
     assert _key(records) == _key(expected)

@@ -12,8 +12,8 @@ import pytest
 
 from configs import camvid, default, tiny
 from mtal_jax import jsonio, strategies
-from mtal_jax.al import experiment, progress, scoring
-from mtal_jax.data import pipeline
+from mtal_jax.al import experiment, progress
+from tests import crashes
 
 
 def _config(data_dir=None, **al):
@@ -136,43 +136,22 @@ def test_trials_beyond_a_strategy_count_skip_it(uninterrupted):
 
 
 @pytest.mark.slow
-def test_crash_then_resume_gives_the_same_records(tmp_path, data_dir, uninterrupted, monkeypatch):
+def test_crash_then_resume_gives_the_same_records(tmp_path, data_dir, uninterrupted):
     _, expected = uninterrupted
     workdir = str(tmp_path / "crashy")
     config = _config(data_dir)
 
-    class Crash(Exception):
-        pass
-
     # 1. Crash while training trial 1's cycle 0 (the fourth training run).
-    real_iter = pipeline.iterate_train
-    calls = {"n": 0}
-
-    def crashing_iter(ds, start, **kw):
-        calls["n"] += 1
-        it = real_iter(ds, start, **kw)
-        if calls["n"] == 4:
-            yield next(it)
-            raise Crash("killed while training")
-        yield from it
-
-    monkeypatch.setattr(pipeline, "iterate_train", crashing_iter)
-    with pytest.raises(Crash):
+    with crashes.in_training_run(4), pytest.raises(crashes.Crash):
         experiment.run(config, workdir, progress=False)
-    monkeypatch.setattr(pipeline, "iterate_train", real_iter)
     done = jsonio.read(os.path.join(workdir, "results.json"))
     assert {r["trial"] for r in done} == {0}
     wall0 = jsonio.read(os.path.join(workdir, "trial_0", "cycle_0", "wall.json"))
     assert wall0["seconds"] > 0
 
     # 2. Crash while scoring the pool of trial 1's random.
-    def crashing_score(*a, **kw):
-        raise Crash("killed while scoring")
-
-    monkeypatch.setattr(scoring, "score_pool", crashing_score)
-    with pytest.raises(Crash):
+    with crashes.in_scoring(), pytest.raises(crashes.Crash):
         experiment.run(config, workdir, progress=False)
-    monkeypatch.undo()
 
     records = [r.to_json() for r in experiment.run(config, workdir, progress=False)]
     assert _key(records) == _key(expected)
