@@ -13,7 +13,7 @@ import importlib
 import os
 from typing import Any
 
-from mtal_jax.data import features
+from mtal_jax.data import decoded_cache, features
 
 # name -> (module, takes a user data root)
 _BUILDERS: dict[str, tuple[str, bool]] = {
@@ -166,8 +166,12 @@ def prepare(name: str, *, data_dir: str, root: str = "", builder_kwargs: dict | 
 def load(
     name: str, *, data_dir: str, root: str = "", builder_kwargs: dict | None = None
 ) -> Dataset:
-    """Prepares dataset ``name`` and opens every split as a data source."""
+    """Prepares dataset ``name`` and opens every split as a data source (decoded examples
+    cached in memory up to a budget, ``decoded_cache``)."""
     builder = prepare(name, data_dir=data_dir, root=root, builder_kwargs=builder_kwargs)
     meta = features.read_metadata(builder.info)
-    sources = {split: builder.as_data_source(split=split) for split in builder.info.splits}
+    sources = {
+        split: decoded_cache.wrap(builder.as_data_source(split=split))
+        for split in builder.info.splits
+    }
     return Dataset(sources=sources, name=name, builder=builder, **meta)
