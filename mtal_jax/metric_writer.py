@@ -13,7 +13,6 @@ import tensorboardX
 
 from mtal_jax import jsonio
 
-
 _WRITERS = itertools.count()
 
 
