@@ -27,8 +27,10 @@ Regime (docs/regime.md, section CamVid): input 128x160, boxes of at least ``min_
 schedules in passes over the 367-image pool (the paper: ~9.1 passes per cycle, ~91 for the
 reference, on its 13,187-image pool). Measured (docs/regime.md, CamVid; 2-core CPU shared
 with other jobs): the reference (1010 steps, 39 min) mAP 0.119 / AP50 0.325 / mIoU 0.360
-(from random weights: 0.051 / 0.156 / 0.333); the issue's mIoU >= 0.45 is not reached at
-this input size. Cycle lengths are not checked for convergence on CamVid.
+(from random weights: 0.051 / 0.156 / 0.333). mIoU >= 0.45 is not reached at this input
+size: twice the reference steps gave mIoU 0.371 and mAP 0.096, median-frequency class
+weights (``loss.seg_class_weights``) mIoU 0.358 and mAP 0.090. Cycle lengths are not
+checked for convergence on CamVid.
 
 Data section (read by ``mtal_jax.data.catalog``): 367 train / 233 test images of
 240x180; detection classes car, pedestrian, bicyclist (4-connected components of at least
