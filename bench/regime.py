@@ -44,7 +44,7 @@ runtime.configure_host_devices()
 
 import numpy as np
 
-from mtal_jax import jsonio, metrics
+from mtal_jax import jsonio, metrics, workdir_lock
 
 _JOB = re.compile(
     r"^(?:(?P<ref>ref)|f(?P<f>\d+)_s(?P<seed>\d+)|lc(?P<lc>\d+)|w(?P<w>\d+))"
@@ -132,27 +132,31 @@ def run_job(name: str, config, setup, workdir: str, warm_from: str = "f40_s0"):
     run_dir = os.path.join(workdir, name)
     if m["w"] and warm_from != "f40_s0":
         run_dir += f"_from_{warm_from}"
-    _check_job(run_dir, {"labeled": int(labeled.sum()), "pool": n, "steps": steps, "seed": seed})
-    done = os.path.join(run_dir, "job.json")
-    resumed = os.path.exists(os.path.join(run_dir, "train", "latest"))
-    t0 = time.time()
-    src = setup.dataset.sources
-    result = loop.train(
-        setup.model, experiment.train_config(config, num_steps=steps, seed=seed),
-        workdir=run_dir, spec=setup.spec, train_source=src[config.data.train_split],
-        train_indices=np.flatnonzero(labeled), eval_source=src[config.data.eval_split],
-        eval_indices=setup.eval_indices, mesh=setup.mesh, init_variables=init, progress=False,
-    )  # fmt: skip
-    if not os.path.exists(done):
-        jsonio.write_atomic(
-            done,
-            {
-                "job": name, "labeled": int(labeled.sum()), "pool": n, "steps": steps,
-                "passes": schedule_lib.steps_to_passes(steps, n, batch),
-                "seed": seed, "wall_s": time.time() - t0, "resumed": resumed,
-                **result.metrics, "best_step": result.step, "per_class_ap": result.per_class_ap,
-            },
+    # one process per job directory (a second one is refused at once, naming the holder)
+    with workdir_lock.hold(run_dir):
+        _check_job(
+            run_dir, {"labeled": int(labeled.sum()), "pool": n, "steps": steps, "seed": seed}
+        )
+        done = os.path.join(run_dir, "job.json")
+        resumed = os.path.exists(os.path.join(run_dir, "train", "latest"))
+        t0 = time.time()
+        src = setup.dataset.sources
+        result = loop.train(
+            setup.model, experiment.train_config(config, num_steps=steps, seed=seed),
+            workdir=run_dir, spec=setup.spec, train_source=src[config.data.train_split],
+            train_indices=np.flatnonzero(labeled), eval_source=src[config.data.eval_split],
+            eval_indices=setup.eval_indices, mesh=setup.mesh, init_variables=init, progress=False,
         )  # fmt: skip
+        if not os.path.exists(done):
+            jsonio.write_atomic(
+                done,
+                {
+                    "job": name, "labeled": int(labeled.sum()), "pool": n, "steps": steps,
+                    "passes": schedule_lib.steps_to_passes(steps, n, batch),
+                    "seed": seed, "wall_s": time.time() - t0, "resumed": resumed,
+                    **result.metrics, "best_step": result.step, "per_class_ap": result.per_class_ap,
+                },
+            )  # fmt: skip
     return result
 
 
@@ -265,7 +269,10 @@ def main():
     print(f"pool {setup.pool_size}, eval {len(setup.eval_indices)}", flush=True)
     for name in [j for j in args.jobs.split(",") if j]:
         t0 = time.time()
-        r = run_job(name, config, setup, args.workdir, args.warm_from)
+        try:
+            r = run_job(name, config, setup, args.workdir, args.warm_from)
+        except workdir_lock.WorkdirLockedError as e:
+            raise SystemExit(f"error: job {name}: {e}") from None
         print(
             f"{name}: mAP {r.metrics['map']:.4f} AP50 {r.metrics['ap50']:.4f} "
             f"mIoU {r.metrics['miou']:.4f} best step {r.step} ({time.time() - t0:.0f} s this call)",

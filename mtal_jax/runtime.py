@@ -48,18 +48,23 @@ def configure_host_devices(count: int = 2) -> None:
 def run_main(main) -> None:
     """``absl.app.run(main)``, except that ``-h``/``--help`` prints the usage and exits 0
     (absl exits 1 after help), and a missing dataset folder (``catalog.DataRootError``)
-    or a missing weights file (``pretrained.WeightsNotFoundError``) prints one line and
-    exits 1."""
+    or a missing weights file (``pretrained.WeightsNotFoundError``) or a run directory
+    another process holds (``workdir_lock.WorkdirLockedError``) prints one line and exits 1."""
     from absl import app
 
     if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in sys.argv[1:]):
         app.usage(shorthelp="--helpfull" not in sys.argv, writeto_stdout=True, exitcode=0)
+    from mtal_jax import workdir_lock
     from mtal_jax.data import catalog
     from mtal_jax.models import pretrained
 
     try:
         app.run(main)
-    except (catalog.DataRootError, pretrained.WeightsNotFoundError) as e:  # one line
+    except (
+        catalog.DataRootError,
+        pretrained.WeightsNotFoundError,
+        workdir_lock.WorkdirLockedError,
+    ) as e:  # one line
         sys.exit(f"error: {e}")
 
 

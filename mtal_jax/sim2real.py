@@ -33,7 +33,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from mtal_jax import jsonio
+from mtal_jax import jsonio, workdir_lock
 from mtal_jax.al import experiment
 from mtal_jax.models import pretrained
 from mtal_jax.train import loop
@@ -127,6 +127,7 @@ def pretrain(
 
     Raises:
       ValueError: ``steps`` < 1, ``out`` not a ``.npz`` path, or a non-synthetic ``synthetic``.
+      workdir_lock.WorkdirLockedError: another process is running the same pretraining.
     """
     if steps < 1:
         raise ValueError(f"--steps must be >= 1, got {steps}")
@@ -138,33 +139,35 @@ def pretrain(
         "sim-to-real: %d synthetic scenes at %s, %s backbone, %d steps -> %s (run in %s)",
         setup.pool_size, tuple(cfg.data.image_size), cfg.model.backbone, steps, out, workdir,
     )  # fmt: skip
-    t0 = time.time()
-    src = setup.dataset.sources
-    result = loop.train(
-        setup.model, experiment.train_config(cfg, num_steps=steps, seed=seed),
-        workdir=workdir, spec=setup.spec, train_source=src[cfg.data.train_split],
-        train_indices=np.arange(setup.pool_size), eval_source=src[cfg.data.eval_split],
-        eval_indices=setup.eval_indices, mesh=setup.mesh, progress=progress,
-    )  # fmt: skip
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    tmp = out[: -len(".npz")] + ".tmp.npz"
-    pretrained.save_backbone(result.variables, tmp, neck=True)
-    os.replace(tmp, out)
-    record = {
-        "weights": os.path.abspath(out),
-        "image_size": list(cfg.data.image_size),
-        "backbone": cfg.model.backbone,
-        "neck_channels": int(cfg.model.neck_channels),
-        "synthetic_builder_kwargs": dict(cfg.data.builder_kwargs),
-        "steps": steps,
-        "seed": seed,
-        "best_step": result.step,
-        "synthetic_eval_images": len(setup.eval_indices),
-        "synthetic_metrics": result.metrics,
-        "wall_s_this_call": time.time() - t0,
-        "run_dir": os.path.abspath(workdir),
-    }
-    jsonio.write_atomic(out[: -len(".npz")] + ".json", record)
+    # one process per run (a second one is refused at once, naming the holder)
+    with workdir_lock.hold(workdir):
+        t0 = time.time()
+        src = setup.dataset.sources
+        result = loop.train(
+            setup.model, experiment.train_config(cfg, num_steps=steps, seed=seed),
+            workdir=workdir, spec=setup.spec, train_source=src[cfg.data.train_split],
+            train_indices=np.arange(setup.pool_size), eval_source=src[cfg.data.eval_split],
+            eval_indices=setup.eval_indices, mesh=setup.mesh, progress=progress,
+        )  # fmt: skip
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        tmp = out[: -len(".npz")] + ".tmp.npz"
+        pretrained.save_backbone(result.variables, tmp, neck=True)
+        os.replace(tmp, out)
+        record = {
+            "weights": os.path.abspath(out),
+            "image_size": list(cfg.data.image_size),
+            "backbone": cfg.model.backbone,
+            "neck_channels": int(cfg.model.neck_channels),
+            "synthetic_builder_kwargs": dict(cfg.data.builder_kwargs),
+            "steps": steps,
+            "seed": seed,
+            "best_step": result.step,
+            "synthetic_eval_images": len(setup.eval_indices),
+            "synthetic_metrics": result.metrics,
+            "wall_s_this_call": time.time() - t0,
+            "run_dir": os.path.abspath(workdir),
+        }
+        jsonio.write_atomic(out[: -len(".npz")] + ".json", record)
     return record
 
 

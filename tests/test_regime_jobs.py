@@ -46,3 +46,16 @@ def test_resume_with_other_settings_is_refused(regime, tmp_path):
     regime._check_job(run_dir, dict(spec))  # same settings: resumes
     with pytest.raises(SystemExit, match=r"other settings .*'steps': \(1800, 6000\)"):
         regime._check_job(run_dir, spec | {"steps": 6000})
+
+
+def test_a_second_process_on_a_job_is_refused(regime, tmp_path):
+    import types
+
+    from configs import tiny
+    from mtal_jax import workdir_lock
+
+    setup = types.SimpleNamespace(pool_size=40)  # refused before any data is read
+    with workdir_lock.hold(str(tmp_path / "ref")):
+        with pytest.raises(workdir_lock.WorkdirLockedError):
+            regime.run_job("ref", tiny.get_config(), setup, str(tmp_path))
+    assert not (tmp_path / "ref" / "job_spec.json").exists()

@@ -52,6 +52,27 @@ def test_second_process_is_refused_and_a_killed_holder_blocks_nothing(tmp_path):
     workdir_lock.release(fd)
 
 
+def test_train_py_on_a_held_workdir_prints_one_line(tmp_path):
+    workdir = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(workdir)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result = subprocess.run(
+            [sys.executable, "train.py", "--config", "configs/tiny.py", "--workdir", str(workdir),
+             "--noprogress", f"--config.data.data_dir={tmp_path / 'tfds'}"],
+            cwd=ROOT, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and f"pid {holder.pid}" in last, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+
+
 def test_locks_of_one_process_and_of_the_processes_of_one_run(tmp_path):
     refused = pytest.raises(workdir_lock.WorkdirLockedError, match=f"pid {os.getpid()}")
     with workdir_lock.hold(str(tmp_path)), refused:
