@@ -196,7 +196,8 @@ def regime_section(name, results_dir, config):
     ref = _read(os.path.join(d, "reference.json"))
     if ref:
         passes = ref.get("passes")
-        passes = f"{passes:.0f}" if isinstance(passes, (int, float)) and passes == passes else "?"
+        known = isinstance(passes, (int, float)) and math.isfinite(passes)
+        passes = f"{passes:.0f}" if known else "?"
         lines.append(
             f"\nReference (100 % of the pool, `docs/results/{name}/reference.json`): mAP "
             f"{ref['map']:.4f}, AP50 {ref['ap50']:.4f}, mIoU {ref['miou']:.4f} after "

@@ -55,7 +55,9 @@ def test_a_second_process_on_a_job_is_refused(regime, tmp_path):
     from mtal_jax import workdir_lock
 
     setup = types.SimpleNamespace(pool_size=40)  # refused before any data is read
-    with workdir_lock.hold(str(tmp_path / "ref")):
-        with pytest.raises(workdir_lock.WorkdirLockedError):
-            regime.run_job("ref", tiny.get_config(), setup, str(tmp_path))
+    with (
+        workdir_lock.hold(str(tmp_path / "ref")),
+        pytest.raises(workdir_lock.WorkdirLockedError),
+    ):
+        regime.run_job("ref", tiny.get_config(), setup, str(tmp_path))
     assert not (tmp_path / "ref" / "job_spec.json").exists()
