@@ -158,10 +158,9 @@ def segmentation_xent(
     safe = jnp.where(valid, labels, 0)
     logp = jax.nn.log_softmax(logits, -1)
     nll = -jnp.take_along_axis(logp, safe[..., None], -1)[..., 0]
-    if class_weights is None:
-        w = valid.astype(jnp.float32)
-    else:
-        w = jnp.where(valid, jnp.asarray(class_weights, jnp.float32)[safe], 0.0)
+    if class_weights is None:  # the plain mean (the expression of earlier releases)
+        return jnp.sum(jnp.where(valid, nll, 0.0)) / jnp.maximum(jnp.sum(valid), 1.0)
+    w = jnp.where(valid, jnp.asarray(class_weights, jnp.float32)[safe], 0.0)
     return jnp.sum(w * nll) / jnp.maximum(jnp.sum(w), 1e-6)
 
 
