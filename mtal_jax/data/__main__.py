@@ -48,17 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     summary_parser = commands.add_parser("summary", help="prepare if needed, print split counts")
-    summary_parser.add_argument("--config", required=True, help="config file[:preset]")
-    summary_parser.add_argument("--data-root", help="dataset files (default config.data.root)")
-    summary_parser.add_argument("--data-dir", help="prepared files (default config.data.data_dir)")
     weights_parser = commands.add_parser(
         "seg-weights", help="median-frequency weights of the segmentation classes"
     )
-    for p in (weights_parser,):
+    weights_parser.add_argument("--split", help="split to count (default config.data.train_split)")
+    for p in (summary_parser, weights_parser):
         p.add_argument("--config", required=True, help="config file[:preset]")
         p.add_argument("--data-root", help="dataset files (default config.data.root)")
         p.add_argument("--data-dir", help="prepared files (default config.data.data_dir)")
-        p.add_argument("--split", help="split to count (default config.data.train_split)")
     args = parser.parse_args(argv)
 
     data = load_config(args.config).data
@@ -70,7 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"{data.name}: {builder.data_dir}")
     if args.command == "seg-weights":
-        result = summary.median_frequency_weights(builder, args.split or data.train_split)
+        split = args.split or data.train_split
+        if split not in builder.info.splits:
+            raise SystemExit(
+                f"error: no split {split!r} in {data.name} ({list(builder.info.splits)})"
+            )
+        result = summary.median_frequency_weights(builder, split)
         width = max(len(c) for c in result["classes"])
         for name, n, f, w in zip(
             result["classes"], result["pixels"], result["frequency"], result["weights"]
