@@ -1,6 +1,7 @@
 """Run-directory safety: one process per workdir (an OS lock that dies with its holder),
 nothing written before the config is validated, results that never shrink."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -34,42 +35,42 @@ def _config(data_dir, **train):
     return config
 
 
-def test_second_process_is_refused_and_a_killed_holder_blocks_nothing(tmp_path):
-    workdir = tmp_path / "run"
+@contextlib.contextmanager
+def _held_by_another_process(workdir):
+    """Yields the pid of a process that holds ``workdir``'s lock; SIGKILLs it on exit."""
     holder = subprocess.Popen(
         [sys.executable, "-c", _HOLDER, str(workdir)], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(workdir_lock.WorkdirLockedError) as info:
-            experiment.run(_config(tmp_path / "tfds"), str(workdir), progress=False)
-        assert str(workdir) in str(info.value) and f"pid {holder.pid}" in str(info.value)
-        assert not (workdir / "config.json").exists()  # refused before writing anything
+        yield holder.pid
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
+
+
+def test_second_process_is_refused_and_a_killed_holder_blocks_nothing(tmp_path):
+    workdir = tmp_path / "run"
+    with _held_by_another_process(workdir) as pid:
+        with pytest.raises(workdir_lock.WorkdirLockedError) as info:
+            experiment.run(_config(tmp_path / "tfds"), str(workdir), progress=False)
+        assert str(workdir) in str(info.value) and f"pid {pid}" in str(info.value)
+        assert not (workdir / "config.json").exists()  # refused before writing anything
     fd = workdir_lock.acquire(str(workdir))  # the kernel released the dead holder's lock
     workdir_lock.release(fd)
 
 
 def test_train_py_on_a_held_workdir_prints_one_line(tmp_path):
     workdir = tmp_path / "run"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER, str(workdir)], cwd=ROOT, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with _held_by_another_process(workdir) as pid:
         result = subprocess.run(
             [sys.executable, "train.py", "--config", "configs/tiny.py", "--workdir", str(workdir),
              "--noprogress", f"--config.data.data_dir={tmp_path / 'tfds'}"],
             cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
         )  # fmt: skip
-    finally:
-        holder.send_signal(signal.SIGKILL)
-        holder.wait()
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and f"pid {holder.pid}" in last, result.stderr[-2000:]
+    assert last.startswith("error: ") and f"pid {pid}" in last, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
 
 
