@@ -182,6 +182,12 @@ def summarize(workdir: str, out_dir: str, reference: str = "ref") -> None:
             "passes": math.nan, "per_class_ap": m["per_class_ap"],
             "wall_s": jsonio.read(wall)["seconds"] if os.path.exists(wall) else math.nan,
         }  # fmt: skip
+        exp_config = os.path.join(os.path.dirname(os.path.abspath(reference)), "config.json")
+        if os.path.exists(exp_config):  # passes from the experiment's batch and pool size
+            c = jsonio.read(exp_config)
+            pool = (c["data"].get("builder_kwargs") or {}).get("num_train")
+            if pool:
+                ref["passes"] = m["step"] * c["train"]["batch_size"] / pool
     if ref is None:
         print(f"no finished reference job or run directory {reference!r}: nothing written")
         return
