@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import json
 import os
 import platform
@@ -35,13 +34,6 @@ from mtal_jax import runtime
 runtime.configure_host_devices()
 
 import numpy as np
-
-
-def _config(path):
-    spec = importlib.util.spec_from_file_location("cfg", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
 
 
 def _pipeline_s(source, indices, spec, batches):
@@ -82,6 +74,7 @@ def main():
     args = p.parse_args()
     from mtal_jax.al import experiment
     from mtal_jax.data import decoded_cache
+    from mtal_jax.data.__main__ import load_config
     from mtal_jax.train import loop
 
     results = {
@@ -89,7 +82,7 @@ def main():
         "command": " ".join(sys.argv), "configs": {},
     }  # fmt: skip
     for path in args.configs.split(","):
-        config = _config(path)
+        config = load_config(path)  # path[:preset]
         try:
             setup = experiment.build_setup(config)
         except (FileNotFoundError, ValueError) as e:  # e.g. CamVid files absent
