@@ -290,9 +290,15 @@ def test_config_without_a_later_added_key_resumes(tmp_path):
     config = default.get_config()
     saved = jsonio.normalize(config.to_dict())
     del saved["loss"]["seg_class_weights"]
+    del saved["al"]["order"]
     jsonio.write_atomic(str(tmp_path / "config.json"), saved)
     durable.check_config(config.to_dict(), str(tmp_path))
     config.loss.seg_class_weights = (1.0,) * 9
     with pytest.raises(ValueError, match=r"another config.*loss.seg_class_weights"):
         durable.check_config(config.to_dict(), str(tmp_path))
     assert "seg_class_weights" not in jsonio.read(str(tmp_path / "config.json"))["loss"]
+    # al.order (also added later) only orders the work: any value resumes
+    config.loss.seg_class_weights = ()
+    for order in ("strategy", "trial"):
+        config.al.order = order
+        durable.check_config(config.to_dict(), str(tmp_path))

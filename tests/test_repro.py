@@ -53,6 +53,24 @@ def test_trials_per_strategy_defaults_to_num_trials_and_is_validated():
             experiment.plan_from_config(config)
 
 
+def test_run_order_by_trial_or_by_strategy():
+    config = _config()
+    pairs = lambda plan: [(t, s.name) for t, s in plan.run_order()]  # noqa: E731
+    assert pairs(experiment.plan_from_config(config)) == [(0, "random"), (0, "ours"), (1, "random")]
+    config.al.order = "strategy"
+    assert pairs(experiment.plan_from_config(config)) == [(0, "random"), (1, "random"), (0, "ours")]
+    config.al.strategies = "ours,random"  # config order decides which strategy goes first
+    assert pairs(experiment.plan_from_config(config)) == [(0, "ours"), (0, "random"), (1, "random")]
+    config.al.order = "random"
+    with pytest.raises(ValueError, match=r"config.al.order = 'random': must be one of"):
+        experiment.plan_from_config(config)
+    for module in (default, camvid):  # the long presets pair random and ours first
+        plan = experiment.plan_from_config(module.get_config("repro"))
+        assert pairs(plan)[:10] == [(t, n) for n in ("random", "ours") for t in range(5)]
+        assert experiment.plan_from_config(module.get_config("table1")).order == "strategy"
+        assert module.get_config().al.order == "trial"
+
+
 def test_bad_trials_per_strategy_fails_before_anything_is_written(tmp_path):
     config = _config(trials_per_strategy={"ours": 7})
     with pytest.raises(ValueError, match="trials_per_strategy"):
@@ -170,6 +188,36 @@ def test_resume_with_other_trial_counts_is_refused(uninterrupted, data_dir):
     config = _config(data_dir, trials_per_strategy={"random": 2, "ours": 2})
     with pytest.raises(ValueError, match="another config"):
         experiment.run(config, str(workdir), progress=False)
+
+
+def test_order_may_change_on_resume_and_gives_the_same_records(tmp_path, data_dir, uninterrupted):
+    # Started trial by trial, crashed in trial 0's ours (third training run), resumed
+    # strategy by strategy: trial 1's random runs next, then trial 0's cycle-0 model is
+    # read back for ours. Same records, none lost from results.json on the way.
+    _, expected = uninterrupted
+    workdir = str(tmp_path / "reordered")
+    with crashes.in_training_run(3), pytest.raises(crashes.Crash):
+        experiment.run(_config(data_dir), workdir, progress=False)
+    before = jsonio.read(os.path.join(workdir, "results.json"))
+    assert [(r["trial"], r["strategy"], r["cycle"]) for r in before] == [
+        (0, "random", 0), (0, "random", 1), (0, "ours", 0),
+    ]  # fmt: skip
+    records = experiment.run(_config(data_dir, order="strategy"), workdir, progress=False)
+    got = [r.to_json() for r in records]
+    assert [(r["trial"], r["strategy"]) for r in got] == [
+        (0, "random"), (0, "random"), (1, "random"), (1, "random"), (0, "ours"), (0, "ours"),
+    ]  # fmt: skip
+    want = {(r["trial"], r["strategy"], r["cycle"]): r for r in expected}
+    assert len(got) == len(want)
+    for r in got:
+        w = want[(r["trial"], r["strategy"], r["cycle"])]
+        assert r["labeled_ids"] == w["labeled_ids"]
+        for k in ("map", "ap50", "miou", "mdsq"):
+            assert r[k] == pytest.approx(w[k], abs=1e-6), (r["trial"], r["strategy"], k)
+    on_disk = jsonio.read(os.path.join(workdir, "results.json"))
+    assert on_disk[:3] == before  # the first session's records keep their place
+    assert sorted(_key(on_disk)) == sorted(_key(expected))
+    assert jsonio.read(os.path.join(workdir, "config.json"))["al"]["order"] == "trial"
 
 
 @pytest.mark.slow

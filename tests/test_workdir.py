@@ -103,11 +103,18 @@ def test_invalid_config_writes_nothing_and_the_corrected_command_is_accepted(tmp
 
 def test_results_of_a_finished_experiment_never_shrink(tmp_path):
     path = str(tmp_path / "results.json")
-    records = [{"trial": 0, "cycle": c, "map": 0.1 * c, "mdsq": float("nan")} for c in range(4)]
+    records = [
+        {"trial": t, "strategy": "random", "cycle": c, "map": 0.1 * c, "mdsq": float("nan")}
+        for t in range(2)
+        for c in range(2)
+    ]
     durable.write_results(str(tmp_path), records)
     for n in range(1, 5):  # a rerun repeats the records one by one
         durable.write_results(str(tmp_path), records[:n])
         assert jsonio.read(path) == jsonio.normalize(records)
-    changed = [dict(records[0], map=0.5)]
-    durable.write_results(str(tmp_path), changed)  # other results: written as they are
-    assert jsonio.read(path) == jsonio.normalize(changed)
+    # in another order (al.order changed on resume): nothing lost, the saved order kept
+    durable.write_results(str(tmp_path), [records[2], records[0]])
+    assert jsonio.read(path) == jsonio.normalize(records)
+    changed = [dict(records[1], map=0.5), {**records[0], "strategy": "ours"}]
+    durable.write_results(str(tmp_path), changed)  # a record of the same identity replaces
+    assert jsonio.read(path) == jsonio.normalize([records[0], changed[0], *records[2:], changed[1]])

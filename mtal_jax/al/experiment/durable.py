@@ -22,19 +22,39 @@ from mtal_jax.data import fields
 # that value, so adding an option does not refuse to resume a running experiment.
 ADDED_KEYS: dict[str, Any] = {"loss.seg_class_weights": []}
 
+# Config keys that change when results appear, never what they are: left out of the
+# comparison with the saved config, so a resumed run may set them otherwise.
+ORDER_KEYS: tuple[str, ...] = ("al.order",)
+
+
+def _parent_of(out: dict, dotted: str) -> tuple[dict, str] | None:
+    """The dict holding key ``dotted`` in ``out`` and the key's last part; the dicts on
+    the way are copied into ``out`` first so the caller may edit the parent. None when a
+    parent is missing."""
+    *parents, leaf = dotted.split(".")
+    node = out
+    for p in parents:
+        if not isinstance(node.get(p), dict):
+            return None
+        node[p] = node = dict(node[p])
+    return node, leaf
+
 
 def with_added_keys(saved: dict) -> dict:
     """``saved`` (a config dict) plus every ``ADDED_KEYS`` entry it lacks (copied)."""
     out = dict(saved)
     for dotted, value in ADDED_KEYS.items():
-        *parents, leaf = dotted.split(".")
-        node = out
-        for p in parents:
-            if not isinstance(node.get(p), dict):
-                break
-            node[p] = node = dict(node[p])
-        else:
-            node.setdefault(leaf, value)
+        if (at := _parent_of(out, dotted)) is not None:
+            at[0].setdefault(at[1], value)
+    return out
+
+
+def _without_order_keys(config_dict: dict) -> dict:
+    """``config_dict`` without the ``ORDER_KEYS`` (copied where they are removed)."""
+    out = dict(config_dict)
+    for dotted in ORDER_KEYS:
+        if (at := _parent_of(out, dotted)) is not None:
+            at[0].pop(at[1], None)
     return out
 
 
@@ -47,7 +67,8 @@ def check_config(config_dict: dict, workdir: str, *, write: bool = True) -> None
       workdir: the run directory.
       write: write the file when it does not exist yet.
 
-    Keys of ``ADDED_KEYS`` missing from the saved file count as their listed value.
+    Keys of ``ADDED_KEYS`` missing from the saved file count as their listed value; the
+    ``ORDER_KEYS`` are not compared (the file keeps the value of the first session).
 
     Raises:
       ValueError: ``workdir`` holds an experiment with another config (naming the keys).
@@ -55,9 +76,10 @@ def check_config(config_dict: dict, workdir: str, *, write: bool = True) -> None
     path = os.path.join(workdir, "config.json")
     current = jsonio.normalize(config_dict)
     if os.path.exists(path):
-        saved = with_added_keys(jsonio.read(path))
-        if saved != current:
-            diff = sorted(_diff(saved, current))
+        saved = _without_order_keys(with_added_keys(jsonio.read(path)))
+        compared = _without_order_keys(current)
+        if saved != compared:
+            diff = sorted(_diff(saved, compared))
             raise ValueError(
                 f"{workdir} holds an experiment with another config (differs at {diff[:8]}); "
                 "use a new --workdir or the same config to resume"
@@ -115,20 +137,31 @@ def write_selection(
 
 
 def write_results(workdir: str, records: list[dict]) -> None:
-    """Writes ``workdir/results.json`` (process 0), except over a file that already holds
-    ``records`` and more: a rerun of a finished (or further advanced) experiment repeats
-    its records one by one, and its results must never shrink, even if it is killed half
-    way."""
+    """Writes ``workdir/results.json`` (process 0) without ever shrinking it.
+
+    A record is identified by its (trial, strategy, cycle): ``records`` replace the saved
+    records of the same identity and the saved ones they do not name are kept, in the
+    saved order, with new identities appended. A resumed session repeats the finished
+    records one by one, possibly in another order (``al.order``), and the file keeps
+    every result of the experiment even if the session is killed half way."""
     if jax.process_index() != 0:
         return
     path = os.path.join(workdir, "results.json")
+    current = jsonio.normalize(records)
+    merged = {}
     if os.path.exists(path):
         saved = jsonio.read(path)
-        current = jsonio.normalize(records)
-        longer = isinstance(saved, list) and len(saved) >= len(current)
-        if longer and saved[: len(current)] == current:
-            return
-    jsonio.write_atomic(path, records)
+        if isinstance(saved, list):
+            merged = {_record_id(r): r for r in saved}
+    before = list(merged.values())
+    merged.update((_record_id(r), r) for r in current)
+    out = list(merged.values())
+    if out != before:
+        jsonio.write_atomic(path, out)
+
+
+def _record_id(record: dict) -> tuple:
+    return (record.get("trial"), record.get("strategy"), record.get("cycle"))
 
 
 def write_wall_time(run_dir: str, seconds: float) -> None:

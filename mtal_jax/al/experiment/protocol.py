@@ -6,7 +6,11 @@ trials);
 per strategy and cycle k >= 1: select with the model of cycle k - 1, then continue
 training from it on the grown labeled set (continuous training: the previous best
 checkpoint, a fresh optimizer and schedule). A reference trained on the full pool (or
-given in the config) normalises mDSQ (paper Eq. 4).
+given in the config) normalises mDSQ (paper Eq. 4). ``al.order`` sets the order of the
+(trial, strategy) runs: every strategy of trial 0, then of trial 1, ... ("trial"), or every
+trial of the first strategy, then of the second, ... ("strategy": the comparisons of the
+first strategies complete first in a long experiment). The order changes when results
+appear, not what they are, and may be changed when resuming.
 
 Where a training run starts (resume order): (1) its own latest checkpoint; (2) the
 weights it is given: the previous cycle's best model, or for the cycle-0 models and the
@@ -112,12 +116,14 @@ def run_plan(
     # by (run length, LL4AL detach step): they set the LR schedule and the detach point
     step_fns: dict[tuple[int, int], loop.StepFns] = {}
 
-    def train_cycle(run_dir, labeled, init, seed, num_steps, ll4al=False, phase=""):
+    def train_cycle(run_dir, labeled, init, seed, num_steps, ll4al=False, phase="", planned=True):
+        """``planned``: the run's steps count in the experiment's progress (False when a
+        finished cycle-0 run is read back for another strategy)."""
         cfg = setup_lib.run_config(setup, plan, num_steps=num_steps, seed=seed, ll4al=ll4al)
         fns_key = (cfg.num_steps, cfg.ll4al_detach_step)
         if fns_key not in step_fns:  # compiled once per schedule, not per cycle
             step_fns[fns_key] = loop.build_step_fns(setup.model, cfg, setup.spec)
-        tracker.start(f"{phase} | train", cfg.num_steps)
+        tracker.start(f"{phase} | train", cfg.num_steps if planned else 0)
         result = loop.train(
             setup.model, cfg, workdir=run_dir, spec=setup.spec,
             train_source=train_source, train_indices=np.flatnonzero(labeled),
@@ -143,42 +149,45 @@ def run_plan(
         durable.write_results(workdir, [r.to_json() for r in results])
         durable.write_wall_time(run_dir, seconds)
 
-    for trial in range(plan.num_trials):
-        trial_specs = plan.strategies_of_trial(trial)  # al.trials_per_strategy
-        if not trial_specs:
-            continue
+    cycle0 = None  # (trial, its pool, its cycle-0 result, seconds) of the latest trial
+    visited = set()  # trials whose cycle 0 this session has trained or read back
+    for trial, spec in plan.run_order():  # al.order
         seed = plan.seed + 1000 * trial
         base = os.path.join(workdir, f"trial_{trial}")
-        labeled0 = durable.pool(
-            os.path.join(base, "cycle_0", "pool.json"),
-            lambda seed=seed: pool_lib.initial_labeled(n, plan.initial_fraction, seed),
-            n,
-        )
-        t0 = time.time()
         trial_txt = f"trial {trial + 1}/{plan.num_trials}"
-        result0 = train_cycle(
-            os.path.join(base, "cycle_0"), labeled0, init, seed, sched.initial_steps,
-            phase=f"{trial_txt} | cycle 0",
-        )  # fmt: skip
-        secs0 = time.time() - t0
-        for spec in trial_specs:
-            record(trial, spec.name, 0, labeled0, result0, secs0, os.path.join(base, "cycle_0"))
-            labeled, result = labeled0, result0
-            for cycle in range(1, plan.num_cycles):
-                t0 = time.time()
-                cycle_dir = os.path.join(base, spec.name, f"cycle_{cycle}")
-                phase = f"{trial_txt} | {spec.name} | cycle {cycle}/{plan.num_cycles - 1}"
-                tracker.start(f"{phase} | select")
-                labeled = cycle_lib.select_cycle(
-                    setup, plan, spec, trial=trial, cycle=cycle, cycle_dir=cycle_dir,
-                    labeled=labeled, variables=result.variables, budget=budgets[cycle - 1],
-                    key=jax.random.fold_in(jax.random.key(seed), cycle), progress=progress,
-                )  # fmt: skip
-                result = train_cycle(
-                    cycle_dir, labeled, result.variables, seed + cycle, sched.cycle_steps,
-                    ll4al=spec.base == "ll4al", phase=phase,
-                )  # fmt: skip
-                record(trial, spec.name, cycle, labeled, result, time.time() - t0, cycle_dir)
+        if cycle0 is None or cycle0[0] != trial:
+            # Trained once; with al.order = "strategy" a later strategy reads the finished
+            # run back (its best checkpoint), as a resumed session does.
+            labeled0 = durable.pool(
+                os.path.join(base, "cycle_0", "pool.json"),
+                lambda seed=seed: pool_lib.initial_labeled(n, plan.initial_fraction, seed),
+                n,
+            )
+            t0 = time.time()
+            result0 = train_cycle(
+                os.path.join(base, "cycle_0"), labeled0, init, seed, sched.initial_steps,
+                phase=f"{trial_txt} | cycle 0", planned=trial not in visited,
+            )  # fmt: skip
+            visited.add(trial)
+            cycle0 = (trial, labeled0, result0, time.time() - t0)
+        _, labeled0, result0, secs0 = cycle0
+        record(trial, spec.name, 0, labeled0, result0, secs0, os.path.join(base, "cycle_0"))
+        labeled, result = labeled0, result0
+        for cycle in range(1, plan.num_cycles):
+            t0 = time.time()
+            cycle_dir = os.path.join(base, spec.name, f"cycle_{cycle}")
+            phase = f"{trial_txt} | {spec.name} | cycle {cycle}/{plan.num_cycles - 1}"
+            tracker.start(f"{phase} | select")
+            labeled = cycle_lib.select_cycle(
+                setup, plan, spec, trial=trial, cycle=cycle, cycle_dir=cycle_dir,
+                labeled=labeled, variables=result.variables, budget=budgets[cycle - 1],
+                key=jax.random.fold_in(jax.random.key(seed), cycle), progress=progress,
+            )  # fmt: skip
+            result = train_cycle(
+                cycle_dir, labeled, result.variables, seed + cycle, sched.cycle_steps,
+                ll4al=spec.base == "ll4al", phase=phase,
+            )  # fmt: skip
+            record(trial, spec.name, cycle, labeled, result, time.time() - t0, cycle_dir)
     tracker.close()
     if jax.process_index() == 0:
         reporting.write_summary(results, workdir)

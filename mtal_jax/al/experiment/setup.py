@@ -66,6 +66,10 @@ class Plan:
         reference ("" = scratch, or the configured pretrained backbone).
       trials_per_strategy: trials each strategy runs (its first n trials, n <= num_trials;
         ``al.trials_per_strategy``); a strategy missing here runs every trial.
+      order: the order of the (trial, strategy) runs (``al.order``, one of ``ORDERS``):
+        ``"trial"`` runs every strategy of a trial before the next trial, ``"strategy"``
+        every trial of a strategy before the next strategy (in config order), so the first
+        strategies' comparisons are complete first. Results do not depend on it.
     """
 
     strategies: tuple[StrategySpec, ...]
@@ -86,6 +90,7 @@ class Plan:
     full_reference: bool
     init_from: str = ""
     trials_per_strategy: dict[str, int] = dataclasses.field(default_factory=dict)
+    order: str = "trial"
 
     def trials_of(self, name: str) -> int:
         """Trials that strategy ``name`` runs: trials 0 .. n - 1 (``num_trials`` by default)."""
@@ -94,6 +99,14 @@ class Plan:
     def strategies_of_trial(self, trial: int) -> tuple[StrategySpec, ...]:
         """The strategies that run in ``trial``, in config order (all share its cycle 0)."""
         return tuple(s for s in self.strategies if trial < self.trials_of(s.name))
+
+    def run_order(self) -> tuple[tuple[int, StrategySpec], ...]:
+        """The (trial, strategy) runs of the experiment in the order they run (``order``)."""
+        pairs = [(t, s) for t in range(self.num_trials) for s in self.strategies_of_trial(t)]
+        if self.order == "strategy":
+            rank = {s.name: i for i, s in enumerate(self.strategies)}
+            pairs.sort(key=lambda p: (rank[p[1].name], p[0]))
+        return tuple(pairs)
 
     def planned_steps(self, *, train_reference: bool = True) -> int:
         """Training steps of the whole experiment (``schedule`` must be set): the reference
@@ -209,6 +222,21 @@ def trials_per_strategy(
     return out
 
 
+ORDERS = ("trial", "strategy")
+
+
+def run_order_name(config: ml_collections.ConfigDict) -> str:
+    """``config.al.order`` (``Plan.order``; "trial" when the config has no such key).
+
+    Raises:
+      ValueError: not one of ``ORDERS``.
+    """
+    order = str(config.al.get("order", "trial"))
+    if order not in ORDERS:
+        raise ValueError(f"config.al.order = {order!r}: must be one of {list(ORDERS)}")
+    return order
+
+
 def plan_from_config(
     config: ml_collections.ConfigDict, names: list[str] | None = None, *, pool_size: int = 0
 ) -> Plan:
@@ -238,6 +266,7 @@ def plan_from_config(
         full_reference=bool(a.full_reference),
         init_from=os.path.expanduser(str(config.checkpoint.get("init_from", "") or "")),
         trials_per_strategy=trials_per_strategy(config, specs),
+        order=run_order_name(config),
     )
 
 
