@@ -55,7 +55,7 @@ def test_trials_per_strategy_defaults_to_num_trials_and_is_validated():
 
 def test_run_order_by_trial_or_by_strategy():
     config = _config()
-    pairs = lambda plan: [(t, s.name) for t, s in plan.run_order()]  # noqa: E731
+    pairs = lambda plan: [(t, s.name) for t, s in plan.run_order()]
     assert pairs(experiment.plan_from_config(config)) == [(0, "random"), (0, "ours"), (1, "random")]
     config.al.order = "strategy"
     assert pairs(experiment.plan_from_config(config)) == [(0, "random"), (1, "random"), (0, "ours")]
