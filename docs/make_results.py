@@ -239,6 +239,29 @@ def regime_section(name, results_dir, config):
     return "\n".join(lines) + "\n"
 
 
+def run_status(records, config):
+    """One line: how many (trial, strategy) runs of the main run have all their cycles, out
+    of those its config plans; "" when the run is complete or its config unknown."""
+    al = (config or {}).get("al", {})
+    if "strategies" not in al or "num_trials" not in al:
+        return ""
+    names = [s.strip() for s in str(al["strategies"]).split(",") if s.strip()]
+    per = al.get("trials_per_strategy") or {}
+    planned = {s: int(per.get(s, al["num_trials"])) for s in names}
+    last = int(al["num_cycles"]) - 1
+    done = {s: len({r["trial"] for r in records if r["strategy"] == s and r["cycle"] == last})
+            for s in names}  # fmt: skip
+    if done == planned:
+        return ""
+    parts = ", ".join(f"{s} {done[s]}/{planned[s]}" for s in names)
+    return (
+        f"**In progress**: {sum(done.values())} of {sum(planned.values())} (trial, strategy) "
+        f"runs have all {last} cycles ({parts}). The tables below use what exists; gains and "
+        "verdicts use the trials in which both strategies finished, and change as the run "
+        "continues (the same command resumes it).\n"
+    )
+
+
 def main_table(records, pairs):
     """Per strategy: trials, mDSQ at 50 / 70 / 90 %, paired gains over random."""
     names = list(dict.fromkeys(r["strategy"] for r in records))
@@ -406,6 +429,7 @@ def dataset_section(name, run, table1_run, results_dir, composition=True):
         ref = _read(os.path.join(run, "reference", "metrics.json")) or {}
         out += [
             "### Main comparison\n",
+            run_status(records, config),
             f"Command: `python train.py --config {cfg}:repro --workdir {run}`; wall time "
             f"{_hours(seconds)} (sum of its runs' `wall.json`). {len(records)} records "
             f"(`docs/results/{name}/results.json`)"

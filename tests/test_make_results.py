@@ -149,6 +149,23 @@ def test_page_from_fabricated_runs(tmp_path):
     assert (results / "synthetic_table1" / "paired.json").exists()
 
 
+def test_a_run_in_progress_says_so():
+    mr = _load()
+    records = _records({"ours": [0.02, 0.03, 0.025]})
+    records = [r for r in records if not (r["strategy"] == "ours" and r["trial"] == 2)]
+    records = [
+        r for r in records if not (r["strategy"] == "ours" and r["trial"] == 1 and r["cycle"] > 2)
+    ]
+    config = {"al": {"strategies": "random,ours,cald", "num_trials": 3, "num_cycles": 6,
+                     "trials_per_strategy": {"cald": 2}}}  # fmt: skip
+    status = mr.run_status(records, config)
+    assert "**In progress**: 4 of 8 (trial, strategy) runs have all 5 cycles" in status
+    assert "(random 3/3, ours 1/3, cald 0/2)" in status
+    config["al"]["strategies"] = "random"
+    assert mr.run_status(records, config) == ""  # complete
+    assert mr.run_status(records, None) == "" and mr.run_status(records, {"al": {}}) == ""
+
+
 def test_missing_runs_give_placeholders(tmp_path):
     mr = _load()
     page = mr.build(
