@@ -199,6 +199,8 @@ def test_order_may_change_on_resume_and_gives_the_same_records(tmp_path, data_di
     with crashes.in_training_run(3), pytest.raises(crashes.Crash):
         experiment.run(_config(data_dir), workdir, progress=False)
     before = jsonio.read(os.path.join(workdir, "results.json"))
+    # the summary of what finished (trial 0's random) is written while the run goes on
+    assert set(jsonio.read(os.path.join(workdir, "summary.json"))) == {"random"}
     assert [(r["trial"], r["strategy"], r["cycle"]) for r in before] == [
         (0, "random", 0), (0, "random", 1), (0, "ours", 0),
     ]  # fmt: skip

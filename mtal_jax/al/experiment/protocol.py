@@ -188,6 +188,8 @@ def run_plan(
                 ll4al=spec.base == "ll4al", phase=phase,
             )  # fmt: skip
             record(trial, spec.name, cycle, labeled, result, time.time() - t0, cycle_dir)
+        if jax.process_index() == 0:  # readable while a long experiment runs
+            reporting.write_summary(jsonio.read(os.path.join(workdir, "results.json")), workdir)
     tracker.close()
     if jax.process_index() == 0:
         reporting.write_summary(results, workdir)
