@@ -57,6 +57,12 @@ _SEED = flags.DEFINE_integer("seed", 0, "Training seed.")
 _EVAL_IMAGES = flags.DEFINE_integer(
     "eval_images", 200, "Synthetic eval images (the best checkpoint is chosen on them)."
 )
+_FURNITURE = flags.DEFINE_bool(
+    "street_furniture",
+    False,
+    "Render the synthetic scenes with lamp posts and fences (two more segmentation classes, "
+    "synthetic.FURNITURE_CLASSES), which real road scenes such as CamVid's have.",
+)
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
 
 
@@ -65,6 +71,7 @@ def synthetic_config(
     synthetic: ml_collections.ConfigDict,
     *,
     eval_images: int,
+    street_furniture: bool = False,
 ) -> ml_collections.ConfigDict:
     """The synthetic config rendered at the target's input size with the target's network.
 
@@ -73,6 +80,7 @@ def synthetic_config(
         ``model.backbone``, ``model.neck_channels``, ``model.head_channels``).
       synthetic: a ``synthetic_driving`` config (``configs/default.py``).
       eval_images: synthetic eval images (0 = the whole eval split).
+      street_furniture: render lamp posts and fences too (``synthetic.render_scene``).
 
     Returns:
       A copy of ``synthetic`` with scenes of ``target.data.image_size`` pixels, the target's
@@ -89,6 +97,8 @@ def synthetic_config(
     cfg = ml_collections.ConfigDict(synthetic.to_dict())
     h, w = (int(x) for x in target.data.image_size)
     cfg.data.builder_kwargs = dict(cfg.data.builder_kwargs) | {"height": h, "width": w}
+    if street_furniture:
+        cfg.data.builder_kwargs["street_furniture"] = True
     cfg.data.image_size = (h, w)
     cfg.model.backbone = target.model.backbone
     cfg.model.neck_channels = target.model.neck_channels
@@ -108,6 +118,7 @@ def pretrain(
     steps: int,
     seed: int = 0,
     eval_images: int = 200,
+    street_furniture: bool = False,
     progress: bool = True,
 ) -> dict:
     """Trains on the synthetic scenes (resuming ``workdir``) and writes backbone and neck.
@@ -120,6 +131,7 @@ def pretrain(
       steps: training steps (> 0).
       seed: training seed.
       eval_images: synthetic eval images.
+      street_furniture: render lamp posts and fences too (``synthetic_config``).
       progress: show a progress bar.
 
     Returns:
@@ -133,7 +145,9 @@ def pretrain(
         raise ValueError(f"--steps must be >= 1, got {steps}")
     if not out.endswith(".npz"):
         raise ValueError(f"the weights file must end in .npz, got {out!r}")
-    cfg = synthetic_config(target, synthetic, eval_images=eval_images)
+    cfg = synthetic_config(
+        target, synthetic, eval_images=eval_images, street_furniture=street_furniture
+    )
     setup = experiment.build_setup(cfg)
     log.info(
         "sim-to-real: %d synthetic scenes at %s, %s backbone, %d steps -> %s (run in %s)",
@@ -185,7 +199,8 @@ def main(argv):
     runtime.setup(target.mesh)
     record = pretrain(
         target, _SYNTHETIC.value, out=out, workdir=workdir, steps=_STEPS.value,
-        seed=_SEED.value, eval_images=_EVAL_IMAGES.value, progress=_PROGRESS.value,
+        seed=_SEED.value, eval_images=_EVAL_IMAGES.value, street_furniture=_FURNITURE.value,
+        progress=_PROGRESS.value,
     )  # fmt: skip
     m = record["synthetic_metrics"]
     print(

@@ -23,6 +23,11 @@ def test_synthetic_config_takes_the_targets_size_and_network():
     assert cfg.data.builder_kwargs["num_train"] == 2400  # the synthetic config's pool
     assert cfg.model.backbone == "test" and cfg.model.neck_channels == 16
     assert cfg.model.pretrained_backbone == "" and cfg.eval.max_images == 20
+    assert "street_furniture" not in cfg.data.builder_kwargs  # the default scenes
+    cfg = sim2real.synthetic_config(
+        target, default.get_config(), eval_images=20, street_furniture=True
+    )
+    assert cfg.data.builder_kwargs["street_furniture"] is True
     not_synthetic = default.get_config()
     not_synthetic.data.name = "camvid"
     with pytest.raises(ValueError, match="synthetic"):

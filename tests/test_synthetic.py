@@ -181,3 +181,40 @@ def test_metadata_round_trip(tmp_path):
     reopened = tfds.builder_from_directory(str(builder.data_dir))  # no builder code needed
     assert features.read_metadata(reopened.info) == want
     assert reopened.as_data_source(split="train")[1]["image"].shape == (32, 64, 3)
+
+
+def test_street_furniture_adds_poles_and_fences_and_leaves_the_default_alone(tmp_path):
+    # The option is off by default and then touches nothing: the name (and so the cached
+    # dataset) of every existing variant stays what it was before the option existed.
+    assert synthetic.make_config().name == "h128_w256_train800_test200_seed0_c4bf2634"
+    assert synthetic.make_config(street_furniture=False).name == synthetic.make_config().name
+    default_kwargs = {
+        "height": 96,
+        "width": 192,
+        "num_train": 2400,
+        "num_test": 1000,
+        "min_visible_px": 64,
+    }  # fmt: skip  (configs/default.py's data)
+    assert synthetic.make_config(**default_kwargs).name.endswith("_dcbe97e8")
+    assert synthetic.make_config(street_furniture=True).name != synthetic.make_config().name
+    plain = synthetic.render_scene([0, 0, 3], H, W)
+    off = synthetic.render_scene([0, 0, 3], H, W, street_furniture=False)
+    for k in ("image", "segmentation", "boxes", "box_labels"):
+        assert plain[k].tobytes() == off[k].tobytes()
+    pole, fence = len(synthetic.SEG_CLASSES), len(synthetic.SEG_CLASSES) + 1
+    counts = np.zeros(fence + 1)
+    for i in range(60):
+        s = synthetic.render_scene([0, 0, i], 128, 160, street_furniture=True)
+        counts += np.bincount(s["segmentation"].ravel(), minlength=fence + 1)
+        assert s["segmentation"].max() <= fence
+        assert ((s["box_labels"] >= 0) & (s["box_labels"] < len(synthetic.DET_CLASSES))).all()
+        for (x1, y1, x2, y2), label in zip(s["boxes"].astype(int), s["box_labels"]):
+            cls = s["segmentation"][y1:y2, x1:x2] == synthetic.DET_TO_SEG[label]
+            assert cls[0].any() and cls[-1].any() and cls[:, 0].any() and cls[:, -1].any()
+    share = counts / counts.sum()
+    assert 0.005 < share[pole] < 0.06 and 0.002 < share[fence] < 0.06  # thin, like real scenes
+    builder = synthetic.prepare(
+        str(tmp_path), num_train=2, num_test=1, height=32, width=64, street_furniture=True
+    )
+    classes = features.read_metadata(builder.info)["seg_classes"]
+    assert classes == list(synthetic.SEG_CLASSES + synthetic.FURNITURE_CLASSES)

@@ -22,6 +22,12 @@ when fewer than ``min_visible_px`` pixels, or less than ``min_visible_fraction``
 in-image area, remain visible; its visible pixels keep their class in the segmentation
 (like unannotated, heavily occluded objects in real data).
 
+Street furniture (``street_furniture=True``, off by default; for sim-to-real pretraining
+towards real road scenes, ``mtal_jax.sim2real --street_furniture``): lamp posts on both
+sidewalks and fences along the roadside, two more segmentation classes
+(``FURNITURE_CLASSES``, ids after ``SEG_CLASSES``) without boxes. Thin classes such as
+CamVid's pole and fence are the ones a network pretrained without them segments worst.
+
 Appearance noise: per-pixel noise (stronger on vegetation), brightness and contrast
 gradients, building shadows across the road and a shadow under every object. A fraction
 ``hard_fraction`` of scenes is in a rare hard condition, uniformly one of ``night`` (dark,
@@ -58,6 +64,7 @@ __all__ = [
     "DEFAULT_CLASS_PROBS",
     "DET_CLASSES",
     "DET_TO_SEG",
+    "FURNITURE_CLASSES",
     "SEG_CLASSES",
     "SPLITS",
     "STUFF_CLASSES",
@@ -72,12 +79,16 @@ STUFF_CLASSES = ("sky", "building", "road", "sidewalk", "vegetation")
 DET_CLASSES = ("car", "truck", "bus", "pedestrian", "cyclist", "traffic_sign")
 SEG_CLASSES = STUFF_CLASSES + DET_CLASSES
 DET_TO_SEG = tuple(range(len(STUFF_CLASSES), len(SEG_CLASSES)))
+# Segmentation classes of the ``street_furniture`` variant, appended so that the others keep
+# their ids: lamp posts on the sidewalks and fences along the roadside.
+FURNITURE_CLASSES = ("pole", "fence")
 DEFAULT_CLASS_PROBS = (0.50, 0.08, 0.04, 0.20, 0.06, 0.12)  # long tail, order of DET_CLASSES
 CONDITIONS = ("day", "night", "fog", "glare")
 SPLITS = ("train", "test")
 
 _SKY, _BUILDING, _ROAD, _SIDEWALK, _VEGETATION = range(5)  # sky = 0 is the seg default
 _CAR, _TRUCK, _BUS, _PEDESTRIAN, _CYCLIST, _SIGN = range(6)
+_POLE, _FENCE = len(SEG_CLASSES), len(SEG_CLASSES) + 1  # seg ids (street_furniture only)
 _LANE = 2.33  # lane width (3.5 m) in camera heights
 # World (width, height) in camera heights of each (class, view); "side" = crossing traffic.
 _SIZES = {
@@ -94,7 +105,7 @@ _SIZES = {
     (_SIGN, "rear"): (0.47, 1.93),
 }
 _SIDE_VIEW_PROB = (0.2, 0.35, 0.35, 0.35, 0.7, 0.0)  # per class
-_NOISE_STD = np.array([2, 6, 5, 5, 14, 3, 3, 3, 3, 3, 3], np.float32)  # per seg class
+_NOISE_STD = np.array([2, 6, 5, 5, 14, 3, 3, 3, 3, 3, 3, 3, 5], np.float32)  # per seg class
 _FACADE_RGB = [(185, 165, 135), (150, 75, 55), (125, 125, 130), (215, 210, 200), (105, 95, 85)]
 _CAR_RGB = [(205, 205, 210), (30, 30, 35), (240, 240, 240), (165, 25, 30), (30, 55, 140),
             (95, 100, 105), (25, 85, 45), (120, 80, 40)]  # fmt: skip
@@ -223,6 +234,7 @@ def render_scene(
     class_probs: Sequence[float] = DEFAULT_CLASS_PROBS,
     min_visible_px: int = 8,
     min_visible_fraction: float = 0.2,
+    street_furniture: bool = False,
 ) -> dict:
     """Draws one street scene with exact boxes and segmentation.
 
@@ -237,9 +249,13 @@ def render_scene(
       min_visible_px: instances with fewer visible pixels get no box.
       min_visible_fraction: instances with a smaller visible share of their in-image area
         get no box.
+      street_furniture: also draw lamp posts and fences (segmentation classes
+        ``FURNITURE_CLASSES``, ids after ``SEG_CLASSES``; no boxes). False draws exactly
+        the scenes of the variant without them (the random stream is not touched).
 
     Returns:
-      ``image`` [H, W, 3] uint8 RGB; ``segmentation`` [H, W] uint8 ids into ``SEG_CLASSES``;
+      ``image`` [H, W, 3] uint8 RGB; ``segmentation`` [H, W] uint8 ids into ``SEG_CLASSES``
+      (+ ``FURNITURE_CLASSES`` with ``street_furniture``);
       ``boxes`` [M, 4] float32 xyxy in pixel edges (x2 > x1, y2 > y1, inside the image);
       ``box_labels`` [M] int64 ids into ``DET_CLASSES``; ``condition`` one of ``CONDITIONS``.
     """
@@ -253,6 +269,8 @@ def render_scene(
     condition = CONDITIONS[1 + rng.integers(3)] if hard else "day"
     scene = _layout(rng, height, width)
     image, seg, invd, lit = _draw_stuff(rng, scene, condition == "night")
+    if street_furniture:
+        _draw_furniture(rng, scene, image, seg, invd)
     inst = np.zeros((height, width), np.int16)  # 0 = stuff, k + 1 = object k
     objects = _sample_objects(rng, scene, rng.binomial(max_objects, 0.6), probs / probs.sum())
     for k, obj in enumerate(objects):  # far to near: nearer objects overwrite farther ones
@@ -387,6 +405,78 @@ def _draw_stuff(rng: np.random.Generator, sc: dict, night: bool):
     bright *= 1 - 0.4 * ((road | walk) & band & across).astype(f32)
     image = np.take(palette, material, axis=1) * bright  # [3, H, W]
     return image.astype(f32), seg, invd.astype(f32), lit
+
+
+def _draw_furniture(rng: np.random.Generator, sc: dict, image, seg, invd) -> None:
+    """Paints fences and lamp posts in place (image [3, H, W]; seg, invd [H, W]).
+
+    Fences: on half of the roadside segments, the lowest 0.45-0.75 camera heights
+    of the facade or tree row become a fence (slats or mesh, dark metal or wood). Lamp
+    posts: on both sidewalks, near the curb, every 8-20 camera heights along the street,
+    0.12 wide and 3-4.5 tall with an arm over the road; each covers only what lies behind
+    it (its inverse depth is larger than the pixel's), and objects drawn later cover it.
+    """
+    H, W, f, y_h, x_v = sc["H"], sc["W"], sc["f"], sc["y_h"], sc["x_v"]
+    XL, XR, SL, SR = sc["XL"], sc["XR"], sc["SL"], sc["SR"]
+    f32 = np.float32
+    yy = (np.arange(H, dtype=f32) + 0.5)[:, None]  # [H, 1]
+    xx = (np.arange(W, dtype=f32) + 0.5)[None, :]  # [1, W]
+    # Fences on the roadside plane (the one _draw_stuff paints facades and trees on).
+    left = xx < x_v
+    dcol = np.maximum((xx - x_v) / np.where(left, f32(XL - SL), f32(XR + SR)), f32(1e-3))
+    Zc = f / dcol  # [1, W]
+    n = len(sc["boundsL"])
+    idx = np.where(
+        left,
+        np.minimum(np.searchsorted(sc["boundsL"], Zc), n - 1),
+        n + np.minimum(np.searchsorted(sc["boundsR"], Zc), n - 1),
+    )  # [1, W]
+    fenced = rng.random(2 * n) < 0.5
+    fence_h = rng.uniform(0.45, 0.75, 2 * n).astype(f32)
+    wood = rng.random(2 * n) < 0.4
+    v = (y_h + dcol - yy) / dcol  # [H, W] height above ground on the plane
+    plane = (seg == _BUILDING) | (seg == _VEGETATION)
+    fence = plane & fenced[idx] & (v <= fence_h[idx]) & (v >= 0)
+    slat = (_frac(Zc / 0.3) < 0.45) | (np.abs(v - 0.8 * fence_h[idx]) < 0.05)  # [H, W]
+    metal, timber = np.array([60, 62, 66], f32), np.array([120, 85, 50], f32)
+    colour = np.where(wood[idx][None], timber[:, None, None], metal[:, None, None])  # [3, 1, W]
+    shade = np.where(slat, f32(1.0), f32(0.55))  # [H, W]
+    image[:] = np.where(fence[None], colour * shade, image)
+    seg[fence] = _FENCE
+    # Lamp posts, far to near, each occluding only what is farther than itself.
+    posts = []
+    for X in (XL - 0.35, XR + 0.35):
+        z = rng.uniform(2.0, 20.0)
+        while z < 400.0:
+            posts.append((z, X, rng.uniform(3.0, 4.5), rng.uniform(0.6, 1.4)))
+            z += rng.uniform(8.0, 20.0)
+    grey = rng.uniform(0.7, 1.2) * np.array([115, 118, 122], f32)
+    for z, X, height, arm in sorted(posts, reverse=True):
+        d = f / z  # inverse depth: pixels per camera height at this depth
+        if 0.12 * d < 0.7:  # thinner than a pixel: not drawn (no one-pixel fringe of posts)
+            continue
+        x, base = x_v + X * d, y_h + d
+        half = 0.06 * d
+        j0, j1 = max(int(np.floor(x - half)), 0), min(int(np.ceil(x + half)), W)
+        i0, i1 = max(int(np.floor(base - height * d)), 0), min(int(np.ceil(base)), H)
+        if j0 < j1 and i0 < i1:
+            _paint_post(image, seg, invd, i0, i1, j0, j1, d, grey)
+        # The arm: towards the road, one post width thick, at the top.
+        toward = 1.0 if X < 0 else -1.0
+        a0, a1 = sorted((x, x + toward * arm * d))
+        j0, j1 = max(int(np.floor(a0)), 0), min(int(np.ceil(a1)), W)
+        top = base - height * d
+        i0, i1 = max(int(np.floor(top)), 0), min(int(np.ceil(top + max(0.1 * d, 1.0))), H)
+        if j0 < j1 and i0 < i1:
+            _paint_post(image, seg, invd, i0, i1, j0, j1, d, grey)
+
+
+def _paint_post(image, seg, invd, i0, i1, j0, j1, d, rgb) -> None:
+    """Paints the rectangle [i0:i1, j0:j1] as pole where it lies behind inverse depth d."""
+    behind = invd[i0:i1, j0:j1] < d
+    image[:, i0:i1, j0:j1] = np.where(behind, rgb[:, None, None], image[:, i0:i1, j0:j1])
+    seg[i0:i1, j0:j1][behind] = _POLE
+    invd[i0:i1, j0:j1][behind] = d
 
 
 def _rgb(values) -> np.ndarray:
@@ -596,6 +686,7 @@ class SyntheticDrivingConfig(tfds.core.BuilderConfig):
     class_probs: tuple[float, ...] = DEFAULT_CLASS_PROBS
     min_visible_px: int = 8
     min_visible_fraction: float = 0.2
+    street_furniture: bool = False
 
     def render_params(self) -> dict:
         """Keyword arguments of :func:`render_scene` (besides rng, height, width)."""
@@ -605,7 +696,17 @@ class SyntheticDrivingConfig(tfds.core.BuilderConfig):
             "class_probs": self.class_probs,
             "min_visible_px": self.min_visible_px,
             "min_visible_fraction": self.min_visible_fraction,
+            "street_furniture": self.street_furniture,
         }
+
+    def seg_classes(self) -> tuple[str, ...]:
+        """The segmentation classes of this variant."""
+        return SEG_CLASSES + (FURNITURE_CLASSES if self.street_furniture else ())
+
+
+# Fields added after datasets had been generated, with their default: left out of the name
+# while at the default, so that existing variants keep their names (and caches).
+_LATER_FIELDS = {"street_furniture": False}
 
 
 def make_config(**params) -> SyntheticDrivingConfig:
@@ -627,7 +728,11 @@ def make_config(**params) -> SyntheticDrivingConfig:
         else:
             params[key] = type(getattr(defaults, key))(value)
     values = dataclasses.asdict(dataclasses.replace(defaults, **params))
-    values = {k: values[k] for k in sorted(fields)}
+    values = {
+        k: values[k]
+        for k in sorted(fields)
+        if not (k in _LATER_FIELDS and values[k] == _LATER_FIELDS[k])
+    }
     digest = hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
     name = (
         f"h{values['height']}_w{values['width']}_train{values['num_train']}"
@@ -668,7 +773,9 @@ class SyntheticDriving(tfds.core.GeneratorBasedBuilder):
             builder=self,
             description="Procedural street scenes with exact boxes and semantic masks.",
             features=features.make_features(),
-            metadata=features.make_metadata(list(DET_CLASSES), list(SEG_CLASSES), list(DET_TO_SEG)),
+            metadata=features.make_metadata(
+                list(DET_CLASSES), list(self.builder_config.seg_classes()), list(DET_TO_SEG)
+            ),
             disable_shuffling=True,
         )
 
@@ -708,7 +815,8 @@ def prepare(data_dir: str, **params) -> SyntheticDriving:
       data_dir: TFDS data directory (the data lands in
         ``data_dir/synthetic_driving/<config name>/<version>``).
       **params: ``SyntheticDrivingConfig`` fields (num_train, num_test, height, width, seed,
-        hard_fraction, max_objects, class_probs, min_visible_px, min_visible_fraction).
+        hard_fraction, max_objects, class_probs, min_visible_px, min_visible_fraction,
+        street_furniture).
     """
     builder = SyntheticDriving(data_dir=data_dir, **params)
     return cache.download_and_prepare(builder)  # generated here: no download, quiet
