@@ -552,18 +552,27 @@ def build(runs, results_dir, src_dir, composition=True):
             "which differences its trials can detect).\n"
         ),
     ]
-    missing = [
-        f"`python train.py --config {DATASETS[n][1]}:{v} --workdir {r}`"
-        for n, (run, t1) in runs.items()
-        for v, r in (("repro", run), ("table1", t1))
-        if n in DATASETS and not os.path.exists(os.path.join(r or "", "results.json"))
-    ]
-    if missing:
+    missing, running = [], []
+    for n, (run, t1) in runs.items():
+        if n not in DATASETS:
+            continue
+        for v, r in (("repro", run), ("table1", t1)):
+            cmd = f"`python train.py --config {DATASETS[n][1]}:{v} --workdir {r}`"
+            records, config, _ = load_run(r)
+            if not records:
+                missing.append(cmd)
+            elif run_status(records, config):
+                running.append(cmd)
+    if missing or running:
         out.append(
-            '**Status: runs not made yet** (their sections below say "not available yet"; '
-            "the regimes and costs are measured, `docs/regime.md`). Each command runs in the "
-            "background and resumes exactly where it was stopped:\n\n"
-            + "\n".join(f"- {m}" for m in missing)
+            "**Status: "
+            + ("runs in progress" if running else "runs not made yet")
+            + "** (sections say what is not available yet; the regimes and costs are "
+            "measured, `docs/regime.md`). Each command runs in the background and resumes "
+            "exactly where it was stopped:\n\n"
+            + "\n".join(f"- {m} (in progress)" for m in running)
+            + ("\n" if running and missing else "")
+            + "\n".join(f"- {m} (not started)" for m in missing)
             + "\n"
         )
     sections, all_rows = [], {}
