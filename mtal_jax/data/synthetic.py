@@ -318,6 +318,25 @@ def _layout(rng: np.random.Generator, height: int, width: int) -> dict:
     return sc
 
 
+def _roadside_plane(sc: dict, xx: np.ndarray):
+    """Where each column meets the roadside plane (the vertical plane of facades and tree
+    rows at the sidewalks' outer edges): its inverse depth ``dcol`` [1, W], depth ``Zc``
+    [1, W] and roadside segment ``idx`` [1, W] (left segments first, then right ones);
+    ``xx`` [1, W] are the column centres."""
+    f32 = np.float32
+    left = xx < sc["x_v"]  # [1, W]
+    outer = np.where(left, f32(sc["XL"] - sc["SL"]), f32(sc["XR"] + sc["SR"]))
+    dcol = np.maximum((xx - sc["x_v"]) / outer, f32(1e-3))
+    Zc = sc["f"] / dcol
+    nseg = len(sc["boundsL"])
+    idx = np.where(
+        left,
+        np.minimum(np.searchsorted(sc["boundsL"], Zc), nseg - 1),
+        nseg + np.minimum(np.searchsorted(sc["boundsR"], Zc), nseg - 1),
+    )
+    return dcol, Zc, idx
+
+
 def _draw_stuff(rng: np.random.Generator, sc: dict, night: bool):
     """Paints sky, road, sidewalks and roadside.
 
@@ -337,15 +356,7 @@ def _draw_stuff(rng: np.random.Generator, sc: dict, night: bool):
     road = ground & (Xg >= XL) & (Xg <= XR)
     walk = ground & ~road & (Xg >= XL - SL) & (Xg <= XR + SR)
     # Facades / tree rows are vertical planes at the sidewalks' outer edges.
-    left = xx < x_v  # [1, W]
-    dcol = np.maximum((xx - x_v) / np.where(left, f32(XL - SL), f32(XR + SR)), f32(1e-3))
-    Zc = f / dcol  # [1, W] depth of the roadside plane in each column
-    nseg = len(sc["boundsL"])
-    idx = np.where(
-        left,
-        np.minimum(np.searchsorted(sc["boundsL"], Zc), nseg - 1),
-        nseg + np.minimum(np.searchsorted(sc["boundsR"], Zc), nseg - 1),
-    )  # [1, W] roadside segment of each column
+    dcol, Zc, idx = _roadside_plane(sc, xx)
     urban = np.concatenate([sc["urbanL"], sc["urbanR"]])[idx]
     tall = np.concatenate([sc["tallL"], sc["tallR"]])[idx].astype(f32)
     tall = tall + ~urban * 0.6 * np.abs(np.sin(Zc * 1.3))  # scalloped tree crowns
@@ -411,26 +422,19 @@ def _draw_furniture(rng: np.random.Generator, sc: dict, image, seg, invd) -> Non
     """Paints fences and lamp posts in place (image [3, H, W]; seg, invd [H, W]).
 
     Fences: on half of the roadside segments, the lowest 0.45-0.75 camera heights
-    of the facade or tree row become a fence (slats or mesh, dark metal or wood). Lamp
+    of the facade or tree row become a fence (slats and a rail, dark metal or wood). Lamp
     posts: on both sidewalks, near the curb, every 8-20 camera heights along the street,
     0.12 wide and 3-4.5 tall with an arm over the road; each covers only what lies behind
     it (its inverse depth is larger than the pixel's), and objects drawn later cover it.
     """
     H, W, f, y_h, x_v = sc["H"], sc["W"], sc["f"], sc["y_h"], sc["x_v"]
-    XL, XR, SL, SR = sc["XL"], sc["XR"], sc["SL"], sc["SR"]
+    XL, XR = sc["XL"], sc["XR"]
     f32 = np.float32
     yy = (np.arange(H, dtype=f32) + 0.5)[:, None]  # [H, 1]
     xx = (np.arange(W, dtype=f32) + 0.5)[None, :]  # [1, W]
     # Fences on the roadside plane (the one _draw_stuff paints facades and trees on).
-    left = xx < x_v
-    dcol = np.maximum((xx - x_v) / np.where(left, f32(XL - SL), f32(XR + SR)), f32(1e-3))
-    Zc = f / dcol  # [1, W]
+    dcol, Zc, idx = _roadside_plane(sc, xx)
     n = len(sc["boundsL"])
-    idx = np.where(
-        left,
-        np.minimum(np.searchsorted(sc["boundsL"], Zc), n - 1),
-        n + np.minimum(np.searchsorted(sc["boundsR"], Zc), n - 1),
-    )  # [1, W]
     fenced = rng.random(2 * n) < 0.5
     fence_h = rng.uniform(0.45, 0.75, 2 * n).astype(f32)
     wood = rng.random(2 * n) < 0.4
