@@ -187,7 +187,11 @@ def summarize(workdir: str, out_dir: str, reference: str = "ref") -> None:
             c = jsonio.read(exp_config)
             pool = (c["data"].get("builder_kwargs") or {}).get("num_train")
             if pool:
-                ref["passes"] = m["step"] * c["train"]["batch_size"] / pool
+                from mtal_jax.al import schedule as schedule_lib
+
+                ref["passes"] = schedule_lib.steps_to_passes(
+                    m["step"], pool, c["train"]["batch_size"]
+                )
     if ref is None:
         print(f"no finished reference job or run directory {reference!r}: nothing written")
         return

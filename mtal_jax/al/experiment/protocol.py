@@ -191,8 +191,7 @@ def run_plan(
         if jax.process_index() == 0:  # readable while a long experiment runs
             reporting.write_summary(jsonio.read(os.path.join(workdir, "results.json")), workdir)
     tracker.close()
-    if jax.process_index() == 0:
-        reporting.write_summary(results, workdir)
+    if jax.process_index() == 0:  # the summary of every record is written (loop above)
         section = diagnostics.summary_markdown(diagnostics.collect(workdir))
         if section:  # the score diagnostics of every selection, appended to the summary
             path = os.path.join(workdir, "summary.md")
