@@ -211,3 +211,14 @@ def test_matches_torch_twin_on_real_weights(weights_path):
     for s, (a, b) in enumerate(zip(ours, ref)):
         scale = np.abs(b).max()
         np.testing.assert_allclose(np.asarray(a), b, rtol=1e-4, atol=1e-4 * scale, err_msg=f"{s}")
+
+
+@pytest.mark.parametrize("k,stride,hw", [(3, 1, (7, 10)), (5, 2, (7, 10)), (3, 2, (8, 6))])
+def test_depthwise_conv_equals_grouped_conv(k, stride, hw):
+    x = jax.random.normal(jax.random.key(0), (2, *hw, 6))
+    kernel = jax.random.normal(jax.random.key(1), (k, k, 1, 6))
+    ref = jax.lax.conv_general_dilated(
+        x, kernel, (stride, stride), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        feature_group_count=6,
+    )  # fmt: skip
+    np.testing.assert_allclose(efficientnet.depthwise_conv(x, kernel, stride), ref, atol=1e-5)

@@ -4,6 +4,8 @@ EfficientNet-Lite (Tan & Le, 2019, the "Lite" variant for mobile accelerators): 
 EfficientNet-B0 layout with ReLU6 instead of swish, no squeeze-and-excitation, and the stem
 (32 channels) and head fixed. Convolutions pad like TensorFlow ``"SAME"`` (flax's
 ``"SAME"``), batch norm has epsilon 1e-3 and momentum 0.99, convolutions have no bias.
+Depthwise convolutions are shifted multiply-adds (``depthwise_conv``), not grouped
+convolutions, for speed on XLA:CPU; the kernel layout is flax's ([k, k, 1, C]).
 
 ``STAGES`` is the block table; the model returns the outputs of stages 2, 3, 5 and 7, at
 strides 4, 8, 16, 32 with 24, 40, 112 and 320 channels (the 1280-channel head and the
@@ -59,6 +61,46 @@ def _norm(train: bool, name: str) -> nn.BatchNorm:
     return nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3, name=name)
 
 
+def depthwise_conv(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
+    """Depthwise convolution with TF "SAME" padding, as k*k shifted multiply-adds.
+
+    Equal to ``lax.conv_general_dilated(..., feature_group_count=C)`` but many times faster
+    on XLA:CPU, forward and backward (one 5x5 layer on [8, 32, 40, 240]: 4.8 vs 90 ms).
+
+    Args:
+      x: [B, H, W, C].
+      kernel: [k, k, 1, C] (flax's grouped-conv layout).
+      stride: the same in both spatial dimensions.
+
+    Returns:
+      [B, ceil(H / stride), ceil(W / stride), C].
+    """
+    kh, kw = kernel.shape[:2]
+    h, w = x.shape[1:3]
+    oh, ow = -(-h // stride), -(-w // stride)
+    ph, pw = max((oh - 1) * stride + kh - h, 0), max((ow - 1) * stride + kw - w, 0)
+    x = jnp.pad(x, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
+    span_h, span_w = (oh - 1) * stride + 1, (ow - 1) * stride + 1
+    return sum(
+        x[:, i : i + span_h : stride, j : j + span_w : stride, :] * kernel[i, j, 0]
+        for i in range(kh)
+        for j in range(kw)
+    )
+
+
+class DepthwiseConv(nn.Module):
+    """kxk depthwise convolution without bias (``depthwise_conv``); kernel [k, k, 1, C]."""
+
+    kernel_size: int
+    stride: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k = self.kernel_size
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, 1, x.shape[-1]))
+        return depthwise_conv(x, kernel, self.stride)
+
+
 class MBConv(nn.Module):
     """Inverted bottleneck: 1x1 expansion (when ``expand`` > 1), depthwise kxk, 1x1
     projection; residual when the stride is 1 and the channels are unchanged."""
@@ -76,11 +118,7 @@ class MBConv(nn.Module):
         if self.expand != 1:
             y = nn.Conv(c * self.expand, (1, 1), use_bias=False, name="expand")(y)
             y = nn.relu6(_norm(train, "bn_expand")(y))
-        k, s = (self.kernel, self.kernel), (self.stride, self.stride)
-        y = nn.Conv(
-            y.shape[-1], k, s, "SAME", feature_group_count=y.shape[-1], use_bias=False,
-            name="depthwise",
-        )(y)  # fmt: skip
+        y = DepthwiseConv(self.kernel, self.stride, name="depthwise")(y)
         y = nn.relu6(_norm(train, "bn_depthwise")(y))
         y = nn.Conv(self.width, (1, 1), use_bias=False, name="project")(y)
         y = _norm(train, "bn_project")(y)
