@@ -4,6 +4,7 @@ import math
 import os
 import pathlib
 import pickle
+import zipfile
 
 import jax
 import jax.numpy as jnp
@@ -82,8 +83,6 @@ def test_bad_files_raise_naming_the_path(tmp_path):
     evil = tmp_path / "evil.pth"
     evil.write_bytes(pickle.dumps(_System()))
     no_pkl = tmp_path / "nopkl.pth"
-    import zipfile
-
     with zipfile.ZipFile(no_pkl, "w") as z:
         z.writestr("archive/other", b"x")
     for path, match in [
@@ -222,3 +221,11 @@ def test_depthwise_conv_equals_grouped_conv(k, stride, hw):
         feature_group_count=6,
     )  # fmt: skip
     np.testing.assert_allclose(efficientnet.depthwise_conv(x, kernel, stride), ref, atol=1e-5)
+
+
+def test_unsupported_pickle_protocol_names_the_path(tmp_path):
+    path = tmp_path / "future.pth"
+    path.write_bytes(b"\x80\x09N.")  # pickle protocol 9 (pickle itself raises ValueError)
+    with pytest.raises(ValueError, match="not a readable torch file") as e:
+        torch_file.read_state_dict(str(path))
+    assert str(path) in str(e.value)

@@ -121,8 +121,10 @@ class _Unpickler(pickle.Unpickler):
 def _load_pickle(f, path: str) -> Any:
     try:
         return _Unpickler(f, path).load()
-    except ValueError:
-        raise
+    except ValueError as e:
+        if str(e).startswith(f"{path}: "):  # ours
+            raise
+        raise ValueError(f"{path}: not a readable torch file ({e})") from e
     except Exception as e:  # UnpicklingError, EOFError, struct errors, ... on bad bytes
         raise ValueError(f"{path}: not a readable torch file ({type(e).__name__}: {e})") from e
 
