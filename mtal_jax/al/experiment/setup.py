@@ -276,9 +276,11 @@ def build_setup(config: ml_collections.ConfigDict, *, needs_loss_prediction: boo
     Raises:
       pretrained.WeightsNotFoundError: ``config.model.pretrained_backbone`` is set to a file
         that does not exist (checked before the dataset is prepared).
-      ValueError: ``loss.seg_class_weights`` does not fit the dataset's classes.
+      ValueError: an unknown ``model.backbone``, or ``loss.seg_class_weights`` does not fit
+        the dataset's classes.
     """
     d = config.data
+    multitask.check_backbone(config.model.backbone)
     if config.model.pretrained_backbone:
         pretrained.check_exists(os.path.expanduser(config.model.pretrained_backbone))
     dataset = catalog.load(
