@@ -12,6 +12,10 @@ CamVid's: sky, building, road, sidewalk, vegetation, car, pedestrian, cyclist, s
   python -m mtal_jax.sim2real --config configs/camvid.py --steps 3000 --workdir runs/s2r_3k \
       --out runs/s2r_3k.npz
 
+``--init_backbone`` starts the synthetic training from other backbone weights instead of a
+random initialisation, e.g. ImageNet ones (``--init_backbone=imagenet:efficientnet_lite0``
+for a target with ``model.backbone = "efficientnet_lite0"``; ``models.pretrained``).
+
 Deterministic (the synthetic scenes and the batch order are functions of their seeds) and
 resumable: the synthetic run lives in ``--workdir`` (default ``<out>.run/``) and running the
 same command again continues it; when the run is complete it only rewrites the weights.
@@ -63,6 +67,12 @@ _FURNITURE = flags.DEFINE_bool(
     "Render the synthetic scenes with lamp posts and fences (two more segmentation classes, "
     "synthetic.FURNITURE_CLASSES), which real road scenes such as CamVid's have.",
 )
+_INIT = flags.DEFINE_string(
+    "init_backbone",
+    "",
+    "Backbone weights the synthetic training starts from (a file or a models.pretrained."
+    "PACKAGED key such as imagenet:efficientnet_lite0); default a random initialisation.",
+)
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
 
 
@@ -72,6 +82,7 @@ def synthetic_config(
     *,
     eval_images: int,
     street_furniture: bool = False,
+    init_backbone: str = "",
 ) -> ml_collections.ConfigDict:
     """The synthetic config rendered at the target's input size with the target's network.
 
@@ -81,10 +92,11 @@ def synthetic_config(
       synthetic: a ``synthetic_driving`` config (``configs/default.py``).
       eval_images: synthetic eval images (0 = the whole eval split).
       street_furniture: render lamp posts and fences too (``synthetic.render_scene``).
+      init_backbone: backbone weights to start from ("" = random initialisation).
 
     Returns:
       A copy of ``synthetic`` with scenes of ``target.data.image_size`` pixels, the target's
-      network and no pretrained weights of its own.
+      network and ``init_backbone`` as its pretrained weights.
 
     Raises:
       ValueError: ``synthetic`` is not a synthetic-data config.
@@ -103,7 +115,7 @@ def synthetic_config(
     cfg.model.backbone = target.model.backbone
     cfg.model.neck_channels = target.model.neck_channels
     cfg.model.head_channels = target.model.head_channels
-    cfg.model.pretrained_backbone = ""
+    cfg.model.pretrained_backbone = init_backbone
     cfg.eval.max_images = eval_images
     cfg.mesh = ml_collections.ConfigDict(target.mesh.to_dict())
     return cfg
@@ -119,6 +131,7 @@ def pretrain(
     seed: int = 0,
     eval_images: int = 200,
     street_furniture: bool = False,
+    init_backbone: str = "",
     progress: bool = True,
 ) -> dict:
     """Trains on the synthetic scenes (resuming ``workdir``) and writes backbone and neck.
@@ -132,6 +145,7 @@ def pretrain(
       seed: training seed.
       eval_images: synthetic eval images.
       street_furniture: render lamp posts and fences too (``synthetic_config``).
+      init_backbone: backbone weights to start from (``synthetic_config``).
       progress: show a progress bar.
 
     Returns:
@@ -146,8 +160,9 @@ def pretrain(
     if not out.endswith(".npz"):
         raise ValueError(f"the weights file must end in .npz, got {out!r}")
     cfg = synthetic_config(
-        target, synthetic, eval_images=eval_images, street_furniture=street_furniture
-    )
+        target, synthetic, eval_images=eval_images, street_furniture=street_furniture,
+        init_backbone=init_backbone,
+    )  # fmt: skip
     setup = experiment.build_setup(cfg)
     log.info(
         "sim-to-real: %d synthetic scenes at %s, %s backbone, %d steps -> %s (run in %s)",
@@ -173,6 +188,7 @@ def pretrain(
             "backbone": cfg.model.backbone,
             "neck_channels": int(cfg.model.neck_channels),
             "synthetic_builder_kwargs": dict(cfg.data.builder_kwargs),
+            "init_backbone": init_backbone,
             "steps": steps,
             "seed": seed,
             "best_step": result.step,
@@ -200,7 +216,7 @@ def main(argv):
     record = pretrain(
         target, _SYNTHETIC.value, out=out, workdir=workdir, steps=_STEPS.value,
         seed=_SEED.value, eval_images=_EVAL_IMAGES.value, street_furniture=_FURNITURE.value,
-        progress=_PROGRESS.value,
+        init_backbone=_INIT.value, progress=_PROGRESS.value,
     )  # fmt: skip
     m = record["synthetic_metrics"]
     print(

@@ -28,6 +28,10 @@ def test_synthetic_config_takes_the_targets_size_and_network():
         target, default.get_config(), eval_images=20, street_furniture=True
     )
     assert cfg.data.builder_kwargs["street_furniture"] is True
+    cfg = sim2real.synthetic_config(
+        target, default.get_config(), eval_images=20, init_backbone="imagenet:x"
+    )
+    assert cfg.model.pretrained_backbone == "imagenet:x"  # the start, not the target's output
     not_synthetic = default.get_config()
     not_synthetic.data.name = "camvid"
     with pytest.raises(ValueError, match="synthetic"):
