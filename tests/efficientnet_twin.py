@@ -1,5 +1,6 @@
-"""EfficientNet-Lite0 in plain torch.nn: the independent reference of ``models.efficientnet``
-(used by tests/test_efficientnet.py and tests/make_torch_fixtures.py; needs torch)."""
+"""EfficientNet-Lite0 in plain torch.nn, the independent reference of ``models.efficientnet``,
+and a small state dict of every tensor type ``models.torch_file`` reads (used by
+tests/test_efficientnet.py and tests/make_torch_fixtures.py; need torch)."""
 
 import math
 
@@ -67,3 +68,25 @@ def torch_twin(torch):
             return outs
 
     return Net()
+
+
+def small_state(torch):
+    """Every storage type the reader supports, and views sharing one storage."""
+    g = torch.Generator().manual_seed(0)
+    base = torch.arange(60, dtype=torch.float32).reshape(6, 10)
+    return {
+        "f32": torch.randn(3, 4, generator=g),
+        "f64": torch.randn(5, dtype=torch.float64, generator=g),
+        "f16": torch.randn(2, 3, generator=g).half(),
+        "i64": torch.tensor([1, -2, 2**40]),
+        "i32": torch.tensor([7, -8], dtype=torch.int32),
+        "i16": torch.tensor([300, -3], dtype=torch.int16),
+        "i8": torch.tensor([-5, 6], dtype=torch.int8),
+        "u8": torch.arange(7, dtype=torch.uint8),
+        "bool": torch.tensor([True, False, True]),
+        "scalar": torch.tensor(3.5),
+        "empty": torch.zeros(0, 3),
+        "transposed": base.t(),  # shares base's storage, stride (1, 10)
+        "sliced": base[2:5, 3:9:2],  # storage offset 23, stride (10, 2)
+        "base": base,
+    }

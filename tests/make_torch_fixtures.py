@@ -22,36 +22,14 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mtal_jax.models import pretrained, torch_file
-from tests.efficientnet_twin import torch_twin
+from tests.efficientnet_twin import small_state, torch_twin
 
 OUT = ROOT / "tests" / "data" / "torch"
 
 
-def small_state():
-    """Every storage type the reader supports, and views sharing one storage."""
-    g = torch.Generator().manual_seed(0)
-    base = torch.arange(60, dtype=torch.float32).reshape(6, 10)
-    return {
-        "f32": torch.randn(3, 4, generator=g),
-        "f64": torch.randn(5, dtype=torch.float64, generator=g),
-        "f16": torch.randn(2, 3, generator=g).half(),
-        "i64": torch.tensor([1, -2, 2**40]),
-        "i32": torch.tensor([7, -8], dtype=torch.int32),
-        "i16": torch.tensor([300, -3], dtype=torch.int16),
-        "i8": torch.tensor([-5, 6], dtype=torch.int8),
-        "u8": torch.arange(7, dtype=torch.uint8),
-        "bool": torch.tensor([True, False, True]),
-        "scalar": torch.tensor(3.5),
-        "empty": torch.zeros(0, 3),
-        "transposed": base.t(),  # shares base's storage, stride (1, 10)
-        "sliced": base[2:5, 3:9:2],  # storage offset 23, stride (10, 2)
-        "base": base,
-    }
-
-
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
-    state = small_state()
+    state = small_state(torch)
     torch.save(state, OUT / "state_zip.pth", _use_new_zipfile_serialization=True)
     torch.save(state, OUT / "state_legacy.pth", _use_new_zipfile_serialization=False)
     np.savez(OUT / "state_expected.npz", **{k: v.numpy() for k, v in state.items()})

@@ -12,7 +12,7 @@ import pytest
 from flax import traverse_util
 
 from mtal_jax.models import efficientnet, multitask, pretrained, torch_file
-from tests.efficientnet_twin import torch_twin
+from tests.efficientnet_twin import small_state, torch_twin
 
 FIXTURES = pathlib.Path(__file__).resolve().parent / "data" / "torch"  # make_torch_fixtures.py
 
@@ -103,20 +103,7 @@ def test_reads_real_file_like_torch(weights_path):
 @pytest.mark.parametrize("zip_format", [True, False])
 def test_reads_torch_save_round_trip(tmp_path, zip_format):
     torch = pytest.importorskip("torch")
-    base = torch.arange(60, dtype=torch.float32).reshape(6, 10)
-    state = {
-        "f32": torch.randn(3, 4),
-        "f64": torch.randn(5, dtype=torch.float64),
-        "f16": torch.randn(2, 3).half(),
-        "i64": torch.tensor([1, -2, 2**40]),
-        "u8": torch.arange(7, dtype=torch.uint8),
-        "bool": torch.tensor([True, False, True]),
-        "scalar": torch.tensor(3.5),
-        "empty": torch.zeros(0, 3),
-        "transposed": base.t(),  # shares base's storage, stride (1, 10)
-        "sliced": base[2:5, 3:9:2],  # storage offset 23, stride (10, 2)
-        "base": base,
-    }
+    state = small_state(torch)
     path = tmp_path / "state.pth"
     torch.save(state, path, _use_new_zipfile_serialization=zip_format)
     ours = torch_file.read_state_dict(str(path))
