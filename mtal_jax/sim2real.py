@@ -210,7 +210,9 @@ def main(argv):
         raise app.UsageError(
             f"the weights file must be a .npz path (set --out or the target's "
             f"config.model.pretrained_backbone), got {out!r}"
-        )
+            + (" (packaged weights: the target loads them directly, no sim-to-real needed)"
+               if out in pretrained.PACKAGED else "")
+        )  # fmt: skip
     workdir = os.path.expanduser(_WORKDIR.value) or out[: -len(".npz")] + ".run"
     runtime.setup(target.mesh)
     record = pretrain(
