@@ -14,7 +14,7 @@ Choices the paper leaves open (ours, stated here):
     ``--config.train.steps=30000 --config.train.initial_steps=30000
     --config.train.full_steps=300000`` (explicit steps override the passes);
   * network, ImageNet weights, optimizer and evaluation as in ``configs/nuimages.py``
-    (ResNet-50 from a local torchvision ``.npz``; random init when
+    (ResNet-50 from a local torchvision ``.pth`` or ``.npz``; random init when
     ``model.pretrained_backbone`` is empty);
   * input size 1200x1920 scaled by 4/15 to 320x512; cycle 0 as long as a cycle.
 
@@ -54,7 +54,7 @@ def get_config(arg=None):
     config.model.backbone = "resnet50"
     config.model.neck_channels = 256
     config.model.head_channels = 128
-    config.model.pretrained_backbone = ""  # local .npz of ImageNet weights (configs/nuimages.py)
+    config.model.pretrained_backbone = ""  # local .pth / .npz of ImageNet weights (configs/nuimages.py)
 
     # Passes over the pool as for nuImages (paper: 30,000 / 300,000 steps of batch 4 there).
     config.train.cycle_epochs = 30_000 * 4 / 13_187  # ~9.1

@@ -66,11 +66,13 @@ def get_config(arg=None):
     config.data.flip = True
 
     config.model = ml_collections.ConfigDict()
-    config.model.backbone = "tiny"  # test | tiny | small | resnet18 | resnet34 | resnet50
+    config.model.backbone = "tiny"  # test|tiny|small|resnet18|resnet34|resnet50|efficientnet_lite0
     config.model.neck_channels = 64
     config.model.head_channels = 64
-    # Local .npz of converted backbone weights (our format or a torchvision ResNet export,
-    # see mtal_jax/models/pretrained.py); "" = random init. Nothing is downloaded.
+    # Backbone weights: a local .npz (our format or a torchvision ResNet export), a torchvision
+    # .pth, or packaged ones ("imagenet:efficientnet_lite0" for backbone efficientnet_lite0,
+    # the [imagenet] extra); see mtal_jax/models/pretrained.py. "" = random init. Nothing is
+    # downloaded.
     config.model.pretrained_backbone = ""
     # LL4AL loss-prediction modules, trained in every run so that one checkpoint serves every
     # strategy. Outside LL4AL's own cycles they see detached features and leave the

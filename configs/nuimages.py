@@ -15,8 +15,9 @@ Choices the paper leaves open (ours, stated here):
   * network: "the multi-task network of Salscheider et al. with its hyperparameters"; here a
     ResNet-50 backbone (``model.backbone``) with ImageNet weights from a local file,
     FPN neck and CenterNet-style detection head (docs/ and the model modules);
-  * ImageNet weights: a torchvision ResNet-50 state dict exported to ``.npz`` (e.g.
-    ``np.savez(path, **{k: v.numpy() for k, v in resnet50(weights="IMAGENET1K_V1")
+  * ImageNet weights: torchvision's ResNet-50 file as torchvision saves it (e.g.
+    ``resnet50-0676ba61.pth``, read without torch) or its state dict exported to ``.npz``
+    (``np.savez(path, **{k: v.numpy() for k, v in resnet50(weights="IMAGENET1K_V1")
     .state_dict().items()})``), converted by ``mtal_jax.models.pretrained`` at load time;
     nothing is downloaded. Without ``model.pretrained_backbone`` the backbone starts from
     random weights (a deviation from any ImageNet-initialised setting);
@@ -62,7 +63,7 @@ def get_config(arg=None):
     config.model.backbone = "resnet50"
     config.model.neck_channels = 256
     config.model.head_channels = 128
-    config.model.pretrained_backbone = ""  # local .npz of ImageNet weights (see above)
+    config.model.pretrained_backbone = ""  # local .pth / .npz of ImageNet weights (see above)
 
     # Paper: batch 4, lr 0.001, 30,000 steps per cycle and 300,000 for the reference on the
     # 13,187-image pool, i.e. these passes over the pool (ceil -> exactly those steps).
