@@ -48,8 +48,8 @@ def test_matches_committed_torch_twin_outputs(weights_path):
     """Our Flax model with the converted weights against the plain-torch twin's outputs
     (written by tests/make_torch_fixtures.py with the same weights)."""
     ref = np.load(FIXTURES / "lite0_twin.npz")
-    variables = efficientnet.unflatten(
-        efficientnet.convert_efficientnet_lite0(torch_file.read_state_dict(weights_path))
+    variables = traverse_util.unflatten_dict(
+        efficientnet.convert_efficientnet_lite0(torch_file.read_state_dict(weights_path)), sep="/"
     )
     ours = efficientnet.EfficientNetLite0().apply(variables, jnp.asarray(ref["x"]), train=False)
     for s, a in enumerate(ours):
@@ -66,8 +66,8 @@ def test_multitask_model_loads_the_packaged_weights(weights_path):
     model = multitask.Model(3, 5, backbone="efficientnet_lite0", neck_channels=8, head_channels=8)
     fresh = multitask.create_variables(model, jax.random.key(0), (64, 96))
     loaded = pretrained.load_backbone(fresh, weights_path)
-    want = efficientnet.unflatten(
-        efficientnet.convert_efficientnet_lite0(torch_file.read_state_dict(weights_path))
+    want = traverse_util.unflatten_dict(
+        efficientnet.convert_efficientnet_lite0(torch_file.read_state_dict(weights_path)), sep="/"
     )
     for col in ("params", "batch_stats"):
         jax.tree.map(np.testing.assert_array_equal, loaded[col]["resnet"], want[col])
@@ -179,7 +179,9 @@ def test_matches_torch_twin_on_real_weights(weights_path):
     x = np.random.default_rng(0).normal(size=(1, 64, 96, 3)).astype(np.float32)
     with torch.no_grad():
         ref = [o.permute(0, 2, 3, 1).numpy() for o in twin(torch.from_numpy(x).permute(0, 3, 1, 2))]
-    variables = efficientnet.unflatten(efficientnet.convert_efficientnet_lite0(state))
+    variables = traverse_util.unflatten_dict(
+        efficientnet.convert_efficientnet_lite0(state), sep="/"
+    )
     ours = efficientnet.EfficientNetLite0().apply(variables, jnp.asarray(x), train=False)
     assert [o.shape for o in ours] == [
         (1, 16, 24, 24),

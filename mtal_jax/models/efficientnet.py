@@ -253,15 +253,3 @@ def convert_efficientnet_lite0(state: dict[str, np.ndarray]) -> dict[str, np.nda
     if bad:
         raise ValueError(f"wrong EfficientNet-Lite0 weight shapes: {bad[:5]}")
     return {k: np.ascontiguousarray(v, np.float32) for k, v in out.items()}
-
-
-def unflatten(flat: dict[str, np.ndarray]) -> dict:
-    """``{"params/a/b": x}`` -> ``{"params": {"a": {"b": x}}}`` (for ``model.apply``)."""
-    tree: dict = {}
-    for k, v in flat.items():
-        *parts, leaf = k.split("/")
-        node = tree
-        for p in parts:
-            node = node.setdefault(p, {})
-        node[leaf] = v
-    return tree

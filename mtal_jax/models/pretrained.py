@@ -72,9 +72,9 @@ def resolve(path: str) -> str:
     return os.path.join(next(iter(spec.submodule_search_locations)), rel)
 
 
-def check_exists(path: str) -> None:
-    """Raises ``WeightsNotFoundError`` naming the option and the command that writes ``path``
-    (a ``PACKAGED`` key: naming the package to install)."""
+def check_exists(path: str) -> str:
+    """Returns the file behind ``path`` (``resolve``); raises ``WeightsNotFoundError`` naming
+    the option and the command that writes it (a ``PACKAGED`` key: the package to install)."""
     file = resolve(path)
     if path in PACKAGED and not os.path.isfile(file):
         raise WeightsNotFoundError(f"{file}: weights file missing from the installed package")
@@ -85,6 +85,7 @@ def check_exists(path: str) -> None:
             "config>`, point the option at a converted .npz, or set "
             "--config.model.pretrained_backbone= for random initialisation"
         )
+    return file
 
 
 _BN = {"weight": "scale", "bias": "bias", "running_mean": "mean", "running_var": "var"}
@@ -189,19 +190,30 @@ def _read(path: str) -> dict[str, np.ndarray]:
         raise ValueError(f"{path}: not a readable .npz weights file ({e})") from e
 
 
+_FOREIGN = (
+    (
+        lambda flat: "_conv_stem.weight" in flat,
+        efficientnet.convert_efficientnet_lite0,
+        "EfficientNet-Lite0 weights need config.model.backbone=efficientnet_lite0",
+    ),
+    (
+        lambda flat: any(k.startswith("layer1.") or k == "conv1.weight" for k in flat),
+        convert_torchvision,
+        "torchvision ResNet weights need config.model.backbone=resnet18/34/50 to match",
+    ),
+)
+"""Foreign state dicts: (detect by names, convert to our names, hint on a mismatch)."""
+
+
 def _convert(path: str, flat: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], str]:
-    """Converts foreign names to ours; returns the weights and what they are, for errors."""
-    if "_conv_stem.weight" in flat:
-        try:
-            return efficientnet.convert_efficientnet_lite0(flat), "EfficientNet-Lite0"
-        except ValueError as e:
-            raise ValueError(f"{path}: {e}") from e
-    if any(k.startswith("layer1.") or k == "conv1.weight" for k in flat):
-        try:
-            return convert_torchvision(flat), "torchvision ResNet"
-        except ValueError as e:
-            raise ValueError(f"{path}: {e}") from e
-    return flat, "our format"
+    """Converts foreign names to ours; returns the weights and the hint for a mismatch."""
+    for detect, convert, hint in _FOREIGN:
+        if detect(flat):
+            try:
+                return convert(flat), hint
+            except ValueError as e:
+                raise ValueError(f"{path}: {e}") from e
+    return flat, "check config.model.backbone"
 
 
 def load_backbone(variables: dict, path: str) -> dict:
@@ -219,18 +231,12 @@ def load_backbone(variables: dict, path: str) -> dict:
       ValueError: an unreadable file, or missing, unexpected or wrongly shaped weights
         (names the file and them).
     """
-    check_exists(path)
-    path = resolve(path)
+    path = check_exists(path)
     flat = _read(path)
     neck = {k[len(NECK_PREFIX) :]: v for k, v in flat.items() if k.startswith(NECK_PREFIX)}
     flat = {k: v for k, v in flat.items() if not k.startswith(NECK_PREFIX)}
-    flat, kind = _convert(path, flat)
+    flat, hint = _convert(path, flat)
     target = _module_flat(variables, "resnet")
-    hint = "check config.model.backbone"
-    if kind == "EfficientNet-Lite0":
-        hint = "EfficientNet-Lite0 weights need config.model.backbone=efficientnet_lite0"
-    elif kind == "torchvision ResNet":
-        hint = "torchvision ResNet weights need config.model.backbone=resnet18/34/50 to match"
     _check(path, "backbone", flat, target, hint)
     new = {col: dict(variables[col]) for col in ("params", "batch_stats")}
     _unflatten_into(new, "resnet", flat, target)

@@ -282,7 +282,7 @@ def build_setup(config: ml_collections.ConfigDict, *, needs_loss_prediction: boo
     d = config.data
     multitask.check_backbone(config.model.backbone)
     if config.model.pretrained_backbone:
-        pretrained.check_exists(os.path.expanduser(config.model.pretrained_backbone))
+        pretrained.check_exists(config.model.pretrained_backbone)
     dataset = catalog.load(
         d.name, data_dir=d.data_dir, root=d.root, builder_kwargs=dict(d.builder_kwargs)
     )
