@@ -1,6 +1,8 @@
 """Rebuilds docs/results.md and docs/results/<dataset>/ from the reproduction's runs.
 
   python docs/make_results.py        # the run directories below; missing ones are skipped
+                                     # (a missing runs/<name> is read from its archive,
+                                     # experiments/<name>, when there is one)
   python docs/make_results.py --synthetic runs/repro_synthetic --camvid runs/repro_camvid \
       --synthetic_table1 runs/table1_synthetic --camvid_table1 runs/table1_camvid
 
@@ -101,6 +103,21 @@ def _finite(x):
 
 def _pct(x, digits=1, missing="not reached"):
     return f"{100 * x:.{digits}f} %" if _finite(x) else missing
+
+
+def _default_run(path):
+    """``path`` (``runs/<name>``), or the archive ``experiments/<name>`` when only it exists."""
+    archived = os.path.join(M, "experiments", os.path.basename(path))
+    if not os.path.exists(path) and os.path.exists(os.path.join(archived, "archive.json")):
+        return archived
+    return path
+
+
+def _shown(run):
+    """``run`` as the page's commands name it: an archive is continued in ``runs/<name>``."""
+    if run and os.path.exists(os.path.join(run, "archive.json")):
+        return os.path.join("runs", os.path.basename(os.path.normpath(run)))
+    return run
 
 
 def load_run(run):
@@ -430,7 +447,7 @@ def dataset_section(name, run, table1_run, results_dir, composition=True):
         out += [
             "### Main comparison\n",
             run_status(records, config),
-            f"Command: `python train.py --config {cfg}:repro --workdir {run}`; wall time "
+            f"Command: `python train.py --config {cfg}:repro --workdir {_shown(run)}`; wall time "
             f"{_hours(seconds)} (sum of its runs' `wall.json`). {len(records)} records "
             f"(`docs/results/{name}/results.json`)"
             + (
@@ -470,7 +487,7 @@ def dataset_section(name, run, table1_run, results_dir, composition=True):
         rows.update(t1_rows)
         out += [
             (
-                f"Command: `python train.py --config {cfg}:table1 --workdir {table1_run}`; wall "
+                f"Command: `python train.py --config {cfg}:table1 --workdir {_shown(table1_run)}`; wall "
                 f"time {_hours(t1_seconds)}; {len(t1)} records (`docs/results/{name}_table1/`).\n"
             ),
             table,
@@ -557,7 +574,7 @@ def build(runs, results_dir, src_dir, composition=True):
         if n not in DATASETS:
             continue
         for v, r in (("repro", run), ("table1", t1)):
-            cmd = f"`python train.py --config {DATASETS[n][1]}:{v} --workdir {r}`"
+            cmd = f"`python train.py --config {DATASETS[n][1]}:{v} --workdir {_shown(r)}`"
             records, config, _ = load_run(r)
             if not records:
                 missing.append(cmd)
@@ -591,8 +608,10 @@ def build(runs, results_dir, src_dir, composition=True):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     for name, (_, _, run, t1) in DATASETS.items():
-        parser.add_argument(f"--{name}", default=run, help=f"main run of {name}")
-        parser.add_argument(f"--{name}_table1", default=t1, help=f"Table I run of {name}")
+        parser.add_argument(f"--{name}", default=_default_run(run), help=f"main run of {name}")
+        parser.add_argument(
+            f"--{name}_table1", default=_default_run(t1), help=f"Table I run of {name}"
+        )
     parser.add_argument("--results_dir", default=os.path.join(M, "docs", "results"))
     parser.add_argument("--out", default=os.path.join(M, "docs", "results.md"))
     parser.add_argument("--src_dir", default=os.path.join(M, "docs", "results_src"))

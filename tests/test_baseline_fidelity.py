@@ -314,6 +314,7 @@ def test_experiment_attaches_loss_modules_only_in_ll4al_cycles(tmp_path, monkeyp
             step=cfg.num_steps,
             per_class_ap=[],
             per_class_iou=[],
+            variables={},  # a trained run always returns its weights
         )
 
     def fake_select(setup, config, strategy, variables, labeled, budget, key, **kwargs):

@@ -52,13 +52,23 @@ LAYERS = [
         [
             "mtal_jax.train.evaluate",
             "mtal_jax.train.loop",
+            "mtal_jax.train.weights_file",
             "mtal_jax.al",
             "mtal_jax.reporting",
             "mtal_jax.paired",
         ],
     ),
     (8, ["mtal_jax.al.experiment"]),
-    (9, ["mtal_jax.al.select_cli", "mtal_jax.analysis", "mtal_jax.export", "mtal_jax.sim2real"]),
+    (
+        9,
+        [
+            "mtal_jax.al.select_cli",
+            "mtal_jax.al.archive_cli",
+            "mtal_jax.analysis",
+            "mtal_jax.export",
+            "mtal_jax.sim2real",
+        ],
+    ),
 ]
 CORE_MAX_LAYER = 5
 SHELL_LIBRARIES = ("orbax", "ml_collections", "absl", "tensorflow_datasets", "grain", "tqdm")

@@ -174,3 +174,18 @@ def test_missing_runs_give_placeholders(tmp_path):
     )  # fmt: skip
     assert "not available yet" in page and "## CamVid" in page
     assert "_(no regime measurements for this dataset yet)_" in page
+
+
+def test_an_archive_stands_in_for_a_missing_run_directory(tmp_path, monkeypatch):
+    mr = _load()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(mr, "M", str(tmp_path))
+    assert mr._default_run("runs/repro_x") == "runs/repro_x"  # neither exists: as given
+    archived = tmp_path / "experiments" / "repro_x"
+    archived.mkdir(parents=True)
+    (archived / "archive.json").write_text("{}")
+    assert mr._default_run("runs/repro_x") == str(archived)
+    assert mr._shown(str(archived)) == os.path.join("runs", "repro_x")  # continued there
+    (tmp_path / "runs" / "repro_x").mkdir(parents=True)
+    assert mr._default_run("runs/repro_x") == "runs/repro_x"  # the live run wins
+    assert mr._shown("runs/repro_x") == "runs/repro_x"

@@ -123,7 +123,7 @@ def run(
     spec = plan.strategy(strategy)
     if budget <= 0:
         raise ValueError(f"--budget must be positive, got {budget}")
-    loop.checkpoint_dir(checkpoint)  # fail fast on a missing checkpoint
+    loop.check_weights(checkpoint)  # fail fast on a missing checkpoint
     if fmt in export_directory.FORMATS:
         export_directory.check_output(output)  # fail fast, before scoring
     else:

@@ -6,6 +6,11 @@ Resume order (big_vision): (1) the latest checkpoint in ``workdir/train/latest``
 is a pure function of (data seed, labeled indices, s), so a resumed run neither replays
 nor skips batches and ends with the same parameters as an uninterrupted one.
 
+A finished run (``train/final_eval.json`` and ``metrics.json`` written) is read back from
+its best checkpoint; in an archived experiment (``al.experiment.archive``) its checkpoints
+are gone and it is read back from ``metrics.json`` and, where they were kept, its best
+weights (``weights_file``), without training again.
+
 Divergence (``finite``): a NaN or infinite loss or gradient norm is recorded on device at
 every step (no host sync) and read at log steps and before every checkpoint save, so the
 run stops with ``finite.NonFiniteError`` and no checkpoint of a diverged model is written.
@@ -29,13 +34,14 @@ from mtal_jax import checkpointing, jsonio, losses, metric_writer, records, shar
 from mtal_jax.data import pipeline
 from mtal_jax.models import multitask, pretrained
 from mtal_jax.train import evaluate as evaluate_lib
-from mtal_jax.train import finite
+from mtal_jax.train import finite, weights_file
 from mtal_jax.train import state as state_lib
 from mtal_jax.train import step as step_lib
 
 log = logging.getLogger(__name__)
 
 BEST_METRICS = (*records.metric_names(), "mean_map_miou")
+FINAL_EVAL = ("train", "final_eval.json")  # written once the run's last evaluation is done
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,6 +185,8 @@ def train(
       and a host copy of its variables); None when ``stop_after_steps`` stopped the run.
     """
     check_config(cfg, mesh, spec.num_seg_classes)
+    if is_finished(workdir) and not has_checkpoint(workdir, "best"):
+        return read_archived(workdir, model, spec)
     os.makedirs(workdir, exist_ok=True)
     fns = fns or build_step_fns(model, cfg, spec)
     tx, train_step, eval_fn = fns.tx, fns.train_step, fns.eval_fn
@@ -287,7 +295,7 @@ def train(
                 break
         if stop_after_steps is not None and end < cfg.num_steps:
             return None
-        done_marker = os.path.join(workdir, "train", "final_eval.json")
+        done_marker = os.path.join(workdir, *FINAL_EVAL)
         if not os.path.exists(done_marker):
             summary = run_eval(cfg.num_steps)
             checkpointing.wait(best)
@@ -325,6 +333,51 @@ def finalize(workdir: str, like_state: state_lib.TrainState) -> records.RunResul
     )
 
 
+def is_finished(run_dir: str) -> bool:
+    """Whether the training run in ``run_dir`` has finished (final evaluation and
+    ``metrics.json`` written)."""
+    return os.path.exists(os.path.join(run_dir, *FINAL_EVAL)) and os.path.exists(
+        os.path.join(run_dir, "metrics.json")
+    )
+
+
+def has_checkpoint(run_dir: str, kind: str) -> bool:
+    """Whether ``run_dir/train/<kind>`` (``latest`` or ``best``) holds a checkpoint."""
+    directory = os.path.join(run_dir, "train", kind)
+    return os.path.isdir(directory) and any(d.isdigit() for d in os.listdir(directory))
+
+
+def read_archived(run_dir: str, model: multitask.Model, spec: pipeline.Spec) -> records.RunResult:
+    """A finished run without checkpoints (archived): its ``metrics.json`` and, when kept, the
+    variables of its ``weights.npz`` (else ``variables`` is None).
+
+    Raises:
+      ValueError: the weights do not match ``model`` (naming the file).
+    """
+    meta = jsonio.read(os.path.join(run_dir, "metrics.json"))
+    path = os.path.join(run_dir, weights_file.FILENAME)
+    variables = _read_weights_file(path, model, spec) if os.path.exists(path) else None
+    log.info("%s: finished (archived%s)", run_dir, ", weights kept" if variables else "")
+    return records.RunResult.from_summary(meta, variables, source=run_dir)
+
+
+def _read_weights_file(path: str, model: multitask.Model, spec: pipeline.Spec) -> dict:
+    """``weights_file.load`` checked against ``model``'s variables and for finite values."""
+    like = jax.eval_shape(
+        lambda: multitask.create_variables(model, jax.random.key(0), spec.image_hw)
+    )
+    variables = weights_file.load(path, like=like)
+    finite.check_variables(variables, where=path)
+    return variables
+
+
+def check_weights(path: str) -> None:
+    """Raises ``FileNotFoundError`` when ``load_variables(path, ...)`` would find no weights
+    (fails fast, before anything is built)."""
+    if not os.path.exists(os.path.join(path, weights_file.FILENAME)):
+        checkpoint_dir(path)
+
+
 def checkpoint_dir(path: str) -> str:
     """The orbax manager directory of a run dir, its ``train`` dir or a manager dir.
 
@@ -334,13 +387,17 @@ def checkpoint_dir(path: str) -> str:
     for cand in (os.path.join(path, "train", "best"), os.path.join(path, "best"), path):
         if os.path.isdir(cand) and any(d.isdigit() for d in os.listdir(cand)):
             return cand
-    raise FileNotFoundError(f"no checkpoint found in {path} (expected <run>/train/best/<step>)")
+    raise FileNotFoundError(
+        f"no checkpoint found in {path} (expected <run>/train/best/<step>, or the "
+        f"{weights_file.FILENAME} of an archived run)"
+    )
 
 
 def load_variables(
     path: str, model: multitask.Model, cfg: TrainConfig, spec: pipeline.Spec
 ) -> dict:
-    """The model variables of the best (else latest) checkpoint of run ``path`` (host numpy).
+    """The model variables of the best (else latest) checkpoint of run ``path`` (host numpy),
+    or of its ``weights.npz`` (an archived run).
 
     Args:
       path: a run directory, its ``train`` directory or a manager directory.
@@ -353,6 +410,9 @@ def load_variables(
       ValueError: the checkpoint does not match the model (other classes, backbone...).
       finite.NonFiniteError: the checkpoint's parameters are not finite (a diverged run).
     """
+    archived = os.path.join(path, weights_file.FILENAME)
+    if os.path.exists(archived) and not has_checkpoint(path, "best"):
+        return _read_weights_file(archived, model, spec)
     directory = checkpoint_dir(path)
     tx = state_lib.create_optimizer(
         learning_rate=cfg.learning_rate, warmup_steps=cfg.lr_warmup_steps, total_steps=cfg.num_steps,

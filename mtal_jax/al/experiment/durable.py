@@ -16,6 +16,7 @@ import numpy as np
 
 from mtal_jax import jsonio
 from mtal_jax.data import fields
+from mtal_jax.train import loop
 
 # Config keys added after experiments had been started, each with the value that behaves as
 # the code did before the key existed: a saved config.json without the key reads as holding
@@ -134,6 +135,14 @@ def write_selection(
         binary=True,
     )
     jsonio.write_atomic(os.path.join(cycle_dir, "selection.json"), record, overwrite=False)
+
+
+def needs_previous_weights(cycle_dir: str) -> bool:
+    """Whether cycle ``cycle_dir`` still needs the weights of the cycle before it: to select
+    (no ``selection.json`` yet) or to start training (neither finished nor checkpointed)."""
+    if read_selection(cycle_dir) is None:
+        return True
+    return not (loop.is_finished(cycle_dir) or loop.has_checkpoint(cycle_dir, "latest"))
 
 
 def write_results(workdir: str, records: list[dict]) -> None:

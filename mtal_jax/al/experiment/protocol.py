@@ -20,7 +20,9 @@ the backbone of ``config.model.pretrained_backbone`` when set.
 Resume: each step first looks for its durable output (``durable``: the trial's
 ``cycle_0/pool.json``, a cycle's ``selection.json`` and ``pool.json``, a training run's
 own checkpoints), so killing the process at any moment and running the same command
-again continues where it stopped and ends with the same labeled sets and metrics.
+again continues where it stopped and ends with the same labeled sets and metrics. An
+archived run directory (``archive``: finished runs without checkpoints, the weights the
+unfinished runs start from) resumes the same way on another machine.
 """
 
 from __future__ import annotations
@@ -173,9 +175,16 @@ def run_plan(
         _, labeled0, result0, secs0 = cycle0
         record(trial, spec.name, 0, labeled0, result0, secs0, os.path.join(base, "cycle_0"))
         labeled, result = labeled0, result0
+        prev_dir = os.path.join(base, "cycle_0")
         for cycle in range(1, plan.num_cycles):
             t0 = time.time()
             cycle_dir = os.path.join(base, spec.name, f"cycle_{cycle}")
+            if result.variables is None and durable.needs_previous_weights(cycle_dir):
+                raise RuntimeError(
+                    f"{prev_dir} finished, but its weights are not in this (archived) run "
+                    f"directory and {cycle_dir} starts from them: archive the experiment "
+                    "again from a run directory that holds them (al.experiment.archive)"
+                )
             phase = f"{trial_txt} | {spec.name} | cycle {cycle}/{plan.num_cycles - 1}"
             tracker.start(f"{phase} | select")
             labeled = cycle_lib.select_cycle(
@@ -188,6 +197,7 @@ def run_plan(
                 ll4al=spec.base == "ll4al", phase=phase,
             )  # fmt: skip
             record(trial, spec.name, cycle, labeled, result, time.time() - t0, cycle_dir)
+            prev_dir = cycle_dir
         if jax.process_index() == 0:  # readable while a long experiment runs
             reporting.write_summary(jsonio.read(os.path.join(workdir, "results.json")), workdir)
     tracker.close()

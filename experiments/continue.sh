@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Continues the reproduction of docs/results.md, one experiment after the other, on any
+# machine: an experiment whose run directory (runs/<name>) is missing starts from its
+# archive here (experiments/<name>, restored), and its own command resumes it exactly.
+# While it runs, its archive is refreshed every ARCHIVE_EVERY_S seconds (default 1200);
+# commit experiments/ to keep the progress (experiments/README.md).
+#   nohup experiments/continue.sh >> runs/continue.log 2>&1 &
+set -u
+cd "$(dirname "$0")/.." && . .venv/bin/activate || exit 1
+mkdir -p runs
+EVERY=${ARCHIVE_EVERY_S:-1200}
+# name, config, finished runs whose weights the archive keeps for the analyses of
+# docs/results.md (Table II: the reference; Fig. 6: trial 0's cycle-0 model; Fig. 5: random,
+# CALD and ours after the last cycle of trial 0).
+FIG_RUNS="reference,trial_0/cycle_0,trial_0/random/cycle_5,trial_0/cald/cycle_5,trial_0/ours/cycle_5"
+EXPERIMENTS=(
+  "repro_synthetic configs/default.py:repro $FIG_RUNS"
+  "repro_camvid configs/camvid.py:repro $FIG_RUNS"
+  "table1_camvid configs/camvid.py:table1 -"
+  "table1_synthetic configs/default.py:table1 -"
+)
+for entry in "${EXPERIMENTS[@]}"; do
+  read -r name config keep <<< "$entry"
+  [ "$keep" = "-" ] && keep=""
+  if [ ! -e "runs/$name" ] && [ -e "experiments/$name/archive.json" ]; then
+    python -m mtal_jax.al.archive_cli restore "experiments/$name" "runs/$name" || exit 1
+  fi
+  python train.py --config "$config" --workdir "runs/$name" --noprogress &
+  pid=$!
+  while kill -0 "$pid" 2> /dev/null; do
+    for _ in $(seq "$EVERY"); do kill -0 "$pid" 2> /dev/null || break; sleep 1; done
+    [ -e "runs/$name/config.json" ] && nice python -m mtal_jax.al.archive_cli save "runs/$name" "experiments/$name" --keep="$keep"
+  done
+  wait "$pid" || exit 1
+done

@@ -1,0 +1,62 @@
+r"""Archive an experiment's run directory, or restore one (``al.experiment.archive``).
+
+  python -m mtal_jax.al.archive_cli save runs/repro_synthetic experiments/repro_synthetic \
+      [--keep reference,trial_0/cycle_0,trial_0/*/cycle_5]
+  python -m mtal_jax.al.archive_cli restore experiments/repro_synthetic runs/repro_synthetic
+
+``--keep``: comma-separated patterns (``fnmatch``) of finished runs whose best weights the
+archive keeps as well, for analyses later (the weights the unfinished runs start from are
+always kept).
+
+``save`` works on a run directory that a running experiment is writing. After ``restore``,
+the experiment's own command (``python train.py --config ... --workdir runs/...``) continues
+it.
+"""
+
+from mtal_jax import runtime
+
+runtime.configure_host_devices()  # checkpoints were saved over the experiment's devices
+
+import logging
+import sys
+
+from absl import app, flags
+
+from mtal_jax.al.experiment import archive
+
+log = logging.getLogger(__name__)
+
+_KEEP = flags.DEFINE_list("keep", [], "save: finished runs whose weights are kept too (patterns).")
+
+USAGE = (
+    "usage: python -m mtal_jax.al.archive_cli save WORKDIR ARCHIVE [--keep PATTERNS]\n"
+    "       python -m mtal_jax.al.archive_cli restore ARCHIVE WORKDIR"
+)
+
+
+def main(argv: list[str]) -> None:
+    args = argv[1:]
+    if len(args) != 3 or args[0] not in ("save", "restore"):
+        raise app.UsageError(USAGE)
+    command, src, dst = args
+    runtime.setup()
+    try:
+        if command == "save":
+            manifest = archive.save(src, dst, keep=_KEEP.value)
+            log.info(
+                "archived %s into %s: %d records, %d finished runs, weights of %d runs kept, "
+                "%d strategy-trials unfinished",
+                src, dst, manifest["records"], manifest["finished_runs"], len(manifest["weights"]),
+                len(manifest["unfinished"]),
+            )  # fmt: skip
+        else:
+            archive.restore(src, dst)
+            log.info(
+                "restored %s into %s; run the experiment's command on it to continue", src, dst
+            )
+    except (FileNotFoundError, FileExistsError) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    runtime.run_main(main)

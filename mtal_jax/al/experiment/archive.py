@@ -1,0 +1,222 @@
+"""A portable copy of an experiment's run directory: what a resumed run reads back, without
+the checkpoints no run will start from again.
+
+A long experiment (the reproduction of docs/results.md: tens of hours on a CPU) outlives the
+machine or session it started on. ``save`` copies its run directory into a small folder
+that can travel (be committed, copied to another machine):
+
+- every JSON record (``config.json``, ``results.json``, each run's ``metrics.json``,
+  ``wall.json``, ``train/final_eval.json``, selections, pools, diagnostics), the selections'
+  ``scores.npz``, the training logs (``logs/metrics.jsonl``; not the TensorBoard event
+  files, which repeat them) and the reports;
+- no checkpoint; instead, the best weights (``weights.npz``, ``train.weights_file``) of the
+  runs an unfinished run still starts from: the cycle-0 model of every trial with an
+  unfinished strategy, and the last finished cycle of every unfinished strategy; and of the
+  finished runs that ``keep`` names (the models the paper's analyses read, e.g.
+  ``reference``, ``trial_0/cycle_0``, ``trial_0/*/cycle_5``).
+
+``restore`` copies an archive into a new run directory. The same ``train.py`` command on it
+then continues exactly: finished runs are read back from their ``metrics.json``
+(``train.loop.read_archived``), unfinished strategies continue from the kept weights, and
+a training run that was under way when the archive was saved restarts from its beginning
+(as after a crash before its first checkpoint), so the records end the same.
+
+A run directory that is still being written may be archived: the set of finished runs is
+read once, after ``results.json`` is copied, and only the files present then are copied.
+The archive is written beside ``out`` and renamed over it, so a failure leaves the previous
+archive.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import os
+import shutil
+import time
+from collections.abc import Sequence
+
+import ml_collections
+
+from mtal_jax import jsonio
+from mtal_jax.al.experiment import setup as setup_lib
+from mtal_jax.train import loop, weights_file
+
+MANIFEST = "archive.json"
+# Never copied: the workdir lock, temporary files of atomic writes, an older manifest, kept
+# weights (written again where still needed), TensorBoard event files (the same scalars
+# are in each run's ``logs/metrics.jsonl``).
+_SKIP_NAMES = (".lock", MANIFEST, weights_file.FILENAME, "events.out.tfevents")
+
+
+@dataclasses.dataclass(frozen=True)
+class Contents:
+    """What ``save`` copies from a run directory (paths relative to it).
+
+    Attributes:
+      files: the files copied as they are.
+      weights: the run directories whose best weights are kept (``weights.npz``): those an
+        unfinished run starts from, then the finished ones ``keep`` names.
+      unfinished: ``(trial, strategy, last finished cycle)`` of every strategy that has not
+        finished its trial (cycle 0: only the trial's shared model).
+      finished_runs: training runs that have finished (their ``metrics.json`` is kept).
+    """
+
+    files: tuple[str, ...]
+    weights: tuple[str, ...]
+    unfinished: tuple[tuple[int, str, int], ...]
+    finished_runs: int
+
+
+def read_plan(workdir: str) -> setup_lib.Plan:
+    """The plan of the experiment in ``workdir`` (from its ``config.json``).
+
+    Raises:
+      FileNotFoundError: ``workdir`` holds no experiment.
+    """
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{workdir} holds no experiment (no config.json)")
+    return setup_lib.plan_from_config(ml_collections.ConfigDict(jsonio.read(path)))
+
+
+def contents(workdir: str, plan: setup_lib.Plan, keep: Sequence[str] = ()) -> Contents:
+    """The files and weights of ``workdir`` that ``save`` copies (see the module docstring);
+    ``keep``: ``fnmatch`` patterns of finished run directories (relative to ``workdir``,
+    ``/``-separated) whose weights are kept too.
+
+    A run counts as finished when both of its finish markers (``loop.is_finished``) are
+    among the listed files: a run that finishes while the directory is listed is archived as
+    unfinished, consistently with the weights kept."""
+    files = []
+    for root, dirs, names in os.walk(workdir):
+        rel_root = os.path.relpath(root, workdir)
+        if os.path.basename(root) == "train":
+            dirs[:] = []  # checkpoints (latest, best) stay behind
+            names = [n for n in names if n == loop.FINAL_EVAL[-1]]
+        dirs.sort()
+        for name in sorted(names):
+            if name.startswith(_SKIP_NAMES) or ".tmp" in name:
+                continue
+            files.append(os.path.normpath(os.path.join(rel_root, name)))
+    listed = set(files)
+    finished = {
+        os.path.dirname(f)
+        for f in files
+        if os.path.basename(f) == "metrics.json"
+        and os.path.join(os.path.dirname(f), *loop.FINAL_EVAL) in listed
+    }
+    last = plan.num_cycles - 1
+    weights, unfinished = [], []
+    for t in range(plan.num_trials):
+        cycle0 = os.path.join(f"trial_{t}", "cycle_0")
+        if cycle0 not in finished:
+            continue  # trained again from the start (or never started)
+        continued = []  # the runs this trial's unfinished strategies continue from
+        for spec in plan.strategies_of_trial(t):
+            runs = [os.path.join(f"trial_{t}", spec.name, f"cycle_{k}") for k in range(last + 1)]
+            k = max((k for k in range(1, last + 1) if runs[k] in finished), default=0)
+            if k < last:
+                unfinished.append((t, spec.name, k))
+                continued.append(runs[k] if k else cycle0)
+        weights += sorted(set(continued), key=continued.index)
+    kept = sorted(
+        run for run in finished
+        if run not in weights and any(fnmatch.fnmatchcase(run.replace(os.sep, "/"), p) for p in keep)
+    )  # fmt: skip
+    weights += kept
+    return Contents(tuple(files), tuple(weights), tuple(unfinished), len(finished))
+
+
+def save(workdir: str, out: str, *, keep: Sequence[str] = (), load_variables=None) -> dict:
+    """Archives run directory ``workdir`` into folder ``out`` (replacing an older archive).
+
+    Args:
+      workdir: an experiment's run directory (may be in use by a running experiment).
+      out: the archive folder.
+      keep: ``fnmatch`` patterns of finished runs whose weights are kept as well
+        (``contents``).
+      load_variables: ``run_dir -> variables`` (the best weights of a finished run); built
+        from the experiment's config when None (loads the dataset, for the model's shapes).
+
+    Returns:
+      The manifest (also ``out/archive.json``).
+    """
+    plan = read_plan(workdir)
+    results = os.path.join(workdir, "results.json")
+    tmp = f"{os.path.abspath(out).rstrip(os.sep)}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    try:
+        # results.json before the scan: its records never name a run the scan finds unfinished.
+        if os.path.exists(results):
+            shutil.copy2(results, os.path.join(tmp, "results.json"))
+        found = contents(workdir, plan, keep)
+        for rel in found.files:
+            if rel == "results.json":
+                continue
+            os.makedirs(os.path.join(tmp, os.path.dirname(rel)), exist_ok=True)
+            shutil.copy2(os.path.join(workdir, rel), os.path.join(tmp, rel))
+        if found.weights and load_variables is None:
+            load_variables = _variables_loader(workdir)
+        for rel in found.weights:
+            weights_file.save(
+                os.path.join(tmp, rel, weights_file.FILENAME),
+                load_variables(os.path.join(workdir, rel)),
+            )
+        manifest = {
+            "source": workdir,
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "records": len(jsonio.read(results)) if os.path.exists(results) else 0,
+            "finished_runs": found.finished_runs,
+            "weights": list(found.weights),
+            "keep": list(keep),
+            "unfinished": [
+                {"trial": t, "strategy": s, "last_finished_cycle": k}
+                for t, s, k in found.unfinished
+            ],
+        }
+        jsonio.write_atomic(os.path.join(tmp, MANIFEST), manifest)
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def restore(archive_dir: str, workdir: str) -> None:
+    """Copies archive ``archive_dir`` into the new run directory ``workdir``.
+
+    Raises:
+      FileNotFoundError: ``archive_dir`` is not an archive.
+      FileExistsError: ``workdir`` exists and is not empty (it may hold newer progress).
+    """
+    if not os.path.exists(os.path.join(archive_dir, MANIFEST)):
+        raise FileNotFoundError(f"{archive_dir} is not an experiment archive (no {MANIFEST})")
+    if os.path.isdir(workdir) and os.listdir(workdir):
+        raise FileExistsError(
+            f"{workdir} exists and is not empty: it may hold newer progress than {archive_dir}; "
+            "resume it as it is, or restore into a new directory"
+        )
+    shutil.copytree(archive_dir, workdir, dirs_exist_ok=True)
+
+
+def _variables_loader(workdir: str):
+    """``run_dir -> variables`` for the model of ``workdir``'s config (``loop.load_variables``)."""
+    config = ml_collections.ConfigDict(jsonio.read(os.path.join(workdir, "config.json")))
+    specs = setup_lib.strategy_specs(config)
+    setup = setup_lib.build_setup(
+        config, needs_loss_prediction=any(s.base == "ll4al" for s in specs)
+    )
+    return lambda run_dir: loop.load_variables(run_dir, setup.model, setup.train_cfg, setup.spec)
+
+
+def _replace_dir(new: str, target: str) -> None:
+    """Renames folder ``new`` over ``target`` (an older one is removed after the rename)."""
+    old = None
+    if os.path.exists(target):
+        old = f"{os.path.abspath(target).rstrip(os.sep)}.old{os.getpid()}"
+        os.rename(target, old)
+    os.rename(new, target)
+    if old is not None:
+        shutil.rmtree(old)

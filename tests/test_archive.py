@@ -1,0 +1,246 @@
+"""Archived experiments (al.experiment.archive): a run directory without checkpoints, plus
+the weights its unfinished runs continue from, resumes on a new directory to the same
+records as an uninterrupted run."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from flax import traverse_util
+
+from configs import tiny
+from mtal_jax import jsonio
+from mtal_jax.al import experiment
+from mtal_jax.al.experiment import archive
+from mtal_jax.train import loop, weights_file
+from tests import crashes
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _config(data_dir):
+    config = tiny.get_config()
+    config.data.data_dir = str(data_dir)
+    config.al.reference_map = 0.5  # no reference run: test_experiment covers it
+    config.al.reference_miou = 0.5
+    config.al.num_cycles = 3  # cycles 0, 1, 2: a strategy can stop after a finished cycle 1
+    return config
+
+
+def _same_weights(a, b):
+    a, b = (traverse_util.flatten_dict(v, sep="/") for v in (a, b))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def _key(records):
+    return [(r["trial"], r["strategy"], r["cycle"], tuple(r["labeled_ids"])) for r in records]
+
+
+def _same_records(got, want):
+    assert _key(got) == _key(want)
+    for g, w in zip(got, want):
+        for k in ("map", "ap50", "miou"):
+            assert g[k] == pytest.approx(w[k], abs=1e-6), (g["strategy"], g["cycle"], k)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("tfds")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, data_dir):
+    workdir = str(tmp_path_factory.mktemp("uninterrupted"))
+    records = experiment.run(_config(data_dir), workdir, progress=False)
+    return workdir, [r.to_json() for r in records]
+
+
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory, data_dir):
+    """An experiment killed while training ``ours``' cycle 2 (the third training run, after
+    cycle 0 and ours' cycle 1, crashes after a batch), archived."""
+    workdir = str(tmp_path_factory.mktemp("stopped"))
+    with crashes.in_training_run(3), pytest.raises(crashes.Crash):
+        experiment.run(_config(data_dir), workdir, progress=False)
+    out = str(tmp_path_factory.mktemp("archives") / "stopped")
+    manifest = archive.save(workdir, out)
+    return workdir, out, manifest
+
+
+def _files(folder):
+    return {
+        os.path.relpath(os.path.join(r, n), folder)
+        for r, _, names in os.walk(folder)
+        for n in names
+    }
+
+
+def test_archive_keeps_records_and_only_the_weights_still_needed(stopped):
+    workdir, out, manifest = stopped
+    ours = os.path.join("trial_0", "ours")
+    # ours continues from its cycle 1, random (not started) from the trial's cycle 0
+    assert manifest["weights"] == [
+        os.path.join(ours, "cycle_1"),
+        os.path.join("trial_0", "cycle_0"),
+    ]
+    assert manifest["unfinished"] == [
+        {"trial": 0, "strategy": "ours", "last_finished_cycle": 1},
+        {"trial": 0, "strategy": "random", "last_finished_cycle": 0},
+    ]
+    assert manifest["finished_runs"] == 2 and manifest["records"] == 2
+    files = _files(out)
+    assert not any(
+        os.sep + "latest" + os.sep in f or os.sep + "best" + os.sep in f for f in files
+    )  # no checkpoint travels
+    assert not any(f.startswith(".lock") or ".tmp" in f or "tfevents" in f for f in files)
+    assert os.path.join("trial_0", "cycle_0", "logs", "metrics.jsonl") in files
+    for rel in (
+        "config.json",
+        "results.json",
+        archive.MANIFEST,
+        os.path.join("trial_0", "cycle_0", "metrics.json"),
+        os.path.join("trial_0", "cycle_0", "pool.json"),
+        os.path.join("trial_0", "cycle_0", "train", "final_eval.json"),
+        os.path.join(ours, "cycle_1", "selection.json"),
+        os.path.join(ours, "cycle_1", "scores.npz"),
+        os.path.join(ours, "cycle_2", "selection.json"),  # selected, training under way
+    ):
+        assert rel in files, rel
+    assert {f for f in files if f.endswith(weights_file.FILENAME)} == {
+        os.path.join(w, weights_file.FILENAME) for w in manifest["weights"]
+    }
+    assert jsonio.read(os.path.join(out, "results.json")) == jsonio.read(
+        os.path.join(workdir, "results.json")
+    )
+    # the archive is much smaller than the run directory (its checkpoints stay behind)
+    size = lambda d: sum(os.path.getsize(os.path.join(d, f)) for f in _files(d))
+    assert size(out) < 0.5 * size(workdir)
+
+
+def test_restored_archive_resumes_to_the_uninterrupted_records(
+    stopped, uninterrupted, tmp_path, data_dir
+):
+    _, out, _ = stopped
+    _, expected = uninterrupted
+    workdir = str(tmp_path / "restored")
+    archive.restore(out, workdir)
+    records = [r.to_json() for r in experiment.run(_config(data_dir), workdir, progress=False)]
+    _same_records(records, expected)
+    # archiving the finished experiment keeps no weights, and resuming it trains nothing
+    again = str(tmp_path / "finished_archive")
+    manifest = archive.save(workdir, again)
+    assert manifest["weights"] == [] and manifest["unfinished"] == []
+    final = str(tmp_path / "final")
+    archive.restore(again, final)
+    with crashes.in_training_run(1):  # would raise if any run trained
+        records = [r.to_json() for r in experiment.run(_config(data_dir), final, progress=False)]
+    _same_records(records, expected)
+    # --keep: finished runs whose weights the analyses read later
+    kept = archive.save(
+        workdir, str(tmp_path / "kept"), keep=["trial_0/cycle_0", "trial_0/*/cycle_2"]
+    )
+    runs = [os.path.join("trial_0", "cycle_0")] + [
+        os.path.join("trial_0", s, "cycle_2") for s in ("ours", "random")
+    ]
+    assert kept["weights"] == runs and kept["keep"] == ["trial_0/cycle_0", "trial_0/*/cycle_2"]
+    for run in runs:
+        loop.check_weights(os.path.join(tmp_path, "kept", run))
+
+
+def test_archived_weights_equal_the_checkpoint_and_load_like_it(stopped, data_dir):
+    workdir, out, _ = stopped
+    config = _config(data_dir)
+    setup = experiment.build_setup(config)
+    run = os.path.join("trial_0", "cycle_0")
+    from_ckpt = loop.load_variables(
+        os.path.join(workdir, run), setup.model, setup.train_cfg, setup.spec
+    )
+    from_file = loop.load_variables(
+        os.path.join(out, run), setup.model, setup.train_cfg, setup.spec
+    )
+    _same_weights(from_ckpt, from_file)
+    loop.check_weights(os.path.join(out, run))  # select.py's fail-fast check accepts it
+    with pytest.raises(FileNotFoundError, match="weights.npz"):
+        loop.check_weights(os.path.join(out, "trial_0", "ours", "cycle_2"))
+
+
+def test_weights_of_another_model_are_refused_naming_the_file(tmp_path, stopped, data_dir):
+    _, out, _ = stopped
+    setup = experiment.build_setup(_config(data_dir))
+    path = os.path.join(out, "trial_0", "cycle_0", weights_file.FILENAME)
+    like = weights_file.load(path)
+    like["params"]["extra"] = {"kernel": np.zeros(3, np.float32)}
+    bad = tmp_path / "bad" / weights_file.FILENAME
+    weights_file.save(str(bad), like)
+    with pytest.raises(
+        ValueError, match=r"bad/weights.npz does not match.*unexpected \['params/extra"
+    ):
+        loop.load_variables(str(bad.parent), setup.model, setup.train_cfg, setup.spec)
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="junk.npz: not a readable weights file"):
+        weights_file.load(str(tmp_path / "junk.npz"))
+
+
+def test_missing_weights_stop_the_resume_naming_the_run(stopped, tmp_path, data_dir):
+    _, out, _ = stopped
+    workdir = str(tmp_path / "no_weights")
+    archive.restore(out, workdir)
+    os.remove(os.path.join(workdir, "trial_0", "ours", "cycle_1", weights_file.FILENAME))
+    with pytest.raises(RuntimeError, match=r"ours/cycle_1 finished, but its weights are not"):
+        experiment.run(_config(data_dir), workdir, progress=False)
+
+
+def test_restore_refuses_a_used_directory_and_a_non_archive(stopped, tmp_path):
+    workdir, out, _ = stopped
+    with pytest.raises(FileExistsError, match="not empty"):
+        archive.restore(out, workdir)
+    with pytest.raises(FileNotFoundError, match="not an experiment archive"):
+        archive.restore(workdir, str(tmp_path / "x"))
+    with pytest.raises(FileNotFoundError, match="holds no experiment"):
+        archive.save(str(tmp_path), str(tmp_path / "y"))
+
+
+def test_a_failed_save_leaves_the_previous_archive(stopped, tmp_path):
+    workdir, out, _ = stopped
+    target = str(tmp_path / "arch")
+    shutil.copytree(out, target)
+    before = _files(target)
+
+    def failing(run_dir):
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        archive.save(workdir, target, load_variables=failing)
+    assert _files(target) == before
+    assert os.listdir(tmp_path) == ["arch"]  # no temporary folder left behind
+
+
+def test_cli_usage_and_errors(tmp_path):
+    def cli(*args):
+        cmd = [sys.executable, "-m", "mtal_jax.al.archive_cli", *args]
+        return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+
+    bad = cli("keep", "a", "b")
+    assert bad.returncode != 0 and "usage: python -m mtal_jax.al.archive_cli save" in bad.stderr
+    missing = cli("restore", str(tmp_path / "none"), str(tmp_path / "w"))
+    assert missing.returncode == 1 and "is not an experiment archive" in missing.stderr
+
+
+def test_a_restored_run_stopped_again_archives_its_kept_weights(stopped, tmp_path, data_dir):
+    """Session after session: the weights kept by one archive travel on to the next."""
+    _, out, first = stopped
+    workdir = str(tmp_path / "second_session")
+    archive.restore(out, workdir)
+    with crashes.in_training_run(1), pytest.raises(crashes.Crash):  # ours' cycle 2 again
+        experiment.run(_config(data_dir), workdir, progress=False)
+    again = str(tmp_path / "second_archive")
+    manifest = archive.save(workdir, again)
+    assert manifest["weights"] == first["weights"]
+    for rel in manifest["weights"]:
+        _same_weights(
+            weights_file.load(os.path.join(out, rel, weights_file.FILENAME)),
+            weights_file.load(os.path.join(again, rel, weights_file.FILENAME)),
+        )
