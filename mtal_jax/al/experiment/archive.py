@@ -16,10 +16,12 @@ that can travel (be committed, copied to another machine):
   ``reference``, ``trial_0/cycle_0``, ``trial_0/*/cycle_5``).
 
 ``restore`` copies an archive into a new run directory. The same ``train.py`` command on it
-then continues exactly: finished runs are read back from their ``metrics.json``
+then continues: finished runs are read back from their ``metrics.json``
 (``train.loop.read_archived``), unfinished strategies continue from the kept weights, and
 a training run that was under way when the archive was saved restarts from its beginning
-(as after a crash before its first checkpoint), so the records end the same.
+(as after a crash before its first checkpoint). On the same machine the records end as
+those of an uninterrupted run; on another, the remaining training is not bitwise what the
+first machine would have trained (training is deterministic on one machine only, README).
 
 A run directory that is still being written may be archived: the set of finished runs is
 read once, after ``results.json`` is copied, and only the files present then are copied.
