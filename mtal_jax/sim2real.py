@@ -42,7 +42,7 @@ from mtal_jax.al import experiment
 from mtal_jax.models import pretrained
 from mtal_jax.train import loop
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("mtal_jax.sim2real")  # also under python -m (runtime.setup sets mtal_jax.*)
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/camvid.py", "Target config: input size, backbone, neck, weights path."

@@ -218,7 +218,7 @@ def test_a_failed_save_leaves_the_previous_archive(stopped, tmp_path):
     assert os.listdir(tmp_path) == ["arch"]  # no temporary folder left behind
 
 
-def test_cli_usage_and_errors(tmp_path):
+def test_cli_usage_and_errors(stopped, tmp_path):
     def cli(*args):
         cmd = [sys.executable, "-m", "mtal_jax.al.archive_cli", *args]
         return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
@@ -227,6 +227,11 @@ def test_cli_usage_and_errors(tmp_path):
     assert bad.returncode != 0 and "usage: python -m mtal_jax.al.archive_cli save" in bad.stderr
     missing = cli("restore", str(tmp_path / "none"), str(tmp_path / "w"))
     assert missing.returncode == 1 and "is not an experiment archive" in missing.stderr
+    workdir, _, _ = stopped
+    saved = cli("save", workdir, str(tmp_path / "a"), "--keep=trial_0/*/cycle_1")
+    assert saved.returncode == 0, saved.stderr[-2000:]
+    assert "archived" in saved.stderr and "2 records" in saved.stderr  # the log line shows
+    assert jsonio.read(str(tmp_path / "a" / archive.MANIFEST))["keep"] == ["trial_0/*/cycle_1"]
 
 
 def test_a_restored_run_stopped_again_archives_its_kept_weights(stopped, tmp_path, data_dir):

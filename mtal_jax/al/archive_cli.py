@@ -24,7 +24,7 @@ from absl import app, flags
 
 from mtal_jax.al.experiment import archive
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("mtal_jax.al.archive_cli")  # not "__main__": runtime.setup sets mtal_jax.*
 
 _KEEP = flags.DEFINE_list("keep", [], "save: finished runs whose weights are kept too (patterns).")
 
