@@ -586,7 +586,10 @@ def build(runs, results_dir, src_dir, composition=True):
             + ("runs in progress" if running else "runs not made yet")
             + "** (sections say what is not available yet; the regimes and costs are "
             "measured, `docs/regime.md`). Each command runs in the background and resumes "
-            "exactly where it was stopped:\n\n"
+            "exactly where it was stopped; `experiments/` holds an archive of each started run "
+            "(records, selections, the weights its unfinished runs start from), and "
+            "`experiments/continue.sh` continues them, one after the other, on any machine "
+            "(`experiments/README.md`):\n\n"
             + "\n".join(f"- {m} (in progress)" for m in running)
             + ("\n" if running and missing else "")
             + "\n".join(f"- {m} (not started)" for m in missing)
