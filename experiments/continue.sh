@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Continues the reproduction of docs/results.md, one experiment after the other, on any
-# machine: an experiment whose run directory (runs/<name>) is missing starts from its
-# archive here (experiments/<name>, restored), and its own command resumes it exactly.
+# machine: an experiment whose run directory (runs/<name>) is missing, or behind its archive
+# here (experiments/<name>: continued on another machine; the old directory is moved aside),
+# starts from the archive (restored), and its own command resumes it exactly.
 # While it runs, its archive is refreshed every ARCHIVE_EVERY_S seconds (default 1200);
 # commit experiments/ to keep the progress (experiments/README.md).
 #   nohup experiments/continue.sh >> runs/continue.log 2>&1 &
@@ -22,6 +23,10 @@ EXPERIMENTS=(
 for entry in "${EXPERIMENTS[@]}"; do
   read -r name config keep <<< "$entry"
   [ "$keep" = "-" ] && keep=""
+  if [ -e "runs/$name" ] && [ -e "experiments/$name/archive.json" ] &&
+    ! python -m mtal_jax.al.archive_cli check "runs/$name" "experiments/$name"; then
+    mv "runs/$name" "runs/$name.stale-$(date +%s)"  # the archive went further elsewhere
+  fi
   if [ ! -e "runs/$name" ] && [ -e "experiments/$name/archive.json" ]; then
     python -m mtal_jax.al.archive_cli restore "experiments/$name" "runs/$name" || exit 1
   fi

@@ -232,6 +232,9 @@ def test_cli_usage_and_errors(stopped, tmp_path):
     assert saved.returncode == 0, saved.stderr[-2000:]
     assert "archived" in saved.stderr and "2 records" in saved.stderr  # the log line shows
     assert jsonio.read(str(tmp_path / "a" / archive.MANIFEST))["keep"] == ["trial_0/*/cycle_1"]
+    assert cli("check", workdir, str(tmp_path / "a")).returncode == 0
+    behind = cli("check", str(tmp_path / "empty"), str(tmp_path / "a"))
+    assert behind.returncode == 1 and "holds 2 records that" in behind.stderr
 
 
 def test_a_restored_run_stopped_again_archives_its_kept_weights(stopped, tmp_path, data_dir):
@@ -249,3 +252,22 @@ def test_a_restored_run_stopped_again_archives_its_kept_weights(stopped, tmp_pat
             weights_file.load(os.path.join(out, rel, weights_file.FILENAME)),
             weights_file.load(os.path.join(again, rel, weights_file.FILENAME)),
         )
+
+
+def test_an_archive_continued_elsewhere_is_not_replaced_by_an_older_run(
+    stopped, tmp_path, data_dir
+):
+    """Machine A's run directory is behind an archive that machine B continued: saving A's
+    state over it is refused, ``check`` says so, and ``continue.sh`` restores instead."""
+    workdir, out, _ = stopped
+    ahead = str(tmp_path / "ahead")
+    shutil.copytree(out, ahead)
+    results = jsonio.read(os.path.join(ahead, "results.json"))
+    extra = dict(results[-1], strategy="random", cycle=1)  # a record the workdir lacks
+    jsonio.write_atomic(os.path.join(ahead, "results.json"), [*results, extra])
+    assert archive.missing_records(ahead, workdir) == [(0, "random", 1)]
+    assert archive.missing_records(out, workdir) == []
+    before = _files(ahead)
+    with pytest.raises(ValueError, match=r"holds 1 records that .* lacks .*restore it"):
+        archive.save(workdir, ahead)
+    assert _files(ahead) == before

@@ -3,6 +3,10 @@ r"""Archive an experiment's run directory, or restore one (``al.experiment.archi
   python -m mtal_jax.al.archive_cli save runs/repro_synthetic experiments/repro_synthetic \
       [--keep reference,trial_0/cycle_0,trial_0/*/cycle_5]
   python -m mtal_jax.al.archive_cli restore experiments/repro_synthetic runs/repro_synthetic
+  python -m mtal_jax.al.archive_cli check runs/repro_synthetic experiments/repro_synthetic
+
+``check`` exits 1 when the archive holds records the run directory lacks (the archive was
+continued elsewhere: restore it rather than resume the run directory), else 0.
 
 ``--keep``: comma-separated patterns (``fnmatch``) of finished runs whose best weights the
 archive keeps as well, for analyses later (the weights the unfinished runs start from are
@@ -30,13 +34,14 @@ _KEEP = flags.DEFINE_list("keep", [], "save: finished runs whose weights are kep
 
 USAGE = (
     "usage: python -m mtal_jax.al.archive_cli save WORKDIR ARCHIVE [--keep PATTERNS]\n"
-    "       python -m mtal_jax.al.archive_cli restore ARCHIVE WORKDIR"
+    "       python -m mtal_jax.al.archive_cli restore ARCHIVE WORKDIR\n"
+    "       python -m mtal_jax.al.archive_cli check WORKDIR ARCHIVE"
 )
 
 
 def main(argv: list[str]) -> None:
     args = argv[1:]
-    if len(args) != 3 or args[0] not in ("save", "restore"):
+    if len(args) != 3 or args[0] not in ("save", "restore", "check"):
         raise app.UsageError(USAGE)
     command, src, dst = args
     runtime.setup()
@@ -49,12 +54,17 @@ def main(argv: list[str]) -> None:
                 src, dst, manifest["records"], manifest["finished_runs"], len(manifest["weights"]),
                 len(manifest["unfinished"]),
             )  # fmt: skip
+        elif command == "check":
+            lost = archive.missing_records(dst, src)
+            if lost:
+                sys.exit(f"{dst} holds {len(lost)} records that {src} lacks (e.g. {lost[0]})")
+            log.info("%s holds every record of %s", src, dst)
         else:
             archive.restore(src, dst)
             log.info(
                 "restored %s into %s; run the experiment's command on it to continue", src, dst
             )
-    except (FileNotFoundError, FileExistsError) as e:
+    except (FileNotFoundError, FileExistsError, ValueError) as e:
         sys.exit(f"error: {e}")
 
 

@@ -26,7 +26,8 @@ first machine would have trained (training is deterministic on one machine only,
 A run directory that is still being written may be archived: the set of finished runs is
 read once, after ``results.json`` is copied, and only the files present then are copied.
 The archive is written beside ``out`` and renamed over it, so a failure leaves the previous
-archive.
+archive; an archive holding records that the run directory lacks (it was continued on
+another machine) is never replaced by it (``missing_records``).
 """
 
 from __future__ import annotations
@@ -130,6 +131,18 @@ def contents(workdir: str, plan: setup_lib.Plan, keep: Sequence[str] = ()) -> Co
     return Contents(tuple(files), tuple(weights), tuple(unfinished), len(finished))
 
 
+def missing_records(archive_dir: str, workdir: str) -> list[tuple]:
+    """The (trial, strategy, cycle) records of ``archive_dir``'s ``results.json`` that
+    ``workdir``'s lacks (empty when the run directory is at least as far as the archive)."""
+
+    def ids(folder):
+        path = os.path.join(folder, "results.json")
+        records = jsonio.read(path) if os.path.exists(path) else []
+        return {(r.get("trial"), r.get("strategy"), r.get("cycle")) for r in records}
+
+    return sorted(ids(archive_dir) - ids(workdir), key=str)
+
+
 def save(workdir: str, out: str, *, keep: Sequence[str] = (), load_variables=None) -> dict:
     """Archives run directory ``workdir`` into folder ``out`` (replacing an older archive).
 
@@ -145,6 +158,12 @@ def save(workdir: str, out: str, *, keep: Sequence[str] = (), load_variables=Non
       The manifest (also ``out/archive.json``).
     """
     plan = read_plan(workdir)
+    if os.path.exists(os.path.join(out, MANIFEST)) and (lost := missing_records(out, workdir)):
+        raise ValueError(
+            f"{out} holds {len(lost)} records that {workdir} lacks (e.g. {lost[0]}): the "
+            f"archive is further on; restore it into a new run directory instead of "
+            "replacing it with an older state"
+        )
     results = os.path.join(workdir, "results.json")
     tmp = f"{os.path.abspath(out).rstrip(os.sep)}.tmp{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
