@@ -5,6 +5,8 @@ Call ``configure_host_devices`` before JAX is imported and ``setup`` at the star
 
 from __future__ import annotations
 
+import ctypes
+import importlib.util
 import logging
 import os
 import sys
@@ -36,13 +38,58 @@ def cpu_xla_flags(user_flags: str, count: int = 2) -> str:
     return " ".join([*user_flags.split(), *extra])
 
 
+# glibc malloc settings for the CPU (``tune_malloc``), chosen by measurement
+# (bench/xla_cpu_settings.py, settings ``default`` vs ``library_malloc``; docs/benchmarks.md,
+# "Host memory allocator"): with glibc's defaults the default training step spends about a
+# fifth of its CPU time in the kernel, faulting in (33,676 page faults, ~130 MiB per step)
+# the pages of XLA:CPU's large temporaries, which glibc mmaps and unmaps again every step.
+# One arena, no mmap (blocks come from the heap, which is never trimmed) keep those pages
+# mapped between steps: no page faults. (mallopt parameter, value)
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -2, -3, -4, -8
+MALLOC_SETTINGS = (
+    (M_ARENA_MAX, 1),  # threads share the main (brk) heap: other arenas' blocks >= 64 MiB mmap
+    (M_MMAP_MAX, 0),  # no block from mmap (unless the heap cannot grow)
+    (M_MMAP_THRESHOLD, 32 << 20),  # also stops glibc raising the trim threshold by itself
+    (M_TRIM_THRESHOLD, 1 << 30),  # freed memory stays in the process up to 1 GiB
+    (M_TOP_PAD, 64 << 20),  # the heap grows in steps of 64 MiB
+)
+MALLOC_ENV = "MTAL_JAX_MALLOC"
+"""Set to ``system`` to keep the C library's allocator settings (``tune_malloc`` skipped)."""
+_GPU_PLUGINS = ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm60_plugin", "jax_plugins")
+
+
+def tune_malloc() -> bool:
+    """Apply ``MALLOC_SETTINGS`` with glibc's ``mallopt``; True when they were applied.
+
+    Skipped (False) when ``MTAL_JAX_MALLOC=system``, when the C library is not glibc, and
+    when a JAX GPU plugin is installed (measured on the CPU only; a GPU host's training
+    allocates little host memory per step). Call it before threads start allocating (before
+    JAX is imported): arenas already given to threads are kept. Speed only: the allocator
+    changes no result (bench/xla_cpu_settings.py --check compares the parameters bit for
+    bit).
+    """
+    if os.environ.get(MALLOC_ENV, "") == "system" or not sys.platform.startswith("linux"):
+        return False
+    if any(importlib.util.find_spec(name) is not None for name in _GPU_PLUGINS):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # glibc only (musl and others differ)  # noqa: B018
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return all(mallopt(param, value) == 1 for param, value in MALLOC_SETTINGS)
+
+
 def configure_host_devices(count: int = 2) -> None:
     """On the CPU, split the host into ``count`` virtual devices (faster here, and the data-
-    parallel path is exercised) and apply ``DEFAULT_CPU_FLAGS``. Must run before JAX is
-    imported; flags already in XLA_FLAGS win."""
+    parallel path is exercised), apply ``DEFAULT_CPU_FLAGS`` and ``tune_malloc``. Must run
+    before JAX is imported; flags already in XLA_FLAGS win."""
     if "jax" in sys.modules:
         return
     os.environ["XLA_FLAGS"] = cpu_xla_flags(os.environ.get("XLA_FLAGS", ""), count)
+    tune_malloc()
 
 
 def run_main(main) -> None:

@@ -4,11 +4,13 @@ import os
 import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-# The library's XLA:CPU settings (runtime.DEFAULT_CPU_FLAGS), so that tests run the backend
-# the entrypoints use; XLA_FLAGS set by the caller win. (mtal_jax.runtime does not import JAX.)
+# The library's XLA:CPU settings (runtime.DEFAULT_CPU_FLAGS) and host allocator settings
+# (runtime.tune_malloc), so that tests run the backend the entrypoints use; XLA_FLAGS set by
+# the caller win. (mtal_jax.runtime does not import JAX.)
 from mtal_jax import runtime
 
 os.environ["XLA_FLAGS"] = runtime.cpu_xla_flags(os.environ.get("XLA_FLAGS", ""), 2)
+runtime.tune_malloc()
 
 # Faster XLA compiles for small test programs (docs/design.md §7), and a per-session persistent
 # cache so that identical programs built by new closures compile once.

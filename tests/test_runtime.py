@@ -52,3 +52,56 @@ def test_noise_filter_drops_only_listed_messages():
     assert not runtime._drop_noise(_record("OpenCV is not installed. We recommend ..."))
     assert runtime._drop_noise(_record("checkpoint %s does not match", "x"))
     assert runtime._drop_noise(_record(ValueError("not a string message")))
+
+
+# A fresh process: mallopt settings, then a 48 MiB block (above glibc's largest mmap
+# threshold); prints tune_malloc's result and by how much that block grew the bytes that glibc
+# holds in mmapped blocks.
+_MMAPPED = """
+import ctypes, sys
+from mtal_jax import runtime
+{call}
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in (
+        "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split())]
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, (ctypes.c_size_t,)
+libc.mallinfo2.restype = Info
+before = libc.mallinfo2().hblkhd
+block = libc.malloc(48 << 20)
+print(applied, libc.mallinfo2().hblkhd - before)
+"""
+
+
+def _glibc() -> bool:
+    import ctypes
+
+    return sys.platform.startswith("linux") and hasattr(ctypes.CDLL(None), "mallinfo2")
+
+
+def _mmapped(call: str, **env) -> tuple[str, int]:
+    code = _MMAPPED.format(call=call)
+    env = {k: v for k, v in os.environ.items() if k != runtime.MALLOC_ENV} | env
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    ).stdout.split()  # fmt: skip
+    return out[0], int(out[1])
+
+
+def test_tune_malloc_keeps_large_blocks_in_the_heap():
+    if not _glibc():
+        import pytest
+
+        pytest.skip("glibc only")
+    # glibc's defaults: a 48 MiB block is mmapped (and unmapped again when freed).
+    applied, mmapped = _mmapped("applied = None")
+    assert mmapped >= 48 << 20
+    # The library's settings (what configure_host_devices applies): from the heap.
+    applied, mmapped = _mmapped("applied = runtime.tune_malloc()")
+    assert (applied, mmapped) == ("True", 0)
+    applied, mmapped = _mmapped("runtime.configure_host_devices(2); applied = True")
+    assert mmapped == 0
+    # Opt-out: the C library's settings stay.
+    applied, mmapped = _mmapped("applied = runtime.tune_malloc()", MTAL_JAX_MALLOC="system")
+    assert applied == "False" and mmapped >= 48 << 20
