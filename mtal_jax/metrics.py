@@ -1,4 +1,4 @@
-"""Evaluation metrics of the paper (paper IV-A): mAP, mIoU and mDSQ.
+"""Evaluation metrics of the paper (paper IV-A): mAP, mIoU, mDSQ and label efficiency.
 
 Split between device and host as in docs/design.md §7:
 
@@ -8,7 +8,8 @@ Split between device and host as in docs/design.md §7:
   once per split.
 - ``detection_map`` (COCO mAP, implemented in ``mtal_jax.coco_map``) runs on the host
   over the decoded detections of the whole split.
-- ``mdsq`` combines both into the multi-task score of Eq. 4.
+- ``mdsq`` combines both into the multi-task score of Eq. 4, and ``label_efficiency``
+  reads the labeled fraction at which an mDSQ curve reaches a level (host side).
 
 Examples:
   >>> import numpy as np
@@ -22,6 +23,7 @@ Examples:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -161,3 +163,46 @@ def mdsq(map: float, miou: float, map_full: float, miou_full: float) -> float:
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a finite positive number, got {value}")
     return (float(map) / map_full + float(miou) / miou_full) / 2
+
+
+LABEL_EFFICIENCY_TARGET = 0.95
+"""mDSQ level that defines label efficiency (paper IV-A: 95 % of full supervision)."""
+
+
+def label_efficiency(
+    fractions: Sequence[float],
+    mdsq_values: Sequence[float],
+    target: float = LABEL_EFFICIENCY_TARGET,
+) -> float:
+    """Labeled fraction at which an mDSQ curve first reaches ``target`` (paper IV-A).
+
+    Points are taken in increasing fraction order; between the last point below the
+    target and the first point at or above it the fraction is interpolated linearly.
+
+    Args:
+      fractions: [P] labeled fractions of the curve's points.
+      mdsq_values: [P] mDSQ at those fractions (NaN points never reach the target).
+      target: level to reach.
+
+    Returns:
+      The fraction (float); the first fraction if the first point already reaches the
+      target; NaN if the curve never does.
+
+    Examples:
+      >>> round(label_efficiency([0.4, 0.5, 0.6], [0.8, 0.9, 1.0]), 6)
+      0.55
+    """
+    fractions = np.asarray(fractions, np.float64)
+    values = np.asarray(mdsq_values, np.float64)
+    if fractions.shape != values.shape or fractions.ndim != 1:
+        raise ValueError(f"fractions {fractions.shape} and mdsq_values {values.shape} must be [P]")
+    order = np.argsort(fractions, kind="stable")
+    fractions, values = fractions[order], values[order]
+    reached = np.flatnonzero(values >= target)
+    if not len(reached):
+        return float("nan")
+    i = int(reached[0])
+    if i == 0 or not np.isfinite(values[i - 1]):
+        return float(fractions[i])
+    f0, f1, v0, v1 = fractions[i - 1], fractions[i], values[i - 1], values[i]
+    return float(f0 + (target - v0) * (f1 - f0) / (v1 - v0))

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
+from mtal_jax import metrics
 from mtal_jax import records as records_lib
 
 LEVEL = 0.95
@@ -180,13 +181,90 @@ def label_efficiency_savings(
     }
 
 
+def match_final_savings(
+    records: Iterable[Any],
+    strategy: str,
+    baseline: str = BASELINE,
+    *,
+    last_cycle: int | None = None,
+) -> dict[str, Any]:
+    """Labels saved, per trial, to reach the baseline's final mDSQ: the paired form of label
+    efficiency at a level both can reach, for when no curve reaches 95 % of the reference.
+
+    In each trial where both strategies have every cycle 0..K: the target is the baseline's
+    mDSQ at cycle K in that trial; each curve's labeled fraction at which it first reaches
+    the target is read as label efficiency is (``metrics.label_efficiency``, linear between
+    cycles; the baseline's is at most its last fraction, earlier when its curve was
+    already there); the savings are the baseline's fraction minus the strategy's (positive:
+    fewer labels). A strategy that never reaches the target within the run counts as
+    reaching it at 100 % labeled (``fraction`` NaN, ``censored`` True): there every
+    strategy has labeled the whole pool, so its savings in that trial are at most what is
+    counted, and the interval errs against the strategy, never for it (leaving such trials
+    out would keep only the strategy's good ones). ``reached`` counts the trials where it
+    reaches the target.
+
+    Returns:
+      ``{"baseline", "last_cycle": K, "per_trial": [{"trial", "target", "fraction",
+      "baseline_fraction", "savings", "censored"}], "mean", "ci95", "trials"`` (the t
+      interval of the savings) ``, "reached", "compared"}`` (trials where the strategy
+      reaches the target / trials compared).
+
+    Examples:
+      >>> rec = lambda s, c, f, v: {"trial": 0, "strategy": s, "cycle": c,
+      ...     "labeled_fraction": f, "labeled_ids": [], "mdsq": v, "map": 0, "miou": 0}
+      >>> rs = [rec("random", 0, .4, .7), rec("random", 1, .5, .8), rec("random", 2, .6, .9),
+      ...       rec("ours", 0, .4, .7), rec("ours", 1, .5, .95), rec("ours", 2, .6, .97)]
+      >>> out = match_final_savings(rs, "ours")
+      >>> round(out["per_trial"][0]["fraction"], 3), round(out["mean"], 3), out["reached"]
+      (0.48, 0.12, 1)
+    """
+    records = records_lib.as_records(list(records))
+    if last_cycle is None:
+        last_cycle = max((r.cycle for r in records), default=0)
+    cycles = range(last_cycle + 1)
+    curves: dict[str, dict[Any, dict[int, tuple[float, float]]]] = collections.defaultdict(dict)
+    for r in records:
+        point = (r.labeled_fraction, r.metrics.get("mdsq", math.nan))
+        curves[r.strategy].setdefault(r.trial, {})[r.cycle] = point
+    mine, base = curves.get(strategy, {}), curves.get(baseline, {})
+    per_trial = []
+    for trial, curve in mine.items():
+        other = base.get(trial, {})
+        if not all(c in curve and c in other for c in cycles):
+            continue
+        target = other[last_cycle][1]
+        if not math.isfinite(target):
+            continue
+        fraction, baseline_fraction = (
+            metrics.label_efficiency([p[0] for p in c.values()], [p[1] for p in c.values()], target)
+            for c in (curve, other)
+        )  # fmt: skip
+        censored = not math.isfinite(fraction)
+        per_trial.append(
+            {
+                "trial": trial,
+                "target": float(target),
+                "fraction": fraction,
+                "baseline_fraction": baseline_fraction,
+                "savings": baseline_fraction - (1.0 if censored else fraction),
+                "censored": censored,
+            }
+        )
+    out: dict[str, Any] = {"baseline": baseline, "last_cycle": last_cycle, "per_trial": per_trial}
+    out.update(t_interval([p["savings"] for p in per_trial]))
+    out["reached"] = sum(math.isfinite(p["fraction"]) for p in per_trial)
+    out["compared"] = len(per_trial)
+    return out
+
+
 def paired_stats(
     records: Iterable[Any],
     summaries: Mapping[str, records_lib.StrategySummary] | None = None,
     baseline: str = BASELINE,
 ) -> dict[str, dict[str, Any]]:
-    """``paired.json``: for every strategy but ``baseline``, ``paired_gain`` against it and,
-    with ``summaries``, its label efficiency and savings under ``"le95"``.
+    """``paired.json``: for every strategy but ``baseline``, ``paired_gain`` against it,
+    ``match_final_savings`` under ``"match_final"`` and, with ``summaries``, its label
+    efficiency and savings under ``"le95"``.
 
     Returns:
       ``{}`` without a ``baseline`` run, else ``{strategy: {...}}`` in record order.
@@ -200,6 +278,7 @@ def paired_stats(
         if name == baseline:
             continue
         out[name] = paired_gain(records, name, baseline)
+        out[name]["match_final"] = match_final_savings(records, name, baseline)
         if summaries is not None:
             out[name]["le95"] = label_efficiency_savings(summaries, name, baseline)
     return out

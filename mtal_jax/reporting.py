@@ -30,56 +30,21 @@ from typing import Any
 import matplotlib.figure
 import numpy as np
 
-from mtal_jax import jsonio, paired
+from mtal_jax import jsonio, metrics, paired
 from mtal_jax import records as records_lib
 
 METRICS = tuple(m.name for m in records_lib.RECORD_METRICS if m.plot)
 """Metrics plotted, in plot order."""
 
-TARGET = 0.95
+TARGET = metrics.LABEL_EFFICIENCY_TARGET
 """mDSQ level that defines label efficiency (paper IV-A: 95 % of full supervision)."""
+
+label_efficiency = metrics.label_efficiency  # where the summaries' curves are read
 
 _METRIC_TITLES = {m.name: m.title for m in records_lib.RECORD_METRICS}
 _ALL_METRICS = records_lib.metric_names(records_lib.RECORD_METRICS)
 _BASELINE = "random"
 _DASH = "—"
-
-
-def label_efficiency(
-    fractions: Sequence[float], mdsq_values: Sequence[float], target: float = TARGET
-) -> float:
-    """Labeled fraction at which an mDSQ curve first reaches ``target`` (paper IV-A).
-
-    Points are taken in increasing fraction order; between the last point below the
-    target and the first point at or above it the fraction is interpolated linearly.
-
-    Args:
-      fractions: [P] labeled fractions of the curve's points.
-      mdsq_values: [P] mDSQ at those fractions (NaN points never reach the target).
-      target: level to reach.
-
-    Returns:
-      The fraction (float); the first fraction if the first point already reaches the
-      target; NaN if the curve never does.
-
-    Examples:
-      >>> round(label_efficiency([0.4, 0.5, 0.6], [0.8, 0.9, 1.0]), 6)
-      0.55
-    """
-    fractions = np.asarray(fractions, np.float64)
-    values = np.asarray(mdsq_values, np.float64)
-    if fractions.shape != values.shape or fractions.ndim != 1:
-        raise ValueError(f"fractions {fractions.shape} and mdsq_values {values.shape} must be [P]")
-    order = np.argsort(fractions, kind="stable")
-    fractions, values = fractions[order], values[order]
-    reached = np.flatnonzero(values >= target)
-    if not len(reached):
-        return float("nan")
-    i = int(reached[0])
-    if i == 0 or not np.isfinite(values[i - 1]):
-        return float(fractions[i])
-    f0, f1, v0, v1 = fractions[i - 1], fractions[i], values[i - 1], values[i]
-    return float(f0 + (target - v0) * (f1 - f0) / (v1 - v0))
 
 
 def summarize(records: Iterable[Any]) -> dict[str, records_lib.StrategySummary]:

@@ -135,6 +135,17 @@ def test_page_from_fabricated_runs(tmp_path):
     # label efficiency: no curve reaches 95 %; paper column present
     assert "| ours | 0/3 | not reached | — | — | 67 % |" in page
     assert "95 % not reached by both in any trial (ours 0/3) | not testable" in page
+    # Labels to reach random's final mDSQ (0.88 / 0.90 / 0.87 at 90 %), per trial: ours
+    # 0.8 + 0.01 / 0.03 * 0.1, 0.8 + 0.01 / 0.04 * 0.1, 0.8 + 0.005 / 0.03 * 0.1 -> savings
+    # 0.0667 / 0.075 / 0.0833: mean 0.075, std 0.00833; ll4al reaches it in trial 1 only
+    # (at 85 %), trials 0 and 2 count at 100 %: savings -0.1, +0.05, -0.1.
+    half = T_0975_2 * (0.025 / 3) / math.sqrt(3)
+    assert (
+        f"+7.5 [{100 * (0.075 - half):+.1f}, {100 * (0.075 + half):+.1f}] pp (n=3; reached in 3/3)"
+        " | **reproduced**" in page
+    )
+    assert "| ours | 3 | 3/3 | 82.5 % | 90.0 % | +7.5 [" in page
+    assert "| ll4al | 3 | 1/3 | 85.0 % | 90.0 % | -5.0 [" in page
     # Table I rows with the paper's values; both modes
     assert "| js | S_seg | 3 |" in page and "| kl | S_loc | 3 |" in page
     assert "87.1 / 94.4 / 96.9 |" in page

@@ -116,3 +116,42 @@ def test_verdict_and_format():
     )
     assert paired.format_interval({"mean": 0.5, "ci95": [None, None]}) == "+0.500"
     assert paired.format_interval({"mean": None}) == "—"
+
+
+def test_match_final_savings_hand_computed():
+    # random's final mDSQ: t0 0.99, t1 1.00, both first reached at 100 % labeled.
+    # ours reaches 0.99 in t0 at 0.9 + (0.99 - 0.98) / (1.00 - 0.98) * 0.1 = 0.95, and
+    # 1.00 in t1 only at 100 %: savings 0.05 and 0.0.
+    m = paired.match_final_savings(_records(), "ours")
+    assert m["last_cycle"] == 6 and (m["reached"], m["compared"], m["trials"]) == (2, 2, 2)
+    assert [p["target"] for p in m["per_trial"]] == pytest.approx([0.99, 1.00])
+    assert [p["fraction"] for p in m["per_trial"]] == pytest.approx([0.95, 1.0])
+    assert [p["baseline_fraction"] for p in m["per_trial"]] == pytest.approx([1.0, 1.0])
+    half = T_0975_1 * (0.05 / math.sqrt(2)) / math.sqrt(2)
+    assert m["mean"] == pytest.approx(0.025)
+    assert m["ci95"] == pytest.approx([0.025 - half, 0.025 + half])
+    # the baseline against itself saves nothing
+    assert paired.match_final_savings(_records(), "random")["mean"] == pytest.approx(0.0)
+    # paired.json carries it
+    assert paired.paired_stats(_records())["ours"]["match_final"]["mean"] == pytest.approx(0.025)
+
+
+def test_match_final_savings_plateau_unreached_and_incomplete():
+    curves = {
+        # random plateaus: its final 0.95 is first reached at 80 %, not at 100 %
+        "random": {0: [0.8, 0.85, 0.9, 0.93, 0.95, 0.95, 0.95], 1: [0.8, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9]},
+        # t0 never reaches 0.95: NaN, out of the interval; t1 reaches 0.9 at 50 %
+        "ours": {0: [0.8, 0.85, 0.9, 0.9, 0.9, 0.9, 0.94], 1: [0.8, 0.95, 0.9, 0.9, 0.9, 0.9, 0.9]},
+    }  # fmt: skip
+    m = paired.match_final_savings(_records(curves), "ours")
+    t0, t1 = m["per_trial"]
+    # t0: counted as reaching it at 100 % labeled (the whole pool): savings 0.8 - 1.0
+    assert t0["baseline_fraction"] == pytest.approx(0.8) and math.isnan(t0["fraction"])
+    assert t0["censored"] and t0["savings"] == pytest.approx(-0.2)
+    assert t1["fraction"] == pytest.approx(0.4 + 0.1 / 0.15 * 0.1)  # 0.9 between 0.8 and 0.95
+    assert t1["baseline_fraction"] == pytest.approx(0.5) and not t1["censored"]
+    assert (m["reached"], m["compared"], m["trials"]) == (1, 2, 2)
+    assert m["mean"] == pytest.approx((-0.2 + 0.5 - (0.4 + 0.1 / 0.15 * 0.1)) / 2)
+    # a trial that misses a cycle of either strategy is not compared
+    records = [r for r in _records(curves) if not (r["trial"] == 1 and r["cycle"] == 3)]
+    assert paired.match_final_savings(records, "ours")["compared"] == 1
