@@ -6,6 +6,10 @@
 # While it runs, its archive is refreshed every ARCHIVE_EVERY_S seconds (default 1200);
 # commit experiments/ to keep the progress (experiments/README.md).
 #   nohup experiments/continue.sh >> runs/continue.log 2>&1 &
+# Names given as arguments run only those experiments, in the order below; two instances
+# with disjoint names run side by side (a run directory another process holds is refused):
+#   nohup experiments/continue.sh repro_synthetic table1_synthetic >> runs/continue_synthetic.log 2>&1 &
+#   nohup experiments/continue.sh repro_camvid table1_camvid >> runs/continue_camvid.log 2>&1 &
 set -u
 cd "$(dirname "$0")/.." && . .venv/bin/activate || exit 1
 mkdir -p runs
@@ -20,8 +24,12 @@ EXPERIMENTS=(
   "table1_camvid configs/camvid.py:table1 -"
   "table1_synthetic configs/default.py:table1 -"
 )
+for want in "$@"; do
+  printf '%s\n' "${EXPERIMENTS[@]}" | grep -q "^$want " || { echo "unknown experiment $want"; exit 2; }
+done
 for entry in "${EXPERIMENTS[@]}"; do
   read -r name config keep <<< "$entry"
+  if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$name"; then continue; fi
   [ "$keep" = "-" ] && keep=""
   if [ -e "runs/$name" ] && [ -e "experiments/$name/archive.json" ] &&
     ! python -m mtal_jax.al.archive_cli check "runs/$name" "experiments/$name"; then
