@@ -475,6 +475,40 @@ def table2_verdict(path):
     )
 
 
+def fig6_rows(path):
+    """{claim: (cell, verdict)} of the paper's Fig. 6 readings (``fig6_correlation.json``'s
+    ``claims``: Spearman differences, bootstrap intervals over one model's images)."""
+    data = _read(path) or {}
+    out = {}
+    for c in data.get("claims", []):
+        text = f"Fig. 6: {c['claim']}"
+        stat, (lo, hi) = c["statistic"], c["ci95"]
+        if stat is None or not _finite(stat):
+            out[text] = (DASH, "not run")
+            continue
+        cell = f"{stat:+.2f} [{lo:+.2f}, {hi:+.2f}] (one model, {c['num_images']} images)"
+        out[text] = (cell, paired.verdict([lo, hi]))
+    return out
+
+
+def fig6_claims_table(rows):
+    """The Fig. 6 readings as a table under the figure."""
+    if not rows:
+        return ""
+    lines = [
+        (
+            "The paper's readings of Fig. 6, each as a difference of Spearman correlations "
+            "that is positive when it holds (a score against the other two scores' correlation "
+            "with the same loss; the S_loc-S_seg pair's |rho| against the other pairs'), with "
+            "a 95 % bootstrap interval over the images of this one model (2000 resamples):\n"
+        ),
+        "| reading (paper) | difference [95 % CI] | verdict |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {c[len('Fig. 6: ') :]} | {v} | {r} |" for c, (v, r) in rows.items()]
+    return "\n".join(lines) + "\n"
+
+
 def dataset_section(name, run, table1_run, results_dir, composition=True):
     """The page section of one dataset; writes its files. Returns (markdown, claims)."""
     title, cfg, _, _ = DATASETS.get(name, (name, "configs/<config>.py", "", ""))
@@ -556,6 +590,8 @@ def dataset_section(name, run, table1_run, results_dir, composition=True):
     rows["Table II: tau = 0.3 gives the most accurate BoxMasks (74.7 / 78.4 / 77.9 / 73.2)"] = (
         table2_verdict(t2)
     )
+    fig6 = fig6_rows(os.path.join(d, "fig6_correlation.json"))
+    rows.update(fig6)
     gray = " --overlay_background gray" if name == "camvid" else ""
     images = "0,40,120,200" if name == "camvid" else "0,3,5"
     last = max((r["cycle"] for r in records), default=5)
@@ -585,6 +621,7 @@ def dataset_section(name, run, table1_run, results_dir, composition=True):
         _text(os.path.join(d, "table2_boxmask_accuracy.md")),
         "### Figure 6: correlation of the scores with the losses\n",
         _text(os.path.join(d, "fig6_correlation.md")),
+        fig6_claims_table(fig6),
         _image(d, name, "fig6_correlation.png", "Figure 6"),
         "### Figure 5: random vs CALD vs ours after the last cycle\n",
         _image(d, name, "fig5_compare.png", "Figure 5"),

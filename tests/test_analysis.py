@@ -79,6 +79,61 @@ def test_correlation_tables_and_plot(tmp_path):
     assert os.path.getsize(tmp_path / "fig6.png") > 0
 
 
+def _fig6_values(n=400, seed=0):
+    """Per-image columns where S_loc tracks L_det_loc, S_cls L_det_cls and S_seg L_seg."""
+    rng = np.random.default_rng(seed)
+    losses = rng.normal(size=(n, 3))
+    return {
+        "S_loc": losses[:, 1] + 0.5 * rng.normal(size=n),
+        "S_cls": losses[:, 0] + 0.5 * rng.normal(size=n),
+        "S_seg": losses[:, 2] + 0.5 * rng.normal(size=n),
+        "score": losses.sum(axis=1),
+        "L_det_cls": losses[:, 0], "L_det_loc": losses[:, 1], "L_seg": losses[:, 2],
+    }  # fmt: skip
+
+
+def test_fig6_claim_statistics_hand_computed():
+    values = _fig6_values()
+    names = list(values)
+    rho = correlation.spearman_matrix(np.stack([values[n] for n in names], axis=1))
+    r = {(a, b): rho[names.index(a), names.index(b)] for a in names for b in names}
+    out = correlation.claim_tests(values, resamples=200)
+    assert [o["claim"] for o in out] == [c for c, _, _ in correlation.FIG6_CLAIMS]
+    seg, cls, loc, least = (o["statistic"] for o in out)
+    assert cls == pytest.approx(
+        r["S_cls", "L_det_cls"] - max(r["S_loc", "L_det_cls"], r["S_seg", "L_det_cls"])
+    )
+    assert seg == pytest.approx(r["S_seg", "L_seg"] - max(r["S_loc", "L_seg"], r["S_cls", "L_seg"]))
+    assert loc == pytest.approx(
+        r["S_loc", "L_det_loc"] - max(r["S_cls", "L_det_loc"], r["S_seg", "L_det_loc"])
+    )
+    assert least == pytest.approx(
+        min(abs(r["S_loc", "S_cls"]), abs(r["S_cls", "S_seg"])) - abs(r["S_loc", "S_seg"])
+    )
+    # each score tracks its own loss: the three "best" claims hold, with intervals above 0
+    for o in out[:3]:
+        assert o["statistic"] > 0.5 and 0 < o["ci95"][0] < o["statistic"] < o["ci95"][1]
+        assert o["num_images"] == 400 and o["resamples"] == 200
+    # seeded: the same intervals again
+    assert correlation.claim_tests(values, resamples=200)[0]["ci95"] == out[0]["ci95"]
+
+
+def test_fig6_claims_swapped_scores_contradict():
+    values = _fig6_values()
+    shared = np.random.default_rng(5).normal(size=400)  # makes S_loc, S_seg the closest pair
+    values["S_loc"] = values["L_seg"] + shared  # each score measures another task's loss
+    values["S_seg"] = values["L_det_cls"] + shared
+    values["S_cls"] = values["L_det_loc"] + 0.5 * np.random.default_rng(6).normal(size=400)
+    out = {o["claim"]: o for o in correlation.claim_tests(values, resamples=200)}
+    for claim, _, _ in correlation.FIG6_CLAIMS:
+        assert out[claim]["ci95"][1] < 0, claim  # every reading contradicted
+
+
+def test_fig6_claims_without_the_columns_are_nan():
+    out = correlation.claim_tests({"S_loc": [1.0, 2.0, 3.0], "L_seg": [1.0, 2.0, 3.0]})
+    assert all(np.isnan(o["statistic"]) and o["resamples"] == 0 for o in out)
+
+
 # ---- overlays (Fig. 5) ---------------------------------------------------------------------
 
 
@@ -228,6 +283,7 @@ def test_cli_writes_every_analysis(tmp_path, tiny_run):
     assert fig6["names"] == ["S_loc", "S_cls", "S_seg", "score", "L_det_cls", "L_det_loc", "L_seg"]
     pearson = np.array([[np.nan if v is None else v for v in row] for row in fig6["pearson"]])
     assert pearson.shape == (7, 7)  # NaN (null) where a column is constant, e.g. no detections
+    assert [c["claim"] for c in fig6["claims"]] == [c for c, _, _ in correlation.FIG6_CLAIMS]
 
 
 @pytest.mark.slow

@@ -90,6 +90,13 @@ def test_page_from_fabricated_runs(tmp_path):
         {"map": 0.2746, "ap50": 0.5944, "miou": 0.7047, "steps": 1800, "passes": 12.0, "wall_s": 3714}))  # fmt: skip
     (results / "synthetic" / "table2_boxmask_accuracy.json").write_text(json.dumps(
         {"rows": [{"tau": 0.1, "miou": 0.45}, {"tau": 0.3, "miou": 0.37}]}))  # fmt: skip
+    (results / "synthetic" / "fig6_correlation.json").write_text(json.dumps({"claims": [
+        {"claim": "S_seg measures the segmentation loss best", "statistic": 0.2,
+         "ci95": [0.1, 0.3], "num_images": 1440, "resamples": 2000},
+        {"claim": "S_loc measures the detection localization loss best", "statistic": -0.5,
+         "ci95": [-0.6, -0.4], "num_images": 1440, "resamples": 2000},
+        {"claim": "S_loc and S_seg are the least correlated pair of scores", "statistic": 0.01,
+         "ci95": [-0.03, 0.05], "num_images": 1440, "resamples": 2000}]}))  # fmt: skip
     page = mr.build(
         {"synthetic": (str(tmp_path / "main"), str(tmp_path / "t1"))}, str(results),
         str(tmp_path / "src"), composition=False,
@@ -145,6 +152,15 @@ def test_page_from_fabricated_runs(tmp_path):
         " | **reproduced**" in page
     )
     assert "| ours | 3 | 3/3 | 82.5 % | 90.0 % | +7.5 [" in page
+    # Fig. 6 readings: in the side-by-side and under the figure
+    assert (
+        "| Fig. 6: S_seg measures the segmentation loss best | +0.20 [+0.10, +0.30] (one "
+        "model, 1440 images) | **reproduced** |" in page
+    )
+    assert "loss best | -0.50 [-0.60, -0.40] (one model, 1440 images) | **contradicted** |" in page
+    assert (
+        "| S_loc and S_seg are the least correlated pair of scores | +0.01 [-0.03, +0.05]" in page
+    )
     assert "| ll4al | 3 | 1/3 | 85.0 % | 90.0 % | -5.0 [" in page
     # Table I rows with the paper's values; both modes
     assert "| js | S_seg | 3 |" in page and "| kl | S_loc | 3 |" in page

@@ -1,7 +1,8 @@
 """Correlation of the scores with the per-image losses and with each other (paper Fig. 6).
 
 Host-side NumPy: Pearson's r and Spearman's rho (Pearson on average ranks) of every pair of
-per-image columns, plus a heat-map figure.
+per-image columns, plus a heat-map figure, and ``claim_tests``: the paper's four readings of
+its Fig. 6 as differences of Spearman correlations with bootstrap intervals over images.
 """
 
 from __future__ import annotations
@@ -65,6 +66,90 @@ def correlation_tables(values: Mapping[str, Sequence[float]]) -> dict:
         "pearson": pearson_matrix(x).tolist(),
         "spearman": spearman_matrix(x).tolist(),
     }
+
+
+# The paper's readings of Fig. 6 (Sec. IV-E): (claim, kind, arguments). "best": the score
+# correlates with the loss more than either other score does; "least": of the three score
+# pairs, this one has the correlation of smallest magnitude.
+FIG6_CLAIMS = (
+    ("S_seg measures the segmentation loss best", "best", ("S_seg", "L_seg")),
+    ("S_cls measures the detection classification loss best", "best", ("S_cls", "L_det_cls")),
+    ("S_loc measures the detection localization loss best", "best", ("S_loc", "L_det_loc")),
+    ("S_loc and S_seg are the least correlated pair of scores", "least", ("S_loc", "S_seg")),
+)
+_SCORES = ("S_loc", "S_cls", "S_seg")
+
+
+def _claim_statistic(rho: np.ndarray, index: dict, kind: str, args: tuple) -> float:
+    """The difference that is positive when the claim holds, from a Spearman matrix."""
+    if kind == "best":
+        score, loss = args
+        others = [rho[index[o], index[loss]] for o in _SCORES if o != score]
+        return float(rho[index[score], index[loss]] - max(others))
+    pair = {args, args[::-1]}
+    magnitudes = {
+        (a, b): abs(rho[index[a], index[b]])
+        for i, a in enumerate(_SCORES)
+        for b in _SCORES[i + 1 :]
+    }
+    mine = next(v for k, v in magnitudes.items() if k in pair)
+    return float(min(v for k, v in magnitudes.items() if k not in pair) - mine)
+
+
+def claim_tests(
+    values: Mapping[str, Sequence[float]], *, resamples: int = 2000, seed: int = 0
+) -> list[dict]:
+    """The paper's Fig. 6 readings (``FIG6_CLAIMS``) tested on one model's per-image values.
+
+    Each claim becomes a difference of Spearman correlations that is positive when it holds
+    ("best": rho(score, loss) minus the larger rho of the other two scores with that loss;
+    "least": the smallest |rho| of the other two score pairs minus this pair's |rho|), with a
+    95 % percentile bootstrap interval over images (``resamples`` resamples of the N images
+    with replacement, ranks recomputed in each). The interval is over images of one model:
+    it says what this model's pool supports, not how the reading varies between trials.
+
+    Args:
+      values: name -> [N] per-image values; needs S_loc, S_cls, S_seg and the losses named
+        in ``FIG6_CLAIMS``. Rows with a NaN are dropped.
+      resamples: bootstrap resamples.
+      seed: of the resampling.
+
+    Returns:
+      ``[{"claim", "statistic", "ci95": [lo, hi], "num_images", "resamples"}]`` in
+      ``FIG6_CLAIMS`` order (NaN statistic when a column is missing or constant).
+    """
+    names = list(values)
+    index = {n: i for i, n in enumerate(names)}
+    x = np.stack([np.asarray(values[n], np.float64) for n in names], axis=1)  # [N, D]
+    x = x[np.all(np.isfinite(x), axis=1)]
+    needed = set(_SCORES) | {a for _, _, args in FIG6_CLAIMS for a in args}
+    if not needed <= set(names) or len(x) < 3:
+        nan = float("nan")
+        return [
+            {"claim": c, "statistic": nan, "ci95": [nan, nan], "num_images": len(x),
+             "resamples": 0}
+            for c, _, _ in FIG6_CLAIMS
+        ]  # fmt: skip
+    rho = spearman_matrix(x)
+    rng = np.random.default_rng(seed)
+    boot = np.empty((resamples, len(FIG6_CLAIMS)))
+    for r in range(resamples):
+        sample = spearman_matrix(x[rng.integers(0, len(x), len(x))])
+        boot[r] = [_claim_statistic(sample, index, k, a) for _, k, a in FIG6_CLAIMS]
+    out = []
+    for j, (claim, kind, args) in enumerate(FIG6_CLAIMS):
+        finite = boot[:, j][np.isfinite(boot[:, j])]
+        lo, hi = np.percentile(finite, [2.5, 97.5]) if len(finite) else (np.nan, np.nan)
+        out.append(
+            {
+                "claim": claim,
+                "statistic": _claim_statistic(rho, index, kind, args),
+                "ci95": [float(lo), float(hi)],
+                "num_images": len(x),
+                "resamples": int(resamples),
+            }
+        )
+    return out
 
 
 def markdown_table(matrix: Sequence[Sequence[float]], names: Sequence[str], title: str) -> str:

@@ -76,6 +76,7 @@ def write_fig6(result: dict, out_dir: str) -> list[str]:
     cols = result["columns"]
     values = {name: cols[key] for name, key in {**SCORE_COLUMNS, **LOSS_COLUMNS}.items()}
     tables = correlation.correlation_tables(values)
+    tables["claims"] = correlation.claim_tests(values)
     base = os.path.join(out_dir, "fig6_correlation")
     jsonio.write_atomic(base + ".json", tables)
     with open(base + ".md", "w", encoding="utf-8") as f:
