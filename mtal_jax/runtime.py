@@ -55,7 +55,8 @@ MALLOC_SETTINGS = (
 )
 MALLOC_ENV = "MTAL_JAX_MALLOC"
 """Set to ``system`` to keep the C library's allocator settings (``tune_malloc`` skipped)."""
-_GPU_PLUGINS = ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm60_plugin", "jax_plugins")
+# JAX's GPU plugin packages (jax[cuda12], jax[cuda13], ROCm): their presence means a GPU host.
+_GPU_PLUGINS = ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm60_plugin", "jax_rocm7_plugin")
 
 
 def tune_malloc() -> bool:
