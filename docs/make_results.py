@@ -671,10 +671,12 @@ def build(runs, results_dir, src_dir, composition=True):
         for v, r in (("repro", run), ("table1", t1)):
             cmd = f"`python train.py --config {DATASETS[n][1]}:{v} --workdir {_shown(r)}`"
             records, config, _ = load_run(r)
-            if not records:
+            if not records and r and os.path.exists(os.path.join(r, "config.json")):
+                running.append(f"{cmd} (started; no cycle finished yet)")
+            elif not records:
                 missing.append(cmd)
             elif run_status(records, config):
-                running.append(cmd)
+                running.append(f"{cmd} (in progress)")
     if missing or running:
         out.append(
             "**Status: "
@@ -683,9 +685,9 @@ def build(runs, results_dir, src_dir, composition=True):
             "measured, `docs/regime.md`). Each command runs in the background and resumes "
             "exactly where it was stopped; `experiments/` holds an archive of each started run "
             "(records, selections, the weights its unfinished runs start from), and "
-            "`experiments/continue.sh` continues them, one after the other, on any machine "
-            "(`experiments/README.md`):\n\n"
-            + "\n".join(f"- {m} (in progress)" for m in running)
+            "`experiments/continue.sh` continues them on any machine (`experiments/README.md`):"
+            "\n\n"
+            + "\n".join(f"- {m}" for m in running)
             + ("\n" if running and missing else "")
             + "\n".join(f"- {m} (not started)" for m in missing)
             + "\n"

@@ -201,6 +201,17 @@ def test_missing_runs_give_placeholders(tmp_path):
     )  # fmt: skip
     assert "not available yet" in page and "## CamVid" in page
     assert "_(no regime measurements for this dataset yet)_" in page
+    assert "--workdir " + str(tmp_path / "none") + "` (not started)" in page
+    # a run that has started (its config written) but has no record yet says so
+    os.makedirs(tmp_path / "none")
+    (tmp_path / "none" / "config.json").write_text("{}")
+    page = mr.build(
+        {"camvid": (str(tmp_path / "none"), str(tmp_path / "none_t1"))}, str(tmp_path / "r"),
+        str(tmp_path / "src"), composition=False,
+    )  # fmt: skip
+    assert "**Status: runs in progress**" in page
+    assert "--workdir " + str(tmp_path / "none") + "` (started; no cycle finished yet)" in page
+    assert "--workdir " + str(tmp_path / "none_t1") + "` (not started)" in page
 
 
 def test_an_archive_stands_in_for_a_missing_run_directory(tmp_path, monkeypatch):
