@@ -61,8 +61,9 @@ SETTINGS = {
 }
 # glibc malloc tunables (environment, read at process start): the default training step
 # spends about a quarter of its CPU time in the kernel (page faults of freshly mmap'ed
-# buffers, `perf record`), because XLA:CPU's large temporaries are malloc'ed above glibc's
-# mmap threshold and unmapped again every step. These keep them in the heap instead.
+# buffers, `perf record`), because XLA:CPU's large temporaries are mmapped by glibc and
+# unmapped again every step. Candidates to keep them in the heap; measured, only one arena
+# together with no mmap does (``nommap_arena1``; docs/benchmarks.md, "Host memory allocator").
 HEAP = {
     "MALLOC_MMAP_THRESHOLD_": str(32 << 20),  # glibc's maximum (64-bit)
     "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
@@ -99,7 +100,7 @@ def _worker(steps_per_call: int, check_steps: int, out: str, config: str) -> Non
     if os.environ.get("BENCH_TUNE_MALLOC") == "1":
         from mtal_jax import runtime
 
-        assert runtime.tune_malloc(), "mallopt failed"
+        assert runtime.tune_malloc(), "tune_malloc skipped (not glibc, or MTAL_JAX_MALLOC=system)"
     import jax
     import numpy as np
 
