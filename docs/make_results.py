@@ -348,6 +348,9 @@ def claims(records, summaries):
             continue
         g = paired.paired_gain(records, a, b)
         stats = g if metric == "mdsq" else g[metric]
+        if not stats["trials"]:  # started, but no trial has every cycle of both yet
+            out[text] = (DASH, "no finished trial yet")
+            continue
         digits = 3 if metric == "mdsq" else 4
         cell = f"{paired.format_interval(stats, digits)} (n={stats['trials']})"
         out[text] = (cell, paired.verdict(stats["ci95"]))

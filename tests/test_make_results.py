@@ -188,6 +188,16 @@ def test_a_run_in_progress_says_so():
     status = mr.run_status(records, config)
     assert "**In progress**: 4 of 8 (trial, strategy) runs have all 5 cycles" in status
     assert "(random 3/3, ours 1/3, cald 0/2)" in status
+    # a strategy that has started but finished no trial gives no interval and no verdict
+    started = records + [
+        dict(r, strategy="ll4al") for r in records if r["strategy"] == "random" and r["cycle"] < 2
+    ]
+    rows = mr.claims(started, {})
+    assert rows["LL4AL > random in mDSQ (95 % at 74 % against 87 %)"] == (
+        "—",
+        "no finished trial yet",
+    )
+    assert rows["ours > random in mDSQ (+3.39 % at 80 % labeled)"][0].endswith("(n=1)")
     config["al"]["strategies"] = "random"
     assert mr.run_status(records, config) == ""  # complete
     assert mr.run_status(records, None) == "" and mr.run_status(records, {"al": {}}) == ""
