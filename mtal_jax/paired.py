@@ -198,9 +198,10 @@ def match_final_savings(
     already there); the savings are the baseline's fraction minus the strategy's (positive:
     fewer labels). A strategy that never reaches the target within the run counts as
     reaching it at 100 % labeled (``fraction`` NaN, ``censored`` True): there every
-    strategy has labeled the whole pool, so its savings in that trial are at most what is
-    counted, and the interval errs against the strategy, never for it (leaving such trials
-    out would keep only the strategy's good ones). ``reached`` counts the trials where it
+    strategy has labeled the whole pool and trains as the reference does, so it would reach
+    the target by then, and its true savings in that trial are at least what is counted;
+    the interval errs against the strategy, never for it (leaving such trials out would keep
+    only the strategy's good ones). ``reached`` counts the trials where it
     reaches the target.
 
     Returns:
