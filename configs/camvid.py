@@ -10,7 +10,8 @@ Commands:
   python -m mtal_jax.data summary --config configs/camvid.py
   python train.py --config configs/camvid.py --workdir runs/camvid            # all strategies, 3 trials
   python train.py --config configs/camvid.py:quick --workdir runs/camvid_quick  # ours vs random, 1 trial
-  python train.py --config configs/camvid.py:table1 --workdir runs/table1_camvid  # Table I, js and kl
+  python train.py --config configs/camvid.py:table1 --workdir runs/table1_camvid \
+      --config.al.share_from=runs/repro_camvid  # Table I, js and kl; after repro_camvid
   python train.py --config configs/camvid.py:repro --workdir runs/repro_camvid  # docs/results.md
 
 Network: EfficientNet-Lite0 (``model.backbone = "efficientnet_lite0"``) with ImageNet

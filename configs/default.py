@@ -19,11 +19,14 @@ divergences ``js`` and ``kl``, plus random, 3 trials). Both run strategy by stra
 so random and ours are paired over all their trials first.
 
   python train.py --config configs/default.py:repro --workdir runs/repro_synthetic
-  python train.py --config configs/default.py:table1 --workdir runs/table1_synthetic
+  python train.py --config configs/default.py:table1 --workdir runs/table1_synthetic \
+      --config.al.share_from=runs/repro_synthetic
 
 Training steps: reference + trials x cycle 0 + (strategy-trials) x 5 x cycle steps; at 6 / 10
 / 40 passes (900 / 1500 / 6000 steps): the plain job 132,000, ``repro`` (37 strategy-trials)
-180,000, ``table1`` (15 strategies x 3 trials) 213,000. The same command resumes.
+180,000, ``table1`` (15 strategies x 3 trials) 213,000, or 175,500 after ``repro`` with
+``al.share_from`` (its reference, cycle-0 models, random and ours = ``ours_js_all`` are
+copied instead of trained again). The same command resumes.
 
 Regime (docs/regime.md): pool 2400 / eval 1000 scenes, boxes only for instances with at
 least 64 visible pixels, schedules in passes over the pool (cycle 0: 10, later cycles: 6,
@@ -138,6 +141,11 @@ def get_config(arg=None):
     # a long experiment the first strategies' paired comparisons complete first). Results
     # do not depend on it; a resumed experiment may change it.
     config.al.order = "trial"
+    # Run directory of another experiment with the same data, model, training and cycles
+    # (e.g. runs/repro_synthetic for the table1 preset): its finished reference, cycle-0
+    # models and strategies equivalent to this run's (same strategy and hyperparameters;
+    # ours_js_all = ours) are copied instead of trained again (mtal_jax.al.experiment.share).
+    config.al.share_from = ""
 
     config.eval = ml_collections.ConfigDict()
     config.eval.every_steps = 600  # + a final eval; 1000 images per eval

@@ -124,11 +124,28 @@ def _shown(run):
     return run
 
 
+def _copied(path, run):
+    """Whether ``path`` (inside run directory ``run``) lies in a run copied from another
+    experiment (its ``shared_from.json``)."""
+    from mtal_jax.al.experiment import share
+
+    while os.path.normpath(path) != os.path.normpath(run) and len(path) > len(run):
+        if os.path.exists(os.path.join(path, share.MARKER)):
+            return True
+        path = os.path.dirname(path)
+    return False
+
+
 def load_run(run):
-    """(records, config dict or None, summed wall seconds of its runs) of a run directory."""
+    """(records, config dict or None, summed wall seconds of its runs) of a run directory;
+    runs copied from another experiment (``al.share_from``) count there, not here."""
     if not run or not os.path.exists(os.path.join(run, "results.json")):
         return [], None, 0.0
-    walls = glob.glob(os.path.join(run, "**", "wall.json"), recursive=True)
+    walls = [
+        p
+        for p in glob.glob(os.path.join(run, "**", "wall.json"), recursive=True)
+        if not _copied(os.path.dirname(p), run)
+    ]
     seconds = sum(float(jsonio.read(p)["seconds"]) for p in walls)
     return jsonio.read(os.path.join(run, "results.json")), _read(f"{run}/config.json"), seconds
 
@@ -161,8 +178,8 @@ def _mean_std(values, digits=3):
     return f"{np.mean(values):.{digits}f} ± {std:.{digits}f}"
 
 
-def planned_steps(cfg_path, variant, pool):
-    """Training steps of ``<cfg_path>:<variant>`` on a pool of ``pool`` images."""
+def _plan(cfg_path, variant, pool):
+    """The experiment plan of ``<cfg_path>:<variant>`` on a pool of ``pool`` images."""
     import importlib.util
 
     from mtal_jax.al import experiment
@@ -170,7 +187,12 @@ def planned_steps(cfg_path, variant, pool):
     spec = importlib.util.spec_from_file_location("cfg", os.path.join(M, cfg_path))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return experiment.plan_from_config(module.get_config(variant), pool_size=pool).planned_steps()
+    return experiment.plan_from_config(module.get_config(variant), pool_size=pool)
+
+
+def planned_steps(cfg_path, variant, pool):
+    """Training steps of ``<cfg_path>:<variant>`` on a pool of ``pool`` images."""
+    return _plan(cfg_path, variant, pool).planned_steps()
 
 
 def cost_section(name, results_dir):
@@ -190,6 +212,14 @@ def cost_section(name, results_dir):
     for variant in ("repro", "table1"):
         steps = planned_steps(cfg, variant, pool)
         rows.append(f"| `{cfg}:{variant}` | {steps:,} | {steps * pace / 3600:.1f} |")
+    from mtal_jax.al.experiment import share
+
+    table1 = _plan(cfg, "table1", pool)
+    steps = table1.planned_steps() - share.steps_shared(table1, _plan(cfg, "repro", pool))
+    rows.append(
+        f"| `{cfg}:table1 --config.al.share_from={DATASETS[name][2]}` (after `repro`) | "
+        f"{steps:,} | {steps * pace / 3600:.1f} |"
+    )
     return (
         f"Pace: {pace:.2f} s per training step, the fastest of the regime jobs (wall time "
         "over steps, evaluation included; the machine was shared for most jobs, so an idle "
@@ -580,10 +610,20 @@ def dataset_section(name, run, table1_run, results_dir, composition=True):
             json.dump(t1, f)
         table, t1_rows = table1_section(t1, t1_config)
         rows.update(t1_rows)
+        source = ((t1_config or {}).get("al") or {}).get("share_from", "")
+        shared = f" --config.al.share_from={source}" if source else ""
+        shared_note = (
+            f" The reference, the cycle-0 models and the runs of random and ours_js_all (= "
+            f"ours) are the main comparison's (`{source}`), copied (`al.share_from`); their "
+            "wall time is counted there, not here."
+            if source
+            else ""
+        )
         out += [
             (
-                f"Command: `python train.py --config {cfg}:table1 --workdir {_shown(table1_run)}`; wall "
-                f"time {_hours(t1_seconds)}; {len(t1)} records (`docs/results/{name}_table1/`).\n"
+                f"Command: `python train.py --config {cfg}:table1 --workdir "
+                f"{_shown(table1_run)}{shared}`; wall time {_hours(t1_seconds)}; {len(t1)} "
+                f"records (`docs/results/{name}_table1/`).{shared_note}\n"
             ),
             table,
         ]

@@ -14,31 +14,43 @@ set -u
 cd "$(dirname "$0")/.." && . .venv/bin/activate || exit 1
 mkdir -p runs
 EVERY=${ARCHIVE_EVERY_S:-1200}
-# name, config, finished runs whose weights the archive keeps for the analyses of
-# docs/results.md (Table II: the reference; Fig. 6: trial 0's cycle-0 model; Fig. 5: random,
-# CALD and ours after the last cycle of trial 0).
-FIG_RUNS="reference,trial_0/cycle_0,trial_0/random/cycle_5,trial_0/cald/cycle_5,trial_0/ours/cycle_5"
+# name, config, finished runs whose weights the archive keeps, extra train.py arguments.
+# Kept for the analyses of docs/results.md (Table II: the reference; Fig. 6: trial 0's
+# cycle-0 model; Fig. 5: random, CALD and ours after the last cycle of trial 0) and for
+# Table I, which shares the main comparison's reference, cycle-0 models of its 3 trials and
+# the runs of random and ours (= ours_js_all) instead of training them again
+# (al.share_from; its source experiment is restored first when missing).
+FIG_RUNS="reference,trial_0/cycle_0,trial_1/cycle_0,trial_2/cycle_0,trial_0/random/cycle_5,trial_0/cald/cycle_5,trial_0/ours/cycle_5"
 EXPERIMENTS=(
   "repro_synthetic configs/default.py:repro $FIG_RUNS"
   "repro_camvid configs/camvid.py:repro $FIG_RUNS"
-  "table1_camvid configs/camvid.py:table1 -"
-  "table1_synthetic configs/default.py:table1 -"
+  "table1_camvid configs/camvid.py:table1 - --config.al.share_from=runs/repro_camvid"
+  "table1_synthetic configs/default.py:table1 - --config.al.share_from=runs/repro_synthetic"
 )
 for want in "$@"; do
   printf '%s\n' "${EXPERIMENTS[@]}" | grep -q "^$want " || { echo "unknown experiment $want"; exit 2; }
 done
+# Brings runs/$1 up to its archive: restored when missing, replaced when behind it.
+restore() {
+  if [ -e "runs/$1" ] && [ -e "experiments/$1/archive.json" ] &&
+    ! python -m mtal_jax.al.archive_cli check "runs/$1" "experiments/$1"; then
+    mv "runs/$1" "runs/$1.stale-$(date +%s)"  # the archive went further elsewhere
+  fi
+  if [ ! -e "runs/$1" ] && [ -e "experiments/$1/archive.json" ]; then
+    python -m mtal_jax.al.archive_cli restore "experiments/$1" "runs/$1" || exit 1
+  fi
+}
 for entry in "${EXPERIMENTS[@]}"; do
-  read -r name config keep <<< "$entry"
+  read -r name config keep extra <<< "$entry"
   if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$name"; then continue; fi
   [ "$keep" = "-" ] && keep=""
-  if [ -e "runs/$name" ] && [ -e "experiments/$name/archive.json" ] &&
-    ! python -m mtal_jax.al.archive_cli check "runs/$name" "experiments/$name"; then
-    mv "runs/$name" "runs/$name.stale-$(date +%s)"  # the archive went further elsewhere
-  fi
-  if [ ! -e "runs/$name" ] && [ -e "experiments/$name/archive.json" ]; then
-    python -m mtal_jax.al.archive_cli restore "experiments/$name" "runs/$name" || exit 1
-  fi
-  python train.py --config "$config" --workdir "runs/$name" --noprogress &
+  restore "$name"
+  case "$extra" in  # the experiment it shares runs with, restored first
+    *share_from=runs/*) source="${extra##*share_from=runs/}"; source="${source%% *}"
+      [ -e "runs/$source" ] || restore "$source" ;;
+  esac
+  # shellcheck disable=SC2086  # extra: several arguments
+  python train.py --config "$config" --workdir "runs/$name" --noprogress ${extra:-} &
   pid=$!
   while kill -0 "$pid" 2> /dev/null; do
     for _ in $(seq "$EVERY"); do kill -0 "$pid" 2> /dev/null || break; sleep 1; done

@@ -485,3 +485,18 @@ def hyperparameters(name: str) -> list[str]:
         raise ValueError(f"unknown strategy {name!r}; valid names: {sorted(STRATEGIES)}")
     params = inspect.signature(STRATEGIES[name]).parameters.values()
     return sorted(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+def resolved_hyperparameters(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Every keyword hyperparameter of strategy ``name``: ``kwargs`` over the factory's
+    defaults (two specs build the same strategy when these are equal).
+
+    Raises:
+      ValueError: for an unknown name or keyword.
+    """
+    valid = hyperparameters(name)
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        raise ValueError(f"strategy {name!r} takes no keyword(s) {unknown}; valid: {valid}")
+    params = inspect.signature(STRATEGIES[name]).parameters
+    return {k: kwargs[k] if k in kwargs else params[k].default for k in valid}

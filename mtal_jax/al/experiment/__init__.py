@@ -2,7 +2,9 @@
 
 Modules: ``setup`` (the config boundary: ``Plan`` and ``Setup``), ``cycle`` (one
 selection), ``durable`` (the run directory's durable state), ``protocol`` (the loop
-over trials, strategies and cycles, and the reference run).
+over trials, strategies and cycles, and the reference run), ``share`` (finished runs
+copied from another experiment, ``al.share_from``), ``archive`` (run directories without
+checkpoints, to continue elsewhere).
 
 Disk layout of ``workdir`` (every JSON written atomically, selections never rewritten):
 
@@ -15,6 +17,8 @@ Disk layout of ``workdir`` (every JSON written atomically, selections never rewr
                                     pool.json (labeled ids), scores.npz, train/, metrics.json,
                                     diagnostics.json (``ours``: score degeneracy, al.diagnostics)
   wall.json                         in each run directory above: its wall seconds
+  shared_from.json                  in a run directory (reference, cycle_0, <strategy>)
+                                    copied from another experiment (``share``): its source
   results.json, summary.md, summary.json, paired.json, mdsq.png, map.png, miou.png
 
 The names below are the package's public API, shared by ``train.py``, ``select.py`` and

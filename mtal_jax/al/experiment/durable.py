@@ -21,10 +21,11 @@ from mtal_jax.train import loop
 # Config keys added after experiments had been started, each with the value that behaves as
 # the code did before the key existed: a saved config.json without the key reads as holding
 # that value, so adding an option does not refuse to resume a running experiment.
-ADDED_KEYS: dict[str, Any] = {"loss.seg_class_weights": []}
+ADDED_KEYS: dict[str, Any] = {"loss.seg_class_weights": [], "al.share_from": ""}
 
 # Config keys that change when results appear, never what they are: left out of the
-# comparison with the saved config, so a resumed run may set them otherwise.
+# comparison with the saved config, so a resumed run may set them otherwise. (al.share_from
+# is compared: whether runs are copied from another experiment is part of what it is.)
 ORDER_KEYS: tuple[str, ...] = ("al.order",)
 
 
@@ -50,10 +51,10 @@ def with_added_keys(saved: dict) -> dict:
     return out
 
 
-def _without_order_keys(config_dict: dict) -> dict:
-    """``config_dict`` without the ``ORDER_KEYS`` (copied where they are removed)."""
+def without_keys(config_dict: dict, keys: tuple[str, ...] = ORDER_KEYS) -> dict:
+    """``config_dict`` without the dotted ``keys`` (copied where they are removed)."""
     out = dict(config_dict)
-    for dotted in ORDER_KEYS:
+    for dotted in keys:
         if (at := _parent_of(out, dotted)) is not None:
             at[0].pop(at[1], None)
     return out
@@ -77,10 +78,10 @@ def check_config(config_dict: dict, workdir: str, *, write: bool = True) -> None
     path = os.path.join(workdir, "config.json")
     current = jsonio.normalize(config_dict)
     if os.path.exists(path):
-        saved = _without_order_keys(with_added_keys(jsonio.read(path)))
-        compared = _without_order_keys(current)
+        saved = without_keys(with_added_keys(jsonio.read(path)))
+        compared = without_keys(current)
         if saved != compared:
-            diff = sorted(_diff(saved, compared))
+            diff = sorted(config_diff(saved, compared))
             raise ValueError(
                 f"{workdir} holds an experiment with another config (differs at {diff[:8]}); "
                 "use a new --workdir or the same config to resume"
@@ -89,11 +90,12 @@ def check_config(config_dict: dict, workdir: str, *, write: bool = True) -> None
         jsonio.write_atomic(path, current)
 
 
-def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+def config_diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """The dotted keys at which config dicts ``a`` and ``b`` differ."""
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for k in set(a) | set(b):
-            out += _diff(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else k)
+            out += config_diff(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else k)
         return out
     return [] if a == b else [prefix]
 

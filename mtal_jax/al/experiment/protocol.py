@@ -22,7 +22,10 @@ Resume: each step first looks for its durable output (``durable``: the trial's
 own checkpoints), so killing the process at any moment and running the same command
 again continues where it stopped and ends with the same labeled sets and metrics. An
 archived run directory (``archive``: finished runs without checkpoints, the weights the
-unfinished runs start from) resumes the same way on another machine.
+unfinished runs start from) resumes the same way on another machine. With
+``al.share_from``, finished runs this experiment would train again exactly (reference,
+cycle-0 models, equivalent strategies) are first copied from another experiment
+(``share``).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from mtal_jax import pool as pool_lib
 from mtal_jax.al import diagnostics
 from mtal_jax.al import progress as progress_lib
 from mtal_jax.al.experiment import cycle as cycle_lib
-from mtal_jax.al.experiment import durable
+from mtal_jax.al.experiment import durable, share
 from mtal_jax.al.experiment import setup as setup_lib
 from mtal_jax.train import loop
 
@@ -53,7 +56,8 @@ def run(
     """Runs (or resumes) the whole experiment of ``config`` in ``workdir``.
 
     The workdir is locked for this process (``workdir_lock``): a second run on it is
-    refused at once. Nothing is written before the config is validated.
+    refused at once. Nothing is written before the config is validated (and, with
+    ``al.share_from``, checked against the source experiment's; ``share``).
 
     Returns:
       The result records (also in ``workdir/results.json``).
@@ -68,7 +72,11 @@ def run(
             config, needs_loss_prediction=any(s.base == "ll4al" for s in specs)
         )
         plan = setup_lib.plan_from_config(config, pool_size=setup.pool_size)
+        source = config.al.get("share_from", "")
+        source_config = share.check_source(source, config.to_dict()) if source else None
         durable.check_config(config.to_dict(), workdir)  # written once everything is valid
+        if source:
+            share.share_runs(source, source_config, workdir, plan)
         return run_plan(setup, plan, workdir, progress=progress)
 
 

@@ -1,0 +1,241 @@
+"""Runs shared with another experiment (``al.share_from``): finished runs that this
+experiment would train again exactly are copied from the other one instead.
+
+Two experiments that differ only in their strategies and trial counts (e.g. Table I's
+``table1`` preset and the main comparison's ``repro``: ``SHARED_EXEMPT`` lists what may
+differ) train the same reference and, for each trial, the same cycle-0 model (seeded by the
+trial, on the same network); a strategy that builds the same selector (same registry
+strategy, same hyperparameters once defaults are filled in: ``ours_js_all`` is ``ours``)
+then selects and trains the same cycles from that cycle-0 model. Such runs are copied:
+
+- ``reference``: when this experiment trains one and has none yet;
+- ``trial_<t>/cycle_0``: when this experiment runs trial t and has none yet, the source's
+  has finished and its weights are there (the strategies start from them);
+- ``trial_<t>/<strategy>``: when the same trial's ``cycle_0`` here was itself copied from the
+  source, and an equivalent source strategy has finished every cycle of trial t (its
+  ``selection.json`` records are renamed to this experiment's strategy name).
+
+A copied run directory holds ``shared_from.json`` (the source experiment and run); it is
+then an ordinary finished run of this experiment (resumed, archived and reported like one;
+its ``wall.json`` is the source's). Copies are written beside their target and renamed
+into place, so a crash leaves either no copy or a whole one. What is not copied is trained
+here as usual; the records end as those of a run that trained everything, on the machine
+that trained the source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+from typing import Any
+
+import jax
+import ml_collections
+
+from mtal_jax import jsonio, strategies
+from mtal_jax.al.experiment import durable
+from mtal_jax.al.experiment import setup as setup_lib
+from mtal_jax.train import loop, weights_file
+
+log = logging.getLogger(__name__)
+
+MARKER = "shared_from.json"
+
+# Config keys in which a sharing experiment may differ from its source: which strategies
+# run, how many trials, their order, where to share from. Everything else (data, model,
+# training, schedules, cycles, seed, evaluation) must be equal.
+SHARED_EXEMPT: tuple[str, ...] = (
+    "al.strategies",
+    "al.num_trials",
+    "al.trials_per_strategy",
+    "al.strategy",
+    "al.order",
+    "al.share_from",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Share:
+    """One run directory to copy: ``source_run`` of the source experiment to ``run`` here
+    (both relative to their experiment's directory)."""
+
+    run: str
+    source_run: str
+
+
+def check_source(source: str, config_dict: dict) -> dict:
+    """The config of the experiment in ``source``, checked against this experiment's.
+
+    Args:
+      source: the source experiment's run directory (``al.share_from``).
+      config_dict: this experiment's resolved config (``config.to_dict()``).
+
+    Returns:
+      The source's config dict (``config.json``, with ``durable.ADDED_KEYS`` filled in).
+
+    Raises:
+      ValueError: ``source`` holds no experiment, or one whose config differs outside
+        ``SHARED_EXEMPT`` (naming the keys).
+    """
+    path = os.path.join(source, "config.json")
+    if not os.path.exists(path):
+        raise ValueError(
+            f"al.share_from={source!r}: no experiment there (no {path}); restore or run it "
+            "first (experiments/README.md), or set al.share_from='' to train every run here"
+        )
+    saved = durable.with_added_keys(jsonio.read(path))
+    diff = sorted(
+        durable.config_diff(
+            durable.without_keys(saved, SHARED_EXEMPT),
+            durable.without_keys(jsonio.normalize(config_dict), SHARED_EXEMPT),
+        )
+    )
+    if diff:
+        raise ValueError(
+            f"al.share_from={source!r}: its experiment differs from this one at {diff[:8]}; "
+            f"runs are shared only between experiments that differ in {list(SHARED_EXEMPT)}"
+        )
+    return saved
+
+
+def _builds(spec: setup_lib.StrategySpec) -> tuple[str, Any]:
+    """What a strategy builds: its registry name and every hyperparameter (JSON values;
+    compared with ``==``, so ``(1, 1, 1)`` and ``(1.0, 1.0, 1.0)`` are the same weights)."""
+    return spec.base, jsonio.normalize(strategies.resolved_hyperparameters(spec.base, spec.kwargs))
+
+
+def _finished_with_weights(run_dir: str) -> bool:
+    if not loop.is_finished(run_dir):
+        return False
+    return os.path.exists(os.path.join(run_dir, weights_file.FILENAME)) or loop.has_checkpoint(
+        run_dir, "best"
+    )
+
+
+def _copied_from(run_dir: str, source: str) -> str | None:
+    """The source run ``run_dir`` was copied from (``MARKER``), when from ``source``."""
+    path = os.path.join(run_dir, MARKER)
+    if not os.path.exists(path):
+        return None
+    marker = jsonio.read(path)
+    same = os.path.normpath(marker.get("source", "")) == os.path.normpath(source)
+    return marker.get("run") if same else None
+
+
+def _trains_reference(plan: setup_lib.Plan) -> bool:
+    return plan.full_reference and not (plan.reference_map > 0 and plan.reference_miou > 0)
+
+
+def steps_shared(plan: setup_lib.Plan, source_plan: setup_lib.Plan) -> int:
+    """Training steps of ``plan`` that sharing saves once an experiment of ``source_plan``
+    has finished every run (the two configs agree outside ``SHARED_EXEMPT``, so their
+    schedules are equal; ``plan.schedule`` must be set): its reference, the cycle-0 models of
+    the trials both run and, in those trials, the cycles of the strategies the source runs
+    equivalently (``plan.planned_steps() - steps_shared(...)`` is what is left to train).
+    """
+    s = plan.schedule
+    if s is None:
+        raise ValueError("steps_shared: the plan has no schedule (pool size unknown)")
+    saved = s.reference_steps if _trains_reference(plan) and _trains_reference(source_plan) else 0
+    for t in range(min(plan.num_trials, source_plan.num_trials)):
+        source_builds = [_builds(spec) for spec in source_plan.strategies_of_trial(t)]
+        if not source_builds or not plan.strategies_of_trial(t):
+            continue  # a side that runs no strategy in trial t trains no cycle-0 model
+        saved += s.initial_steps
+        equivalent = sum(_builds(spec) in source_builds for spec in plan.strategies_of_trial(t))
+        saved += equivalent * (plan.num_cycles - 1) * s.cycle_steps
+    return saved
+
+
+def plan_shares(
+    source: str, source_config: dict, workdir: str, plan: setup_lib.Plan
+) -> list[Share]:
+    """The runs of ``plan`` (in ``workdir``) to copy from experiment ``source`` now (see the
+    module docstring), in the order they are copied (a trial's ``cycle_0`` before its
+    strategies)."""
+    src_specs = setup_lib.strategy_specs(ml_collections.ConfigDict(source_config))
+    src_builds = [(_builds(spec), spec.name) for spec in src_specs]
+    last = plan.num_cycles - 1
+    out: list[Share] = []
+    if (
+        _trains_reference(plan)
+        and not os.path.exists(os.path.join(workdir, "reference"))
+        and loop.is_finished(os.path.join(source, "reference"))
+    ):
+        out.append(Share("reference", "reference"))
+    for t in range(plan.num_trials):
+        cycle0 = os.path.join(f"trial_{t}", "cycle_0")
+        here = os.path.join(workdir, cycle0)
+        if not os.path.exists(here):
+            if not _finished_with_weights(os.path.join(source, cycle0)):
+                continue
+            out.append(Share(cycle0, cycle0))
+        elif _copied_from(here, source) != cycle0:
+            continue  # trained here: the source's strategy runs started from another model
+        for spec in plan.strategies_of_trial(t):
+            run = os.path.join(f"trial_{t}", spec.name)
+            builds = _builds(spec)
+            src_name = next((name for b, name in src_builds if b == builds), None)
+            if src_name is None or os.path.exists(os.path.join(workdir, run)):
+                continue
+            src_run = os.path.join(f"trial_{t}", src_name)
+            cycles = [os.path.join(source, src_run, f"cycle_{k}") for k in range(1, last + 1)]
+            if all(loop.is_finished(c) for c in cycles):
+                out.append(Share(run, src_run))
+    return out
+
+
+def copy_run(source: str, share: Share, workdir: str, *, strategy: str | None = None) -> None:
+    """Copies ``source/share.source_run`` to ``workdir/share.run`` (beside, then renamed), with
+    ``MARKER``; ``strategy``: the name written into the copied ``selection.json`` records.
+    Checkpoints are copied as they are (a finished run is read back from its best one)."""
+    target = os.path.join(workdir, share.run)
+    tmp = f"{target.rstrip(os.sep)}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(
+        os.path.join(source, share.source_run),
+        tmp,
+        ignore=shutil.ignore_patterns(".lock", "*.tmp*"),
+    )
+    try:
+        if strategy is not None:
+            for root, _, names in os.walk(tmp):
+                if "selection.json" in names:
+                    path = os.path.join(root, "selection.json")
+                    record: dict[str, Any] = jsonio.read(path)
+                    record["strategy"] = strategy
+                    jsonio.write_atomic(path, record)
+        jsonio.write_atomic(os.path.join(tmp, MARKER), {"source": source, "run": share.source_run})
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def share_runs(source: str, source_config: dict, workdir: str, plan: setup_lib.Plan) -> list[Share]:
+    """Copies every run ``plan_shares`` finds (process 0 only; the others wait for it).
+
+    Returns:
+      The copies made.
+    """
+    shares = plan_shares(source, source_config, workdir, plan)
+    if jax.process_index() == 0:
+        for share in shares:
+            strategy = None
+            parts = share.run.split(os.sep)
+            if len(parts) == 2 and parts[1] != "cycle_0" and parts[0].startswith("trial_"):
+                strategy = parts[1]
+            copy_run(source, share, workdir, strategy=strategy)
+            log.info(
+                "%s: copied from %s (al.share_from)",
+                os.path.join(workdir, share.run),
+                os.path.join(source, share.source_run),
+            )
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("mtal_jax.share_runs")
+    return shares
