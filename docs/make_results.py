@@ -712,8 +712,12 @@ def build(runs, results_dir, src_dir, composition=True):
         if n not in DATASETS:
             continue
         for v, r in (("repro", run), ("table1", t1)):
-            cmd = f"`python train.py --config {DATASETS[n][1]}:{v} --workdir {_shown(r)}`"
             records, config, _ = load_run(r)
+            shared = f" --config.al.share_from={_shown(run)}" if v == "table1" else ""
+            if config:  # a started run: its own setting
+                source = (config.get("al") or {}).get("share_from", "")
+                shared = f" --config.al.share_from={source}" if source else ""
+            cmd = f"`python train.py --config {DATASETS[n][1]}:{v} --workdir {_shown(r)}{shared}`"
             if not records and r and os.path.exists(os.path.join(r, "config.json")):
                 running.append(f"{cmd} (started; no cycle finished yet)")
             elif not records:

@@ -221,7 +221,9 @@ def test_missing_runs_give_placeholders(tmp_path):
     )  # fmt: skip
     assert "**Status: runs in progress**" in page
     assert "--workdir " + str(tmp_path / "none") + "` (started; no cycle finished yet)" in page
-    assert "--workdir " + str(tmp_path / "none_t1") + "` (not started)" in page
+    # Table I shares the main comparison's runs (al.share_from)
+    t1 = f"--workdir {tmp_path / 'none_t1'} --config.al.share_from={tmp_path / 'none'}`"
+    assert t1 + " (not started)" in page
 
 
 def test_an_archive_stands_in_for_a_missing_run_directory(tmp_path, monkeypatch):
