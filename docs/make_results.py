@@ -94,6 +94,16 @@ def _write(path, text):
     jsonio.write_file_atomic(path, lambda f: f.write(text))
 
 
+FIG5_CAPTION = (
+    "Per chosen test image, one row per model (trial 0 after the last cycle), four panels: "
+    "the detected boxes; the segmentation; the BoxMasks in their box's class colour; where "
+    "the tasks disagree (green: BoxMask pixels segmented as the box's class, red: BoxMask "
+    "pixels that are not, the S_loc evidence; yellow: pixels outside every BoxMask "
+    "segmented as a detection class, the S_seg evidence)."
+)
+FIG5_GRAY = " Drawn on flat gray: model outputs only, no pixel of the dataset (its terms)."
+
+
 def _image(d, name, file, title):
     """A markdown image line for ``<d>/<file>`` (linked as ``<name>/<file>``), or a note."""
     if os.path.exists(os.path.join(d, file)):
@@ -667,6 +677,9 @@ def dataset_section(name, run, table1_run, results_dir, composition=True):
         fig6_claims_table(fig6),
         _image(d, name, "fig6_correlation.png", "Figure 6"),
         "### Figure 5: random vs CALD vs ours after the last cycle\n",
+        (FIG5_CAPTION + (FIG5_GRAY if gray else "") + "\n")
+        if os.path.exists(os.path.join(d, "fig5_compare.png"))
+        else "",
         _image(d, name, "fig5_compare.png", "Figure 5"),
     ]
     return "\n".join(out), rows
