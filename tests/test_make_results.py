@@ -97,6 +97,7 @@ def test_page_from_fabricated_runs(tmp_path):
          "ci95": [-0.6, -0.4], "num_images": 1440, "resamples": 2000},
         {"claim": "S_loc and S_seg are the least correlated pair of scores", "statistic": 0.01,
          "ci95": [-0.03, 0.05], "num_images": 1440, "resamples": 2000}]}))  # fmt: skip
+    (results / "synthetic" / "fig5_compare.png").write_bytes(b"png")
     page = mr.build(
         {"synthetic": (str(tmp_path / "main"), str(tmp_path / "t1"))}, str(results),
         str(tmp_path / "src"), composition=False,
@@ -169,6 +170,9 @@ def test_page_from_fabricated_runs(tmp_path):
     assert "mDSQ std 40 %: 0.0116" in page and "0.041 with 3 trials" in page
     assert "mAP 0.2746" in page and "wall time 0.5 min" in page
     assert "cycles 3.0 (steps 0), cycle 0 10.0" in page
+    # Fig. 5: its caption (panels, colours) above the figure; the synthetic data's pixels shown
+    assert mr.FIG5_CAPTION + "\n" in page and "![Figure 5](synthetic/fig5_compare.png)" in page
+    assert mr.FIG5_GRAY not in page
     paired = json.loads((results / "synthetic" / "paired.json").read_text())
     assert paired["ours"]["mean"] == pytest.approx(0.025)
     assert paired["ours"]["ci95"] == pytest.approx(list(_interval([0.02, 0.03, 0.025])[1:]))
@@ -210,6 +214,7 @@ def test_missing_runs_give_placeholders(tmp_path):
         str(tmp_path / "src"), composition=False,
     )  # fmt: skip
     assert "not available yet" in page and "## CamVid" in page
+    assert mr.FIG5_CAPTION not in page  # no figure, no caption
     assert "_(no regime measurements for this dataset yet)_" in page
     assert "--workdir " + str(tmp_path / "none") + "` (not started)" in page
     # a run that has started (its config written) but has no record yet says so
