@@ -94,6 +94,10 @@ def _write(path, text):
     jsonio.write_file_atomic(path, lambda f: f.write(text))
 
 
+WALL_NOTE = (
+    "a lower bound: work redone after an interruption is not counted, and runs finished "
+    "before 2026-12-03 count only the session that finished them"
+)
 FIG5_CAPTION = (
     "Per chosen test image, one row per model (trial 0 after the last cycle), four panels: "
     "the detected boxes; the segmentation; the BoxMasks in their box's class colour; where "
@@ -572,7 +576,7 @@ def dataset_section(name, run, table1_run, results_dir, composition=True):
             "### Main comparison\n",
             run_status(records, config),
             f"Command: `python train.py --config {cfg}:repro --workdir {_shown(run)}`; wall time "
-            f"{_hours(seconds)} (sum of its runs' `wall.json`). {len(records)} records "
+            f"{_hours(seconds)} (sum of its runs' `wall.json`; {WALL_NOTE}). {len(records)} records "
             f"(`docs/results/{name}/results.json`)"
             + (
                 f"; reference of this run: mAP {ref['map']:.4f}, mIoU {ref['miou']:.4f}"

@@ -96,6 +96,9 @@ class RunResult:
       per_class_ap: [C_det] AP per detection class.
       per_class_iou: [C_seg] IoU per segmentation class.
       variables: host copy of the model variables (``{"params", "batch_stats"}``).
+      resumed_seconds: wall seconds earlier sessions spent training the run, up to the
+        checkpoint this session resumed from (0 when it trained from the start or read an
+        archived run back); the run's wall time is this plus the resuming session's.
     """
 
     metrics: dict[str, float]
@@ -104,6 +107,7 @@ class RunResult:
     per_class_ap: list[float]
     per_class_iou: list[float]
     variables: Any = None
+    resumed_seconds: float = 0.0
 
     @classmethod
     def from_summary(

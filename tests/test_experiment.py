@@ -223,7 +223,9 @@ def test_results_json_reads_back_and_foreign_files_are_refused(uninterrupted):
 
 def test_init_from_starts_cycle_zero_and_the_reference(tmp_path, data_dir, monkeypatch):
     """``config.checkpoint.init_from``: its weights start cycle 0 and the reference, and
-    later cycles continue from the previous cycle (training and selection stubbed out)."""
+    later cycles continue from the previous cycle (training and selection stubbed out).
+    Each run's ``wall.json`` adds the training seconds of earlier sessions (every stub run
+    "resumed" after 1000 s)."""
     from mtal_jax.train import loop
 
     config = _config(data_dir)
@@ -239,9 +241,10 @@ def test_init_from_starts_cycle_zero_and_the_reference(tmp_path, data_dir, monke
     def fake_train(model, cfg, *, workdir, init_variables=None, **kwargs):
         name = os.path.relpath(workdir, tmp_path / "run")
         starts[name] = init_variables
+        os.makedirs(workdir, exist_ok=True)  # as a real run does
         return rec_lib.RunResult(
             metrics={"map": 0.1, "ap50": 0.2, "miou": 0.3}, metric=0.2, step=cfg.num_steps,
-            per_class_ap=[], per_class_iou=[], variables={"from": name},
+            per_class_ap=[], per_class_iou=[], variables={"from": name}, resumed_seconds=1000.0,
         )  # fmt: skip
 
     def fake_select(setup, plan, strategy, variables, labeled, budget, key, **kwargs):
@@ -258,6 +261,9 @@ def test_init_from_starts_cycle_zero_and_the_reference(tmp_path, data_dir, monke
         assert starts[os.path.join("trial_0", name, "cycle_1")] == {
             "from": os.path.join("trial_0", "cycle_0")
         }
+    for run in ("reference", "trial_0/cycle_0", "trial_0/ours/cycle_1", "trial_0/random/cycle_1"):
+        seconds = jsonio.read(os.path.join(tmp_path, "run", run, "wall.json"))["seconds"]
+        assert 1000.0 <= seconds < 1100.0, (run, seconds)
 
 
 def test_score_diagnostics_beside_ours_selections_and_in_summary(uninterrupted):

@@ -116,10 +116,10 @@ def _latest_state(workdir):
     manager = checkpointing.make_manager(os.path.join(workdir, "train", "latest"))
     try:
         step = manager.latest_step()
-        state, _ = checkpointing.restore_latest(manager, like)
+        state, meta = checkpointing.restore_latest(manager, like)
     finally:
         checkpointing.close(manager)
-    return step, jax.device_get(state)
+    return step, jax.device_get(state), meta
 
 
 @pytest.fixture(scope="module")
@@ -129,13 +129,14 @@ def runs(tmp_path_factory, source):
     resumed_dir = tmp_path_factory.mktemp("resumed")
     straight = _train(straight_dir, source)
     stopped = _train(resumed_dir, source, stop_after_steps=3)
-    stopped_step, _ = _latest_state(resumed_dir)
+    stopped_step, _, stopped_meta = _latest_state(resumed_dir)
     stopped_has_metrics = os.path.exists(os.path.join(resumed_dir, "metrics.json"))
     resumed = _train(resumed_dir, source)
     return {
         "straight": (straight_dir, straight),
         "resumed": (resumed_dir, resumed),
         "stopped": (stopped, stopped_step, stopped_has_metrics),
+        "stopped_meta": stopped_meta,
     }
 
 
@@ -152,10 +153,21 @@ def test_resume_gives_the_same_step_and_parameters(runs):
     for k in records.metric_names():
         np.testing.assert_allclose(b.metrics[k], a.metrics[k], atol=1e-6)
     chex.assert_trees_all_close(b.variables, a.variables, rtol=1e-6, atol=1e-6)
-    step_a, state_a = _latest_state(dir_a)
-    step_b, state_b = _latest_state(dir_b)
+    step_a, state_a, _ = _latest_state(dir_a)
+    step_b, state_b, _ = _latest_state(dir_b)
     assert step_a == step_b == int(state_a.step) == int(state_b.step) == CFG.num_steps
     chex.assert_trees_all_close(state_b, state_a, rtol=1e-6, atol=1e-6)  # params, stats, opt state
+
+
+def test_resumed_run_counts_the_earlier_sessions_training_seconds(runs):
+    (dir_a, straight), (dir_b, resumed) = runs["straight"], runs["resumed"]
+    earlier = runs["stopped_meta"]["seconds"]  # the stopped run's, at its step-3 checkpoint
+    assert earlier > 0
+    assert straight.resumed_seconds == 0.0  # trained in one call
+    assert resumed.resumed_seconds == pytest.approx(earlier)
+    # the final checkpoint carries the whole run's seconds: the earlier session's and its own
+    (_, _, meta_a), (_, _, meta_b) = _latest_state(dir_a), _latest_state(dir_b)
+    assert meta_a["seconds"] > 0 and meta_b["seconds"] > earlier
 
 
 def test_run_writes_metrics_and_checkpoints(runs):

@@ -6,6 +6,10 @@ Resume order (big_vision): (1) the latest checkpoint in ``workdir/train/latest``
 is a pure function of (data seed, labeled indices, s), so a resumed run neither replays
 nor skips batches and ends with the same parameters as an uninterrupted one.
 
+Each latest checkpoint carries the run's training wall seconds so far (``seconds`` in its
+metadata), so a resumed run's ``RunResult.resumed_seconds`` says what earlier sessions spent
+on the state it resumed from (work after their last checkpoint, redone, is not counted).
+
 A finished run (``train/final_eval.json`` and ``metrics.json`` written) is read back from
 its best checkpoint; in an archived experiment (``al.experiment.archive``) its checkpoints
 are gone and it is read back from ``metrics.json`` and, where they were kept, its best
@@ -182,11 +186,13 @@ def train(
 
     Returns:
       ``records.RunResult`` of the best checkpoint (its metrics, step, best-metric value
-      and a host copy of its variables); None when ``stop_after_steps`` stopped the run.
+      and a host copy of its variables; ``resumed_seconds`` from the latest checkpoint it
+      resumed from); None when ``stop_after_steps`` stopped the run.
     """
     check_config(cfg, mesh, spec.num_seg_classes)
     if is_finished(workdir) and not has_checkpoint(workdir, "best"):
         return read_archived(workdir, model, spec)
+    t_call = time.time()
     os.makedirs(workdir, exist_ok=True)
     fns = fns or build_step_fns(model, cfg, spec)
     tx, train_step, eval_fn = fns.tx, fns.train_step, fns.eval_fn
@@ -207,8 +213,10 @@ def train(
         os.path.join(workdir, "train", "best"), max_to_keep=1, best_metric="metric", best_mode="max"
     )
     restored = checkpointing.restore_latest(latest, state)
+    resumed_seconds = 0.0  # earlier sessions' training seconds, up to the restored checkpoint
     if restored is not None:
-        state, _ = restored
+        state, latest_meta = restored
+        resumed_seconds = float(latest_meta.get("seconds", 0.0))
         log.info("resumed %s at step %d", workdir, int(jax.device_get(state.step)))
     start = int(jax.device_get(state.step))
 
@@ -290,7 +298,8 @@ def train(
                 checkpointing.wait(best)
             if step % cfg.checkpoint_every_steps == 0 or step == end:
                 guard()
-                checkpointing.save(latest, step, state)
+                seconds = resumed_seconds + time.time() - t_call
+                checkpointing.save(latest, step, state, meta={"seconds": seconds})
             if step >= end:
                 break
         if stop_after_steps is not None and end < cfg.num_steps:
@@ -305,7 +314,7 @@ def train(
         bar.close()
         checkpointing.close(latest, best)
         writer.close()
-    return finalize(workdir, state)
+    return dataclasses.replace(finalize(workdir, state), resumed_seconds=resumed_seconds)
 
 
 def _summary(result: records.EvalResult, metric: float, step: int) -> dict:

@@ -177,9 +177,11 @@ def _record_id(record: dict) -> tuple:
 
 def write_wall_time(run_dir: str, seconds: float) -> None:
     """Writes ``run_dir/wall.json`` (``{"seconds": s}``: selection, training and evaluation of
-    the run, as timed by the session that first completed it), once: a resumed session
-    reads a finished run back in seconds and leaves the file alone. Work lost to an
-    interruption is not counted."""
+    the run), once: a resumed session reads a finished run back in seconds and leaves the
+    file alone. The caller adds the training seconds of earlier sessions up to the
+    checkpoint it resumed from (``RunResult.resumed_seconds``); work lost to an interruption
+    (redone after the last checkpoint) and a selection made by an earlier session are not
+    counted."""
     path = os.path.join(run_dir, "wall.json")
     if jax.process_index() == 0 and not os.path.exists(path) and os.path.isdir(run_dir):
         jsonio.write_atomic(path, {"seconds": float(seconds)})

@@ -115,12 +115,9 @@ def run_plan(
         enabled=progress and jax.process_index() == 0,
     )
     tracker.start("reference (100% of the pool)", ref_steps)
-    t0 = time.time()
     ref = reference_metrics(
         setup, plan, workdir, progress=progress, init_variables=init, on_step=tracker.step
     )
-    if not given_ref:
-        durable.write_wall_time(os.path.join(workdir, "reference"), time.time() - t0)
     tracker.finish()
     results: list[records.CycleRecord] = []
     # by (run length, LL4AL detach step): they set the LR schedule and the detach point
@@ -157,7 +154,7 @@ def run_plan(
             trial, strategy, cycle, 100 * rec.labeled_fraction, values, seconds,
         )  # fmt: skip
         durable.write_results(workdir, [r.to_json() for r in results])
-        durable.write_wall_time(run_dir, seconds)
+        durable.write_wall_time(run_dir, seconds + result.resumed_seconds)
 
     cycle0 = None  # (trial, its pool, its cycle-0 result, seconds) of the latest trial
     visited = set()  # trials whose cycle 0 this session has trained or read back
@@ -238,19 +235,24 @@ def reference_metrics(
 ) -> dict:
     """Full-data reference (mAP, mIoU) for mDSQ: from the plan, or a trained reference run
     in ``workdir/reference`` (resumed like any run, started from ``init_variables``;
-    ``on_step`` is ``loop.train``'s per-step callback, the experiment's progress bar)."""
+    ``on_step`` is ``loop.train``'s per-step callback, the experiment's progress bar) whose
+    ``wall.json`` it writes."""
     if plan.reference_map > 0 and plan.reference_miou > 0:
         return {"map": plan.reference_map, "miou": plan.reference_miou}
     if not plan.full_reference:
         raise ValueError("set al.reference_map and al.reference_miou, or al.full_reference=True")
     src = setup.dataset.sources
     cfg = setup_lib.run_config(setup, plan, num_steps=plan.schedule.reference_steps, seed=plan.seed)
+    t0 = time.time()
     result = loop.train(
         setup.model, cfg, workdir=os.path.join(workdir, "reference"),
         spec=setup.spec, train_source=src[plan.train_split], train_indices=np.arange(setup.pool_size),
         eval_source=src[plan.eval_split], eval_indices=setup.eval_indices, mesh=setup.mesh,
         init_variables=init_variables, progress=progress, on_step=on_step,
     )  # fmt: skip
+    durable.write_wall_time(
+        os.path.join(workdir, "reference"), time.time() - t0 + result.resumed_seconds
+    )
     values = result.metrics
     log.info(
         "reference (100%% of the pool): %s",
