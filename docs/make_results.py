@@ -304,9 +304,19 @@ def regime_section(name, results_dir, config):
     return "\n".join(lines) + "\n"
 
 
-def run_status(records, config):
+def cycle_seconds(run):
+    """Median wall seconds of the run's finished AL cycles (``trial_*/<strategy>/cycle_*``,
+    selection included); NaN when none has finished."""
+    paths = glob.glob(os.path.join(run, "trial_*", "*", "cycle_*", "wall.json")) if run else []
+    return (
+        float(np.median([float(jsonio.read(p)["seconds"]) for p in paths])) if paths else math.nan
+    )
+
+
+def run_status(records, config, per_cycle_s=math.nan):
     """One line: how many (trial, strategy) runs of the main run have all their cycles, out
-    of those its config plans; "" when the run is complete or its config unknown."""
+    of those its config plans, and (given ``per_cycle_s``, ``cycle_seconds``) about how long
+    the cycles left take; "" when the run is complete or its config unknown."""
     al = (config or {}).get("al", {})
     if "strategies" not in al or "num_trials" not in al:
         return ""
@@ -319,10 +329,20 @@ def run_status(records, config):
     if done == planned:
         return ""
     parts = ", ".join(f"{s} {done[s]}/{planned[s]}" for s in names)
+    left = sum(
+        planned[s] * last - sum(1 for r in records if r["strategy"] == s and r["cycle"] >= 1)
+        for s in names
+    )
+    eta = (
+        f" {left} cycle runs are left: about {_hours(left * per_cycle_s)} at the median "
+        f"{per_cycle_s / 60:.1f} min per cycle run so far (this machine, as shared while it ran)."
+        if _finite(per_cycle_s) and left > 0
+        else ""
+    )
     return (
         f"**In progress**: {sum(done.values())} of {sum(planned.values())} (trial, strategy) "
-        f"runs have all {last} cycles ({parts}). The tables below use what exists; gains and "
-        "verdicts use the trials in which both strategies finished, and change as the run "
+        f"runs have all {last} cycles ({parts}).{eta} The tables below use what exists; gains "
+        "and verdicts use the trials in which both strategies finished, and change as the run "
         "continues (the same command resumes it).\n"
     )
 
@@ -574,7 +594,7 @@ def dataset_section(name, run, table1_run, results_dir, composition=True):
         ref = _read(os.path.join(run, "reference", "metrics.json")) or {}
         out += [
             "### Main comparison\n",
-            run_status(records, config),
+            run_status(records, config, cycle_seconds(run)),
             f"Command: `python train.py --config {cfg}:repro --workdir {_shown(run)}`; wall time "
             f"{_hours(seconds)} (sum of its runs' `wall.json`; {WALL_NOTE}). {len(records)} records "
             f"(`docs/results/{name}/results.json`)"

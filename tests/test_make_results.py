@@ -191,7 +191,10 @@ def test_a_run_in_progress_says_so():
                      "trials_per_strategy": {"cald": 2}}}  # fmt: skip
     status = mr.run_status(records, config)
     assert "**In progress**: 4 of 8 (trial, strategy) runs have all 5 cycles" in status
-    assert "(random 3/3, ours 1/3, cald 0/2)" in status
+    assert "(random 3/3, ours 1/3, cald 0/2)" in status and "left" not in status
+    # cycle runs left: ours 3 x 5 - 7 finished, cald 2 x 5: 18 at 10 min each
+    status = mr.run_status(records, config, 600.0)
+    assert "18 cycle runs are left: about 3.0 h at the median 10.0 min per cycle run" in status
     # a strategy that has started but finished no trial gives no interval and no verdict
     started = records + [
         dict(r, strategy="ll4al") for r in records if r["strategy"] == "random" and r["cycle"] < 2
@@ -205,6 +208,17 @@ def test_a_run_in_progress_says_so():
     config["al"]["strategies"] = "random"
     assert mr.run_status(records, config) == ""  # complete
     assert mr.run_status(records, None) == "" and mr.run_status(records, {"al": {}}) == ""
+
+
+def test_cycle_seconds_is_the_median_over_finished_cycles(tmp_path):
+    mr = _load()
+    assert math.isnan(mr.cycle_seconds(str(tmp_path)))
+    for run, seconds in (("trial_0/cycle_0", 5000.0), ("reference", 9000.0),
+                         ("trial_0/ours/cycle_1", 100.0), ("trial_0/ours/cycle_2", 300.0),
+                         ("trial_1/random/cycle_1", 200.0)):  # fmt: skip
+        os.makedirs(tmp_path / run)
+        (tmp_path / run / "wall.json").write_text(json.dumps({"seconds": seconds}))
+    assert mr.cycle_seconds(str(tmp_path)) == 200.0  # cycle 0 and the reference left out
 
 
 def test_missing_runs_give_placeholders(tmp_path):
