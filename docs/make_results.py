@@ -96,7 +96,7 @@ def _write(path, text):
 
 WALL_NOTE = (
     "a lower bound: work redone after an interruption is not counted, and runs finished "
-    "before 2026-12-03 count only the session that finished them"
+    "before 2026-12-03 04:10 UTC count only the session that finished them"
 )
 FIG5_CAPTION = (
     "Per chosen test image, one row per model (trial 0 after the last cycle), four panels: "
