@@ -12,6 +12,8 @@ Commands:
   python train.py --config configs/camvid.py:quick --workdir runs/camvid_quick  # ours vs random, 1 trial
   python train.py --config configs/camvid.py:table1 --workdir runs/table1_camvid \
       --config.al.share_from=runs/repro_camvid  # Table I, js and kl; after repro_camvid
+  python train.py --config configs/camvid.py:trials10 --workdir runs/trials10_camvid \
+      --config.al.share_from=runs/repro_camvid  # ours vs random, 10 trials (5 copied)
   python train.py --config configs/camvid.py:repro --workdir runs/repro_camvid  # docs/results.md
 
 Network: EfficientNet-Lite0 (``model.backbone = "efficientnet_lite0"``) with ImageNet
@@ -53,7 +55,7 @@ from configs import default
 
 
 def get_config(arg=None):
-    config = default.get_config(arg)  # presets "quick", "repro", "table1" as in default.py
+    config = default.get_config(arg)  # presets "quick", "repro", "table1", "trials10" as in default.py
 
     config.data.name = "camvid"
     config.data.root = "../shared/data/camvid"  # relative to the repository root

@@ -8,7 +8,7 @@
 #   nohup experiments/continue.sh >> runs/continue.log 2>&1 &
 # Names given as arguments run only those experiments, in the order below; two instances
 # with disjoint names run side by side (a run directory another process holds is refused):
-#   nohup experiments/continue.sh repro_synthetic table1_synthetic >> runs/continue_synthetic.log 2>&1 &
+#   nohup experiments/continue.sh repro_synthetic trials10_camvid table1_synthetic >> runs/continue_synthetic.log 2>&1 &
 #   nohup experiments/continue.sh repro_camvid table1_camvid >> runs/continue_camvid.log 2>&1 &
 set -u
 cd "$(dirname "$0")/.." && . .venv/bin/activate || exit 1
@@ -19,12 +19,14 @@ EVERY=${ARCHIVE_EVERY_S:-1200}
 # cycle-0 model; Fig. 5: random, CALD and ours after the last cycle of trial 0) and for
 # Table I, which shares the main comparison's reference, cycle-0 models of its 3 trials and
 # the runs of random and ours (= ours_js_all) instead of training them again
-# (al.share_from; its source experiment is restored first when missing).
-FIG_RUNS="reference,trial_0/cycle_0,trial_1/cycle_0,trial_2/cycle_0,trial_0/random/cycle_5,trial_0/cald/cycle_5,trial_0/ours/cycle_5"
+# (al.share_from; its source experiment is restored first when missing); trials10 (ours
+# against random over 10 trials) shares the cycle-0 models of all 5 trials likewise.
+KEEP="reference,trial_0/cycle_0,trial_1/cycle_0,trial_2/cycle_0,trial_3/cycle_0,trial_4/cycle_0,trial_0/random/cycle_5,trial_0/cald/cycle_5,trial_0/ours/cycle_5"
 EXPERIMENTS=(
-  "repro_synthetic configs/default.py:repro $FIG_RUNS"
-  "repro_camvid configs/camvid.py:repro $FIG_RUNS"
+  "repro_synthetic configs/default.py:repro $KEEP"
+  "repro_camvid configs/camvid.py:repro $KEEP"
   "table1_camvid configs/camvid.py:table1 - --config.al.share_from=runs/repro_camvid"
+  "trials10_camvid configs/camvid.py:trials10 - --config.al.share_from=runs/repro_camvid"
   "table1_synthetic configs/default.py:table1 - --config.al.share_from=runs/repro_synthetic"
 )
 for want in "$@"; do

@@ -258,3 +258,47 @@ def test_an_archive_stands_in_for_a_missing_run_directory(tmp_path, monkeypatch)
     (tmp_path / "runs" / "repro_x").mkdir(parents=True)
     assert mr._default_run("runs/repro_x") == "runs/repro_x"  # the live run wins
     assert mr._shown("runs/repro_x") == "runs/repro_x"
+
+
+def test_trials10_section_pairs_ours_with_random_over_its_trials(tmp_path):
+    """The ``trials10`` experiment (ours against random over more trials): its own
+    subsection, files and claim rows; absent when not planned, a placeholder before it runs."""
+    mr = _load()
+    _run_dir(tmp_path / "main", _records({"ours": [0.02, 0.0, 0.01]}))
+    results, src = str(tmp_path / "results"), str(tmp_path / "src")
+    t10 = tmp_path / "t10"
+
+    def page(*run):
+        return mr.build({"camvid": (str(tmp_path / "main"), "", *run)}, results, src, False)
+
+    assert "More trials" not in page()  # not planned
+    text = page(str(t10))
+    assert "### More trials: ours against random (10 trials)" in text
+    command = f"`python train.py --config configs/camvid.py:trials10 --workdir {t10}"
+    assert f"{command} --config.al.share_from={tmp_path / 'main'}` (not started)." in text
+    mean, lo, hi = _interval([0.02, 0.0, 0.01])  # the main comparison's reading, for context
+    assert (
+        f"pairs ours with random in 3 trials: mDSQ gain +{mean:.3f} [{lo:+.3f}, +{hi:.3f}]" in text
+    )
+
+    config = {"al": {"strategies": "random,ours", "num_trials": 3, "share_from": "runs/repro_camvid",
+                     "strategy": {"kwargs": {}}}}  # fmt: skip
+    _run_dir(t10, _records({"ours": [0.02, 0.03, 0.025]}), config)
+    text = page(str(t10))
+    mean, lo, hi = _interval([0.02, 0.03, 0.025])
+    interval = f"+{mean:.3f} [+{lo:.3f}, +{hi:.3f}]"
+    assert "### More trials: ours against random (3 trials)" in text
+    assert f"--workdir {t10} --config.al.share_from=runs/repro_camvid`; wall time" in text
+    assert f"| ours vs random | 3 | {interval} | +0.0075 [" in text and "| reproduced |" in text
+    assert "+7.5 [" in text and "pp (reached in 3/3)" in text
+    claim = "| ours > random in mDSQ (+3.39 % at 80 % labeled), 3 trials (`trials10`) |"
+    assert f"{claim} {interval} (n=3) | **reproduced** |" in text
+    assert f"{mr.MATCH_FINAL_CLAIM}, 3 trials (`trials10`) | +7.5 [" in text
+    assert (tmp_path / "results" / "camvid_trials10" / "paired.json").exists()
+    assert "trials10" not in text.split("## Side by side")[0]  # finished: not in the status
+    # the synthetic column of a claim only CamVid has
+    both = mr.build(
+        {"synthetic": (str(tmp_path / "main"), ""), "camvid": (str(tmp_path / "main"), "", str(t10))},
+        results, src, False,
+    )  # fmt: skip
+    assert f"{claim} — | not run | {interval} (n=3) | **reproduced** |" in both

@@ -13,6 +13,7 @@ import pytest
 from configs import camvid, default, tiny
 from mtal_jax import jsonio, strategies
 from mtal_jax.al import experiment, progress
+from mtal_jax.al.experiment import share
 from tests import crashes
 
 
@@ -108,6 +109,17 @@ def test_presets_repro_and_table1():
         assert len(settings) == 14  # the seven 0/1 settings for each of js and kl
         assert {m for _, m in settings} == {"js", "kl"}
         assert "random" in [s.name for s in plan.strategies]
+        # trials10: ours against random over 10 trials, trial by trial; after repro, its
+        # first 5 trials (cycle-0 models, both strategies) and the reference are shared
+        config = module.get_config("trials10")
+        plan = experiment.plan_from_config(config, pool_size=400)
+        assert [s.name for s in plan.strategies] == ["random", "ours"]
+        assert plan.num_trials == 10 and plan.order == "trial"
+        repro = experiment.plan_from_config(module.get_config("repro"), pool_size=400)
+        s = plan.schedule
+        assert share.steps_shared(plan, repro) == (
+            s.reference_steps + 5 * s.initial_steps + 5 * 2 * 5 * s.cycle_steps
+        )
     plain = default.get_config()
     assert "trials_per_strategy" not in plain.al  # the plain job's config.json is unchanged
     assert camvid.get_config("repro").data.name == "camvid"

@@ -270,10 +270,10 @@ def test_continue_sh_restores_the_source_before_a_sharing_experiment(tmp_path):
     with open(os.path.join(repo, "experiments", "continue.sh"), encoding="utf-8") as f:
         script.write_text(f.read())
 
-    def run():
+    def run(*names):
         env = dict(os.environ, ARCHIVE_EVERY_S="1")
         out = subprocess.run(
-            ["bash", str(script), "table1_camvid"],
+            ["bash", str(script), *(names or ("table1_camvid",))],
             env=env,
             capture_output=True,
             text=True,
@@ -288,5 +288,13 @@ def test_continue_sh_restores_the_source_before_a_sharing_experiment(tmp_path):
     )
     restore = "PY -m mtal_jax.al.archive_cli restore experiments/repro_camvid runs/repro_camvid"
     assert run() == [restore, train]
+    # ours vs random over 10 trials shares the same source (its first 5 trials)
+    trials10 = (
+        "PY train.py --config configs/camvid.py:trials10 --workdir runs/trials10_camvid "
+        "--noprogress --config.al.share_from=runs/repro_camvid"
+    )
+    assert run("trials10_camvid") == [restore, trials10]
     os.makedirs(tmp_path / "runs" / "repro_camvid")
     assert run() == [train]
+    # names run in the script's order (Table I of CamVid before its 10 trials)
+    assert run("trials10_camvid", "table1_camvid") == [train, trials10]
