@@ -11,7 +11,10 @@ Each job is one training run of the config's network on part of the pool, resuma
   w<P>_e<E>      warm start from the best weights of f40_s0 (``--warm_from``), the 40 % set
                  plus a random (P - 40) % more, E passes over the pool (convergence check
                  of a cycle; the run directory is w<P>_e<E> for f40_s0, else gets the suffix
-                 _from_<job>)
+                 _from_<job>). ``--warm_from`` may also name a finished run directory of an
+                 experiment trained on the same 40 % set, e.g. trial 0's cycle-0 model
+                 ``runs/repro_camvid/trial_0/cycle_0`` (its ``pool.json`` is checked; the
+                 suffix is then the path with ``-`` for separators)
 
 Suffixes: ``_x2`` doubles a job's passes (``ref_x2``, ``f40_s0_x2``: convergence checks),
 ``_e<E>`` sets them (``ref_e40``, ``lc60_e24``). A job directory remembers its labeled count,
@@ -124,14 +127,14 @@ def run_job(name: str, config, setup, workdir: str, warm_from: str = "f40_s0"):
     else:
         labeled = _labeled(n, int(m["w"]), extra_seed=1)
         seed = 1
-        init = run_job(warm_from, config, setup, workdir).variables
+        init = _warm_variables(warm_from, config, setup, workdir, labeled_40=_labeled(n, 40))
     if m["e"]:
         steps = schedule_lib.passes_to_steps(float(m["e"]), n, batch)
     elif m["x"]:
         steps *= 2
     run_dir = os.path.join(workdir, name)
     if m["w"] and warm_from != "f40_s0":
-        run_dir += f"_from_{warm_from}"
+        run_dir += "_from_" + re.sub(r"[^A-Za-z0-9_]+", "-", os.path.normpath(warm_from)).strip("-")
     # one process per job directory (a second one is refused at once, naming the holder)
     with workdir_lock.hold(run_dir):
         _check_job(
@@ -158,6 +161,37 @@ def run_job(name: str, config, setup, workdir: str, warm_from: str = "f40_s0"):
                 },
             )  # fmt: skip
     return result
+
+
+def _warm_variables(warm_from: str, config, setup, workdir: str, labeled_40: np.ndarray):
+    """The variables a w<P>_e<E> job starts from: job ``warm_from`` (trained here when
+    missing), or the best weights of the run directory ``warm_from``.
+
+    Raises:
+      SystemExit: the run directory does not exist, or was trained on another labeled set
+        than the jobs' 40 % (its ``pool.json``), naming it.
+    """
+    if _JOB.match(warm_from):
+        return run_job(warm_from, config, setup, workdir).variables
+    from mtal_jax.al import experiment
+    from mtal_jax.train import loop
+
+    if not os.path.isdir(warm_from):
+        raise SystemExit(f"error: --warm_from {warm_from}: neither a job name nor a directory")
+    pool = os.path.join(warm_from, "pool.json")
+    if os.path.exists(pool):
+        ids = sorted(int(i) for i in jsonio.read(pool)["labeled_ids"])
+        if ids != np.flatnonzero(labeled_40).tolist():
+            raise SystemExit(
+                f"error: --warm_from {warm_from}: trained on another labeled set ({pool}: "
+                f"{len(ids)} images) than the jobs' 40 % set ({int(labeled_40.sum())} images of "
+                "pool.initial_labeled(n, 0.4, 0)); the cycle it checks would not be the protocol's"
+            )
+    cfg = experiment.train_config(config, num_steps=1, seed=0)
+    try:
+        return loop.load_variables(warm_from, setup.model, cfg, setup.spec)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: --warm_from {warm_from}: {e}") from None
 
 
 def summarize(workdir: str, out_dir: str, reference: str = "ref") -> None:
@@ -265,7 +299,10 @@ def main():
         "metrics.json (e.g. an experiment's <workdir>/reference)",
     )
     p.add_argument(
-        "--warm_from", default="f40_s0", help="the cycle-0 job that w<P>_e<E> starts from"
+        "--warm_from",
+        default="f40_s0",
+        help="the cycle-0 job that w<P>_e<E> starts from, or a finished run directory trained "
+        "on the same 40 %% set (e.g. runs/repro_camvid/trial_0/cycle_0)",
     )
     args = p.parse_args()
     if args.summarize:

@@ -61,3 +61,38 @@ def test_a_second_process_on_a_job_is_refused(regime, tmp_path):
     ):
         regime.run_job("ref", tiny.get_config(), setup, str(tmp_path))
     assert not (tmp_path / "ref" / "job_spec.json").exists()
+
+
+def test_warm_start_from_an_experiments_run_directory(regime, tmp_path):
+    """``--warm_from <run dir>``: its weights, when it was trained on the jobs' 40 % set;
+    a clear error naming it otherwise."""
+    import json
+
+    import jax
+    import numpy as np
+
+    from configs import tiny
+    from mtal_jax.al import experiment
+    from mtal_jax.models import multitask
+    from mtal_jax.train import weights_file
+
+    config = tiny.get_config()
+    setup = experiment.build_setup(config)
+    n = setup.pool_size
+    base = regime._labeled(n, 40)
+    with pytest.raises(SystemExit, match="neither a job name nor a directory"):
+        regime._warm_variables(str(tmp_path / "nope"), config, setup, str(tmp_path), base)
+    run = tmp_path / "trial_0" / "cycle_0"
+    run.mkdir(parents=True)
+    (run / "pool.json").write_text(json.dumps({"labeled_ids": [0, 1], "pool_size": n}))
+    with pytest.raises(SystemExit, match=r"cycle_0: trained on another labeled set .*2 images"):
+        regime._warm_variables(str(run), config, setup, str(tmp_path), base)
+    ids = np.flatnonzero(base).tolist()
+    (run / "pool.json").write_text(json.dumps({"labeled_ids": ids[::-1], "pool_size": n}))
+    with pytest.raises(SystemExit, match="no checkpoint found"):
+        regime._warm_variables(str(run), config, setup, str(tmp_path), base)
+    variables = multitask.create_variables(setup.model, jax.random.key(3), setup.spec.image_hw)
+    weights_file.save(str(run / weights_file.FILENAME), variables)
+    got = regime._warm_variables(str(run), config, setup, str(tmp_path), base)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(variables), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
