@@ -23,7 +23,12 @@ def test_rare_classes_and_hard_flags():
     with pytest.raises(ValueError, match="non-empty"):
         composition.rare_classes([])
     assert composition.hard_flags(IDS).tolist() == [False, True, True, False, False, True]
-    assert composition.hard_flags(["0001TP_006690", "Seq05VD_f00000"]) is None  # CamVid ids
+    camvid = ["0001TP_006690", "Seq05VD_f00000", "0016E5_07959", "0001TP_008550"]
+    assert composition.hard_flags(camvid) is None  # no condition in the ids themselves
+    # CamVid: the dusk sequence 0001TP (HARD_SEQUENCES)
+    assert composition.hard_flags(camvid, "camvid").tolist() == [True, False, False, True]
+    assert composition.hard_definition("camvid") == "dusk (sequence 0001TP)"
+    assert composition.hard_definition("synthetic_driving") == "night, fog, glare"
     assert composition.hard_flags(["a_day", "b_006690"]) is None  # not every id has one
 
 
@@ -61,6 +66,21 @@ def test_composition_hand_computed():
     assert "| ours | 33.3 % | 0.0 % |" in text
     hard = text.split("Hard-scene share per cycle")[1]  # ours: cycle 1 images 2, 1 (both hard)
     assert "| ours | 100.0 % | 100.0 % |" in hard and "| random | 0.0 % | 0.0 % |" in hard
+
+
+def test_composition_names_its_hard_scenes():
+    sel = [{"strategy": "ours", "trial": 0, "cycle": 1, "selected": [0, 3]}]
+    ids = ["0001TP_1", "0006R0_2", "0016E5_3", "0001TP_4", "Seq05VD_5", "0016E5_6"]
+    hard = composition.hard_flags(ids, "camvid")
+    comp = composition.composition(sel, IMAGE_COUNTS, hard, NAMES, "dusk (sequence 0001TP)")
+    assert comp["hard_definition"] == "dusk (sequence 0001TP)"
+    assert comp["pool"]["hard_share"] == pytest.approx(2 / 6)
+    assert comp["strategies"]["ours"]["overall"]["hard_share"] == 1.0
+    text = composition.markdown(comp)
+    assert "Hard scenes: dusk (sequence 0001TP)." in text and "Hard-scene share per cycle" in text
+    # a composition.json written before the definition was recorded reads as the synthetic one
+    del comp["hard_definition"]
+    assert "Hard scenes: night, fog, glare." in composition.markdown(comp)
 
 
 def test_composition_without_hard_flags_reports_na():

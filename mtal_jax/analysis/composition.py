@@ -10,10 +10,12 @@ Definitions (over the experiment's pool, the training split of ``workdir/config.
 * **rare-class box share**: boxes of rare classes / all boxes, over the selected images;
 * **rare-class image share**: selected images with at least one rare-class box / selected
   images;
-* **hard scenes**: images whose ``image_id`` ends with a hard condition (``_night``,
-  ``_fog``, ``_glare``: the synthetic data's ``data.synthetic.CONDITIONS``); a dataset whose
-  ids do not all end with a condition (CamVid) has no such flag, and its hard-scene share
-  is ``None`` (n/a).
+* **hard scenes**: on the synthetic data, images whose ``image_id`` ends with a hard
+  condition (``_night``, ``_fog``, ``_glare``: ``data.synthetic.CONDITIONS``); on CamVid,
+  the dusk frames: sequence 0001TP (Brostow et al. 2009 recorded it at dusk; its frames'
+  mean gray level is 60 against 108-137 for the daytime sequences 0006R0, 0016E5 and
+  Seq05VD, measured on this project's 240x180 copy), ``HARD_SEQUENCES``. A dataset with
+  neither has no such flag, and its hard-scene share is ``None`` (n/a).
 
 Each share is given per strategy and cycle (summed over trials) and overall (cycles 1..K,
 all trials), beside the same share over the whole pool (what random selection gets in
@@ -37,6 +39,9 @@ from mtal_jax import jsonio
 from mtal_jax.data import catalog, fields, synthetic
 
 HARD_CONDITIONS = tuple(c for c in synthetic.CONDITIONS if c != "day")
+# Real datasets whose hard scenes are whole sequences, named by the image id's prefix:
+# {data.name: (what the hard scenes are, image-id prefixes)}.
+HARD_SEQUENCES = {"camvid": ("dusk (sequence 0001TP)", ("0001TP_",))}
 _DASH = "—"
 
 
@@ -53,9 +58,18 @@ def rare_classes(pool_counts: Sequence[float]) -> np.ndarray:
     return counts < np.median(counts)
 
 
-def hard_flags(image_ids: Sequence[str]) -> np.ndarray | None:
-    """[N] bool: the image id ends with a hard condition; None when the ids carry no
-    condition (not every id's last ``_`` field is one of ``synthetic.CONDITIONS``)."""
+def hard_flags(image_ids: Sequence[str], dataset: str = "") -> np.ndarray | None:
+    """[N] bool: the image is a hard scene; None when the ids carry no condition.
+
+    Args:
+      image_ids: [N] image ids of the pool.
+      dataset: ``data.name``; one of ``HARD_SEQUENCES`` flags the ids with its prefixes,
+        any other the ids whose last ``_`` field is a hard one of ``synthetic.CONDITIONS``
+        (None unless every id ends with a condition).
+    """
+    if dataset in HARD_SEQUENCES:
+        prefixes = HARD_SEQUENCES[dataset][1]
+        return np.asarray([str(i).startswith(prefixes) for i in image_ids], bool)
     last = [str(i).rsplit("_", 1)[-1] for i in image_ids]
     if not last or any(c not in synthetic.CONDITIONS for c in last):
         return None
@@ -107,11 +121,19 @@ def _add(total: dict, counts: dict) -> dict:
     return {k: None if v is None else v + counts[k] for k, v in total.items()}
 
 
+def hard_definition(dataset: str) -> str:
+    """What ``hard_flags`` calls a hard scene on ``dataset`` (words for the tables)."""
+    if dataset in HARD_SEQUENCES:
+        return HARD_SEQUENCES[dataset][0]
+    return ", ".join(HARD_CONDITIONS)
+
+
 def composition(
     selections: Sequence[dict],
     image_counts: np.ndarray,
     hard: np.ndarray | None,
     class_names: Sequence[str],
+    hard_definition: str = ", ".join(HARD_CONDITIONS),
 ) -> dict[str, Any]:
     """Per-strategy composition of the ``selections`` (``selection.json`` objects with
     ``strategy``, ``trial``, ``cycle`` and ``selected``) against the pool.
@@ -121,9 +143,11 @@ def composition(
       image_counts: [N, C] boxes per pool image and detection class.
       hard: [N] bool hard scenes, or None (n/a).
       class_names: [C] detection class names.
+      hard_definition: what ``hard`` flags, in words (``hard_definition(dataset)``).
 
     Returns:
       ``{"rare_classes": [names], "pool_class_counts": {name: boxes}, "hard_available",
+      "hard_definition",
       "pool": shares, "strategies": {name: {"trials": [...], "overall": shares,
       "per_cycle": {cycle: shares}}}}``.
     """
@@ -136,6 +160,7 @@ def composition(
         "rare_definition": "detection classes with fewer pool boxes than the median per-class count",
         "pool_class_counts": {c: int(v) for c, v in zip(class_names, pool_counts)},
         "hard_available": hard is not None,
+        "hard_definition": hard_definition if hard is not None else None,
         "pool": shares(counts_of(image_counts, rare, hard, np.arange(n))),
         "strategies": {},
     }
@@ -200,7 +225,10 @@ def from_workdir(workdir: str) -> dict[str, Any]:
     )  # fmt: skip
     source = dataset.sources[d["train_split"]]
     counts, ids = pool_labels(source, len(dataset.det_classes))
-    return composition(read_selections(workdir), counts, hard_flags(ids), dataset.det_classes)
+    return composition(
+        read_selections(workdir), counts, hard_flags(ids, d["name"]), dataset.det_classes,
+        hard_definition(d["name"]),
+    )  # fmt: skip
 
 
 def _pct(value: float | None) -> str:
@@ -215,7 +243,11 @@ def markdown(comp: dict[str, Any]) -> str:
     rare = ", ".join(comp["rare_classes"]) or "none"
     lines = [
         f"Rare classes (fewer pool boxes than the median class): {rare}. Hard scenes: "
-        + ("night, fog, glare." if comp["hard_available"] else "n/a (no condition flags)."),
+        + (
+            f"{comp.get('hard_definition') or ', '.join(HARD_CONDITIONS)}."
+            if comp["hard_available"]
+            else "n/a (no condition flags)."
+        ),
         "",
         "| strategy | trials | images | rare-class boxes | images with a rare class | hard scenes |",
         "| --- | --- | --- | --- | --- | --- |",
