@@ -577,7 +577,7 @@ def fig6_claims_table(rows):
         return ""
     lines = [
         (
-            "The paper's readings of Fig. 6, each as a difference of Spearman correlations "
+            "\nThe paper's readings of Fig. 6, each as a difference of Spearman correlations "
             "that is positive when it holds (a score against the other two scores' correlation "
             "with the same loss; the S_loc-S_seg pair's |rho| against the other pairs'), with "
             "a 95 % bootstrap interval over the images of this one model (2000 resamples):\n"

@@ -98,6 +98,7 @@ def test_page_from_fabricated_runs(tmp_path):
         {"claim": "S_loc and S_seg are the least correlated pair of scores", "statistic": 0.01,
          "ci95": [-0.03, 0.05], "num_images": 1440, "resamples": 2000}]}))  # fmt: skip
     (results / "synthetic" / "fig5_compare.png").write_bytes(b"png")
+    (results / "synthetic" / "fig6_correlation.md").write_text("| a | b |\n|---|---|\n| 1 | 2 |\n")
     page = mr.build(
         {"synthetic": (str(tmp_path / "main"), str(tmp_path / "t1"))}, str(results),
         str(tmp_path / "src"), composition=False,
@@ -173,6 +174,12 @@ def test_page_from_fabricated_runs(tmp_path):
     # Fig. 5: its caption (panels, colours) above the figure; the synthetic data's pixels shown
     assert mr.FIG5_CAPTION + "\n" in page and "![Figure 5](synthetic/fig5_compare.png)" in page
     assert mr.FIG5_GRAY not in page
+    # every table ends at a blank line (a text line right under one renders as its last row)
+    lines = page.splitlines()
+    for i, line in enumerate(lines[:-1]):
+        if line.startswith("|") and line.endswith("|"):
+            nxt = lines[i + 1]
+            assert nxt == "" or (nxt.startswith("|") and nxt.endswith("|")), (line, nxt)
     paired = json.loads((results / "synthetic" / "paired.json").read_text())
     assert paired["ours"]["mean"] == pytest.approx(0.025)
     assert paired["ours"]["ci95"] == pytest.approx(list(_interval([0.02, 0.03, 0.025])[1:]))
