@@ -23,6 +23,7 @@ steps and seed (``job_spec.json``); resuming it with other values (a changed con
 Usage (from the repo root; one job after the other, in the background):
   nice -n 10 python bench/regime.py --workdir runs/regime --jobs ref,f40_s0,f40_s1
   python bench/regime.py --workdir runs/regime --summarize docs/results/synthetic
+  python bench/regime.py --workdir runs/checks --summarize docs/results/synthetic --merge
 
 ``--summarize`` reads the finished jobs and writes ``reference.json``,
 ``noise_floor.json`` and ``regime.json`` (every job's metrics, steps and wall time).
@@ -194,9 +195,14 @@ def _warm_variables(warm_from: str, config, setup, workdir: str, labeled_40: np.
         raise SystemExit(f"error: --warm_from {warm_from}: {e}") from None
 
 
-def summarize(workdir: str, out_dir: str, reference: str = "ref") -> None:
+def summarize(workdir: str, out_dir: str, reference: str = "ref", merge: bool = False) -> None:
     """Writes reference.json, noise_floor.json and regime.json from the finished jobs; mDSQ
-    is normalised by job ``reference`` (the one whose passes the config's reference uses)."""
+    is normalised by job ``reference`` (the one whose passes the config's reference uses).
+
+    With ``merge``, the jobs of ``workdir`` join those already in ``out_dir/regime.json``
+    (a job of the same name is replaced), normalised by the reference already in
+    ``out_dir/reference.json``, which stays as it is (e.g. a convergence check run later in
+    another workdir)."""
     from scipy import stats
 
     jobs = {}
@@ -205,7 +211,15 @@ def summarize(workdir: str, out_dir: str, reference: str = "ref") -> None:
         if os.path.exists(p):
             jobs[d] = jsonio.read(p)
     os.makedirs(out_dir, exist_ok=True)
-    ref = jobs.get(reference)
+    if merge:
+        ref_path = os.path.join(out_dir, "reference.json")
+        if not os.path.exists(ref_path):
+            raise SystemExit(f"error: --merge: no {ref_path} to normalise the new jobs by")
+        old = os.path.join(out_dir, "regime.json")
+        jobs = {**(jsonio.read(old) if os.path.exists(old) else {}), **jobs}
+        ref = jsonio.read(ref_path)
+    else:
+        ref = jobs.get(reference)
     if ref is None and os.path.exists(os.path.join(reference, "metrics.json")):
         # a training run directory, e.g. an experiment's <workdir>/reference: the same
         # 100 % run as the job ``ref`` when the config's reference passes and seed match
@@ -229,11 +243,12 @@ def summarize(workdir: str, out_dir: str, reference: str = "ref") -> None:
     if ref is None:
         print(f"no finished reference job or run directory {reference!r}: nothing written")
         return
-    jsonio.write_atomic(
-        os.path.join(out_dir, "reference.json"),
-        {k: ref[k] for k in ("map", "ap50", "miou", "steps", "wall_s")}
-        | {"passes": ref["passes"], "per_class_ap": ref["per_class_ap"], "job": reference},
-    )
+    if not merge:
+        jsonio.write_atomic(
+            os.path.join(out_dir, "reference.json"),
+            {k: ref[k] for k in ("map", "ap50", "miou", "steps", "wall_s")}
+            | {"passes": ref["passes"], "per_class_ap": ref["per_class_ap"], "job": reference},
+        )
     for j in jobs.values():
         j["mdsq"] = metrics.mdsq(j["map"], j["miou"], ref["map"], ref["miou"])
     jsonio.write_atomic(os.path.join(out_dir, "regime.json"), jobs)
@@ -299,6 +314,12 @@ def main():
         "metrics.json (e.g. an experiment's <workdir>/reference)",
     )
     p.add_argument(
+        "--merge",
+        action="store_true",
+        help="--summarize: add this workdir's jobs to the folder's regime.json, normalised by "
+        "its reference.json (kept)",
+    )
+    p.add_argument(
         "--warm_from",
         default="f40_s0",
         help="the cycle-0 job that w<P>_e<E> starts from, or a finished run directory trained "
@@ -306,7 +327,7 @@ def main():
     )
     args = p.parse_args()
     if args.summarize:
-        summarize(args.workdir, args.summarize, args.reference)
+        summarize(args.workdir, args.summarize, args.reference, args.merge)
         return
     runtime.setup()
     from mtal_jax.al import experiment

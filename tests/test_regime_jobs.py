@@ -96,3 +96,38 @@ def test_warm_start_from_an_experiments_run_directory(regime, tmp_path):
     got = regime._warm_variables(str(run), config, setup, str(tmp_path), base)
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(variables), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def _job(labeled, steps, map_, miou, seed=0, pool=100):
+    return {"labeled": labeled, "pool": pool, "steps": steps, "passes": steps * 16 / pool,
+            "seed": seed, "wall_s": 10.0, "map": map_, "ap50": 2 * map_, "miou": miou,
+            "per_class_ap": [map_]}  # fmt: skip
+
+
+def test_summarize_merges_a_later_workdir_into_the_regime(regime, tmp_path):
+    """``--summarize --merge``: a convergence check run in another workdir joins the regime
+    of the folder, normalised by the folder's reference, which stays."""
+    import json
+
+    from mtal_jax import metrics
+
+    first, later, out = tmp_path / "regime", tmp_path / "checks", tmp_path / "out"
+    jobs = {"ref": _job(100, 300, 0.2, 0.6), "f40_s0": _job(40, 100, 0.1, 0.5),
+            "f40_s1": _job(40, 100, 0.12, 0.52, 1)}  # fmt: skip
+    for root, named in ((first, jobs), (later, {"w50_e9": _job(50, 60, 0.15, 0.55, 1)})):
+        for name, job in named.items():
+            (root / name).mkdir(parents=True)
+            (root / name / "job.json").write_text(json.dumps(job))
+    with pytest.raises(SystemExit, match="no .*reference.json"):
+        regime.summarize(str(later), str(out), merge=True)
+    regime.summarize(str(first), str(out))
+    before = (out / "reference.json").read_text()
+    floor = (out / "noise_floor.json").read_text()
+    regime.summarize(str(later), str(out), merge=True)
+    merged = json.loads((out / "regime.json").read_text())
+    assert set(merged) == {"ref", "f40_s0", "f40_s1", "w50_e9"}
+    assert merged["w50_e9"]["mdsq"] == pytest.approx(metrics.mdsq(0.15, 0.55, 0.2, 0.6))
+    assert merged["f40_s0"]["mdsq"] == pytest.approx(metrics.mdsq(0.1, 0.5, 0.2, 0.6))
+    assert (out / "reference.json").read_text() == before  # kept
+    assert (out / "noise_floor.json").read_text() == floor  # the same seeds
+    assert "| w50_e9 | 50 / 100 |" in (out / "regime_jobs.md").read_text()
