@@ -21,10 +21,11 @@ Reads, per dataset (``synthetic``, ``camvid``):
 * ``docs/results_src/history.md``: the superseded results, short (hand-written).
 
 Writes ``docs/results/<dataset>/`` (results.json, summary.md/json, paired.json, plots,
-composition.json/md; ``<dataset>_table1/`` and ``<dataset>_trials10/`` likewise) and ``docs/results.md``. Every verdict
-is computed from a 95 % t interval over trials of a paired difference (``mtal_jax.paired``):
-"reproduced" when it excludes 0 in the paper's direction, "contradicted" when it excludes 0
-in the other, else "not distinguishable from noise at this power".
+composition.json/md; ``<dataset>_table1/`` and ``<dataset>_trials10/`` likewise) and
+``docs/results.md``. Every verdict is computed from a 95 % t interval over trials of a
+paired difference (``mtal_jax.paired``): "reproduced" when it excludes 0 in the paper's
+direction, "contradicted" when it excludes 0 in the other, else "not distinguishable from
+noise at this power".
 """
 
 from __future__ import annotations
