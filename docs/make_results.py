@@ -122,6 +122,25 @@ def _image(d, name, file, title):
     return "\n_(figure not available yet)_\n"
 
 
+def analysis_wall(d, analysis):
+    """The page's wall-time line of one analysis, from ``<d>/analysis_wall.json`` (written
+    by ``mtal_jax.analysis.cli``), or a note that it was not recorded."""
+    walls = _read(os.path.join(d, "analysis_wall.json")) or {}
+    w = walls.get(analysis)
+    if not w:
+        return "Wall time: not recorded (made before the analyses recorded it).\n"
+    together = [a for a in w.get("analyses_together", []) if a != analysis]
+    with_ = f", in one call with {', '.join(together)}" if together else ""
+    seconds = float(w["seconds"])
+    took = _hours(seconds) if seconds >= 60 else f"{seconds:.0f} s"
+    return (
+        f"Wall time: {took} "
+        f"({w.get('date', '?')}, {w.get('cpus', '?')} CPUs, load {w.get('load_1min', '?')}"
+        f"{with_}; loading the dataset and the "
+        "model included; `analysis_wall.json`).\n"
+    )
+
+
 def _finite(x):
     return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
 
@@ -782,12 +801,18 @@ def dataset_section(name, run, table1_run, results_dir, composition=True, trials
         "```",
         "\n### Table II: BoxMask accuracy\n",
         _text(os.path.join(d, "table2_boxmask_accuracy.md")),
+        "\n" + analysis_wall(d, "table2")
+        if os.path.exists(os.path.join(d, "table2_boxmask_accuracy.md"))
+        else "",
         "### Figure 6: correlation of the scores with the losses\n",
         _text(os.path.join(d, "fig6_correlation.md")),
+        "\n" + analysis_wall(d, "fig6")
+        if os.path.exists(os.path.join(d, "fig6_correlation.md"))
+        else "",
         fig6_claims_table(fig6),
         _image(d, name, "fig6_correlation.png", "Figure 6"),
         "### Figure 5: random vs CALD vs ours after the last cycle\n",
-        (FIG5_CAPTION + (FIG5_GRAY if gray else "") + "\n")
+        (FIG5_CAPTION + (FIG5_GRAY if gray else "") + " " + analysis_wall(d, "fig5"))
         if os.path.exists(os.path.join(d, "fig5_compare.png"))
         else "",
         _image(d, name, "fig5_compare.png", "Figure 5"),

@@ -223,6 +223,25 @@ def test_default_label():
     assert cli.default_label("cycle_3") == "cycle_3"
 
 
+def test_wall_times_of_the_analyses_accumulate(tmp_path):
+    """``analysis_wall.json``: each call records its seconds under each of its analyses; a
+    later call replaces only its own analyses' entries."""
+    from mtal_jax import jsonio
+    from mtal_jax.analysis import cli
+
+    out = str(tmp_path)
+    cli.record_wall(out, ("table2",), ["runs/x/reference"], 98.04)
+    path = cli.record_wall(out, ("fig6", "fig5"), ["runs/x/trial_0/cycle_0"], 67.46)
+    walls = jsonio.read(path)
+    assert walls["table2"]["seconds"] == 98.0 and walls["fig6"]["seconds"] == 67.5
+    assert walls["fig5"]["analyses_together"] == ["fig6", "fig5"]
+    assert walls["table2"]["checkpoints"] == ["runs/x/reference"]
+    cli.record_wall(out, ("fig5",), ["a", "b"], 12.0)
+    walls = jsonio.read(path)
+    assert walls["fig5"]["seconds"] == 12.0 and walls["fig6"]["seconds"] == 67.5
+    assert walls["table2"]["date"].endswith("UTC") and walls["table2"]["load_1min"] >= 0
+
+
 def test_cli_rejects_bad_checkpoint_combinations(tmp_path):
     from configs import tiny
     from mtal_jax.analysis import cli
@@ -276,7 +295,11 @@ def test_cli_writes_every_analysis(tmp_path, tiny_run):
         + [f"fig6_correlation.{e}" for e in ("json", "md", "png")]
         + ["fig6_diagnostics.json"]
         + ["fig5_overlay_0.png", "fig5_overlay_2.png", "fig5_overlays.png"]
+        + [cli.WALL_FILE]
     )
+    walls = jsonio.read(os.path.join(out_dir, cli.WALL_FILE))
+    assert set(walls) == {"table2", "fig6", "fig5"} and walls["fig6"]["seconds"] > 0
+    assert walls["table2"]["analyses_together"] == ["table2", "fig6", "fig5"]
     table = jsonio.read(os.path.join(out_dir, "table2_boxmask_accuracy.json"))
     assert [r["tau"] for r in table["rows"]] == [0.1, 0.3, 0.5, 0.7] and table["num_images"] == 8
     fig6 = jsonio.read(os.path.join(out_dir, "fig6_correlation.json"))
@@ -300,7 +323,7 @@ def test_cli_fig5_compares_checkpoints(tmp_path, tiny_run):
         progress=False, labels=labels, overlay_background="gray",
     )  # fmt: skip
     names = [os.path.basename(p) for p in paths]
-    assert names == ["fig5_compare_0.png", "fig5_compare_2.png", "fig5_compare.png"]
+    assert names == ["fig5_compare_0.png", "fig5_compare_2.png", "fig5_compare.png", cli.WALL_FILE]
     assert not os.path.exists(os.path.join(out_dir, "fig5_overlays.png"))
     fig = np.asarray(PIL.Image.open(os.path.join(out_dir, "fig5_compare.png")))
     h, w = config.data.image_size

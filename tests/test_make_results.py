@@ -99,6 +99,9 @@ def test_page_from_fabricated_runs(tmp_path):
          "ci95": [-0.03, 0.05], "num_images": 1440, "resamples": 2000}]}))  # fmt: skip
     (results / "synthetic" / "fig5_compare.png").write_bytes(b"png")
     (results / "synthetic" / "fig6_correlation.md").write_text("| a | b |\n|---|---|\n| 1 | 2 |\n")
+    (results / "synthetic" / "analysis_wall.json").write_text(json.dumps({"fig5": {
+        "seconds": 98.04, "analyses_together": ["fig5"], "cpus": 2, "load_1min": 3.2,
+        "date": "2026-12-03 06:00 UTC"}}))  # fmt: skip
     page = mr.build(
         {"synthetic": (str(tmp_path / "main"), str(tmp_path / "t1"))}, str(results),
         str(tmp_path / "src"), composition=False,
@@ -172,8 +175,12 @@ def test_page_from_fabricated_runs(tmp_path):
     assert "mAP 0.2746" in page and "wall time 0.5 min" in page
     assert "cycles 3.0 (steps 0), cycle 0 10.0" in page
     # Fig. 5: its caption (panels, colours) above the figure; the synthetic data's pixels shown
-    assert mr.FIG5_CAPTION + "\n" in page and "![Figure 5](synthetic/fig5_compare.png)" in page
+    assert (
+        mr.FIG5_CAPTION + " Wall time" in page and "![Figure 5](synthetic/fig5_compare.png)" in page
+    )
     assert mr.FIG5_GRAY not in page
+    assert "Wall time: 1.6 min (2026-12-03 06:00 UTC, 2 CPUs, load 3.2; loading the dataset" in page
+    assert page.count("Wall time: not recorded") == 1  # Fig. 6, made earlier (no Table II here)
     # every table ends at a blank line (a text line right under one renders as its last row)
     lines = page.splitlines()
     for i, line in enumerate(lines[:-1]):

@@ -36,13 +36,20 @@ one row of the four panels per checkpoint, each behind a strip with its label (`
 default: the strategy folder of ``.../<strategy>/cycle_<k>``, else the run dir's name).
 ``--overlay_background gray`` draws the panels on flat gray instead of the photo, so the
 figure holds model outputs only and may be committed (CamVid's pixels are non-commercial).
+
+Every call also records its wall time in ``--out_dir``'s ``analysis_wall.json`` (``WALL_FILE``:
+per analysis, the seconds of the call that last wrote it, dataset and model loading included,
+the analyses run with it, the checkpoints, the machine's load and the date), which the
+results page quotes.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import sys
+import time
 from collections.abc import Sequence
 
 from mtal_jax import runtime
@@ -207,6 +214,29 @@ def check_checkpoints(
     return list(labels) if labels is not None else [default_label(c) for c in checkpoints]
 
 
+WALL_FILE = "analysis_wall.json"
+
+
+def record_wall(
+    out_dir: str, analyses: Sequence[str], checkpoints: Sequence[str], seconds: float
+) -> str:
+    """Adds one call's wall time to ``out_dir/WALL_FILE`` under each of its ``analyses``
+    (the other analyses' entries stay) and returns the path."""
+    path = os.path.join(out_dir, WALL_FILE)
+    walls = jsonio.read(path) if os.path.exists(path) else {}
+    entry = {
+        "seconds": round(float(seconds), 1),
+        "analyses_together": list(analyses),
+        "checkpoints": list(checkpoints),
+        "cpus": os.cpu_count(),
+        "load_1min": round(os.getloadavg()[0], 1),  # other jobs beside it slow it down
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    walls.update({a: entry for a in analyses})
+    jsonio.write_atomic(path, walls)
+    return path
+
+
 def run(
     config: ml_collections.ConfigDict,
     checkpoint: str | Sequence[str],
@@ -222,7 +252,7 @@ def run(
     overlay_background: str = "image",
     strategy: str = "ours",
 ) -> list[str]:
-    """Runs the chosen analyses and returns the written paths.
+    """Runs the chosen analyses and returns the written paths (``WALL_FILE`` last).
 
     ``checkpoint`` is one run dir, or a sequence of them; several run dirs allow only
     ``analyses=("fig5",)`` and write the comparison figure (``write_fig5_compare``).
@@ -241,6 +271,7 @@ def run(
     checkpoints = [checkpoint] if isinstance(checkpoint, str) else list(checkpoint)
     labels = check_checkpoints(checkpoints, labels, analyses)
     os.makedirs(out_dir, exist_ok=True)
+    t0 = time.perf_counter()
     if len(checkpoints) > 1:
         setup = experiment.build_setup(config)  # one dataset and model; weights per checkpoint
         results = []
@@ -249,7 +280,8 @@ def run(
                 config, c, taus=taus, max_images=max_images, overlay_images=overlay_images,
                 pool_json=pool_json, progress=progress, setup=setup, scan=False, strategy=strategy,
             ))  # fmt: skip
-        return write_fig5_compare(results, labels, out_dir, background=overlay_background)
+        paths = write_fig5_compare(results, labels, out_dir, background=overlay_background)
+        return paths + [record_wall(out_dir, analyses, checkpoints, time.perf_counter() - t0)]
     result = collect_split(
         config, checkpoints[0], taus=taus, max_images=max_images,
         overlay_images=overlay_images if "fig5" in analyses else (), pool_json=pool_json,
@@ -262,7 +294,7 @@ def run(
         paths += write_fig6(result, out_dir)
     if "fig5" in analyses:
         paths += write_fig5(result, out_dir, background=overlay_background)
-    return paths
+    return paths + [record_wall(out_dir, analyses, checkpoints, time.perf_counter() - t0)]
 
 
 def _floats(text: str) -> tuple[float, ...]:
