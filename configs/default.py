@@ -39,7 +39,8 @@ reference: 40 = the passes the last cycle's model has accumulated; the paper: ~9
 AP50 0.594 / mIoU 0.705 on the 1000 eval images and is not converged (24 passes: 0.333 /
 0.669 / 0.741); a warm-started cycle gains +0.020 / +0.023 / +0.020 mDSQ per doubling from
 1.5 to 12 passes, so no affordable cycle length is converged by the doubling test; 6 passes
-is the chosen trade-off. The plain
+is the chosen trade-off. Cycle 0's 10 passes are not converged either (20 passes: +0.059
+mDSQ, mAP 0.178 -> 0.205, mIoU 0.672 -> 0.706; docs/regime.md). The plain
 job is about 10 h of training steps on an idle 2-core CPU (0.28 s per step), plus
 evaluations and pool scoring.
 """
