@@ -87,7 +87,7 @@ def get_config(arg=None):
     # Schedule in passes over the 367-image pool (23 steps of batch 16 per pass). The paper
     # (Sec. IV-A): 30,000 steps of batch 4 per cycle on 13,187 images = ~9.1 passes per cycle,
     # 300,000 steps = ~91 passes for the reference. Here: cycles follow the paper's 9 passes
-    # (207 steps; doubling them changes cycle 1's mDSQ by +0.003), cycle 0 (from the ImageNet
+    # (207 steps; doubling them changes cycle 1's mDSQ by +0.004), cycle 0 (from the ImageNet
     # weights) 26 passes = 597 steps (65 passes over its 147 images: the best of 13 / 26 / 52
     # passes, and doubling it to 52 no longer gains; docs/regime.md, CamVid, "Cycle 0's
     # length"), the reference 44 passes = 1010 steps (about half the paper's, and fewer than

@@ -276,6 +276,61 @@ def cost_section(name, results_dir):
     )
 
 
+def _family(name):
+    """What two regime jobs must share to be a doubling pair besides labeled set, pool and
+    seed: warm-started (``w...``, and the run they start from) or not."""
+    return ("w", name.partition("_from_")[2]) if name.startswith("w") else ("", "")
+
+
+def doubling_pairs(jobs):
+    """[(shorter, longer)] job names of ``regime.json`` that differ only in their steps, the
+    longer about twice the shorter (within 1 %): the doubling (convergence) checks."""
+    out = []
+    for a, ja in jobs.items():
+        for b, jb in jobs.items():
+            same = all(ja.get(k) == jb.get(k) for k in ("labeled", "pool", "seed"))
+            steps_a, steps_b = ja.get("steps") or 0, jb.get("steps") or 0
+            if (
+                a != b
+                and same
+                and _family(a) == _family(b)
+                and steps_a > 0
+                and abs(steps_b - 2 * steps_a) <= 0.01 * 2 * steps_a
+            ):
+                out.append((a, b))
+    return sorted(out, key=lambda p: (jobs[p[0]]["labeled"], jobs[p[0]]["steps"], p))
+
+
+def convergence_table(jobs, noise):
+    """The doubling checks: mDSQ before and after, the change in seed stds and against the
+    smallest paired difference 5 trials detect (``noise_floor.json``)."""
+    pairs = doubling_pairs(jobs)
+    if not pairs:
+        return ""
+    std = (noise or {}).get("mdsq_std_pooled", math.nan)
+    floor = ((noise or {}).get("min_detectable_diff") or {}).get("5", math.nan)
+    lines = [
+        (
+            "\nConvergence checks (every pair of regime runs that differ only in doubled steps; "
+            f"seed std: the noise floor's pooled {std:.4f}; a change below the smallest "
+            f"difference 5 trials detect, {floor:.3f}, is within noise; `docs/regime.md` "
+            "reads them):\n"
+        ),
+        "| shorter run | longer run | labeled | passes | mDSQ | change | in seed stds | vs 5-trial floor |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for a, b in pairs:
+        ja, jb = jobs[a], jobs[b]
+        change = jb["mdsq"] - ja["mdsq"]
+        within = "within" if abs(change) < floor else ("beyond" if _finite(floor) else DASH)
+        lines.append(
+            f"| {a} | {b} | {ja['labeled']} / {ja['pool']} | {ja['passes']:.1f} -> "
+            f"{jb['passes']:.1f} | {ja['mdsq']:.3f} -> {jb['mdsq']:.3f} | {change:+.3f} | "
+            f"{change / std if _finite(std) and std else math.nan:+.1f} | {within} |"
+        )
+    return "\n".join(lines)
+
+
 def regime_section(name, results_dir, config):
     """The regime: schedule of the run, reference, noise floor, convergence jobs."""
     d = os.path.join(results_dir, name)
@@ -332,6 +387,7 @@ def regime_section(name, results_dir, config):
                 f"| {j.get('miou', math.nan):.4f} | {mdsq if mdsq is None else f'{mdsq:.3f}'} "
                 f"| {j.get('wall_s', 0):.0f} s |"
             )
+        lines.append(convergence_table(jobs, noise))
     if not lines:
         return "_(no regime measurements for this dataset yet)_\n"
     return "\n".join(lines) + "\n"

@@ -316,3 +316,28 @@ def test_trials10_section_pairs_ours_with_random_over_its_trials(tmp_path):
         results, src, False,
     )  # fmt: skip
     assert f"{claim} — | not run | {interval} (n=3) | **reproduced** |" in both
+
+
+def test_convergence_table_pairs_runs_that_differ_only_in_doubled_steps():
+    mr = _load()
+
+    def job(labeled, steps, seed, mdsq):
+        return {"labeled": labeled, "pool": 100, "steps": steps, "passes": steps * 16 / 100,
+                "seed": seed, "mdsq": mdsq}  # fmt: skip
+
+    jobs = {
+        "f40_s0": job(40, 100, 0, 0.70), "f40_s0_x2": job(40, 200, 0, 0.76),
+        "f40_s1": job(40, 100, 1, 0.71),  # another seed: no pair with f40_s0_x2
+        "w50_e9": job(50, 207, 1, 0.80), "w50_e18": job(50, 413, 1, 0.81),  # 413 ~ 2 x 207
+        "w50_e9_from_other": job(50, 207, 1, 0.79),  # warm-started from another run
+        "lc50_e18": job(50, 413, 1, 0.90),  # not warm-started: no pair with w50_e9
+    }  # fmt: skip
+    assert mr.doubling_pairs(jobs) == [("f40_s0", "f40_s0_x2"), ("w50_e9", "w50_e18")]
+    noise = {"mdsq_std_pooled": 0.02, "min_detectable_diff": {"5": 0.05}}
+    table = mr.convergence_table(jobs, noise)
+    assert (
+        "| f40_s0 | f40_s0_x2 | 40 / 100 | 16.0 -> 32.0 | 0.700 -> 0.760 | +0.060 | +3.0 | beyond |"
+        in table
+    )
+    assert "| w50_e9 | w50_e18 | 50 / 100 |" in table and "| +0.010 | +0.5 | within |" in table
+    assert mr.convergence_table({"ref": job(100, 10, 0, 1.0)}, noise) == ""
