@@ -133,7 +133,7 @@ def composition(
     image_counts: np.ndarray,
     hard: np.ndarray | None,
     class_names: Sequence[str],
-    hard_definition: str = ", ".join(HARD_CONDITIONS),
+    hard_words: str = ", ".join(HARD_CONDITIONS),
 ) -> dict[str, Any]:
     """Per-strategy composition of the ``selections`` (``selection.json`` objects with
     ``strategy``, ``trial``, ``cycle`` and ``selected``) against the pool.
@@ -143,7 +143,7 @@ def composition(
       image_counts: [N, C] boxes per pool image and detection class.
       hard: [N] bool hard scenes, or None (n/a).
       class_names: [C] detection class names.
-      hard_definition: what ``hard`` flags, in words (``hard_definition(dataset)``).
+      hard_words: what ``hard`` flags, in words (``hard_definition(dataset)``).
 
     Returns:
       ``{"rare_classes": [names], "pool_class_counts": {name: boxes}, "hard_available",
@@ -160,7 +160,7 @@ def composition(
         "rare_definition": "detection classes with fewer pool boxes than the median per-class count",
         "pool_class_counts": {c: int(v) for c, v in zip(class_names, pool_counts)},
         "hard_available": hard is not None,
-        "hard_definition": hard_definition if hard is not None else None,
+        "hard_definition": hard_words if hard is not None else None,
         "pool": shares(counts_of(image_counts, rare, hard, np.arange(n))),
         "strategies": {},
     }
