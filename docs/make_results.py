@@ -141,6 +141,15 @@ def analysis_wall(d, analysis):
     )
 
 
+def _write_records(records, d):
+    """``reporting.write_summary`` and ``results.json`` (one line: the records are large)
+    of one run's records into ``d``."""
+    os.makedirs(d, exist_ok=True)
+    reporting.write_summary(records, d)
+    with open(os.path.join(d, "results.json"), "w", encoding="utf-8") as f:
+        json.dump(records, f)
+
+
 def _finite(x):
     return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
 
@@ -694,11 +703,7 @@ def trials10_section(name, run, main_run, main_records, results_dir):
             + ".\n"
         )
         return "\n".join(out), {}
-    d = os.path.join(results_dir, f"{name}_trials10")
-    os.makedirs(d, exist_ok=True)
-    reporting.write_summary(records, d)
-    with open(os.path.join(d, "results.json"), "w", encoding="utf-8") as f:
-        json.dump(records, f)
+    _write_records(records, os.path.join(results_dir, f"{name}_trials10"))
     g = paired.paired_gain(records, "ours")
     m = paired.match_final_savings(records, "ours")
     out += [
@@ -743,9 +748,7 @@ def dataset_section(name, run, table1_run, results_dir, composition=True, trials
     out += ["### What the protocol costs on this machine\n", cost_section(name, results_dir)]
     rows = {}
     if records:
-        reporting.write_summary(records, d)
-        with open(os.path.join(d, "results.json"), "w", encoding="utf-8") as f:
-            json.dump(records, f)  # one line: the records are large
+        _write_records(records, d)
         summaries = reporting.summarize(records)
         pairs = jsonio.read(os.path.join(d, "paired.json"))
         ref = _read(os.path.join(run, "reference", "metrics.json")) or {}
@@ -798,11 +801,7 @@ def dataset_section(name, run, table1_run, results_dir, composition=True, trials
     t1, t1_config, t1_seconds = load_run(table1_run)
     out.append("\n### Table I: the three scores, both S_cls modes\n")
     if t1:
-        td = os.path.join(results_dir, f"{name}_table1")
-        os.makedirs(td, exist_ok=True)
-        reporting.write_summary(t1, td)
-        with open(os.path.join(td, "results.json"), "w", encoding="utf-8") as f:
-            json.dump(t1, f)
+        _write_records(t1, os.path.join(results_dir, f"{name}_table1"))
         table, t1_rows = table1_section(t1, t1_config)
         rows.update(t1_rows)
         source = ((t1_config or {}).get("al") or {}).get("share_from", "")
