@@ -9,7 +9,6 @@ import os
 import time
 
 import numpy as np
-import tensorboardX
 
 from mtal_jax import jsonio
 
@@ -40,6 +39,11 @@ class MetricWriter:
         # Event files are named by second and host; the suffix keeps two writers of one
         # second (a quick resume, another process) from writing the same file.
         suffix = f".{os.getpid()}.{next(_WRITERS)}"
+        # Imported here, not at the top: tensorboardX imports torch whenever it is installed
+        # (seconds), and select.py, the archive and the analyses import this module without
+        # writing events.
+        import tensorboardX
+
         self._tb = tensorboardX.SummaryWriter(logdir, purge_step=purge, filename_suffix=suffix)
         self._jsonl = open(path, "a", encoding="utf-8")  # noqa: SIM115  (closed by close())
 

@@ -293,8 +293,7 @@ def test_ours_selects_top_scores():
 def test_ours_runs_in_the_predict_function():
     """End to end with the real network (test backbone) and ``train.step.make_predict_fn``."""
     model = multitask.Model(num_det_classes=C_DET, num_seg_classes=C_SEG, backbone="test")
-    init = jax.jit(multitask.create_variables, static_argnums=(0, 2))  # jitted init is faster
-    variables = init(model, jax.random.key(0), (32, 32))
+    variables = multitask.create_variables(model, jax.random.key(0), (32, 32))
     predict_fn = step.make_predict_fn(
         model,
         strategies.ours(crop_size=32, crop_chunk=4),

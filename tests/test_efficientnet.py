@@ -51,7 +51,8 @@ def test_matches_committed_torch_twin_outputs(weights_path):
     variables = traverse_util.unflatten_dict(
         efficientnet.convert_efficientnet_lite0(torch_file.read_state_dict(weights_path)), sep="/"
     )
-    ours = efficientnet.EfficientNetLite0().apply(variables, jnp.asarray(ref["x"]), train=False)
+    apply = jax.jit(lambda v, x: efficientnet.EfficientNetLite0().apply(v, x, train=False))
+    ours = apply(variables, jnp.asarray(ref["x"]))  # jitted: op by op compiles each layer
     for s, a in enumerate(ours):
         b = ref[f"out{s}"]
         assert a.shape == b.shape
@@ -73,9 +74,9 @@ def test_multitask_model_loads_the_packaged_weights(weights_path):
         jax.tree.map(np.testing.assert_array_equal, loaded[col]["resnet"], want[col])
     jax.tree.map(np.testing.assert_array_equal, loaded["params"]["seg"], fresh["params"]["seg"])
     images = np.random.default_rng(1).integers(0, 256, (2, 64, 96, 3)).astype(np.uint8)
-    out = model.apply(loaded, images, train=False)
-    stages = efficientnet.EfficientNetLite0().apply(
-        want, (images.astype(np.float32) - 127.0) / 128.0, train=False
+    out = jax.jit(lambda v, x: model.apply(v, x, train=False))(loaded, images)
+    stages = jax.jit(lambda v, x: efficientnet.EfficientNetLite0().apply(v, x, train=False))(
+        want, (images.astype(np.float32) - 127.0) / 128.0
     )
     np.testing.assert_allclose(out.embedding, jnp.mean(stages[-1], axis=(1, 2)), rtol=1e-5)
     assert out.seg_logits.shape == (2, 16, 24, 5)

@@ -43,6 +43,19 @@ def test_variables_hold_params_and_batch_stats(model_and_variables):
     _, variables = model_and_variables
     assert set(variables) == {"params", "batch_stats"}
     chex.assert_tree_all_finite(variables)
+
+
+def test_jitted_initialisation_equals_the_op_by_op_one(model_and_variables):
+    """``create_variables`` is jitted for speed; Flax's own (eager) ``init`` gives the same
+    values bit for bit, so the change left every experiment's initial weights as they were."""
+    model, variables = model_and_variables
+    dummy = jnp.zeros((1, *fixtures.IMAGE_HW, 3), jnp.uint8)
+    eager = model.init(jax.random.key(0), dummy, train=False)
+    assert jax.tree.structure(dict(eager)) == jax.tree.structure(variables)
+    jax.tree.map(np.testing.assert_array_equal, dict(eager), variables)
+    other = multitask.create_variables(model, jax.random.key(1), list(fixtures.IMAGE_HW))
+    differ = jax.tree.map(lambda a, b: not np.array_equal(a, b), other, variables)
+    assert any(jax.tree.leaves(differ))  # the key is an argument, not baked into the init
     n = sum(x.size for x in jax.tree.leaves(variables["params"]))
     assert n < 50_000, f"the test model should stay tiny, has {n} parameters"
 
