@@ -218,6 +218,37 @@ def test_a_failed_save_leaves_the_previous_archive(stopped, tmp_path):
     assert os.listdir(tmp_path) == ["arch"]  # no temporary folder left behind
 
 
+def test_a_later_save_removes_what_a_killed_save_left(tmp_path):
+    """A session killed mid-save leaves ``<archive>.tmp<pid>`` (or ``.old<pid>``): removed
+    once its process is gone and it is an hour old; a live or recent one, another archive's,
+    and an ``.old`` folder while the archive itself is missing, are left alone."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    gone, live = int(dead.stdout), os.getpid()
+    out = tmp_path / "arch"
+
+    def leftover(name, age_s):
+        path = tmp_path / name
+        path.mkdir()
+        (path / "results.json").write_text("[]")
+        t = os.path.getmtime(path) - age_s
+        os.utime(path, (t, t))
+        return str(path)
+
+    stale_tmp = leftover(f"arch.tmp{gone}", 7200)
+    stale_old = leftover(f"arch.old{gone}", 7200)
+    kept = [
+        leftover(f"arch.tmp{live}", 7200),  # its save may still run
+        leftover(f"arch.tmp{gone}0", 60),  # recent (a save on another machine)
+        leftover(f"archive2.tmp{gone}", 7200),  # another archive's
+    ]
+    assert archive.remove_stale_leftovers(str(out)) == [stale_tmp]  # no archive: .old kept
+    out.mkdir()
+    (out / archive.MANIFEST).write_text("{}")
+    assert archive.remove_stale_leftovers(str(out)) == [stale_old]
+    assert sorted(os.listdir(tmp_path)) == sorted(["arch", *(os.path.basename(k) for k in kept)])
+
+
 def test_cli_usage_and_errors(stopped, tmp_path):
     def cli(*args):
         cmd = [sys.executable, "-m", "mtal_jax.al.archive_cli", *args]

@@ -26,7 +26,8 @@ first machine would have trained (training is deterministic on one machine only,
 A run directory that is still being written may be archived: the set of finished runs is
 read once, after ``results.json`` is copied, and only the files present then are copied.
 The archive is written beside ``out`` and renamed over it, so a failure leaves the previous
-archive; an archive holding records that the run directory lacks (it was continued on
+archive (the folders a killed save leaves are removed by a later one:
+``remove_stale_leftovers``); an archive holding records that the run directory lacks (it was continued on
 another machine) is never replaced by it (``missing_records``).
 """
 
@@ -165,6 +166,7 @@ def save(workdir: str, out: str, *, keep: Sequence[str] = (), load_variables=Non
             "replacing it with an older state"
         )
     results = os.path.join(workdir, "results.json")
+    remove_stale_leftovers(out)
     tmp = f"{os.path.abspath(out).rstrip(os.sep)}.tmp{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
@@ -230,6 +232,46 @@ def _variables_loader(workdir: str):
         config, needs_loss_prediction=any(s.base == "ll4al" for s in specs)
     )
     return lambda run_dir: loop.load_variables(run_dir, setup.model, setup.train_cfg, setup.spec)
+
+
+def remove_stale_leftovers(out: str, *, min_age_s: float = 3600.0) -> list[str]:
+    """Removes the folders ``<out>.tmp<pid>`` and ``<out>.old<pid>`` that a killed ``save``
+    left beside archive ``out`` (a session that ends mid-save): only those whose process is
+    gone from this machine and that were last changed ``min_age_s`` or more ago (a save on
+    another machine sharing the folder is left alone while it may still run). An ``.old``
+    folder is kept while ``out`` itself is missing: it is then the last complete archive.
+
+    Returns:
+      The removed paths.
+    """
+    base = os.path.abspath(out).rstrip(os.sep)
+    parent, name = os.path.split(base)
+    if not os.path.isdir(parent):
+        return []
+    removed = []
+    for entry in sorted(os.listdir(parent)):
+        for kind in (".tmp", ".old"):
+            pid = entry[len(name) + len(kind) :]
+            if not (entry.startswith(name + kind) and pid.isdigit()):
+                continue
+            path = os.path.join(parent, entry)
+            if kind == ".old" and not os.path.exists(os.path.join(base, MANIFEST)):
+                continue
+            if _alive(int(pid)) or time.time() - os.path.getmtime(path) < min_age_s:
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _replace_dir(new: str, target: str) -> None:
