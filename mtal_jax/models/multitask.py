@@ -133,9 +133,10 @@ def create_variables(model: Model, key: jax.Array, image_hw: tuple[int, int]) ->
     """Initialises ``{"params", "batch_stats"}`` for images of size ``image_hw``.
 
     Jitted, once per (model, image size) in a process (and from XLA's persistent cache after
-    that): op by op, the first initialisation compiled every layer's operations one at a
-    time (EfficientNet-Lite0 51 s against 21 s jitted, measured side by side on the 2-core
-    CPU); the values are bit for bit the same (``tests/test_models.py``).
+    that): op by op, the first initialisation of a process compiled every layer's operations
+    one at a time (1.4-1.6x slower than jitted with a cold cache, 9-11x with a warm one:
+    docs/benchmarks.md, "First model initialisation"); the values are bit for bit the same
+    (``tests/test_models.py``).
     """
     return dict(_init(model, key, tuple(int(d) for d in image_hw)))
 
