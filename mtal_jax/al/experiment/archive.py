@@ -27,8 +27,8 @@ A run directory that is still being written may be archived: the set of finished
 read once, after ``results.json`` is copied, and only the files present then are copied.
 The archive is written beside ``out`` and renamed over it, so a failure leaves the previous
 archive (the folders a killed save leaves are removed by a later one:
-``remove_stale_leftovers``); an archive holding records that the run directory lacks (it was continued on
-another machine) is never replaced by it (``missing_records``).
+``remove_stale_leftovers``); an archive holding records that the run directory lacks (it was
+continued on another machine) is never replaced by it (``missing_records``).
 """
 
 from __future__ import annotations
