@@ -54,7 +54,8 @@ def get_config(arg=None):
     config.model.backbone = "resnet50"
     config.model.neck_channels = 256
     config.model.head_channels = 128
-    config.model.pretrained_backbone = ""  # local .pth / .npz of ImageNet weights (configs/nuimages.py)
+    # A local .pth / .npz of ImageNet weights (configs/nuimages.py).
+    config.model.pretrained_backbone = ""
 
     # Passes over the pool as for nuImages (paper: 30,000 / 300,000 steps of batch 4 there).
     config.train.cycle_epochs = 30_000 * 4 / 13_187  # ~9.1

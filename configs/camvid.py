@@ -56,7 +56,8 @@ from configs import default
 
 
 def get_config(arg=None):
-    config = default.get_config(arg)  # presets "quick", "repro", "table1", "trials10" as in default.py
+    # Presets "quick", "repro", "table1", "trials10" as in default.py.
+    config = default.get_config(arg)
 
     config.data.name = "camvid"
     config.data.root = "../shared/data/camvid"  # relative to the repository root
