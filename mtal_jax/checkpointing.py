@@ -38,7 +38,10 @@ def make_manager(
         keep_checkpoints_without_metrics=False,
         enable_async_checkpointing=True,
     )
-    return ocp.CheckpointManager(os.path.abspath(directory), options=options)
+    handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
+    return ocp.CheckpointManager(
+        os.path.abspath(directory), options=options, item_handlers=handlers
+    )
 
 
 def save(
@@ -66,6 +69,49 @@ def restore(manager: ocp.CheckpointManager, step: int, abstract_state: Any) -> t
         ),
     )
     return restored.state, dict(restored.meta or {})
+
+
+def mismatches(manager: ocp.CheckpointManager, step: int, abstract_state: Any) -> list[str]:
+    """Where the state saved at ``step`` differs from ``abstract_state``, from the
+    checkpoint's metadata alone (no array is read).
+
+    Args:
+      manager: from ``make_manager``.
+      step: a step the manager holds.
+      abstract_state: the pytree a ``restore`` would fill (arrays or shape/dtype structs).
+
+    Returns:
+      One line per differing array, by path, parameters first (``"params/neck/conv/kernel: saved
+      (3, 3, 16, 16) float32, expected (3, 3, 8, 16) float32"``, ``"...: not in the
+      checkpoint"``, ``"...: saved but not expected"``); empty when every path, shape and
+      dtype agree.
+    """
+    saved = manager.item_metadata(step)["state"]
+
+    def name(entry: Any) -> str:  # dict key, attribute or index alike: the saved tree is dicts
+        for field in ("key", "name", "idx"):
+            if hasattr(entry, field):
+                return str(getattr(entry, field))
+        return str(entry)
+
+    def by_path(tree: Any) -> dict[str, tuple[tuple[int, ...], str]]:
+        leaves = jax.tree_util.tree_leaves_with_path(tree, is_leaf=lambda x: hasattr(x, "shape"))
+        return {
+            "/".join(name(e) for e in k): (tuple(v.shape), str(jax.numpy.dtype(v.dtype)))
+            for k, v in leaves
+        }
+
+    have, want = by_path(saved), by_path(abstract_state)
+    lines = []
+    for key in sorted(want.keys() | have.keys(), key=lambda k: (not k.startswith("params"), k)):
+        if key not in have:
+            lines.append(f"{key}: not in the checkpoint")
+        elif key not in want:
+            lines.append(f"{key}: saved but not expected")
+        elif have[key] != want[key]:
+            (s_shape, s_dtype), (w_shape, w_dtype) = have[key], want[key]
+            lines.append(f"{key}: saved {s_shape} {s_dtype}, expected {w_shape} {w_dtype}")
+    return lines
 
 
 def restore_latest(manager: ocp.CheckpointManager, abstract_state: Any) -> tuple[Any, dict] | None:

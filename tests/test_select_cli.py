@@ -77,7 +77,11 @@ def test_bad_inputs_fail_before_scoring(trained, tmp_path):
     other = tiny.get_config()
     other.data.data_dir = config.data.data_dir
     other.model.neck_channels = 8  # another model than the checkpoint's
-    with pytest.raises(ValueError, match="does not match the model of the config"):
+    with pytest.raises(
+        ValueError,
+        match=r"does not match the model of the config .*: \d+ array\(s\) differ: params/\S+: "
+        r"saved \(3, 3, 16, 16\) float32, expected \(3, 3, 8, 16\) float32",
+    ):  # named from the checkpoint's metadata, before any array is read
         select_cli.run(other, strategy="ours", checkpoint=run_dir, budget=1, output=out)
     assert not os.path.exists(out)
 

@@ -431,16 +431,24 @@ def load_variables(
         lambda: state_lib.create_train_state(model, tx, jax.random.key(0), spec.image_hw)
     )
     manager = checkpointing.make_manager(directory, best_metric="metric")
+    what = (
+        f"checkpoint {directory} does not match the model of the config (backbone "
+        f"{model.backbone!r}, "
+        f"{spec.num_det_classes} detection / {spec.num_seg_classes} segmentation classes)"
+    )
     try:
         step = manager.best_step() if manager.best_step() is not None else manager.latest_step()
+        differ = checkpointing.mismatches(manager, step, like)  # from metadata, before any read
+        if differ:
+            shown = "; ".join(differ[:3]) + ("; ..." if len(differ) > 3 else "")
+            raise ValueError(f"{what}: {len(differ)} array(s) differ: {shown}")
         state, _ = checkpointing.restore(manager, step, like)
-    except Exception as e:  # orbax raises many types for structure/shape mismatches
-        raise ValueError(
-            f"checkpoint {directory} does not match the model of the config (backbone "
-            f"{model.backbone!r}, "
-            f"{spec.num_det_classes} detection / {spec.num_seg_classes} segmentation classes): "
-            f"{type(e).__name__}: {str(e)[:300]}"
-        ) from e
+    except ValueError as e:
+        if str(e).startswith(what):
+            raise
+        raise ValueError(f"{what}: ValueError: {str(e)[:300]}") from e
+    except Exception as e:  # orbax raises many types for what its metadata did not show
+        raise ValueError(f"{what}: {type(e).__name__}: {str(e)[:300]}") from e
     finally:
         checkpointing.close(manager)
     variables = jax.device_get(step_lib.variables_of(state))
