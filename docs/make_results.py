@@ -115,10 +115,11 @@ FIG5_CAPTION = (
 FIG5_GRAY = " Drawn on flat gray: model outputs only, no pixel of the dataset (its terms)."
 
 
-def _image(d, name, file, title):
-    """A markdown image line for ``<d>/<file>`` (linked as ``<name>/<file>``), or a note."""
+def _image(d, link, file, title):
+    """A markdown image line for ``<d>/<file>`` (linked as ``<link>/<file>``, ``link``: ``d``
+    relative to the page), or a note."""
     if os.path.exists(os.path.join(d, file)):
-        return f"\n![{title}]({name}/{file})\n"
+        return f"\n![{title}]({link}/{file})\n"
     return "\n_(figure not available yet)_\n"
 
 
@@ -674,11 +675,12 @@ def fig6_claims_table(rows):
     return "\n".join(lines) + "\n"
 
 
-def trials10_section(name, run, main_run, main_records, results_dir):
+def trials10_section(name, run, main_run, main_records, results_dir, link_root="results"):
     """The ``trials10`` experiment's subsection (ours against random over more trials than
     the main comparison) and its claim rows (keys marked with the trial count); writes
     ``<results_dir>/<name>_trials10/``. Returns (markdown, claims). ``main_run``: the main
-    comparison it shares its first trials with (``al.share_from`` of a run not started)."""
+    comparison it shares its first trials with (``al.share_from`` of a run not started);
+    ``link_root``: ``results_dir`` relative to the page (its figure links)."""
     records, config, seconds = load_run(run)
     cfg = DATASETS.get(name, (name, "configs/<config>.py"))[1]
     planned = int(((config or {}).get("al") or {}).get("num_trials", 10))
@@ -728,7 +730,7 @@ def trials10_section(name, run, main_run, main_records, results_dir):
             )
             + f" | {paired.verdict(g['ci95']) if g['trials'] else 'no finished trial yet'} |"
         ),
-        f"\n![mDSQ]({name}_trials10/mdsq.png)\n",
+        f"\n![mDSQ]({link_root}/{name}_trials10/mdsq.png)\n",
     ]
     rows = {}
     for claim, value in claims(records, reporting.summarize(records)).items():
@@ -737,11 +739,15 @@ def trials10_section(name, run, main_run, main_records, results_dir):
     return "\n".join(out), rows
 
 
-def dataset_section(name, run, table1_run, results_dir, composition=True, trials10_run=""):
+def dataset_section(
+    name, run, table1_run, results_dir, composition=True, trials10_run="", link_root="results"
+):
     """The page section of one dataset; writes its files. Returns (markdown, claims).
-    ``trials10_run``: the run directory of its ``trials10`` experiment ("": none planned)."""
+    ``trials10_run``: the run directory of its ``trials10`` experiment ("": none planned);
+    ``link_root``: ``results_dir`` relative to the page (its figure links)."""
     title, cfg, _, _ = DATASETS.get(name, (name, "configs/<config>.py", "", ""))
     d = os.path.join(results_dir, name)
+    link = f"{link_root}/{name}"
     os.makedirs(d, exist_ok=True)
     records, config, seconds = load_run(run)
     out = [f"\n## {title}\n", "### Regime\n", regime_section(name, results_dir, config)]
@@ -766,7 +772,7 @@ def dataset_section(name, run, table1_run, results_dir, composition=True, trials
             + ". Gains: mean over cycles 1..K of the strategy minus random in the same trial, "
             "mean [95 % t interval] over trials (`paired.json`).\n",
             main_table(records, pairs),
-            f"\n![mDSQ]({name}/mdsq.png) ![mAP]({name}/map.png) ![mIoU]({name}/miou.png)\n",
+            f"\n![mDSQ]({link}/mdsq.png) ![mAP]({link}/map.png) ![mIoU]({link}/miou.png)\n",
             "### Label efficiency (95 % of the reference mDSQ)\n",
             le_table(summaries, pairs),
             (
@@ -795,7 +801,7 @@ def dataset_section(name, run, table1_run, results_dir, composition=True, trials
     else:
         out.append(f"_(main run `{run}` not available yet)_\n")
     if trials10_run:
-        text, t10_rows = trials10_section(name, trials10_run, run, records, results_dir)
+        text, t10_rows = trials10_section(name, trials10_run, run, records, results_dir, link_root)
         out.append(text)
         rows.update(t10_rows)
     t1, t1_config, t1_seconds = load_run(table1_run)
@@ -865,12 +871,12 @@ def dataset_section(name, run, table1_run, results_dir, composition=True, trials
         if os.path.exists(os.path.join(d, "fig6_correlation.md"))
         else "",
         fig6_claims_table(fig6),
-        _image(d, name, "fig6_correlation.png", "Figure 6"),
+        _image(d, link, "fig6_correlation.png", "Figure 6"),
         "### Figure 5: random vs CALD vs ours after the last cycle\n",
         (FIG5_CAPTION + (FIG5_GRAY if gray else "") + " " + analysis_wall(d, "fig5"))
         if os.path.exists(os.path.join(d, "fig5_compare.png"))
         else "",
-        _image(d, name, "fig5_compare.png", "Figure 5"),
+        _image(d, link, "fig5_compare.png", "Figure 5"),
     ]
     return "\n".join(out), rows
 
@@ -895,9 +901,10 @@ def side_by_side(all_rows):
     return "\n".join(lines) + "\n"
 
 
-def build(runs, results_dir, src_dir, composition=True):
+def build(runs, results_dir, src_dir, composition=True, link_root="results"):
     """The page's text; writes the per-dataset files. ``runs``: {dataset: (main, table1)} or
-    {dataset: (main, table1, trials10)} ("" or a missing third: no ``trials10`` planned)."""
+    {dataset: (main, table1, trials10)} ("" or a missing third: no ``trials10`` planned);
+    ``link_root``: ``results_dir`` relative to the page's folder (its figure links)."""
     out = [
         "# Results\n",
         (
@@ -950,8 +957,9 @@ def build(runs, results_dir, src_dir, composition=True):
     for name, (run, t1, *rest) in runs.items():
         t10 = rest[0] if rest else ""
         text, rows = dataset_section(
-            name, run, t1, results_dir, composition=composition, trials10_run=t10
-        )
+            name, run, t1, results_dir, composition=composition, trials10_run=t10,
+            link_root=link_root,
+        )  # fmt: skip
         sections.append(text)
         all_rows[name] = rows
     out += ["## Side by side with the paper\n", side_by_side(all_rows)]
@@ -984,7 +992,11 @@ def main(argv=None):
         n: (getattr(args, n), getattr(args, f"{n}_table1"), getattr(args, f"{n}_trials10"))
         for n in DATASETS
     }
-    text = build(runs, args.results_dir, args.src_dir, composition=not args.no_composition)
+    link_root = os.path.relpath(args.results_dir, os.path.dirname(os.path.abspath(args.out)))
+    text = build(
+        runs, args.results_dir, args.src_dir, composition=not args.no_composition,
+        link_root=link_root.replace(os.sep, "/"),
+    )  # fmt: skip
     _write(args.out, text)
     print("written", args.out)
 

@@ -5,6 +5,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 
 import pytest
 
@@ -176,8 +177,12 @@ def test_page_from_fabricated_runs(tmp_path):
     assert "cycles 3.0 (steps 0), cycle 0 10.0" in page
     # Fig. 5: its caption (panels, colours) above the figure; the synthetic data's pixels shown
     assert (
-        mr.FIG5_CAPTION + " Wall time" in page and "![Figure 5](synthetic/fig5_compare.png)" in page
+        mr.FIG5_CAPTION + " Wall time" in page
+        and "![Figure 5](results/synthetic/fig5_compare.png)" in page
     )
+    # figures are linked relative to the page (here beside the results folder) and exist
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page)
+    assert len(links) >= 4 and all((tmp_path / link).is_file() for link in links), links
     assert mr.FIG5_GRAY not in page
     assert "Wall time: 1.6 min (2026-12-03 06:00 UTC, 2 CPUs, load 3.2; loading the dataset" in page
     assert page.count("Wall time: not recorded") == 1  # Fig. 6, made earlier (no Table II here)
