@@ -31,3 +31,11 @@ def shared_data() -> pathlib.Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} is absent (real-data tests need ../shared/data)")
     return SHARED_DATA
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """Workers of ``-n auto`` (pyproject addopts): one per CPU this process may use, at most
+    4 (a worker holds up to ~5 GB at its peak). ``--dist loadfile`` keeps each module, and so
+    its module fixtures, in one worker."""
+    del config
+    return max(1, min(len(os.sched_getaffinity(0)), 4))
