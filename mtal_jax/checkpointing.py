@@ -84,9 +84,12 @@ def mismatches(manager: ocp.CheckpointManager, step: int, abstract_state: Any) -
       One line per differing array, by path, parameters first (``"params/neck/conv/kernel: saved
       (3, 3, 16, 16) float32, expected (3, 3, 8, 16) float32"``, ``"...: not in the
       checkpoint"``, ``"...: saved but not expected"``); empty when every path, shape and
-      dtype agree.
+      dtype agree, or when the checkpoint has no tree metadata to compare (``restore``
+      then checks for itself).
     """
     saved = manager.item_metadata(step)["state"]
+    if saved is None:
+        return []
 
     def name(entry: Any) -> str:  # dict key, attribute or index alike: the saved tree is dicts
         for field in ("key", "name", "idx"):
