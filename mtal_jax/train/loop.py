@@ -439,18 +439,14 @@ def load_variables(
     try:
         step = manager.best_step() if manager.best_step() is not None else manager.latest_step()
         differ = checkpointing.mismatches(manager, step, like)  # from metadata, before any read
-        if differ:
-            shown = "; ".join(differ[:3]) + ("; ..." if len(differ) > 3 else "")
-            raise ValueError(f"{what}: {len(differ)} array(s) differ: {shown}")
-        state, _ = checkpointing.restore(manager, step, like)
-    except ValueError as e:
-        if str(e).startswith(what):
-            raise
-        raise ValueError(f"{what}: ValueError: {str(e)[:300]}") from e
+        state = None if differ else checkpointing.restore(manager, step, like)[0]
     except Exception as e:  # orbax raises many types for what its metadata did not show
         raise ValueError(f"{what}: {type(e).__name__}: {str(e)[:300]}") from e
     finally:
         checkpointing.close(manager)
+    if differ:
+        shown = "; ".join(differ[:3]) + ("; ..." if len(differ) > 3 else "")
+        raise ValueError(f"{what}: {len(differ)} array(s) differ: {shown}")
     variables = jax.device_get(step_lib.variables_of(state))
     finite.check_variables(variables, where=f"checkpoint {directory} (step {step})")
     return variables
