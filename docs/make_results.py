@@ -516,14 +516,14 @@ def claims(records, summaries):
             continue
         digits = 3 if metric == "mdsq" else 4
         cell = f"{paired.format_interval(stats, digits)} (n={stats['trials']})"
-        out[text] = (cell, paired.verdict(stats["ci95"]))
+        out[text] = (cell, paired.verdict(stats["ci95"]), stats["p_value"])
     text = "ours reaches 95 % of the reference mDSQ with fewer labels than random (67 % vs 87 %)"
     if "ours" in summaries and "random" in summaries:
         le = paired.label_efficiency_savings(summaries, "ours")
         if le["savings_trials"]:
             stats = {"mean": le["savings_mean"], "ci95": le["savings_ci95"]}
             cell = f"{paired.format_interval(stats, 1, 100)} pp (n={le['savings_trials']})"
-            out[text] = (cell, paired.verdict(le["savings_ci95"]))
+            out[text] = (cell, paired.verdict(le["savings_ci95"]), le["savings_p"])
         else:
             reached = f"{summaries['ours'].le95_trials_reached}/{len(summaries['ours'].trials)}"
             out[text] = (f"95 % not reached by both in any trial (ours {reached})", "not testable")
@@ -535,7 +535,9 @@ def claims(records, summaries):
                 f"{paired.format_interval(m, 1, 100)} pp (n={m['trials']}; reached in "
                 f"{m['reached']}/{m['compared']})"
             )
-        out[MATCH_FINAL_CLAIM] = (cell, paired.verdict(m["ci95"]) if m["trials"] else "not run")
+        out[MATCH_FINAL_CLAIM] = (
+            (cell, paired.verdict(m["ci95"]), m["p_value"]) if m["trials"] else (cell, "not run")
+        )
     return out
 
 
@@ -618,6 +620,7 @@ def table1_section(records, config):
                 rows[f"Table I ({mode}): {text}"] = (
                     f"{paired.format_interval(g)} (n={g['trials']})",
                     paired.verdict(g["ci95"]),
+                    g["p_value"],
                 )
     return "\n".join(lines) + "\n", rows
 
@@ -653,7 +656,7 @@ def fig6_rows(path):
             out[text] = (DASH, "not run")
             continue
         cell = f"{stat:+.2f} [{lo:+.2f}, {hi:+.2f}] (one model, {c['num_images']} images)"
-        out[text] = (cell, paired.verdict([lo, hi]))
+        out[text] = (cell, paired.verdict([lo, hi]), c.get("p_value", math.nan))
     return out
 
 
@@ -671,7 +674,7 @@ def fig6_claims_table(rows):
         "| reading (paper) | difference [95 % CI] | verdict |",
         "|---|---|---|",
     ]
-    lines += [f"| {c[len('Fig. 6: ') :]} | {v} | {r} |" for c, (v, r) in rows.items()]
+    lines += [f"| {c[len('Fig. 6: ') :]} | {v} | {r} |" for c, (v, r, *_) in rows.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -881,23 +884,76 @@ def dataset_section(
     return "\n".join(out), rows
 
 
+def claim_family(claim):
+    """The family of a side-by-side claim for Holm's adjustment: the claims that answer one
+    question together (the main comparison, each S_cls mode's Table I ablation, Fig. 6's
+    readings; Table II has no test)."""
+    if claim.startswith("Table I ("):
+        return claim.split(":")[0]
+    if claim.startswith("Fig. 6:"):
+        return "Fig. 6"
+    return "Table II" if claim.startswith("Table II") else "main comparison"
+
+
+def holm_by_family(rows):
+    """{claim: Holm-adjusted p} within each family of one dataset's ``rows`` (``{claim:
+    (cell, verdict[, p])}``; NaN where the claim has no test)."""
+    families = {}
+    for claim, (_, _, *p) in rows.items():
+        families.setdefault(claim_family(claim), {})[claim] = p[0] if p else math.nan
+    out = {}
+    for p_values in families.values():
+        out.update(paired.holm(p_values))
+    return out
+
+
+def _p(x):
+    return f"{x:.3f}" if x is not None and _finite(x) else DASH
+
+
 def side_by_side(all_rows):
-    """The per-claim table: one column pair (value, verdict) per dataset."""
+    """The per-claim table: one column triple (value, verdict, p) per dataset, the verdict
+    marked where it does not hold after Holm's adjustment within its family."""
     names = list(all_rows)
     claims_order = list(dict.fromkeys(c for rows in all_rows.values() for c in rows))
-    head = "| claim (paper) | " + " | ".join(f"{n}: value | {n}: verdict" for n in names) + " |"
-    lines = [head, "|---|" + "---|---|" * len(names)]
+    adjusted = {n: holm_by_family(all_rows[n]) for n in names}
+    head = (
+        "| claim (paper) | "
+        + " | ".join(f"{n}: value | {n}: verdict | {n}: p (Holm)" for n in names)
+        + " |"
+    )
+    lines = [head, "|---|" + "---|---|---|" * len(names)]
     for c in claims_order:
         cells = []
         for n in names:
-            value, verdict = all_rows[n].get(c, (DASH, "not run"))
-            cells += [
-                value,
-                f"**{verdict}**"
-                if verdict in (paired.REPRODUCED, paired.CONTRADICTED)
-                else verdict,
-            ]
+            value, verdict, *p = all_rows[n].get(c, (DASH, "not run"))
+            raw, adj = (p[0] if p else math.nan), adjusted[n].get(c, math.nan)
+            strong = verdict in (paired.REPRODUCED, paired.CONTRADICTED)
+            if strong and _finite(adj) and adj >= 1 - paired.LEVEL:
+                verdict = f"{verdict} (not after Holm)"
+            elif strong:
+                verdict = f"**{verdict}**"
+            cells += [value, verdict, f"{_p(raw)} ({_p(adj)})" if _finite(raw) else DASH]
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    families = {claim_family(c) for c in claims_order} - {"Table II"}
+    order = sorted(families, key=lambda f: (f != "main comparison", f))
+    sizes = "; ".join(
+        f"{n}: "
+        + ", ".join(
+            f"{f} {sum(1 for c in all_rows[n] if claim_family(c) == f and _finite(adjusted[n][c]))}"
+            for f in order
+        )
+        for n in names
+    )
+    lines.append(
+        "\np: the two-sided p-value of the test behind the interval (t test over trials; "
+        "bootstrap over images for Fig. 6), in brackets adjusted by Holm's method within its "
+        "family of claims (the main comparison; each S_cls mode of Table I; Fig. 6), which "
+        "keeps the chance of any false verdict in a family at 5 % however many claims it "
+        f"tests (tests per family: {sizes}). A verdict marked (not after Holm) excludes 0 "
+        "at 95 % alone but not once the other claims of its family are accounted for: read "
+        "it as suggestive.\n"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -915,7 +971,9 @@ def build(runs, results_dir, src_dir, composition=True, link_root="results"):
             "95 % t confidence interval. Verdicts: **reproduced** when the interval excludes 0 in "
             "the paper's direction, **contradicted** when it excludes 0 in the other, otherwise "
             "not distinguishable from noise at this power (the noise floor of each dataset says "
-            "which differences its trials can detect).\n"
+            "which differences its trials can detect). Many claims are read at 95 % each, so the "
+            "side-by-side also gives each test's p-value adjusted by Holm's method within its "
+            "family of claims, and marks the verdicts that do not survive it.\n"
         ),
     ]
     missing, running = [], []

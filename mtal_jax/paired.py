@@ -14,6 +14,11 @@ and mIoU beside it) and, from the ``reporting.summarize`` summaries, the label e
 at 95 % of the reference mDSQ per trial with its paired savings against random (random's
 fraction minus the strategy's in the same trial: positive = fewer labels).
 ``verdict`` turns an interval into the plain reading of a claim.
+
+Each interval comes with the two-sided p-value of the same t test (``p_value``: below 0.05
+exactly when the interval excludes 0). A page that reads many claims at 95 % each expects
+some to exclude 0 by chance; ``holm`` adjusts a family of p-values (Holm 1979) so that the
+chance of any false verdict in the family stays at 5 %.
 """
 
 from __future__ import annotations
@@ -50,8 +55,9 @@ def t_interval(values: Sequence[float], level: float = LEVEL) -> dict[str, Any]:
       level: confidence level.
 
     Returns:
-      ``{"mean": float, "ci95": [lo, hi], "trials": n}``: NaN mean without values, NaN
-      bounds with fewer than two.
+      ``{"mean": float, "ci95": [lo, hi], "trials": n, "p_value": p}``: NaN mean without
+      values, NaN bounds and p with fewer than two; ``p_value`` is the two-sided p of the
+      one-sample t test of mean 0 (``t_test_p``).
 
     Examples:
       >>> r = t_interval([1.0, 3.0])  # mean 2, std sqrt(2), t(0.975, 1) = 12.706
@@ -62,9 +68,57 @@ def t_interval(values: Sequence[float], level: float = LEVEL) -> dict[str, Any]:
     n = len(v)
     mean = float(v.mean()) if n else math.nan
     if n < 2:
-        return {"mean": mean, "ci95": [math.nan, math.nan], "trials": n}
+        return {"mean": mean, "ci95": [math.nan, math.nan], "trials": n, "p_value": math.nan}
     half = float(scipy.stats.t.ppf(0.5 + level / 2, n - 1) * v.std(ddof=1) / math.sqrt(n))
-    return {"mean": mean, "ci95": [mean - half, mean + half], "trials": n}
+    return {"mean": mean, "ci95": [mean - half, mean + half], "trials": n, "p_value": t_test_p(v)}
+
+
+def t_test_p(values: Sequence[float]) -> float:
+    """Two-sided p-value of the one-sample t test that the finite ``values`` have mean 0.
+
+    ``NaN`` with fewer than two values; with no spread, 0 for a nonzero mean and 1 for a
+    zero one (the t statistic is then infinite or undefined).
+
+    Examples:
+      >>> round(t_test_p([1.0, 2.0, 6.0]), 4)  # t = 3 / (sqrt(7) / sqrt(3)) = 1.964, 2 df
+      0.1885
+    """
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], np.float64)
+    if len(v) < 2:
+        return math.nan
+    if np.ptp(v) == 0:
+        return 0.0 if v[0] != 0 else 1.0
+    t = float(v.mean()) / (float(v.std(ddof=1)) / math.sqrt(len(v)))
+    return float(2 * scipy.stats.t.sf(abs(t), len(v) - 1))
+
+
+def holm(p_values: Mapping[Any, float]) -> dict[Any, float]:
+    """Holm's step-down adjustment of a family of p-values (Holm 1979).
+
+    The m finite p-values, in increasing order p_(1) <= ... <= p_(m), become
+    ``min(1, max_{j <= i} (m - j + 1) p_(j))``; rejecting where the adjusted value is below
+    alpha keeps the probability of any false rejection in the family at most alpha, whatever
+    the dependence between the tests. Entries that are not finite (no test) are returned
+    as NaN and do not count in m.
+
+    Args:
+      p_values: claim -> p-value (NaN or None: no test).
+
+    Returns:
+      claim -> adjusted p-value, same keys.
+
+    Examples:
+      >>> out = holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": float("nan")})
+      >>> [round(out[k], 2) for k in "abc"], math.isnan(out["d"])
+      ([0.03, 0.06, 0.06], True)
+    """
+    finite = {k: float(p) for k, p in p_values.items() if p is not None and math.isfinite(p)}
+    order = sorted(finite, key=finite.get)
+    m, running, out = len(order), 0.0, {k: math.nan for k in p_values}
+    for i, k in enumerate(order):
+        running = max(running, min(1.0, (m - i) * finite[k]))
+        out[k] = running
+    return out
 
 
 def verdict(ci95: Sequence[float], direction: int = 1) -> str:
@@ -113,8 +167,8 @@ def paired_gain(
         (trials still running are listed in ``incomplete_trials``).
 
     Returns:
-      ``{"baseline", "cycles": [1..K], "mean", "ci95", "trials"}`` for mDSQ, the same three
-      under ``"map"`` and ``"miou"``, ``"per_trial"`` (``[{"trial", "mdsq", "map",
+      ``{"baseline", "cycles": [1..K], "mean", "ci95", "trials", "p_value"}`` for mDSQ,
+      the same under ``"map"`` and ``"miou"``, ``"per_trial"`` (``[{"trial", "mdsq", "map",
       "miou"}]``, the gains) and ``"incomplete_trials"``.
     """
     records = records_lib.as_records(list(records))
@@ -156,8 +210,8 @@ def label_efficiency_savings(
       paper's "savings": the baseline's minus the strategy's), ``"per_trial"``
       (``[{"trial", "le95", "baseline_le95", "savings"}]`` over the trials both ran;
       NaN where either curve does not reach 95 %), ``"savings_mean"``, ``"savings_ci95"``,
-      ``"savings_trials"`` (the t interval over the trials where both reach it) and
-      ``"trials_reached"`` (trials where the strategy reaches it).
+      ``"savings_trials"``, ``"savings_p"`` (the t interval and test over the trials where
+      both reach it) and ``"trials_reached"`` (trials where the strategy reaches it).
     """
     mine = summaries[strategy]
     base = summaries.get(baseline)
@@ -177,6 +231,7 @@ def label_efficiency_savings(
         "savings_mean": stats["mean"],
         "savings_ci95": stats["ci95"],
         "savings_trials": stats["trials"],
+        "savings_p": stats["p_value"],
         "trials_reached": mine.le95_trials_reached,
     }
 
@@ -206,8 +261,8 @@ def match_final_savings(
 
     Returns:
       ``{"baseline", "last_cycle": K, "per_trial": [{"trial", "target", "fraction",
-      "baseline_fraction", "savings", "censored"}], "mean", "ci95", "trials"`` (the t
-      interval of the savings) ``, "reached", "compared"}`` (trials where the strategy
+      "baseline_fraction", "savings", "censored"}], "mean", "ci95", "trials", "p_value"``
+      (the t interval and test of the savings) ``, "reached", "compared"}`` (trials where the strategy
       reaches the target / trials compared).
 
     Examples:

@@ -114,6 +114,7 @@ def test_fig6_claim_statistics_hand_computed():
     for o in out[:3]:
         assert o["statistic"] > 0.5 and 0 < o["ci95"][0] < o["statistic"] < o["ci95"][1]
         assert o["num_images"] == 400 and o["resamples"] == 200
+        assert o["p_value"] == pytest.approx(2 / 201)  # no resample at or below 0: 2 (0+1)/(R+1)
     # seeded: the same intervals again
     assert correlation.claim_tests(values, resamples=200)[0]["ci95"] == out[0]["ci95"]
 
@@ -127,11 +128,25 @@ def test_fig6_claims_swapped_scores_contradict():
     out = {o["claim"]: o for o in correlation.claim_tests(values, resamples=200)}
     for claim, _, _ in correlation.FIG6_CLAIMS:
         assert out[claim]["ci95"][1] < 0, claim  # every reading contradicted
+        assert out[claim]["p_value"] < 0.05, claim
+
+
+def test_fig6_claim_p_values_without_signal():
+    # Scores independent of the losses and of each other: no reading holds or fails, and
+    # the bootstrap p-value counts the resamples on each side of 0.
+    rng = np.random.default_rng(11)
+    names = ("S_loc", "S_cls", "S_seg", "L_det_cls", "L_det_loc", "L_seg")
+    values = {n: rng.normal(size=300) for n in names}
+    out = correlation.claim_tests(values, resamples=400, seed=3)
+    for o in out:
+        assert 0.05 < o["p_value"] <= 1.0, o
+        assert o["ci95"][0] < 0 < o["ci95"][1], o
 
 
 def test_fig6_claims_without_the_columns_are_nan():
     out = correlation.claim_tests({"S_loc": [1.0, 2.0, 3.0], "L_seg": [1.0, 2.0, 3.0]})
     assert all(np.isnan(o["statistic"]) and o["resamples"] == 0 for o in out)
+    assert all(np.isnan(o["p_value"]) for o in out)
 
 
 # ---- overlays (Fig. 5) ---------------------------------------------------------------------

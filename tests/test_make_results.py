@@ -320,7 +320,39 @@ def test_trials10_section_pairs_ours_with_random_over_its_trials(tmp_path):
         {"synthetic": (str(tmp_path / "main"), ""), "camvid": (str(tmp_path / "main"), "", str(t10))},
         results, src, False,
     )  # fmt: skip
-    assert f"{claim} — | not run | {interval} (n=3) | **reproduced** |" in both
+    assert f"{claim} — | not run | — | {interval} (n=3) | **reproduced** | " in both
+
+
+def test_side_by_side_adjusts_p_values_by_holm_within_each_family():
+    mr = _load()
+    rows = {
+        "claim a": ("+0.010 [+0.002, +0.018] (n=5)", "reproduced", 0.02),
+        "claim b": ("+0.030 [+0.020, +0.040] (n=5)", "reproduced", 0.001),
+        "claim c": ("-0.004 [-0.011, +0.003] (n=5)", mr.paired.NOT_DISTINGUISHABLE, 0.3),
+        "claim d": ("—", "no finished trial yet"),
+        "Fig. 6: S_seg measures the segmentation loss best": ("+0.44", "reproduced", 0.04),
+        "Table I (js): all three > S_seg": ("+0.01", "contradicted", 0.01),
+        "Table I (kl): all three > S_seg": ("+0.01", "contradicted", 0.01),
+        "Table II: tau = 0.3": ("54.7", "no interval (one model): other best tau"),
+    }
+    text = mr.side_by_side({"camvid": rows})
+    # main comparison (a, b, c; d has no test): sorted b 0.001 x 3, a 0.02 x 2, c 0.3 x 1
+    assert "| claim b | +0.030 [+0.020, +0.040] (n=5) | **reproduced** | 0.001 (0.003) |" in text
+    assert "| claim a | +0.010 [+0.002, +0.018] (n=5) | **reproduced** | 0.020 (0.040) |" in text
+    assert "| claim c | -0.004 [-0.011, +0.003] (n=5) | not distinguishable" in text
+    assert "| 0.300 (0.300) |" in text and "| claim d | — | no finished trial yet | — |" in text
+    # a family of one keeps its p; Table I's modes are separate families
+    assert "segmentation loss best | +0.44 | **reproduced** | 0.040 (0.040) |" in text
+    assert text.count("| **contradicted** | 0.010 (0.010) |") == 2
+    assert "| Table II: tau = 0.3 | 54.7 | no interval (one model): other best tau | — |" in text
+    assert "camvid: main comparison 3, Fig. 6 1, Table I (js) 1, Table I (kl) 1)" in text
+    # with a fourth test in the family, claim a no longer holds after the adjustment
+    rows["claim e"] = ("+0.020 [+0.001, +0.039] (n=5)", "reproduced", 0.035)
+    text = mr.side_by_side({"camvid": rows})
+    assert "| claim a | +0.010 [+0.002, +0.018] (n=5) | reproduced (not after Holm) |" in text
+    # sorted b 0.001 x 4, a 0.02 x 3, e 0.035 x 2, c 0.3 x 1
+    assert "| 0.020 (0.060) |" in text and "| 0.035 (0.070) |" in text
+    assert "| **reproduced** | 0.001 (0.004) |" in text
 
 
 def test_convergence_table_pairs_runs_that_differ_only_in_doubled_steps():

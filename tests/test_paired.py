@@ -1,5 +1,6 @@
 """Tests of mtal_jax.paired: paired gains over trials, t intervals, savings, verdicts."""
 
+import itertools
 import math
 
 import pytest
@@ -32,6 +33,42 @@ def test_t_interval_hand_computed():
     r = paired.t_interval([0.5, float("nan")])  # NaN left out: one value, no interval
     assert r["mean"] == 0.5 and r["trials"] == 1 and all(math.isnan(x) for x in r["ci95"])
     assert math.isnan(paired.t_interval([])["mean"])
+
+
+def test_t_test_p_hand_computed_and_matches_interval():
+    # [1, 2, 6]: t = 3 / (sqrt(7) / sqrt(3)) = 1.9640, 2 df; two-sided p = 1 - 1 / sqrt(1 +
+    # 2 / t^2) for 2 df (the t(2) cdf in closed form: 0.5 + t / (2 sqrt(2 + t^2))).
+    t = 3 / (math.sqrt(7) / math.sqrt(3))
+    assert paired.t_test_p([1.0, 2.0, 6.0]) == pytest.approx(1 - t / math.sqrt(2 + t * t))
+    assert paired.t_interval([1.0, 2.0, 6.0])["p_value"] == paired.t_test_p([1.0, 2.0, 6.0])
+    assert math.isnan(paired.t_test_p([0.3])) and math.isnan(paired.t_interval([0.3])["p_value"])
+    assert paired.t_test_p([0.2, 0.2, 0.2]) == 0.0 and paired.t_test_p([0.0, 0.0]) == 1.0
+    # The interval excludes 0 exactly when p < 0.05 (the same test), on both sides of 0.
+    for shift in (-0.9, -0.5, -0.2, 0.0, 0.2, 0.5, 0.9, 1.4):
+        r = paired.t_interval([shift + d for d in (-0.3, 0.1, 0.4, -0.1, 0.25)])
+        assert (r["ci95"][0] > 0 or r["ci95"][1] < 0) == (r["p_value"] < 0.05)
+
+
+def test_holm_hand_computed_and_properties():
+    # Sorted 0.005, 0.01, 0.03, 0.04 (m = 4): 4 * 0.005 = 0.02, 3 * 0.01 = 0.03,
+    # 2 * 0.03 = 0.06, max(0.06, 1 * 0.04) = 0.06; "e" has no test and does not count.
+    out = paired.holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": 0.005, "e": None})
+    assert {k: round(v, 6) for k, v in out.items() if k != "e"} == {
+        "a": 0.03,
+        "b": 0.06,
+        "c": 0.06,
+        "d": 0.02,
+    }
+    assert math.isnan(out["e"])
+    assert paired.holm({"a": 0.6, "b": 0.7}) == {"a": 1.0, "b": 1.0}  # capped at 1
+    assert paired.holm({}) == {} and paired.holm({"x": 0.02}) == {"x": 0.02}
+    # Never below the raw p, never below Bonferroni's smallest, order kept.
+    raw = {i: p for i, p in enumerate((0.001, 0.2, 0.04, 0.04, 0.5, 0.013))}
+    adj = paired.holm(raw)
+    assert all(adj[i] >= raw[i] for i in raw)
+    ranked = sorted(raw, key=raw.get)
+    assert all(adj[a] <= adj[b] for a, b in itertools.pairwise(ranked))
+    assert min(adj.values()) == pytest.approx(len(raw) * min(raw.values()))
 
 
 def test_paired_gain_hand_computed():

@@ -105,8 +105,11 @@ def claim_tests(
     ("best": rho(score, loss) minus the larger rho of the other two scores with that loss;
     "least": the smallest |rho| of the other two score pairs minus this pair's |rho|), with a
     95 % percentile bootstrap interval over images (``resamples`` resamples of the N images
-    with replacement, ranks recomputed in each). The interval is over images of one model:
-    it says what this model's pool supports, not how the reading varies between trials.
+    with replacement, ranks recomputed in each) and the p-value that inverts it: twice the
+    smaller share of resamples on either side of 0, ``2 min(k_<=0 + 1, k_>=0 + 1) / (R + 1)``
+    capped at 1 (the +1 keeps it above 0 and errs on the conservative side; its resolution is
+    about 2 / R). The interval is over images of one model: it says what this model's pool
+    supports, not how the reading varies between trials.
 
     Args:
       values: name -> [N] per-image values; needs S_loc, S_cls, S_seg and the losses named
@@ -115,8 +118,8 @@ def claim_tests(
       seed: of the resampling.
 
     Returns:
-      ``[{"claim", "statistic", "ci95": [lo, hi], "num_images", "resamples"}]`` in
-      ``FIG6_CLAIMS`` order (NaN statistic when a column is missing or constant).
+      ``[{"claim", "statistic", "ci95": [lo, hi], "p_value", "num_images", "resamples"}]``
+      in ``FIG6_CLAIMS`` order (NaN statistic and p when a column is missing or constant).
     """
     names = list(values)
     index = {n: i for i, n in enumerate(names)}
@@ -126,8 +129,8 @@ def claim_tests(
     if not needed <= set(names) or len(x) < 3:
         nan = float("nan")
         return [
-            {"claim": c, "statistic": nan, "ci95": [nan, nan], "num_images": len(x),
-             "resamples": 0}
+            {"claim": c, "statistic": nan, "ci95": [nan, nan], "p_value": nan,
+             "num_images": len(x), "resamples": 0}
             for c, _, _ in FIG6_CLAIMS
         ]  # fmt: skip
     rho = spearman_matrix(x)
@@ -140,11 +143,14 @@ def claim_tests(
     for j, (claim, kind, args) in enumerate(FIG6_CLAIMS):
         finite = boot[:, j][np.isfinite(boot[:, j])]
         lo, hi = np.percentile(finite, [2.5, 97.5]) if len(finite) else (np.nan, np.nan)
+        sides = min(np.sum(finite <= 0), np.sum(finite >= 0)) + 1
+        p = min(1.0, 2 * sides / (len(finite) + 1)) if len(finite) else np.nan
         out.append(
             {
                 "claim": claim,
                 "statistic": _claim_statistic(rho, index, kind, args),
                 "ci95": [float(lo), float(hi)],
+                "p_value": float(p),
                 "num_images": len(x),
                 "resamples": int(resamples),
             }
