@@ -66,6 +66,45 @@ def test_composition_hand_computed():
     assert "| ours | 33.3 % | 0.0 % |" in text
     hard = text.split("Hard-scene share per cycle")[1]  # ours: cycle 1 images 2, 1 (both hard)
     assert "| ours | 100.0 % | 100.0 % |" in hard and "| random | 0.0 % | 0.0 % |" in hard
+    # against random: trial 0 only (random did not run trial 1): ours images 2, 5 (2 boxes,
+    # 1 rare; 1 of 2 images with a rare box; both hard), random 3, 4 (no rare, none hard)
+    vs = comp["against_random"]["ours"]
+    assert vs["per_trial"] == [
+        {"trial": 0, "rare_box_share": 0.5, "rare_image_share": 0.5, "hard_share": 1.0}
+    ]
+    assert vs["rare_box_share"]["mean"] == 0.5 and vs["rare_box_share"]["trials"] == 1
+    assert "| ours | 1 | +50.0 pp | +50.0 pp | +100.0 pp |" in text
+    assert list(comp["against_random"]) == ["ours"]  # random is not compared with itself
+
+
+def test_composition_against_random_pairs_trials_and_common_cycles():
+    hard = composition.hard_flags(IDS)
+    sel = lambda s, t, c, ids: {"strategy": s, "trial": t, "cycle": c, "selected": ids}
+    selections = [
+        sel("ours", 0, 1, [2]), sel("random", 0, 1, [3]),  # rare and hard vs neither: +1
+        sel("ours", 1, 1, [5]), sel("random", 1, 1, [1]),  # no rare, both hard: 0
+        sel("ours", 2, 1, [0]), sel("random", 2, 1, [4]),  # no rare, neither hard: 0
+        sel("ours", 2, 2, [2]),  # random has no cycle 2 in trial 2 yet: left out
+    ]  # fmt: skip
+    comp = composition.composition(selections, IMAGE_COUNTS, hard, NAMES)
+    vs = comp["against_random"]["ours"]
+    assert [p["rare_box_share"] for p in vs["per_trial"]] == [1.0, 0.0, 0.0]
+    assert [p["hard_share"] for p in vs["per_trial"]] == [1.0, 0.0, 0.0]
+    # [1, 0, 0]: mean 1/3, sample std sqrt(1/3), t(0.975, 2) = 4.302653
+    half = 4.302652730 * math.sqrt(1 / 3) / math.sqrt(3)
+    for key in composition.SHARES:
+        assert vs[key]["mean"] == pytest.approx(1 / 3) and vs[key]["trials"] == 3
+        assert vs[key]["ci95"] == pytest.approx([1 / 3 - half, 1 / 3 + half])
+    text = composition.markdown(comp)
+    cell = f"+33.3 [{100 * (1 / 3 - half):+.1f}, {100 * (1 / 3 + half):+.1f}] pp"
+    assert f"| ours | 3 | {cell} | {cell} | {cell} |" in text
+    # without hard flags the hard-scene difference is n/a; without random nothing is paired
+    comp = composition.composition(selections, IMAGE_COUNTS, None, NAMES)
+    assert "hard_share" not in comp["against_random"]["ours"]
+    assert f"| ours | 3 | {cell} | {cell} | n/a |" in composition.markdown(comp)
+    alone = [s for s in selections if s["strategy"] == "ours"]
+    comp = composition.composition(alone, IMAGE_COUNTS, hard, NAMES)
+    assert comp["against_random"] == {} and "Against random" not in composition.markdown(comp)
 
 
 def test_composition_names_its_hard_scenes():

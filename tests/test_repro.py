@@ -276,6 +276,7 @@ def test_composition_and_results_page_of_a_finished_run(uninterrupted, tmp_path)
     assert comp["strategies"]["random"]["trials"] == [0, 1]
     assert comp["strategies"]["ours"]["trials"] == [0]
     assert comp["strategies"]["random"]["overall"]["images"] == 8  # 2 trials x budget 4
+    assert [p["trial"] for p in comp["against_random"]["ours"]["per_trial"]] == [0]  # paired
     pool = comp["pool"]
     assert pool["images"] == 40 and 0 <= pool["rare_box_share"] <= 1
     assert sum(comp["pool_class_counts"].values()) == pool["boxes"]

@@ -19,7 +19,8 @@ Definitions (over the experiment's pool, the training split of ``workdir/config.
 
 Each share is given per strategy and cycle (summed over trials) and overall (cycles 1..K,
 all trials), beside the same share over the whole pool (what random selection gets in
-expectation). Labels are read without decoding images (``data.fields``); the selections
+expectation), and paired against random: in each trial both ran, the strategy's share minus
+random's over the cycles both have, with a 95 % t interval over trials (``paired``). Labels are read without decoding images (``data.fields``); the selections
 come from each cycle's ``selection.json``. Writes ``composition.json`` and
 ``composition.md`` to ``--out_dir`` (default: the workdir).
 """
@@ -27,6 +28,7 @@ come from each cycle's ``selection.json``. Writes ``composition.json`` and
 from __future__ import annotations
 
 import collections
+import functools
 import glob
 import math
 import os
@@ -35,13 +37,14 @@ from typing import Any
 
 import numpy as np
 
-from mtal_jax import jsonio
+from mtal_jax import jsonio, paired
 from mtal_jax.data import catalog, fields, synthetic
 
 HARD_CONDITIONS = tuple(c for c in synthetic.CONDITIONS if c != "day")
 # Real datasets whose hard scenes are whole sequences, named by the image id's prefix:
 # {data.name: (what the hard scenes are, image-id prefixes)}.
 HARD_SEQUENCES = {"camvid": ("dusk (sequence 0001TP)", ("0001TP_",))}
+SHARES = ("rare_box_share", "rare_image_share", "hard_share")
 _DASH = "—"
 
 
@@ -149,7 +152,10 @@ def composition(
       ``{"rare_classes": [names], "pool_class_counts": {name: boxes}, "hard_available",
       "hard_definition",
       "pool": shares, "strategies": {name: {"trials": [...], "overall": shares,
-      "per_cycle": {cycle: shares}}}}``.
+      "per_cycle": {cycle: shares}}}, "against_random": {name: {share: {"mean", "ci95",
+      "trials", "p_value"}, "per_trial": [{"trial", share: difference}]}}}`` (the paired
+      differences; empty without random selections; ``hard_share`` without hard flags is
+      left out).
     """
     image_counts = np.asarray(image_counts)
     pool_counts = image_counts.sum(axis=0)
@@ -167,8 +173,10 @@ def composition(
     per: dict[str, dict] = collections.defaultdict(
         lambda: {"trials": set(), "overall": {}, "per_cycle": {}}
     )
+    by_trial: dict[str, dict[Any, dict[int, dict]]] = collections.defaultdict(dict)
     for sel in sorted(selections, key=lambda s: (s["strategy"], s["trial"], s["cycle"])):
         c = counts_of(image_counts, rare, hard, sel["selected"])
+        by_trial[sel["strategy"]].setdefault(sel["trial"], {})[sel["cycle"]] = c
         entry = per[sel["strategy"]]
         entry["trials"].add(sel["trial"])
         entry["overall"] = _add(entry["overall"], c)
@@ -181,6 +189,38 @@ def composition(
             "overall": shares(entry["overall"]),
             "per_cycle": {k: shares(v) for k, v in sorted(entry["per_cycle"].items())},
         }
+    keys = SHARES if hard is not None else SHARES[:2]
+    out["against_random"] = {
+        name: against(by_trial[name], by_trial["random"], keys)
+        for name in order
+        if name != "random" and "random" in by_trial
+    }
+    return out
+
+
+def against(
+    mine: dict[Any, dict[int, dict]], base: dict[Any, dict[int, dict]], keys: Sequence[str]
+) -> dict[str, Any]:
+    """Paired differences of shares: in each trial of both, the shares of ``mine`` minus
+    those of ``base`` over the cycles both have selected in, and a t interval over trials.
+
+    Args:
+      mine, base: ``{trial: {cycle: counts_of(...)}}`` of a strategy and of random.
+      keys: the shares compared (``SHARES``).
+
+    Returns:
+      ``{key: paired.t_interval(...), "per_trial": [{"trial", key: difference}]}``.
+    """
+    per_trial = []
+    for trial in sorted(set(mine) & set(base), key=str):
+        cycles = sorted(set(mine[trial]) & set(base[trial]))
+        if not cycles:
+            continue
+        a = shares(functools.reduce(_add, (mine[trial][c] for c in cycles), {}))
+        b = shares(functools.reduce(_add, (base[trial][c] for c in cycles), {}))
+        per_trial.append({"trial": trial, **{k: a[k] - b[k] for k in keys}})
+    out: dict[str, Any] = {k: paired.t_interval([p[k] for p in per_trial]) for k in keys}
+    out["per_trial"] = per_trial
     return out
 
 
@@ -237,9 +277,15 @@ def _pct(value: float | None) -> str:
     return _DASH if math.isnan(value) else f"{100 * value:.1f} %"
 
 
+def _pp(stats: dict[str, Any]) -> str:
+    text = paired.format_interval(stats, 1, 100)
+    return text if text == _DASH else f"{text} pp"
+
+
 def markdown(comp: dict[str, Any]) -> str:
-    """Tables: overall shares per strategy (with the pool's), then the rare-class box share
-    and (when available) the hard-scene share per cycle."""
+    """Tables: overall shares per strategy (with the pool's), the paired differences against
+    random, then the rare-class box share and (when available) the hard-scene share per
+    cycle."""
     rare = ", ".join(comp["rare_classes"]) or "none"
     lines = [
         f"Rare classes (fewer pool boxes than the median class): {rare}. Hard scenes: "
@@ -259,6 +305,22 @@ def markdown(comp: dict[str, Any]) -> str:
             f"| {name} | {trials} | {s['images']} | {_pct(s['rare_box_share'])} "
             f"| {_pct(s['rare_image_share'])} | {_pct(s['hard_share'])} |"
         )
+    vs = comp.get("against_random") or {}
+    if vs:
+        lines += [
+            "",
+            (
+                "Against random in the same trial (the strategy's share minus random's over "
+                "the cycles both selected in, in percentage points; mean [95 % t interval over "
+                "trials]):"
+            ),
+            "",
+            "| strategy | trials | rare-class boxes | images with a rare class | hard scenes |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for name, d in vs.items():
+            cells = [_pp(d[k]) if k in d else "n/a" for k in SHARES]
+            lines.append(f"| {name} | {len(d['per_trial'])} | " + " | ".join(cells) + " |")
     cycles = sorted({int(c) for v in comp["strategies"].values() for c in v["per_cycle"]})
     tables = [("rare_box_share", "Rare-class box share")]
     if comp["hard_available"]:
