@@ -25,7 +25,9 @@ composition.json/md; ``<dataset>_table1/`` and ``<dataset>_trials10/`` likewise)
 ``docs/results.md``. Every verdict is computed from a 95 % t interval over trials of a
 paired difference (``mtal_jax.paired``): "reproduced" when it excludes 0 in the paper's
 direction, "contradicted" when it excludes 0 in the other, else "not distinguishable from
-noise at this power".
+noise at this power". The side-by-side adds each test's p-value and its Holm adjustment
+within the claim's family (``paired.holm``, ``claim_family``) and marks a verdict that does
+not survive the adjustment.
 """
 
 from __future__ import annotations
@@ -660,6 +662,39 @@ def fig6_rows(path):
     return out
 
 
+def fig6_model_rows(path):
+    """{claim: (cell, verdict, p)} of the Fig. 6 readings over several models
+    (``fig6_models.json``: t intervals over models), or {} without two models."""
+    data = _read(path) or {}
+    if len(data.get("models", [])) < 2:
+        return {}
+    out = {}
+    for c in data["claims"]:
+        text = f"Fig. 6: {c['claim']}"
+        if not c.get("trials"):
+            out[text] = (DASH, "not run")
+            continue
+        cell = f"{paired.format_interval(c, 2)} ({c['trials']} models: each trial's cycle 0)"
+        out[text] = (cell, paired.verdict(c["ci95"]), c.get("p_value", math.nan))
+    return out
+
+
+def fig6_models_text(d):
+    """The Fig. 6 readings over each trial's cycle-0 model (``fig6_models.md``), with their
+    wall time, or "" before that analysis has run."""
+    if not os.path.exists(os.path.join(d, "fig6_models.md")):
+        return ""
+    return (
+        "\nThe same readings on each trial's cycle-0 model, each on its own unlabeled pool "
+        "(the third command above): one statistic per model, their mean with a 95 % t "
+        "interval and the p-value over models. Models, not one model's images, are the unit "
+        "a property of the scores has to hold over, so the side-by-side reads these.\n\n"
+        + _text(os.path.join(d, "fig6_models.md"))
+        + "\n"
+        + analysis_wall(d, "fig6_models")
+    )
+
+
 def fig6_claims_table(rows):
     """The Fig. 6 readings as a table under the figure."""
     if not rows:
@@ -837,7 +872,10 @@ def dataset_section(
         table2_verdict(t2)
     )
     fig6 = fig6_rows(os.path.join(d, "fig6_correlation.json"))
-    rows.update(fig6)
+    fig6_models = fig6_model_rows(os.path.join(d, "fig6_models.json"))
+    rows.update(fig6_models or fig6)  # between models when there, else one model's images
+    trials = int((config or {}).get("al", {}).get("num_trials", 5))
+    pools = ",".join(f"{run}/trial_{t}/cycle_0/pool.json" for t in range(trials))
     gray = " --overlay_background gray" if name == "camvid" else ""
     images = "0,40,120,200" if name == "camvid" else "0,3,5"
     last = max((r["cycle"] for r in records), default=5)
@@ -846,8 +884,9 @@ def dataset_section(
         "\n### Analyses (Table II, Figures 5 and 6)\n",
         (
             "Table II on the run's reference model, Fig. 6 on trial 0's unlabeled pool of cycle 0 "
-            "(its cycle-0 model), Fig. 5 on trial 0's models after the last cycle; each takes "
-            "seconds to minutes:\n"
+            "(its cycle-0 model) and its readings over every trial's cycle-0 model (each on its "
+            "own pool), Fig. 5 on trial 0's models after the last cycle; each takes seconds to "
+            "minutes:\n"
         ),
         "```",
         (
@@ -857,6 +896,10 @@ def dataset_section(
         (
             f"python -m mtal_jax.analysis.cli --config {cfg} --checkpoint {run}/trial_0/cycle_0 "
             f"--pool {run}/trial_0/cycle_0/pool.json --out_dir docs/results/{name} --analyses fig6"
+        ),
+        (
+            f"python -m mtal_jax.analysis.cli --config {cfg} --analyses fig6 --checkpoint "
+            f"{pools.replace('/pool.json', '')} --pool {pools} --out_dir docs/results/{name}"
         ),
         (
             f"python -m mtal_jax.analysis.cli --config {cfg} --analyses fig5 --overlay_images "
@@ -875,6 +918,7 @@ def dataset_section(
         else "",
         fig6_claims_table(fig6),
         _image(d, link, "fig6_correlation.png", "Figure 6"),
+        fig6_models_text(d),
         "### Figure 5: random vs CALD vs ours after the last cycle\n",
         (FIG5_CAPTION + (FIG5_GRAY if gray else "") + " " + analysis_wall(d, "fig5"))
         if os.path.exists(os.path.join(d, "fig5_compare.png"))
@@ -908,7 +952,7 @@ def holm_by_family(rows):
 
 
 def _p(x):
-    return f"{x:.3f}" if x is not None and _finite(x) else DASH
+    return paired.format_p(x if _finite(x) else None)
 
 
 def side_by_side(all_rows):

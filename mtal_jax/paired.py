@@ -340,6 +340,18 @@ def paired_stats(
     return out
 
 
+def format_p(p: float | None) -> str:
+    """A p-value for tables: three decimals, ``<0.001`` below that, ``—`` without a test.
+
+    Examples:
+      >>> format_p(0.0312), format_p(2e-5), format_p(float("nan"))
+      ('0.031', '<0.001', '—')
+    """
+    if p is None or not math.isfinite(p):
+        return "—"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def format_interval(stats: Mapping[str, Any], digits: int = 3, scale: float = 1.0) -> str:
     """``+0.012 [-0.004, +0.028]`` (mean and 95 % interval; ``—`` without a mean; the
     interval is left out with fewer than two trials)."""

@@ -1,5 +1,6 @@
 """Tests of mtal_jax/analysis: BoxMask accuracy, correlations, overlays, the CLI on a tiny run."""
 
+import math
 import os
 
 import numpy as np
@@ -143,6 +144,32 @@ def test_fig6_claim_p_values_without_signal():
         assert o["ci95"][0] < 0 < o["ci95"][1], o
 
 
+def test_fig6_across_models_hand_computed():
+    def model(*stats):
+        return [{"claim": c, "statistic": v, "num_images": 10} for (c, _, _), v in
+                zip(correlation.FIG6_CLAIMS, stats)]  # fmt: skip
+
+    per_model = [model(0.1, -0.2, 0.3, 0.0), model(0.2, -0.4, 0.3, 0.1),
+                 model(0.6, -0.3, 0.3, float("nan"))]  # fmt: skip
+    out = correlation.across_models(per_model, ["trial_0", "trial_1", "trial_2"])
+    assert out["models"] == ["trial_0", "trial_1", "trial_2"] and out["num_images"] == [10] * 3
+    seg, cls, loc, least = out["claims"]
+    # S_seg: [0.1, 0.2, 0.6]: mean 0.3, sample std sqrt(0.07), t(0.975, 2) = 4.302653
+    half = 4.302652730 * math.sqrt(0.07) / math.sqrt(3)
+    assert seg["per_model"] == [0.1, 0.2, 0.6] and seg["mean"] == pytest.approx(0.3)
+    assert seg["ci95"] == pytest.approx([0.3 - half, 0.3 + half]) and seg["trials"] == 3
+    t = 0.3 / (math.sqrt(0.07) / math.sqrt(3))  # two-sided p, 2 df: 1 - t / sqrt(2 + t^2)
+    assert seg["p_value"] == pytest.approx(1 - t / math.sqrt(2 + t * t))
+    assert cls["ci95"][1] < 0  # every model below 0: contradicted over models
+    assert loc["ci95"] == pytest.approx([0.3, 0.3]) and loc["p_value"] == 0.0  # no spread
+    assert least["trials"] == 2 and least["mean"] == pytest.approx(0.05)  # NaN left out
+    text = correlation.across_models_markdown(out)
+    assert "| reading (paper) | trial_0 | trial_1 | trial_2 | mean [95 % CI] | p |" in text
+    assert "| S_loc and S_seg are the least correlated pair of scores | +0.00 | +0.10 | — |" in text
+    with pytest.raises(ValueError, match="2 labels for 3 models"):
+        correlation.across_models(per_model, ["a", "b"])
+
+
 def test_fig6_claims_without_the_columns_are_nan():
     out = correlation.claim_tests({"S_loc": [1.0, 2.0, 3.0], "L_seg": [1.0, 2.0, 3.0]})
     assert all(np.isnan(o["statistic"]) and o["resamples"] == 0 for o in out)
@@ -269,6 +296,10 @@ def test_cli_rejects_bad_checkpoint_combinations(tmp_path):
         cli.run(config, runs, out)  # the default asks for every analysis
     with pytest.raises(ValueError, match="--labels has 1 entries .* but --checkpoint has 2"):
         cli.run(config, runs, out, analyses=("fig5",), labels=["ours"])
+    with pytest.raises(ValueError, match="fig6 .*asks for fig5,fig6"):
+        cli.run(config, runs, out, analyses=("fig5", "fig6"))  # one of the two per call
+    with pytest.raises(ValueError, match="--pool has 3 entries but --checkpoint has 2"):
+        cli.run(config, runs, out, analyses=("fig6",), pool_json=["a", "b", "c"])
     with pytest.raises(ValueError, match="overlay_background 'photo'"):
         cli.run(config, runs, out, analyses=("fig5",), overlay_background="photo")
     assert cli.check_checkpoints(runs, None, ("fig5",)) == ["random", "ours"]
@@ -322,6 +353,31 @@ def test_cli_writes_every_analysis(tmp_path, tiny_run):
     pearson = np.array([[np.nan if v is None else v for v in row] for row in fig6["pearson"]])
     assert pearson.shape == (7, 7)  # NaN (null) where a column is constant, e.g. no detections
     assert [c["claim"] for c in fig6["claims"]] == [c for c, _, _ in correlation.FIG6_CLAIMS]
+
+
+def test_cli_fig6_over_several_models(tmp_path, tiny_run):
+    from mtal_jax import jsonio
+    from mtal_jax.analysis import cli
+
+    config, run_dir = tiny_run
+    out_dir = str(tmp_path / "models")
+    pool = str(tmp_path / "pool.json")
+    jsonio.write_atomic(pool, {"labeled_ids": list(range(4))})  # the other train images
+    paths = cli.run(
+        config, [run_dir, run_dir], out_dir, analyses=("fig6",), max_images=6,
+        pool_json=[pool, pool], labels=["trial_0", "trial_1"], progress=False,
+    )  # fmt: skip
+    assert [os.path.basename(p) for p in paths] == [
+        "fig6_models.json", "fig6_models.md", cli.WALL_FILE
+    ]  # fmt: skip
+    out = jsonio.read(os.path.join(out_dir, "fig6_models.json"))
+    assert out["models"] == ["trial_0", "trial_1"] and out["num_images"][0] <= 6
+    assert [c["claim"] for c in out["claims"]] == [c for c, _, _ in correlation.FIG6_CLAIMS]
+    for c in out["claims"]:  # the same model twice: the same statistic
+        a, b = c["per_model"]
+        assert (a is None and b is None) or a == b
+    walls = jsonio.read(os.path.join(out_dir, cli.WALL_FILE))
+    assert set(walls) == {"fig6_models"} and walls["fig6_models"]["checkpoints"] == [run_dir] * 2
 
 
 @pytest.mark.slow

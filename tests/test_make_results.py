@@ -323,6 +323,40 @@ def test_trials10_section_pairs_ours_with_random_over_its_trials(tmp_path):
     assert f"{claim} — | not run | — | {interval} (n=3) | **reproduced** | " in both
 
 
+def test_fig6_readings_over_models_replace_one_models_bootstrap(tmp_path):
+    mr = _load()
+    from mtal_jax.analysis import correlation
+
+    def model(*stats):
+        return [{"claim": c, "statistic": v, "num_images": 220} for (c, _, _), v in
+                zip(correlation.FIG6_CLAIMS, stats)]  # fmt: skip
+
+    per_model = [model(0.1, -0.3, -0.5, 0.0), model(0.2, -0.4, -0.4, 0.1),
+                 model(0.3, -0.5, -0.6, -0.1)]  # fmt: skip
+    across = correlation.across_models(per_model, ["trial_0", "trial_1", "trial_2"])
+    assert mr.fig6_model_rows(str(tmp_path / "fig6_models.json")) == {}  # not made yet
+    assert mr.fig6_models_text(str(tmp_path)) == ""
+    (tmp_path / "fig6_models.json").write_text(json.dumps(across))
+    (tmp_path / "fig6_models.md").write_text(correlation.across_models_markdown(across))
+    rows = mr.fig6_model_rows(str(tmp_path / "fig6_models.json"))
+    # S_seg [0.1, 0.2, 0.3]: mean 0.2, std 0.1, half 4.302653 * 0.1 / sqrt(3) = 0.248
+    seg = rows["Fig. 6: S_seg measures the segmentation loss best"]
+    assert seg[0] == "+0.20 [-0.05, +0.45] (3 models: each trial's cycle 0)"
+    assert seg[1] == mr.paired.NOT_DISTINGUISHABLE and seg[2] == pytest.approx(
+        across["claims"][0]["p_value"]
+    )
+    assert (
+        rows["Fig. 6: S_cls measures the detection classification loss best"][1] == "contradicted"
+    )
+    text = mr.fig6_models_text(str(tmp_path))
+    assert "| S_seg measures the segmentation loss best | +0.10 | +0.20 | +0.30 | +0.20 [" in text
+    assert "Wall time: not recorded" in text
+    # one model only: the bootstrap rows stay
+    one = dict(across, models=["trial_0"])
+    (tmp_path / "fig6_models.json").write_text(json.dumps(one))
+    assert mr.fig6_model_rows(str(tmp_path / "fig6_models.json")) == {}
+
+
 def test_side_by_side_adjusts_p_values_by_holm_within_each_family():
     mr = _load()
     rows = {

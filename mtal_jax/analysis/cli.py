@@ -30,8 +30,18 @@ det_score_threshold, cls_divergence, weights, ...) and scored by the same functi
 * ``fig5_overlay_<index>.png`` and ``fig5_overlays.png``: boxes, segmentation, BoxMasks and
   the disagreement map of the chosen images (paper Fig. 5).
 
-With several comma-separated ``--checkpoint`` run dirs only ``--analyses fig5`` is allowed;
-it writes ``fig5_compare_<index>.png`` and ``fig5_compare.png`` instead: per chosen image,
+Fig. 6's readings over several models, e.g. each trial's cycle-0 model on its own pool
+(``fig6_models.{json,md}``: each model's statistics, mean, 95 % t interval and p-value over
+models):
+
+  python -m mtal_jax.analysis.cli --config configs/default.py --analyses fig6 \
+      --checkpoint runs/repro_synthetic/trial_0/cycle_0,runs/repro_synthetic/trial_1/cycle_0 \
+      --pool runs/repro_synthetic/trial_0/cycle_0/pool.json,runs/repro_synthetic/trial_1/cycle_0/pool.json \
+      --out_dir docs/results/synthetic
+
+With several comma-separated ``--checkpoint`` run dirs only ``--analyses fig5`` or
+``--analyses fig6`` is allowed; fig6 writes ``fig6_models.{json,md}`` (above), fig5 writes
+``fig5_compare_<index>.png`` and ``fig5_compare.png`` instead: per chosen image,
 one row of the four panels per checkpoint, each behind a strip with its label (``--labels``,
 default: the strategy folder of ``.../<strategy>/cycle_<k>``, else the run dir's name).
 ``--overlay_background gray`` draws the panels on flat gray instead of the photo, so the
@@ -39,8 +49,8 @@ figure holds model outputs only and may be committed (CamVid's pixels are non-co
 
 Every call also records its wall time in ``--out_dir``'s ``analysis_wall.json`` (``WALL_FILE``:
 per analysis, the seconds of the call that last wrote it, dataset and model loading included,
-the analyses run with it, the checkpoints, the machine's load and the date), which the
-results page quotes.
+the analyses run with it, the checkpoints, the machine's load and the date; fig6 over
+several models under ``fig6_models``), which the results page quotes.
 """
 
 from __future__ import annotations
@@ -75,6 +85,7 @@ from mtal_jax.analysis.figures import (  # noqa: F401 (re-exported)
     write_fig5,
     write_fig5_compare,
     write_fig6,
+    write_fig6_models,
     write_table2,
 )
 from mtal_jax.data import pipeline
@@ -190,13 +201,17 @@ def default_label(checkpoint: str) -> str:
 
 
 def check_checkpoints(
-    checkpoints: Sequence[str], labels: Sequence[str] | None, analyses: Sequence[str]
+    checkpoints: Sequence[str],
+    labels: Sequence[str] | None,
+    analyses: Sequence[str],
+    pools: Sequence[str] = (),
 ) -> list[str]:
-    """Validates the checkpoint / label / analysis combination and returns the labels.
+    """Validates the checkpoint / label / analysis / pool combination and returns the labels.
 
     Raises:
-      ValueError: no checkpoint, a label count that differs from the checkpoint count, or
-        several checkpoints with an analysis other than fig5.
+      ValueError: no checkpoint, a label or pool count that differs from the checkpoint
+        count (one pool serves every checkpoint), or several checkpoints with analyses other
+        than fig5 alone or fig6 alone.
     """
     if not checkpoints:
         raise ValueError("--checkpoint names no run dir")
@@ -205,11 +220,16 @@ def check_checkpoints(
             f"--labels has {len(labels)} entries ({','.join(labels)}) but --checkpoint has "
             f"{len(checkpoints)} run dirs; give one label per checkpoint"
         )
-    others = sorted(set(analyses) - {"fig5"})
-    if len(checkpoints) > 1 and others:
+    if len(pools) > 1 and len(pools) != len(checkpoints):
         raise ValueError(
-            f"{len(checkpoints)} checkpoints are only compared in fig5, but --analyses also "
-            f"asks for {','.join(others)}; run those once per checkpoint, or pass --analyses fig5"
+            f"--pool has {len(pools)} entries but --checkpoint has {len(checkpoints)} run dirs; "
+            "give one pool.json per checkpoint, or one for all"
+        )
+    if len(checkpoints) > 1 and set(analyses) not in ({"fig5"}, {"fig6"}):
+        raise ValueError(
+            f"{len(checkpoints)} checkpoints are only compared in fig5 (one figure) or in fig6 "
+            "(its readings over the models), one of the two per call, but --analyses asks for "
+            f"{','.join(sorted(analyses))}; run the others once per checkpoint"
         )
     return list(labels) if labels is not None else [default_label(c) for c in checkpoints]
 
@@ -246,7 +266,7 @@ def run(
     taus: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7),
     max_images: int = 0,
     overlay_images: tuple[int, ...] = (0, 1, 2, 3),
-    pool_json: str | None = None,
+    pool_json: str | Sequence[str] | None = None,
     progress: bool = True,
     labels: Sequence[str] | None = None,
     overlay_background: str = "image",
@@ -255,7 +275,10 @@ def run(
     """Runs the chosen analyses and returns the written paths (``WALL_FILE`` last).
 
     ``checkpoint`` is one run dir, or a sequence of them; several run dirs allow only
-    ``analyses=("fig5",)`` and write the comparison figure (``write_fig5_compare``).
+    ``analyses=("fig5",)``, which writes the comparison figure (``write_fig5_compare``), or
+    ``analyses=("fig6",)``, which writes Fig. 6's readings over the models
+    (``write_fig6_models``; e.g. each trial's cycle-0 model, each on its own ``pool_json``).
+    ``pool_json``: one path, or one per checkpoint.
 
     Raises:
       ValueError: unknown analyses or background, or see ``check_checkpoints``.
@@ -269,22 +292,31 @@ def run(
             f"{', '.join(overlays.BACKGROUNDS)}"
         )
     checkpoints = [checkpoint] if isinstance(checkpoint, str) else list(checkpoint)
-    labels = check_checkpoints(checkpoints, labels, analyses)
+    pools = [pool_json] if isinstance(pool_json, str) else list(pool_json or [])
+    labels = check_checkpoints(checkpoints, labels, analyses, pools)
+    pools = pools * len(checkpoints) if len(pools) == 1 else pools or [None] * len(checkpoints)
     os.makedirs(out_dir, exist_ok=True)
     t0 = time.perf_counter()
     if len(checkpoints) > 1:
         setup = experiment.build_setup(config)  # one dataset and model; weights per checkpoint
+        fig6 = "fig6" in analyses
         results = []
-        for c in checkpoints:
+        for c, pool in zip(checkpoints, pools):
             results.append(collect_split(
-                config, c, taus=taus, max_images=max_images, overlay_images=overlay_images,
-                pool_json=pool_json, progress=progress, setup=setup, scan=False, strategy=strategy,
+                config, c, taus=taus, max_images=max_images,
+                overlay_images=() if fig6 else overlay_images, pool_json=pool,
+                progress=progress, setup=setup, scan=fig6, strategy=strategy,
             ))  # fmt: skip
-        paths = write_fig5_compare(results, labels, out_dir, background=overlay_background)
-        return paths + [record_wall(out_dir, analyses, checkpoints, time.perf_counter() - t0)]
+        if fig6:
+            paths = write_fig6_models(results, labels, out_dir)
+        else:
+            paths = write_fig5_compare(results, labels, out_dir, background=overlay_background)
+        seconds = time.perf_counter() - t0
+        names = ("fig6_models",) if fig6 else analyses  # the one-model fig6 keeps its entry
+        return paths + [record_wall(out_dir, names, checkpoints, seconds)]
     result = collect_split(
         config, checkpoints[0], taus=taus, max_images=max_images,
-        overlay_images=overlay_images if "fig5" in analyses else (), pool_json=pool_json,
+        overlay_images=overlay_images if "fig5" in analyses else (), pool_json=pools[0],
         progress=progress, strategy=strategy,
     )  # fmt: skip
     paths = []
@@ -322,7 +354,7 @@ def main(argv):
         taus=_floats(_TAUS.value),
         max_images=_MAX_IMAGES.value,
         overlay_images=_ints(_OVERLAY_IMAGES.value),
-        pool_json=_POOL.value,
+        pool_json=_strings(_POOL.value or ""),
         progress=_PROGRESS.value,
         labels=None if _LABELS.value is None else _strings(_LABELS.value),
         overlay_background=_OVERLAY_BACKGROUND.value,
@@ -374,7 +406,8 @@ if __name__ == "__main__":
     _POOL = flags.DEFINE_string(
         "pool",
         None,
-        "A cycle's pool.json: analyse its unlabeled training images instead of the eval split.",
+        "A cycle's pool.json: analyse its unlabeled training images instead of the eval split "
+        "(several checkpoints: one comma-separated pool.json per checkpoint, or one for all).",
     )
     _PROGRESS = flags.DEFINE_bool("progress", True, "Show progress bars.")
     _STRATEGY = flags.DEFINE_string(

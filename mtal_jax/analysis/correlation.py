@@ -2,14 +2,19 @@
 
 Host-side NumPy: Pearson's r and Spearman's rho (Pearson on average ranks) of every pair of
 per-image columns, plus a heat-map figure, and ``claim_tests``: the paper's four readings of
-its Fig. 6 as differences of Spearman correlations with bootstrap intervals over images.
+its Fig. 6 as differences of Spearman correlations with bootstrap intervals over images;
+``across_models``: the same readings over several models (one per trial), with a t interval
+over models.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+from mtal_jax import paired
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
@@ -94,6 +99,59 @@ def _claim_statistic(rho: np.ndarray, index: dict, kind: str, args: tuple) -> fl
     }
     mine = next(v for k, v in magnitudes.items() if k in pair)
     return float(min(v for k, v in magnitudes.items() if k not in pair) - mine)
+
+
+def _finite(x) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def across_models(per_model: Sequence[Sequence[dict]], labels: Sequence[str]) -> dict:
+    """The Fig. 6 readings over several models (e.g. each trial's cycle-0 model on its own
+    unlabeled pool): each model's statistic, and their mean with a 95 % t interval and
+    p-value over models (``paired.t_interval``). Between models is where a reading has to
+    hold to be a property of the scores rather than of one trained network; the bootstrap of
+    ``claim_tests`` only resamples one model's images.
+
+    Args:
+      per_model: [M] ``claim_tests`` outputs, one per model, in ``FIG6_CLAIMS`` order.
+      labels: [M] model names.
+
+    Returns:
+      ``{"models": labels, "num_images": [M], "claims": [{"claim", "per_model": [M],
+      "mean", "ci95", "trials", "p_value"}]}`` (``trials``: models with a finite
+      statistic).
+
+    Raises:
+      ValueError: ``labels`` and ``per_model`` differ in length.
+    """
+    if len(labels) != len(per_model):
+        raise ValueError(f"{len(labels)} labels for {len(per_model)} models")
+    claims = []
+    for j, (claim, _, _) in enumerate(FIG6_CLAIMS):
+        stats = [float(m[j]["statistic"]) for m in per_model]
+        claims.append({"claim": claim, "per_model": stats, **paired.t_interval(stats)})
+    return {
+        "models": list(labels),
+        "num_images": [int(m[0]["num_images"]) if m else 0 for m in per_model],
+        "claims": claims,
+    }
+
+
+def across_models_markdown(result: dict) -> str:
+    """The ``across_models`` readings as a table: one column per model, then the mean with
+    its interval and p-value."""
+    models = result["models"]
+    lines = [
+        "| reading (paper) | " + " | ".join(models) + " | mean [95 % CI] | p |",
+        "|---|" + "---|" * len(models) + "---|---|",
+    ]
+    for c in result["claims"]:
+        cells = [f"{v:+.2f}" if _finite(v) else "—" for v in c["per_model"]]
+        lines.append(
+            f"| {c['claim']} | " + " | ".join(cells)
+            + f" | {paired.format_interval(c, 2)} | {paired.format_p(c.get('p_value'))} |"
+        )  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def claim_tests(

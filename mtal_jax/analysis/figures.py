@@ -92,6 +92,22 @@ def write_fig6(result: dict, out_dir: str) -> list[str]:
     return paths
 
 
+def write_fig6_models(results: Sequence[dict], labels: Sequence[str], out_dir: str) -> list[str]:
+    """Figure 6's readings over several models (``correlation.across_models``):
+    ``fig6_models.json`` and ``fig6_models.md``."""
+    per_model = []
+    for result in results:
+        cols = result["columns"]
+        values = {name: cols[key] for name, key in {**SCORE_COLUMNS, **LOSS_COLUMNS}.items()}
+        per_model.append(correlation.claim_tests(values, resamples=0))  # statistics only
+    across = correlation.across_models(per_model, labels)
+    base = os.path.join(out_dir, "fig6_models")
+    jsonio.write_atomic(base + ".json", across)
+    text = correlation.across_models_markdown(across)
+    jsonio.write_file_atomic(base + ".md", lambda f: f.write(text))
+    return [base + ".json", base + ".md"]
+
+
 def _render(maps: dict, setup, background: str) -> np.ndarray:
     """The four Fig. 5 panels of one image's maps: [H, 4 W + 3 gap, 3] uint8."""
     m = maps
