@@ -9,7 +9,7 @@
 # Names given as arguments run only those experiments, in the order below; two instances
 # with disjoint names run side by side (a run directory another process holds is refused):
 #   nohup experiments/continue.sh repro_synthetic table1_synthetic >> runs/continue_synthetic.log 2>&1 &
-#   nohup experiments/continue.sh repro_camvid table1_camvid trials10_camvid >> runs/continue_camvid.log 2>&1 &
+#   nohup experiments/continue.sh repro_camvid trials10_camvid table1_camvid >> runs/continue_camvid.log 2>&1 &
 set -u
 cd "$(dirname "$0")/.." && . .venv/bin/activate || exit 1
 mkdir -p runs
@@ -25,8 +25,8 @@ KEEP="reference,trial_0/cycle_0,trial_1/cycle_0,trial_2/cycle_0,trial_3/cycle_0,
 EXPERIMENTS=(
   "repro_synthetic configs/default.py:repro $KEEP"
   "repro_camvid configs/camvid.py:repro $KEEP"
-  "table1_camvid configs/camvid.py:table1 - --config.al.share_from=runs/repro_camvid"
   "trials10_camvid configs/camvid.py:trials10 - --config.al.share_from=runs/repro_camvid"
+  "table1_camvid configs/camvid.py:table1 - --config.al.share_from=runs/repro_camvid"
   "table1_synthetic configs/default.py:table1 - --config.al.share_from=runs/repro_synthetic"
 )
 for want in "$@"; do
