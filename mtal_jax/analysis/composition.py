@@ -20,9 +20,10 @@ Definitions (over the experiment's pool, the training split of ``workdir/config.
 Each share is given per strategy and cycle (summed over trials) and overall (cycles 1..K,
 all trials), beside the same share over the whole pool (what random selection gets in
 expectation), and paired against random: in each trial both ran, the strategy's share minus
-random's over the cycles both have, with a 95 % t interval over trials (``paired``). Labels are read without decoding images (``data.fields``); the selections
-come from each cycle's ``selection.json``. Writes ``composition.json`` and
-``composition.md`` to ``--out_dir`` (default: the workdir).
+random's over the cycles both have, with a 95 % t interval over trials (``paired``). Labels
+are read without decoding images (``data.fields``); the selections come from each cycle's
+``selection.json``. Writes ``composition.json`` and ``composition.md`` to ``--out_dir``
+(default: the workdir).
 """
 
 from __future__ import annotations
@@ -212,7 +213,7 @@ def against(
       ``{key: paired.t_interval(...), "per_trial": [{"trial", key: difference}]}``.
     """
     per_trial = []
-    for trial in sorted(set(mine) & set(base), key=str):
+    for trial in sorted(set(mine) & set(base)):
         cycles = sorted(set(mine[trial]) & set(base[trial]))
         if not cycles:
             continue
