@@ -5,7 +5,7 @@
 # starts from the archive (restored), and its own command resumes it exactly.
 # While it runs, its archive is refreshed every ARCHIVE_EVERY_S seconds (default 1200);
 # commit experiments/ to keep the progress (experiments/README.md).
-#   nohup experiments/continue.sh >> runs/continue.log 2>&1 &
+#   mkdir -p runs && nohup experiments/continue.sh >> runs/continue.log 2>&1 &
 # Names given as arguments run only those experiments, in the order below; two instances
 # with disjoint names run side by side (a run directory another process holds is refused):
 #   nohup experiments/continue.sh repro_synthetic table1_synthetic >> runs/continue_synthetic.log 2>&1 &
