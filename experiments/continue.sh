@@ -56,7 +56,13 @@ for entry in "${EXPERIMENTS[@]}"; do
   pid=$!
   while kill -0 "$pid" 2> /dev/null; do
     for _ in $(seq "$EVERY"); do kill -0 "$pid" 2> /dev/null || break; sleep 1; done
+    kill -0 "$pid" 2> /dev/null || break  # ended: the save below
     [ -e "runs/$name/config.json" ] && nice python -m mtal_jax.al.archive_cli save "runs/$name" "experiments/$name" --keep="$keep"
   done
-  wait "$pid" || exit 1
+  wait "$pid"
+  rc=$?
+  # Once more after it ended (a save still running when it ended had scanned an earlier
+  # state), and after a failure too, to keep what it trained.
+  [ -e "runs/$name/config.json" ] && nice python -m mtal_jax.al.archive_cli save "runs/$name" "experiments/$name" --keep="$keep"
+  [ "$rc" -eq 0 ] || exit 1
 done

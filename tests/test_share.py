@@ -297,3 +297,53 @@ def test_continue_sh_restores_the_source_before_a_sharing_experiment(tmp_path):
     assert run() == [train]
     # names run in the script's order (CamVid's 10 trials of the main claim before Table I)
     assert run("table1_camvid", "trials10_camvid") == [trials10, train]
+
+
+def test_continue_sh_saves_after_the_experiment_ends(tmp_path):
+    """An archive save still running when the experiment ends scanned an earlier state, so
+    ``continue.sh`` saves once more after the end (the stand-in training ends 0.5 s into a
+    2 s save); and after a failed run too, before it stops."""
+    import subprocess
+
+    repo = os.path.join(os.path.dirname(__file__), "..")
+    os.makedirs(tmp_path / "runs" / "table1_camvid")
+    (tmp_path / "runs" / "table1_camvid" / "config.json").write_text("{}")
+    os.makedirs(tmp_path / ".venv" / "bin")
+    (tmp_path / ".venv" / "bin" / "activate").write_text("")
+    # An executable on PATH, not a shell function: the saves run as ``nice python``.
+    os.makedirs(tmp_path / "bin")
+    stand_in = tmp_path / "bin" / "python"
+    stand_in.write_text(
+        "#!/bin/bash\n"
+        'case "$*" in\n'
+        '  *train.py*) echo TRAIN; sleep 1.5; echo TRAIN_END; exit "${TRAIN_RC:-0}" ;;\n'
+        '  *" save "*) echo SAVE; sleep 2 ;;\n'
+        "esac\n"
+    )
+    stand_in.chmod(0o755)
+    os.makedirs(tmp_path / "experiments")
+    script = tmp_path / "experiments" / "continue.sh"
+    with open(os.path.join(repo, "experiments", "continue.sh"), encoding="utf-8") as f:
+        script.write_text(f.read())
+
+    def run(rc):
+        env = dict(
+            os.environ,
+            ARCHIVE_EVERY_S="1",
+            TRAIN_RC=str(rc),
+            PATH=f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        )
+        out = subprocess.run(
+            ["bash", str(script), "table1_camvid"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return out.returncode, out.stdout.splitlines()
+
+    code, lines = run(0)
+    assert code == 0
+    assert lines == ["TRAIN", "SAVE", "TRAIN_END", "SAVE"], lines
+    code, lines = run(3)
+    assert code == 1 and lines == ["TRAIN", "SAVE", "TRAIN_END", "SAVE"], lines
