@@ -620,9 +620,13 @@ def table1_section(records, config):
             if a in by_w and b in by_w:
                 g = paired.paired_gain(records, by_w[a], by_w[b])
                 rows[f"Table I ({mode}): {text}"] = (
-                    f"{paired.format_interval(g)} (n={g['trials']})",
-                    paired.verdict(g["ci95"]),
-                    g["p_value"],
+                    (
+                        f"{paired.format_interval(g)} (n={g['trials']})",
+                        paired.verdict(g["ci95"]),
+                        g["p_value"],
+                    )
+                    if g["trials"]
+                    else (DASH, "no finished trial yet")
                 )
     return "\n".join(lines) + "\n", rows
 

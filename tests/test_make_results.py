@@ -412,3 +412,18 @@ def test_convergence_table_pairs_runs_that_differ_only_in_doubled_steps():
     )
     assert "| w50_e9 | w50_e18 | 50 / 100 |" in table and "| +0.010 | +0.5 | within |" in table
     assert mr.convergence_table({"ref": job(100, 10, 0, 1.0)}, noise) == ""
+
+
+def test_table1_claims_without_a_finished_trial_say_so():
+    """A Table I run that has just started (no setting has finished a trial) reads "no
+    finished trial yet", not a verdict."""
+    mr = _load()
+    kwargs = {
+        "ours_js_seg": {"base": "ours", "weights": [0, 0, 1]},
+        "ours_js_loc": {"base": "ours", "weights": [1, 0, 0]},
+    }
+    _, rows = mr.table1_section([], {"al": {"strategy": {"kwargs": kwargs}}})
+    assert rows["Table I (js): S_seg > S_loc (S_seg best single score)"] == (
+        mr.DASH,
+        "no finished trial yet",
+    )
