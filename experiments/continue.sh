@@ -7,8 +7,10 @@
 # commit experiments/ to keep the progress (experiments/README.md).
 #   mkdir -p runs && nohup experiments/continue.sh >> runs/continue.log 2>&1 &
 # Names given as arguments run only those experiments, in the order below; two instances
-# with disjoint names run side by side (a run directory another process holds is refused):
-#   nohup experiments/continue.sh repro_camvid trials10_camvid >> runs/continue_camvid.log 2>&1 &
+# with disjoint names run side by side (a run directory another process holds is refused);
+# the finished sources they share (repro_*) are restored first, so that both do not at once:
+#   experiments/continue.sh repro_synthetic repro_camvid >> runs/continue.log 2>&1
+#   nohup experiments/continue.sh trials10_camvid >> runs/continue_camvid.log 2>&1 &
 #   nohup experiments/continue.sh table1_camvid table1_synthetic >> runs/continue_table1.log 2>&1 &
 set -u
 cd "$(dirname "$0")/.." && . .venv/bin/activate || exit 1
