@@ -80,6 +80,17 @@ def test_weights_scale_the_terms_and_zero_weight_mutes_constant_warning():
     assert not any(w.startswith("S_loc") for w in diag["warnings"])  # weight 0: an ablation
 
 
+def test_single_weighted_component_does_not_warn_about_its_variance_share():
+    rng = np.random.default_rng(4)
+    n = 50
+    s_loc, s_cls, s_seg = rng.uniform(size=n), rng.uniform(size=n), rng.uniform(size=n)
+    diag = diagnostics.score_diagnostics(
+        _scores(s_loc, s_cls, s_seg, weights=(1, 0, 0)), weights=(1, 0, 0)
+    )
+    assert diag["components"]["S_loc"]["variance_share"] == pytest.approx(1.0)
+    assert diag["warnings"] == []  # S_loc alone by design (a Table I row), not a degeneracy
+
+
 def test_no_box_anywhere_warns():
     diag = diagnostics.score_diagnostics(
         _scores(np.zeros(10), np.zeros(10), np.linspace(0, 1, 10), num_boxes=np.zeros(10))

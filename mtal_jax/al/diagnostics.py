@@ -19,8 +19,10 @@ best box has S_loc = 1 and S_cls = 0, i.e. (up to exact ties) an empty BoxMask: 
 segmentation sees no pixel of the detected class above tau inside the box.
 
 A warning is raised (returned and logged by the shell) when a component explains more
-than ``VARIANCE_LIMIT`` of the variance or is constant on more than ``CONSTANT_LIMIT`` of
-the pool, or when more than ``CONSTANT_LIMIT`` of the pool has no scored box.
+than ``VARIANCE_LIMIT`` of the variance (only when more than one component is weighted:
+a single-component ablation is that component alone by design) or is constant on more than
+``CONSTANT_LIMIT`` of the pool, or when more than ``CONSTANT_LIMIT`` of the pool has no
+scored box.
 """
 
 from __future__ import annotations
@@ -96,6 +98,8 @@ def score_diagnostics(
         "components": {},
     }
     warnings = []
+    # A single weighted component (a Table I ablation) explains all the variance by design.
+    weighted = sum(w != 0 for w in weights)
     if len(total) and np.mean(~with_box) > CONSTANT_LIMIT:
         warnings.append(
             f"{100 * np.mean(~with_box):.0f}% of the {len(total)} scored images have no scored "
@@ -124,7 +128,7 @@ def score_diagnostics(
                 f"{name} = {constant:g} on {100 * frac:.0f}% of the scored images: it carries "
                 "(almost) no signal"
             )
-        if share is not None and share > VARIANCE_LIMIT:
+        if share is not None and share > VARIANCE_LIMIT and weighted > 1:
             warnings.append(
                 f"{name} explains {100 * share:.0f}% of the combined score's variance: the "
                 "score is (almost) this component alone"
