@@ -10,8 +10,8 @@
 # with disjoint names run side by side (a run directory another process holds is refused);
 # the finished sources they share (repro_*) are restored first, so that both do not at once:
 #   experiments/continue.sh repro_synthetic repro_camvid >> runs/continue.log 2>&1
-#   nohup experiments/continue.sh trials10_camvid >> runs/continue_camvid.log 2>&1 &
 #   nohup experiments/continue.sh table1_camvid table1_synthetic >> runs/continue_table1.log 2>&1 &
+# (trials10_camvid, finished on 2026-12-04, ran beside it as a list of its own.)
 set -u
 cd "$(dirname "$0")/.." && . .venv/bin/activate || exit 1
 mkdir -p runs
