@@ -188,6 +188,54 @@ def _copied(path, run):
     return False
 
 
+def _names_of(run):
+    """The normalized paths a run directory stands for: itself and, for an archive
+    (``experiments/<name>``), the run directory it was saved from."""
+    names = {os.path.normpath(run)} if run else set()
+    archived = _read(os.path.join(run, "archive.json")) if run else None
+    if archived and archived.get("source"):
+        names.add(os.path.normpath(archived["source"]))
+    return names
+
+
+def with_copied_runs(records, run, source, source_records):
+    """``records`` of run directory ``run`` plus those of the strategy-trials copied from
+    ``source`` (``al.share_from``; its records ``source_records``) that ``run``'s protocol has
+    not replayed yet (it replays them, in seconds, only when its order reaches them): the
+    same runs, so the same records under this experiment's strategy name. Only the cycles
+    whose run was copied (their ``metrics.json``) and cycle 0 (shared by the trial)."""
+    from mtal_jax.al.experiment import share
+
+    if not source or not run or not os.path.isdir(run):
+        return records
+    have = {(r["trial"], r["strategy"]) for r in records}
+    added = []
+    for marker in sorted(glob.glob(os.path.join(run, "trial_*", "*", share.MARKER))):
+        strategy_dir = os.path.dirname(marker)
+        strategy = os.path.basename(strategy_dir)
+        trial = int(os.path.basename(os.path.dirname(strategy_dir)).split("_")[1])
+        copied = jsonio.read(marker)
+        if (trial, strategy) in have or os.path.normpath(copied.get("source", "")) != (
+            os.path.normpath(source)
+        ):
+            continue
+        src_trial, src_strategy = copied["run"].split("/")
+        cycles = {0} | {
+            int(c.split("_")[1])
+            for c in os.listdir(strategy_dir)
+            if c.startswith("cycle_")
+            and os.path.exists(os.path.join(strategy_dir, c, "metrics.json"))
+        }
+        added += [
+            dict(r, trial=trial, strategy=strategy)
+            for r in source_records
+            if f"trial_{r['trial']}" == src_trial
+            and r["strategy"] == src_strategy
+            and r["cycle"] in cycles
+        ]
+    return records + added
+
+
 def load_run(run):
     """(records, config dict or None, summed wall seconds of its runs) of a run directory;
     runs copied from another experiment (``al.share_from``) count there, not here."""
@@ -849,6 +897,9 @@ def dataset_section(
     t1, t1_config, t1_seconds = load_run(table1_run)
     out.append("\n### Table I: the three scores, both S_cls modes\n")
     if t1:
+        source = ((t1_config or {}).get("al") or {}).get("share_from", "")
+        if source and os.path.normpath(source) in _names_of(run):
+            t1 = with_copied_runs(t1, table1_run, source, records)
         _write_records(t1, os.path.join(results_dir, f"{name}_table1"))
         table, t1_rows = table1_section(t1, t1_config)
         rows.update(t1_rows)
@@ -857,7 +908,9 @@ def dataset_section(
         shared_note = (
             f" The reference, the cycle-0 models and the runs of random and ours_js_all (= "
             f"ours) are the main comparison's (`{source}`), copied (`al.share_from`); their "
-            "wall time is counted there, not here."
+            "wall time is counted there, not here. Copied runs that this run's protocol "
+            "has not replayed yet (it does, in seconds, when its order reaches them) enter "
+            "the table with the main comparison's records of the same runs."
             if source
             else ""
         )

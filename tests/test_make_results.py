@@ -427,3 +427,47 @@ def test_table1_claims_without_a_finished_trial_say_so():
         mr.DASH,
         "no finished trial yet",
     )
+
+
+def test_table1_counts_copied_runs_before_its_protocol_replays_them(tmp_path):
+    """Runs copied from the main comparison (``shared_from.json``) enter Table I with the
+    source's records under Table I's name, only for the copied cycles (and cycle 0), and only
+    when the protocol has not written records for them yet."""
+    mr = _load()
+    source = _records({"ours": [0.05, 0.02, 0.03]})
+    table1 = [r for r in _records({"ours_js_loc": [0.0, 0.0, 0.0]}) if r["trial"] < 2]
+    run = tmp_path / "table1"
+    for trial, cycles in ((0, range(1, 6)), (1, range(1, 3))):
+        d = run / f"trial_{trial}" / "ours_js_all"
+        for c in cycles:
+            (d / f"cycle_{c}").mkdir(parents=True)
+            (d / f"cycle_{c}" / "metrics.json").write_text("{}")
+        marker = {"source": "runs/repro_x", "run": f"trial_{trial}/ours"}
+        (d / "shared_from.json").write_text(json.dumps(marker))
+    out = mr.with_copied_runs(table1, str(run), "runs/repro_x/", source)
+    added = [r for r in out if r["strategy"] == "ours_js_all"]
+    assert sorted((r["trial"], r["cycle"]) for r in added) == [(0, c) for c in range(6)] + [
+        (1, 0),
+        (1, 1),
+        (1, 2),
+    ]
+    by_key = {(r["trial"], r["cycle"]): r["mdsq"] for r in source if r["strategy"] == "ours"}
+    assert all(r["mdsq"] == by_key[(r["trial"], r["cycle"])] for r in added)
+    # Already replayed by the protocol: not added twice; another source: not added.
+    assert mr.with_copied_runs(out, str(run), "runs/repro_x", source) == out
+    assert mr.with_copied_runs(table1, str(run), "runs/other", source) == table1
+    _, rows = mr.table1_section(
+        out,
+        {
+            "al": {
+                "strategy": {
+                    "kwargs": {
+                        "ours_js_loc": {"base": "ours", "weights": [1, 0, 0]},
+                        "ours_js_all": {"base": "ours", "weights": [1, 1, 1]},
+                    }
+                }
+            }
+        },
+    )
+    cell, _, _ = rows["Table I (js): all three > S_loc"]
+    assert cell.endswith("(n=1)")  # trial 0 only: trial 1 of ours_js_all has cycles 0-2
