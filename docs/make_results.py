@@ -214,12 +214,10 @@ def with_copied_runs(records, run, source, source_records):
         strategy_dir = os.path.dirname(marker)
         strategy = os.path.basename(strategy_dir)
         trial = int(os.path.basename(os.path.dirname(strategy_dir)).split("_")[1])
-        copied = jsonio.read(marker)
-        if (trial, strategy) in have or os.path.normpath(copied.get("source", "")) != (
-            os.path.normpath(source)
-        ):
+        copied = share.copied_from(strategy_dir, source)  # "trial_<t>/<strategy>"
+        if (trial, strategy) in have or copied is None:
             continue
-        src_trial, src_strategy = copied["run"].split("/")
+        src_trial, src_strategy = copied.split("/")
         cycles = {0} | {
             int(c.split("_")[1])
             for c in os.listdir(strategy_dir)

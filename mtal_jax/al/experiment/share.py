@@ -114,7 +114,7 @@ def _finished_with_weights(run_dir: str) -> bool:
     )
 
 
-def _copied_from(run_dir: str, source: str) -> str | None:
+def copied_from(run_dir: str, source: str) -> str | None:
     """The source run ``run_dir`` was copied from (``MARKER``), when from ``source``."""
     path = os.path.join(run_dir, MARKER)
     if not os.path.exists(path):
@@ -172,7 +172,7 @@ def plan_shares(
             if not _finished_with_weights(os.path.join(source, cycle0)):
                 continue
             out.append(Share(cycle0, cycle0))
-        elif _copied_from(here, source) != cycle0:
+        elif copied_from(here, source) != cycle0:
             continue  # trained here: the source's strategy runs started from another model
         for spec in plan.strategies_of_trial(t):
             run = os.path.join(f"trial_{t}", spec.name)
