@@ -14,15 +14,31 @@
 #   3. training-step benchmark on the GPU, float32 and bfloat16, default network and a
 #      large one (fraction of the bf16 peak, PEAK_TFLOPS, 989 = H100/H200 dense);
 #   4. ours scoring vs plain inference vs the naive per-box loop (bench/score_throughput.py);
-#   5. a one-trial default experiment (configs/default.py:quick), its figures and summary.
+#   5. an experiment (EXPERIMENT, default configs/default.py:quick: one trial, ours and
+#      random), given what is left of DEADLINE_S; stopped there (SIGINT, the exact resume's
+#      stop), the records it has are summarised (results.json, summary, figures).
 # Each stage has a time cap and its own status line; the script never stops at a failure.
+# Knobs: DEADLINE_S (the whole script, default 540 s; the experiment gets the rest less 30 s
+# to pack), GPU_CHECK_TESTS (pytest arguments, "none" skips; default the suite),
+# GPU_CHECK_BIG=0 (no resnet50 benchmark), EXPERIMENT, EXPERIMENT_ARGS (more train.py
+# arguments). All but gpu_check.log and status.txt is packed into $OUT/results.tgz (the
+# device tool brings back 8 files at most), without checkpoints or weights.
+# The reproduction's synthetic protocol on a GPU (docs/results.md "On a GPU"):
+#   DEADLINE_S=480 GPU_CHECK_TESTS=none GPU_CHECK_BIG=0 \
+#     EXPERIMENT=configs/default.py:repro OUT=... bash bench/gpu_check.sh
 #
 # GPU_CHECK_CPU=1 runs the same stages on the CPU with small sizes (how this script is
 # tested where no GPU is lent; then the GPU-only facts (nvidia-smi, peak) are skipped).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu_check_out}
-mkdir -p "$OUT"
+WORK="$OUT/work"  # packed into $OUT/results.tgz at the end
+mkdir -p "$OUT" "$WORK"
+DEADLINE_S=${DEADLINE_S:-540}
+TESTS=${GPU_CHECK_TESTS:-tests}
+BIG=${GPU_CHECK_BIG:-1}
+EXPERIMENT=${EXPERIMENT:-configs/default.py:quick}
+read -ra EXPERIMENT_ARGS <<< "${EXPERIMENT_ARGS:-}"
 PY=${PYTHON:-python3}
 CPU=${GPU_CHECK_CPU:-0}
 PEAK_TFLOPS=${PEAK_TFLOPS:-989}
@@ -51,18 +67,17 @@ if [ "$CPU" = 1 ]; then
   TRAIN_ARGS=(--rounds 2 --steps 2)
   SCORE_ARGS=(--image_hw 64,128 --batch 4 --num_boxes 4 --repeats 2)
   TEST_CAP=${TEST_CAP:-300}
-  TEST_ARGS=(tests/test_runtime.py tests/test_fields.py tests/test_models.py tests/test_losses.py)
+  [ "$TESTS" = tests ] && TESTS="tests/test_runtime.py tests/test_fields.py tests/test_losses.py"
   EXP_OVERRIDES=(--config.train.initial_steps=4 --config.train.full_steps=4 --config.train.steps=2
     --config.al.num_cycles=1 --config.data.builder_kwargs.num_train=64
     --config.data.builder_kwargs.num_test=16 --config.eval.every_steps=4
     --config.checkpoint.every_steps=4)
 else
-  nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1 || echo "nvidia-smi failed"
+  nvidia-smi >"$WORK/nvidia-smi.txt" 2>&1 || echo "nvidia-smi failed"
   TRAIN_ARGS_BIG=(--backbone resnet50 --image_hw 512,1024 --batch 32 --rounds 5 --steps 5)
   TRAIN_ARGS=(--rounds 5 --steps 20)
   SCORE_ARGS=(--image_hw 256,512 --batch 32 --num_boxes 8 --repeats 10)
   TEST_CAP=${TEST_CAP:-200}
-  TEST_ARGS=(tests)
   EXP_OVERRIDES=()
 fi
 
@@ -91,7 +106,7 @@ stage install 300 bash -c install_packages
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 # ---------------------------------------------------------------- 1. imports
-stage imports 120 "$PY" - <<'EOF' 2>&1 | tee "$OUT/versions.txt"
+stage imports 120 "$PY" - <<'EOF' 2>&1 | tee "$WORK/versions.txt"
 import importlib, pkgutil, sys, warnings
 warnings.simplefilter("default", DeprecationWarning)
 import jax, flax, optax, orbax.checkpoint, numpy
@@ -110,40 +125,53 @@ sys.exit(1 if bad else 0)
 EOF
 
 # ---------------------------------------------------------------- 2. test suite
-stage tests "$TEST_CAP" "$PY" -m pytest -q -p no:cacheprovider --junitxml="$OUT/tests.xml" \
-  "${TEST_ARGS[@]}"
+if [ "$TESTS" != none ]; then
+  read -ra TEST_ARGS <<< "$TESTS"
+  stage tests "$TEST_CAP" "$PY" -m pytest -q -p no:cacheprovider --junitxml="$WORK/tests.xml" \
+    "${TEST_ARGS[@]}"
+fi
 
 # ---------------------------------------------------------------- 3. training step
 for dt in float32 bfloat16; do
   stage "train_step_default_$dt" 120 "$PY" bench/train_step.py --dtype $dt "${TRAIN_ARGS[@]}" \
-    --json "$OUT/train_step_default_$dt.json"
-  stage "train_step_large_$dt" 150 "$PY" bench/train_step.py --dtype $dt "${TRAIN_ARGS_BIG[@]}" \
-    --peak_tflops "$PEAK_TFLOPS" --json "$OUT/train_step_large_$dt.json"
+    --json "$WORK/train_step_default_$dt.json"
+  [ "$BIG" = 1 ] && stage "train_step_large_$dt" 150 "$PY" bench/train_step.py --dtype $dt \
+    "${TRAIN_ARGS_BIG[@]}" --peak_tflops "$PEAK_TFLOPS" --json "$WORK/train_step_large_$dt.json"
 done
 
 # ---------------------------------------------------------------- 4. scoring
 stage score_throughput 150 "$PY" bench/score_throughput.py "${SCORE_ARGS[@]}" \
-  --out "$OUT/score_throughput.json"
+  --out "$WORK/score_throughput.json"
 
-# ---------------------------------------------------------------- 5. one-trial experiment
-stage experiment 240 "$PY" train.py --config configs/default.py:quick --workdir "$OUT/experiment" \
-  --config.data.data_dir="$OUT/tfds" --progress=false "${EXP_OVERRIDES[@]}"
-rm -rf "$OUT/tfds" "$OUT"/experiment/*/train "$OUT"/experiment/*/*/train 2>/dev/null
+# ---------------------------------------------------------------- 5. experiment
+EXP_CAP=$((DEADLINE_S - 30 - ($(date +%s) - T0)))
+[ $EXP_CAP -lt 30 ] && EXP_CAP=30
+EXP_DIR=/tmp/gpu_check_experiment
+echo "experiment: $EXPERIMENT ${EXPERIMENT_ARGS[*]} in $EXP_DIR"
+stage experiment "$EXP_CAP" "$PY" train.py --config "$EXPERIMENT" --workdir "$EXP_DIR" \
+  --config.data.data_dir=/tmp/gpu_check_tfds --progress=false "${EXP_OVERRIDES[@]}" \
+  "${EXPERIMENT_ARGS[@]}"
+# A stopped experiment: the summary of the records it has (results.json is written after
+# each cycle, the summary only after each finished strategy-trial).
+stage experiment_summary 30 "$PY" -c "import sys; from mtal_jax import jsonio, reporting; \
+reporting.write_summary(jsonio.read(sys.argv[1] + '/results.json'), sys.argv[1])" "$EXP_DIR"
+(cd "$EXP_DIR" && find . -type f \( -name '*.json' -o -name '*.jsonl' -o -name '*.md' \
+  -o -name '*.png' \) -not -path '*/train/latest/*' -not -path '*/train/best/*' -print0 |
+  tar -czf "$WORK/experiment.tgz" --null -T -) || echo "no experiment directory to pack"
 
 # ---------------------------------------------------------------- summary
 "$PY" - "$OUT" <<'EOF' | tee "$OUT/summary.txt"
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
-for f in sorted(out.glob("train_step_*.json")):
+for f in sorted((out / "work").glob("train_step_*.json")):
     r = json.loads(f.read_text())
     print(f"{f.stem}: {r['backend']} {r['backbone']} {r['image_hw']} b{r['batch']} {r['dtype']}: "
           f"{r['median_ms']:.1f} ms/step, {r['images_per_s']:.0f} img/s, "
           f"{r['achieved_tflops']:.1f} TFLOP/s" + (f", {100 * r['fraction_of_peak']:.1f} % of peak"
                                                   if "fraction_of_peak" in r else ""))
-s = out / "score_throughput.json"
+s = out / "work" / "score_throughput.json"
 if s.exists():
     print("score_throughput:", s.read_text()[:2000])
-print("figures:", sorted(str(p.relative_to(out)) for p in out.rglob("*.png")))
 EOF
 echo "total $(($(date +%s) - T0))s" | tee -a "$STATUS"
-cat "$STATUS"
+tar -czf "$OUT/results.tgz" -C "$WORK" . && rm -rf "$WORK"

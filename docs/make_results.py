@@ -827,12 +827,211 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
     return "\n".join(out), rows
 
 
+# Runs of the main comparison made on a GPU, beside the CPU runs (records and wall times:
+# ``bench/gpu_check.sh`` with ``EXPERIMENT=configs/<name>.py:repro``; nothing there resumes).
+GPU_RUNS = {"synthetic": "experiments/gpu_h200_synthetic"}
+
+
+def _walls(run, pattern):
+    """{path relative to ``run``: wall seconds} of the ``wall.json`` files under ``pattern``."""
+    paths = glob.glob(os.path.join(run, pattern, "wall.json")) if run else []
+    return {
+        os.path.relpath(os.path.dirname(p), run): float(jsonio.read(p)["seconds"]) for p in paths
+    }
+
+
+def _device_line(gpu_run):
+    """ "NVIDIA H200, Python 3.12.3, jax 0.11.2, ..." from the GPU run's ``device/`` files."""
+    smi = _text(os.path.join(gpu_run, "device", "nvidia-smi.txt"), "")
+    names = [n for n in ("H200", "H100", "A100", "L4", "V100") if f"NVIDIA {n}" in smi]
+    versions = _text(os.path.join(gpu_run, "device", "versions.txt"), "")
+    words = next((ln for ln in versions.splitlines() if ln.startswith("python ")), "").split()
+    lib = ", ".join(" ".join(words[i : i + 2]) for i in range(0, len(words), 2))
+    gpu = f"NVIDIA {names[0]}" if names else "a GPU"
+    return gpu + (f" ({lib})" if lib else "")
+
+
+def gpu_section(name, gpu_run, cpu_run, cpu_records, cpu_config):
+    """The subsection of the main comparison's runs made on a GPU: how far they went, their
+    wall time beside the CPU's for the same runs, the whole protocol's time extrapolated from
+    them, and their metrics against the CPU's in the same runs (same trial, strategy, cycle and
+    labeled set: a check that the hardware does not change the results beyond noise)."""
+    records, config, _ = load_run(gpu_run)
+    out = ["\n### The main comparison on a GPU\n"]
+    if not records:
+        out.append(f"_(no GPU run in `{gpu_run}`)_\n")
+        return "\n".join(out)
+    cfg = DATASETS.get(name, (name, "configs/<config>.py"))[1]
+    al = (config or {}).get("al", {})
+    last = int(al.get("num_cycles", 6)) - 1
+    finished = {}
+    for r in records:
+        if r["cycle"] == last:
+            finished[r["strategy"]] = finished.get(r["strategy"], 0) + 1
+    per = al.get("trials_per_strategy") or {}
+    names = [s.strip() for s in str(al.get("strategies", "")).split(",") if s.strip()]
+    planned = sum(int(per.get(s, al.get("num_trials", 0))) for s in names)
+    latest = records[-1]  # results.json is in the order the protocol ran
+    status = (
+        f"{sum(finished.values())} of {planned} (trial, strategy) runs finished all {last} "
+        f"cycles ({', '.join(f'{s} {n}' for s, n in finished.items())}"
+        + (
+            f"; the last record: {latest['strategy']}, trial {latest['trial']}, cycle "
+            f"{latest['cycle']}). "
+            if latest["cycle"] != last
+            else "). "
+        )
+    )
+    out.append(
+        f"Made with `EXPERIMENT={cfg}:repro bash bench/gpu_check.sh` (docs/benchmarks.md, "
+        f'"GPU check") on {_device_line(gpu_run)}: the main comparison\'s own command, run for '
+        "the 15 minutes of device time the task was lent (the rest of the lease went to the "
+        f"benchmarks of `docs/benchmarks.md`), then stopped: {status}"
+        f"Records and wall times are in `{gpu_run}` ({len(records)} records); the checkpoints "
+        "stayed on the machine, so nothing there resumes.\n"
+    )
+    # Wall time, kind by kind, for the same runs on both machines.
+    pool = round(len(records[0]["labeled_ids"]) / records[0]["labeled_fraction"])
+    sched = _plan(cfg, "repro", pool).schedule
+    kinds = [("reference run", "reference", sched.reference_steps),
+             ("cycle-0 run", "trial_*/cycle_0", sched.initial_steps),
+             ("AL cycle (selection + training)", "trial_*/*/cycle_*", sched.cycle_steps)]  # fmt: skip
+    lines = [
+        (
+            "| run | steps | GPU: median s (runs) | CPU, the same runs: median s | CPU s per "
+            "step | CPU / GPU |"
+        ),
+        "|---|---|---|---|---|---|",
+    ]
+    medians, per_step = {}, {}
+    for label, pattern, steps in kinds:
+        g = _walls(gpu_run, pattern)
+        c = _walls(cpu_run, pattern)
+        same = sorted(set(g) & set(c))
+        if not same:
+            continue
+        gm, cm = float(np.median([g[k] for k in same])), float(np.median([c[k] for k in same]))
+        medians[pattern], per_step[label] = gm, cm / steps
+        lines.append(
+            f"| {label} | {steps} | {gm:.0f} ({len(same)}) | {cm:.0f} | {cm / steps:.2f} | "
+            f"{cm / gm:.0f}x |"
+        )
+    slowest = max(per_step.values(), default=0.0)
+    short = [k for k, v in per_step.items() if v < slowest / 2]  # cannot be the whole run
+    out += [
+        "Wall time of the same runs on both machines (`wall.json`). The CPU's shared its 2 "
+        "cores with a second experiment for most runs, so its times and the ratios are high "
+        "by up to 2x; and a CPU run resumed across sessions counts only its last session ("
+        + (
+            f"the {', '.join(short)} here: its time per step is under half the others', so "
+            "its ratio is too low"
+            if short
+            else "none of these, by their times per step"
+        )
+        + "):\n",
+        "\n".join(lines) + "\n",
+    ]
+    al = (cpu_config or config or {}).get("al", {})
+    if len(medians) == len(kinds) and "strategies" in al:
+        names = [s.strip() for s in str(al["strategies"]).split(",") if s.strip()]
+        per = al.get("trials_per_strategy") or {}
+        trials = int(al["num_trials"])
+        runs = sum(int(per.get(s, trials)) for s in names) * (int(al["num_cycles"]) - 1)
+        total = medians["reference"] + trials * medians["trial_*/cycle_0"]
+        total += runs * medians["trial_*/*/cycle_*"]
+        _, _, cpu_seconds = load_run(cpu_run)
+        device = os.path.join(gpu_run, "device")
+        step = _read(os.path.join(device, "train_step_default_float32.json")) or {}
+        score = _read(os.path.join(device, "score_throughput.json")) or {}
+        scored = (
+            f"; a scored selection adds the pool's forward passes, about "
+            f"{pool / score['images_per_s']['ours']:.1f} s for {pool} images at the scoring "
+            f"throughput measured on the same GPU (at {score['image_hw'][0]}x"
+            f"{score['image_hw'][1]}, docs/benchmarks.md)"
+            if score
+            else ""
+        )
+        training = (
+            f" A GPU cycle is mostly not training: {sched.cycle_steps} steps at the "
+            f"{step['median_ms']:.1f} ms per step measured there (`bench/train_step.py`) are "
+            f"{sched.cycle_steps * step['median_ms'] / 1000:.0f} s of it; the rest is its "
+            "evaluations (mAP on the host) and checkpoints."
+            if step
+            else ""
+        )
+        out.append(
+            f"At these medians the whole protocol ({trials} cycle-0 runs, {runs} AL cycle runs) "
+            f"takes about {_hours(total)} on this GPU, against {_hours(cpu_seconds)} of runs on "
+            f"the CPU. The GPU runs so far select at random, without scoring the pool{scored}."
+            f"{training}\n"
+        )
+    # The metrics of the same runs on both machines.
+    mine = [dict(r, strategy=f"{r['strategy']}@gpu") for r in records]
+    same_sets = sum(
+        1
+        for r in records
+        for c in cpu_records
+        if (r["trial"], r["strategy"], r["cycle"]) == (c["trial"], c["strategy"], c["cycle"])
+        and r.get("labeled_ids") == c.get("labeled_ids")
+    )
+    rows = [
+        (
+            "| strategy | trials | GPU - CPU, mean over cycles 1-5 [95 % CI]: mDSQ | mAP | mIoU "
+            "| CPU's spread between trials (SD of the same mean): mDSQ / mAP / mIoU |"
+        ),
+        "|---|---|---|---|---|---|",
+    ]
+    for s in dict.fromkeys(r["strategy"] for r in records):
+        g = paired.paired_gain(mine + list(cpu_records), f"{s}@gpu", s)
+        if not g["trials"]:
+            continue
+        spread = []
+        for m in ("mdsq", "map", "miou"):
+            per_trial = [
+                np.mean([c[m] for c in cpu_records if (c["strategy"], c["trial"]) == (s, t)
+                         and 1 <= c["cycle"] <= g["cycles"][-1]])
+                for t in sorted({p["trial"] for p in g["per_trial"]})
+            ]  # fmt: skip
+            spread.append(f"{np.std(per_trial, ddof=1):.4f}" if len(per_trial) > 1 else DASH)
+        rows.append(
+            f"| {s} | {g['trials']} | {paired.format_interval(g)} | "
+            f"{paired.format_interval(g['map'], 4)} | {paired.format_interval(g['miou'], 4)} | "
+            f"{' / '.join(spread)} |"
+        )
+    ref_g = _read(os.path.join(gpu_run, "reference", "metrics.json")) or {}
+    ref_c = _read(os.path.join(cpu_run, "reference", "metrics.json")) or {}
+    ref = (
+        f" Reference run: mAP {ref_g['map']:.4f} / mIoU {ref_g['miou']:.4f} on the GPU, "
+        f"{ref_c['map']:.4f} / {ref_c['miou']:.4f} on the CPU (mDSQ is against each "
+        "machine's own reference)."
+        if ref_g and ref_c
+        else ""
+    )
+    out += [
+        (
+            f"The same runs on both machines: {same_sets} of {len(records)} GPU records have "
+            "the CPU record's labeled set exactly (the pools and random's selections come from "
+            "the trial's seed), so only the arithmetic differs (another XLA backend and "
+            f"version, float32 sums in another order).{ref}\n"
+        ),
+        "\n".join(rows) + "\n",
+        (
+            "Where the interval holds 0 and the differences are small beside the spread "
+            "between trials, the GPU reproduces the CPU's results within their noise; the "
+            "strategies' comparisons were not run there.\n"
+        ),
+    ]
+    return "\n".join(out)
+
+
 def dataset_section(
-    name, run, table1_run, results_dir, composition=True, trials10_run="", link_root="results"
-):
+    name, run, table1_run, results_dir, composition=True, trials10_run="", link_root="results",
+    gpu_run="",
+):  # fmt: skip
     """The page section of one dataset; writes its files. Returns (markdown, claims).
     ``trials10_run``: the run directory of its ``trials10`` experiment ("": none planned);
-    ``link_root``: ``results_dir`` relative to the page (its figure links)."""
+    ``link_root``: ``results_dir`` relative to the page (its figure links); ``gpu_run``: the
+    main comparison's records made on a GPU (``GPU_RUNS``; "": none)."""
     title, cfg, _, _ = DATASETS.get(name, (name, "configs/<config>.py", "", ""))
     d = os.path.join(results_dir, name)
     link = f"{link_root}/{name}"
@@ -892,6 +1091,8 @@ def dataset_section(
         text, t10_rows = trials10_section(name, trials10_run, run, records, results_dir, link_root)
         out.append(text)
         rows.update(t10_rows)
+    if gpu_run:
+        out.append(gpu_section(name, gpu_run, run, records, config))
     t1, t1_config, t1_seconds = load_run(table1_run)
     out.append("\n### Table I: the three scores, both S_cls modes\n")
     if t1:
@@ -1056,10 +1257,11 @@ def side_by_side(all_rows):
     return "\n".join(lines) + "\n"
 
 
-def build(runs, results_dir, src_dir, composition=True, link_root="results"):
+def build(runs, results_dir, src_dir, composition=True, link_root="results", gpu_runs=None):
     """The page's text; writes the per-dataset files. ``runs``: {dataset: (main, table1)} or
     {dataset: (main, table1, trials10)} ("" or a missing third: no ``trials10`` planned);
-    ``link_root``: ``results_dir`` relative to the page's folder (its figure links)."""
+    ``link_root``: ``results_dir`` relative to the page's folder (its figure links);
+    ``gpu_runs``: {dataset: the main comparison's records made on a GPU} (``GPU_RUNS``)."""
     out = [
         "# Results\n",
         (
@@ -1115,7 +1317,7 @@ def build(runs, results_dir, src_dir, composition=True, link_root="results"):
         t10 = rest[0] if rest else ""
         text, rows = dataset_section(
             name, run, t1, results_dir, composition=composition, trials10_run=t10,
-            link_root=link_root,
+            link_root=link_root, gpu_run=(gpu_runs or {}).get(name, ""),
         )  # fmt: skip
         sections.append(text)
         all_rows[name] = rows
@@ -1140,6 +1342,12 @@ def main(argv=None):
             default=_default_run(t10) if t10 else "",
             help=f"run of {name}'s trials10 experiment (ours vs random, 10 trials; '': none)",
         )
+        if name in GPU_RUNS:
+            parser.add_argument(
+                f"--{name}_gpu",
+                default=GPU_RUNS[name] if os.path.exists(os.path.join(M, GPU_RUNS[name])) else "",
+                help=f"the main comparison of {name} made on a GPU ('': none)",
+            )
     parser.add_argument("--results_dir", default=os.path.join(M, "docs", "results"))
     parser.add_argument("--out", default=os.path.join(M, "docs", "results.md"))
     parser.add_argument("--src_dir", default=os.path.join(M, "docs", "results_src"))
@@ -1153,6 +1361,7 @@ def main(argv=None):
     text = build(
         runs, args.results_dir, args.src_dir, composition=not args.no_composition,
         link_root=link_root.replace(os.sep, "/"),
+        gpu_runs={n: getattr(args, f"{n}_gpu") for n in GPU_RUNS},
     )  # fmt: skip
     _write(args.out, text)
     print("written", args.out)

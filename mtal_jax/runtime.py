@@ -95,9 +95,12 @@ def configure_host_devices(count: int = 2) -> None:
 
 def run_main(main) -> None:
     """``absl.app.run(main)``, except that ``-h``/``--help`` prints the usage and exits 0
-    (absl exits 1 after help), and a missing dataset folder (``catalog.DataRootError``)
+    (absl exits 1 after help), a missing dataset folder (``catalog.DataRootError``)
     or a missing weights file (``pretrained.WeightsNotFoundError``) or a run directory
-    another process holds (``workdir_lock.WorkdirLockedError``) prints one line and exits 1."""
+    another process holds (``workdir_lock.WorkdirLockedError``) prints one line and exits 1,
+    and an interrupt (Ctrl-C, SIGINT) prints one line and exits 130: what was written
+    stays consistent (checkpoints and records are written atomically), and the same
+    command resumes from the last checkpoint."""
     from absl import app
 
     if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in sys.argv[1:]):
@@ -114,6 +117,12 @@ def run_main(main) -> None:
         workdir_lock.WorkdirLockedError,
     ) as e:  # one line
         sys.exit(f"error: {e}")
+    except KeyboardInterrupt:
+        print(
+            "interrupted: the run directory is consistent; the same command resumes it",
+            file=sys.stderr,
+        )
+        sys.exit(130)
 
 
 NOISE = (

@@ -471,3 +471,55 @@ def test_table1_counts_copied_runs_before_its_protocol_replays_them(tmp_path):
     )
     cell, _, _ = rows["Table I (js): all three > S_loc"]
     assert cell.endswith("(n=1)")  # trial 0 only: trial 1 of ours_js_all has cycles 0-2
+
+
+def test_gpu_section_sets_the_gpu_run_beside_the_same_cpu_runs(tmp_path):
+    """The GPU subsection: its progress, wall times of the same runs on both machines (a CPU
+    run resumed across sessions is flagged by its time per step), the whole protocol's time at
+    the GPU's medians, and GPU minus CPU in the same runs, paired over the finished trials."""
+    mr = _load()
+    cpu = _records({})
+    for r in cpu:
+        r["labeled_ids"] = list(range(round(2400 * r["labeled_fraction"])))
+    gpu = [dict(r, mdsq=r["mdsq"] + (0.01 if r["cycle"] else 0.0)) for r in cpu]
+    gpu = [r for r in gpu if (r["trial"], r["cycle"]) != (2, 5)]  # trial 2 still running
+    gpu[1] = dict(gpu[1], labeled_ids=gpu[1]["labeled_ids"][:-1])  # one other labeled set
+    cpu_dir, gpu_dir = tmp_path / "cpu", tmp_path / "gpu"
+    for d, records, ref, cycle0, cycle in ((cpu_dir, cpu, 50.0, 300.0, 200.0),
+                                           (gpu_dir, gpu, 100.0, 20.0, 10.0)):  # fmt: skip
+        _run_dir(str(d), records, {"al": {"strategies": "random", "num_trials": 3}})
+        walls = {"reference": ref, **{f"trial_{t}/cycle_0": cycle0 for t in range(3)}}
+        walls.update({f"trial_{r['trial']}/random/cycle_{r['cycle']}": cycle for r in records
+                      if r["cycle"]})  # fmt: skip
+        for path, seconds in walls.items():
+            (d / path).mkdir(parents=True, exist_ok=True)
+            (d / path / "wall.json").write_text(json.dumps({"seconds": seconds}))
+        (d / "reference" / "metrics.json").write_text(json.dumps({"map": 0.36, "miou": 0.75}))
+    device = gpu_dir / "device"
+    device.mkdir()
+    (device / "nvidia-smi.txt").write_text("|   0  NVIDIA H200      On  |")
+    (device / "versions.txt").write_text("python 3.12.3 jax 0.11.2\nbackend gpu\n")
+    (device / "train_step_default_float32.json").write_text(json.dumps({"median_ms": 5.0}))
+    (device / "score_throughput.json").write_text(
+        json.dumps({"images_per_s": {"ours": 2400.0}, "image_hw": [256, 512]})
+    )
+    config = json.loads((cpu_dir / "config.json").read_text())
+    text = mr.gpu_section("synthetic", str(gpu_dir), str(cpu_dir), cpu, config)
+    assert "NVIDIA H200 (python 3.12.3, jax 0.11.2)" in text
+    assert (
+        "2 of 3 (trial, strategy) runs finished all 5 cycles (random 2; the last record: random, trial 2, cycle 4)"
+        in text
+    )
+    # configs/default.py:repro on a 2400-image pool: 6000 / 1500 / 900 steps.
+    assert "| AL cycle (selection + training) | 900 | 10 (14) | 200 | 0.22 | 20x |" in text
+    assert "| cycle-0 run | 1500 | 20 (3) | 300 | 0.20 | 15x |" in text
+    assert "(the reference run here: its time per step is under half" in text
+    # 100 + 3 x 20 + 3 trials x 5 cycles x 10 s = 310 s
+    assert "(3 cycle-0 runs, 15 AL cycle runs) takes about 5.2 min on this GPU" in text
+    assert "about 1.0 s for 2400 images" in text and "are 4 s of it" in text
+    assert f"{len(gpu) - 1} of {len(gpu)} GPU records have the CPU record's labeled set" in text
+    row = next(line for line in text.splitlines() if line.startswith("| random |"))
+    assert row.startswith("| random | 2 | +0.010 [+0.010, +0.010] |")
+    assert mr.gpu_section("synthetic", str(tmp_path / "none"), str(cpu_dir), cpu, config).endswith(
+        "_(no GPU run in `" + str(tmp_path / "none") + "`)_\n"
+    )

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from mtal_jax import runtime
 
 XNN = "--xla_cpu_experimental_xnn_graph_fusion_mode"
@@ -105,3 +107,18 @@ def test_tune_malloc_keeps_large_blocks_in_the_heap():
     # Opt-out: the C library's settings stay.
     applied, mmapped = _mmapped("applied = runtime.tune_malloc()", MTAL_JAX_MALLOC="system")
     assert applied == "False" and mmapped >= 48 << 20
+
+
+def test_run_main_turns_an_interrupt_into_one_line_and_exit_130(monkeypatch, capsys):
+    """Ctrl-C (SIGINT) during a run: no traceback, one line saying the same command resumes,
+    exit status 130 (the shell's for SIGINT)."""
+
+    def main(argv):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys, "argv", ["train.py"])
+    with pytest.raises(SystemExit) as exc:
+        runtime.run_main(main)
+    assert exc.value.code == 130
+    err = capsys.readouterr().err
+    assert "the same command resumes it" in err and "Traceback" not in err
