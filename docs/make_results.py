@@ -856,7 +856,7 @@ def gpu_section(name, gpu_run, cpu_run, cpu_records, cpu_config):
     wall time beside the CPU's for the same runs, the whole protocol's time extrapolated from
     them, and their metrics against the CPU's in the same runs (same trial, strategy, cycle and
     labeled set: a check that the hardware does not change the results beyond noise)."""
-    records, config, _ = load_run(gpu_run)
+    records, config, gpu_seconds = load_run(gpu_run)
     out = ["\n### The main comparison on a GPU\n"]
     if not records:
         out.append(f"_(no GPU run in `{gpu_run}`)_\n")
@@ -884,9 +884,10 @@ def gpu_section(name, gpu_run, cpu_run, cpu_records, cpu_config):
     )
     out.append(
         f"Made with `EXPERIMENT={cfg}:repro bash bench/gpu_check.sh` (docs/benchmarks.md, "
-        f'"GPU check") on {_device_line(gpu_run)}: the main comparison\'s own command, run for '
-        "the 15 minutes of device time the task was lent (the rest of the lease went to the "
-        f"benchmarks of `docs/benchmarks.md`), then stopped: {status}"
+        f'"GPU check") on {_device_line(gpu_run)}: the main comparison\'s own command, run '
+        f"for {_hours(gpu_seconds)} of the one lease this task had (15 minutes of device time; "
+        "the rest went to starting the machine and to the benchmarks of docs/benchmarks.md), "
+        f"then stopped: {status}"
         f"Records and wall times are in `{gpu_run}` ({len(records)} records); the checkpoints "
         "stayed on the machine, so nothing there resumes.\n"
     )
@@ -977,9 +978,9 @@ def gpu_section(name, gpu_run, cpu_run, cpu_records, cpu_config):
     rows = [
         (
             "| strategy | trials | GPU - CPU, mean over cycles 1-5 [95 % CI]: mDSQ | mAP | mIoU "
-            "| CPU's spread between trials (SD of the same mean): mDSQ / mAP / mIoU |"
+            "| CPU's spread between trials (SD of the same mean): mDSQ / mAP / mIoU | GPU vs CPU |"
         ),
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
     for s in dict.fromkeys(r["strategy"] for r in records):
         g = paired.paired_gain(mine + list(cpu_records), f"{s}@gpu", s)
@@ -996,7 +997,13 @@ def gpu_section(name, gpu_run, cpu_run, cpu_records, cpu_config):
         rows.append(
             f"| {s} | {g['trials']} | {paired.format_interval(g)} | "
             f"{paired.format_interval(g['map'], 4)} | {paired.format_interval(g['miou'], 4)} | "
-            f"{' / '.join(spread)} |"
+            f"{' / '.join(spread)} | "
+            + (
+                "the same within noise"
+                if all(lo <= 0 <= hi for lo, hi in (g["ci95"], g["map"]["ci95"], g["miou"]["ci95"]))
+                else "differ"
+            )
+            + " |"
         )
     ref_g = _read(os.path.join(gpu_run, "reference", "metrics.json")) or {}
     ref_c = _read(os.path.join(cpu_run, "reference", "metrics.json")) or {}
@@ -1016,9 +1023,9 @@ def gpu_section(name, gpu_run, cpu_run, cpu_records, cpu_config):
         ),
         "\n".join(rows) + "\n",
         (
-            "Where the interval holds 0 and the differences are small beside the spread "
-            "between trials, the GPU reproduces the CPU's results within their noise; the "
-            "strategies' comparisons were not run there.\n"
+            '"The same within noise": every interval holds 0 (compare their widths with the '
+            "spread between trials, which the strategies' gains are read against). The "
+            "strategies' comparisons were not run on the GPU.\n"
         ),
     ]
     return "\n".join(out)

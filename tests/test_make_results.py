@@ -520,6 +520,7 @@ def test_gpu_section_sets_the_gpu_run_beside_the_same_cpu_runs(tmp_path):
     assert f"{len(gpu) - 1} of {len(gpu)} GPU records have the CPU record's labeled set" in text
     row = next(line for line in text.splitlines() if line.startswith("| random |"))
     assert row.startswith("| random | 2 | +0.010 [+0.010, +0.010] |")
+    assert row.endswith("| differ |")  # mDSQ +0.010 in both trials
     assert mr.gpu_section("synthetic", str(tmp_path / "none"), str(cpu_dir), cpu, config).endswith(
         "_(no GPU run in `" + str(tmp_path / "none") + "`)_\n"
     )
