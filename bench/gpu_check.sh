@@ -15,17 +15,24 @@
 #      large one (fraction of the bf16 peak, PEAK_TFLOPS, 989 = H100/H200 dense);
 #   4. ours scoring vs plain inference vs the naive per-box loop (bench/score_throughput.py);
 #   5. an experiment (EXPERIMENT, default configs/default.py:quick: one trial, ours and
-#      random), given what is left of DEADLINE_S; stopped there (SIGINT, the exact resume's
-#      stop), the records it has are summarised (results.json, summary, figures).
+#      random), given what is left of DEADLINE_S, restored first from the archive RESUME
+#      when given; stopped there (SIGINT, the exact resume's stop), the records it has are
+#      summarised (results.json, summary, figures) and it is archived
+#      (mtal_jax.al.experiment.archive: records and the weights its unfinished runs start
+#      from) into $OUT/archive.tgz, which a later lease continues from (RESUME).
 # Each stage has a time cap and its own status line; the script never stops at a failure.
-# Knobs: DEADLINE_S (the whole script, default 540 s; the experiment gets the rest less 30 s
-# to pack), GPU_CHECK_TESTS (pytest arguments, "none" skips; default the suite),
-# GPU_CHECK_BIG=0 (no resnet50 benchmark), EXPERIMENT, EXPERIMENT_ARGS (more train.py
-# arguments). All but gpu_check.log and status.txt is packed into $OUT/results.tgz (the
+# Knobs: DEADLINE_S (the whole script, default 540 s; the experiment gets the rest less 60 s
+# to summarise and archive), GPU_CHECK_TESTS (pytest arguments, "none" skips; default the
+# suite), GPU_CHECK_BIG=0 (no resnet50 benchmark), GPU_CHECK_BENCH=0 (no benchmark at all),
+# EXPERIMENT, EXPERIMENT_ARGS (more train.py arguments), RESUME (an archive folder in the
+# repository), ARCHIVE_KEEP (finished runs whose weights the archive keeps too, patterns).
+# All but gpu_check.log, status.txt and archive.tgz is packed into $OUT/results.tgz (the
 # device tool brings back 8 files at most), without checkpoints or weights.
-# The reproduction's synthetic protocol on a GPU (docs/results.md "On a GPU"):
-#   DEADLINE_S=480 GPU_CHECK_TESTS=none GPU_CHECK_BIG=0 \
-#     EXPERIMENT=configs/default.py:repro OUT=... bash bench/gpu_check.sh
+# The reproduction's synthetic protocol on a GPU, continued lease by lease (docs/results.md,
+# "The main comparison on a GPU"; the archive comes back in archive.tgz, goes to
+# experiments/gpu_h200_synthetic and travels with the next call, see docs/benchmarks.md):
+#   DEADLINE_S=540 GPU_CHECK_TESTS=none GPU_CHECK_BENCH=0 EXPERIMENT=configs/default.py:repro \
+#     RESUME=experiments/gpu_h200_synthetic OUT=... bash bench/gpu_check.sh
 #
 # GPU_CHECK_CPU=1 runs the same stages on the CPU with small sizes (how this script is
 # tested where no GPU is lent; then the GPU-only facts (nvidia-smi, peak) are skipped).
@@ -37,6 +44,9 @@ mkdir -p "$OUT" "$WORK"
 DEADLINE_S=${DEADLINE_S:-540}
 TESTS=${GPU_CHECK_TESTS:-tests}
 BIG=${GPU_CHECK_BIG:-1}
+BENCH=${GPU_CHECK_BENCH:-1}
+RESUME=${RESUME:-}
+ARCHIVE_KEEP=${ARCHIVE_KEEP:-}
 EXPERIMENT=${EXPERIMENT:-configs/default.py:quick}
 read -ra EXPERIMENT_ARGS <<< "${EXPERIMENT_ARGS:-}"
 PY=${PYTHON:-python3}
@@ -132,7 +142,7 @@ if [ "$TESTS" != none ]; then
 fi
 
 # ---------------------------------------------------------------- 3. training step
-for dt in float32 bfloat16; do
+[ "$BENCH" = 1 ] && for dt in float32 bfloat16; do
   stage "train_step_default_$dt" 120 "$PY" bench/train_step.py --dtype $dt "${TRAIN_ARGS[@]}" \
     --json "$WORK/train_step_default_$dt.json"
   [ "$BIG" = 1 ] && stage "train_step_large_$dt" 150 "$PY" bench/train_step.py --dtype $dt \
@@ -140,13 +150,20 @@ for dt in float32 bfloat16; do
 done
 
 # ---------------------------------------------------------------- 4. scoring
-stage score_throughput 150 "$PY" bench/score_throughput.py "${SCORE_ARGS[@]}" \
+[ "$BENCH" = 1 ] && stage score_throughput 150 "$PY" bench/score_throughput.py "${SCORE_ARGS[@]}" \
   --out "$WORK/score_throughput.json"
 
 # ---------------------------------------------------------------- 5. experiment
-EXP_CAP=$((DEADLINE_S - 30 - ($(date +%s) - T0)))
-[ $EXP_CAP -lt 30 ] && EXP_CAP=30
 EXP_DIR=/tmp/gpu_check_experiment
+if [ -n "$RESUME" ] && [ ! -e "$EXP_DIR" ]; then
+  if [ -e "$RESUME/archive.json" ]; then
+    stage restore 120 "$PY" -m mtal_jax.al.archive_cli restore "$RESUME" "$EXP_DIR"
+  else
+    echo "RESUME=$RESUME holds no archive.json: the experiment starts from scratch"
+  fi
+fi
+EXP_CAP=$((DEADLINE_S - 60 - ($(date +%s) - T0)))
+[ $EXP_CAP -lt 30 ] && EXP_CAP=30
 echo "experiment: $EXPERIMENT ${EXPERIMENT_ARGS[*]} in $EXP_DIR"
 stage experiment "$EXP_CAP" "$PY" train.py --config "$EXPERIMENT" --workdir "$EXP_DIR" \
   --config.data.data_dir=/tmp/gpu_check_tfds --progress=false "${EXP_OVERRIDES[@]}" \
@@ -158,6 +175,9 @@ reporting.write_summary(jsonio.read(sys.argv[1] + '/results.json'), sys.argv[1])
 (cd "$EXP_DIR" && find . -type f \( -name '*.json' -o -name '*.jsonl' -o -name '*.md' \
   -o -name '*.png' \) -not -path '*/train/latest/*' -not -path '*/train/best/*' -print0 |
   tar -czf "$WORK/experiment.tgz" --null -T -) || echo "no experiment directory to pack"
+rm -rf /tmp/gpu_check_archive
+stage archive 60 "$PY" -m mtal_jax.al.archive_cli save "$EXP_DIR" /tmp/gpu_check_archive \
+  --keep="$ARCHIVE_KEEP" && tar -czf "$OUT/archive.tgz" -C /tmp/gpu_check_archive .
 
 # ---------------------------------------------------------------- summary
 "$PY" - "$OUT" <<'EOF' | tee "$OUT/summary.txt"
