@@ -885,11 +885,15 @@ def gpu_section(name, gpu_run, cpu_run, cpu_records, cpu_config):
     out.append(
         f"Made with `EXPERIMENT={cfg}:repro bash bench/gpu_check.sh` (docs/benchmarks.md, "
         f'"GPU check") on {_device_line(gpu_run)}: the main comparison\'s own command, run '
-        f"for {_hours(gpu_seconds)} of the one lease this task had (15 minutes of device time; "
-        "the rest went to starting the machine and to the benchmarks of docs/benchmarks.md), "
-        f"then stopped: {status}"
-        f"Records and wall times are in `{gpu_run}` ({len(records)} records); the checkpoints "
-        "stayed on the machine, so nothing there resumes.\n"
+        f"for {_hours(gpu_seconds)} of runs within device leases of 15 minutes (which also "
+        "start the machine and ran the benchmarks of docs/benchmarks.md), then stopped: "
+        f"{status}"
+        f"Records and wall times are in `{gpu_run}` ({len(records)} records)"
+        + (
+            ", an archive that the next lease continues (`RESUME`, docs/benchmarks.md).\n"
+            if os.path.exists(os.path.join(gpu_run, "archive.json"))
+            else "; the checkpoints stayed on the machine, so nothing there resumes.\n"
+        )
     )
     # Wall time, kind by kind, for the same runs on both machines.
     pool = round(len(records[0]["labeled_ids"]) / records[0]["labeled_fraction"])

@@ -521,6 +521,10 @@ def test_gpu_section_sets_the_gpu_run_beside_the_same_cpu_runs(tmp_path):
     row = next(line for line in text.splitlines() if line.startswith("| random |"))
     assert row.startswith("| random | 2 | +0.010 [+0.010, +0.010] |")
     assert row.endswith("| differ |")  # mDSQ +0.010 in both trials
+    assert "so nothing there resumes" in text
+    (gpu_dir / "archive.json").write_text("{}")  # archived by bench/gpu_check.sh: continued
+    text = mr.gpu_section("synthetic", str(gpu_dir), str(cpu_dir), cpu, config)
+    assert "an archive that the next lease continues" in text
     assert mr.gpu_section("synthetic", str(tmp_path / "none"), str(cpu_dir), cpu, config).endswith(
         "_(no GPU run in `" + str(tmp_path / "none") + "`)_\n"
     )
