@@ -177,7 +177,12 @@ reporting.write_summary(jsonio.read(sys.argv[1] + '/results.json'), sys.argv[1])
   tar -czf "$WORK/experiment.tgz" --null -T -) || echo "no experiment directory to pack"
 rm -rf /tmp/gpu_check_archive
 stage archive 60 "$PY" -m mtal_jax.al.archive_cli save "$EXP_DIR" /tmp/gpu_check_archive \
-  --keep="$ARCHIVE_KEEP" && tar -czf "$OUT/archive.tgz" -C /tmp/gpu_check_archive .
+  --keep="$ARCHIVE_KEEP"
+if [ -e /tmp/gpu_check_archive/archive.json ]; then
+  tar -czf "$OUT/archive.tgz" -C /tmp/gpu_check_archive .
+else
+  echo "no archive: the next lease starts the experiment again"
+fi
 
 # ---------------------------------------------------------------- summary
 "$PY" - "$OUT" <<'EOF' | tee "$OUT/summary.txt"

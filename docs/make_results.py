@@ -827,8 +827,9 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
     return "\n".join(out), rows
 
 
-# Runs of the main comparison made on a GPU, beside the CPU runs (records and wall times:
-# ``bench/gpu_check.sh`` with ``EXPERIMENT=configs/<name>.py:repro``; nothing there resumes).
+# Runs of the main comparison made on a GPU, beside the CPU runs: ``bench/gpu_check.sh`` with
+# ``EXPERIMENT=configs/<name>.py:repro``, its records and wall times, and its device facts in
+# ``device/`` (an archive once a lease has archived it, continued with ``RESUME``).
 GPU_RUNS = {"synthetic": "experiments/gpu_h200_synthetic"}
 
 
@@ -841,7 +842,8 @@ def _walls(run, pattern):
 
 
 def _device_line(gpu_run):
-    """ "NVIDIA H200, Python 3.12.3, jax 0.11.2, ..." from the GPU run's ``device/`` files."""
+    """The GPU and the libraries it ran with, from the GPU run's ``device/`` files:
+    ``NVIDIA H200 (python 3.12.3, jax 0.11.2, ...)``."""
     smi = _text(os.path.join(gpu_run, "device", "nvidia-smi.txt"), "")
     names = [n for n in ("H200", "H100", "A100", "L4", "V100") if f"NVIDIA {n}" in smi]
     versions = _text(os.path.join(gpu_run, "device", "versions.txt"), "")
