@@ -98,9 +98,9 @@ def run_main(main) -> None:
     (absl exits 1 after help), a missing dataset folder (``catalog.DataRootError``)
     or a missing weights file (``pretrained.WeightsNotFoundError``) or a run directory
     another process holds (``workdir_lock.WorkdirLockedError``) prints one line and exits 1,
-    and an interrupt (Ctrl-C, SIGINT) prints one line and exits 130: what was written
-    stays consistent (checkpoints and records are written atomically), and the same
-    command resumes from the last checkpoint."""
+    and an interrupt (Ctrl-C, SIGINT) prints one line instead of a traceback and exits 130:
+    checkpoints, records and archives are written atomically, so the same command again
+    resumes a training run from its last checkpoint (and redoes a selection or archive)."""
     from absl import app
 
     if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in sys.argv[1:]):
@@ -119,7 +119,8 @@ def run_main(main) -> None:
         sys.exit(f"error: {e}")
     except KeyboardInterrupt:
         print(
-            "interrupted: the run directory is consistent; the same command resumes it",
+            "interrupted: run the same command again to continue (checkpoints, records and "
+            "archives are written atomically)",
             file=sys.stderr,
         )
         sys.exit(130)

@@ -110,7 +110,7 @@ def test_tune_malloc_keeps_large_blocks_in_the_heap():
 
 
 def test_run_main_turns_an_interrupt_into_one_line_and_exit_130(monkeypatch, capsys):
-    """Ctrl-C (SIGINT) during a run: no traceback, one line saying the same command resumes,
+    """Ctrl-C (SIGINT) during a run: no traceback, one line saying to run the same command,
     exit status 130 (the shell's for SIGINT)."""
 
     def main(argv):
@@ -121,4 +121,4 @@ def test_run_main_turns_an_interrupt_into_one_line_and_exit_130(monkeypatch, cap
         runtime.run_main(main)
     assert exc.value.code == 130
     err = capsys.readouterr().err
-    assert "the same command resumes it" in err and "Traceback" not in err
+    assert "run the same command again to continue" in err and "Traceback" not in err
