@@ -961,8 +961,8 @@ def gpu_section(name, gpu_run, cpu_run, cpu_records, cpu_config):
         training = (
             f" A GPU cycle is mostly not training: {sched.cycle_steps} steps at the "
             f"{step['median_ms']:.1f} ms per step measured there (`bench/train_step.py`) are "
-            f"{sched.cycle_steps * step['median_ms'] / 1000:.0f} s of it; the rest is its "
-            "evaluations (mAP on the host) and checkpoints."
+            f"{sched.cycle_steps * step['median_ms'] / 1000:.0f} s of it; the rest goes to its "
+            "evaluations, checkpoints and input pipeline (not broken down here)."
             if step
             else ""
         )
