@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import itertools
 import json
 import math
 import os
@@ -853,6 +854,39 @@ def _device_line(gpu_run):
     return gpu + (f" ({lib})" if lib else "")
 
 
+def cycle_breakdown(run):
+    """Where an AL cycle's wall time goes, from its training log (``logs/metrics.jsonl``)
+    and ``wall.json``: medians over the run's finished cycles of the logged training rate
+    (ms per step), of one evaluation's seconds (an eval row's time minus the row before it)
+    and evaluations per cycle, and of the seconds outside the logged span (the previous
+    model's restore, the selection, the input pipeline's start, the last save). None when
+    no cycle has both files."""
+    rates, evals, counts, rest = [], [], [], []
+    for log in glob.glob(os.path.join(run, "trial_*", "*", "cycle_*", "logs", "metrics.jsonl")):
+        wall = _read(os.path.join(os.path.dirname(os.path.dirname(log)), "wall.json"))
+        if not wall:
+            continue
+        with open(log, encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+        if not rows:
+            continue
+        rates += [1000.0 / r["train/steps_per_s"] for r in rows if r.get("train/steps_per_s")]
+        pairs = [
+            (a, b) for a, b in itertools.pairwise(rows) if any(k.startswith("eval/") for k in b)
+        ]
+        evals += [b["time"] - a["time"] for a, b in pairs]
+        counts.append(len(pairs))
+        rest.append(float(wall["seconds"]) - (rows[-1]["time"] - rows[0]["time"]))
+    if not rates or not rest:
+        return None
+    return {
+        "ms_per_step": float(np.median(rates)),
+        "eval_s": float(np.median(evals)) if evals else math.nan,
+        "evals_per_cycle": float(np.median(counts)),
+        "rest_s": float(np.median(rest)),
+    }
+
+
 def gpu_section(name, gpu_run, cpu_run, cpu_records, cpu_config):
     """The subsection of the main comparison's runs made on a GPU: how far they went, their
     wall time beside the CPU's for the same runs, the whole protocol's time extrapolated from
@@ -958,12 +992,21 @@ def gpu_section(name, gpu_run, cpu_run, cpu_records, cpu_config):
             if score
             else ""
         )
+        parts = cycle_breakdown(gpu_run)
         training = (
-            f" A GPU cycle is mostly not training: {sched.cycle_steps} steps at the "
-            f"{step['median_ms']:.1f} ms per step measured there (`bench/train_step.py`) are "
-            f"{sched.cycle_steps * step['median_ms'] / 1000:.0f} s of it; the rest goes to its "
-            "evaluations, checkpoints and input pipeline (not broken down here)."
-            if step
+            f" Where a GPU cycle's time goes ({sched.cycle_steps} steps; medians of its "
+            f"training logs): a step takes {parts['ms_per_step']:.1f} ms in the loop"
+            + (
+                f" against {step['median_ms']:.1f} ms for the step alone "
+                "(`bench/train_step.py`), the rest of it the input pipeline, checkpoints "
+                "and the loop's host-side work"
+                if step
+                else ""
+            )
+            + f"; {parts['evals_per_cycle']:.0f} evaluations take {parts['eval_s']:.1f} s "
+            f"each; {parts['rest_s']:.0f} s lie outside the logged span (the previous "
+            "model's restore, the selection, the input pipeline's start, the last save)."
+            if parts
             else ""
         )
         out.append(
