@@ -856,11 +856,11 @@ def _device_line(gpu_run):
 
 def cycle_breakdown(run):
     """Where an AL cycle's wall time goes, from its training log (``logs/metrics.jsonl``)
-    and ``wall.json``: medians over the run's finished cycles of the logged training rate
-    (ms per step), of one evaluation's seconds (an eval row's time minus the row before it)
-    and evaluations per cycle, and of the seconds outside the logged span (the previous
-    model's restore, the selection, the input pipeline's start, the last save). None when
-    no cycle has both files."""
+    and ``wall.json``: medians over the run's finished cycles of the ms per step between
+    consecutive training rows with no evaluation between them (checkpoint saves included),
+    of one evaluation's seconds (an eval row's time minus the row before it) and evaluations
+    per cycle, and of the seconds outside the logged span (the previous model's restore, the
+    selection, the input pipeline's start, the last save). None when no cycle has both."""
     rates, evals, counts, rest = [], [], [], []
     for log in glob.glob(os.path.join(run, "trial_*", "*", "cycle_*", "logs", "metrics.jsonl")):
         wall = _read(os.path.join(os.path.dirname(os.path.dirname(log)), "wall.json"))
@@ -870,7 +870,11 @@ def cycle_breakdown(run):
             rows = [json.loads(line) for line in f if line.strip()]
         if not rows:
             continue
-        rates += [1000.0 / r["train/steps_per_s"] for r in rows if r.get("train/steps_per_s")]
+        rates += [
+            1000.0 * (b["time"] - a["time"]) / (b["step"] - a["step"])
+            for a, b in itertools.pairwise(rows)
+            if "train/total" in a and "train/total" in b and b["step"] > a["step"]
+        ]
         pairs = [
             (a, b) for a, b in itertools.pairwise(rows) if any(k.startswith("eval/") for k in b)
         ]

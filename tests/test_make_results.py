@@ -495,9 +495,10 @@ def test_gpu_section_sets_the_gpu_run_beside_the_same_cpu_runs(tmp_path):
             (d / path).mkdir(parents=True, exist_ok=True)
             (d / path / "wall.json").write_text(json.dumps({"seconds": seconds}))
         (d / "reference" / "metrics.json").write_text(json.dumps({"map": 0.36, "miou": 0.75}))
-    log = [{"step": 50, "time": 0.0, "train/steps_per_s": 100.0},
-           {"step": 100, "time": 1.0, "train/steps_per_s": 100.0},
-           {"step": 100, "time": 2.0, "eval/map": 0.3}]  # fmt: skip
+    log = [{"step": 50, "time": 0.0, "train/total": 1.0},
+           {"step": 100, "time": 0.5, "train/total": 1.0},  # 10 ms per step
+           {"step": 100, "time": 1.5, "eval/map": 0.3},  # a 1-s evaluation
+           {"step": 150, "time": 2.0, "train/total": 1.0}]  # after it: not a training window  # fmt: skip
     for cycle_dir in (gpu_dir / "trial_0" / "random").iterdir():
         (cycle_dir / "logs").mkdir()
         (cycle_dir / "logs" / "metrics.jsonl").write_text("\n".join(map(json.dumps, log)))
@@ -523,7 +524,7 @@ def test_gpu_section_sets_the_gpu_run_beside_the_same_cpu_runs(tmp_path):
     # 100 + 3 x 20 + 3 trials x 5 cycles x 10 s = 310 s
     assert "(3 cycle-0 runs, 15 AL cycle runs) takes about 5.2 min on this GPU" in text
     assert "about 1.0 s for 2400 images" in text
-    # 10 ms per logged step against 5 ms alone; one 1-s evaluation; 10 s wall - 2 s logged.
+    # 10 ms per step against 5 ms alone; one 1-s evaluation; 10 s wall - 2 s logged.
     assert "a step takes 10.0 ms in the loop against 5.0 ms for the step alone" in text
     assert "1 evaluations take 1.0 s each; 8 s lie outside the logged span" in text
     assert f"{len(gpu) - 1} of {len(gpu)} GPU records have the CPU record's labeled set" in text
