@@ -1016,8 +1016,13 @@ def gpu_section(name, gpu_run, cpu_run, cpu_records, cpu_config):
         out.append(
             f"At these medians the whole protocol ({trials} cycle-0 runs, {runs} AL cycle runs) "
             f"takes about {_hours(total)} on this GPU, against {_hours(cpu_seconds)} of runs on "
-            f"the CPU. The GPU runs so far select at random, without scoring the pool{scored}."
-            f"{training}\n"
+            f"the CPU."
+            + (
+                f" The GPU runs so far select at random, without scoring the pool{scored}."
+                if {r["strategy"] for r in records} == {"random"}
+                else ""
+            )
+            + f"{training}\n"
         )
     # The metrics of the same runs on both machines.
     mine = [dict(r, strategy=f"{r['strategy']}@gpu") for r in records]
@@ -1030,8 +1035,9 @@ def gpu_section(name, gpu_run, cpu_run, cpu_records, cpu_config):
     )
     rows = [
         (
-            "| strategy | trials | GPU - CPU, mean over cycles 1-5 [95 % CI]: mDSQ | mAP | mIoU "
-            "| CPU's spread between trials (SD of the same mean): mDSQ / mAP / mIoU | GPU vs CPU |"
+            f"| strategy | trials | GPU - CPU, mean over cycles 1-{last} [95 % CI]: mDSQ | mAP | "
+            "mIoU | CPU's spread between trials (SD of the same mean): mDSQ / mAP / mIoU | GPU "
+            "vs CPU |"
         ),
         "|---|---|---|---|---|---|---|",
     ]
