@@ -143,6 +143,32 @@ def test_train_dataset_epochs_cover_the_labeled_pool_and_flip_is_per_element(sou
     assert any(flips) and not all(flips)
 
 
+def test_read_threads_two_on_the_cpu_one_per_core_up_to_8_on_an_accelerator():
+    assert pipeline.read_threads("cpu", cpu_count=16) == 2
+    assert pipeline.read_threads("gpu", cpu_count=16) == 8
+    assert pipeline.read_threads("gpu", cpu_count=4) == 4
+    assert pipeline.read_threads("tpu", cpu_count=1) == 2
+    assert pipeline.read_threads() == 2  # the tests run on the CPU backend
+
+
+def test_read_ahead_threads_do_not_change_the_batches(source):
+    """Iterating from a step with 1 or 8 read-ahead threads yields the same batches as
+    random access (the exact resume and the pairing of strategies rely on it)."""
+    kwargs = {"batch_size": 3, "num_steps": 7, "flip": True}
+    ds = pipeline.make_train_dataset(source, range(10), SPEC, seed=5, **kwargs)
+    for threads in (1, 8):
+        got = list(pipeline.iterate_train(ds, 2, prefetch_threads=threads))
+        assert len(got) == 5
+        for step, batch in enumerate(got, start=2):
+            chex.assert_trees_all_equal(batch, ds[step])
+    evals = [
+        list(pipeline.iterate_eval(source, range(10), SPEC, batch_size=4, prefetch_threads=t))
+        for t in (1, 8)
+    ]
+    for x, y in zip(*evals, strict=True):
+        chex.assert_trees_all_equal(x, y)
+
+
 def test_train_dataset_rejects_an_empty_pool(source):
     with pytest.raises(ValueError, match="empty"):
         pipeline.make_train_dataset(source, [], SPEC, batch_size=2, num_steps=1, seed=0)

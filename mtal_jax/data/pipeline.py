@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -258,20 +259,47 @@ def make_train_dataset(
     return ds.batch(batch_size, batch_fn=_collate)
 
 
+def read_threads(backend: str | None = None, cpu_count: int | None = None) -> int:
+    """In-process read-ahead threads of the input pipeline: 2 where the network trains on
+    the host's CPU (its cores do the training), one per core up to 8 on an accelerator,
+    where the host only feeds it and a 2-thread pipeline is slower than the step
+    (docs/benchmarks.md, "Input pipeline"). Threads read ahead only: every batch is the
+    same whatever their number.
+
+    Args:
+      backend: JAX backend name (default ``jax.default_backend()``).
+      cpu_count: the host's cores (default ``os.cpu_count()``).
+    """
+    if backend is None:
+        import jax
+
+        backend = jax.default_backend()
+    if backend == "cpu":
+        return 2
+    return max(2, min(8, cpu_count or os.cpu_count() or 2))
+
+
 def iterate_train(
-    ds: grain.MapDataset, start_step: int, *, prefetch_threads: int = 2
+    ds: grain.MapDataset, start_step: int, *, prefetch_threads: int | None = None
 ) -> Iterator[dict]:
-    """Iterates ``ds`` from ``start_step`` with in-process read-ahead threads."""
+    """Iterates ``ds`` from ``start_step`` with in-process read-ahead threads
+    (``prefetch_threads``, default ``read_threads()``)."""
     it = ds.slice(slice(start_step, None)).to_iter_dataset(
-        grain.ReadOptions(num_threads=prefetch_threads, prefetch_buffer_size=4)
+        grain.ReadOptions(num_threads=prefetch_threads or read_threads(), prefetch_buffer_size=4)
     )
     return iter(it)
 
 
 def iterate_eval(
-    source: Any, indices: Sequence[int], spec: Spec, *, batch_size: int, prefetch_threads: int = 2
+    source: Any,
+    indices: Sequence[int],
+    spec: Spec,
+    *,
+    batch_size: int,
+    prefetch_threads: int | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Yields fixed-size batches over ``indices`` in order.
+    """Yields fixed-size batches over ``indices`` in order (read ahead by
+    ``prefetch_threads`` threads, default ``read_threads()``).
 
     Negative indices and the missing tail of the last batch become padding examples
     (``valid`` False, ``index`` -1), so callers can pre-pad (multi-process scoring).
@@ -290,5 +318,5 @@ def iterate_eval(
 
     ds = grain.MapDataset.range(num_batches).map(load)
     yield from ds.to_iter_dataset(
-        grain.ReadOptions(num_threads=prefetch_threads, prefetch_buffer_size=4)
+        grain.ReadOptions(num_threads=prefetch_threads or read_threads(), prefetch_buffer_size=4)
     )
