@@ -14,6 +14,8 @@
 #   3. training-step benchmark on the GPU, float32 and bfloat16, default network and a
 #      large one (fraction of the bf16 peak, PEAK_TFLOPS, 989 = H100/H200 dense);
 #   4. ours scoring vs plain inference vs the naive per-box loop (bench/score_throughput.py);
+#   4b. the input pipeline alone, 2 read-ahead threads against one per core up to 8
+#      (bench/input_pipeline.py);
 #   5. an experiment (EXPERIMENT, default configs/default.py:quick: one trial, ours and
 #      random), given what is left of DEADLINE_S, restored first from the archive RESUME
 #      when given; stopped there (SIGINT, the exact resume's stop), the records it has are
@@ -76,6 +78,7 @@ if [ "$CPU" = 1 ]; then
   TRAIN_ARGS_BIG=(--backbone tiny --image_hw 64,128 --batch 8 --rounds 2 --steps 2)
   TRAIN_ARGS=(--rounds 2 --steps 2)
   SCORE_ARGS=(--image_hw 64,128 --batch 4 --num_boxes 4 --repeats 2)
+  PIPE_ARGS=(--threads 1,2 --batches 10 --warmup 2 --num_train 64 --num_test 16)
   TEST_CAP=${TEST_CAP:-300}
   [ "$TESTS" = tests ] && TESTS="tests/test_runtime.py tests/test_fields.py tests/test_losses.py"
   EXP_OVERRIDES=(--config.train.initial_steps=4 --config.train.full_steps=4 --config.train.steps=2
@@ -87,6 +90,7 @@ else
   TRAIN_ARGS_BIG=(--backbone resnet50 --image_hw 512,1024 --batch 32 --rounds 5 --steps 5)
   TRAIN_ARGS=(--rounds 5 --steps 20)
   SCORE_ARGS=(--image_hw 256,512 --batch 32 --num_boxes 8 --repeats 10)
+  PIPE_ARGS=(--threads "2,$(nproc --ignore=0 2> /dev/null | awk '{print ($1 < 8) ? $1 : 8}')")
   TEST_CAP=${TEST_CAP:-200}
   EXP_OVERRIDES=()
 fi
@@ -153,6 +157,12 @@ done
 [ "$BENCH" = 1 ] && stage score_throughput 150 "$PY" bench/score_throughput.py "${SCORE_ARGS[@]}" \
   --out "$WORK/score_throughput.json"
 
+# ---------------------------------------------------------------- 4b. input pipeline
+# The host side alone (bench/input_pipeline.py), 2 threads against pipeline.read_threads'
+# default here; it also prepares the synthetic dataset the experiment reads.
+[ "$BENCH" = 1 ] && stage input_pipeline 150 "$PY" bench/input_pipeline.py "${PIPE_ARGS[@]}" \
+  --data_dir=/tmp/gpu_check_tfds --json "$WORK/input_pipeline.json"
+
 # ---------------------------------------------------------------- 5. experiment
 EXP_DIR=/tmp/gpu_check_experiment
 if [ -n "$RESUME" ] && [ ! -e "$EXP_DIR" ]; then
@@ -194,6 +204,11 @@ for f in sorted((out / "work").glob("train_step_*.json")):
           f"{r['median_ms']:.1f} ms/step, {r['images_per_s']:.0f} img/s, "
           f"{r['achieved_tflops']:.1f} TFLOP/s" + (f", {100 * r['fraction_of_peak']:.1f} % of peak"
                                                   if "fraction_of_peak" in r else ""))
+p = out / "work" / "input_pipeline.json"
+if p.exists():
+    r = json.loads(p.read_text())
+    print("input_pipeline: ms per batch of", r["batch"], "by read-ahead threads:",
+          {k: round(v, 2) for k, v in r["ms_per_batch"].items()}, "on", r["cpu_count"], "cores")
 s = out / "work" / "score_throughput.json"
 if s.exists():
     print("score_throughput:", s.read_text()[:2000])

@@ -8,7 +8,7 @@ On a GPU the host must deliver a batch faster than the step takes (an H200 runs 
 step in 5.1 ms, docs/benchmarks.md), which ``pipeline.read_threads`` sizes for.
 
   python bench/input_pipeline.py [--config configs/default.py:repro] [--threads 1,2,4,8]
-      [--batches 300] [--json out.json]
+      [--batches 300] [--data_dir DIR] [--num_train N --num_test N] [--json out.json]
 
 Results: docs/benchmarks.md ("Input pipeline").
 """
@@ -42,6 +42,9 @@ def main():
     p.add_argument("--threads", default="1,2,4,8", help="read-ahead thread counts")
     p.add_argument("--batches", type=int, default=300, help="timed batches per setting")
     p.add_argument("--warmup", type=int, default=30, help="untimed batches first")
+    p.add_argument("--data_dir", default="", help="config.data.data_dir ('': the config's)")
+    p.add_argument("--num_train", type=int, default=0, help="synthetic pool size (0: config's)")
+    p.add_argument("--num_test", type=int, default=0, help="synthetic eval size (0: config's)")
     p.add_argument("--json", default="")
     args = p.parse_args()
 
@@ -55,6 +58,11 @@ def main():
     from mtal_jax.train import evaluate as evaluate_lib
 
     config = _config(args.config)
+    if args.data_dir:
+        config.data.data_dir = args.data_dir
+    for key in ("num_train", "num_test"):
+        if getattr(args, key):
+            config.data.builder_kwargs[key] = getattr(args, key)
     setup = setup_lib.build_setup(config)
     source = setup.dataset.sources[config.data.train_split]
     pool = list(range(0, setup.pool_size, 2))[: int(0.4 * setup.pool_size)]
