@@ -9,6 +9,8 @@
   resumed run neither replays nor skips batches. ``indices`` is the labeled pool.
 * ``iterate_eval``: fixed-size batches over a list of indices, the last one padded with
   ``valid = False`` (big_vision ``pad_shard_unpad``).
+* ``read_threads``: how many threads read ahead (``iterate_train``, ``iterate_eval``): 2
+  where the host's CPU trains, up to 8 where it feeds an accelerator.
 
 Box policy (documented clip): boxes are clipped to the image; a box with NaN/inf
 coordinates, x2 <= x1 or y2 <= y1 (degenerate) or no area left inside the image is an
