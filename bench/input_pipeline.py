@@ -16,7 +16,6 @@ Results: docs/benchmarks.md ("Input pipeline").
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import pathlib
@@ -26,14 +25,6 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def _config(spec):
-    path, _, variant = spec.partition(":")
-    module_spec = importlib.util.spec_from_file_location("cfg", ROOT / path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module.get_config(variant or None)
 
 
 def main():
@@ -55,9 +46,11 @@ def main():
 
     from mtal_jax.al.experiment import setup as setup_lib
     from mtal_jax.data import pipeline
+    from mtal_jax.data.__main__ import load_config
     from mtal_jax.train import evaluate as evaluate_lib
 
-    config = _config(args.config)
+    path, _, variant = args.config.partition(":")
+    config = load_config(f"{ROOT / path}:{variant}")
     if args.data_dir:
         config.data.data_dir = args.data_dir
     for key in ("num_train", "num_test"):

@@ -452,13 +452,29 @@ def regime_section(name, results_dir, config):
     return "\n".join(lines) + "\n"
 
 
+def _walls(run, pattern):
+    """{path relative to ``run``: wall seconds} of the ``wall.json`` files under ``pattern``."""
+    paths = glob.glob(os.path.join(run, pattern, "wall.json")) if run else []
+    return {
+        os.path.relpath(os.path.dirname(p), run): float(jsonio.read(p)["seconds"]) for p in paths
+    }
+
+
 def cycle_seconds(run):
     """Median wall seconds of the run's finished AL cycles (``trial_*/<strategy>/cycle_*``,
     selection included); NaN when none has finished."""
-    paths = glob.glob(os.path.join(run, "trial_*", "*", "cycle_*", "wall.json")) if run else []
-    return (
-        float(np.median([float(jsonio.read(p)["seconds"]) for p in paths])) if paths else math.nan
-    )
+    seconds = list(_walls(run, os.path.join("trial_*", "*", "cycle_*")).values())
+    return float(np.median(seconds)) if seconds else math.nan
+
+
+def planned_trials(al):
+    """{strategy: planned trials} of a run's ``al`` config (``al.trials_per_strategy``, else
+    ``al.num_trials`` each); {} when the config does not say."""
+    if "strategies" not in al or "num_trials" not in al:
+        return {}
+    per = al.get("trials_per_strategy") or {}
+    names = [s.strip() for s in str(al["strategies"]).split(",") if s.strip()]
+    return {s: int(per.get(s, al["num_trials"])) for s in names}
 
 
 def run_status(records, config, per_cycle_s=math.nan):
@@ -466,11 +482,10 @@ def run_status(records, config, per_cycle_s=math.nan):
     of those its config plans, and (given ``per_cycle_s``, ``cycle_seconds``) about how long
     the cycles left take; "" when the run is complete or its config unknown."""
     al = (config or {}).get("al", {})
-    if "strategies" not in al or "num_trials" not in al:
+    planned = planned_trials(al)
+    if not planned:
         return ""
-    names = [s.strip() for s in str(al["strategies"]).split(",") if s.strip()]
-    per = al.get("trials_per_strategy") or {}
-    planned = {s: int(per.get(s, al["num_trials"])) for s in names}
+    names = list(planned)
     last = int(al["num_cycles"]) - 1
     done = {s: len({r["trial"] for r in records if r["strategy"] == s and r["cycle"] == last})
             for s in names}  # fmt: skip
@@ -834,14 +849,6 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
 GPU_RUNS = {"synthetic": "experiments/gpu_h200_synthetic"}
 
 
-def _walls(run, pattern):
-    """{path relative to ``run``: wall seconds} of the ``wall.json`` files under ``pattern``."""
-    paths = glob.glob(os.path.join(run, pattern, "wall.json")) if run else []
-    return {
-        os.path.relpath(os.path.dirname(p), run): float(jsonio.read(p)["seconds"]) for p in paths
-    }
-
-
 def _device_line(gpu_run):
     """The GPU and the libraries it ran with, from the GPU run's ``device/`` files:
     ``NVIDIA H200 (python 3.12.3, jax 0.11.2, ...)``."""
@@ -902,18 +909,17 @@ def gpu_section(name, gpu_run, cpu_run, cpu_records, cpu_config):
         out.append(f"_(no GPU run in `{gpu_run}`)_\n")
         return "\n".join(out)
     cfg = DATASETS.get(name, (name, "configs/<config>.py"))[1]
-    al = (config or {}).get("al", {})
+    al = (config or cpu_config or {}).get("al", {})
     last = int(al.get("num_cycles", 6)) - 1
     finished = {}
     for r in records:
         if r["cycle"] == last:
             finished[r["strategy"]] = finished.get(r["strategy"], 0) + 1
-    per = al.get("trials_per_strategy") or {}
-    names = [s.strip() for s in str(al.get("strategies", "")).split(",") if s.strip()]
-    planned = sum(int(per.get(s, al.get("num_trials", 0))) for s in names)
+    planned = planned_trials(al)
     latest = records[-1]  # results.json is in the order the protocol ran
     status = (
-        f"{sum(finished.values())} of {planned} (trial, strategy) runs finished all {last} "
+        f"{sum(finished.values())} of {sum(planned.values())} (trial, strategy) runs finished "
+        f"all {last} "
         f"cycles ({', '.join(f'{s} {n}' for s, n in finished.items())}"
         + (
             f"; the last record: {latest['strategy']}, trial {latest['trial']}, cycle "
@@ -976,12 +982,9 @@ def gpu_section(name, gpu_run, cpu_run, cpu_records, cpu_config):
         + "):\n",
         "\n".join(lines) + "\n",
     ]
-    al = (cpu_config or config or {}).get("al", {})
-    if len(medians) == len(kinds) and "strategies" in al:
-        names = [s.strip() for s in str(al["strategies"]).split(",") if s.strip()]
-        per = al.get("trials_per_strategy") or {}
+    if len(medians) == len(kinds) and planned:
         trials = int(al["num_trials"])
-        runs = sum(int(per.get(s, trials)) for s in names) * (int(al["num_cycles"]) - 1)
+        runs = sum(planned.values()) * last
         total = medians["reference"] + trials * medians["trial_*/cycle_0"]
         total += runs * medians["trial_*/*/cycle_*"]
         _, _, cpu_seconds = load_run(cpu_run)
@@ -1026,12 +1029,10 @@ def gpu_section(name, gpu_run, cpu_run, cpu_records, cpu_config):
         )
     # The metrics of the same runs on both machines.
     mine = [dict(r, strategy=f"{r['strategy']}@gpu") for r in records]
+    cpu_sets = {(c["trial"], c["strategy"], c["cycle"]): c.get("labeled_ids") for c in cpu_records}
     same_sets = sum(
-        1
+        r.get("labeled_ids") == cpu_sets.get((r["trial"], r["strategy"], r["cycle"]), ())
         for r in records
-        for c in cpu_records
-        if (r["trial"], r["strategy"], r["cycle"]) == (c["trial"], c["strategy"], c["cycle"])
-        and r.get("labeled_ids") == c.get("labeled_ids")
     )
     rows = [
         (
