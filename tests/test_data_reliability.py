@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mtal_jax import metric_writer
-from mtal_jax.data import camvid, coco_folder, errors, files, nuimages, openlabel, rasterize
+from mtal_jax.data import cache, camvid, coco_folder, errors, files, nuimages, openlabel, rasterize
 from tests import fixtures_camvid
 from tests import test_data_coco_folder as coco_tests
 from tests import test_data_nuimages as nu_tests
@@ -254,3 +254,19 @@ def _events(path):
         out.append(event)
         i += 12 + n + 4
     return out
+
+
+def test_builder_identity_ignores_unread_folders_and_keeps_an_explicit_config(tmp_path):
+    root = tmp_path / "nuimages"
+    nu_tests._write_tiny(root)
+    kwargs = {"data_dir": str(tmp_path / "tfds")}
+    first = nuimages.Nuimages(root=str(root), **kwargs).builder_config.name
+    (root / "sweeps" / "CAM_FRONT").mkdir(parents=True)
+    (root / "sweeps" / "CAM_FRONT" / "x.jpg").write_bytes(b"never read")
+    assert nuimages.Nuimages(root=str(root), **kwargs).builder_config.name == first
+    (root / "v1.0-mini" / "extra.json").write_text("[]")  # A file the builder may read.
+    assert nuimages.Nuimages(root=str(root), **kwargs).builder_config.name != first
+    assert kwargs == {"data_dir": str(tmp_path / "tfds")}  # The caller's arguments untouched.
+    given = cache.make_config({"root": None, "note": "given"})
+    chosen = cache.builder_kwargs({"root": str(root)}, {"config": given, "file_format": "tfrecord"})
+    assert chosen == {"config": given, "file_format": "tfrecord"}

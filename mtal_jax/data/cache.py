@@ -92,6 +92,27 @@ def make_config(
     )
 
 
+def builder_kwargs(options: dict, kwargs: dict, *, skip_dirs: tuple[str, ...] = ()) -> dict:
+    """The ``GeneratorBasedBuilder.__init__`` arguments of a local-file builder.
+
+    Args:
+      options: the builder's canonicalisable options (``root`` among them).
+      kwargs: the caller's builder arguments (``data_dir``, ...); not modified.
+      skip_dirs: folder names under root the builder never reads (see ``make_config``).
+
+    Returns:
+      ``kwargs`` plus, unless given, ``config`` (``make_config`` of ``options``: the cache
+      identity) and ``file_format="array_record"`` (read without TensorFlow).
+    """
+    kwargs = dict(kwargs)
+    if "config" not in kwargs:
+        kwargs["config"] = make_config(
+            options, data_dir=kwargs.get("data_dir"), skip_dirs=skip_dirs
+        )
+    kwargs.setdefault("file_format", "array_record")
+    return kwargs
+
+
 def dataset_info(
     builder: tfds.core.DatasetBuilder,
     metadata: tfds.core.MetadataDict,

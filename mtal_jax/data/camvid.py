@@ -74,11 +74,7 @@ class Camvid(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             "min_area": int(min_area),
             "on_error": errors.check_policy(on_error),
         }
-        kwargs.setdefault(
-            "config", cache.make_config(self.options, data_dir=kwargs.get("data_dir"))
-        )
-        kwargs.setdefault("file_format", "array_record")
-        super().__init__(**kwargs)
+        super().__init__(**cache.builder_kwargs(self.options, kwargs))
 
     def _info(self) -> tfds.core.DatasetInfo:
         metadata = features.make_metadata(DET_CLASSES, SEG_CLASSES, DET_TO_SEG)

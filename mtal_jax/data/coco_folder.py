@@ -113,11 +113,7 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             "on_error": errors.check_policy(on_error),
         }
         self._classes = None
-        kwargs.setdefault(
-            "config", cache.make_config(self.options, data_dir=kwargs.get("data_dir"))
-        )
-        kwargs.setdefault("file_format", "array_record")
-        super().__init__(**kwargs)
+        super().__init__(**cache.builder_kwargs(self.options, kwargs))
 
     def _split_paths(self) -> dict[str, pathlib.Path]:
         root = pathlib.Path(cache.check_root(self.options["root"], self.name))

@@ -147,12 +147,8 @@ class Nuimages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             "cameras": sorted(cameras) if cameras is not None else None,
             "on_error": errors.check_policy(on_error),
         }
-        kwargs.setdefault(  # sweeps/: non-key frames, never read
-            "config",
-            cache.make_config(self.options, data_dir=kwargs.get("data_dir"), skip_dirs=("sweeps",)),
-        )
-        kwargs.setdefault("file_format", "array_record")
-        super().__init__(**kwargs)
+        # sweeps/: non-key frames, never read
+        super().__init__(**cache.builder_kwargs(self.options, kwargs, skip_dirs=("sweeps",)))
 
     def _info(self) -> tfds.core.DatasetInfo:
         metadata = features.make_metadata(DET_CLASSES, SEG_CLASSES, DET_TO_SEG)

@@ -109,11 +109,7 @@ class Openlabel(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             "image_template": image_template,
             "on_error": errors.check_policy(on_error),
         }
-        kwargs.setdefault(
-            "config", cache.make_config(self.options, data_dir=kwargs.get("data_dir"))
-        )
-        kwargs.setdefault("file_format", "array_record")
-        super().__init__(**kwargs)
+        super().__init__(**cache.builder_kwargs(self.options, kwargs))
 
     def _info(self) -> tfds.core.DatasetInfo:
         det_classes = self.options["det_classes"]
