@@ -273,8 +273,9 @@ def interp(records, strategy, fraction, metric="mdsq"):
 def _mean_std(values, digits=3):
     if not len(values):
         return DASH
-    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    return f"{np.mean(values):.{digits}f} ± {std:.{digits}f}"
+    if len(values) == 1:  # No spread from one trial.
+        return f"{values[0]:.{digits}f}"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
 
 
 def _plan(cfg_path, variant, pool):
@@ -662,9 +663,18 @@ def table1_section(records, config):
         "|---|---|---|---|---|---|---|---|",
     ]
     has_random = any(r["strategy"] == "random" for r in records)
+    last = max((r["cycle"] for r in records), default=0)
     for name, (w, mode) in settings.items():
-        trials = len({r["trial"] for r in records if r["strategy"] == name})
-        cells = [_mean_std(interp(records, name, f)) for f in (0.5, 0.7, 0.9)]
+        cycles = {}
+        for r in records:
+            if r["strategy"] == name:
+                cycles.setdefault(r["trial"], set()).add(r["cycle"])
+        done = {t for t, c in cycles.items() if set(range(1, last + 1)) <= c}
+        trials = f"{len(done)}" + (
+            f" (+{len(cycles) - len(done)} running)" if len(cycles) > len(done) else ""
+        )
+        finished = [r for r in records if r["strategy"] != name or r["trial"] in done]
+        cells = [_mean_std(interp(finished, name, f)) for f in (0.5, 0.7, 0.9)]
         gain = paired.format_interval(paired.paired_gain(records, name)) if has_random else DASH
         ref = " / ".join(f"{v:.1f}" for v in PAPER_TABLE1.get(w, ())) or DASH
         label = SETTING_NAMES.get(w, str(w))
@@ -1179,6 +1189,9 @@ def dataset_section(
             "the table with the main comparison's records of the same runs."
             if source
             else ""
+        ) + (
+            " Trials: those with every cycle; a trial still running is counted apart and "
+            "enters no column until its last cycle."
         )
         out += [
             (

@@ -473,6 +473,26 @@ def test_table1_counts_copied_runs_before_its_protocol_replays_them(tmp_path):
     assert cell.endswith("(n=1)")  # trial 0 only: trial 1 of ours_js_all has cycles 0-2
 
 
+def test_table1_counts_a_running_trial_apart_and_leaves_it_out_of_the_columns():
+    """A setting with one finished trial and one at cycle 1: "1 (+1 running)", the mDSQ
+    columns from the finished trial alone (one value, no spread), no interval."""
+    mr = _load()
+    records = _records({"ours_js_loc": [0.05, 0.5, 0.0]})
+    records = [
+        r
+        for r in records
+        if r["strategy"] != "ours_js_loc" or r["trial"] == 0 or (r["trial"], r["cycle"]) <= (1, 1)
+    ]
+    kwargs = {"ours_js_loc": {"base": "ours", "weights": [1, 0, 0]}}
+    table, _ = mr.table1_section(records, {"al": {"strategy": {"kwargs": kwargs}}})
+    row = next(line for line in table.splitlines() if line.startswith("| js | S_loc |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == "1 (+1 running)"
+    x50 = mr.interp([r for r in records if r["trial"] == 0], "ours_js_loc", 0.5)
+    assert cells[3] == f"{x50[0]:.3f}"  # trial 1's +0.5 at cycle 1 is not mixed in
+    assert cells[6] == "+0.050"  # one paired trial: a mean, no interval
+
+
 def test_gpu_section_sets_the_gpu_run_beside_the_same_cpu_runs(tmp_path):
     """The GPU subsection: its progress, wall times of the same runs on both machines (a CPU
     run resumed across sessions is flagged by its time per step), the whole protocol's time at
