@@ -21,8 +21,8 @@ Reads, per dataset (``synthetic``, ``camvid``):
 * ``docs/results_src/history.md``: the superseded results, short (hand-written).
 
 Writes ``docs/results/<dataset>/`` (results.json, summary.md/json, paired.json, plots,
-composition.json/md; ``<dataset>_table1/`` and ``<dataset>_trials10/`` likewise) and
-``docs/results.md``. Every verdict is computed from a 95 % t interval over trials of a
+composition.json/md, score_diagnostics.json; ``<dataset>_table1/`` and
+``<dataset>_trials10/`` likewise) and ``docs/results.md``. Every verdict is computed from a 95 % t interval over trials of a
 paired difference (``mtal_jax.paired``): "reproduced" when it excludes 0 in the paper's
 direction, "contradicted" when it excludes 0 in the other, else "not distinguishable from
 noise at this power". The side-by-side adds each test's p-value and its Holm adjustment
@@ -1101,6 +1101,67 @@ def gpu_section(name, gpu_run, cpu_run, cpu_records, cpu_config):
     return "\n".join(out)
 
 
+def score_makeup_section(run, table1_run, d):
+    """What ``ours``' combined score is made of, from the ``diagnostics.json`` of every
+    selection of the main run's ``ours`` and of Table I's own runs (copied runs are the main
+    run's): per strategy, mean shares of the score's variance and degenerate fractions
+    (``mtal_jax.al.diagnostics.aggregate``); writes ``score_diagnostics.json`` into ``d``."""
+    from mtal_jax.al import diagnostics
+
+    entries = []
+    for source in (run, table1_run):
+        if source and os.path.isdir(source):
+            entries += [
+                e
+                for e in diagnostics.collect(source)
+                if not _copied(os.path.join(source, f"trial_{e['trial']}", e["strategy"]), source)
+            ]
+    aggregated = diagnostics.aggregate(entries)
+    if not aggregated:
+        return ""
+    _write(os.path.join(d, "score_diagnostics.json"), json.dumps(aggregated, indent=1) + "\n")
+    text = [
+        "\n### What the `ours` score is made of\n",
+        (
+            "Read from the `diagnostics.json` beside every selection (`mtal_jax.al.diagnostics`): "
+            "per strategy, the mean over its selections (trials x cycles 1-5) of the pool's "
+            "images, the share without a scored box (no detection at or above "
+            "`det_score_threshold`: the score is then w_seg S_seg alone) in the pool and among "
+            "the images the strategy selected from it, the share whose best "
+            "box has an empty BoxMask, each weighted term's share of the combined score's "
+            "variance (Cov(term, score) / Var(score); mean ± SD over selections; "
+            "`docs/results/<dataset>/score_diagnostics.json`).\n"
+        ),
+        diagnostics.aggregate_markdown(aggregated),
+    ]
+    main = aggregated.get("ours")
+    if main:
+        comps = main["components"]
+        shares = {
+            n: c["variance_share"] for n, c in comps.items() if c["variance_share"] is not None
+        }
+        top = max(shares, key=shares.get)
+        r2 = comps[top]["r2"]
+        text.append(
+            "Reading: in the main comparison "
+            + ", ".join(f"{n} carries {100 * v:.0f} %" for n, v in shares.items())
+            + f" of the combined score's variance, so {top} "
+            + ("decides the ranking almost alone" if shares[top] > 0.75 else "leads the ranking")
+            + (f" (r² {r2:.2f} with the score)" if r2 is not None else "")
+            + f"; {100 * main['fraction_without_box']:.0f} % of the pool has no scored box"
+            + (
+                f" but {100 * main['selected_without_box']:.0f} % of the selected images (their "
+                "score is S_seg alone)"
+                if main["selected_without_box"] is not None
+                else ""
+            )
+            + ". "
+            "The paper means the three scores to weigh alike (III-F); with equal weights "
+            "their spreads decide, and these shares are what Table I's settings change.\n"
+        )
+    return "\n".join(text)
+
+
 def dataset_section(
     name, run, table1_run, results_dir, composition=True, trials10_run="", link_root="results",
     gpu_run="",
@@ -1203,6 +1264,7 @@ def dataset_section(
         ]
     else:
         out.append(f"_(Table I run `{table1_run}` not available yet)_\n")
+    out.append(score_makeup_section(run, table1_run, d))
     t2 = os.path.join(d, "table2_boxmask_accuracy.json")
     rows["Table II: tau = 0.3 gives the most accurate BoxMasks (74.7 / 78.4 / 77.9 / 73.2)"] = (
         table2_verdict(t2)

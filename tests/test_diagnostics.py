@@ -127,3 +127,49 @@ def test_write_collect_and_summary(tmp_path, caplog):
     assert md.startswith("## Score diagnostics") and md.count("\n| ours") == 3
     assert "| ours | 0 | 1 | 20 | 0 | 100 |" in md
     assert diagnostics.summary_markdown([]) == ""
+
+
+def test_aggregate_averages_selections_and_counts_selected_images_without_a_box(tmp_path):
+    """Two selections of ``ours`` (S_loc decides: its share is the mean of the two), one of a
+    single-term ablation ("alone"); the selected share without a box is read from each
+    cycle's scores.npz and selection.json, hand-counted."""
+    rng = np.random.default_rng(4)
+    num_boxes = np.array([0, 0, 0, 0, 1, 2, 3, 1, 1, 2])
+    cases = [  # (strategy, cycle, weights, s_loc scale, selected)
+        ("ours", 1, (1.0, 1.0, 1.0), 1.0, [0, 4, 5, 6]),  # 1 of 4 without a box
+        ("ours", 2, (1.0, 1.0, 1.0), 4.0, [7, 8]),  # 0 of 2
+        ("ours_seg", 1, (0.0, 0.0, 1.0), 1.0, [0, 1, 2]),  # 3 of 3
+    ]
+    shares = []
+    for strategy, cycle, weights, scale, selected in cases:
+        cdir = tmp_path / "trial_0" / strategy / f"cycle_{cycle}"
+        cdir.mkdir(parents=True)
+        scores = _scores(
+            scale * rng.uniform(size=10),
+            rng.uniform(size=10),
+            rng.uniform(size=10),
+            num_boxes=num_boxes,
+            weights=weights,
+        )
+        diag = diagnostics.score_diagnostics(scores, weights=weights)
+        diagnostics.write(str(cdir / diagnostics.FILENAME), diag)
+        shares.append(diag["components"]["S_loc"]["variance_share"])
+        np.savez(cdir / "scores.npz", scored=np.ones(10, bool), **scores)
+        jsonio.write_atomic(str(cdir / "selection.json"), {"selected": selected})
+    (tmp_path / "trial_1" / "ours" / "cycle_1").mkdir(parents=True)  # no diagnostics: none
+    agg = diagnostics.aggregate(diagnostics.collect(str(tmp_path)))
+    assert list(agg) == ["ours", "ours_seg"]
+    ours = agg["ours"]
+    assert ours["selections"] == 2 and ours["num_images"] == 10
+    assert ours["selected_without_box"] == pytest.approx((0.25 + 0.0) / 2)
+    assert agg["ours_seg"]["selected_without_box"] == 1.0
+    assert ours["fraction_without_box"] == pytest.approx(0.4)
+    share = ours["components"]["S_loc"]
+    assert share["variance_share"] == pytest.approx(np.mean(shares[:2]))
+    assert share["variance_share_std"] == pytest.approx(np.std(shares[:2], ddof=1))
+    assert sum(c["variance_share"] for c in ours["components"].values()) == pytest.approx(1.0)
+    md = diagnostics.aggregate_markdown(agg)
+    row = next(line for line in md.splitlines() if line.startswith("| ours_seg |"))
+    assert row == "| ours_seg | 0, 0, 1 | 1 | 10 | 40 % | 100 % | 0 % | - | - | alone |", row
+    assert f"| {100 * share['variance_share']:.0f} ± " in md
+    assert diagnostics.aggregate_markdown({}) == ""

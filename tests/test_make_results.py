@@ -7,6 +7,7 @@ import math
 import os
 import re
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -558,3 +559,36 @@ def test_gpu_section_sets_the_gpu_run_beside_the_same_cpu_runs(tmp_path):
     assert mr.gpu_section("synthetic", str(tmp_path / "none"), str(cpu_dir), cpu, config).endswith(
         "_(no GPU run in `" + str(tmp_path / "none") + "`)_\n"
     )
+
+
+def test_score_makeup_reads_the_diagnostics_and_leaves_out_copied_runs(tmp_path):
+    """The 'what the ours score is made of' section: the main run's ``ours`` and Table I's own
+    runs, not Table I's copies of the main run; its reading names the dominant term."""
+    from mtal_jax.al import diagnostics
+    from mtal_jax.al.experiment import share
+
+    mr = _load()
+    rng = np.random.default_rng(0)
+
+    def write(run, strategy, loc_scale, weights=(1.0, 1.0, 1.0)):
+        cdir = tmp_path / run / "trial_0" / strategy / "cycle_1"
+        cdir.mkdir(parents=True)
+        s = {"s_loc_best": loc_scale * rng.uniform(size=50), "s_cls_best": rng.uniform(size=50),
+             "s_seg": rng.uniform(size=50), "num_boxes": np.ones(50)}  # fmt: skip
+        s["score"] = sum(w * s[k] for w, k in zip(weights, ("s_loc_best", "s_cls_best", "s_seg")))
+        diag = diagnostics.score_diagnostics(s, weights=weights)
+        diagnostics.write(str(cdir / diagnostics.FILENAME), diag)
+        return cdir.parent
+
+    write("main", "ours", 10.0)
+    copied = write("table1", "ours_js_all", 0.0)  # would read as "S_loc share 0"
+    (copied / share.MARKER).write_text(json.dumps({"source": "main", "run": "trial_0/ours"}))
+    write("table1", "ours_js_seg", 1.0, weights=(0.0, 0.0, 1.0))
+    d = tmp_path / "out"
+    d.mkdir()
+    text = mr.score_makeup_section(str(tmp_path / "main"), str(tmp_path / "table1"), str(d))
+    assert "| ours | 1, 1, 1 | 1 | 50 |" in text and "| ours_js_seg | 0, 0, 1 |" in text
+    assert "ours_js_all" not in text
+    assert "so S_loc decides the ranking almost alone" in text
+    assert set(json.loads((d / "score_diagnostics.json").read_text())) == {"ours", "ours_js_seg"}
+    assert mr.score_makeup_section(str(tmp_path / "none"), "", str(d)) == ""

@@ -157,7 +157,9 @@ def collect(workdir: str) -> list[dict]:
     """The diagnostics saved beside the selections of a run (``trial_*/<strategy>/cycle_*``).
 
     Returns:
-      One dict per file: ``trial``, ``strategy``, ``cycle`` and the file's content, sorted.
+      One dict per file: ``trial``, ``strategy``, ``cycle``, the file's content and
+      ``selected_without_box`` (the fraction of that cycle's selection without a scored box;
+      None without ``scores.npz``), sorted.
     """
     found = []
     for trial in sorted(d for d in os.listdir(workdir) if d.startswith("trial_")):
@@ -175,9 +177,24 @@ def collect(workdir: str) -> list[dict]:
                             "strategy": strategy,
                             "cycle": int(cycle.split("_")[1]),
                             **jsonio.read(path),
+                            "selected_without_box": _selected_without_box(os.path.dirname(path)),
                         }
                     )
     return sorted(found, key=lambda d: (d["strategy"], d["trial"], d["cycle"]))
+
+
+def _selected_without_box(cycle_dir: str) -> float | None:
+    """The fraction of the images selected in ``cycle_dir`` without a scored box (from its
+    ``scores.npz`` ``num_boxes`` and ``selection.json``); None when either is missing."""
+    scores_path = os.path.join(cycle_dir, "scores.npz")
+    selection_path = os.path.join(cycle_dir, "selection.json")
+    if not (os.path.exists(scores_path) and os.path.exists(selection_path)):
+        return None
+    selected = np.asarray(jsonio.read(selection_path)["selected"], np.int64)
+    with np.load(scores_path) as scores:
+        if "num_boxes" not in scores.files or not len(selected):
+            return None
+        return float(np.mean(scores["num_boxes"][selected] == 0))
 
 
 def _pct(value) -> str:
@@ -216,5 +233,96 @@ def summary_markdown(entries: Sequence[dict]) -> str:
             + " | "
             + " | ".join(_pct(comps[n]["variance_share"]) for n in names)
             + f" | {len(e['warnings'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _mean(values) -> float | None:
+    kept = [float(v) for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(kept)) if kept else None
+
+
+def _std(values) -> float | None:
+    kept = [float(v) for v in values if v is not None and np.isfinite(v)]
+    return float(np.std(kept, ddof=1)) if len(kept) > 1 else None
+
+
+def aggregate(entries: Sequence[dict]) -> dict[str, dict]:
+    """Per strategy, ``collect``'s diagnostics averaged over its selections (trial, cycle).
+
+    Returns:
+      ``{strategy: {"selections", "weights", "num_images", "fraction_without_box",
+      "fraction_best_box_empty", "selected_without_box", "warnings", "components": {name: {"variance_share",
+      "variance_share_std", "fraction_constant", "r2"}}}}``: means over the selections
+      (undefined values skipped; None where none is defined), ``variance_share_std`` the
+      spread between selections, ``warnings`` the selections with at least one warning.
+      Strategies in first-seen order.
+    """
+    by_strategy: dict[str, list[dict]] = {}
+    for e in entries:
+        by_strategy.setdefault(e["strategy"], []).append(e)
+    out = {}
+    for strategy, group in by_strategy.items():
+        comps = {}
+        for name, _, _, _ in COMPONENTS:
+            values = [e["components"][name] for e in group]
+            shares = [v.get("variance_share") for v in values]
+            comps[name] = {
+                "variance_share": _mean(shares),
+                "variance_share_std": _std(shares),
+                "fraction_constant": _mean(v.get("fraction_constant") for v in values),
+                "r2": _mean(v.get("r2") for v in values),
+            }
+        out[strategy] = {
+            "selections": len(group),
+            "weights": [float(w) for w in group[0].get("weights", boxmask.DEFAULT_WEIGHTS)],
+            "num_images": _mean(e["num_images"] for e in group),
+            "fraction_without_box": _mean(e.get("fraction_without_box") for e in group),
+            "fraction_best_box_empty": _mean(e.get("fraction_best_box_empty") for e in group),
+            "selected_without_box": _mean(e.get("selected_without_box") for e in group),
+            "warnings": sum(bool(e.get("warnings")) for e in group),
+            "components": comps,
+        }
+    return out
+
+
+def aggregate_markdown(aggregated: Mapping[str, dict]) -> str:
+    """A Markdown table of ``aggregate``'s rows ('' when there are none): per strategy its
+    weights, selections, pool size, % without a scored box in the pool and in the selection,
+    % whose best box is empty, and
+    each weighted term's share of the combined score's variance (mean ± SD over selections;
+    "alone" when it is the only weighted term)."""
+    if not aggregated:
+        return ""
+    names = [name for name, _, _, _ in COMPONENTS]
+    lines = [
+        "| strategy | weights (loc, cls, seg) | selections | images | no scored box: pool | "
+        "no scored box: selected | best box empty | "
+        + " | ".join(f"{n} share" for n in names)
+        + " |",
+        "|---" * (7 + len(names)) + "|",
+    ]
+    for strategy, a in aggregated.items():
+        shares = []
+        alone = sum(bool(w) for w in a["weights"]) == 1
+        for n, w in zip(names, a["weights"]):
+            c = a["components"][n]
+            if not w or c["variance_share"] is None:
+                shares.append("-")
+            elif alone:
+                shares.append("alone")
+            else:
+                sd = c["variance_share_std"]
+                shares.append(
+                    f"{_pct(c['variance_share'])}"
+                    + (f" ± {_pct(sd)}" if sd is not None else "")
+                    + " %"
+                )
+        weights = ", ".join(f"{w:g}" for w in a["weights"])
+        images = "-" if a["num_images"] is None else f"{a['num_images']:.0f}"
+        lines.append(
+            f"| {strategy} | {weights} | {a['selections']} | {images} | "
+            f"{_pct(a['fraction_without_box'])} % | {_pct(a['selected_without_box'])} % | "
+            f"{_pct(a['fraction_best_box_empty'])} % | " + " | ".join(shares) + " |"
         )
     return "\n".join(lines) + "\n"
