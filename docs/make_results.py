@@ -1129,7 +1129,10 @@ def score_makeup_section(run, table1_run, d):
             "`det_score_threshold`: the score is then w_seg S_seg alone) in the pool and among "
             "the images the strategy selected from it, the share whose best "
             "box has an empty BoxMask, each weighted term's share of the combined score's "
-            "variance (Cov(term, score) / Var(score); mean ± SD over selections; "
+            "variance (Cov(term, score) / Var(score); mean ± SD over selections), and how many "
+            "of the selected images each term alone (Table I's one-hot setting) would also "
+            "have selected from the same pool with the same model (`selection.top_k` of the "
+            "stored `scores.npz`; a one-hot row reads 100 % for its own term by construction; "
             "`docs/results/<dataset>/score_diagnostics.json`).\n"
         ),
         diagnostics.aggregate_markdown(aggregated),
@@ -1141,12 +1144,22 @@ def score_makeup_section(run, table1_run, d):
             n: c["variance_share"] for n, c in comps.items() if c["variance_share"] is not None
         }
         top = max(shares, key=shares.get)
+        alone = main.get("shared_with_alone") or {}
+        main_alone = ", ".join(
+            f"{n} alone {100 * v:.0f} %" for n, v in alone.items() if v is not None
+        )
         r2 = comps[top]["r2"]
         text.append(
             "Reading: in the main comparison "
             + ", ".join(f"{n} carries {100 * v:.0f} %" for n, v in shares.items())
             + f" of the combined score's variance, so {top} "
-            + ("decides the ranking almost alone" if shares[top] > 0.75 else "leads the ranking")
+            + (
+                "decides the ranking almost alone"
+                if shares[top] > 0.9
+                else "dominates the ranking"
+                if shares[top] > 0.6
+                else "leads the ranking"
+            )
             + (f" (r² {r2:.2f} with the score)" if r2 is not None else "")
             + f"; {100 * main['fraction_without_box']:.0f} % of the pool has no scored box"
             + (
@@ -1156,7 +1169,14 @@ def score_makeup_section(run, table1_run, d):
                 else ""
             )
             + ". "
-            "The paper means the three scores to weigh alike (III-F); with equal weights "
+            + (
+                f"Of the images it selected, each term alone would also have selected (the "
+                f"same pool, the same model): {main_alone}; a random selection shares "
+                f"{100 * main['shared_by_chance']:.0f} %. "
+                if main_alone
+                else ""
+            )
+            + "The paper means the three scores to weigh alike (III-F); with equal weights "
             "their spreads decide, and these shares are what Table I's settings change.\n"
         )
     return "\n".join(text)

@@ -124,7 +124,7 @@ def test_write_collect_and_summary(tmp_path, caplog):
     ]
     assert jsonio.read(os.path.join(tmp_path, "trial_0", "ours", "cycle_1", "diagnostics.json"))
     md = diagnostics.summary_markdown(found)
-    assert md.startswith("## Score diagnostics") and md.count("\n| ours") == 3
+    assert md.startswith("## Score diagnostics") and md.count("\n| ours") == 5  # 2 + 3 rows
     assert "| ours | 0 | 1 | 20 | 0 | 100 |" in md
     assert diagnostics.summary_markdown([]) == ""
 
@@ -138,38 +138,63 @@ def test_aggregate_averages_selections_and_counts_selected_images_without_a_box(
     cases = [  # (strategy, cycle, weights, s_loc scale, selected)
         ("ours", 1, (1.0, 1.0, 1.0), 1.0, [0, 4, 5, 6]),  # 1 of 4 without a box
         ("ours", 2, (1.0, 1.0, 1.0), 4.0, [7, 8]),  # 0 of 2
-        ("ours_seg", 1, (0.0, 0.0, 1.0), 1.0, [0, 1, 2]),  # 3 of 3
+        ("ours_seg", 1, (0.0, 0.0, 1.0), 1.0, [0, 1, 2]),  # 3 of 3; its top 3 (below)
     ]
     shares = []
     for strategy, cycle, weights, scale, selected in cases:
         cdir = tmp_path / "trial_0" / strategy / f"cycle_{cycle}"
         cdir.mkdir(parents=True)
+        s_seg = rng.uniform(size=10)
+        if strategy == "ours_seg":  # S_seg highest on images 0-2 (no box): its top 3
+            s_seg[:3] += 1.0
         scores = _scores(
             scale * rng.uniform(size=10),
             rng.uniform(size=10),
-            rng.uniform(size=10),
+            s_seg,
             num_boxes=num_boxes,
             weights=weights,
         )
-        diag = diagnostics.score_diagnostics(scores, weights=weights)
+        scored = np.arange(10) < 9  # image 9 is labeled: never selected, never counted
+        diag = diagnostics.score_diagnostics(scores, weights=weights, mask=scored)
         diagnostics.write(str(cdir / diagnostics.FILENAME), diag)
         shares.append(diag["components"]["S_loc"]["variance_share"])
-        np.savez(cdir / "scores.npz", scored=np.ones(10, bool), **scores)
+        maxima = {"s_loc_max": scores["s_loc_best"], "s_cls_max": scores["s_cls_best"]}
+        np.savez(cdir / "scores.npz", scored=scored, **scores, **maxima)
         jsonio.write_atomic(str(cdir / "selection.json"), {"selected": selected})
     (tmp_path / "trial_1" / "ours" / "cycle_1").mkdir(parents=True)  # no diagnostics: none
     agg = diagnostics.aggregate(diagnostics.collect(str(tmp_path)))
     assert list(agg) == ["ours", "ours_seg"]
     ours = agg["ours"]
-    assert ours["selections"] == 2 and ours["num_images"] == 10
+    assert ours["selections"] == 2 and ours["num_images"] == 9
     assert ours["selected_without_box"] == pytest.approx((0.25 + 0.0) / 2)
     assert agg["ours_seg"]["selected_without_box"] == 1.0
-    assert ours["fraction_without_box"] == pytest.approx(0.4)
+    assert ours["fraction_without_box"] == pytest.approx(4 / 9)
     share = ours["components"]["S_loc"]
     assert share["variance_share"] == pytest.approx(np.mean(shares[:2]))
     assert share["variance_share_std"] == pytest.approx(np.std(shares[:2], ddof=1))
     assert sum(c["variance_share"] for c in ours["components"].values()) == pytest.approx(1.0)
+    # A one-hot setting selects exactly what its term alone selects; "by chance": k / 9.
+    assert agg["ours_seg"]["shared_with_alone"]["S_seg"] == 1.0
+    assert agg["ours_seg"]["shared_by_chance"] == pytest.approx(3 / 9)
+    assert ours["shared_by_chance"] == pytest.approx((4 / 9 + 2 / 9) / 2)
+    loc = diagnostics.selection.top_k(
+        np.load(tmp_path / "trial_0" / "ours" / "cycle_2" / "scores.npz")["s_loc_max"],
+        np.arange(10) < 9,
+        2,
+    )
+    first = diagnostics._selection_facts(str(tmp_path / "trial_0" / "ours" / "cycle_1"))
+    assert 0.0 <= first["shared_with_alone"]["S_loc"] <= 1.0
+    expected = len({7, 8} & set(np.asarray(loc).tolist())) / 2  # cycle 2 picked [7, 8]
+    cycle2 = diagnostics._selection_facts(str(tmp_path / "trial_0" / "ours" / "cycle_2"))
+    assert cycle2["shared_with_alone"]["S_loc"] == expected
+    assert diagnostics._selection_facts(str(tmp_path / "trial_1" / "ours" / "cycle_1")) == {
+        "selected_without_box": None,
+        "shared_with_alone": None,
+        "shared_by_chance": None,
+    }
     md = diagnostics.aggregate_markdown(agg)
     row = next(line for line in md.splitlines() if line.startswith("| ours_seg |"))
-    assert row == "| ours_seg | 0, 0, 1 | 1 | 10 | 40 % | 100 % | 0 % | - | - | alone |", row
+    assert row.startswith("| ours_seg | 0, 0, 1 | 1 | 9 | 44 % | 100 % | 0 % | - | - | alone |")
+    assert row.endswith("| 100 % | 33 % |"), row
     assert f"| {100 * share['variance_share']:.0f} ± " in md
     assert diagnostics.aggregate_markdown({}) == ""

@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from mtal_jax import jsonio
+from mtal_jax import jsonio, selection
 from mtal_jax.scores import boxmask
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ def collect(workdir: str) -> list[dict]:
 
     Returns:
       One dict per file: ``trial``, ``strategy``, ``cycle``, the file's content and
-      ``selected_without_box`` (the fraction of that cycle's selection without a scored box;
+      ``_selection_facts`` of its cycle (``selected_without_box``, ``shared_with_alone``;
       None without ``scores.npz``), sorted.
     """
     found = []
@@ -177,24 +177,50 @@ def collect(workdir: str) -> list[dict]:
                             "strategy": strategy,
                             "cycle": int(cycle.split("_")[1]),
                             **jsonio.read(path),
-                            "selected_without_box": _selected_without_box(os.path.dirname(path)),
+                            **_selection_facts(os.path.dirname(path)),
                         }
                     )
     return sorted(found, key=lambda d: (d["strategy"], d["trial"], d["cycle"]))
 
 
-def _selected_without_box(cycle_dir: str) -> float | None:
-    """The fraction of the images selected in ``cycle_dir`` without a scored box (from its
-    ``scores.npz`` ``num_boxes`` and ``selection.json``); None when either is missing."""
+# The score of each single-term setting of Table I (weights one-hot), as stored in
+# ``scores.npz``: with w_seg = 0, the score is the max over boxes of that term.
+ALONE_KEYS = {"S_loc": "s_loc_max", "S_cls": "s_cls_max", "S_seg": "s_seg"}
+
+
+def _selection_facts(cycle_dir: str) -> dict:
+    """What one cycle's selection was, from its ``scores.npz`` and ``selection.json``.
+
+    Returns:
+      ``selected_without_box``: the fraction of the selected images without a scored box;
+      ``shared_with_alone``: {term: the fraction of the selected images that the term alone
+      (Table I's one-hot setting) would also have selected from the same pool with the same
+      model: ``selection.top_k`` of its stored values, same budget and tie rule};
+      ``shared_by_chance``: the fraction a random selection of the same size shares with
+      any other (budget / scored pool). None when a file or a value is missing.
+    """
+    none = {"selected_without_box": None, "shared_with_alone": None, "shared_by_chance": None}
     scores_path = os.path.join(cycle_dir, "scores.npz")
     selection_path = os.path.join(cycle_dir, "selection.json")
     if not (os.path.exists(scores_path) and os.path.exists(selection_path)):
-        return None
+        return none
     selected = np.asarray(jsonio.read(selection_path)["selected"], np.int64)
-    with np.load(scores_path) as scores:
-        if "num_boxes" not in scores.files or not len(selected):
-            return None
-        return float(np.mean(scores["num_boxes"][selected] == 0))
+    with np.load(scores_path) as npz:
+        scores = {k: npz[k] for k in npz.files}
+    if not len(selected) or "num_boxes" not in scores or "scored" not in scores:
+        return none
+    shared = None
+    if all(k in scores for k in ALONE_KEYS.values()):
+        mine = set(selected.tolist())
+        shared = {}
+        for name, key in ALONE_KEYS.items():
+            alone = np.asarray(selection.top_k(scores[key], scores["scored"], len(selected)))
+            shared[name] = len(mine & set(alone.tolist())) / len(selected)
+    return {
+        "selected_without_box": float(np.mean(scores["num_boxes"][selected] == 0)),
+        "shared_with_alone": shared,
+        "shared_by_chance": len(selected) / max(int(np.sum(scores["scored"])), 1),
+    }
 
 
 def _pct(value) -> str:
@@ -209,6 +235,14 @@ def summary_markdown(entries: Sequence[dict]) -> str:
     lines = [
         "## Score diagnostics (ours)",
         "",
+        (
+            "Per strategy, means over its selections: the pool's images, % without a scored "
+            "box in the pool and among the selected images, % whose best box is empty, each "
+            "weighted term's share of the combined score's variance, and % of the selected "
+            "images each term alone would also have selected from the same pool."
+        ),
+        "",
+        aggregate_markdown(aggregate(entries)),
         (
             "Per selection: % of scored images at the degenerate value (S_loc = 1, S_cls = 0, "
             "S_seg = 0; S_loc and S_cls over images with a scored box), each term's share of "
@@ -252,7 +286,7 @@ def aggregate(entries: Sequence[dict]) -> dict[str, dict]:
 
     Returns:
       ``{strategy: {"selections", "weights", "num_images", "fraction_without_box",
-      "fraction_best_box_empty", "selected_without_box", "warnings", "components": {name: {"variance_share",
+      "fraction_best_box_empty", "selected_without_box", "shared_with_alone", "shared_by_chance", "warnings", "components": {name: {"variance_share",
       "variance_share_std", "fraction_constant", "r2"}}}}``: means over the selections
       (undefined values skipped; None where none is defined), ``variance_share_std`` the
       spread between selections, ``warnings`` the selections with at least one warning.
@@ -280,6 +314,11 @@ def aggregate(entries: Sequence[dict]) -> dict[str, dict]:
             "fraction_without_box": _mean(e.get("fraction_without_box") for e in group),
             "fraction_best_box_empty": _mean(e.get("fraction_best_box_empty") for e in group),
             "selected_without_box": _mean(e.get("selected_without_box") for e in group),
+            "shared_with_alone": {
+                name: _mean((e.get("shared_with_alone") or {}).get(name) for e in group)
+                for name in ALONE_KEYS
+            },
+            "shared_by_chance": _mean(e.get("shared_by_chance") for e in group),
             "warnings": sum(bool(e.get("warnings")) for e in group),
             "components": comps,
         }
@@ -289,9 +328,9 @@ def aggregate(entries: Sequence[dict]) -> dict[str, dict]:
 def aggregate_markdown(aggregated: Mapping[str, dict]) -> str:
     """A Markdown table of ``aggregate``'s rows ('' when there are none): per strategy its
     weights, selections, pool size, % without a scored box in the pool and in the selection,
-    % whose best box is empty, and
-    each weighted term's share of the combined score's variance (mean ± SD over selections;
-    "alone" when it is the only weighted term)."""
+    % whose best box is empty, each weighted term's share of the combined score's variance
+    (mean ± SD over selections; "alone" when it is the only weighted term), and the % of its
+    selected images each term alone would also have selected (chance: budget / pool)."""
     if not aggregated:
         return ""
     names = [name for name, _, _, _ in COMPONENTS]
@@ -299,8 +338,10 @@ def aggregate_markdown(aggregated: Mapping[str, dict]) -> str:
         "| strategy | weights (loc, cls, seg) | selections | images | no scored box: pool | "
         "no scored box: selected | best box empty | "
         + " | ".join(f"{n} share" for n in names)
-        + " |",
-        "|---" * (7 + len(names)) + "|",
+        + " | "
+        + " | ".join(f"same picks as {n} alone" for n in ALONE_KEYS)
+        + " | same picks by chance |",
+        "|---" * (8 + len(names) + len(ALONE_KEYS)) + "|",
     ]
     for strategy, a in aggregated.items():
         shares = []
@@ -313,16 +354,16 @@ def aggregate_markdown(aggregated: Mapping[str, dict]) -> str:
                 shares.append("alone")
             else:
                 sd = c["variance_share_std"]
-                shares.append(
-                    f"{_pct(c['variance_share'])}"
-                    + (f" ± {_pct(sd)}" if sd is not None else "")
-                    + " %"
-                )
+                spread = f" ± {_pct(sd)}" if sd is not None else ""
+                shares.append(f"{_pct(c['variance_share'])}{spread} %")
+        same = [_pct(a["shared_with_alone"][n]) + " %" for n in ALONE_KEYS]
         weights = ", ".join(f"{w:g}" for w in a["weights"])
         images = "-" if a["num_images"] is None else f"{a['num_images']:.0f}"
         lines.append(
             f"| {strategy} | {weights} | {a['selections']} | {images} | "
             f"{_pct(a['fraction_without_box'])} % | {_pct(a['selected_without_box'])} % | "
-            f"{_pct(a['fraction_best_box_empty'])} % | " + " | ".join(shares) + " |"
+            f"{_pct(a['fraction_best_box_empty'])} % | "
+            + " | ".join(shares + same)
+            + f" | {_pct(a['shared_by_chance'])} % |"
         )
     return "\n".join(lines) + "\n"
