@@ -2,7 +2,7 @@
 
   python select.py --strategy ours --config configs/default.py --checkpoint runs/x/reference
       --budget 100 [--pool pool_ids.txt] [--labeled labeled_ids.txt] --output selection.json [--format csv]
-      [--det_score_threshold 0.3] [--cls_divergence js|kl]
+      [--det_score_threshold 0.3] [--cls_divergence js|kl] [--weights 1,1,1]
   python select.py ... --format label-studio --output batch_01/   # or --format coco (CVAT)
 
 Naming hazard (docs/design.md §7): this file shares its name with the standard library's
@@ -106,6 +106,23 @@ else:
         "ours: divergence of S_cls, js (bounded, default) or kl (the paper's Eq. 2).",
     )
 
+    _WEIGHTS = flags.DEFINE_list(
+        "weights",
+        None,
+        "ours: w_loc,w_cls,w_seg, e.g. 1,0,1 (Table I's settings; default: the config's "
+        "al.strategy.kwargs, else 1,1,1).",
+    )
+
+    def _weights(values):
+        if values is None:
+            return None
+        try:
+            return tuple(float(v) for v in values)
+        except ValueError:
+            raise app.UsageError(
+                f"--weights must be three numbers w_loc,w_cls,w_seg, got {','.join(values)!r}"
+            ) from None
+
     def main(argv):
         if len(argv) > 1:
             raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -125,6 +142,7 @@ else:
             image_url_prefix=_IMAGE_URL_PREFIX.value,
             det_score_threshold=_DET_SCORE_THRESHOLD.value,
             cls_divergence=_CLS_DIVERGENCE.value,
+            weights=_weights(_WEIGHTS.value),
         )
 
     runtime.run_main(main)

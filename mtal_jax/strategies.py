@@ -19,6 +19,7 @@ Conventions shared by the factories below:
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -418,6 +419,7 @@ def ours(
         raise ValueError(
             f"strategy 'ours': det_score_threshold must be in [0, 1], got {det_score_threshold}"
         )
+    weights = _check_weights(weights)
     extra = boxmask.make_box_mask_extra(
         crop_size=crop_size,
         context_margin=context_margin,
@@ -427,10 +429,25 @@ def ours(
         crop_chunk=crop_chunk,
     )
     return Strategy(
-        score=boxmask.make_score_fn(weights=tuple(weights), eps=eps, cls_divergence=cls_divergence),
+        score=boxmask.make_score_fn(weights=weights, eps=eps, cls_divergence=cls_divergence),
         select=selection.top_k_select,
         extras=(extra,),
     )
+
+
+def _check_weights(weights) -> tuple[float, float, float]:
+    """``(w_loc, w_cls, w_seg)`` as three floats; a clear error unless they are three finite,
+    non-negative numbers, not all 0 (an all-zero score ranks nothing)."""
+    try:
+        values = tuple(float(w) for w in weights)
+    except (TypeError, ValueError):
+        values = ()
+    if len(values) != 3 or not all(math.isfinite(w) and w >= 0 for w in values) or not any(values):
+        raise ValueError(
+            "strategy 'ours': weights must be three finite, non-negative numbers "
+            f"(w_loc, w_cls, w_seg), not all 0; got {weights!r}"
+        )
+    return values
 
 
 STRATEGIES: dict[str, Callable[..., Strategy]] = {

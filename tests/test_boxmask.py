@@ -280,6 +280,10 @@ def test_ours_is_a_strategy():
         strategies.get_strategy("ours", cls_divergence="jsd")
     with pytest.raises(ValueError, match=r"det_score_threshold must be in \[0, 1\]"):
         strategies.get_strategy("ours", det_score_threshold=1.5)
+    for bad in [(1, 1), (1, -1, 1), (0, 0, 0), (1, float("nan"), 1), "abc", None]:
+        with pytest.raises(ValueError, match="weights must be three finite, non-negative"):
+            strategies.get_strategy("ours", weights=bad)
+    strategies.get_strategy("ours", weights=[1, 2.5, 0])  # a list from a JSON config is fine
 
 
 def test_ours_selects_top_scores():

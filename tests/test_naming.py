@@ -87,3 +87,13 @@ def test_entrypoint_help_runs_from_the_repo_root(script, flag):
     assert flag in proc.stdout, proc.stdout + proc.stderr
     # runtime.run_main turns absl's help exit status (1) into 0.
     assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
+
+
+def test_select_rejects_weights_that_are_not_numbers_before_loading_anything():
+    _require("select.py")
+    proc = _run(
+        ["select.py", "--weights", "1,x,1", "--checkpoint", "/nonexistent", "--budget", "1"]
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "--weights must be three numbers w_loc,w_cls,w_seg, got '1,x,1'" in proc.stderr
+    assert proc.returncode != 0

@@ -111,13 +111,17 @@ def test_threshold_and_divergence_flags_reach_the_strategy(trained, tmp_path, mo
     out = str(tmp_path / "sel.json")
     select_cli.run(
         config, strategy="ours", checkpoint=run_dir, budget=2, output=out, progress=False,
-        det_score_threshold=0.0, cls_divergence="kl",
+        det_score_threshold=0.0, cls_divergence="kl", weights=[0.0, 0.0, 1.0],
     )  # fmt: skip
     assert built[-1][0] == "ours"
     assert built[-1][1]["det_score_threshold"] == 0.0 and built[-1][1]["cls_divergence"] == "kl"
+    assert tuple(built[-1][1]["weights"]) == (0.0, 0.0, 1.0)
     with open(out) as f:
-        diag = json.load(f)["diagnostics"]
-    assert diag["num_images"] == len(ids)
+        written = json.load(f)
+    diag = written["diagnostics"]
+    assert diag["num_images"] == len(ids) and diag["weights"] == [0.0, 0.0, 1.0]
+    # S_seg alone: each selected image's score is its S_seg
+    assert all(row["score"] == pytest.approx(row["s_seg"]) for row in written["selected"])
     assert set(diag["components"]) == {"S_loc", "S_cls", "S_seg"}
     with pytest.raises(ValueError, match=r"takes no keyword\(s\) \['cls_divergence'\]"):
         select_cli.run(

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+from collections.abc import Sequence
 
 import jax
 import ml_collections
@@ -79,8 +80,8 @@ def with_strategy_kwargs(
     config: ml_collections.ConfigDict, strategy: str, **overrides
 ) -> ml_collections.ConfigDict:
     """A copy of ``config`` with ``overrides`` (None values skipped) added to the strategy's
-    ``config.al.strategy.kwargs[strategy]`` (the flags ``--det_score_threshold`` and
-    ``--cls_divergence`` of ``select.py``)."""
+    ``config.al.strategy.kwargs[strategy]`` (the flags ``--det_score_threshold``,
+    ``--cls_divergence`` and ``--weights`` of ``select.py``)."""
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if not overrides:
         return config
@@ -106,18 +107,24 @@ def run(
     image_url_prefix: str | None = None,
     det_score_threshold: float | None = None,
     cls_divergence: str | None = None,
+    weights: Sequence[float] | None = None,
 ) -> list[dict]:
     """Scores the pool and writes the ranked selection; returns its rows.
 
     ``fmt`` "label-studio" or "coco" writes the folder ``output`` with pre-annotations and
     disagreement maps (``export.directory``; ``image_url_prefix`` for Label Studio).
-    ``det_score_threshold`` and ``cls_divergence`` (None: the config's, else the strategy's
-    defaults) override the strategy's kwargs (``ours``). For ``ours`` the score diagnostics
+    ``det_score_threshold``, ``cls_divergence`` and ``weights`` ((w_loc, w_cls, w_seg);
+    None: the config's, else the strategy's defaults) override the strategy's kwargs
+    (``ours``). For ``ours`` the score diagnostics
     of ``al.diagnostics`` are logged (warnings) and stored under ``"diagnostics"`` in the
     JSON output.
     """
     config = with_strategy_kwargs(
-        config, strategy, det_score_threshold=det_score_threshold, cls_divergence=cls_divergence
+        config,
+        strategy,
+        det_score_threshold=det_score_threshold,
+        cls_divergence=cls_divergence,
+        weights=tuple(weights) if weights is not None else None,
     )
     plan = experiment.plan_from_config(config, names=[strategy])  # unknown names fail here
     spec = plan.strategy(strategy)
