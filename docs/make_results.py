@@ -1176,8 +1176,9 @@ def score_makeup_section(run, table1_run, d):
                 if main_alone
                 else ""
             )
-            + "The paper means the three scores to weigh alike (III-F); with equal weights "
-            "their spreads decide, and these shares are what Table I's settings change.\n"
+            + "The paper scales each score to one range (III-F) and adds them (III-G, "
+            "Algorithm 1); one range is not one spread, and in a sum the spreads decide. "
+            "Table I's settings change exactly these shares.\n"
         )
     return "\n".join(text)
 
