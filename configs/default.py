@@ -28,9 +28,10 @@ the noise floor; after ``repro`` it copies that experiment's first 5 trials).
 
 Training steps: reference + trials x cycle 0 + (strategy-trials) x 5 x cycle steps; at 6 / 10
 / 40 passes (900 / 1500 / 6000 steps): the plain job 132,000, ``repro`` (37 strategy-trials)
-180,000, ``table1`` (15 strategies x 3 trials) 213,000, or 175,500 after ``repro`` with
+180,000, ``table1`` (15 strategies x 3 trials) 172,500, or 135,000 after ``repro`` with
 ``al.share_from`` (its reference, cycle-0 models, random and ours = ``ours_js_all`` are
-copied instead of trained again). The same command resumes.
+copied instead of trained again; the kl settings without S_cls copy the js runs of their
+trial, which select the same images). The same command resumes.
 
 Regime (docs/regime.md): pool 2400 / eval 1000 scenes, boxes only for instances with at
 least 64 visible pixels, schedules in passes over the pool (cycle 0: 10, later cycles: 6,

@@ -290,11 +290,6 @@ def _plan(cfg_path, variant, pool):
     return experiment.plan_from_config(module.get_config(variant), pool_size=pool)
 
 
-def planned_steps(cfg_path, variant, pool):
-    """Training steps of ``<cfg_path>:<variant>`` on a pool of ``pool`` images."""
-    return _plan(cfg_path, variant, pool).planned_steps()
-
-
 def cost_section(name, results_dir):
     """What the reproduction costs on this machine: planned steps of the ``repro`` and
     ``table1`` presets, hours at the fastest measured pace of the dataset's regime jobs."""
@@ -309,13 +304,18 @@ def cost_section(name, results_dir):
         default=math.nan,
     )
     rows = ["| preset | training steps | hours at the pace |", "|---|---|---|"]
-    for variant in ("repro", "table1"):
-        steps = planned_steps(cfg, variant, pool)
-        rows.append(f"| `{cfg}:{variant}` | {steps:,} | {steps * pace / 3600:.1f} |")
     from mtal_jax.al.experiment import share
 
-    table1 = _plan(cfg, "table1", pool)
-    steps = table1.planned_steps() - share.steps_shared(table1, _plan(cfg, "repro", pool))
+    for variant in ("repro", "table1"):
+        plan = _plan(cfg, variant, pool)
+        steps = plan.planned_steps() - share.steps_within(plan)  # copies within the experiment
+        rows.append(f"| `{cfg}:{variant}` | {steps:,} | {steps * pace / 3600:.1f} |")
+    table1, repro = _plan(cfg, "table1", pool), _plan(cfg, "repro", pool)
+    steps = (
+        table1.planned_steps()
+        - share.steps_shared(table1, repro)
+        - share.steps_within(table1, repro)
+    )
     rows.append(
         f"| `{cfg}:table1 --config.al.share_from={DATASETS[name][2]}` (after `repro`) | "
         f"{steps:,} | {steps * pace / 3600:.1f} |"
@@ -1273,7 +1273,10 @@ def dataset_section(
             else ""
         ) + (
             " Trials: those with every cycle; a trial still running is counted apart and "
-            "enters no column until its last cycle."
+            "enters no column until its last cycle. The kl settings without S_cls (S_loc, "
+            "S_seg, S_loc + S_seg) select exactly the images of their js rows (the divergence "
+            "enters no score when w_cls = 0), so their runs are copies of the js runs of the "
+            "same trial (`share.share_within`) and their rows repeat the js rows."
         )
         out += [
             (

@@ -517,3 +517,28 @@ def resolved_hyperparameters(name: str, kwargs: dict[str, Any]) -> dict[str, Any
         raise ValueError(f"strategy {name!r} takes no keyword(s) {unknown}; valid: {valid}")
     params = inspect.signature(STRATEGIES[name]).parameters
     return {k: kwargs[k] if k in kwargs else params[k].default for k in valid}
+
+
+# Hyperparameters of ``ours`` that only enter S_cls: with w_cls = 0 no score, box choice or
+# selection depends on them (S_loc and S_seg are ratios of pixel counts, exact in float32).
+_OURS_CLS_ONLY = ("cls_divergence", "eps")
+
+
+def selection_identity(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``resolved_hyperparameters`` with those that cannot change what the strategy selects
+    set to None: two specs with equal identities select the same images from the same model
+    and pool, so their runs are the same runs (``al.experiment.share``).
+
+    For ``ours`` with ``w_cls = 0`` (Table I's settings without S_cls) ``cls_divergence`` and
+    ``eps`` only change the stored S_cls values, never the score: ``w_cls * S_cls`` is an
+    exact 0 for the finite S_cls that both divergences give.
+
+    Raises:
+      ValueError: for an unknown name or keyword, or invalid ``ours`` weights.
+    """
+    params = resolved_hyperparameters(name, kwargs)
+    if name == "ours":
+        params["weights"] = _check_weights(params["weights"])  # (1, 0, 1) == [1.0, 0.0, 1.0]
+        if params["weights"][1] == 0.0:
+            params.update({k: None for k in _OURS_CLS_ONLY})
+    return params

@@ -304,6 +304,21 @@ def test_matches_numpy_reference(mode, seed, sharp):
         np.testing.assert_allclose(float(out.score[b]), ref["score"], rtol=2e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("weights", [(1.0, 0.0, 0.0), (0.0, 0.0, 1.0), (1.0, 0.0, 1.0)])
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), sharp=st.booleans())
+def test_without_s_cls_the_divergence_changes_no_score_bit(weights, seed, sharp):
+    """With w_cls = 0 the JS and KL programs give bit-identical S_loc, S_seg, S_box and
+    scores (ratios of pixel counts; w_cls S_cls is an exact 0), so their selections are one
+    and the same (``strategies.selection_identity``; experiments copy such runs)."""
+    inputs = (*_random_inputs(seed, sharp), RANDOM_DET_TO_SEG)
+    js = _jitted(*inputs, cls_divergence="js", weights=weights)
+    kl = _jitted(*inputs, cls_divergence="kl", weights=weights)
+    for name in ("s_loc", "s_seg", "s_box", "score"):
+        np.testing.assert_array_equal(np.asarray(getattr(js, name)), np.asarray(getattr(kl, name)))
+    assert not np.array_equal(np.asarray(js.s_cls), np.asarray(kl.s_cls)) or not np.any(inputs[3])
+
+
 @pytest.mark.parametrize("mode", MODES)
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1))

@@ -347,3 +347,77 @@ def test_continue_sh_saves_after_the_experiment_ends(tmp_path):
     assert lines == ["TRAIN", "SAVE", "TRAIN_END", "SAVE"], lines
     code, lines = run(3)
     assert code == 1 and lines == ["TRAIN", "SAVE", "TRAIN_END", "SAVE"], lines
+
+
+def _within_config(data_dir, strategies_csv):
+    """Table I's settings without S_cls in both divergences: one selector (w_cls = 0)."""
+    config = tiny.get_config()
+    config.data.data_dir = str(data_dir)
+    config.al.strategies = strategies_csv
+    config.al.num_trials = 1
+    config.al.strategy.kwargs = {
+        "ours_js_loc": {"base": "ours", "weights": (1, 0, 0), "cls_divergence": "js"},
+        "ours_kl_loc": {"base": "ours", "weights": (1, 0, 0), "cls_divergence": "kl"},
+    }
+    config.al.order = "strategy"
+    return config
+
+
+def test_selection_identity_ignores_what_cannot_change_a_selection():
+    ident = strategies.selection_identity
+    assert ident("ours", {"weights": (1, 0, 1), "cls_divergence": "kl", "eps": 1e-3}) == ident(
+        "ours", {"weights": [1.0, 0.0, 1.0]}
+    )
+    assert ident("ours", {"weights": (1, 1, 0), "cls_divergence": "kl"}) != ident(
+        "ours", {"weights": (1, 1, 0)}
+    )
+    assert ident("ours", {"weights": (1, 0, 0), "tau": 0.5}) != ident(
+        "ours", {"weights": (1, 0, 0)}
+    )
+    assert ident("random", {}) == {}
+    with pytest.raises(ValueError, match="weights must be three"):
+        ident("ours", {"weights": (1, 0)})
+
+
+def test_a_strategy_that_selects_like_a_finished_one_is_copied_and_equals_training_it(
+    tmp_path, data_dir
+):
+    both = str(tmp_path / "both")
+    experiment.run(_within_config(data_dir, "ours_js_loc,ours_kl_loc"), both, progress=False)
+    marker = jsonio.read(os.path.join(both, "trial_0", "ours_kl_loc", share.MARKER))
+    assert marker == {"source": both, "run": "trial_0/ours_js_loc"}
+    sel = jsonio.read(os.path.join(both, "trial_0/ours_kl_loc/cycle_1/selection.json"))
+    assert sel["strategy"] == "ours_kl_loc"
+    # The copy's records are those of training ours_kl_loc itself.
+    alone = str(tmp_path / "alone")
+    experiment.run(_within_config(data_dir, "ours_kl_loc"), alone, progress=False)
+    assert not os.path.exists(os.path.join(alone, "trial_0", "ours_kl_loc", share.MARKER))
+    got, want = _records(both), _records(alone)
+    kl = [k for k in got if k[1] == "ours_kl_loc"]
+    assert sorted(kl) == sorted(want)
+    for key in kl:
+        assert got[key]["labeled_ids"] == want[key]["labeled_ids"], key
+        for m in ("map", "ap50", "miou", "mdsq"):
+            assert got[key][m] == pytest.approx(want[key][m], abs=1e-6), (key, m)
+    # Resumed: nothing more to copy; a run that exists is never replaced.
+    plan = setup_lib.plan_from_config(_within_config(data_dir, "ours_js_loc,ours_kl_loc"))
+    spec = plan.strategy("ours_kl_loc")
+    assert share.equivalent_finished_run(both, plan, 0, spec) is None
+
+
+def test_steps_within_counts_each_selector_once_per_trial(data_dir):
+    config = _within_config(data_dir, "ours_js_loc,ours_kl_loc")
+    plan = setup_lib.plan_from_config(config, pool_size=200)
+    s = plan.schedule
+    assert share.steps_within(plan) == (plan.num_cycles - 1) * s.cycle_steps  # kl_loc, trial 0
+    # Table I: ours_js_all is the source's ours (steps_shared), ours_kl_all another selector.
+    table1 = setup_lib.plan_from_config(_table1_config(data_dir), pool_size=200)
+    assert share.steps_within(table1) == 0
+    source = setup_lib.plan_from_config(_source_config(data_dir), pool_size=200)
+    config.al.strategies = "ours,ours_js_loc,ours_kl_loc"
+    config.al.strategy.kwargs["ours"] = {}
+    three = setup_lib.plan_from_config(config, pool_size=200)
+    # with the source, ours is copied from it (steps_shared) and counts only there
+    assert share.steps_within(three, source) == (plan.num_cycles - 1) * s.cycle_steps
+    with pytest.raises(ValueError, match="no schedule"):
+        share.steps_within(setup_lib.plan_from_config(config))

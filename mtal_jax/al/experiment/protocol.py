@@ -25,7 +25,9 @@ archived run directory (``archive``: finished runs without checkpoints, the weig
 unfinished runs start from) resumes the same way on another machine. With
 ``al.share_from``, finished runs this experiment would train again exactly (reference,
 cycle-0 models, equivalent strategies) are first copied from another experiment
-(``share``).
+(``share``); within one experiment, a strategy that selects like another one of the same
+trial whose run has finished (same ``strategies.selection_identity``) gets a copy of that
+run (``share.share_within``).
 """
 
 from __future__ import annotations
@@ -179,6 +181,9 @@ def run_plan(
             cycle0 = (trial, labeled0, result0, time.time() - t0)
         _, labeled0, result0, secs0 = cycle0
         record(trial, spec.name, 0, labeled0, result0, secs0, os.path.join(base, "cycle_0"))
+        # A finished run of this trial that selects with the same identity (Table I's
+        # ours_kl_loc = ours_js_loc: S_cls does not enter its score) is copied, then replayed.
+        share.share_within(workdir, plan, trial, spec)
         labeled, result = labeled0, result0
         prev_dir = os.path.join(base, "cycle_0")
         for cycle in range(1, plan.num_cycles):

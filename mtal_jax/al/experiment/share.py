@@ -26,6 +26,7 @@ that trained the source.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import shutil
@@ -101,9 +102,10 @@ def check_source(source: str, config_dict: dict) -> dict:
 
 
 def _builds(spec: setup_lib.StrategySpec) -> tuple[str, Any]:
-    """What a strategy builds: its registry name and every hyperparameter (JSON values;
-    compared with ``==``, so ``(1, 1, 1)`` and ``(1.0, 1.0, 1.0)`` are the same weights)."""
-    return spec.base, jsonio.normalize(strategies.resolved_hyperparameters(spec.base, spec.kwargs))
+    """What a strategy selects with: its registry name and every hyperparameter that can
+    change a selection (``strategies.selection_identity``; JSON values compared with ``==``,
+    so ``(1, 1, 1)`` and ``(1.0, 1.0, 1.0)`` are the same weights)."""
+    return spec.base, jsonio.normalize(strategies.selection_identity(spec.base, spec.kwargs))
 
 
 def _finished_with_weights(run_dir: str) -> bool:
@@ -146,6 +148,26 @@ def steps_shared(plan: setup_lib.Plan, source_plan: setup_lib.Plan) -> int:
         saved += s.initial_steps
         equivalent = sum(_builds(spec) in source_builds for spec in plan.strategies_of_trial(t))
         saved += equivalent * (plan.num_cycles - 1) * s.cycle_steps
+    return saved
+
+
+def steps_within(plan: setup_lib.Plan, source_plan: setup_lib.Plan | None = None) -> int:
+    """Training steps of ``plan`` that ``share_within`` saves: in each trial, every strategy
+    that selects like another one of the trial (``_builds``) trains once; the others are
+    copies. With ``source_plan`` (``al.share_from``), strategies that ``steps_shared`` counts
+    as copied from the source are left out, so the two counts add up."""
+    s = plan.schedule
+    if s is None:
+        raise ValueError("steps_within: the plan has no schedule (pool size unknown)")
+    saved = 0
+    for t in range(plan.num_trials):
+        builds = [_builds(spec) for spec in plan.strategies_of_trial(t)]
+        if source_plan is not None and t < source_plan.num_trials:
+            source_builds = [_builds(spec) for spec in source_plan.strategies_of_trial(t)]
+            if source_builds:  # the trial's cycle-0 model is the source's
+                builds = [b for b in builds if b not in source_builds]
+        distinct = {json.dumps(b, sort_keys=True) for b in builds}
+        saved += (len(builds) - len(distinct)) * (plan.num_cycles - 1) * s.cycle_steps
     return saved
 
 
@@ -213,6 +235,51 @@ def copy_run(source: str, share: Share, workdir: str, *, strategy: str | None = 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def equivalent_finished_run(
+    workdir: str, plan: setup_lib.Plan, trial: int, spec: setup_lib.StrategySpec
+) -> Share | None:
+    """A finished run of this experiment that ``spec`` would train again exactly in
+    ``trial``: the run of another strategy of the same trial (same cycle-0 model) that
+    selects with the same identity (``_builds``: e.g. Table I's ``ours_kl_loc`` and
+    ``ours_js_loc``) and has finished every cycle. None when ``spec`` has a run directory in
+    ``trial`` already (started runs continue as they are) or no such run exists."""
+    run = os.path.join(f"trial_{trial}", spec.name)
+    if os.path.exists(os.path.join(workdir, run)):
+        return None
+    builds = _builds(spec)
+    for other in plan.strategies_of_trial(trial):
+        if other.name == spec.name or _builds(other) != builds:
+            continue
+        src_run = os.path.join(f"trial_{trial}", other.name)
+        cycles = [os.path.join(workdir, src_run, f"cycle_{k}") for k in range(1, plan.num_cycles)]
+        if cycles and all(loop.is_finished(c) for c in cycles):
+            return Share(run, src_run)
+    return None
+
+
+def share_within(
+    workdir: str, plan: setup_lib.Plan, trial: int, spec: setup_lib.StrategySpec
+) -> Share | None:
+    """Copies ``equivalent_finished_run`` into ``spec``'s run of ``trial`` (process 0; the
+    others wait), so the protocol replays it in seconds instead of training it again. The
+    copy's ``selection.json`` records carry ``spec.name``; its stored score components are
+    the source's (for ``ours_kl_*`` copied from ``ours_js_*``: the JS values of S_cls, which
+    the selection did not use). Returns the copy made, or None."""
+    share = equivalent_finished_run(workdir, plan, trial, spec)
+    if share is not None and jax.process_index() == 0:
+        copy_run(workdir, share, workdir, strategy=spec.name)
+        log.info(
+            "%s: copied from %s (the same selections: %s selects like %s)",
+            os.path.join(workdir, share.run), os.path.join(workdir, share.source_run),
+            spec.name, os.path.basename(share.source_run),
+        )  # fmt: skip
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(f"mtal_jax.share_within.{trial}.{spec.name}")
+    return share
 
 
 def share_runs(source: str, source_config: dict, workdir: str, plan: setup_lib.Plan) -> list[Share]:
