@@ -1145,6 +1145,16 @@ def score_makeup_section(run, table1_run, d):
         }
         top = max(shares, key=shares.get)
         alone = main.get("shared_with_alone") or {}
+        stds = [comps[n].get("std") for n in ("S_loc", "S_cls", "S_seg")]
+        balanced = ""
+        if all(v is not None and v > 0 for v in stds):
+            w = ",".join(f"{stds[0] / v:.2g}" for v in stds)
+            balanced = (
+                f"Weights {w} (the inverse spreads, S_loc's set to 1: per-image SD "
+                + " / ".join(f"{v:.3f}" for v in stds)
+                + ") would give the three terms one spread on these pools "
+                f"(`select.py --weights {w}`); whether that selects better is not measured here."
+            )
         main_alone = ", ".join(
             f"{n} alone {100 * v:.0f} %" for n, v in alone.items() if v is not None
         )
@@ -1178,7 +1188,9 @@ def score_makeup_section(run, table1_run, d):
             )
             + "The paper scales each score to one range (III-F) and adds them (III-G, "
             "Algorithm 1); one range is not one spread, and in a sum the spreads decide. "
-            "Table I's settings change exactly these shares.\n"
+            "Table I's settings change exactly these shares."
+            + (f" {balanced}" if balanced else "")
+            + "\n"
         )
     return "\n".join(text)
 

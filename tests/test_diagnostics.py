@@ -162,7 +162,8 @@ def test_aggregate_averages_selections_and_counts_selected_images_without_a_box(
         np.savez(cdir / "scores.npz", scored=scored, **scores, **maxima)
         jsonio.write_atomic(str(cdir / "selection.json"), {"selected": selected})
     (tmp_path / "trial_1" / "ours" / "cycle_1").mkdir(parents=True)  # no diagnostics: none
-    agg = diagnostics.aggregate(diagnostics.collect(str(tmp_path)))
+    found = diagnostics.collect(str(tmp_path))
+    agg = diagnostics.aggregate(found)
     assert list(agg) == ["ours", "ours_seg"]
     ours = agg["ours"]
     assert ours["selections"] == 2 and ours["num_images"] == 9
@@ -172,6 +173,8 @@ def test_aggregate_averages_selections_and_counts_selected_images_without_a_box(
     share = ours["components"]["S_loc"]
     assert share["variance_share"] == pytest.approx(np.mean(shares[:2]))
     assert share["variance_share_std"] == pytest.approx(np.std(shares[:2], ddof=1))
+    stds = [d["components"]["S_loc"]["std"] for d in found[:2]]  # the two ours selections
+    assert share["std"] == pytest.approx(np.mean(stds))
     assert sum(c["variance_share"] for c in ours["components"].values()) == pytest.approx(1.0)
     # A one-hot setting selects exactly what its term alone selects; "by chance": k / 9.
     assert agg["ours_seg"]["shared_with_alone"]["S_seg"] == 1.0

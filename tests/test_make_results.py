@@ -589,6 +589,11 @@ def test_score_makeup_reads_the_diagnostics_and_leaves_out_copied_runs(tmp_path)
     text = mr.score_makeup_section(str(tmp_path / "main"), str(tmp_path / "table1"), str(d))
     assert "| ours | 1, 1, 1 | 1 | 50 |" in text and "| ours_js_seg | 0, 0, 1 |" in text
     assert "ours_js_all" not in text
-    assert "so S_loc decides the ranking almost alone" in text  # share > 90 %
+    assert "so S_loc decides the ranking almost alone" in text
+    ours = json.loads((d / "score_diagnostics.json").read_text())["ours"]["components"]
+    w = ",".join(
+        f"{ours['S_loc']['std'] / ours[n]['std']:.2g}" for n in ("S_loc", "S_cls", "S_seg")
+    )
+    assert w.startswith("1,") and f"(`select.py --weights {w}`)" in text  # share > 90 %
     assert set(json.loads((d / "score_diagnostics.json").read_text())) == {"ours", "ours_js_seg"}
     assert mr.score_makeup_section(str(tmp_path / "none"), "", str(d)) == ""

@@ -287,7 +287,7 @@ def aggregate(entries: Sequence[dict]) -> dict[str, dict]:
     Returns:
       ``{strategy: {"selections", "weights", "num_images", "fraction_without_box",
       "fraction_best_box_empty", "selected_without_box", "shared_with_alone", "shared_by_chance", "warnings", "components": {name: {"variance_share",
-      "variance_share_std", "fraction_constant", "r2"}}}}``: means over the selections
+      "variance_share_std", "std", "fraction_constant", "r2"}}}}``: means over the selections
       (undefined values skipped; None where none is defined), ``variance_share_std`` the
       spread between selections, ``warnings`` the selections with at least one warning.
       Strategies in first-seen order.
@@ -304,6 +304,7 @@ def aggregate(entries: Sequence[dict]) -> dict[str, dict]:
             comps[name] = {
                 "variance_share": _mean(shares),
                 "variance_share_std": _std(shares),
+                "std": _mean(v.get("std") for v in values),
                 "fraction_constant": _mean(v.get("fraction_constant") for v in values),
                 "r2": _mean(v.get("r2") for v in values),
             }
