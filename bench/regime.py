@@ -48,33 +48,12 @@ runtime.configure_host_devices()
 
 import numpy as np
 
-from mtal_jax import jsonio, metrics, workdir_lock
+from mtal_jax import config_file, jsonio, metrics, workdir_lock
 
 _JOB = re.compile(
     r"^(?:(?P<ref>ref)|f(?P<f>\d+)_s(?P<seed>\d+)|lc(?P<lc>\d+)|w(?P<w>\d+))"
     r"(?:_x(?P<x>2)|_e(?P<e>\d+(?:\.\d+)?))?$"
 )
-
-
-def _load_config(path: str, overrides: list[str]):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("cfg", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
-    for item in overrides:  # key.path=value, value parsed as JSON when possible
-        key, value = item.split("=", 1)
-        try:
-            value = json.loads(value)
-        except ValueError:
-            pass
-        node = config
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
-    return config
 
 
 def _labeled(n: int, percent: int, extra_seed: int | None = None) -> np.ndarray:
@@ -332,7 +311,7 @@ def main():
     runtime.setup()
     from mtal_jax.al import experiment
 
-    config = _load_config(args.config, args.set)
+    config = config_file.load(args.config, args.set)
     setup = experiment.build_setup(config)
     print(f"pool {setup.pool_size}, eval {len(setup.eval_indices)}", flush=True)
     for name in [j for j in args.jobs.split(",") if j]:

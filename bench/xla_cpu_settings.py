@@ -87,13 +87,10 @@ SETTING_ENV["library_malloc"] = {"BENCH_TUNE_MALLOC": "1"}
 
 
 def _config(path: str):
-    """The ConfigDict of ``get_config()`` in the config file ``path``."""
-    import importlib.util
+    """The ConfigDict of ``get_config()`` in the config file ``path`` (repository-relative)."""
+    from mtal_jax import config_file
 
-    spec = importlib.util.spec_from_file_location("bench_config", ROOT / path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+    return config_file.load(ROOT / path)
 
 
 def _worker(steps_per_call: int, check_steps: int, out: str, config: str) -> None:

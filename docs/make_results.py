@@ -280,14 +280,11 @@ def _mean_std(values, digits=3):
 
 def _plan(cfg_path, variant, pool):
     """The experiment plan of ``<cfg_path>:<variant>`` on a pool of ``pool`` images."""
-    import importlib.util
-
+    from mtal_jax import config_file
     from mtal_jax.al import experiment
 
-    spec = importlib.util.spec_from_file_location("cfg", os.path.join(M, cfg_path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return experiment.plan_from_config(module.get_config(variant), pool_size=pool)
+    config = config_file.load(f"{os.path.join(M, cfg_path)}:{variant}")
+    return experiment.plan_from_config(config, pool_size=pool)
 
 
 def cost_section(name, results_dir):

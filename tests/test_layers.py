@@ -45,6 +45,7 @@ LAYERS = [
             "mtal_jax.metric_writer",
             "mtal_jax.workdir_lock",
             "mtal_jax.output_file",
+            "mtal_jax.config_file",
         ],
     ),
     (

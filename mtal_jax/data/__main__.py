@@ -19,23 +19,20 @@ the ``--config.loss.seg_class_weights=...`` override that uses them.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
 
+from mtal_jax import config_file
 from mtal_jax.data import catalog, summary
 
 
 def load_config(spec: str):
-    """Loads ``path/to/config.py[:arg]`` and returns ``get_config(arg)``."""
-    path, _, arg = spec.partition(":")
-    if not os.path.isfile(path):
-        raise SystemExit(f"config file {path} not found")
-    module_spec = importlib.util.spec_from_file_location("_mtal_data_config", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module.get_config(arg or None)
+    """``config_file.load(spec)``; a missing file ends the program with its name."""
+    try:
+        return config_file.load(spec)
+    except FileNotFoundError as e:
+        raise SystemExit(str(e)) from None
 
 
 def _plain(value):
