@@ -72,9 +72,9 @@ def main():
     p.add_argument("--train_steps", type=int, default=0)
     p.add_argument("--out", default="")
     args = p.parse_args()
+    from mtal_jax import config_file
     from mtal_jax.al import experiment
     from mtal_jax.data import decoded_cache
-    from mtal_jax.data.__main__ import load_config
     from mtal_jax.train import loop
 
     results = {
@@ -82,7 +82,7 @@ def main():
         "command": " ".join(sys.argv), "configs": {},
     }  # fmt: skip
     for path in args.configs.split(","):
-        config = load_config(path)  # path[:preset]
+        config = config_file.load(path)  # path[:preset]
         try:
             setup = experiment.build_setup(config)
         except (FileNotFoundError, ValueError) as e:  # e.g. CamVid files absent

@@ -44,13 +44,12 @@ def main():
     runtime.configure_host_devices()
     import jax
 
+    from mtal_jax import config_file
     from mtal_jax.al.experiment import setup as setup_lib
     from mtal_jax.data import pipeline
-    from mtal_jax.data.__main__ import load_config
     from mtal_jax.train import evaluate as evaluate_lib
 
-    path, _, variant = args.config.partition(":")
-    config = load_config(f"{ROOT / path}:{variant}")
+    config = config_file.load(ROOT / args.config)  # path[:preset], repository-relative
     if args.data_dir:
         config.data.data_dir = args.data_dir
     for key in ("num_train", "num_test"):
