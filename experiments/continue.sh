@@ -12,8 +12,18 @@
 #   experiments/continue.sh repro_synthetic repro_camvid >> runs/continue.log 2>&1
 #   nohup experiments/continue.sh table1_camvid table1_synthetic >> runs/continue_table1.log 2>&1 &
 # (trials10_camvid, finished on 2026-12-04, ran beside it as a list of its own.)
+# To stop: kill this script (TERM or INT): it stops the running experiment (TERM; its exact
+# resume continues from the last checkpoint), saves its archive once more and runs no other.
+# (A job started in the background ignores INT, so Ctrl-C never reaches its train.py.)
 set -u
 cd "$(dirname "$0")/.." && . .venv/bin/activate || exit 1
+stopping=0
+pid=""
+stop() {
+  stopping=1
+  [ -n "$pid" ] && kill -TERM "$pid" 2> /dev/null
+}
+trap stop TERM INT
 mkdir -p runs
 EVERY=${ARCHIVE_EVERY_S:-1200}
 # name, config, finished runs whose weights the archive keeps, extra train.py arguments.
@@ -61,10 +71,12 @@ for entry in "${EXPERIMENTS[@]}"; do
     kill -0 "$pid" 2> /dev/null || break  # ended: the save below
     [ -e "runs/$name/config.json" ] && nice python -m mtal_jax.al.archive_cli save "runs/$name" "experiments/$name" --keep="$keep"
   done
+  while kill -0 "$pid" 2> /dev/null; do sleep 1; done  # a trapped signal interrupts wait
   wait "$pid"
   rc=$?
   # Once more after it ended (a save still running when it ended had scanned an earlier
-  # state), and after a failure too, to keep what it trained.
+  # state), and after a failure or a stop too, to keep what it trained.
   [ -e "runs/$name/config.json" ] && nice python -m mtal_jax.al.archive_cli save "runs/$name" "experiments/$name" --keep="$keep"
+  [ "$stopping" -eq 0 ] || { echo "continue.sh: stopped during $name"; exit 130; }
   [ "$rc" -eq 0 ] || exit 1
 done

@@ -349,6 +349,59 @@ def test_continue_sh_saves_after_the_experiment_ends(tmp_path):
     assert code == 1 and lines == ["TRAIN", "SAVE", "TRAIN_END", "SAVE"], lines
 
 
+def test_continue_sh_stops_on_term_saves_and_runs_no_other_experiment(tmp_path):
+    """TERM to ``continue.sh`` reaches the running training (a background job ignores INT,
+    so it is forwarded as TERM), the archive is saved once more, and the next experiment does
+    not start; the exit status says it was stopped."""
+    import signal
+    import subprocess
+    import time
+
+    repo = os.path.join(os.path.dirname(__file__), "..")
+    for name in ("table1_camvid", "table1_synthetic"):
+        os.makedirs(tmp_path / "runs" / name)
+        (tmp_path / "runs" / name / "config.json").write_text("{}")
+    os.makedirs(tmp_path / ".venv" / "bin")
+    (tmp_path / ".venv" / "bin" / "activate").write_text("")
+    os.makedirs(tmp_path / "bin")
+    stand_in = tmp_path / "bin" / "python"
+    stand_in.write_text(
+        "#!/bin/bash\n"
+        'case "$*" in\n'
+        "  *train.py*) trap 'kill $s; echo TRAIN_TERM $5; exit 143' TERM\n"
+        "    echo TRAIN $5; sleep 30 & s=$!; wait $s ;;\n"
+        '  *" save "*) echo SAVE $5 ;;\n'
+        "esac\n"
+    )
+    stand_in.chmod(0o755)
+    os.makedirs(tmp_path / "experiments")
+    script = tmp_path / "experiments" / "continue.sh"
+    with open(os.path.join(repo, "experiments", "continue.sh"), encoding="utf-8") as f:
+        script.write_text(f.read())
+    env = dict(
+        os.environ,
+        ARCHIVE_EVERY_S="60",
+        PATH=f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
+    )
+    proc = subprocess.Popen(
+        ["bash", str(script), "table1_camvid", "table1_synthetic"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, (out, err)
+    assert out.splitlines() == [
+        "TRAIN runs/table1_camvid",
+        "TRAIN_TERM runs/table1_camvid",
+        "SAVE experiments/table1_camvid",
+        "continue.sh: stopped during table1_camvid",
+    ], (out, err)
+
+
 def _within_config(data_dir, strategies_csv):
     """Table I's settings without S_cls in both divergences: one selector (w_cls = 0)."""
     config = tiny.get_config()
