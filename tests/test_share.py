@@ -439,6 +439,11 @@ def test_a_strategy_that_selects_like_a_finished_one_is_copied_and_equals_traini
     experiment.run(_within_config(data_dir, "ours_js_loc,ours_kl_loc"), both, progress=False)
     marker = jsonio.read(os.path.join(both, "trial_0", "ours_kl_loc", share.MARKER))
     assert marker == {"source": both, "run": "trial_0/ours_js_loc"}
+    assert sorted(os.listdir(os.path.join(both, "trial_0"))) == [
+        "cycle_0",
+        "ours_js_loc",
+        "ours_kl_loc",
+    ]
     sel = jsonio.read(os.path.join(both, "trial_0/ours_kl_loc/cycle_1/selection.json"))
     assert sel["strategy"] == "ours_kl_loc"
     # The copy's records are those of training ours_kl_loc itself.
@@ -474,3 +479,16 @@ def test_steps_within_counts_each_selector_once_per_trial(data_dir):
     assert share.steps_within(three, source) == (plan.num_cycles - 1) * s.cycle_steps
     with pytest.raises(ValueError, match="no schedule"):
         share.steps_within(setup_lib.plan_from_config(config))
+
+
+def test_a_copy_killed_half_way_leaves_nothing_behind_once_copied_again(tmp_path):
+    src = tmp_path / "src" / "trial_0" / "ours"
+    (src / "cycle_1").mkdir(parents=True)
+    (src / "cycle_1" / "selection.json").write_text('{"strategy": "ours", "selected": [1]}')
+    stale = tmp_path / "dest" / "trial_0" / "ours_x.tmp99999"  # another process, killed
+    (stale / "cycle_1").mkdir(parents=True)
+    run = share.Share("trial_0/ours_x", "trial_0/ours")
+    share.copy_run(str(tmp_path / "src"), run, str(tmp_path / "dest"), strategy="ours_x")
+    assert sorted(os.listdir(tmp_path / "dest" / "trial_0")) == ["ours_x"]
+    sel = jsonio.read(str(tmp_path / "dest" / "trial_0" / "ours_x" / "cycle_1" / "selection.json"))
+    assert sel == {"strategy": "ours_x", "selected": [1]}

@@ -26,6 +26,7 @@ that trained the source.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
 import logging
 import os
@@ -215,7 +216,10 @@ def copy_run(source: str, share: Share, workdir: str, *, strategy: str | None = 
     Checkpoints are copied as they are (a finished run is read back from its best one)."""
     target = os.path.join(workdir, share.run)
     tmp = f"{target.rstrip(os.sep)}.tmp{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    # Copies killed half way (any process: the experiment's workdir lock makes this one the
+    # only writer) left these behind; they would read as runs of a strategy "<name>.tmp<pid>".
+    for stale in glob.glob(f"{glob.escape(target.rstrip(os.sep))}.tmp*"):
+        shutil.rmtree(stale, ignore_errors=True)
     shutil.copytree(
         os.path.join(source, share.source_run),
         tmp,
