@@ -1130,7 +1130,9 @@ def score_makeup_section(run, table1_run, d):
             "of the selected images each term alone (Table I's one-hot setting) would also "
             "have selected from the same pool with the same model (`selection.top_k` of the "
             "stored `scores.npz`; a one-hot row reads 100 % for its own term by construction; "
-            "`docs/results/<dataset>/score_diagnostics.json`).\n"
+            "`docs/results/<dataset>/score_diagnostics.json`). Command: this page's "
+            "`python docs/make_results.py` (no training; seconds), or per run "
+            "`mtal_jax.al.diagnostics.summary_markdown` in its `summary.md`.\n"
         ),
         diagnostics.aggregate_markdown(aggregated),
     ]
