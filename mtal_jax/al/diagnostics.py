@@ -227,6 +227,10 @@ def _pct(value) -> str:
     return "-" if value is None else f"{100 * value:.0f}"
 
 
+def _pct_cell(value) -> str:
+    return "-" if value is None else f"{100 * value:.0f} %"
+
+
 def summary_markdown(entries: Sequence[dict]) -> str:
     """A Markdown section summarising ``collect``'s diagnostics ('' when there are none)."""
     if not entries:
@@ -286,7 +290,8 @@ def aggregate(entries: Sequence[dict]) -> dict[str, dict]:
 
     Returns:
       ``{strategy: {"selections", "weights", "num_images", "fraction_without_box",
-      "fraction_best_box_empty", "selected_without_box", "shared_with_alone", "shared_by_chance", "warnings", "components": {name: {"variance_share",
+      "fraction_best_box_empty", "selected_without_box", "shared_with_alone",
+      "shared_by_chance", "warnings", "components": {name: {"variance_share",
       "variance_share_std", "std", "fraction_constant", "r2"}}}}``: means over the selections
       (undefined values skipped; None where none is defined), ``variance_share_std`` the
       spread between selections, ``warnings`` the selections with at least one warning.
@@ -357,14 +362,14 @@ def aggregate_markdown(aggregated: Mapping[str, dict]) -> str:
                 sd = c["variance_share_std"]
                 spread = f" ± {_pct(sd)}" if sd is not None else ""
                 shares.append(f"{_pct(c['variance_share'])}{spread} %")
-        same = [_pct(a["shared_with_alone"][n]) + " %" for n in ALONE_KEYS]
+        same = [_pct_cell(a["shared_with_alone"][n]) for n in ALONE_KEYS]
         weights = ", ".join(f"{w:g}" for w in a["weights"])
         images = "-" if a["num_images"] is None else f"{a['num_images']:.0f}"
         lines.append(
             f"| {strategy} | {weights} | {a['selections']} | {images} | "
-            f"{_pct(a['fraction_without_box'])} % | {_pct(a['selected_without_box'])} % | "
-            f"{_pct(a['fraction_best_box_empty'])} % | "
+            f"{_pct_cell(a['fraction_without_box'])} | {_pct_cell(a['selected_without_box'])} | "
+            f"{_pct_cell(a['fraction_best_box_empty'])} | "
             + " | ".join(shares + same)
-            + f" | {_pct(a['shared_by_chance'])} % |"
+            + f" | {_pct_cell(a['shared_by_chance'])} |"
         )
     return "\n".join(lines) + "\n"
