@@ -286,6 +286,13 @@ def test_a_strategy_keyword_typo_is_refused_before_training(tmp_path, data_dir):
     ):
         experiment.run(config, str(tmp_path / "run"), progress=False)
     assert not (tmp_path / "run" / "config.json").exists()
+    config.al.strategy.kwargs = {"ours_x": {"base": "ours", "weights": (1, 1)}}
+    config.al.strategies = "random,ours_x"
+    with pytest.raises(
+        ValueError, match=r"kwargs\['ours_x'\]: strategy 'ours': weights must be three finite"
+    ):
+        experiment.run(config, str(tmp_path / "run"), progress=False)
+    assert not (tmp_path / "run" / "config.json").exists()
 
 
 def test_config_without_a_later_added_key_resumes(tmp_path):

@@ -155,8 +155,8 @@ def strategy_specs(
     ablations); the rest of its entry are the factory's keywords.
 
     Raises:
-      ValueError: empty, duplicate or unknown names, or hyperparameters the strategy does
-        not take (listing the valid ones), before anything is trained.
+      ValueError: empty, duplicate or unknown names, hyperparameters the strategy does not
+        take (listing the valid ones) or invalid ``ours`` weights, before anything is trained.
     """
     if names is None:
         names = [s.strip() for s in str(config.al.strategies).split(",") if s.strip()]
@@ -179,6 +179,10 @@ def strategy_specs(
                 f"config.al.strategy.kwargs[{name!r}]: strategy {base!r} takes no keyword(s) "
                 f"{unknown}; valid: {strategies.hyperparameters(base)}"
             )
+        try:
+            strategies.selection_identity(base, kwargs)  # values too (ours: its weights)
+        except ValueError as e:
+            raise ValueError(f"config.al.strategy.kwargs[{name!r}]: {e}") from None
         specs.append(StrategySpec(name=name, base=base, kwargs=kwargs))
     return tuple(specs)
 
