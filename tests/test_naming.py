@@ -97,3 +97,16 @@ def test_select_rejects_weights_that_are_not_numbers_before_loading_anything():
     assert "Traceback" not in proc.stderr, proc.stderr
     assert "--weights must be three numbers w_loc,w_cls,w_seg, got '1,x,1'" in proc.stderr
     assert proc.returncode != 0
+
+
+def test_select_prints_an_input_error_as_one_line(tmp_path):
+    _require("select.py")
+    missing = str(tmp_path / "no_run")
+    proc = _run(
+        ["select.py", "--config", "configs/tiny.py", "--checkpoint", missing, "--budget", "1"]
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert (
+        proc.stderr.strip().splitlines()[-1].startswith(f"error: no checkpoint found in {missing}")
+    )
+    assert proc.returncode == 1

@@ -7,12 +7,13 @@ the config's model.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import jax
 import ml_collections
@@ -24,6 +25,26 @@ from mtal_jax.export import directory as export_directory
 from mtal_jax.train import loop
 
 log = logging.getLogger(__name__)
+
+
+# Added (PEP 678 note) to the errors that come from the user's flags and files, before any
+# scoring: ``select.py`` prints those as one line instead of a traceback.
+INPUT_ERROR_NOTE = "mtal_jax.select: an input error"
+
+
+@contextlib.contextmanager
+def _input_checks() -> Iterator[None]:
+    """Notes ``INPUT_ERROR_NOTE`` on the OSError / ValueError raised inside (types kept)."""
+    try:
+        yield
+    except (OSError, ValueError) as e:
+        e.add_note(INPUT_ERROR_NOTE)
+        raise
+
+
+def is_input_error(error: BaseException) -> bool:
+    """Whether ``error`` came from checking the user's flags and files (``run``)."""
+    return INPUT_ERROR_NOTE in getattr(error, "__notes__", ())
 
 
 def read_id_file(path: str) -> list[str]:
@@ -119,43 +140,47 @@ def run(
     of ``al.diagnostics`` are logged (warnings) and stored under ``"diagnostics"`` in the
     JSON output.
     """
-    config = with_strategy_kwargs(
-        config,
-        strategy,
-        det_score_threshold=det_score_threshold,
-        cls_divergence=cls_divergence,
-        weights=tuple(weights) if weights is not None else None,
-    )
-    plan = experiment.plan_from_config(config, names=[strategy])  # unknown names fail here
-    spec = plan.strategy(strategy)
-    if budget <= 0:
-        raise ValueError(f"--budget must be positive, got {budget}")
-    loop.check_weights(checkpoint)  # fail fast on a missing checkpoint
-    if fmt in export_directory.FORMATS:
-        export_directory.check_output(output)  # fail fast, before scoring
-    else:
-        output_file.check(output)  # and on an output that cannot be written
+    with _input_checks():
+        config = with_strategy_kwargs(
+            config,
+            strategy,
+            det_score_threshold=det_score_threshold,
+            cls_divergence=cls_divergence,
+            weights=tuple(weights) if weights is not None else None,
+        )
+        plan = experiment.plan_from_config(config, names=[strategy])  # unknown names fail here
+        spec = plan.strategy(strategy)
+        if budget <= 0:
+            raise ValueError(f"--budget must be positive, got {budget}")
+        loop.check_weights(checkpoint)  # fail fast on a missing checkpoint
+        if fmt in export_directory.FORMATS:
+            export_directory.check_output(output)  # fail fast, before scoring
+        else:
+            output_file.check(output)  # and on an output that cannot be written
     setup = experiment.build_setup(config, needs_loss_prediction=spec.base == "ll4al")
     source = setup.dataset.sources[plan.train_split]
     n = setup.pool_size
     all_ids = experiment.image_ids(source, np.arange(n))
     id_to_index = {i: k for k, i in enumerate(all_ids)}
-    candidates = (
-        ids_to_mask(read_id_file(pool_file), id_to_index, n, pool_file)
-        if pool_file
-        else np.ones(n, bool)
-    )
-    labeled = (
-        ids_to_mask(read_id_file(labeled_file), id_to_index, n, labeled_file)
-        if labeled_file
-        else np.zeros(n, bool)
-    )
-    selectable = candidates & ~labeled
-    if budget > int(selectable.sum()):
-        raise ValueError(
-            f"--budget {budget} is larger than the {int(selectable.sum())} unlabeled images of the pool"
+    with _input_checks():
+        candidates = (
+            ids_to_mask(read_id_file(pool_file), id_to_index, n, pool_file)
+            if pool_file
+            else np.ones(n, bool)
         )
-    variables = load_variables(config, setup, checkpoint)
+        labeled = (
+            ids_to_mask(read_id_file(labeled_file), id_to_index, n, labeled_file)
+            if labeled_file
+            else np.zeros(n, bool)
+        )
+        selectable = candidates & ~labeled
+        if budget > int(selectable.sum()):
+            raise ValueError(
+                f"--budget {budget} is larger than the {int(selectable.sum())} unlabeled "
+                "images of the pool"
+            )
+    with _input_checks():  # a checkpoint of another model than the config's
+        variables = load_variables(config, setup, checkpoint)
     context = experiment.cycle_context(setup, plan, spec, 0, labeled)
     strat = experiment.make_strategy(spec, context)
     key = jax.random.key(seed)
