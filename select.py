@@ -128,14 +128,6 @@ else:
             raise app.UsageError(f"unexpected arguments: {argv[1:]}")
         config = _CONFIG.value
         runtime.setup(config.mesh)
-        try:
-            _run(config)
-        except (OSError, ValueError) as e:
-            if not select_cli.is_input_error(e):
-                raise
-            _sys.exit(f"error: {e}")
-
-    def _run(config):
         select_cli.run(
             config,
             strategy=_STRATEGY.value or config.al.strategy.name,

@@ -5,11 +5,13 @@ Call ``configure_host_devices`` before JAX is imported and ``setup`` at the star
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib.util
 import logging
 import os
 import sys
+from collections.abc import Iterator
 
 # Extra XLA:CPU flags of the library, chosen by measurement (bench/xla_cpu_settings.py;
 # docs/benchmarks.md, "XLA:CPU settings"): none. On jaxlib 0.10.2 the XNNPACK graph fusion
@@ -93,11 +95,34 @@ def configure_host_devices(count: int = 2) -> None:
     tune_malloc()
 
 
+# Added (PEP 678 note) to the errors raised while checking the user's flags, config and
+# files, before any work: ``run_main`` prints those as one line instead of a traceback.
+INPUT_ERROR_NOTE = "mtal_jax: an input error"
+
+
+@contextlib.contextmanager
+def input_checks() -> Iterator[None]:
+    """Marks the OSError / ValueError raised inside as input errors (their types kept), for
+    code that only checks what the user gave (``is_input_error``)."""
+    try:
+        yield
+    except (OSError, ValueError) as e:
+        if not is_input_error(e):
+            e.add_note(INPUT_ERROR_NOTE)
+        raise
+
+
+def is_input_error(error: BaseException) -> bool:
+    """Whether ``error`` was raised inside ``input_checks``."""
+    return INPUT_ERROR_NOTE in getattr(error, "__notes__", ())
+
+
 def run_main(main) -> None:
     """``absl.app.run(main)``, except that ``-h``/``--help`` prints the usage and exits 0
     (absl exits 1 after help), a missing dataset folder (``catalog.DataRootError``)
-    or a missing weights file (``pretrained.WeightsNotFoundError``) or a run directory
-    another process holds (``workdir_lock.WorkdirLockedError``) prints one line and exits 1,
+    or a missing weights file (``pretrained.WeightsNotFoundError``), a run directory
+    another process holds (``workdir_lock.WorkdirLockedError``) or an error in the user's
+    flags, config or files (``input_checks``) prints one line and exits 1,
     and an interrupt (Ctrl-C, SIGINT) prints one line instead of a traceback and exits 130:
     checkpoints, records and archives are written atomically, so the same command again
     resumes a training run from its last checkpoint (and redoes a selection or archive)."""
@@ -117,6 +142,10 @@ def run_main(main) -> None:
         workdir_lock.WorkdirLockedError,
     ) as e:  # one line
         sys.exit(f"error: {e}")
+    except (OSError, ValueError) as e:
+        if not is_input_error(e):
+            raise
+        sys.exit(f"error: {e}")  # the user's flags, config or files (input_checks)
     except KeyboardInterrupt:
         print(
             "interrupted: run the same command again to continue (checkpoints, records and "

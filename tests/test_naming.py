@@ -110,3 +110,13 @@ def test_select_prints_an_input_error_as_one_line(tmp_path):
         proc.stderr.strip().splitlines()[-1].startswith(f"error: no checkpoint found in {missing}")
     )
     assert proc.returncode == 1
+
+
+def test_train_prints_a_config_error_as_one_line(tmp_path):
+    _require("train.py")
+    workdir = str(tmp_path / "run")
+    args = ["--config", "configs/tiny.py", "--workdir", workdir, "--config.al.strategies=nope"]
+    proc = _run(["train.py", *args])
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: unknown strategy 'nope'")
+    assert proc.returncode == 1 and not os.path.exists(workdir)

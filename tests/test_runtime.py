@@ -122,3 +122,37 @@ def test_run_main_turns_an_interrupt_into_one_line_and_exit_130(monkeypatch, cap
     assert exc.value.code == 130
     err = capsys.readouterr().err
     assert "run the same command again to continue" in err and "Traceback" not in err
+
+
+def test_input_errors_are_one_line_other_errors_keep_their_traceback(monkeypatch):
+    """An error raised inside ``input_checks`` keeps its type, gets the note once and ends
+    ``run_main`` with one line (exit status 1: ``sys.exit`` of a message); the same type raised
+    elsewhere propagates."""
+
+    def checked_twice():
+        with runtime.input_checks():
+            with_one_check()
+
+    def with_one_check():
+        with runtime.input_checks():
+            raise FileNotFoundError("config file x.py not found")
+
+    with pytest.raises(FileNotFoundError) as caught:
+        checked_twice()  # nested checks: one note
+    assert runtime.is_input_error(caught.value)
+    assert caught.value.__notes__ == [runtime.INPUT_ERROR_NOTE]
+    monkeypatch.setattr(sys, "argv", ["train.py"])
+
+    def bad_input(argv):
+        with runtime.input_checks():
+            raise ValueError("config.al.strategies is empty")
+
+    with pytest.raises(SystemExit) as exc:
+        runtime.run_main(bad_input)
+    assert exc.value.code == "error: config.al.strategies is empty"
+
+    def bug(argv):
+        raise ValueError("shapes (3,) and (4,) do not match")
+
+    with pytest.raises(ValueError, match="do not match"):
+        runtime.run_main(bug)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from configs import tiny
+from mtal_jax import runtime
 from mtal_jax.al import experiment, select_cli
 from tests import fixtures
 
@@ -74,8 +75,8 @@ def test_bad_inputs_fail_before_scoring(trained, tmp_path):
                        pool_file=_write(tmp_path / "p2.txt", [ids[0], "no_such_image"]), output=out)  # fmt: skip
     with pytest.raises(FileNotFoundError, match="no checkpoint") as missing:
         select_cli.run(config, strategy="ours", checkpoint=str(tmp_path), budget=1, output=out)
-    assert select_cli.is_input_error(missing.value)  # select.py prints it as one line
-    assert not select_cli.is_input_error(ValueError("a bug elsewhere"))
+    assert runtime.is_input_error(missing.value)  # select.py prints it as one line
+    assert not runtime.is_input_error(ValueError("a bug elsewhere"))
     other = tiny.get_config()
     other.data.data_dir = config.data.data_dir
     other.model.neck_channels = 8  # another model than the checkpoint's

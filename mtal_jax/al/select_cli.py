@@ -7,44 +7,23 @@ the config's model.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import jax
 import ml_collections
 import numpy as np
 
-from mtal_jax import jsonio, output_file
+from mtal_jax import jsonio, output_file, runtime
 from mtal_jax.al import diagnostics, experiment
 from mtal_jax.export import directory as export_directory
 from mtal_jax.train import loop
 
 log = logging.getLogger(__name__)
-
-
-# Added (PEP 678 note) to the errors that come from the user's flags and files, before any
-# scoring: ``select.py`` prints those as one line instead of a traceback.
-INPUT_ERROR_NOTE = "mtal_jax.select: an input error"
-
-
-@contextlib.contextmanager
-def _input_checks() -> Iterator[None]:
-    """Notes ``INPUT_ERROR_NOTE`` on the OSError / ValueError raised inside (types kept)."""
-    try:
-        yield
-    except (OSError, ValueError) as e:
-        e.add_note(INPUT_ERROR_NOTE)
-        raise
-
-
-def is_input_error(error: BaseException) -> bool:
-    """Whether ``error`` came from checking the user's flags and files (``run``)."""
-    return INPUT_ERROR_NOTE in getattr(error, "__notes__", ())
 
 
 def read_id_file(path: str) -> list[str]:
@@ -140,7 +119,7 @@ def run(
     of ``al.diagnostics`` are logged (warnings) and stored under ``"diagnostics"`` in the
     JSON output.
     """
-    with _input_checks():
+    with runtime.input_checks():
         config = with_strategy_kwargs(
             config,
             strategy,
@@ -162,7 +141,7 @@ def run(
     n = setup.pool_size
     all_ids = experiment.image_ids(source, np.arange(n))
     id_to_index = {i: k for k, i in enumerate(all_ids)}
-    with _input_checks():
+    with runtime.input_checks():
         candidates = (
             ids_to_mask(read_id_file(pool_file), id_to_index, n, pool_file)
             if pool_file
@@ -179,7 +158,7 @@ def run(
                 f"--budget {budget} is larger than the {int(selectable.sum())} unlabeled "
                 "images of the pool"
             )
-    with _input_checks():  # a checkpoint of another model than the config's
+    with runtime.input_checks():  # a checkpoint of another model than the config's
         variables = load_variables(config, setup, checkpoint)
     context = experiment.cycle_context(setup, plan, spec, 0, labeled)
     strat = experiment.make_strategy(spec, context)

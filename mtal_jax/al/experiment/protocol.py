@@ -40,7 +40,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from mtal_jax import jsonio, metrics, records, reporting, sharding, workdir_lock
+from mtal_jax import jsonio, metrics, records, reporting, runtime, sharding, workdir_lock
 from mtal_jax import pool as pool_lib
 from mtal_jax.al import diagnostics
 from mtal_jax.al import progress as progress_lib
@@ -64,18 +64,21 @@ def run(
     Returns:
       The result records (also in ``workdir/results.json``).
     """
-    specs = setup_lib.strategy_specs(config)  # names and hyperparameters, before anything
-    setup_lib.trials_per_strategy(config, specs)
-    setup_lib.check_schedules(config, sharding.create_mesh(config.mesh.num_devices or None))
+    with runtime.input_checks():  # the user's config: one line from train.py, not a traceback
+        specs = setup_lib.strategy_specs(config)  # names and hyperparameters, before anything
+        setup_lib.trials_per_strategy(config, specs)
+        setup_lib.check_schedules(config, sharding.create_mesh(config.mesh.num_devices or None))
     lock = workdir_lock.hold(workdir, process=jax.process_index(), processes=jax.process_count())
     with lock:
-        durable.check_config(config.to_dict(), workdir, write=False)  # changed: refused now
+        with runtime.input_checks():
+            durable.check_config(config.to_dict(), workdir, write=False)  # changed: refused now
         setup = setup_lib.build_setup(
             config, needs_loss_prediction=any(s.base == "ll4al" for s in specs)
         )
         plan = setup_lib.plan_from_config(config, pool_size=setup.pool_size)
         source = config.al.get("share_from", "")
-        source_config = share.check_source(source, config.to_dict()) if source else None
+        with runtime.input_checks():
+            source_config = share.check_source(source, config.to_dict()) if source else None
         durable.check_config(config.to_dict(), workdir)  # written once everything is valid
         if source:
             share.share_runs(source, source_config, workdir, plan)
