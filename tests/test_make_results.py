@@ -597,3 +597,17 @@ def test_score_makeup_reads_the_diagnostics_and_leaves_out_copied_runs(tmp_path)
     assert w.startswith("1,") and f"(`select.py --weights {w}`)" in text  # share > 90 %
     assert set(json.loads((d / "score_diagnostics.json").read_text())) == {"ours", "ours_js_seg"}
     assert mr.score_makeup_section(str(tmp_path / "none"), "", str(d)) == ""
+
+
+def test_makeup_summary_reads_each_dataset_s_score_diagnostics(tmp_path):
+    mr = _load()
+    comps = {
+        n: {"variance_share": v} for n, v in (("S_loc", 0.8), ("S_cls", 0.15), ("S_seg", 0.05))
+    }
+    ours = {"components": comps, "shared_with_alone": {"S_loc": 0.7}, "shared_by_chance": 0.3}
+    (tmp_path / "camvid").mkdir()
+    (tmp_path / "camvid" / "score_diagnostics.json").write_text(json.dumps({"ours": ours}))
+    text = mr.makeup_summary(str(tmp_path), ["synthetic", "camvid"])  # synthetic: none yet
+    assert "S_loc carries 80 % (CamVid) of its variance, S_seg 5 % (CamVid)" in text
+    assert "would also have selected 70 % (CamVid), against 30 % (CamVid) by chance" in text
+    assert mr.makeup_summary(str(tmp_path), ["synthetic"]) == ""
