@@ -56,8 +56,10 @@ from configs import default
 
 
 def get_config(arg=None):
-    # Presets "quick", "repro", "table1", "trials10" as in default.py.
+    # Presets "quick", "repro", "table1", "trials10", "balanced" as in default.py.
     config = default.get_config(arg)
+    if arg == "balanced":  # CamVid's own spreads
+        default.set_balanced(config, default.BALANCED_WEIGHTS["camvid"])
 
     config.data.name = "camvid"
     config.data.root = "../shared/data/camvid"  # relative to the repository root

@@ -57,6 +57,9 @@ DATASETS = {  # name: (title, config file, default main run, default Table I run
 # CamVid the main comparison's 5 trials leave that gain at the noise floor; on the synthetic
 # default they separate it (``--synthetic_trials10`` reports one made there too).
 TRIALS10 = {"camvid": "runs/trials10_camvid"}
+# Beyond the paper: the ``balanced`` preset (ours with weights that give its three terms one
+# spread, beside random and ours in the same trials), where it is planned.
+BALANCED = {"synthetic": "runs/balanced_synthetic", "camvid": "runs/balanced_camvid"}
 DASH = "—"
 
 # Paper (nuImages): label efficiency at 95 % of the fully trained mDSQ (Sec. IV-D) and
@@ -850,6 +853,82 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
     return "\n".join(out), rows
 
 
+def balanced_section(name, run, results_dir, link_root="results"):
+    """The ``balanced`` experiment's subsection (not a claim of the paper): ours with weights
+    that give its three terms one spread, against random and against ours in the same
+    trials; writes ``<results_dir>/<name>_balanced/``. Returns markdown (a run not started
+    yet: its preset's weights and command)."""
+    from mtal_jax.al import diagnostics
+
+    records, config, seconds = load_run(run)
+    _, cfg, main_run, _ = DATASETS.get(name, (name, "configs/<config>.py", "", ""))
+    planned = config
+    if planned is None and os.path.exists(os.path.join(M, cfg)):  # not started: the preset's
+        from mtal_jax import config_file
+
+        planned = config_file.load(f"{os.path.join(M, cfg)}:balanced").to_dict()
+        planned["al"]["share_from"] = main_run
+    kwargs = (((planned or {}).get("al") or {}).get("strategy") or {}).get("kwargs") or {}
+    weights = (kwargs.get("ours_balanced") or {}).get("weights")
+    source = ((planned or {}).get("al") or {}).get("share_from", "")
+    shared = f" --config.al.share_from={source}" if source else ""
+    command = f"`python train.py --config {cfg}:balanced --workdir {_shown(run)}{shared}`"
+    out = [
+        "\n### Beyond the paper: ours with balanced weights\n",
+        (
+            'Not a claim of the paper. Its sum lets S_loc decide `ours` ("What the `ours` '
+            'score is made of"), while Fig. 6 finds S_seg, not S_loc, correlated with the '
+            "losses. `ours_balanced` weights the three terms by the inverse of their per-image "
+            "SD on the main comparison's pools"
+            + (
+                f" (w_loc, w_cls, w_seg = {', '.join(f'{w:g}' for w in weights)})"
+                if weights
+                else ""
+            )
+            + ", so that they have one spread; it runs beside random and ours in the same "
+            "trials (`configs/default.py`, `BALANCED_WEIGHTS`).\n"
+        ),
+    ]
+    if not records:
+        started = run and os.path.exists(os.path.join(run, "config.json"))
+        out.append(
+            f"Command: {command} "
+            + ("(started; no cycle finished yet)" if started else "(not started)")
+            + ".\n"
+        )
+        return "\n".join(out)
+    _write_records(records, os.path.join(results_dir, f"{name}_balanced"))
+    out += [
+        run_status(records, config, cycle_seconds(run)),
+        (
+            f"Command: {command}; wall time {_hours(seconds)} (runs trained here; {WALL_NOTE}). "
+            f"{len(records)} records (`docs/results/{name}_balanced/`).\n"
+        ),
+        "| comparison | trials | mDSQ gain [95 % CI] | p | mAP gain | mIoU gain | reading |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for a, b in (("ours_balanced", "random"), ("ours_balanced", "ours"), ("ours", "random")):
+        g = paired.paired_gain(records, a, b)
+        reading = {paired.REPRODUCED: "better", paired.CONTRADICTED: "worse"}.get(
+            paired.verdict(g["ci95"]), "not distinguishable from noise"
+        )
+        out.append(
+            f"| {a} vs {b} | {g['trials']} | {paired.format_interval(g)} | "
+            f"{paired.format_p(g['p_value'])} | {paired.format_interval(g['map'], 4)} | "
+            f"{paired.format_interval(g['miou'], 4)} | "
+            + (reading if g["trials"] else "no finished trial yet")
+            + " |"
+        )
+    made = diagnostics.aggregate(
+        [e for e in diagnostics.collect(run) if e["strategy"] == "ours_balanced"]
+    )
+    if made:
+        out += ["", "Its score make-up (as in \"What the `ours` score is made of\"):\n",
+                diagnostics.aggregate_markdown(made)]  # fmt: skip
+    out.append(f"\n![mDSQ]({link_root}/{name}_balanced/mdsq.png)\n")
+    return "\n".join(out)
+
+
 # Runs of the main comparison made on a GPU, beside the CPU runs: ``bench/gpu_check.sh`` with
 # ``EXPERIMENT=configs/<name>.py:repro``, its records and wall times, and its device facts in
 # ``device/`` (an archive once a lease has archived it, continued with ``RESUME``).
@@ -1196,7 +1275,7 @@ def score_makeup_section(run, table1_run, d):
 
 def dataset_section(
     name, run, table1_run, results_dir, composition=True, trials10_run="", link_root="results",
-    gpu_run="",
+    gpu_run="", balanced_run="",
 ):  # fmt: skip
     """The page section of one dataset; writes its files. Returns (markdown, claims).
     ``trials10_run``: the run directory of its ``trials10`` experiment ("": none planned);
@@ -1300,6 +1379,8 @@ def dataset_section(
     else:
         out.append(f"_(Table I run `{table1_run}` not available yet)_\n")
     out.append(score_makeup_section(run, table1_run, d))
+    if balanced_run:
+        out.append(balanced_section(name, balanced_run, results_dir, link_root))
     t2 = os.path.join(d, "table2_boxmask_accuracy.json")
     rows["Table II: tau = 0.3 gives the most accurate BoxMasks (74.7 / 78.4 / 77.9 / 73.2)"] = (
         table2_verdict(t2)
@@ -1471,11 +1552,15 @@ def makeup_summary(results_dir, names):
     )
 
 
-def build(runs, results_dir, src_dir, composition=True, link_root="results", gpu_runs=None):
+def build(
+    runs, results_dir, src_dir, composition=True, link_root="results", gpu_runs=None,
+    balanced_runs=None,
+):  # fmt: skip
     """The page's text; writes the per-dataset files. ``runs``: {dataset: (main, table1)} or
     {dataset: (main, table1, trials10)} ("" or a missing third: no ``trials10`` planned);
     ``link_root``: ``results_dir`` relative to the page's folder (its figure links);
-    ``gpu_runs``: {dataset: the main comparison's records made on a GPU} (``GPU_RUNS``)."""
+    ``gpu_runs``: {dataset: the main comparison's records made on a GPU} (``GPU_RUNS``);
+    ``balanced_runs``: {dataset: its ``balanced`` run} (``BALANCED``)."""
     out = [
         "# Results\n",
         (
@@ -1532,6 +1617,7 @@ def build(runs, results_dir, src_dir, composition=True, link_root="results", gpu
         text, rows = dataset_section(
             name, run, t1, results_dir, composition=composition, trials10_run=t10,
             link_root=link_root, gpu_run=(gpu_runs or {}).get(name, ""),
+            balanced_run=(balanced_runs or {}).get(name, ""),
         )  # fmt: skip
         sections.append(text)
         all_rows[name] = rows
@@ -1557,6 +1643,12 @@ def main(argv=None):
             default=_default_run(t10) if t10 else "",
             help=f"run of {name}'s trials10 experiment (ours vs random, 10 trials; '': none)",
         )
+        if name in BALANCED:
+            parser.add_argument(
+                f"--{name}_balanced",
+                default=_default_run(BALANCED[name]),
+                help=f"run of {name}'s balanced experiment (not in the paper; '': none)",
+            )
         if name in GPU_RUNS:
             parser.add_argument(
                 f"--{name}_gpu",
@@ -1577,6 +1669,7 @@ def main(argv=None):
         runs, args.results_dir, args.src_dir, composition=not args.no_composition,
         link_root=link_root.replace(os.sep, "/"),
         gpu_runs={n: getattr(args, f"{n}_gpu") for n in GPU_RUNS},
+        balanced_runs={n: getattr(args, f"{n}_balanced") for n in BALANCED},
     )  # fmt: skip
     _write(args.out, text)
     print("written", args.out)

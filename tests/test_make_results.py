@@ -611,3 +611,23 @@ def test_makeup_summary_reads_each_dataset_s_score_diagnostics(tmp_path):
     assert "S_loc carries 80 % (CamVid) of its variance, S_seg 5 % (CamVid)" in text
     assert "would also have selected 70 % (CamVid), against 30 % (CamVid) by chance" in text
     assert mr.makeup_summary(str(tmp_path), ["synthetic"]) == ""
+
+
+def test_balanced_section_pairs_the_new_strategy_with_random_and_ours(tmp_path):
+    mr = _load()
+    assert "(not started)" in mr.balanced_section(
+        "synthetic", str(tmp_path / "none"), str(tmp_path)
+    )
+    records = _records({"ours": [0.01, 0.02, 0.03], "ours_balanced": [0.03, 0.04, 0.05]})
+    run = str(tmp_path / "balanced")
+    kwargs = {"ours_balanced": {"base": "ours", "weights": [1.0, 2.3, 2.8]}}
+    _run_dir(run, records, {"al": {"strategies": "random,ours,ours_balanced", "num_trials": 3,
+                                   "strategy": {"kwargs": kwargs}}})  # fmt: skip
+    text = mr.balanced_section("synthetic", run, str(tmp_path / "results"))
+    assert "(w_loc, w_cls, w_seg = 1, 2.3, 2.8)" in text
+    assert "| ours_balanced vs random | 3 | +0.040 [+0.015, +0.065] |" in text
+    assert "| ours_balanced vs ours | 3 | +0.020 [+0.020, +0.020] |" in text  # same +0.02 each
+    rows = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| ours")}
+    assert rows["| ours_balanced vs random"].endswith("| better |")
+    assert rows["| ours vs random"].endswith("| not distinguishable from noise |")
+    assert (tmp_path / "results" / "synthetic_balanced" / "paired.json").exists()

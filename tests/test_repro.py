@@ -120,6 +120,14 @@ def test_presets_repro_and_table1():
         assert share.steps_shared(plan, repro) == (
             s.reference_steps + 5 * s.initial_steps + 5 * 2 * 5 * s.cycle_steps
         )
+        # balanced (not in the paper): after repro only ours_balanced trains, 5 trials
+        config = module.get_config("balanced")
+        plan = experiment.plan_from_config(config, pool_size=400)
+        assert [s.name for s in plan.strategies] == ["random", "ours", "ours_balanced"]
+        weights = plan.strategy("ours_balanced").kwargs["weights"]
+        assert weights == default.BALANCED_WEIGHTS[config.data.name] and weights[0] == 1.0
+        left = plan.planned_steps() - share.steps_shared(plan, repro)
+        assert left == 5 * 5 * s.cycle_steps
     plain = default.get_config()
     assert "trials_per_strategy" not in plain.al  # the plain job's config.json is unchanged
     assert camvid.get_config("repro").data.name == "camvid"
