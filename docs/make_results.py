@@ -1231,7 +1231,8 @@ def score_makeup_section(run, table1_run, d):
                 f"Weights {w} (the inverse spreads, S_loc's set to 1: per-image SD "
                 + " / ".join(f"{v:.3f}" for v in stds)
                 + ") would give the three terms one spread on these pools "
-                f"(`select.py --weights {w}`); whether that selects better is not measured here."
+                f"(`select.py --weights {w}`); whether that selects better is what the "
+                "`balanced` experiment below measures."
             )
         main_alone = ", ".join(
             f"{n} alone {100 * v:.0f} %" for n, v in alone.items() if v is not None
