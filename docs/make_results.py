@@ -789,6 +789,13 @@ def fig6_claims_table(rows):
     return "\n".join(lines) + "\n"
 
 
+def _command_not_run(command, run):
+    """The command line of an experiment without a finished cycle, with its state."""
+    started = run and os.path.exists(os.path.join(run, "config.json"))
+    state = "(started; no cycle finished yet)" if started else "(not started)"
+    return f"Command: {command} {state}.\n"
+
+
 def trials10_section(name, run, main_run, main_records, results_dir, link_root="results"):
     """The ``trials10`` experiment's subsection (ours against random over more trials than
     the main comparison) and its claim rows (keys marked with the trial count); writes
@@ -812,12 +819,7 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
             "by about the square root of the trial count.\n"
         )
     if not records:
-        started = run and os.path.exists(os.path.join(run, "config.json"))
-        out.append(
-            f"Command: {command} "
-            + ("(started; no cycle finished yet)" if started else "(not started)")
-            + ".\n"
-        )
+        out.append(_command_not_run(command, run))
         return "\n".join(out), {}
     _write_records(records, os.path.join(results_dir, f"{name}_trials10"))
     g = paired.paired_gain(records, "ours")
@@ -890,12 +892,7 @@ def balanced_section(name, run, results_dir, link_root="results"):
         ),
     ]
     if not records:
-        started = run and os.path.exists(os.path.join(run, "config.json"))
-        out.append(
-            f"Command: {command} "
-            + ("(started; no cycle finished yet)" if started else "(not started)")
-            + ".\n"
-        )
+        out.append(_command_not_run(command, run))
         return "\n".join(out)
     _write_records(records, os.path.join(results_dir, f"{name}_balanced"))
     out += [

@@ -299,32 +299,37 @@ def test_continue_sh_restores_the_source_before_a_sharing_experiment(tmp_path):
     assert run("table1_camvid", "trials10_camvid") == [trials10, train]
 
 
+def _continue_sh_sandbox(tmp_path, cases):
+    """A copy of ``experiments/continue.sh`` under ``tmp_path`` with an empty venv and a
+    stand-in ``python`` on ``tmp_path/bin`` (an executable, not a shell function: the saves
+    run as ``nice python``) whose ``case "$*"`` branches are ``cases``."""
+    repo = os.path.join(os.path.dirname(__file__), "..")
+    os.makedirs(tmp_path / ".venv" / "bin")
+    (tmp_path / ".venv" / "bin" / "activate").write_text("")
+    os.makedirs(tmp_path / "bin")
+    stand_in = tmp_path / "bin" / "python"
+    stand_in.write_text('#!/bin/bash\ncase "$*" in\n' + cases + "esac\n")
+    stand_in.chmod(0o755)
+    os.makedirs(tmp_path / "experiments")
+    script = tmp_path / "experiments" / "continue.sh"
+    with open(os.path.join(repo, "experiments", "continue.sh"), encoding="utf-8") as f:
+        script.write_text(f.read())
+    return script
+
+
 def test_continue_sh_saves_after_the_experiment_ends(tmp_path):
     """An archive save still running when the experiment ends scanned an earlier state, so
     ``continue.sh`` saves once more after the end (the stand-in training ends 0.5 s into a
     2 s save); and after a failed run too, before it stops."""
     import subprocess
 
-    repo = os.path.join(os.path.dirname(__file__), "..")
     os.makedirs(tmp_path / "runs" / "table1_camvid")
     (tmp_path / "runs" / "table1_camvid" / "config.json").write_text("{}")
-    os.makedirs(tmp_path / ".venv" / "bin")
-    (tmp_path / ".venv" / "bin" / "activate").write_text("")
-    # An executable on PATH, not a shell function: the saves run as ``nice python``.
-    os.makedirs(tmp_path / "bin")
-    stand_in = tmp_path / "bin" / "python"
-    stand_in.write_text(
-        "#!/bin/bash\n"
-        'case "$*" in\n'
+    script = _continue_sh_sandbox(
+        tmp_path,
         '  *train.py*) echo TRAIN; sleep 1.5; echo TRAIN_END; exit "${TRAIN_RC:-0}" ;;\n'
-        '  *" save "*) echo SAVE; sleep 2 ;;\n'
-        "esac\n"
+        '  *" save "*) echo SAVE; sleep 2 ;;\n',
     )
-    stand_in.chmod(0o755)
-    os.makedirs(tmp_path / "experiments")
-    script = tmp_path / "experiments" / "continue.sh"
-    with open(os.path.join(repo, "experiments", "continue.sh"), encoding="utf-8") as f:
-        script.write_text(f.read())
 
     def run(rc):
         env = dict(
@@ -357,27 +362,15 @@ def test_continue_sh_stops_on_term_saves_and_runs_no_other_experiment(tmp_path):
     import subprocess
     import time
 
-    repo = os.path.join(os.path.dirname(__file__), "..")
     for name in ("table1_camvid", "table1_synthetic"):
         os.makedirs(tmp_path / "runs" / name)
         (tmp_path / "runs" / name / "config.json").write_text("{}")
-    os.makedirs(tmp_path / ".venv" / "bin")
-    (tmp_path / ".venv" / "bin" / "activate").write_text("")
-    os.makedirs(tmp_path / "bin")
-    stand_in = tmp_path / "bin" / "python"
-    stand_in.write_text(
-        "#!/bin/bash\n"
-        'case "$*" in\n'
+    script = _continue_sh_sandbox(
+        tmp_path,
         "  *train.py*) trap 'kill $s; echo TRAIN_TERM $5; exit 143' TERM\n"
         "    echo TRAIN $5; sleep 30 & s=$!; wait $s ;;\n"
-        '  *" save "*) echo SAVE $5 ;;\n'
-        "esac\n"
+        '  *" save "*) echo SAVE $5 ;;\n',
     )
-    stand_in.chmod(0o755)
-    os.makedirs(tmp_path / "experiments")
-    script = tmp_path / "experiments" / "continue.sh"
-    with open(os.path.join(repo, "experiments", "continue.sh"), encoding="utf-8") as f:
-        script.write_text(f.read())
     env = dict(
         os.environ,
         ARCHIVE_EVERY_S="60",
