@@ -1517,11 +1517,22 @@ def makeup_summary(results_dir, names):
     """One paragraph under the side-by-side: what ``ours``' combined score amounts to in each
     dataset's main comparison (``score_diagnostics.json`` of ``score_makeup_section``); ""
     when none is written."""
-    found = {}
+    found, losses = {}, {}
     for name in names:
         data = _read(os.path.join(results_dir, name, "score_diagnostics.json")) or {}
         if "ours" in data:
-            found[DATASETS.get(name, (name,))[0]] = data["ours"]
+            title = DATASETS.get(name, (name,))[0]
+            found[title] = data["ours"]
+            fig6 = _read(os.path.join(results_dir, name, "fig6_correlation.json")) or {}
+            try:  # the largest |Spearman| of S_loc and of S_seg with a loss
+                n = fig6["names"]
+                cols = [j for j, c in enumerate(n) if c.startswith("L_")]
+                rho = fig6["spearman"]
+                losses[title] = [
+                    max(abs(rho[n.index(t)][j]) for j in cols) for t in ("S_loc", "S_seg")
+                ]
+            except (KeyError, ValueError, TypeError):
+                pass
     if not found:
         return ""
 
@@ -1544,9 +1555,19 @@ def makeup_summary(results_dir, names):
         + each(lambda a: (a.get("shared_with_alone") or {}).get("S_loc"))
         + ", against "
         + each(lambda a: a.get("shared_by_chance"))
-        + " by chance. Its verdicts are then largely S_loc's, and Table I's all three "
+        + " by chance"
+        + (
+            "; yet in Fig. 6 (trial 0's cycle-0 model) S_loc's largest |Spearman| with a loss "
+            "is "
+            + " and ".join(f"{v[0]:.2f} ({t})" for t, v in losses.items())
+            + ", S_seg's "
+            + " and ".join(f"{v[1]:.2f} ({t})" for t, v in losses.items())
+            if losses
+            else ""
+        )
+        + ". Its verdicts are then largely S_loc's, and Table I's all three "
         "against S_loc is a small difference by construction (each dataset's \"What the "
-        '`ours` score is made of").\n'
+        '`ours` score is made of"; the `balanced` experiments test equal spreads).\n'
     )
 
 

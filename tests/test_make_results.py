@@ -607,7 +607,14 @@ def test_makeup_summary_reads_each_dataset_s_score_diagnostics(tmp_path):
     ours = {"components": comps, "shared_with_alone": {"S_loc": 0.7}, "shared_by_chance": 0.3}
     (tmp_path / "camvid").mkdir()
     (tmp_path / "camvid" / "score_diagnostics.json").write_text(json.dumps({"ours": ours}))
+    names = ["S_loc", "S_cls", "S_seg", "score", "L_det_cls", "L_det_loc", "L_seg"]
+    rho = [[0.0] * 7 for _ in names]
+    rho[0][4:] = [0.1, -0.12, 0.05]  # S_loc: largest |rho| with a loss 0.12
+    rho[2][4:] = [0.3, 0.5, -0.6]  # S_seg: 0.60
+    fig6 = {"names": names, "spearman": rho}
+    (tmp_path / "camvid" / "fig6_correlation.json").write_text(json.dumps(fig6))
     text = mr.makeup_summary(str(tmp_path), ["synthetic", "camvid"])  # synthetic: none yet
+    assert "S_loc's largest |Spearman| with a loss is 0.12 (CamVid), S_seg's 0.60 (CamVid)" in text
     assert "S_loc carries 80 % (CamVid) of its variance, S_seg 5 % (CamVid)" in text
     assert "would also have selected 70 % (CamVid), against 30 % (CamVid) by chance" in text
     assert mr.makeup_summary(str(tmp_path), ["synthetic"]) == ""
