@@ -27,7 +27,11 @@
 # to summarise and archive), GPU_CHECK_TESTS (pytest arguments, "none" skips; default the
 # suite), GPU_CHECK_BIG=0 (no resnet50 benchmark), GPU_CHECK_BENCH=0 (no benchmark at all),
 # EXPERIMENT, EXPERIMENT_ARGS (more train.py arguments), RESUME (an archive folder in the
-# repository), ARCHIVE_KEEP (finished runs whose weights the archive keeps too, patterns).
+# repository), ARCHIVE_KEEP (finished runs whose weights the archive keeps too, patterns),
+# PARALLEL_JOBS (> 0: the experiment as one process per (strategy, trial), that many at a
+# time, mtal_jax.al.parallel_cli; RESUME then names such a launcher's archive), BASE (with
+# PARALLEL_JOBS: an archive whose reference and cycle-0 models the processes copy,
+# bench/gpu_base.sh).
 # All but gpu_check.log, status.txt and archive.tgz is packed into $OUT/results.tgz (the
 # device tool brings back 8 files at most), without checkpoints or weights.
 # The reproduction's synthetic protocol on a GPU, continued lease by lease (docs/results.md,
@@ -35,6 +39,10 @@
 # experiments/gpu_h200_synthetic and travels with the next call, see docs/benchmarks.md):
 #   DEADLINE_S=540 GPU_CHECK_TESTS=none GPU_CHECK_BENCH=0 EXPERIMENT=configs/default.py:repro \
 #     RESUME=experiments/gpu_h200_synthetic OUT=... bash bench/gpu_check.sh
+# or, many processes at once from the CPU's reference and cycle-0 models:
+#   PARALLEL_JOBS=10 BASE=gpu_base/repro_synthetic RESUME=experiments/gpu_h200_parallel \
+#     DEADLINE_S=560 GPU_CHECK_TESTS=none GPU_CHECK_BENCH=0 EXPERIMENT=configs/default.py:repro \
+#     OUT=... bash bench/gpu_check.sh
 #
 # GPU_CHECK_CPU=1 runs the same stages on the CPU with small sizes (how this script is
 # tested where no GPU is lent; then the GPU-only facts (nvidia-smi, peak) are skipped).
@@ -48,6 +56,8 @@ TESTS=${GPU_CHECK_TESTS:-tests}
 BIG=${GPU_CHECK_BIG:-1}
 BENCH=${GPU_CHECK_BENCH:-1}
 RESUME=${RESUME:-}
+BASE=${BASE:-}
+PARALLEL_JOBS=${PARALLEL_JOBS:-0}
 ARCHIVE_KEEP=${ARCHIVE_KEEP:-}
 EXPERIMENT=${EXPERIMENT:-configs/default.py:quick}
 read -ra EXPERIMENT_ARGS <<< "${EXPERIMENT_ARGS:-}"
@@ -165,31 +175,55 @@ done
 
 # ---------------------------------------------------------------- 5. experiment
 EXP_DIR=/tmp/gpu_check_experiment
-if [ -n "$RESUME" ] && [ ! -e "$EXP_DIR" ]; then
-  if [ -e "$RESUME/archive.json" ]; then
-    stage restore 120 "$PY" -m mtal_jax.al.archive_cli restore "$RESUME" "$EXP_DIR"
-  else
-    echo "RESUME=$RESUME holds no archive.json: the experiment starts from scratch"
-  fi
-fi
 EXP_CAP=$((DEADLINE_S - 60 - ($(date +%s) - T0)))
-[ $EXP_CAP -lt 30 ] && EXP_CAP=30
-echo "experiment: $EXPERIMENT ${EXPERIMENT_ARGS[*]} in $EXP_DIR"
-stage experiment "$EXP_CAP" "$PY" train.py --config "$EXPERIMENT" --workdir "$EXP_DIR" \
-  --config.data.data_dir=/tmp/gpu_check_tfds --progress=false "${EXP_OVERRIDES[@]}" \
-  "${EXPERIMENT_ARGS[@]}"
-# A stopped experiment: the summary of the records it has (results.json is written after
-# each cycle, the summary only after each finished strategy-trial).
-stage experiment_summary 30 "$PY" -c "import sys; from mtal_jax import jsonio, reporting; \
-reporting.write_summary(jsonio.read(sys.argv[1] + '/results.json'), sys.argv[1])" "$EXP_DIR"
-(cd "$EXP_DIR" && find . -type f \( -name '*.json' -o -name '*.jsonl' -o -name '*.md' \
-  -o -name '*.png' \) -not -path '*/train/latest/*' -not -path '*/train/best/*' -print0 |
-  tar -czf "$WORK/experiment.tgz" --null -T -) || echo "no experiment directory to pack"
 rm -rf /tmp/gpu_check_archive
-stage archive 60 "$PY" -m mtal_jax.al.archive_cli save "$EXP_DIR" /tmp/gpu_check_archive \
-  --keep="$ARCHIVE_KEEP"
-if [ -e /tmp/gpu_check_archive/archive.json ]; then
-  tar -czf "$OUT/archive.tgz" -C /tmp/gpu_check_archive .
+if [ "$PARALLEL_JOBS" -gt 0 ]; then
+  # One process per (strategy, trial), PARALLEL_JOBS at a time (mtal_jax.al.parallel_cli),
+  # copying the reference and cycle-0 models of BASE (bench/gpu_base.sh) when given.
+  SHARE_ARGS=() RESTORE_ARGS=()
+  if [ -n "$BASE" ]; then
+    [ -e /tmp/gpu_check_base ] || stage restore_base 120 "$PY" -m mtal_jax.al.archive_cli \
+      restore "$BASE" /tmp/gpu_check_base
+    SHARE_ARGS=(--share_from /tmp/gpu_check_base)
+  fi
+  [ -n "$RESUME" ] && [ -d "$RESUME/parts" ] && RESTORE_ARGS=(--restore_from "$RESUME")
+  # PACK_S: kept for packing after the stage; MERGE_S: the launcher stops its parts this long
+  # before the stage's cap, to merge and archive them (15 s on the H200 for 37 parts)
+  EXP_CAP=$((DEADLINE_S - ${PACK_S:-60} - ($(date +%s) - T0)))
+  [ $EXP_CAP -lt 120 ] && EXP_CAP=120
+  echo "experiment: $EXPERIMENT ${EXPERIMENT_ARGS[*]} in $EXP_DIR, $PARALLEL_JOBS processes"
+  stage experiment "$EXP_CAP" "$PY" -m mtal_jax.al.parallel_cli --config "$EXPERIMENT" \
+    --workdir "$EXP_DIR" --jobs "$PARALLEL_JOBS" --deadline_s $((EXP_CAP - ${MERGE_S:-75})) \
+    --archive_to /tmp/gpu_check_archive "${SHARE_ARGS[@]}" "${RESTORE_ARGS[@]}" -- \
+    "${EXP_OVERRIDES[@]}" "${EXPERIMENT_ARGS[@]}"
+else
+  if [ -n "$RESUME" ] && [ ! -e "$EXP_DIR" ]; then
+    if [ -e "$RESUME/archive.json" ]; then
+      stage restore 120 "$PY" -m mtal_jax.al.archive_cli restore "$RESUME" "$EXP_DIR"
+    else
+      echo "RESUME=$RESUME holds no archive.json: the experiment starts from scratch"
+    fi
+  fi
+  EXP_CAP=$((DEADLINE_S - 60 - ($(date +%s) - T0)))
+  [ $EXP_CAP -lt 30 ] && EXP_CAP=30
+  echo "experiment: $EXPERIMENT ${EXPERIMENT_ARGS[*]} in $EXP_DIR"
+  stage experiment "$EXP_CAP" "$PY" train.py --config "$EXPERIMENT" --workdir "$EXP_DIR" \
+    --config.data.data_dir=/tmp/gpu_check_tfds --progress=false "${EXP_OVERRIDES[@]}" \
+    "${EXPERIMENT_ARGS[@]}"
+  # A stopped experiment: the summary of the records it has (results.json is written after
+  # each cycle, the summary only after each finished strategy-trial).
+  stage experiment_summary 30 "$PY" -c "import sys; from mtal_jax import jsonio, reporting; \
+reporting.write_summary(jsonio.read(sys.argv[1] + '/results.json'), sys.argv[1])" "$EXP_DIR"
+  stage archive 60 "$PY" -m mtal_jax.al.archive_cli save "$EXP_DIR" /tmp/gpu_check_archive \
+    --keep="$ARCHIVE_KEEP"
+fi
+(cd "$EXP_DIR" && find . -type f \( -name '*.json' -o -name '*.jsonl' -o -name '*.md' \
+  -o -name '*.png' -o -name '*.log' \) -not -path '*/train/latest/*' -not -path '*/train/best/*' \
+  -print0 | tar -czf "$WORK/experiment.tgz" --null -T -) || echo "no experiment directory to pack"
+if [ -e /tmp/gpu_check_archive/archive.json ] || [ -e /tmp/gpu_check_archive/parallel.json ]; then
+  # in pieces of 15 MiB (the device tool brings back files of 16 MiB at most):
+  #   cat archive.tgz.part-* | tar xz -C <folder>
+  tar -czf - -C /tmp/gpu_check_archive . | split -b 15M - "$OUT/archive.tgz.part-"
 else
   echo "no archive: the next lease starts the experiment again"
 fi

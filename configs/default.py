@@ -149,6 +149,10 @@ def get_config(arg=None):
     # a long experiment the first strategies' paired comparisons complete first). Results
     # do not depend on it; a resumed experiment may change it.
     config.al.order = "trial"
+    # Trials this process runs, e.g. "3" or "3,4" ("" = all): one experiment spread over
+    # processes or machines, each in its own run directory (mtal_jax.al.parallel_cli runs
+    # them side by side and merges their records). Results do not depend on it.
+    config.al.run_trials = ""
     # Run directory of another experiment with the same data, model, training and cycles
     # (e.g. runs/repro_synthetic for the table1 preset): its finished reference, cycle-0
     # models and strategies equivalent to this run's (same strategy and hyperparameters;

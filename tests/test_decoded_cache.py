@@ -71,3 +71,18 @@ def test_budget_from_the_environment(monkeypatch):
         monkeypatch.setenv("MTAL_DECODED_CACHE_MB", bad)
         with pytest.raises(ValueError, match=f"MTAL_DECODED_CACHE_MB.*{bad!r}"):
             decoded_cache.budget_bytes()
+
+
+def test_a_builder_made_before_another_process_prepared_the_cache_reads_its_splits(tmp_path):
+    """Processes started at once on a fresh cache (al.parallel_cli): each made its builder
+    before the files existed; the one that waited for the preparation lock must still see
+    every split (it raised KeyError: 'test' on a GPU lease before this was fixed)."""
+    from mtal_jax.data import cache, synthetic
+
+    params = {"num_train": 4, "num_test": 2, "height": 32, "width": 32, "seed": 0}
+    waiting = synthetic.SyntheticDriving(data_dir=str(tmp_path), **params)  # no files yet
+    assert not waiting.info.splits
+    synthetic.prepare(str(tmp_path), **params)  # "the other process"
+    got = cache.download_and_prepare(waiting)
+    assert set(got.info.splits) == {"train", "test"}
+    assert got.info.splits["test"].num_examples == 2

@@ -312,3 +312,94 @@ def _make_results():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_run_trials_selects_the_trials_of_this_process_and_is_validated():
+    plan = experiment.plan_from_config(_config(run_trials="1"))
+    assert plan.run_trials == (1,)
+    assert [(t, s.name) for t, s in plan.run_order()] == [(1, "random")]  # ours runs trial 0
+    assert plan.strategies_of_trial(0) == ()
+    assert experiment.plan_from_config(_config(run_trials="1,0")).run_trials == (0, 1)
+    assert experiment.plan_from_config(_config()).run_trials == ()  # "" = every trial
+    for bad in ("2", "-1", "x", "0,,a"):
+        with pytest.raises(ValueError, match="run_trials"):
+            experiment.plan_from_config(_config(run_trials=bad))
+
+
+def _trimmed_base(source, target):
+    """``source`` (a finished experiment) with only its cycle-0 models: what the parts of
+    parallel_cli copy (bench/gpu_base.sh does the same to the main comparison's archive)."""
+    import shutil
+
+    shutil.copytree(source, target)
+    for trial in os.listdir(target):
+        if trial.startswith("trial_"):
+            for run in os.listdir(os.path.join(target, trial)):
+                if run != "cycle_0":
+                    shutil.rmtree(os.path.join(target, trial, run))
+    records = jsonio.read(os.path.join(target, "results.json"))
+    jsonio.write_atomic(
+        os.path.join(target, "results.json"), [r for r in records if r["cycle"] == 0]
+    )
+    return str(target)
+
+
+def test_parallel_cli_parts_give_the_records_of_one_process(tmp_path, data_dir, uninterrupted):
+    """One process per (strategy, trial) from the same cycle-0 models: the merged records
+    equal the single process's; archived, restored and run again, nothing is retrained."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    expected_dir, expected = uninterrupted
+    base = _trimmed_base(expected_dir, tmp_path / "base")
+    overrides = [
+        f"--config.data.data_dir={data_dir}", "--config.al.reference_map=0.5",
+        "--config.al.reference_miou=0.5",
+    ]  # fmt: skip
+    cmd = [
+        sys.executable, "-m", "mtal_jax.al.parallel_cli", "--config", "configs/tiny.py:repro",
+        "--jobs", "3", "--share_from", base,
+    ]  # fmt: skip
+    first = tmp_path / "par"
+    subprocess.run(
+        cmd + ["--workdir", str(first), "--archive_to", str(tmp_path / "arch"), "--", *overrides],
+        cwd=root, check=True, capture_output=True,
+    )  # fmt: skip
+    got = jsonio.read(str(first / "results.json"))
+    assert _key(got) == sorted(_key(expected))
+    by_key = {(r["trial"], r["strategy"], r["cycle"]): r for r in expected}
+    for r in got:
+        for k in ("map", "miou", "mdsq"):
+            assert r[k] == pytest.approx(
+                by_key[(r["trial"], r["strategy"], r["cycle"])][k], abs=1e-6
+            )
+    state = jsonio.read(str(first / "parallel.json"))
+    assert set(state["parts"]) == {"random.trial_0", "ours.trial_0", "random.trial_1"}
+    assert all(p["complete"] and p["rc"] == 0 for p in state["parts"].values())
+    assert os.path.exists(first / "paired.json") and os.path.exists(first / "mdsq.png")
+    # the archive restores into a new folder; every part is complete: none starts again
+    second = tmp_path / "again"
+    out = subprocess.run(
+        cmd + ["--workdir", str(second), "--restore_from", str(tmp_path / "arch"), "--", *overrides],
+        cwd=root, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    assert "3 parts, 3 complete, 0 to run" in out.stderr
+    assert jsonio.read(str(second / "results.json")) == got
+
+
+def test_parallel_cli_deadline_stops_running_parts_and_starts_no_more(tmp_path):
+    from mtal_jax.al import parallel_cli
+
+    parts = [parallel_cli.Part("random", t, str(tmp_path / f"p{t}")) for t in range(2)]
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    t0 = time.time()
+    state = parallel_cli.run_parts(
+        parts, {p.name: sleep for p in parts}, jobs=1, deadline_s=1.0, env=dict(os.environ),
+        poll_s=0.1,
+    )  # fmt: skip
+    assert time.time() - t0 < 30  # SIGINT ended the sleeping part
+    assert state["random.trial_0"]["rc"] not in (None, 0)
+    assert state["random.trial_1"]["rc"] is None  # never started
+    cmd = parallel_cli.command(parts[1], "configs/x.py:p", ["--config.a=1"], share_from="b")
+    assert cmd[-5:] == [
+        "--config.a=1", "--noprogress", "--config.al.strategies=random",
+        "--config.al.run_trials=1", "--config.al.share_from=b",
+    ]  # fmt: skip

@@ -139,6 +139,10 @@ def download_and_prepare(builder: tfds.core.DatasetBuilder) -> tfds.core.Dataset
 
     Never contacts GCS (datasets are built from the user's local files), and works for
     splits above TFDS's 1 GB in-memory buffer without TensorFlow (``no_tensorflow``).
+
+    Processes that start on a fresh cache at once (``al.parallel_cli``) wait for the one that
+    prepares it; their builders were made before the files existed, so their ``info`` (the
+    splits, the skipped counts) is read again from the prepared files.
     """
     with _preparing(builder):
         if not os.path.exists(os.path.join(builder.data_dir, "dataset_info.json")):
@@ -151,6 +155,8 @@ def download_and_prepare(builder: tfds.core.DatasetBuilder) -> tfds.core.Dataset
             builder.download_and_prepare(
                 download_config=tfds.download.DownloadConfig(try_download_gcs=False)
             )
+        if not builder.info.splits:  # prepared by another process while this one waited
+            builder.info.read_from_directory(builder.data_dir)
     return builder
 
 

@@ -181,7 +181,7 @@ def save(workdir: str, out: str, *, keep: Sequence[str] = (), load_variables=Non
             os.makedirs(os.path.join(tmp, os.path.dirname(rel)), exist_ok=True)
             shutil.copy2(os.path.join(workdir, rel), os.path.join(tmp, rel))
         if found.weights and load_variables is None:
-            load_variables = _variables_loader(workdir)
+            load_variables = variables_loader(workdir)
         for rel in found.weights:
             weights_file.save(
                 os.path.join(tmp, rel, weights_file.FILENAME),
@@ -224,7 +224,7 @@ def restore(archive_dir: str, workdir: str) -> None:
     shutil.copytree(archive_dir, workdir, dirs_exist_ok=True)
 
 
-def _variables_loader(workdir: str):
+def variables_loader(workdir: str):
     """``run_dir -> variables`` for the model of ``workdir``'s config (``loop.load_variables``)."""
     config = ml_collections.ConfigDict(jsonio.read(os.path.join(workdir, "config.json")))
     specs = setup_lib.strategy_specs(config)

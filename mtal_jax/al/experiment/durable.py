@@ -26,7 +26,7 @@ ADDED_KEYS: dict[str, Any] = {"loss.seg_class_weights": [], "al.share_from": ""}
 # Config keys that change when results appear, never what they are: left out of the
 # comparison with the saved config, so a resumed run may set them otherwise. (al.share_from
 # is compared: whether runs are copied from another experiment is part of what it is.)
-ORDER_KEYS: tuple[str, ...] = ("al.order",)
+ORDER_KEYS: tuple[str, ...] = ("al.order", "al.run_trials")
 
 
 def _parent_of(out: dict, dotted: str) -> tuple[dict, str] | None:

@@ -70,6 +70,9 @@ class Plan:
         ``"trial"`` runs every strategy of a trial before the next trial, ``"strategy"``
         every trial of a strategy before the next strategy (in config order), so the first
         strategies' comparisons are complete first. Results do not depend on it.
+      run_trials: the trials this process runs (``al.run_trials``; empty = all): the other
+        trials have no strategy here (``strategies_of_trial``), so they are neither trained,
+        copied nor archived. Results do not depend on it.
     """
 
     strategies: tuple[StrategySpec, ...]
@@ -91,13 +94,17 @@ class Plan:
     init_from: str = ""
     trials_per_strategy: dict[str, int] = dataclasses.field(default_factory=dict)
     order: str = "trial"
+    run_trials: tuple[int, ...] = ()
 
     def trials_of(self, name: str) -> int:
         """Trials that strategy ``name`` runs: trials 0 .. n - 1 (``num_trials`` by default)."""
         return int(self.trials_per_strategy.get(name, self.num_trials))
 
     def strategies_of_trial(self, trial: int) -> tuple[StrategySpec, ...]:
-        """The strategies that run in ``trial``, in config order (all share its cycle 0)."""
+        """The strategies that run in ``trial``, in config order (all share its cycle 0);
+        none for a trial outside ``run_trials``."""
+        if self.run_trials and trial not in self.run_trials:
+            return ()
         return tuple(s for s in self.strategies if trial < self.trials_of(s.name))
 
     def run_order(self) -> tuple[tuple[int, StrategySpec], ...]:
@@ -229,6 +236,33 @@ def trials_per_strategy(
 ORDERS = ("trial", "strategy")
 
 
+def run_trials(config: ml_collections.ConfigDict) -> tuple[int, ...]:
+    """``config.al.run_trials`` ("3,4"; "" = every trial; a list or an int also do) as
+    sorted trial indices (``Plan.run_trials``; empty = all).
+
+    Raises:
+      ValueError: an entry that is not an integer in [0, ``al.num_trials``).
+    """
+    given = config.al.get("run_trials", "")
+    if isinstance(given, str):
+        parts = [p.strip() for p in given.split(",") if p.strip()]
+    elif isinstance(given, int) and not isinstance(given, bool):
+        parts = [given]
+    else:
+        parts = list(given or ())
+    num_trials = int(config.al.num_trials)
+    out = set()
+    for p in parts:
+        t = int(p) if isinstance(p, int) or str(p).lstrip("-").isdigit() else None
+        if isinstance(p, bool) or t is None or not 0 <= t < num_trials:
+            raise ValueError(
+                f"config.al.run_trials = {given!r}: {p!r} is not a trial index in "
+                f"[0, {num_trials}) (al.num_trials = {num_trials})"
+            )
+        out.add(t)
+    return tuple(sorted(out))
+
+
 def run_order_name(config: ml_collections.ConfigDict) -> str:
     """``config.al.order`` (``Plan.order``; "trial" when the config has no such key).
 
@@ -271,6 +305,7 @@ def plan_from_config(
         init_from=os.path.expanduser(str(config.checkpoint.get("init_from", "") or "")),
         trials_per_strategy=trials_per_strategy(config, specs),
         order=run_order_name(config),
+        run_trials=run_trials(config),
     )
 
 

@@ -54,6 +54,7 @@ SHARED_EXEMPT: tuple[str, ...] = (
     "al.trials_per_strategy",
     "al.strategy",
     "al.order",
+    "al.run_trials",
     "al.share_from",
 )
 
@@ -189,6 +190,8 @@ def plan_shares(
     ):
         out.append(Share("reference", "reference"))
     for t in range(plan.num_trials):
+        if not plan.strategies_of_trial(t):
+            continue  # not run by this process (al.run_trials)
         cycle0 = os.path.join(f"trial_{t}", "cycle_0")
         here = os.path.join(workdir, cycle0)
         if not os.path.exists(here):
