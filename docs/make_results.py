@@ -944,6 +944,131 @@ def _device_line(gpu_run):
     return gpu + (f" ({lib})" if lib else "")
 
 
+# The main comparison's strategies run on a GPU as one process per (strategy, trial)
+# (``PARALLEL_JOBS`` of ``bench/gpu_check.sh``, ``mtal_jax.al.parallel_cli``), from the CPU
+# run's reference and cycle-0 models (``bench/gpu_base.sh``); the device facts and each
+# lease's ``parallel.json`` are in ``device/``.
+GPU_PARALLEL_RUNS = {"synthetic": "experiments/gpu_h200_parallel"}
+
+
+def _side_of_random(ci95):
+    """Where a gain's 95 % interval lies against 0: above / below random, or noise."""
+    lo, hi = ci95
+    if lo > 0:
+        return "above random"
+    if hi < 0:
+        return "below random"
+    return "not distinguishable from random at this power"
+
+
+def gpu_parallel_section(name, par_run, cpu_run, cpu_records, single_gpu_run=""):
+    """The subsection of the main comparison's strategies run on a GPU many processes at
+    once: how far the leases went and their throughput beside one process
+    (``single_gpu_run``'s median cycle), each strategy's paired gain over random on the GPU
+    beside the CPU's in the same trials and cycles (the runs start from the same cycle-0
+    models), and how far the selections agree."""
+    records = _read(os.path.join(par_run, "results.json")) or []
+    out = ["\n### The strategies on a GPU, many processes at once\n"]
+    if not records:
+        out.append(f"_(no records in `{par_run}`)_\n")
+        return "\n".join(out)
+    state = _read(os.path.join(par_run, "parallel.json")) or {}
+    parts = state.get("parts", {})
+    complete = sum(bool(p.get("complete")) for p in parts.values())
+    leases = [
+        _read(f) for f in sorted(glob.glob(os.path.join(par_run, "device", "lease*_parallel.json")))
+    ]
+    cfg = DATASETS.get(name, (name, "configs/<config>.py"))[1]
+    out.append(
+        f"Made with `PARALLEL_JOBS=10 BASE=gpu_base/repro_{name} EXPERIMENT={cfg}:repro bash "
+        f'bench/gpu_check.sh` (docs/benchmarks.md, "GPU check") on {_device_line(par_run)}: '
+        "the main comparison's (trial, strategy) runs as one process each, several at a time "
+        "(`python -m mtal_jax.al.parallel_cli`), each starting from the CPU run's reference "
+        "and its trial's cycle-0 model and pool (`bench/gpu_base.sh`): the GPU and the CPU "
+        "runs of a trial differ only in the hardware from cycle 1 on. "
+        f"{len(leases)} leases; {complete} of {len(parts)} strategy-trials have finished "
+        f"every cycle, the others continue from the archive in `{par_run}` "
+        "(`RESUME`).\n"
+    )
+    one = cycle_seconds(single_gpu_run) if single_gpu_run else math.nan
+    rows = [
+        (
+            "| lease | processes at once | experiment s | AL cycles trained | s per AL cycle, all "
+            "processes together | one process alone (s per cycle) |"
+        ),
+        "|---|---|---|---|---|---|",
+    ]
+    for i, lease in enumerate(leases, 1):
+        ran = [p for p in lease.get("parts", {}).values() if p.get("rc") is not None]
+        cycles = sum(max(p.get("records", 0) - 1, 0) for p in ran)  # less each cycle-0 copy
+        sec = float(lease.get("seconds", math.nan))
+        rows.append(
+            f"| {i} | {lease.get('jobs', DASH)} | {sec:.0f} | {cycles} | "
+            f"{sec / cycles if cycles else math.nan:.1f} | "
+            + (f"{one:.1f} |" if math.isfinite(one) else f"{DASH} |")
+        )
+    out += ["\n".join(rows) + "\n", (
+        "The experiment seconds include each process's start (imports, the dataset, "
+        "compilation) and the processes still running at the lease's deadline (their "
+        "unfinished cycles are not counted): a lower bound of the throughput.\n"
+    )]  # fmt: skip
+    # The span over which every trial of ours (the paper's strategy) is complete.
+    last = max(r["cycle"] for r in records)
+    k, n1 = 1, paired.paired_gain(records, "ours", last_cycle=1)["trials"]
+    while k < last and n1 and paired.paired_gain(records, "ours", last_cycle=k + 1)["trials"] == n1:
+        k += 1
+    rows = [
+        (
+            f"| strategy | trials | GPU: gain over random, mDSQ, cycles 1-{k} [95 % CI] | CPU, the "
+            f"same trials and cycles | GPU: mAP | GPU: mIoU | mDSQ on the GPU |"
+        ),
+        "|---|---|---|---|---|---|---|",
+    ]
+    found = {}
+    for s in dict.fromkeys(r["strategy"] for r in records):
+        if s == paired.BASELINE:
+            continue
+        g = paired.paired_gain(records, s, last_cycle=k)
+        if g["trials"] < 2:
+            continue
+        trials = {p["trial"] for p in g["per_trial"]}
+        c = paired.paired_gain([r for r in cpu_records if r["trial"] in trials], s, last_cycle=k)
+        found[s] = {"gpu": g, "cpu": c}
+        rows.append(
+            f"| {s} | {g['trials']} | {paired.format_interval(g)} | {paired.format_interval(c)} | "
+            f"{paired.format_interval(g['map'], 4)} | {paired.format_interval(g['miou'], 4)} | "
+            f"{_side_of_random(g['ci95'])} |"
+        )
+    cpu_by = {(r["trial"], r["strategy"], r["cycle"]): r for r in cpu_records}
+    agree = []
+    for s in dict.fromkeys(r["strategy"] for r in records):
+        mine = [r for r in records if r["strategy"] == s and r["cycle"] >= 1]
+        pairs = [(r, cpu_by.get((r["trial"], s, r["cycle"]))) for r in mine]
+        pairs = [(r, c) for r, c in pairs if c]
+        if pairs:
+            same = sum(r["labeled_ids"] == c["labeled_ids"] for r, c in pairs)
+            diff = float(np.mean([r["mdsq"] - c["mdsq"] for r, c in pairs]))
+            agree.append(f"{s} {same} of {len(pairs)} (mDSQ GPU - CPU {diff:+.4f} on average)")
+    out += [
+        (
+            f"Paired gains over random on the GPU, over cycles 1-{k} (50-{40 + 10 * k} % "
+            f"labeled: the span over which every `ours` trial has finished), beside the CPU's "
+            "gain in the same trials and cycles. The CPU's main result (cycles 1-5, all trials) "
+            "is in the paired table above.\n"
+        ),
+        "\n".join(rows) + "\n",
+        (
+            "The AL cycles' selections, GPU against CPU (same trial, strategy and cycle): the "
+            "labeled sets are equal in " + "; ".join(agree) + ". Random selects from the "
+            "trial's seed, so its sets agree exactly and only the arithmetic differs; a scored "
+            "strategy's scores differ in the last bits between the two machines, so its "
+            "selections part from the first scored cycle on, and the two machines give two "
+            "runs of the same protocol from the same cycle-0 model.\n"
+        ),
+    ]
+    return "\n".join(out), found
+
+
 def cycle_breakdown(run):
     """Where an AL cycle's wall time goes, from its training log (``logs/metrics.jsonl``)
     and ``wall.json``: medians over the run's finished cycles of the ms per step between
@@ -1168,7 +1293,7 @@ def gpu_section(name, gpu_run, cpu_run, cpu_records, cpu_config):
         (
             '"The same within noise": every interval holds 0 (compare their widths with the '
             "spread between trials, which the strategies' gains are read against). The "
-            "strategies' comparisons were not run on the GPU.\n"
+            "strategies' comparisons on a GPU are in the next subsection.\n"
         ),
     ]
     return "\n".join(out)
@@ -1273,12 +1398,13 @@ def score_makeup_section(run, table1_run, d):
 
 def dataset_section(
     name, run, table1_run, results_dir, composition=True, trials10_run="", link_root="results",
-    gpu_run="", balanced_run="",
+    gpu_run="", balanced_run="", gpu_parallel_run="",
 ):  # fmt: skip
     """The page section of one dataset; writes its files. Returns (markdown, claims).
     ``trials10_run``: the run directory of its ``trials10`` experiment ("": none planned);
     ``link_root``: ``results_dir`` relative to the page (its figure links); ``gpu_run``: the
-    main comparison's records made on a GPU (``GPU_RUNS``; "": none)."""
+    main comparison's records made on a GPU (``GPU_RUNS``; "": none); ``gpu_parallel_run``:
+    its strategies run on a GPU many processes at once (``GPU_PARALLEL_RUNS``; "": none)."""
     title, cfg, _, _ = DATASETS.get(name, (name, "configs/<config>.py", "", ""))
     d = os.path.join(results_dir, name)
     link = f"{link_root}/{name}"
@@ -1340,6 +1466,11 @@ def dataset_section(
         rows.update(t10_rows)
     if gpu_run:
         out.append(gpu_section(name, gpu_run, run, records, config))
+    if gpu_parallel_run:
+        text, found = gpu_parallel_section(name, gpu_parallel_run, run, records, gpu_run)
+        out.append(text)
+        if found:
+            _write(os.path.join(d, "gpu_parallel_paired.json"), json.dumps(found, indent=1) + "\n")
     t1, t1_config, t1_seconds = load_run(table1_run)
     out.append("\n### Table I: the three scores, both S_cls modes\n")
     if t1:
@@ -1573,13 +1704,15 @@ def makeup_summary(results_dir, names):
 
 def build(
     runs, results_dir, src_dir, composition=True, link_root="results", gpu_runs=None,
-    balanced_runs=None,
+    balanced_runs=None, gpu_parallel_runs=None,
 ):  # fmt: skip
     """The page's text; writes the per-dataset files. ``runs``: {dataset: (main, table1)} or
     {dataset: (main, table1, trials10)} ("" or a missing third: no ``trials10`` planned);
     ``link_root``: ``results_dir`` relative to the page's folder (its figure links);
     ``gpu_runs``: {dataset: the main comparison's records made on a GPU} (``GPU_RUNS``);
-    ``balanced_runs``: {dataset: its ``balanced`` run} (``BALANCED``)."""
+    ``balanced_runs``: {dataset: its ``balanced`` run} (``BALANCED``);
+    ``gpu_parallel_runs``: {dataset: its strategies run on a GPU in parallel}
+    (``GPU_PARALLEL_RUNS``)."""
     out = [
         "# Results\n",
         (
@@ -1637,6 +1770,7 @@ def build(
             name, run, t1, results_dir, composition=composition, trials10_run=t10,
             link_root=link_root, gpu_run=(gpu_runs or {}).get(name, ""),
             balanced_run=(balanced_runs or {}).get(name, ""),
+            gpu_parallel_run=(gpu_parallel_runs or {}).get(name, ""),
         )  # fmt: skip
         sections.append(text)
         all_rows[name] = rows
@@ -1674,6 +1808,13 @@ def main(argv=None):
                 default=GPU_RUNS[name] if os.path.exists(os.path.join(M, GPU_RUNS[name])) else "",
                 help=f"the main comparison of {name} made on a GPU ('': none)",
             )
+        if name in GPU_PARALLEL_RUNS:
+            par = GPU_PARALLEL_RUNS[name]
+            parser.add_argument(
+                f"--{name}_gpu_parallel",
+                default=par if os.path.exists(os.path.join(M, par)) else "",
+                help=f"the strategies of {name} run on a GPU in parallel ('': none)",
+            )
     parser.add_argument("--results_dir", default=os.path.join(M, "docs", "results"))
     parser.add_argument("--out", default=os.path.join(M, "docs", "results.md"))
     parser.add_argument("--src_dir", default=os.path.join(M, "docs", "results_src"))
@@ -1689,6 +1830,7 @@ def main(argv=None):
         link_root=link_root.replace(os.sep, "/"),
         gpu_runs={n: getattr(args, f"{n}_gpu") for n in GPU_RUNS},
         balanced_runs={n: getattr(args, f"{n}_balanced") for n in BALANCED},
+        gpu_parallel_runs={n: getattr(args, f"{n}_gpu_parallel") for n in GPU_PARALLEL_RUNS},
     )  # fmt: skip
     _write(args.out, text)
     print("written", args.out)
