@@ -391,13 +391,26 @@ def test_parallel_cli_deadline_stops_running_parts_and_starts_no_more(tmp_path):
     parts = [parallel_cli.Part("random", t, str(tmp_path / f"p{t}")) for t in range(2)]
     sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
     t0 = time.time()
-    state = parallel_cli.run_parts(
+    state, interrupted = parallel_cli.run_parts(
         parts, {p.name: sleep for p in parts}, jobs=1, deadline_s=1.0, env=dict(os.environ),
         poll_s=0.1,
     )  # fmt: skip
-    assert time.time() - t0 < 30  # SIGINT ended the sleeping part
+    assert time.time() - t0 < 30 and not interrupted  # SIGINT ended the sleeping part
     assert state["random.trial_0"]["rc"] not in (None, 0)
     assert state["random.trial_1"]["rc"] is None  # never started
+    # interrupted (Ctrl-C, or SIGTERM through main's handler): the same stop, then reported
+    import threading
+
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    t0 = time.time()
+    state, interrupted = parallel_cli.run_parts(
+        parts, {p.name: sleep for p in parts}, jobs=2, deadline_s=0.0, env=dict(os.environ),
+        poll_s=0.1,
+    )  # fmt: skip
+    timer.join()
+    assert interrupted and time.time() - t0 < 30
+    assert all(s["rc"] not in (None, 0) for s in state.values())  # both stopped
     cmd = parallel_cli.command(parts[1], "configs/x.py:p", ["--config.a=1"], share_from="b")
     assert cmd[-5:] == [
         "--config.a=1", "--noprogress", "--config.al.strategies=random",

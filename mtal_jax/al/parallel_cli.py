@@ -190,51 +190,70 @@ def _lazy(workdir: str):
 def run_parts(
     parts: list[Part], commands: dict[str, list[str]], *, jobs: int, deadline_s: float,
     env: dict[str, str], poll_s: float = 1.0,
-) -> dict[str, dict]:  # fmt: skip
+) -> tuple[dict[str, dict], bool]:  # fmt: skip
     """Runs ``commands`` (by part name) ``jobs`` at a time, in ``parts`` order, until all
-    have ended or ``deadline_s`` (0: none) has passed (then SIGINT, SIGKILL after 60 s).
+    have ended, ``deadline_s`` (0: none) has passed or this process is interrupted
+    (KeyboardInterrupt: Ctrl-C, or SIGTERM as ``main`` installs it). Then no part starts,
+    the running ones get SIGINT (the exact resume's stop) and SIGKILL 60 s later, and this
+    returns once they have ended. The parts run in their own sessions: a Ctrl-C at the
+    terminal reaches them once, through this process.
 
     Returns:
-      ``{part: {"rc": exit status or None (never started), "seconds": wall time}}``.
+      ``({part: {"rc": exit status or None (never started), "seconds": wall time}},
+      interrupted)``.
     """
     t0 = time.time()
     waiting = list(parts)
     running: dict[str, tuple[subprocess.Popen, float, object]] = {}
     state = {p.name: {"rc": None, "seconds": 0.0} for p in parts}
     stopped_at = None
+    interrupted = False
     while waiting or running:
-        late = deadline_s > 0 and time.time() - t0 >= deadline_s
-        if late and stopped_at is None:
-            stopped_at = time.time()
-            if waiting:
-                log.info("deadline: %d parts not started", len(waiting))
-            waiting = []
-            for proc, _, _ in running.values():
-                proc.send_signal(signal.SIGINT)
-        if stopped_at is not None and time.time() - stopped_at > _KILL_AFTER_S:
-            for proc, _, _ in running.values():
-                proc.kill()
-        while waiting and len(running) < jobs:
-            p = waiting.pop(0)
-            os.makedirs(os.path.dirname(p.workdir), exist_ok=True)
-            logf = open(f"{p.workdir}.log", "a")  # noqa: SIM115 (closed when it ends)
-            proc = subprocess.Popen(
-                commands[p.name], stdout=logf, stderr=subprocess.STDOUT, env=env
-            )
-            running[p.name] = (proc, time.time(), logf)
-            log.info("started %s (pid %d; log %s.log)", p.name, proc.pid, p.workdir)
-        for name, (proc, start, logf) in list(running.items()):
-            if proc.poll() is None:
-                continue
-            logf.close()
-            del running[name]
-            state[name] = {"rc": proc.returncode, "seconds": round(time.time() - start, 1)}
-            level = logging.INFO if proc.returncode == 0 else logging.WARNING
-            log.log(
-                level, "%s ended: rc %d after %.0f s", name, proc.returncode, time.time() - start
-            )
-        time.sleep(poll_s)
-    return state
+        try:
+            if stopped_at is None and (
+                interrupted or (deadline_s > 0 and time.time() - t0 >= deadline_s)
+            ):
+                stopped_at = time.time()
+                log.info(
+                    "%s: stopping %d running parts; %d not started",
+                    "interrupted" if interrupted else "deadline", len(running), len(waiting),
+                )  # fmt: skip
+                waiting = []
+                for proc, _, _ in running.values():
+                    proc.send_signal(signal.SIGINT)
+            if stopped_at is not None and time.time() - stopped_at > _KILL_AFTER_S:
+                for proc, _, _ in running.values():
+                    proc.kill()
+            while waiting and len(running) < jobs:
+                p = waiting.pop(0)
+                os.makedirs(os.path.dirname(p.workdir), exist_ok=True)
+                logf = open(f"{p.workdir}.log", "a")  # noqa: SIM115 (closed when it ends)
+                proc = subprocess.Popen(
+                    commands[p.name], stdout=logf, stderr=subprocess.STDOUT, env=env,
+                    start_new_session=True,
+                )  # fmt: skip
+                running[p.name] = (proc, time.time(), logf)
+                log.info("started %s (pid %d; log %s.log)", p.name, proc.pid, p.workdir)
+            for name, (proc, start, logf) in list(running.items()):
+                if proc.poll() is None:
+                    continue
+                logf.close()
+                del running[name]
+                state[name] = {"rc": proc.returncode, "seconds": round(time.time() - start, 1)}
+                level = logging.INFO if proc.returncode == 0 else logging.WARNING
+                log.log(
+                    level, "%s ended: rc %d after %.0f s", name, proc.returncode,
+                    time.time() - start,
+                )  # fmt: skip
+            time.sleep(poll_s)
+        except KeyboardInterrupt:
+            interrupted = True  # the next pass stops the parts; a second one waits on
+    return state, interrupted
+
+
+def _interrupt(signum, frame):
+    """SIGTERM handler: stop as on Ctrl-C (``run_parts``)."""
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str]) -> None:
@@ -254,8 +273,9 @@ def main(argv: list[str]) -> None:
         log.info("restored parts %s from %s", restore(_RESTORE.value, workdir), _RESTORE.value)
     parts = plan_parts(plan, workdir)
     todo = [p for p in parts if not is_complete(p, plan.num_cycles)]
-    log.info("%d parts, %d complete, %d to run, %d at a time", len(parts),
-             len(parts) - len(todo), len(todo), _JOBS.value)  # fmt: skip
+    log.info("%d parts, %d complete, %d to run, %s", len(parts), len(parts) - len(todo),
+             len(todo), "none started (--merge_only)" if _MERGE_ONLY.value
+             else f"{_JOBS.value} at a time")  # fmt: skip
     env = dict(os.environ)
     env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{min(0.75, 0.9 / _JOBS.value):.3f}")
     commands = {
@@ -264,9 +284,13 @@ def main(argv: list[str]) -> None:
     }  # fmt: skip
     t0 = time.time()
     ran: dict[str, dict] = {}
+    interrupted = False
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         if not _MERGE_ONLY.value:
-            ran = run_parts(todo, commands, jobs=_JOBS.value, deadline_s=_DEADLINE.value, env=env)
+            ran, interrupted = run_parts(
+                todo, commands, jobs=_JOBS.value, deadline_s=_DEADLINE.value, env=env
+            )
     finally:
         state = {
             "config": _CONFIG.value, "overrides": overrides, "share_from": _SHARE_FROM.value,
@@ -285,6 +309,8 @@ def main(argv: list[str]) -> None:
         if _ARCHIVE.value:
             save(parts, workdir, _ARCHIVE.value)
             log.info("archived into %s", _ARCHIVE.value)
+    if interrupted:  # the parts have stopped and everything is merged: exit 130
+        raise KeyboardInterrupt
 
 
 if __name__ == "__main__":  # flags here: importing the module defines none
