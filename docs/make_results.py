@@ -1644,6 +1644,34 @@ def side_by_side(all_rows):
     return "\n".join(lines) + "\n"
 
 
+def gpu_summary(results_dir, names):
+    """One paragraph under the side-by-side: ``ours`` against random on a GPU beside the CPU
+    in the same trials and cycles (``gpu_parallel_paired.json`` of
+    ``gpu_parallel_section``); "" when none is written."""
+    out = []
+    for name in names:
+        data = (_read(os.path.join(results_dir, name, "gpu_parallel_paired.json")) or {}).get(
+            "ours"
+        )
+        if not data:
+            continue
+        g, c = data["gpu"], data["cpu"]
+        cyc = g["cycles"]
+        out.append(
+            f"{DATASETS.get(name, (name,))[0]}: ours > random in mDSQ over cycles "
+            f"{cyc[0]}-{cyc[-1]} {paired.format_interval(g)} on the GPU ({g['trials']} trials, "
+            f"{_side_of_random(g['ci95'])}), {paired.format_interval(c)} on the CPU in the same "
+            "trials and cycles"
+        )
+    if not out:
+        return ""
+    return (
+        "On other hardware: the main comparison's strategies also ran on a GPU (NVIDIA H200, "
+        "many processes at once, from the CPU runs' cycle-0 models; see \"The strategies on "
+        'a GPU" below). ' + "; ".join(out) + ".\n"
+    )
+
+
 def makeup_summary(results_dir, names):
     """One paragraph under the side-by-side: what ``ours``' combined score amounts to in each
     dataset's main comparison (``score_diagnostics.json`` of ``score_makeup_section``); ""
@@ -1776,6 +1804,7 @@ def build(
         all_rows[name] = rows
     out += ["## Side by side with the paper\n", side_by_side(all_rows)]
     out.append(makeup_summary(results_dir, list(all_rows)))
+    out.append(gpu_summary(results_dir, list(all_rows)))
     out += sections
     history = os.path.join(src_dir, "history.md")
     if os.path.exists(history):

@@ -638,3 +638,44 @@ def test_balanced_section_pairs_the_new_strategy_with_random_and_ours(tmp_path):
     assert rows["| ours_balanced vs random"].endswith("| better |")
     assert rows["| ours vs random"].endswith("| not distinguishable from noise |")
     assert (tmp_path / "results" / "synthetic_balanced" / "paired.json").exists()
+
+
+def test_gpu_parallel_section_pairs_the_gpu_strategies_over_ours_complete_cycles(tmp_path):
+    """The parallel GPU subsection: lease throughput from each lease's parallel.json, the
+    gains over random on the GPU over the cycles where every ours trial has finished, beside
+    the CPU's gain in the same trials and cycles, and the selections' agreement."""
+    mr = _load()
+    cpu = _records({"ours": [0.02, 0.03, 0.025]})
+    for r in cpu:
+        r["labeled_ids"] = [r["trial"], r["cycle"]]
+    gpu = [dict(r, mdsq=r["mdsq"] + (0.001 if r["strategy"] == "ours" else 0.0)) for r in cpu]
+    gpu = [r for r in gpu if not (r["strategy"] == "ours" and r["trial"] == 2 and r["cycle"] > 3)]
+    gpu = [dict(r, labeled_ids=[]) if r["strategy"] == "ours" and r["cycle"] else r for r in gpu]
+    par = tmp_path / "par"
+    (par / "device").mkdir(parents=True)
+    (par / "results.json").write_text(json.dumps(gpu))
+    parts = {f"{s}.trial_{t}": {"complete": s == "random", "records": 6} for s in ("random", "ours")
+             for t in range(3)}  # fmt: skip
+    (par / "parallel.json").write_text(json.dumps({"parts": parts}))
+    lease = {"jobs": 6, "seconds": 120.0, "parts": {k: dict(v, rc=0) for k, v in parts.items()}}
+    (par / "device" / "lease1_parallel.json").write_text(json.dumps(lease))
+    single = tmp_path / "single"
+    (single / "trial_0" / "random" / "cycle_1").mkdir(parents=True)
+    (single / "trial_0" / "random" / "cycle_1" / "wall.json").write_text('{"seconds": 13.0}')
+    text, found = mr.gpu_parallel_section("synthetic", str(par), "", cpu, str(single))
+    assert "3 of 6 strategy-trials have finished every cycle" in text
+    assert "| 1 | 6 | 120 | 30 | 4.0 | 13.0 |" in text  # 6 parts x 5 AL cycles in 120 s
+    assert "over cycles 1-3 (50-70 % labeled" in text  # ours trial 2 stops at cycle 3
+    g, c = found["ours"]["gpu"], found["ours"]["cpu"]
+    assert g["cycles"] == [1, 2, 3] and g["trials"] == c["trials"] == 3
+    assert g["mean"] == pytest.approx(c["mean"] + 0.001)
+    assert "| ours | 3 | +0.026 [" in text and "above random |" in text
+    assert "random 15 of 15" in text and "ours 0 of 13" in text
+    assert mr._side_of_random([-0.1, 0.2]).startswith("not distinguishable")
+    results = tmp_path / "results" / "synthetic"
+    results.mkdir(parents=True)
+    (results / "gpu_parallel_paired.json").write_text(json.dumps(found))
+    summary = mr.gpu_summary(str(tmp_path / "results"), ["synthetic", "camvid"])
+    assert "ours > random in mDSQ over cycles 1-3 +0.026 [" in summary
+    assert "on the GPU (3 trials, above random)" in summary
+    assert mr.gpu_summary(str(tmp_path / "results"), ["camvid"]) == ""
