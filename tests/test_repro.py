@@ -398,6 +398,14 @@ def test_parallel_cli_deadline_stops_running_parts_and_starts_no_more(tmp_path):
     assert time.time() - t0 < 30 and not interrupted  # SIGINT ended the sleeping part
     assert state["random.trial_0"]["rc"] not in (None, 0)
     assert state["random.trial_1"]["rc"] is None  # never started
+    assert state["random.trial_0"]["stopped"] and parallel_cli.failed_parts(state) == []
+    # a part that fails on its own is reported (the launcher then exits 1)
+    fail = [sys.executable, "-c", "raise SystemExit(3)"]
+    state, _ = parallel_cli.run_parts(
+        parts, {p.name: fail for p in parts}, jobs=2, deadline_s=0.0, env=dict(os.environ),
+        poll_s=0.1,
+    )  # fmt: skip
+    assert parallel_cli.failed_parts(state) == ["random.trial_0", "random.trial_1"]
     # interrupted (Ctrl-C, or SIGTERM through main's handler): the same stop, then reported
     import threading
 

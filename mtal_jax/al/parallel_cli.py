@@ -28,6 +28,9 @@ independent once a trial's cycle-0 model exists, so this launcher runs them as s
   ``<workdir>/parallel.json`` (each part's state and wall time); ``config.json`` there is
   the launched config, for readers (``train.py`` does not run on this folder: rerun this
   command);
+- a part that fails on its own (not stopped) does not stop the others; at the end the
+  launcher exits 1 naming the failed parts and their logs (Ctrl-C or SIGTERM: it stops the
+  parts as at the deadline, merges, archives and exits 130);
 - ``--merge_only``: no part starts; the records the parts have are merged (parts gathered
   from several machines or archives, e.g. a folder of ``--archive_to`` archives);
 - ``--archive_to``: then every part is archived (``al.experiment.archive``) into
@@ -199,8 +202,8 @@ def run_parts(
     terminal reaches them once, through this process.
 
     Returns:
-      ``({part: {"rc": exit status or None (never started), "seconds": wall time}},
-      interrupted)``.
+      ``({part: {"rc": exit status or None (never started), "seconds": wall time,
+      "stopped": whether it ended after the stop}}, interrupted)``.
     """
     t0 = time.time()
     waiting = list(parts)
@@ -239,7 +242,10 @@ def run_parts(
                     continue
                 logf.close()
                 del running[name]
-                state[name] = {"rc": proc.returncode, "seconds": round(time.time() - start, 1)}
+                state[name] = {
+                    "rc": proc.returncode, "seconds": round(time.time() - start, 1),
+                    "stopped": stopped_at is not None,  # by the deadline or an interrupt
+                }  # fmt: skip
                 level = logging.INFO if proc.returncode == 0 else logging.WARNING
                 log.log(
                     level, "%s ended: rc %d after %.0f s", name, proc.returncode,
@@ -249,6 +255,12 @@ def run_parts(
         except KeyboardInterrupt:
             interrupted = True  # the next pass stops the parts; a second one waits on
     return state, interrupted
+
+
+def failed_parts(state: dict[str, dict]) -> list[str]:
+    """The parts of ``run_parts``' state that ended with an error on their own (not those
+    the deadline or an interrupt stopped, nor those never started)."""
+    return [n for n, s in state.items() if s["rc"] not in (None, 0) and not s.get("stopped")]
 
 
 def _interrupt(signum, frame):
@@ -311,6 +323,9 @@ def main(argv: list[str]) -> None:
             log.info("archived into %s", _ARCHIVE.value)
     if interrupted:  # the parts have stopped and everything is merged: exit 130
         raise KeyboardInterrupt
+    if failed := failed_parts(ran):
+        logs = ", ".join(os.path.join(workdir, PARTS, f"{name}.log") for name in failed[:3])
+        sys.exit(f"error: {len(failed)} parts failed ({', '.join(failed)}); see {logs}")
 
 
 if __name__ == "__main__":  # flags here: importing the module defines none
