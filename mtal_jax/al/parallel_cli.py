@@ -60,7 +60,7 @@ if __name__ == "__main__":
     runtime.configure_host_devices()  # archiving loads weights saved over the parts' devices
 
 from mtal_jax import config_file, jsonio, reporting
-from mtal_jax.al.experiment import archive
+from mtal_jax.al.experiment import archive, share
 from mtal_jax.al.experiment import setup as setup_lib
 
 log = logging.getLogger("mtal_jax.al.parallel_cli")
@@ -280,9 +280,12 @@ def main(argv: list[str]) -> None:
             raise ValueError("al.run_trials is set per part by parallel_cli: leave it empty")
         if _JOBS.value < 1:
             raise ValueError(f"--jobs must be >= 1, got {_JOBS.value}")
-    workdir = _WORKDIR.value
-    if _RESTORE.value:
-        log.info("restored parts %s from %s", restore(_RESTORE.value, workdir), _RESTORE.value)
+        if _SHARE_FROM.value:  # checked once here rather than failing in every part
+            share.check_source(_SHARE_FROM.value, config.to_dict())
+        workdir = _WORKDIR.value
+        if _RESTORE.value:
+            done = restore(_RESTORE.value, workdir)
+            log.info("restored parts %s from %s", done, _RESTORE.value)
     parts = plan_parts(plan, workdir)
     todo = [p for p in parts if not is_complete(p, plan.num_cycles)]
     log.info("%d parts, %d complete, %d to run, %s", len(parts), len(parts) - len(todo),
