@@ -998,19 +998,32 @@ def gpu_parallel_section(name, par_run, cpu_run, cpu_records, single_gpu_run="")
         ),
         "|---|---|---|---|---|---|",
     ]
+    lease_cycles = []
     for i, lease in enumerate(leases, 1):
         ran = [p for p in lease.get("parts", {}).values() if p.get("rc") is not None]
         cycles = sum(max(p.get("records", 0) - 1, 0) for p in ran)  # less each cycle-0 copy
+        lease_cycles.append(cycles)
         sec = float(lease.get("seconds", math.nan))
         rows.append(
             f"| {i} | {lease.get('jobs', DASH)} | {sec:.0f} | {cycles} | "
             f"{sec / cycles if cycles else math.nan:.1f} | "
             + (f"{one:.1f} |" if math.isfinite(one) else f"{DASH} |")
         )
+    rates = [float(le["seconds"]) / c for le, c in zip(leases, lease_cycles) if c]
+    whole = len(parts) * 5  # AL cycles of the whole comparison (cycles 1-5 of every part)
     out += ["\n".join(rows) + "\n", (
         "The experiment seconds include each process's start (imports, the dataset, "
         "compilation) and the processes still running at the lease's deadline (their "
-        "unfinished cycles are not counted): a lower bound of the throughput.\n"
+        "unfinished cycles are not counted): a lower bound of the throughput."
+        + (
+            f" At the best lease's rate the comparison's {whole} AL cycles take about "
+            f"{_hours(min(rates) * whole)} of this GPU"
+            + (f", against {_hours(one * whole)} for one process" if math.isfinite(one) else "")
+            + "."
+            if rates and parts
+            else ""
+        )
+        + "\n"
     )]  # fmt: skip
     # The span over which every trial of ours (the paper's strategy) is complete.
     last = max(r["cycle"] for r in records)

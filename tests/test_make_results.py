@@ -665,6 +665,7 @@ def test_gpu_parallel_section_pairs_the_gpu_strategies_over_ours_complete_cycles
     text, found = mr.gpu_parallel_section("synthetic", str(par), "", cpu, str(single))
     assert "3 of 6 strategy-trials have finished every cycle" in text
     assert "| 1 | 6 | 120 | 30 | 4.0 | 13.0 |" in text  # 6 parts x 5 AL cycles in 120 s
+    assert "comparison's 30 AL cycles take about 2.0 min of this GPU, against 6.5 min" in text
     assert "over cycles 1-3 (50-70 % labeled" in text  # ours trial 2 stops at cycle 3
     g, c = found["ours"]["gpu"], found["ours"]["cpu"]
     assert g["cycles"] == [1, 2, 3] and g["trials"] == c["trials"] == 3
