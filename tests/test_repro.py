@@ -424,3 +424,26 @@ def test_parallel_cli_deadline_stops_running_parts_and_starts_no_more(tmp_path):
         "--config.a=1", "--noprogress", "--config.al.strategies=random",
         "--config.al.run_trials=1", "--config.al.share_from=b",
     ]  # fmt: skip
+
+
+def test_parallel_cli_warmup_starts_the_others_after_the_first_part_records_a_cycle(tmp_path):
+    from mtal_jax.al import parallel_cli
+
+    parts = [parallel_cli.Part("random", t, str(tmp_path / f"p{t}")) for t in range(3)]
+    first = (
+        "import json, os, sys, time; w = sys.argv[1]; time.sleep(1.5); os.makedirs(w); "
+        "open(w + '.warm', 'w').write(str(time.time())); "
+        "json.dump([{'trial': 0, 'strategy': 'random', 'cycle': 1}], open(w + '/results.json', 'w')); "
+        "time.sleep(1.0)"
+    )  # fmt: skip
+    other = "import sys, time; open(sys.argv[1] + '.start', 'w').write(str(time.time()))"
+    commands = {parts[0].name: [sys.executable, "-c", first, parts[0].workdir]}
+    commands.update({p.name: [sys.executable, "-c", other, p.workdir] for p in parts[1:]})
+    state, _ = parallel_cli.run_parts(
+        parts, commands, jobs=3, deadline_s=0.0, env=dict(os.environ), poll_s=0.1, warmup=True
+    )
+    assert parallel_cli.failed_parts(state) == [] and all(s["rc"] == 0 for s in state.values())
+    warm = float((tmp_path / "p0.warm").read_text())
+    for t in (1, 2):  # started after the first part's first AL cycle, before it ended
+        start = float((tmp_path / f"p{t}.start").read_text())
+        assert warm <= start < warm + 5.0

@@ -19,6 +19,10 @@ independent once a trial's cycle-0 model exists, so this launcher runs them as s
   e.g. a restored archive of the main comparison) is passed on as ``al.share_from``, so
   each part copies the reference and its trial's cycle-0 model instead of training them;
   without it every part trains them itself;
+- ``--warmup`` (the default; ``--nowarmup`` starts all at once): the first part runs alone
+  until it has recorded its first AL cycle, so that the others read its compiled programs
+  from XLA's persistent cache (``~/.cache/mtal_jax/xla``) instead of all compiling at once
+  (docs/benchmarks.md, "Many processes on one GPU": 20 % less wall time on the CPU);
 - a part whose records are complete is not started again; any other part resumes exactly
   (the same command again continues all of them);
 - ``--deadline_s``: when it has passed no part starts, and the running ones are stopped
@@ -190,16 +194,24 @@ def _lazy(workdir: str):
     return load
 
 
+def warmed_up(part: Part) -> bool:
+    """Whether ``part`` has recorded an AL cycle (cycle >= 1): its programs (training,
+    evaluation, its strategy's scoring) are compiled and in XLA's persistent cache."""
+    return any(r["cycle"] >= 1 for r in records_of(part))
+
+
 def run_parts(
     parts: list[Part], commands: dict[str, list[str]], *, jobs: int, deadline_s: float,
-    env: dict[str, str], poll_s: float = 1.0,
+    env: dict[str, str], poll_s: float = 1.0, warmup: bool = False,
 ) -> tuple[dict[str, dict], bool]:  # fmt: skip
     """Runs ``commands`` (by part name) ``jobs`` at a time, in ``parts`` order, until all
     have ended, ``deadline_s`` (0: none) has passed or this process is interrupted
     (KeyboardInterrupt: Ctrl-C, or SIGTERM as ``main`` installs it). Then no part starts,
     the running ones get SIGINT (the exact resume's stop) and SIGKILL 60 s later, and this
     returns once they have ended. The parts run in their own sessions: a Ctrl-C at the
-    terminal reaches them once, through this process.
+    terminal reaches them once, through this process. ``warmup``: the first part runs alone
+    until it has recorded an AL cycle (``warmed_up``) or ended, so that the others find its
+    compiled programs in the persistent compilation cache instead of all compiling at once.
 
     Returns:
       ``({part: {"rc": exit status or None (never started), "seconds": wall time,
@@ -227,7 +239,12 @@ def run_parts(
             if stopped_at is not None and time.time() - stopped_at > _KILL_AFTER_S:
                 for proc, _, _ in running.values():
                     proc.kill()
-            while waiting and len(running) < jobs:
+            # warm-up: the first part alone until it has recorded an AL cycle or ended
+            holding = (
+                warmup and bool(parts) and state[parts[0].name]["rc"] is None
+                and not warmed_up(parts[0])
+            )  # fmt: skip
+            while waiting and len(running) < (1 if holding else jobs):
                 p = waiting.pop(0)
                 os.makedirs(os.path.dirname(p.workdir), exist_ok=True)
                 logf = open(f"{p.workdir}.log", "a")  # noqa: SIM115 (closed when it ends)
@@ -304,8 +321,9 @@ def main(argv: list[str]) -> None:
     try:
         if not _MERGE_ONLY.value:
             ran, interrupted = run_parts(
-                todo, commands, jobs=_JOBS.value, deadline_s=_DEADLINE.value, env=env
-            )
+                todo, commands, jobs=_JOBS.value, deadline_s=_DEADLINE.value, env=env,
+                warmup=_WARMUP.value,
+            )  # fmt: skip
     finally:
         state = {
             "config": _CONFIG.value, "overrides": overrides, "share_from": _SHARE_FROM.value,
@@ -343,6 +361,12 @@ if __name__ == "__main__":  # flags here: importing the module defines none
     _RESTORE = flags.DEFINE_string("restore_from", "", "An archive of this launcher to restore.")
     _ARCHIVE = flags.DEFINE_string("archive_to", "", "Archive the parts and merged files here.")
     _PYTHON = flags.DEFINE_string("python", sys.executable, "The Python that runs train.py.")
+    _WARMUP = flags.DEFINE_bool(
+        "warmup",
+        True,
+        "Run the first part alone until its first AL cycle (fills the compilation cache "
+        "the others then read; --nowarmup: all at once).",
+    )
     _MERGE_ONLY = flags.DEFINE_bool(
         "merge_only", False, "Start no part: merge (and archive) the records the parts have."
     )
