@@ -39,10 +39,11 @@
 # experiments/gpu_h200_synthetic and travels with the next call, see docs/benchmarks.md):
 #   DEADLINE_S=540 GPU_CHECK_TESTS=none GPU_CHECK_BENCH=0 EXPERIMENT=configs/default.py:repro \
 #     RESUME=experiments/gpu_h200_synthetic OUT=... bash bench/gpu_check.sh
-# or, many processes at once from the CPU's reference and cycle-0 models:
-#   PARALLEL_JOBS=10 BASE=gpu_base/repro_synthetic RESUME=experiments/gpu_h200_parallel \
-#     DEADLINE_S=560 GPU_CHECK_TESTS=none GPU_CHECK_BENCH=0 EXPERIMENT=configs/default.py:repro \
-#     OUT=... bash bench/gpu_check.sh
+# or, many processes at once from the CPU's reference and cycle-0 models, the parts of a
+# few strategies per call (bench/gpu_resume.sh; back with bench/gpu_merge_back.sh):
+#   PARALLEL_JOBS=10 BASE=gpu_base/repro_synthetic RESUME=gpu_resume DEADLINE_S=540 \
+#     GPU_CHECK_TESTS=none GPU_CHECK_BENCH=0 EXPERIMENT=configs/default.py:repro \
+#     EXPERIMENT_ARGS=--config.al.strategies=random,ours OUT=... bash bench/gpu_check.sh
 #
 # GPU_CHECK_CPU=1 runs the same stages on the CPU with small sizes (how this script is
 # tested where no GPU is lent; then the GPU-only facts (nvidia-smi, peak) are skipped).

@@ -430,11 +430,16 @@ def test_parallel_cli_warmup_starts_the_others_after_the_first_part_records_a_cy
     from mtal_jax.al import parallel_cli
 
     parts = [parallel_cli.Part("random", t, str(tmp_path / f"p{t}")) for t in range(3)]
+    os.makedirs(parts[0].workdir)  # restored with an AL cycle from another machine: cold cache
+    jsonio.write_atomic(
+        os.path.join(parts[0].workdir, "results.json"),
+        [{"trial": 0, "strategy": "random", "cycle": c} for c in (0, 1)],
+    )
     first = (
-        "import json, os, sys, time; w = sys.argv[1]; time.sleep(1.5); os.makedirs(w); "
+        "import json, os, sys, time; w = sys.argv[1]; time.sleep(1.5); "
         "open(w + '.warm', 'w').write(str(time.time())); "
-        "json.dump([{'trial': 0, 'strategy': 'random', 'cycle': 1}], open(w + '/results.json', 'w')); "
-        "time.sleep(1.0)"
+        "json.dump([{'trial': 0, 'strategy': 'random', 'cycle': c} for c in (0, 1, 2)], "
+        "open(w + '/results.json', 'w')); time.sleep(1.0)"
     )  # fmt: skip
     other = "import sys, time; open(sys.argv[1] + '.start', 'w').write(str(time.time()))"
     commands = {parts[0].name: [sys.executable, "-c", first, parts[0].workdir]}

@@ -55,6 +55,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 
 from absl import app, flags
 
@@ -143,8 +144,10 @@ def merge(parts: list[Part], workdir: str, config_dict: dict, state: dict) -> li
     return records
 
 
-def restore(archive_dir: str, workdir: str) -> list[str]:
-    """Restores every part archived in ``archive_dir`` (``save``) that ``workdir`` lacks.
+def restore(archive_dir: str, workdir: str, names: Collection[str] | None = None) -> list[str]:
+    """Restores every part archived in ``archive_dir`` (``save``) that ``workdir`` lacks;
+    with ``names``, only those parts (the ones this launch runs: an archive carried to
+    another machine may hold only them).
 
     Returns:
       The parts restored.
@@ -157,6 +160,8 @@ def restore(archive_dir: str, workdir: str) -> list[str]:
     done = []
     for name in sorted(os.listdir(root)):
         target = os.path.join(workdir, PARTS, name)
+        if names is not None and name not in names:
+            continue
         if os.path.exists(os.path.join(root, name, archive.MANIFEST)) and not os.path.exists(
             target
         ):
@@ -194,10 +199,11 @@ def _lazy(workdir: str):
     return load
 
 
-def warmed_up(part: Part) -> bool:
-    """Whether ``part`` has recorded an AL cycle (cycle >= 1): its programs (training,
-    evaluation, its strategy's scoring) are compiled and in XLA's persistent cache."""
-    return any(r["cycle"] >= 1 for r in records_of(part))
+def al_cycles(part: Part) -> int:
+    """The AL cycles (cycle >= 1) ``part`` has recorded. One more than at its start means
+    that its programs (training, evaluation, its strategy's scoring) are compiled and in
+    XLA's persistent cache."""
+    return sum(r["cycle"] >= 1 for r in records_of(part))
 
 
 def run_parts(
@@ -210,8 +216,9 @@ def run_parts(
     the running ones get SIGINT (the exact resume's stop) and SIGKILL 60 s later, and this
     returns once they have ended. The parts run in their own sessions: a Ctrl-C at the
     terminal reaches them once, through this process. ``warmup``: the first part runs alone
-    until it has recorded an AL cycle (``warmed_up``) or ended, so that the others find its
-    compiled programs in the persistent compilation cache instead of all compiling at once.
+    until it has recorded an AL cycle more than it had (``al_cycles``; a restored part may
+    have some) or ended, so that the others find its compiled programs in the persistent
+    compilation cache instead of all compiling at once.
 
     Returns:
       ``({part: {"rc": exit status or None (never started), "seconds": wall time,
@@ -223,6 +230,7 @@ def run_parts(
     state = {p.name: {"rc": None, "seconds": 0.0} for p in parts}
     stopped_at = None
     interrupted = False
+    had = al_cycles(parts[0]) if warmup and parts else 0
     while waiting or running:
         try:
             if stopped_at is None and (
@@ -242,7 +250,7 @@ def run_parts(
             # warm-up: the first part alone until it has recorded an AL cycle or ended
             holding = (
                 warmup and bool(parts) and state[parts[0].name]["rc"] is None
-                and not warmed_up(parts[0])
+                and al_cycles(parts[0]) <= had
             )  # fmt: skip
             while waiting and len(running) < (1 if holding else jobs):
                 p = waiting.pop(0)
@@ -300,10 +308,10 @@ def main(argv: list[str]) -> None:
         if _SHARE_FROM.value:  # checked once here rather than failing in every part
             share.check_source(_SHARE_FROM.value, config.to_dict())
         workdir = _WORKDIR.value
+        parts = plan_parts(plan, workdir)
         if _RESTORE.value:
-            done = restore(_RESTORE.value, workdir)
+            done = restore(_RESTORE.value, workdir, {p.name for p in parts})
             log.info("restored parts %s from %s", done, _RESTORE.value)
-    parts = plan_parts(plan, workdir)
     todo = [p for p in parts if not is_complete(p, plan.num_cycles)]
     log.info("%d parts, %d complete, %d to run, %s", len(parts), len(parts) - len(todo),
              len(todo), "none started (--merge_only)" if _MERGE_ONLY.value

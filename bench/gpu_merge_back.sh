@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Brings the parallel_cli archive a device call returned (bench/gpu_check.sh with
+# PARALLEL_JOBS: $OUT/archive.tgz.part-*) into experiments/gpu_h200_parallel: per part, the
+# returned files replace this copy's (weights included: the stale ones go first), files the
+# call did not carry (training logs, score files, figures: bench/gpu_resume.sh) stay, and
+# the merged records, summary and figures are made again from all parts. The call's log,
+# status and launcher state go to device/ as lease<N>_*.
+#   bash bench/gpu_merge_back.sh <files_at> <N> [ARCHIVE]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FILES=${1:?usage: $0 files_at lease_number [archive]}
+N=${2:?usage: $0 files_at lease_number [archive]}
+DST=${3:-experiments/gpu_h200_parallel}
+PY=${PYTHON:-python}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cat "$FILES"/archive.tgz.part-* | tar xz -C "$tmp"
+mkdir -p "$DST/parts" "$DST/device"
+for part in "$tmp"/parts/*/; do
+  name=$(basename "$part")
+  [ -d "$DST/parts/$name" ] && find "$DST/parts/$name" -name weights.npz -delete
+  mkdir -p "$DST/parts/$name"
+  cp -r "$part". "$DST/parts/$name"/
+done
+[ -f "$tmp/parallel.json" ] && cp "$tmp/parallel.json" "$DST/device/lease${N}_parallel.json"
+cp "$FILES/gpu_check.log" "$DST/device/lease${N}_gpu_check.log"
+cp "$FILES/status.txt" "$DST/device/lease${N}_status.txt"
+"$PY" -m mtal_jax.al.parallel_cli --config configs/default.py:repro --workdir "$DST" --merge_only
