@@ -452,3 +452,17 @@ def test_parallel_cli_warmup_starts_the_others_after_the_first_part_records_a_cy
     for t in (1, 2):  # started after the first part's first AL cycle, before it ended
         start = float((tmp_path / f"p{t}.start").read_text())
         assert warm <= start < warm + 5.0
+
+
+def test_parallel_cli_restores_only_the_parts_it_runs(tmp_path):
+    from mtal_jax.al import parallel_cli
+
+    for name in ("random.trial_0", "ours.trial_0"):
+        part = tmp_path / "arch" / "parts" / name
+        part.mkdir(parents=True)
+        (part / "archive.json").write_text("{}")
+    got = parallel_cli.restore(str(tmp_path / "arch"), str(tmp_path / "w"), {"ours.trial_0"})
+    assert got == ["ours.trial_0"] and os.listdir(tmp_path / "w" / "parts") == ["ours.trial_0"]
+    assert parallel_cli.restore(str(tmp_path / "arch"), str(tmp_path / "w")) == ["random.trial_0"]
+    with pytest.raises(FileNotFoundError, match="not an archive of parallel_cli"):
+        parallel_cli.restore(str(tmp_path / "w" / "parts"), str(tmp_path / "x"))
