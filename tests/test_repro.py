@@ -466,3 +466,26 @@ def test_parallel_cli_restores_only_the_parts_it_runs(tmp_path):
     assert parallel_cli.restore(str(tmp_path / "arch"), str(tmp_path / "w")) == ["random.trial_0"]
     with pytest.raises(FileNotFoundError, match="not an archive of parallel_cli"):
         parallel_cli.restore(str(tmp_path / "w" / "parts"), str(tmp_path / "x"))
+
+
+def test_parallel_cli_spreads_the_parts_over_the_least_loaded_devices(tmp_path):
+    from mtal_jax.al import parallel_cli
+
+    parts = [parallel_cli.Part("random", t, str(tmp_path / f"p{t}")) for t in range(5)]
+    # parts 0-2 run long, 3-4 start when a slot frees: p0 -> 0, p1 -> 1, p2 -> 0 (a tie goes
+    # to the first), then p3 ends at once (on 1) and p4 takes device 1 again
+    write = (
+        "import os, sys, time; open(sys.argv[1], 'w').write(os.environ['CUDA_VISIBLE_DEVICES']); "
+    )
+    commands = {
+        p.name: [sys.executable, "-c", write + f"time.sleep({2.0 if t < 3 else 0})",
+                 p.workdir + ".dev"]
+        for t, p in enumerate(parts)
+    }  # fmt: skip
+    state, _ = parallel_cli.run_parts(
+        parts, commands, jobs=4, deadline_s=0.0, env=dict(os.environ), poll_s=0.05,
+        devices=("0", "1"),
+    )  # fmt: skip
+    assert all(s["rc"] == 0 for s in state.values())
+    got = [(tmp_path / f"p{t}.dev").read_text() for t in range(5)]
+    assert got[:4] == ["0", "1", "0", "1"] and got[4] == "1"

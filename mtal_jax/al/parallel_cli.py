@@ -41,8 +41,10 @@ independent once a trial's cycle-0 model exists, so this launcher runs them as s
   ``<archive_to>/parts/<part>`` beside the merged files; ``--restore_from`` restores such
   an archive's parts before anything starts (parts already here are kept).
 
-Each process sees ``XLA_PYTHON_CLIENT_MEM_FRACTION = 0.9 / jobs`` (capped at 0.75) unless
-the environment sets it, so that the processes share one GPU's memory.
+Each process sees ``XLA_PYTHON_CLIENT_MEM_FRACTION = 0.9 / n`` (capped at 0.75; n: the
+parts that can share one device) unless the environment sets it, so that the processes
+share a GPU's memory. ``--devices 0,1,2,3`` spreads the parts over several GPUs: each starts
+on the one with the fewest running parts (``CUDA_VISIBLE_DEVICES``).
 """
 
 from __future__ import annotations
@@ -209,6 +211,7 @@ def al_cycles(part: Part) -> int:
 def run_parts(
     parts: list[Part], commands: dict[str, list[str]], *, jobs: int, deadline_s: float,
     env: dict[str, str], poll_s: float = 1.0, warmup: bool = False,
+    devices: tuple[str, ...] = (),
 ) -> tuple[dict[str, dict], bool]:  # fmt: skip
     """Runs ``commands`` (by part name) ``jobs`` at a time, in ``parts`` order, until all
     have ended, ``deadline_s`` (0: none) has passed or this process is interrupted
@@ -218,7 +221,8 @@ def run_parts(
     terminal reaches them once, through this process. ``warmup``: the first part runs alone
     until it has recorded an AL cycle more than it had (``al_cycles``; a restored part may
     have some) or ended, so that the others find its compiled programs in the persistent
-    compilation cache instead of all compiling at once.
+    compilation cache instead of all compiling at once. ``devices``: accelerator ids; each
+    part starts on the one with the fewest running parts (``CUDA_VISIBLE_DEVICES``).
 
     Returns:
       ``({part: {"rc": exit status or None (never started), "seconds": wall time,
@@ -231,6 +235,7 @@ def run_parts(
     stopped_at = None
     interrupted = False
     had = al_cycles(parts[0]) if warmup and parts else 0
+    device_of: dict[str, str] = {}  # running part -> its device (``devices``)
     while waiting or running:
         try:
             if stopped_at is None and (
@@ -256,17 +261,25 @@ def run_parts(
                 p = waiting.pop(0)
                 os.makedirs(os.path.dirname(p.workdir), exist_ok=True)
                 logf = open(f"{p.workdir}.log", "a")  # noqa: SIM115 (closed when it ends)
+                part_env, on = env, ""
+                if devices:
+                    busy = list(device_of.values())
+                    on = min(devices, key=busy.count)  # the least loaded, the first on ties
+                    part_env = {**env, "CUDA_VISIBLE_DEVICES": on}
+                    device_of[p.name] = on
                 proc = subprocess.Popen(
-                    commands[p.name], stdout=logf, stderr=subprocess.STDOUT, env=env,
+                    commands[p.name], stdout=logf, stderr=subprocess.STDOUT, env=part_env,
                     start_new_session=True,
                 )  # fmt: skip
                 running[p.name] = (proc, time.time(), logf)
-                log.info("started %s (pid %d; log %s.log)", p.name, proc.pid, p.workdir)
+                log.info("started %s (pid %d%s; log %s.log)", p.name, proc.pid,
+                         f", device {on}" if on else "", p.workdir)  # fmt: skip
             for name, (proc, start, logf) in list(running.items()):
                 if proc.poll() is None:
                     continue
                 logf.close()
                 del running[name]
+                device_of.pop(name, None)
                 state[name] = {
                     "rc": proc.returncode, "seconds": round(time.time() - start, 1),
                     "stopped": stopped_at is not None,  # by the deadline or an interrupt
@@ -316,8 +329,10 @@ def main(argv: list[str]) -> None:
     log.info("%d parts, %d complete, %d to run, %s", len(parts), len(parts) - len(todo),
              len(todo), "none started (--merge_only)" if _MERGE_ONLY.value
              else f"{_JOBS.value} at a time")  # fmt: skip
+    devices = tuple(d.strip() for d in _DEVICES.value if d.strip())
+    per_device = -(-_JOBS.value // max(len(devices), 1))  # parts sharing one device at most
     env = dict(os.environ)
-    env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{min(0.75, 0.9 / _JOBS.value):.3f}")
+    env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{min(0.75, 0.9 / per_device):.3f}")
     commands = {
         p.name: command(p, _CONFIG.value, overrides, share_from=_SHARE_FROM.value, python=_PYTHON.value)
         for p in todo
@@ -330,7 +345,7 @@ def main(argv: list[str]) -> None:
         if not _MERGE_ONLY.value:
             ran, interrupted = run_parts(
                 todo, commands, jobs=_JOBS.value, deadline_s=_DEADLINE.value, env=env,
-                warmup=_WARMUP.value,
+                warmup=_WARMUP.value, devices=devices,
             )  # fmt: skip
     finally:
         state = {
@@ -374,6 +389,12 @@ if __name__ == "__main__":  # flags here: importing the module defines none
         True,
         "Run the first part alone until its first AL cycle (fills the compilation cache "
         "the others then read; --nowarmup: all at once).",
+    )
+    _DEVICES = flags.DEFINE_list(
+        "devices",
+        [],
+        "Accelerator ids (e.g. 0,1,2,3): each part runs on the least loaded one "
+        "(CUDA_VISIBLE_DEVICES); empty: every part sees every device.",
     )
     _MERGE_ONLY = flags.DEFINE_bool(
         "merge_only", False, "Start no part: merge (and archive) the records the parts have."
