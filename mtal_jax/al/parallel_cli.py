@@ -183,6 +183,7 @@ def save(parts: list[Part], workdir: str, out: str) -> None:
             kind = p.base == "ll4al"
             load = loaders.get(kind) or loaders.setdefault(kind, _lazy(p.workdir))
             archive.save(p.workdir, os.path.join(out, PARTS, p.name), load_variables=load)
+    os.makedirs(out, exist_ok=True)
     for name in os.listdir(workdir):
         if name in _MERGED or name.endswith(".png"):
             shutil.copy2(os.path.join(workdir, name), os.path.join(out, name))
