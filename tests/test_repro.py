@@ -489,3 +489,20 @@ def test_parallel_cli_spreads_the_parts_over_the_least_loaded_devices(tmp_path):
     assert all(s["rc"] == 0 for s in state.values())
     got = [(tmp_path / f"p{t}.dev").read_text() for t in range(5)]
     assert got[:4] == ["0", "1", "0", "1"] and got[4] == "1"
+
+
+def test_parallel_cli_refuses_a_folder_another_launcher_holds(tmp_path):
+    from mtal_jax import workdir_lock
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    fd = workdir_lock.acquire(str(tmp_path / "par"))
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "mtal_jax.al.parallel_cli", "--config", "configs/tiny.py:repro",
+             "--workdir", str(tmp_path / "par"), "--merge_only"],
+            check=False, cwd=root, capture_output=True, text=True,
+        )  # fmt: skip
+    finally:
+        workdir_lock.release(fd)
+    assert out.returncode == 1 and "is in use by another process" in out.stderr
+    assert not os.path.exists(tmp_path / "par" / "results.json")  # nothing was written

@@ -66,7 +66,7 @@ from mtal_jax import runtime
 if __name__ == "__main__":
     runtime.configure_host_devices()  # archiving loads weights saved over the parts' devices
 
-from mtal_jax import config_file, jsonio, reporting
+from mtal_jax import config_file, jsonio, reporting, workdir_lock
 from mtal_jax.al.experiment import archive, share
 from mtal_jax.al.experiment import setup as setup_lib
 
@@ -321,11 +321,26 @@ def main(argv: list[str]) -> None:
             raise ValueError(f"--jobs must be >= 1, got {_JOBS.value}")
         if _SHARE_FROM.value:  # checked once here rather than failing in every part
             share.check_source(_SHARE_FROM.value, config.to_dict())
-        workdir = _WORKDIR.value
+    workdir = _WORKDIR.value
+    # one launcher per folder (each part's own run directory is locked by its train.py)
+    with workdir_lock.hold(workdir):
         parts = plan_parts(plan, workdir)
         if _RESTORE.value:
-            done = restore(_RESTORE.value, workdir, {p.name for p in parts})
+            with runtime.input_checks():
+                done = restore(_RESTORE.value, workdir, {p.name for p in parts})
             log.info("restored parts %s from %s", done, _RESTORE.value)
+        ran, interrupted = _launch(config, plan, parts, workdir, overrides)
+    if interrupted:  # the parts have stopped and everything is merged: exit 130
+        raise KeyboardInterrupt
+    if failed := failed_parts(ran):
+        logs = ", ".join(os.path.join(workdir, PARTS, f"{name}.log") for name in failed[:3])
+        sys.exit(f"error: {len(failed)} parts failed ({', '.join(failed)}); see {logs}")
+
+
+def _launch(config, plan, parts: list[Part], workdir: str, overrides: list[str]):
+    """Runs the parts not complete yet (unless ``--merge_only``), then merges every part's
+    records and archives (``--archive_to``) whatever happened; returns ``run_parts``'
+    ``(state, interrupted)``."""
     todo = [p for p in parts if not is_complete(p, plan.num_cycles)]
     log.info("%d parts, %d complete, %d to run, %s", len(parts), len(parts) - len(todo),
              len(todo), "none started (--merge_only)" if _MERGE_ONLY.value
@@ -366,11 +381,7 @@ def main(argv: list[str]) -> None:
         if _ARCHIVE.value:
             save(parts, workdir, _ARCHIVE.value)
             log.info("archived into %s", _ARCHIVE.value)
-    if interrupted:  # the parts have stopped and everything is merged: exit 130
-        raise KeyboardInterrupt
-    if failed := failed_parts(ran):
-        logs = ", ".join(os.path.join(workdir, PARTS, f"{name}.log") for name in failed[:3])
-        sys.exit(f"error: {len(failed)} parts failed ({', '.join(failed)}); see {logs}")
+    return ran, interrupted
 
 
 if __name__ == "__main__":  # flags here: importing the module defines none
