@@ -66,6 +66,7 @@ LAYERS = [
             "mtal_jax.al.select_cli",
             "mtal_jax.al.archive_cli",
             "mtal_jax.al.parallel_cli",
+            "mtal_jax.al.parts",
             "mtal_jax.analysis",
             "mtal_jax.export",
             "mtal_jax.sim2real",

@@ -386,40 +386,40 @@ def test_parallel_cli_parts_give_the_records_of_one_process(tmp_path, data_dir, 
 
 
 def test_parallel_cli_deadline_stops_running_parts_and_starts_no_more(tmp_path):
-    from mtal_jax.al import parallel_cli
+    from mtal_jax.al import parts as parts_lib
 
-    parts = [parallel_cli.Part("random", t, str(tmp_path / f"p{t}")) for t in range(2)]
+    parts = [parts_lib.Part("random", t, str(tmp_path / f"p{t}")) for t in range(2)]
     sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
     t0 = time.time()
-    state, interrupted = parallel_cli.run_parts(
+    state, interrupted = parts_lib.run_parts(
         parts, {p.name: sleep for p in parts}, jobs=1, deadline_s=1.0, env=dict(os.environ),
         poll_s=0.1,
     )  # fmt: skip
     assert time.time() - t0 < 30 and not interrupted  # SIGINT ended the sleeping part
     assert state["random.trial_0"]["rc"] not in (None, 0)
     assert state["random.trial_1"]["rc"] is None  # never started
-    assert state["random.trial_0"]["stopped"] and parallel_cli.failed_parts(state) == []
+    assert state["random.trial_0"]["stopped"] and parts_lib.failed_parts(state) == []
     # a part that fails on its own is reported (the launcher then exits 1)
     fail = [sys.executable, "-c", "raise SystemExit(3)"]
-    state, _ = parallel_cli.run_parts(
+    state, _ = parts_lib.run_parts(
         parts, {p.name: fail for p in parts}, jobs=2, deadline_s=0.0, env=dict(os.environ),
         poll_s=0.1,
     )  # fmt: skip
-    assert parallel_cli.failed_parts(state) == ["random.trial_0", "random.trial_1"]
+    assert parts_lib.failed_parts(state) == ["random.trial_0", "random.trial_1"]
     # interrupted (Ctrl-C, or SIGTERM through main's handler): the same stop, then reported
     import threading
 
     timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     t0 = time.time()
-    state, interrupted = parallel_cli.run_parts(
+    state, interrupted = parts_lib.run_parts(
         parts, {p.name: sleep for p in parts}, jobs=2, deadline_s=0.0, env=dict(os.environ),
         poll_s=0.1,
     )  # fmt: skip
     timer.join()
     assert interrupted and time.time() - t0 < 30
     assert all(s["rc"] not in (None, 0) for s in state.values())  # both stopped
-    cmd = parallel_cli.command(parts[1], "configs/x.py:p", ["--config.a=1"], share_from="b")
+    cmd = parts_lib.command(parts[1], "configs/x.py:p", ["--config.a=1"], share_from="b")
     assert cmd[-5:] == [
         "--config.a=1", "--noprogress", "--config.al.strategies=random",
         "--config.al.run_trials=1", "--config.al.share_from=b",
@@ -427,9 +427,9 @@ def test_parallel_cli_deadline_stops_running_parts_and_starts_no_more(tmp_path):
 
 
 def test_parallel_cli_warmup_starts_the_others_after_the_first_part_records_a_cycle(tmp_path):
-    from mtal_jax.al import parallel_cli
+    from mtal_jax.al import parts as parts_lib
 
-    parts = [parallel_cli.Part("random", t, str(tmp_path / f"p{t}")) for t in range(3)]
+    parts = [parts_lib.Part("random", t, str(tmp_path / f"p{t}")) for t in range(3)]
     os.makedirs(parts[0].workdir)  # restored with an AL cycle from another machine: cold cache
     jsonio.write_atomic(
         os.path.join(parts[0].workdir, "results.json"),
@@ -444,10 +444,10 @@ def test_parallel_cli_warmup_starts_the_others_after_the_first_part_records_a_cy
     other = "import sys, time; open(sys.argv[1] + '.start', 'w').write(str(time.time()))"
     commands = {parts[0].name: [sys.executable, "-c", first, parts[0].workdir]}
     commands.update({p.name: [sys.executable, "-c", other, p.workdir] for p in parts[1:]})
-    state, _ = parallel_cli.run_parts(
+    state, _ = parts_lib.run_parts(
         parts, commands, jobs=3, deadline_s=0.0, env=dict(os.environ), poll_s=0.1, warmup=True
     )
-    assert parallel_cli.failed_parts(state) == [] and all(s["rc"] == 0 for s in state.values())
+    assert parts_lib.failed_parts(state) == [] and all(s["rc"] == 0 for s in state.values())
     warm = float((tmp_path / "p0.warm").read_text())
     for t in (1, 2):  # started after the first part's first AL cycle, before it ended
         start = float((tmp_path / f"p{t}.start").read_text())
@@ -455,23 +455,23 @@ def test_parallel_cli_warmup_starts_the_others_after_the_first_part_records_a_cy
 
 
 def test_parallel_cli_restores_only_the_parts_it_runs(tmp_path):
-    from mtal_jax.al import parallel_cli
+    from mtal_jax.al import parts as parts_lib
 
     for name in ("random.trial_0", "ours.trial_0"):
         part = tmp_path / "arch" / "parts" / name
         part.mkdir(parents=True)
         (part / "archive.json").write_text("{}")
-    got = parallel_cli.restore(str(tmp_path / "arch"), str(tmp_path / "w"), {"ours.trial_0"})
+    got = parts_lib.restore(str(tmp_path / "arch"), str(tmp_path / "w"), {"ours.trial_0"})
     assert got == ["ours.trial_0"] and os.listdir(tmp_path / "w" / "parts") == ["ours.trial_0"]
-    assert parallel_cli.restore(str(tmp_path / "arch"), str(tmp_path / "w")) == ["random.trial_0"]
+    assert parts_lib.restore(str(tmp_path / "arch"), str(tmp_path / "w")) == ["random.trial_0"]
     with pytest.raises(FileNotFoundError, match="not an archive of parallel_cli"):
-        parallel_cli.restore(str(tmp_path / "w" / "parts"), str(tmp_path / "x"))
+        parts_lib.restore(str(tmp_path / "w" / "parts"), str(tmp_path / "x"))
 
 
 def test_parallel_cli_spreads_the_parts_over_the_least_loaded_devices(tmp_path):
-    from mtal_jax.al import parallel_cli
+    from mtal_jax.al import parts as parts_lib
 
-    parts = [parallel_cli.Part("random", t, str(tmp_path / f"p{t}")) for t in range(5)]
+    parts = [parts_lib.Part("random", t, str(tmp_path / f"p{t}")) for t in range(5)]
     # parts 0-2 run long, 3-4 start when a slot frees: p0 -> 0, p1 -> 1, p2 -> 0 (a tie goes
     # to the first), then p3 ends at once (on 1) and p4 takes device 1 again
     write = (
@@ -482,7 +482,7 @@ def test_parallel_cli_spreads_the_parts_over_the_least_loaded_devices(tmp_path):
                  p.workdir + ".dev"]
         for t, p in enumerate(parts)
     }  # fmt: skip
-    state, _ = parallel_cli.run_parts(
+    state, _ = parts_lib.run_parts(
         parts, commands, jobs=4, deadline_s=0.0, env=dict(os.environ), poll_s=0.05,
         devices=("0", "1"),
     )  # fmt: skip
