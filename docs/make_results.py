@@ -953,12 +953,17 @@ GPU_PARALLEL_RUNS = {"synthetic": "experiments/gpu_h200_parallel"}
 
 def _side_of_random(ci95):
     """Where a gain's 95 % interval lies against 0: above / below random, or noise."""
+    return _side_of_interval(ci95, "random")
+
+
+def _side_of_interval(ci95, what="0"):
+    """Where a 95 % interval lies: above / below ``what``, or not distinguishable."""
     lo, hi = ci95
     if lo > 0:
-        return "above random"
+        return f"above {what}"
     if hi < 0:
-        return "below random"
-    return "not distinguishable from random at this power"
+        return f"below {what}"
+    return f"not distinguishable from {what} at this power"
 
 
 def gpu_parallel_section(name, par_run, cpu_run, cpu_records, single_gpu_run=""):
@@ -1052,6 +1057,26 @@ def gpu_parallel_section(name, par_run, cpu_run, cpu_records, single_gpu_run="")
             f"{paired.format_interval(g['map'], 4)} | {paired.format_interval(g['miou'], 4)} | "
             f"{_side_of_random(g['ci95'])} |"
         )
+    vs = [
+        "| comparison | trials | GPU: mDSQ, cycles 1-" + str(k) + " [95 % CI] | CPU, the same "
+        "trials and cycles |",
+        "|---|---|---|---|",
+    ]
+    for s in list(found):
+        if s == "ours":
+            continue
+        g = paired.paired_gain(records, "ours", s, last_cycle=k)
+        if g["trials"] < 2:
+            continue
+        trials = {p["trial"] for p in g["per_trial"]}
+        c = paired.paired_gain(
+            [r for r in cpu_records if r["trial"] in trials], "ours", s, last_cycle=k
+        )
+        found[f"ours_vs_{s}"] = {"gpu": g, "cpu": c}
+        vs.append(
+            f"| ours > {s} | {g['trials']} | {paired.format_interval(g)} | "
+            f"{paired.format_interval(c)} |"
+        )
     cpu_by = {(r["trial"], r["strategy"], r["cycle"]): r for r in cpu_records}
     agree = []
     for s in dict.fromkeys(r["strategy"] for r in records):
@@ -1070,6 +1095,11 @@ def gpu_parallel_section(name, par_run, cpu_run, cpu_records, single_gpu_run="")
             "is in the paired table above.\n"
         ),
         "\n".join(rows) + "\n",
+        (
+            "`ours` against the other strategies in the same way (the paper's claims of the "
+            "side-by-side, on the GPU's span of cycles):\n"
+        ),
+        "\n".join(vs) + "\n",
         (
             "The AL cycles' selections, GPU against CPU (same trial, strategy and cycle): the "
             "labeled sets are equal in " + "; ".join(agree) + ". Random selects from the "
@@ -1658,23 +1688,26 @@ def side_by_side(all_rows):
 
 
 def gpu_summary(results_dir, names):
-    """One paragraph under the side-by-side: ``ours`` against random on a GPU beside the CPU
-    in the same trials and cycles (``gpu_parallel_paired.json`` of
+    """One paragraph under the side-by-side: ``ours`` against random and LL4AL on a GPU beside
+    the CPU in the same trials and cycles (``gpu_parallel_paired.json`` of
     ``gpu_parallel_section``); "" when none is written."""
     out = []
     for name in names:
-        data = (_read(os.path.join(results_dir, name, "gpu_parallel_paired.json")) or {}).get(
-            "ours"
-        )
-        if not data:
+        found = _read(os.path.join(results_dir, name, "gpu_parallel_paired.json")) or {}
+        if "ours" not in found:
             continue
-        g, c = data["gpu"], data["cpu"]
-        cyc = g["cycles"]
+        parts = []
+        for key, text in (("ours", "ours > random"), ("ours_vs_ll4al", "ours > LL4AL")):
+            if key in found:
+                g, c = found[key]["gpu"], found[key]["cpu"]
+                parts.append(
+                    f"{text} {paired.format_interval(g)} on the GPU ({g['trials']} trials, "
+                    f"{_side_of_interval(g['ci95'])}), {paired.format_interval(c)} on the CPU"
+                )
+        cyc = found["ours"]["gpu"]["cycles"]
         out.append(
-            f"{DATASETS.get(name, (name,))[0]}: ours > random in mDSQ over cycles "
-            f"{cyc[0]}-{cyc[-1]} {paired.format_interval(g)} on the GPU ({g['trials']} trials, "
-            f"{_side_of_random(g['ci95'])}), {paired.format_interval(c)} on the CPU in the same "
-            "trials and cycles"
+            f"{DATASETS.get(name, (name,))[0]}, mDSQ over cycles {cyc[0]}-{cyc[-1]} in the same "
+            "trials on both machines: " + "; ".join(parts)
         )
     if not out:
         return ""
