@@ -645,7 +645,7 @@ def test_gpu_parallel_section_pairs_the_gpu_strategies_over_ours_complete_cycles
     gains over random on the GPU over the cycles where every ours trial has finished, beside
     the CPU's gain in the same trials and cycles, and the selections' agreement."""
     mr = _load()
-    cpu = _records({"ours": [0.02, 0.03, 0.025]})
+    cpu = _records({"ours": [0.02, 0.03, 0.025], "ll4al": [0.0, 0.01, 0.005]})
     for r in cpu:
         r["labeled_ids"] = [r["trial"], r["cycle"]]
     gpu = [dict(r, mdsq=r["mdsq"] + (0.001 if r["strategy"] == "ours" else 0.0)) for r in cpu]
@@ -672,6 +672,9 @@ def test_gpu_parallel_section_pairs_the_gpu_strategies_over_ours_complete_cycles
     assert g["mean"] == pytest.approx(c["mean"] + 0.001)
     assert "| ours | 3 | +0.026 [" in text and "above random |" in text
     assert "random 15 of 15" in text and "ours 0 of 13" in text
+    # ours against the others: ours - ll4al = 0.02 each trial, +0.001 on the GPU
+    assert "| ours > ll4al | 3 | +0.021 [+0.021, +0.021] | +0.020 [+0.020, +0.020] |" in text
+    assert found["ours_vs_ll4al"]["gpu"]["cycles"] == [1, 2, 3]
     assert mr._side_of_random([-0.1, 0.2]).startswith("not distinguishable")
     results = tmp_path / "results" / "synthetic"
     results.mkdir(parents=True)
