@@ -31,8 +31,11 @@
 # PARALLEL_JOBS (> 0: the experiment as one process per (strategy, trial), that many at a
 # time, mtal_jax.al.parallel_cli; RESUME then names such a launcher's archive), BASE (with
 # PARALLEL_JOBS: an archive whose reference and cycle-0 models the processes copy,
-# bench/gpu_base.sh).
-# All but gpu_check.log, status.txt and archive.tgz is packed into $OUT/results.tgz (the
+# bench/gpu_base.sh), PACK_S and MERGE_S (with PARALLEL_JOBS: seconds kept after the
+# experiment for packing, default 60, and before its cap for merging and archiving the
+# parts, default 75).
+# All but gpu_check.log, status.txt and archive.tgz (archive.tgz.part-* in pieces of 15 MiB
+# with PARALLEL_JOBS) is packed into $OUT/results.tgz (the
 # device tool brings back 8 files at most), without checkpoints or weights.
 # The reproduction's synthetic protocol on a GPU, continued lease by lease (docs/results.md,
 # "The main comparison on a GPU"; the archive comes back in archive.tgz, goes to
