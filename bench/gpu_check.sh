@@ -21,7 +21,9 @@
 #      when given; stopped there (SIGINT, the exact resume's stop), the records it has are
 #      summarised (results.json, summary, figures) and it is archived
 #      (mtal_jax.al.experiment.archive: records and the weights its unfinished runs start
-#      from) into $OUT/archive.tgz, which a later lease continues from (RESUME).
+#      from) into $OUT/archive.tgz.part-* (pieces of 15 MiB: the device tool returns files
+#      of 16 MiB at most; `cat archive.tgz.part-* | tar xz`), which a later lease continues
+#      from (RESUME).
 # Each stage has a time cap and its own status line; the script never stops at a failure.
 # Knobs: DEADLINE_S (the whole script, default 540 s; the experiment gets the rest less 60 s
 # to summarise and archive), GPU_CHECK_TESTS (pytest arguments, "none" skips; default the
@@ -34,11 +36,11 @@
 # bench/gpu_base.sh), PACK_S and MERGE_S (with PARALLEL_JOBS: seconds kept after the
 # experiment for packing, default 60, and before its cap for merging and archiving the
 # parts, default 75).
-# All but gpu_check.log, status.txt and archive.tgz (archive.tgz.part-* in pieces of 15 MiB
-# with PARALLEL_JOBS) is packed into $OUT/results.tgz (the
-# device tool brings back 8 files at most), without checkpoints or weights.
+# All but gpu_check.log, status.txt and the archive's pieces is packed into
+# $OUT/results.tgz (the device tool brings back 8 files at most), without checkpoints or
+# weights.
 # The reproduction's synthetic protocol on a GPU, continued lease by lease (docs/results.md,
-# "The main comparison on a GPU"; the archive comes back in archive.tgz, goes to
+# "The main comparison on a GPU"; the archive comes back in archive.tgz.part-*, goes to
 # experiments/gpu_h200_synthetic and travels with the next call, see docs/benchmarks.md):
 #   DEADLINE_S=540 GPU_CHECK_TESTS=none GPU_CHECK_BENCH=0 EXPERIMENT=configs/default.py:repro \
 #     RESUME=experiments/gpu_h200_synthetic OUT=... bash bench/gpu_check.sh
