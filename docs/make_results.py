@@ -1822,6 +1822,15 @@ def build(
                 missing.append(cmd)
             elif run_status(records, config):
                 running.append(f"{cmd} (in progress)")
+    for n, par in (gpu_parallel_runs or {}).items():
+        parts = (_read(os.path.join(par, "parallel.json")) or {}).get("parts", {}) if par else {}
+        done = sum(bool(p.get("complete")) for p in parts.values())
+        if parts and done < len(parts):
+            running.append(
+                f"`{_shown(par)}` ({n}, on a GPU: {done} of {len(parts)} strategy-trials "
+                'complete; continued lease by lease, docs/benchmarks.md "Many processes on one '
+                'GPU")'
+            )
     if missing or running:
         out.append(
             "**Status: "
