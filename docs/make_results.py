@@ -976,7 +976,7 @@ def gpu_parallel_section(name, par_run, cpu_run, cpu_records, single_gpu_run="")
     out = ["\n### The strategies on a GPU, many processes at once\n"]
     if not records:
         out.append(f"_(no records in `{par_run}`)_\n")
-        return "\n".join(out)
+        return "\n".join(out), {}
     state = _read(os.path.join(par_run, "parallel.json")) or {}
     parts = state.get("parts", {})
     complete = sum(bool(p.get("complete")) for p in parts.values())

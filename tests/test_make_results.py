@@ -263,6 +263,16 @@ def test_missing_runs_give_placeholders(tmp_path):
     # Table I shares the main comparison's runs (al.share_from)
     t1 = f"--workdir {tmp_path / 'none_t1'} --config.al.share_from={tmp_path / 'none'}`"
     assert t1 + " (not started)" in page
+    # a GPU comparison still continuing is listed with its progress
+    par = tmp_path / "par"
+    par.mkdir()
+    state = {"parts": {"random.trial_0": {"complete": True}, "ours.trial_0": {"complete": False}}}
+    (par / "parallel.json").write_text(json.dumps(state))
+    page = mr.build(
+        {"camvid": (str(tmp_path / "none"), str(tmp_path / "none_t1"))}, str(tmp_path / "r"),
+        str(tmp_path / "src"), composition=False, gpu_parallel_runs={"camvid": str(par)},
+    )  # fmt: skip
+    assert f"`{par}` (camvid, on a GPU: 1 of 2 strategy-trials complete;" in page
 
 
 def test_an_archive_stands_in_for_a_missing_run_directory(tmp_path, monkeypatch):
