@@ -426,6 +426,44 @@ def test_parallel_cli_deadline_stops_running_parts_and_starts_no_more(tmp_path):
     ]  # fmt: skip
 
 
+def test_parallel_cli_parts_get_sigint_when_the_launcher_is_killed(tmp_path):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the parent-death signal is Linux's prctl")
+    part = (
+        "import signal, sys, time\n"
+        "def stop(*_):\n"
+        "    open(sys.argv[1] + '.stopped', 'w').write('SIGINT'); sys.exit(130)\n"
+        "signal.signal(signal.SIGINT, stop)\n"
+        "open(sys.argv[1] + '.started', 'w').write('')\n"
+        "time.sleep(60)\n"
+    )  # fmt: skip
+    launcher = (
+        "import os, sys\n"
+        "from mtal_jax.al import parts as parts_lib\n"
+        f"p = parts_lib.Part('random', 0, {str(tmp_path / 'p0')!r})\n"
+        f"cmd = [sys.executable, '-c', {part!r}, p.workdir]\n"
+        "parts_lib.run_parts([p], {p.name: cmd}, jobs=1, deadline_s=0.0, env=dict(os.environ),\n"
+        "                    poll_s=0.1)\n"
+    )  # fmt: skip
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.Popen([sys.executable, "-c", launcher], cwd=root)
+    try:
+        for _ in range(1200):  # the part has started (its handler is installed)
+            if (tmp_path / "p0.started").exists():
+                break
+            time.sleep(0.1)
+        assert (tmp_path / "p0.started").exists()
+        proc.kill()  # no stop of the launcher's own: the kernel's signal stops the part
+        proc.wait()
+        for _ in range(300):  # written by the part's SIGINT handler
+            if (tmp_path / "p0.stopped").exists() and (tmp_path / "p0.stopped").read_text():
+                break
+            time.sleep(0.1)
+        assert (tmp_path / "p0.stopped").read_text() == "SIGINT"
+    finally:
+        proc.kill()
+
+
 def test_parallel_cli_warmup_starts_the_others_after_the_first_part_records_a_cycle(tmp_path):
     from mtal_jax.al import parts as parts_lib
 

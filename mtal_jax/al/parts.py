@@ -35,6 +35,29 @@ STATE = "parallel.json"
 _MERGED = ("config.json", "results.json", STATE, "summary.md", "summary.json", "paired.json")
 _TRAIN_PY = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "train.py")
 _KILL_AFTER_S = 60.0
+# Runs a part's command (argv[2:]) after asking the kernel (Linux prctl PR_SET_PDEATHSIG)
+# to send it SIGINT, the exact resume's stop, when the launcher (pid argv[1]) dies, even by
+# SIGKILL; a launcher already gone means no start. It execs, so the part keeps this pid.
+# Elsewhere (no prctl) it only execs. A wrapper rather than a preexec_fn, which is unsafe in
+# a process with threads.
+_WITH_PARENT = """
+import ctypes, os, signal, sys
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGINT, 0, 0, 0)
+except (OSError, AttributeError):
+    pass
+if os.getppid() != int(sys.argv[1]):
+    sys.exit(130)
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
+
+
+def stopping_with_parent(cmd: list[str], parent: int | None = None) -> list[str]:
+    """``cmd`` wrapped so that the part gets SIGINT when the launcher ``parent`` (default
+    this process) dies without stopping it, and runs on as no orphan holding its run
+    directory."""
+    parent = os.getpid() if parent is None else parent
+    return [sys.executable, "-c", _WITH_PARENT, str(parent), *cmd]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,7 +202,9 @@ def run_parts(
     terminal reaches them once, through this process. ``warmup``: the first part runs alone
     until it has recorded an AL cycle more than it had (``al_cycles``; a restored part may
     have some) or ended, so that the others find its compiled programs in the persistent
-    compilation cache instead of all compiling at once. ``devices``: accelerator ids; each
+    compilation cache instead of all compiling at once. If this process dies without the
+    stop (SIGKILL), the kernel sends each running part SIGINT (Linux,
+    ``stopping_with_parent``). ``devices``: accelerator ids; each
     part starts on the one with the fewest running parts (``CUDA_VISIBLE_DEVICES``).
 
     Returns:
@@ -226,8 +251,8 @@ def run_parts(
                     part_env = {**env, "CUDA_VISIBLE_DEVICES": on}
                     device_of[p.name] = on
                 proc = subprocess.Popen(
-                    commands[p.name], stdout=logf, stderr=subprocess.STDOUT, env=part_env,
-                    start_new_session=True,
+                    stopping_with_parent(commands[p.name]), stdout=logf,
+                    stderr=subprocess.STDOUT, env=part_env, start_new_session=True,
                 )  # fmt: skip
                 running[p.name] = (proc, time.time(), logf)
                 log.info("started %s (pid %d%s; log %s.log)", p.name, proc.pid,
