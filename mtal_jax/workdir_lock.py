@@ -62,6 +62,27 @@ def acquire(workdir: str, *, process: int = 0, processes: int = 1) -> int:
     return fd
 
 
+def holder(workdir: str) -> str:
+    """Who holds ``workdir``'s lock (``"pid N on HOST"``), or ``""`` when no live process
+    does (or it has no lock file). Only a probe: the lock may change hands right after."""
+    path = os.path.join(workdir, LOCK_NAME)
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return ""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            raise
+        return _holder(path)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return ""
+    finally:
+        os.close(fd)
+
+
 def release(fd: int) -> None:
     """Releases a lock taken by ``acquire``."""
     fcntl.flock(fd, fcntl.LOCK_UN)

@@ -431,10 +431,11 @@ def test_parallel_cli_parts_get_sigint_when_the_launcher_is_killed(tmp_path):
         pytest.skip("the parent-death signal is Linux's prctl")
     part = (
         "import signal, sys, time\n"
+        "inherited = 'ignored' if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else 'default'\n"
         "def stop(*_):\n"
         "    open(sys.argv[1] + '.stopped', 'w').write('SIGINT'); sys.exit(130)\n"
         "signal.signal(signal.SIGINT, stop)\n"
-        "open(sys.argv[1] + '.started', 'w').write('')\n"
+        "open(sys.argv[1] + '.started', 'w').write(inherited)\n"
         "time.sleep(60)\n"
     )  # fmt: skip
     launcher = (
@@ -446,13 +447,17 @@ def test_parallel_cli_parts_get_sigint_when_the_launcher_is_killed(tmp_path):
         "                    poll_s=0.1)\n"
     )  # fmt: skip
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.Popen([sys.executable, "-c", launcher], cwd=root)
+    # started as a shell starts a background job (``cmd &``): SIGINT ignored, which the
+    # part must not inherit, or neither this stop nor the deadline's reaches it
+    ignoring = ["bash", "-c", 'trap "" INT; exec "$@"', "_", sys.executable, "-c", launcher]
+    proc = subprocess.Popen(ignoring, cwd=root)
     try:
         for _ in range(1200):  # the part has started (its handler is installed)
             if (tmp_path / "p0.started").exists():
                 break
             time.sleep(0.1)
-        assert (tmp_path / "p0.started").exists()
+        time.sleep(0.2)
+        assert (tmp_path / "p0.started").read_text() == "default"
         proc.kill()  # no stop of the launcher's own: the kernel's signal stops the part
         proc.wait()
         for _ in range(300):  # written by the part's SIGINT handler
@@ -462,6 +467,95 @@ def test_parallel_cli_parts_get_sigint_when_the_launcher_is_killed(tmp_path):
         assert (tmp_path / "p0.stopped").read_text() == "SIGINT"
     finally:
         proc.kill()
+
+
+def test_parallel_cli_an_error_in_the_launcher_stops_the_running_parts(tmp_path):
+    from mtal_jax.al import parts as parts_lib
+
+    (tmp_path / "afile").write_text("")
+    parts = [
+        parts_lib.Part("random", 0, str(tmp_path / "p0")),
+        parts_lib.Part("random", 1, str(tmp_path / "afile" / "p1")),  # its folder cannot exist
+    ]
+    first = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
+    commands = {
+        parts[0].name: [sys.executable, "-c", first, str(tmp_path / "p0.pid")],
+        parts[1].name: [sys.executable, "-c", "pass"],
+    }
+    t0 = time.time()
+    with pytest.raises(OSError):
+        parts_lib.run_parts(
+            parts, commands, jobs=2, deadline_s=0.0, env=dict(os.environ), poll_s=0.1,
+        )  # fmt: skip
+    assert time.time() - t0 < 30  # SIGINT stopped the first part before the error came out
+    for _ in range(100):  # (the wrapper writes the pid once it has exec'd the part)
+        if (tmp_path / "p0.pid").exists() and (tmp_path / "p0.pid").read_text():
+            break
+        time.sleep(0.05)
+    if (tmp_path / "p0.pid").exists():
+        with pytest.raises(ProcessLookupError):
+            os.kill(int((tmp_path / "p0.pid").read_text()), 0)
+
+
+def test_parallel_cli_a_part_waits_for_a_run_directory_another_process_holds(tmp_path):
+    import threading
+
+    from mtal_jax import workdir_lock
+    from mtal_jax.al import parts as parts_lib
+
+    part = parts_lib.Part("random", 0, str(tmp_path / "p0"))
+    fd = workdir_lock.acquire(part.workdir)  # a part of a launcher that died, still stopping
+    assert workdir_lock.holder(part.workdir).startswith(f"pid {os.getpid()} ")
+    released = []
+    timer = threading.Timer(1.5, lambda: (workdir_lock.release(fd), released.append(time.time())))
+    timer.start()
+    write = "import sys, time; open(sys.argv[1], 'w').write(str(time.time()))"
+    state, _ = parts_lib.run_parts(
+        [part], {part.name: [sys.executable, "-c", write, part.workdir + ".start"]}, jobs=1,
+        deadline_s=0.0, env=dict(os.environ), poll_s=0.1,
+    )  # fmt: skip
+    timer.join()
+    assert state[part.name]["rc"] == 0 and workdir_lock.holder(part.workdir) == ""
+    assert float((tmp_path / "p0.start").read_text()) >= released[0]
+
+
+def test_parallel_cli_merge_and_restore_name_a_bad_part_and_keep_the_others(tmp_path):
+    from mtal_jax.al import parts as parts_lib
+
+    good, bad = (parts_lib.Part("random", t, str(tmp_path / "w" / f"p{t}")) for t in (0, 1))
+    for p in (good, bad):
+        os.makedirs(p.workdir)
+    jsonio.write_atomic(
+        os.path.join(good.workdir, "results.json"),
+        [{"trial": 0, "strategy": "random", "cycle": 0, "labeled_fraction": 0.4, "mdsq": 0.5}],
+    )
+    (tmp_path / "w" / "p1" / "results.json").write_text('[{"trial": 1,')  # cut short
+    records, errors = parts_lib.merge([good, bad], str(tmp_path / "m"), {}, {})
+    assert [r["trial"] for r in records] == [0] and list(errors) == [bad.name]
+    assert "p1/results.json" in errors[bad.name] and "malformed JSON" in errors[bad.name]
+    # restore: a leftover of a restore cut short is replaced; a part folder that lacks
+    # records of its archive is refused by name; one as far as its archive is kept
+    arch = tmp_path / "arch" / "parts"
+    for name, cycles in (("random.trial_0", (0, 1)), ("ours.trial_0", (0,))):
+        (arch / name).mkdir(parents=True)
+        (arch / name / "archive.json").write_text("{}")
+        jsonio.write_atomic(
+            str(arch / name / "results.json"),
+            [{"trial": 0, "strategy": name.split(".")[0], "cycle": c} for c in cycles],
+        )
+    here = tmp_path / "w2" / "parts"
+    (here / "random.trial_0.restoring").mkdir(parents=True)
+    (here / "random.trial_0.restoring" / "stale").write_text("")
+    (here / "ours.trial_0").mkdir()
+    jsonio.write_atomic(str(here / "ours.trial_0" / "results.json"),
+                        [{"trial": 0, "strategy": "ours", "cycle": c} for c in (0, 1)])  # fmt: skip
+    got = parts_lib.restore(str(tmp_path / "arch"), str(tmp_path / "w2"))
+    assert got == ["random.trial_0"]  # ours.trial_0 kept: it went further here
+    assert sorted(os.listdir(here)) == ["ours.trial_0", "random.trial_0"]
+    assert not (here / "random.trial_0" / "stale").exists()
+    jsonio.write_atomic(str(here / "ours.trial_0" / "results.json"), [])  # started here anew
+    with pytest.raises(ValueError, match=r"part ours.trial_0: .* lacks 1 records"):
+        parts_lib.restore(str(tmp_path / "arch"), str(tmp_path / "w2"))
 
 
 def test_parallel_cli_warmup_starts_the_others_after_the_first_part_records_a_cycle(tmp_path):

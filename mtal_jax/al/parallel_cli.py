@@ -20,26 +20,31 @@ independent once a trial's cycle-0 model exists, so this launcher runs them as s
   each part copies the reference and its trial's cycle-0 model instead of training them;
   without it every part trains them itself;
 - ``--warmup`` (the default; ``--nowarmup`` starts all at once): the first part runs alone
-  until it has recorded its first AL cycle, so that the others read its compiled programs
+  until it has recorded one AL cycle more than it had, so that the others read its compiled programs
   from XLA's persistent cache (``~/.cache/mtal_jax/xla``) instead of all compiling at once
   (docs/benchmarks.md, "Many processes on one GPU": 20 % less wall time on the CPU);
 - a part whose records are complete is not started again; any other part resumes exactly
   (the same command again continues all of them);
-- ``--deadline_s``: when it has passed no part starts, and the running ones are stopped
-  with SIGINT (the exact resume's stop; SIGKILL 60 s later);
+- ``--deadline_s`` (counted from the launcher's start): when it has passed no part starts,
+  and the running ones are stopped with SIGINT (the exact resume's stop; SIGKILL 60 s
+  later); the launcher then exits 0 (rerun to continue); a launcher killed outright takes
+  its parts with it the same way (Linux's parent-death signal);
 - at the end the parts' records are merged into ``<workdir>/results.json`` with the
   summary, ``paired.json`` and the figures (``reporting.write_summary``) and
   ``<workdir>/parallel.json`` (each part's state and wall time); ``config.json`` there is
   the launched config, for readers (``train.py`` does not run on this folder: rerun this
   command);
 - a part that fails on its own (not stopped) does not stop the others; at the end the
-  launcher exits 1 naming the failed parts and their logs (Ctrl-C or SIGTERM: it stops the
-  parts as at the deadline, merges, archives and exits 130);
+  launcher exits 1 naming the failed parts and their logs, and the parts it could not
+  merge (unreadable records) or archive, which do not stop the others' merge and archive
+  either (Ctrl-C or SIGTERM: it stops the parts as at the deadline, merges, archives with
+  further signals deferred, names any failed part and exits 130);
 - ``--merge_only``: no part starts; the records the parts have are merged (parts gathered
   from several machines or archives, e.g. a folder of ``--archive_to`` archives);
 - ``--archive_to``: then every part is archived (``al.experiment.archive``) into
   ``<archive_to>/parts/<part>`` beside the merged files; ``--restore_from`` restores such
-  an archive's parts before anything starts (parts already here are kept).
+  an archive's parts before anything starts (a part folder already here is kept when it
+  has every record of its archive, and refused, by name, when it lacks some).
 
 One launcher runs on a ``--workdir`` at a time (its lock; each part's run directory has its
 own). Each process sees ``XLA_PYTHON_CLIENT_MEM_FRACTION = 0.9 / n`` (capped at 0.75; n: the
@@ -52,7 +57,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 import time
 
@@ -71,12 +75,8 @@ from mtal_jax.al.experiment import share
 log = logging.getLogger("mtal_jax.al.parallel_cli")
 
 
-def _interrupt(signum, frame):
-    """SIGTERM handler: stop as on Ctrl-C (``run_parts``)."""
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str]) -> None:
+    started_at = time.time()  # the deadline counts from here, restore included
     overrides = argv[1:]
     if any(not a.startswith("--config.") for a in overrides):
         raise app.UsageError(f"after --, only --config.* flags pass to train.py: {overrides}")
@@ -98,26 +98,38 @@ def main(argv: list[str]) -> None:
             with runtime.input_checks():
                 done = parts_lib.restore(_RESTORE.value, workdir, {p.name for p in parts})
             log.info("restored parts %s from %s", done, _RESTORE.value)
-        ran, interrupted = _launch(config, plan, parts, workdir, overrides)
-    if interrupted:  # the parts have stopped and everything is merged: exit 130
-        raise KeyboardInterrupt
-    if failed := parts_lib.failed_parts(ran):
+        ran, interrupted, problems = _launch(config, plan, parts, workdir, overrides, started_at)
+    failed = parts_lib.failed_parts(ran)
+    if failed:
         logs = ", ".join(
             os.path.join(workdir, parts_lib.PARTS, f"{name}.log") for name in failed[:3]
         )
-        sys.exit(f"error: {len(failed)} parts failed ({', '.join(failed)}); see {logs}")
+        log.error("%d parts failed (%s); see %s", len(failed), ", ".join(failed), logs)
+    for name, error in problems.items():
+        log.error("part %s: %s", name, error)
+    if interrupted:  # the parts have stopped and everything is merged: exit 130
+        raise KeyboardInterrupt
+    if failed or problems:
+        sys.exit(
+            f"error: {len(failed)} parts failed, {len(problems)} not merged or archived "
+            "(the log above names them)"
+        )
 
 
-def _launch(config, plan, parts: list[parts_lib.Part], workdir: str, overrides: list[str]):
+def _launch(config, plan, parts: list[parts_lib.Part], workdir: str, overrides: list[str],
+            started_at: float):  # fmt: skip
     """Runs the parts not complete yet (unless ``--merge_only``), then merges every part's
-    records and archives (``--archive_to``) whatever happened; returns ``run_parts``'
-    ``(state, interrupted)``."""
-    todo = [p for p in parts if not parts_lib.is_complete(p, plan.num_cycles)]
+    records and archives (``--archive_to``) whatever happened, with SIGINT and SIGTERM
+    deferred meanwhile (a second Ctrl-C, or ``timeout``'s signal, cannot cut the archive);
+    returns ``run_parts``' ``(state, interrupted)`` and ``{part: error}`` of the parts not
+    merged or not archived."""
+    todo = [p for p in parts if not _complete(p, plan.num_cycles)]
     log.info("%d parts, %d complete, %d to run, %s", len(parts), len(parts) - len(todo),
              len(todo), "none started (--merge_only)" if _MERGE_ONLY.value
              else f"{_JOBS.value} at a time")  # fmt: skip
     devices = tuple(d.strip() for d in _DEVICES.value if d.strip())
-    per_device = -(-_JOBS.value // max(len(devices), 1))  # parts sharing one device at most
+    at_once = max(1, min(_JOBS.value, len(todo)))
+    per_device = -(-at_once // max(len(devices), 1))  # parts sharing one device at most
     env = dict(os.environ)
     env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{min(0.75, 0.9 / per_device):.3f}")
     commands = {
@@ -129,33 +141,52 @@ def _launch(config, plan, parts: list[parts_lib.Part], workdir: str, overrides: 
     t0 = time.time()
     ran: dict[str, dict] = {}
     interrupted = False
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
         if not _MERGE_ONLY.value:
             ran, interrupted = parts_lib.run_parts(
                 todo, commands, jobs=_JOBS.value, deadline_s=_DEADLINE.value, env=env,
-                warmup=_WARMUP.value, devices=devices,
+                warmup=_WARMUP.value, devices=devices, started_at=started_at,
             )  # fmt: skip
     finally:
-        state = {
-            "config": _CONFIG.value, "overrides": overrides, "share_from": _SHARE_FROM.value,
-            "jobs": 0 if _MERGE_ONLY.value else _JOBS.value,
-            "seconds": round(time.time() - t0, 1),
-            "parts": {
-                p.name: {"complete": parts_lib.is_complete(p, plan.num_cycles),
-                         "records": len(parts_lib.records_of(p)),
-                         **ran.get(p.name, {})}
-                for p in parts
-            },
-        }  # fmt: skip
-        records = parts_lib.merge(parts, workdir, config.to_dict(), state)
-        done = sum(s["complete"] for s in state["parts"].values())
-        log.info("merged %d records of %d parts into %s (%d of %d parts complete)",
-                 len(records), len(parts), workdir, done, len(parts))  # fmt: skip
-        if _ARCHIVE.value:
-            parts_lib.save(parts, workdir, _ARCHIVE.value)
-            log.info("archived into %s", _ARCHIVE.value)
-    return ran, interrupted
+        with parts_lib.DeferredSignals() as signals:
+            state = {
+                "config": _CONFIG.value, "overrides": overrides,
+                "share_from": _SHARE_FROM.value,
+                "jobs": 0 if _MERGE_ONLY.value else _JOBS.value,
+                "seconds": round(time.time() - t0, 1),
+                "parts": {
+                    p.name: {"complete": _complete(p, plan.num_cycles),
+                             "records": _count(p), **ran.get(p.name, {})}
+                    for p in parts
+                },
+            }  # fmt: skip
+            records, problems = parts_lib.merge(parts, workdir, config.to_dict(), state)
+            done = sum(s["complete"] for s in state["parts"].values())
+            log.info("merged %d records of %d parts into %s (%d of %d parts complete)",
+                     len(records), len(parts), workdir, done, len(parts))  # fmt: skip
+            if _ARCHIVE.value:
+                for name, error in parts_lib.save(parts, workdir, _ARCHIVE.value).items():
+                    problems[name] = f"not archived: {error}"
+                log.info("archived into %s", _ARCHIVE.value)
+        interrupted = interrupted or bool(signals.received)
+    return ran, interrupted, problems
+
+
+def _complete(part: parts_lib.Part, num_cycles: int) -> bool:
+    """``parts_lib.is_complete``, False for a part whose records cannot be read (the
+    merge names it)."""
+    try:
+        return parts_lib.is_complete(part, num_cycles)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _count(part: parts_lib.Part) -> int:
+    """The records of ``part`` (0 when they cannot be read)."""
+    try:
+        return len(parts_lib.records_of(part))
+    except (OSError, ValueError):
+        return 0
 
 
 if __name__ == "__main__":  # flags here: importing the module defines none
