@@ -545,7 +545,8 @@ def le_table(summaries, pairs):
     lines = [
         (
             "| strategy | trials reaching 95 % | labeled fraction (mean curve) | savings vs "
-            "random (mean curves) | paired savings per trial [95 % CI] | paper (nuImages) |"
+            "random (mean curves) | paired savings per trial [95 % CI] (trials where either "
+            "reaches 95 %) | paper (nuImages) |"
         ),
         "|---|---|---|---|---|---|",
     ]
@@ -554,9 +555,9 @@ def le_table(summaries, pairs):
         own = 0.0 if _finite(summ.le95_mean_curve) else math.nan
         savings = le["savings_mean_curve"] if le else (own if s == "random" else math.nan)
         per = DASH
-        if le and le["savings_trials"]:
-            stats = {"mean": le["savings_mean"], "ci95": le["savings_ci95"]}
-            per = f"{paired.format_interval(stats, 1, 100)} pp (n={le['savings_trials']})"
+        if le and le["bounded"]["worst"]["trials"]:
+            b = le["bounded"]
+            per = f"{paired.format_bounded(b['worst'], b['best'])} (n={b['worst']['trials']})"
         paper_le = _pct(PAPER_LE95[s], 0) if s in PAPER_LE95 else DASH
         lines.append(
             f"| {s} | {summ.le95_trials_reached}/{len(summ.trials)} | "
@@ -585,23 +586,27 @@ def claims(records, summaries):
     text = "ours reaches 95 % of the reference mDSQ with fewer labels than random (67 % vs 87 %)"
     if "ours" in summaries and "random" in summaries:
         le = paired.label_efficiency_savings(summaries, "ours")
-        if le["savings_trials"]:
-            stats = {"mean": le["savings_mean"], "ci95": le["savings_ci95"]}
-            cell = f"{paired.format_interval(stats, 1, 100)} pp (n={le['savings_trials']})"
-            out[text] = (cell, paired.verdict(le["savings_ci95"]), le["savings_p"])
+        bounded = le["bounded"]
+        reached = (
+            f"ours reaches it in {summaries['ours'].le95_trials_reached}/"
+            f"{len(summaries['ours'].trials)}, random in "
+            f"{summaries['random'].le95_trials_reached}/{len(summaries['random'].trials)}"
+        )
+        if bounded["worst"]["trials"]:
+            cell = f"{paired.format_bounded(bounded['worst'], bounded['best'])} ({reached})"
+            out[text] = (cell, *paired.bounded_verdict(bounded["worst"], bounded["best"]))
         else:
-            reached = f"{summaries['ours'].le95_trials_reached}/{len(summaries['ours'].trials)}"
-            out[text] = (f"95 % not reached by both in any trial (ours {reached})", "not testable")
+            out[text] = (f"95 % not reached in any trial ({reached})", "not testable")
     if "ours" in names and "random" in names:
         m = paired.match_final_savings(records, "ours")
         cell = DASH
         if m["trials"]:
             cell = (
-                f"{paired.format_interval(m, 1, 100)} pp (n={m['trials']}; reached in "
+                f"{paired.format_bounded(m, m['best_case'])} (n={m['trials']}; reached in "
                 f"{m['reached']}/{m['compared']})"
             )
         out[MATCH_FINAL_CLAIM] = (
-            (cell, paired.verdict(m["ci95"]), m["p_value"]) if m["trials"] else (cell, "not run")
+            (cell, *paired.bounded_verdict(m, m["best_case"])) if m["trials"] else (cell, "not run")
         )
     return out
 
@@ -632,7 +637,7 @@ def match_final_table(summaries, pairs):
         theirs = [p["baseline_fraction"] for p in per if _finite(p["fraction"])]
         # (fraction columns: over the trials where it reaches it; savings: all compared)
         mean = lambda v: _pct(sum(v) / len(v)) if v else DASH
-        savings = f"{paired.format_interval(m, 1, 100)} pp" if m["trials"] else DASH
+        savings = paired.format_bounded(m, m["best_case"]) if m["trials"] else DASH
         lines.append(
             f"| {s} | {m['compared']} | {m['reached']}/{m['compared']} | {mean(mine)} | "
             f"{mean(theirs)} | {savings} | {curve} |"
@@ -839,7 +844,7 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
             f"| ours vs random | {g['trials']} | {paired.format_interval(g)} | "
             f"{paired.format_interval(g['map'], 4)} | {paired.format_interval(g['miou'], 4)} | "
             + (
-                f"{paired.format_interval(m, 1, 100)} pp (reached in {m['reached']}/"
+                f"{paired.format_bounded(m, m['best_case'])} (reached in {m['reached']}/"
                 f"{m['compared']})"
                 if m["trials"]
                 else DASH
@@ -1015,7 +1020,9 @@ def gpu_parallel_section(name, par_run, cpu_run, cpu_records, single_gpu_run="")
             + (f"{one:.1f} |" if math.isfinite(one) else f"{DASH} |")
         )
     rates = [float(le["seconds"]) / c for le, c in zip(leases, lease_cycles) if c]
-    whole = len(parts) * 5  # AL cycles of the whole comparison (cycles 1-5 of every part)
+    config = _read(os.path.join(par_run, "config.json")) or {}
+    al_cycles = int(config.get("al", {}).get("num_cycles", 6)) - 1  # cycles 1.. of a part
+    whole = len(parts) * al_cycles  # AL cycles of the whole comparison
     out += ["\n".join(rows) + "\n", (
         "The experiment seconds include each process's start (imports, the dataset, "
         "compilation) and the processes still running at the lease's deadline (their "
@@ -1035,6 +1042,12 @@ def gpu_parallel_section(name, par_run, cpu_run, cpu_records, single_gpu_run="")
     k, n1 = 1, paired.paired_gain(records, "ours", last_cycle=1)["trials"]
     while k < last and n1 and paired.paired_gain(records, "ours", last_cycle=k + 1)["trials"] == n1:
         k += 1
+    n_ours = len({r["trial"] for r in records if r["strategy"] == "ours"})
+    which = "every `ours` trial has" if n1 == n_ours else f"{n1} of the {n_ours} `ours` trials have"
+    span = "-".join(
+        f"{100 * float(np.mean([r['labeled_fraction'] for r in records if r['cycle'] == c])):.0f}"
+        for c in (1, k)
+    )  # the labeled fractions of cycles 1 and k
     rows = [
         (
             f"| strategy | trials | GPU: gain over random, mDSQ, cycles 1-{k} [95 % CI] | CPU, the "
@@ -1089,8 +1102,8 @@ def gpu_parallel_section(name, par_run, cpu_run, cpu_records, single_gpu_run="")
             agree.append(f"{s} {same} of {len(pairs)} (mDSQ GPU - CPU {diff:+.4f} on average)")
     out += [
         (
-            f"Paired gains over random on the GPU, over cycles 1-{k} (50-{40 + 10 * k} % "
-            f"labeled: the span over which every `ours` trial has finished), beside the CPU's "
+            f"Paired gains over random on the GPU, over cycles 1-{k} ({span} % "
+            f"labeled: the span over which {which} finished), beside the CPU's "
             "gain in the same trials and cycles. The CPU's main result (cycles 1-5, all trials) "
             "is in the paired table above.\n"
         ),
@@ -1310,7 +1323,7 @@ def gpu_section(name, gpu_run, cpu_run, cpu_records, cpu_config):
             f"{paired.format_interval(g['map'], 4)} | {paired.format_interval(g['miou'], 4)} | "
             f"{' / '.join(spread)} | "
             + (
-                "the same within noise"
+                "no difference detected (each interval spans 0)"
                 if all(lo <= 0 <= hi for lo, hi in (g["ci95"], g["map"]["ci95"], g["miou"]["ci95"]))
                 else "differ"
             )
@@ -1334,8 +1347,10 @@ def gpu_section(name, gpu_run, cpu_run, cpu_records, cpu_config):
         ),
         "\n".join(rows) + "\n",
         (
-            '"The same within noise": every interval holds 0 (compare their widths with the '
-            "spread between trials, which the strategies' gains are read against). The "
+            '"No difference detected": every interval holds 0, which is not a proof of '
+            "equality: an interval as wide as the gains it is compared with cannot tell them "
+            "apart (compare their widths with the spread between trials, which the "
+            "strategies' gains are read against). The "
             "strategies' comparisons on a GPU are in the next subsection.\n"
         ),
     ]
@@ -1485,8 +1500,11 @@ def dataset_section(
                 "it (linear between cycles; random's own can be earlier than its last cycle "
                 "when its curve plateaus), and random's minus the strategy's, mean [95 % t "
                 "interval] over trials (`paired.json`, `match_final`). A strategy that does not "
-                "reach it in a trial counts as reaching it at 100 % labeled (the whole pool), "
-                "which errs against it. The mean curves' reading beside it.\n"
+                "reach it in a trial reaches it somewhere between its last labeled fraction "
+                "and 100 % (the whole pool): the savings count it at 100 %, which errs against "
+                "it, and where that matters the reading at the other end (reached just after "
+                "its last cycle) is given beside them; a verdict needs both. The mean curves' "
+                "reading beside it.\n"
             ),
             match_final_table(summaries, pairs),
         ]

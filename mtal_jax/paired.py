@@ -141,6 +141,31 @@ def verdict(ci95: Sequence[float], direction: int = 1) -> str:
     return NOT_DISTINGUISHABLE
 
 
+def bounded_verdict(
+    worst: Mapping[str, Any], best: Mapping[str, Any], direction: int = 1
+) -> tuple[str, float]:
+    """The reading of a claim whose per-trial values are known only within bounds (a curve
+    that does not reach a level within the run reaches it somewhere after its last cycle):
+    ``verdict`` of the interval at each end (``worst``: every such trial at the end least
+    favourable to the strategy; ``best``: at the most favourable), reproduced or
+    contradicted only when both agree. The p-value is the larger of the two when their
+    means lie on one side of 0 (both tests must reject: an intersection-union test), else 1.
+
+    Examples:
+      >>> w = {"ci95": [-0.147, -0.001], "mean": -0.074, "p_value": 0.048}
+      >>> b = {"ci95": [-0.011, 0.023], "mean": 0.006, "p_value": 0.38}
+      >>> bounded_verdict(w, b)
+      ('not distinguishable from noise at this power', 1.0)
+    """
+    v_w, v_b = verdict(worst["ci95"], direction), verdict(best["ci95"], direction)
+    means = [m if m is not None else math.nan for m in (worst["mean"], best["mean"])]
+    ps = [p if p is not None else math.nan for p in (worst["p_value"], best["p_value"])]
+    if not all(math.isfinite(x) for x in means + ps):
+        return NOT_DISTINGUISHABLE, math.nan
+    one_side = (means[0] > 0) == (means[1] > 0) and means[0] != 0 and means[1] != 0
+    return (v_w if v_w == v_b else NOT_DISTINGUISHABLE), (max(ps) if one_side else 1.0)
+
+
 def _by_trial(records: Iterable[Any]) -> dict[str, dict[Any, dict[int, dict[str, float]]]]:
     """``{strategy: {trial: {cycle: {metric: value}}}}``."""
     out: dict[str, dict[Any, dict[int, dict[str, float]]]] = collections.defaultdict(dict)
@@ -211,7 +236,13 @@ def label_efficiency_savings(
       (``[{"trial", "le95", "baseline_le95", "savings"}]`` over the trials both ran;
       NaN where either curve does not reach 95 %), ``"savings_mean"``, ``"savings_ci95"``,
       ``"savings_trials"``, ``"savings_p"`` (the t interval and test over the trials where
-      both reach it) and ``"trials_reached"`` (trials where the strategy reaches it).
+      both reach it), ``"trials_reached"`` (trials where the strategy reaches it) and
+      ``"bounded"``: the savings over the trials where at least one of the two reaches 95 %,
+      a curve that does not counted as reaching it somewhere between its last labeled
+      fraction and 100 %: ``{"per_trial": [{"trial", "worst", "best"}], "worst", "best"}``
+      (t intervals at the end least and most favourable to the strategy;
+      ``bounded_verdict`` reads them). Keeping only the trials where both reach it would
+      keep those where the baseline did well.
     """
     mine = summaries[strategy]
     base = summaries.get(baseline)
@@ -223,7 +254,13 @@ def label_efficiency_savings(
             per_trial.append({"trial": trial, "le95": le, "baseline_le95": b, "savings": b - le})
     stats = t_interval([p["savings"] for p in per_trial])
     base_curve = base.le95_mean_curve if base is not None else math.nan
+    bounded = _bounded_savings(mine, base) if base is not None else []
     return {
+        "bounded": {
+            "per_trial": bounded,
+            "worst": t_interval([p["worst"] for p in bounded]),
+            "best": t_interval([p["best"] for p in bounded]),
+        },
         "mean_curve": mine.le95_mean_curve,
         "baseline_mean_curve": base_curve,
         "savings_mean_curve": base_curve - mine.le95_mean_curve,
@@ -234,6 +271,25 @@ def label_efficiency_savings(
         "savings_p": stats["p_value"],
         "trials_reached": mine.le95_trials_reached,
     }
+
+
+def _bounded_savings(
+    mine: records_lib.StrategySummary, base: records_lib.StrategySummary
+) -> list[dict[str, Any]]:
+    """Per trial where ``mine`` or ``base`` reaches 95 %: the baseline's fraction minus the
+    strategy's at the end least (``worst``) and most (``best``) favourable to the strategy,
+    an unreached curve reaching it in (its last fraction, 1]."""
+    last_mine, last_base = max(mine.fractions, default=1.0), max(base.fractions, default=1.0)
+    base_le = dict(zip(base.trials, base.le95_per_trial))
+    out = []
+    for trial, le in zip(mine.trials, mine.le95_per_trial):
+        if trial not in base_le or not (math.isfinite(le) or math.isfinite(base_le[trial])):
+            continue
+        b = base_le[trial]
+        a_lo, a_hi = (le, le) if math.isfinite(le) else (last_mine, 1.0)
+        b_lo, b_hi = (b, b) if math.isfinite(b) else (last_base, 1.0)
+        out.append({"trial": trial, "worst": b_lo - a_hi, "best": b_hi - a_lo})
+    return out
 
 
 def match_final_savings(
@@ -256,14 +312,18 @@ def match_final_savings(
     strategy has labeled the whole pool and trains as the reference does, so it would reach
     the target by then, and its true savings in that trial are at least what is counted;
     the interval errs against the strategy, never for it (leaving such trials out would keep
-    only the strategy's good ones). ``reached`` counts the trials where it
-    reaches the target.
+    only the strategy's good ones). It reaches it after its last cycle, so its savings
+    there are below ``savings_best`` (the baseline's fraction minus the strategy's last),
+    and ``best_case`` is the interval with every such trial at that end: a claim holds, or
+    fails, when it does at both ends (``bounded_verdict``). ``reached`` counts the trials
+    where it reaches the target.
 
     Returns:
       ``{"baseline", "last_cycle": K, "per_trial": [{"trial", "target", "fraction",
-      "baseline_fraction", "savings", "censored"}], "mean", "ci95", "trials", "p_value"``
-      (the t interval and test of the savings) ``, "reached", "compared"}`` (trials where the strategy
-      reaches the target / trials compared).
+      "baseline_fraction", "savings", "savings_best", "censored"}], "mean", "ci95",
+      "trials", "p_value"`` (the t interval and test of the savings) ``, "best_case"``
+      (the same of ``savings_best``) ``, "reached", "compared"}`` (trials where the
+      strategy reaches the target / trials compared).
 
     Examples:
       >>> rec = lambda s, c, f, v: {"trial": 0, "strategy": s, "cycle": c,
@@ -303,11 +363,14 @@ def match_final_savings(
                 "fraction": fraction,
                 "baseline_fraction": baseline_fraction,
                 "savings": baseline_fraction - (1.0 if censored else fraction),
+                "savings_best": baseline_fraction
+                - (curve[last_cycle][0] if censored else fraction),
                 "censored": censored,
             }
         )
     out: dict[str, Any] = {"baseline": baseline, "last_cycle": last_cycle, "per_trial": per_trial}
     out.update(t_interval([p["savings"] for p in per_trial]))
+    out["best_case"] = t_interval([p["savings_best"] for p in per_trial])
     out["reached"] = sum(math.isfinite(p["fraction"]) for p in per_trial)
     out["compared"] = len(per_trial)
     return out
@@ -363,4 +426,20 @@ def format_interval(stats: Mapping[str, Any], digits: int = 3, scale: float = 1.
     text = f"{scale * mean:+.{digits}f}"
     if math.isfinite(lo) and math.isfinite(hi):
         text += f" [{scale * lo:+.{digits}f}, {scale * hi:+.{digits}f}]"
+    return text
+
+
+def format_bounded(worst: Mapping[str, Any], best: Mapping[str, Any]) -> str:
+    """Savings in pp (``match_final_savings``, ``label_efficiency_savings``' ``bounded``):
+    the reading least favourable to the strategy, and the most favourable beside it when
+    trials that do not reach the level make them differ (``bounded_verdict``).
+
+    Examples:
+      >>> w = {"mean": -0.074, "ci95": [-0.147, -0.001]}
+      >>> format_bounded(w, {"mean": 0.006, "ci95": [-0.011, 0.023]})
+      '-7.4 [-14.7, -0.1] pp (unreached trials at best: +0.6 [-1.1, +2.3] pp)'
+    """
+    text = f"{format_interval(worst, 1, 100)} pp"
+    if format_interval(best, 1, 100) != format_interval(worst, 1, 100):
+        text += f" (unreached trials at best: {format_interval(best, 1, 100)} pp)"
     return text

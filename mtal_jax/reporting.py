@@ -174,10 +174,10 @@ def summary_markdown(
         savings_text = _DASH if math.isnan(savings) else f"{100 * savings:+.1f} pp"
         le = pairs.get(strategy, {}).get("le95")
         paired_text = _DASH
-        if le is not None and le["savings_trials"]:
-            stats = {"mean": le["savings_mean"], "ci95": le["savings_ci95"]}
-            paired_text = f"{paired.format_interval(stats, digits=1, scale=100)} pp"
-            paired_text += f" ({le['savings_trials']} trials)"
+        if le is not None and le["bounded"]["worst"]["trials"]:
+            b = le["bounded"]
+            paired_text = paired.format_bounded(b["worst"], b["best"])
+            paired_text += f" ({b['worst']['trials']} trials where either reaches it)"
         lines.append(
             f"| {strategy} | {num_trials} | {_pct(s['le95_mean_curve'], missing='not reached')} "
             f"| {per_trial} | {savings_text} | {paired_text} |"

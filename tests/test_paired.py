@@ -192,3 +192,62 @@ def test_match_final_savings_plateau_unreached_and_incomplete():
     # a trial that misses a cycle of either strategy is not compared
     records = [r for r in _records(curves) if not (r["trial"] == 1 and r["cycle"] == 3)]
     assert paired.match_final_savings(records, "ours")["compared"] == 1
+
+
+def _short(curves):
+    """Records of curves over 40-90 % labeled (cycles 0-5): the run ends before 100 %."""
+    return [
+        {"trial": t, "strategy": s, "cycle": c, "labeled_fraction": 0.4 + 0.1 * c,
+         "labeled_ids": [], "mdsq": v, "map": 0.4 * v, "ap50": 0.6 * v, "miou": 0.7 * v}
+        for s, trials in curves.items() for t, values in trials.items()
+        for c, v in enumerate(values)
+    ]  # fmt: skip
+
+
+def test_unreached_levels_are_read_at_both_ends():
+    # match_final: random's final mDSQ t0 0.85 (reached at 60 %), t1 0.82 (at 60 %); ours t0
+    # never reaches 0.85 within the run (last fraction 60 %): between 60 % and 100 %, so its
+    # savings lie in [0.6 - 1.0, 0.6 - 0.6]; t1 reaches 0.82 at 0.4 + 0.12 / 0.15 * 0.1 = 0.48
+    curves = {
+        "random": {0: [0.7, 0.8, 0.85], 1: [0.7, 0.8, 0.82]},
+        "ours": {0: [0.7, 0.75, 0.8], 1: [0.7, 0.85, 0.9]},
+    }
+    m = paired.match_final_savings(_short(curves), "ours")
+    assert [p["savings"] for p in m["per_trial"]] == pytest.approx([-0.4, 0.12])
+    assert [p["savings_best"] for p in m["per_trial"]] == pytest.approx([0.0, 0.12])
+    assert m["best_case"]["mean"] == pytest.approx(0.06) and m["mean"] == pytest.approx(-0.14)
+    # the ends disagree in sign: no verdict either way, p 1 (both tests must reject)
+    assert paired.bounded_verdict(m, m["best_case"]) == (paired.NOT_DISTINGUISHABLE, 1.0)
+    # without unreached trials both ends are the interval itself
+    full = paired.match_final_savings(_records(), "ours")
+    assert full["best_case"]["ci95"] == pytest.approx(full["ci95"])
+    assert paired.bounded_verdict(full, full["best_case"]) == (
+        paired.verdict(full["ci95"]),
+        pytest.approx(full["p_value"]),
+    )
+    # label efficiency at 95 %: random t0 at 0.7 + 0.02 / 0.03 * 0.1, ours t0 not (in
+    # (0.9, 1]); t1 neither (left out); t2 ours at 0.5 + 0.05 / 0.06 * 0.1, random not
+    curves = {
+        "random": {0: [0.8, 0.85, 0.9, 0.93, 0.96, 0.97], 1: [0.8] * 6, 2: [0.8, 0.9] + [0.92] * 4},
+        "ours": {0: [0.8, 0.85, 0.9, 0.92, 0.93, 0.94], 1: [0.8] * 6, 2: [0.8, 0.9, 0.96] + [0.97] * 3},
+    }  # fmt: skip
+    le = paired.label_efficiency_savings(reporting.summarize(_short(curves)), "ours")
+    r0, o2 = 0.7 + 0.02 / 0.03 * 0.1, 0.5 + 0.05 / 0.06 * 0.1
+    bounded = le["bounded"]
+    assert [p["trial"] for p in bounded["per_trial"]] == [0, 2]
+    assert [p["worst"] for p in bounded["per_trial"]] == pytest.approx([r0 - 1.0, 0.9 - o2])
+    assert [p["best"] for p in bounded["per_trial"]] == pytest.approx([r0 - 0.9, 1.0 - o2])
+    assert le["savings_trials"] == 0  # no trial where both reach it: the old reading had none
+    assert "unreached trials at best" in paired.format_bounded(bounded["worst"], bounded["best"])
+
+
+def test_bounded_verdict_needs_both_ends():
+    above = {"mean": 0.05, "ci95": [0.01, 0.09], "p_value": 0.02}
+    more = {"mean": 0.08, "ci95": [0.03, 0.13], "p_value": 0.01}
+    assert paired.bounded_verdict(above, more) == (paired.REPRODUCED, 0.02)
+    straddles = {"mean": 0.01, "ci95": [-0.02, 0.04], "p_value": 0.4}
+    assert paired.bounded_verdict(straddles, more) == (paired.NOT_DISTINGUISHABLE, 0.4)
+    below = {"mean": -0.05, "ci95": [-0.09, -0.01], "p_value": 0.03}
+    assert paired.bounded_verdict(below, {**below, "p_value": 0.04})[0] == paired.CONTRADICTED
+    none = {"mean": math.nan, "ci95": [math.nan, math.nan], "p_value": math.nan}
+    assert paired.bounded_verdict(none, none)[0] == paired.NOT_DISTINGUISHABLE
