@@ -16,23 +16,33 @@ import orbax.checkpoint as ocp
 
 
 def make_manager(
-    directory: str, *, max_to_keep: int = 1, best_metric: str | None = None, best_mode: str = "max"
+    directory: str,
+    *,
+    max_to_keep: int = 1,
+    best_metric: str | None = None,
+    best_mode: str = "max",
+    read_only: bool = False,
 ) -> ocp.CheckpointManager:
     """Creates a manager over ``directory``.
 
     Args:
-      directory: absolute or relative path; created if missing.
+      directory: absolute or relative path; created if missing (unless ``read_only``).
       max_to_keep: checkpoints kept.
       best_metric: when set, keep the ``max_to_keep`` best checkpoints by this metric
         (passed to ``save`` as ``metrics``) instead of the latest ones.
       best_mode: "max" or "min".
+      read_only: for a reader of another run's checkpoints (one that may still be
+        training): it creates nothing and leaves the temporary folders of a save in
+        progress alone (a writer's manager removes those of a crashed save when it opens;
+        a reader doing so would make a live writer fail).
     """
     if best_mode not in ("max", "min"):
         raise ValueError(f"best_mode must be 'max' or 'min', got {best_mode!r}")
     options = ocp.CheckpointManagerOptions(
         max_to_keep=max_to_keep,
-        create=True,
-        cleanup_tmp_directories=True,
+        create=not read_only,
+        cleanup_tmp_directories=not read_only,
+        read_only=read_only,
         best_fn=(lambda m: float(m[best_metric])) if best_metric else None,
         best_mode=best_mode,
         keep_checkpoints_without_metrics=False,

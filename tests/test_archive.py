@@ -193,6 +193,27 @@ def test_missing_weights_stop_the_resume_naming_the_run(stopped, tmp_path, data_
         experiment.run(_config(data_dir), workdir, progress=False)
 
 
+def test_an_unfinished_run_s_marker_stays_behind_and_every_trial_is_archived(stopped, tmp_path):
+    workdir, _, _ = stopped
+    copy = str(tmp_path / "copy")
+    shutil.copytree(workdir, copy, ignore=shutil.ignore_patterns(".lock*"))
+    # ours' cycle 2 (unfinished) with its final evaluation's marker, as a kill between the
+    # marker and metrics.json leaves it: the archive has no checkpoint, so no marker either
+    marker = os.path.join("trial_0", "ours", "cycle_2", *loop.FINAL_EVAL)
+    jsonio.write_atomic(os.path.join(copy, marker), {"step": 1})
+    # config.json keeps the first session's al.run_trials (an order key): a session that ran
+    # trial 1 only must not make the archive skip trial 0's runs and weights
+    config = jsonio.read(os.path.join(copy, "config.json"))
+    config["al"]["run_trials"] = "1"
+    jsonio.write_atomic(os.path.join(copy, "config.json"), config)
+    assert archive.read_plan(copy).run_trials == ()
+    manifest = archive.save(copy, str(tmp_path / "out"))
+    files = _files(str(tmp_path / "out"))
+    assert marker not in files
+    assert os.path.join("trial_0", "cycle_0", *loop.FINAL_EVAL) in files  # finished: kept
+    assert manifest["weights"] == stopped[2]["weights"]  # trial 0's, as before
+
+
 def test_restore_refuses_a_used_directory_and_a_non_archive(stopped, tmp_path):
     workdir, out, _ = stopped
     with pytest.raises(FileExistsError, match="not empty"):

@@ -1,5 +1,7 @@
 """checkpointing: save/restore round trip and the metadata-only structure check."""
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -58,3 +60,29 @@ def test_mismatches_name_each_differing_array_parameters_first(saved):
         "opt_state/1/count: saved () int32, expected () float32",
         "step: saved but not expected",
     ]
+
+
+def test_a_reader_leaves_a_save_in_progress_alone(tmp_path):
+    # a writer's manager removes the temporary folders of a crashed save when it opens; a
+    # reader of a run that is still training must not, or the live writer fails
+    directory = str(tmp_path / "best")
+    manager = checkpointing.make_manager(directory)
+    try:
+        checkpointing.save(manager, 3, _state())
+    finally:
+        checkpointing.close(manager)
+    in_progress = os.path.join(directory, "4.orbax-checkpoint-tmp")
+    os.makedirs(in_progress)
+    reader = checkpointing.make_manager(directory, read_only=True)
+    try:
+        assert reader.latest_step() == 3
+        checkpointing.restore_latest(reader, _state())
+    finally:
+        checkpointing.close(reader)
+    assert os.path.isdir(in_progress)
+    reader = checkpointing.make_manager(str(tmp_path / "absent"), read_only=True)
+    checkpointing.close(reader)
+    assert not os.path.exists(tmp_path / "absent")  # a reader creates nothing
+    writer = checkpointing.make_manager(directory)  # (what a writer does: cleans it up)
+    checkpointing.close(writer)
+    assert not os.path.exists(in_progress)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec
 
-from mtal_jax import checkpointing, records, sharding
+from mtal_jax import checkpointing, jsonio, records, sharding
 from mtal_jax.train import evaluate, loop
 from mtal_jax.train import state as state_lib
 from mtal_jax.train import step as step_lib
@@ -188,6 +188,21 @@ def test_rerun_of_a_finished_run_changes_nothing(runs, source):
     assert again.step == before.step
     assert again.metrics == before.metrics
     chex.assert_trees_all_equal(again.variables, before.variables)
+
+
+def test_a_final_eval_marker_without_the_final_model_is_evaluated_again(runs, source, tmp_path):
+    # The marker of a run stopped before its last step (an archive taken between the final
+    # evaluation and metrics.json, restored without checkpoints, carried it): the resumed
+    # run evaluates its final model again; it raised "holds no best checkpoint" before
+    # (only the final evaluation saves a best checkpoint here).
+    _, straight = runs["straight"]
+    workdir = tmp_path / "marked"
+    assert _train(workdir, source, stop_after_steps=3) is None
+    jsonio.write_atomic(str(workdir / loop.FINAL_EVAL[0] / loop.FINAL_EVAL[1]), {"step": 4})
+    got = _train(workdir, source)
+    assert got.step == CFG.num_steps
+    for k in records.metric_names():
+        np.testing.assert_allclose(got.metrics[k], straight.metrics[k], atol=1e-6)
 
 
 # ---------------------------------------------------------------- evaluation

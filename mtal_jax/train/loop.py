@@ -219,6 +219,13 @@ def train(
         resumed_seconds = float(latest_meta.get("seconds", 0.0))
         log.info("resumed %s at step %d", workdir, int(jax.device_get(state.step)))
     start = int(jax.device_get(state.step))
+    done_marker = os.path.join(workdir, *FINAL_EVAL)
+    if start < cfg.num_steps and os.path.exists(done_marker):
+        # The final evaluation belongs to a final model this run does not have (an archive
+        # of the run taken after the marker and before metrics.json, restored without
+        # checkpoints; or a crash before the last latest checkpoint was committed): redone.
+        os.remove(done_marker)
+        log.info("%s: final evaluation marker without the final model: evaluated again", workdir)
 
     eval_indices = list(eval_indices)
     if cfg.eval_max_images:
@@ -304,7 +311,6 @@ def train(
                 break
         if stop_after_steps is not None and end < cfg.num_steps:
             return None
-        done_marker = os.path.join(workdir, *FINAL_EVAL)
         if not os.path.exists(done_marker):
             summary = run_eval(cfg.num_steps)
             checkpointing.wait(best)
@@ -430,7 +436,7 @@ def load_variables(
     like = jax.eval_shape(
         lambda: state_lib.create_train_state(model, tx, jax.random.key(0), spec.image_hw)
     )
-    manager = checkpointing.make_manager(directory, best_metric="metric")
+    manager = checkpointing.make_manager(directory, best_metric="metric", read_only=True)
     what = (
         f"checkpoint {directory} does not match the model of the config (backbone "
         f"{model.backbone!r}, "

@@ -81,7 +81,12 @@ def read_plan(workdir: str) -> setup_lib.Plan:
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
         raise FileNotFoundError(f"{workdir} holds no experiment (no config.json)")
-    return setup_lib.plan_from_config(ml_collections.ConfigDict(jsonio.read(path)))
+    config = ml_collections.ConfigDict(jsonio.read(path))
+    if "run_trials" in config.get("al", {}):
+        # an order key: config.json keeps the first session's value, while later sessions
+        # may run other trials; what is archived follows what is on disk (every trial)
+        config.al.run_trials = ""
+    return setup_lib.plan_from_config(config)
 
 
 def contents(workdir: str, plan: setup_lib.Plan, keep: Sequence[str] = ()) -> Contents:
@@ -110,6 +115,14 @@ def contents(workdir: str, plan: setup_lib.Plan, keep: Sequence[str] = ()) -> Co
         if os.path.basename(f) == "metrics.json"
         and os.path.join(os.path.dirname(f), *loop.FINAL_EVAL) in listed
     }
+    # The final evaluation's marker of an unfinished run (metrics.json not written yet)
+    # stays behind with its checkpoints: restored without them, the run trains again and
+    # must evaluate its final model again (loop.train also drops such a marker).
+    files = [
+        f for f in files
+        if not (f.endswith(os.path.join(*loop.FINAL_EVAL))
+                and os.path.dirname(os.path.dirname(f)) not in finished)
+    ]  # fmt: skip
     last = plan.num_cycles - 1
     weights, unfinished = [], []
     for t in range(plan.num_trials):
