@@ -1700,7 +1700,11 @@ def side_by_side(all_rows):
         "keeps the chance of any false verdict in a family at 5 % however many claims it "
         f"tests (tests per family: {sizes}). A verdict marked (not after Holm) excludes 0 "
         "at 95 % alone but not once the other claims of its family are accounted for: read "
-        "it as suggestive.\n"
+        'it as suggestive. The row ours >= CALD in mAP tests the paper\'s "better later" '
+        '(ours above CALD); its "on par" is what a verdict of not distinguishable reads, '
+        "within the interval's width. The label-savings rows read trials where a curve does "
+        "not reach the level at both ends of what they allow (the label efficiency "
+        "sections).\n"
     )
     return "\n".join(lines) + "\n"
 

@@ -196,7 +196,8 @@ def alternation(
     cald_kwargs: dict[str, Any] | None = None,
     equal_kwargs: dict[str, Any] | None = None,
 ) -> Strategy:
-    """Alternation (Reichart & Rappoport 2007; paper IV-B): CALD or EquAL by cycle parity.
+    """Alternation (Reichart et al., ACL 2008; paper IV-B): CALD or EquAL by cycle parity
+    (docs/baselines.md, "Alternation").
 
     Args:
       context: the cycle (CALD when ``context.cycle % 2 == cald_parity``, else EquAL),

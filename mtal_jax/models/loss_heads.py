@@ -2,7 +2,7 @@
 
 Each module pools every backbone stage (GAP -> Dense(hidden) -> ReLU), concatenates the
 levels and predicts one scalar loss. The multi-task network carries two of them:
-detection and segmentation (``research/baselines_and_peers.md`` §1.3, MTAL variant).
+detection and segmentation (the MTAL paper's variant; docs/baselines.md, "LL4AL").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Image augmentations with box mapping, as batched pure ``jnp`` functions (CALD, EquAL).
 
-They follow CALD's ``cald/cald_helper.py`` (we1pingyu/CALD; ``research/baselines_and_peers.md``
-§1.1). Images are [B, H, W, 3] uint8 (the model's input) and stay uint8 with the same
+They follow CALD's ``cald/cald_helper.py`` (we1pingyu/CALD; docs/baselines.md, "CALD").
+Images are [B, H, W, 3] uint8 (the model's input) and stay uint8 with the same
 static shape, so every augmented batch reuses the compiled model. Boxes are
 [B, K, 4] float32 xyxy in input pixels.
 """

@@ -1,7 +1,7 @@
 """CALD: consistency-based active learning for detection (Yu et al. 2022; paper IV-B).
 
 Follows the official code (we1pingyu/CALD ``cald_train.py``, ``cald/cald_helper.py``;
-``research/baselines_and_peers.md`` §1.1):
+docs/baselines.md, "CALD"):
 
 1. ``make_augment_extra`` runs the detector on augmented copies of each image (flip,
    cutout x2, resize 0.8, rotation 5 degrees; ``ops/augment.py``) through

@@ -1,6 +1,6 @@
 """EquAL: flip consistency of the segmentation (Golestaneh & Kitani 2020; paper IV-B).
 
-There is no official EquAL code (``research/baselines_and_peers.md`` §1.2). Three
+There is no official EquAL code (docs/baselines.md, "EquAL"). Three
 variants, all "higher = more informative", are offered:
 
 * ``"kl"`` (default): mean over pixels of KL(P || P_f), P the softmax of the image and

@@ -3,7 +3,7 @@
 Yoo & Kweon (CVPR 2019) rank images by the loss their loss-prediction module predicts.
 The MTAL paper (IV-B) gives the network one module per task and sums the two predicted
 losses. Because the two loss scales differ, each column can first be normalised over the
-images being ranked (``research/baselines_and_peers.md`` §1.3). Normalising needs the
+images being ranked (docs/baselines.md, "LL4AL"). Normalising needs the
 whole pool, so it happens in ``select``, not in the batch-wise ``score``.
 
 The modules and their margin-ranking training loss live in ``models/loss_heads.py``.
