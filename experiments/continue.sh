@@ -49,6 +49,8 @@ for want in "$@"; do
 done
 # Brings runs/$1 up to its archive: restored when missing, replaced when behind it.
 restore() {
+  # an archive a save killed between its two renames left missing is put back first
+  python -m mtal_jax.al.archive_cli recover "experiments/$1" || exit 1
   if [ -e "runs/$1" ] && [ -e "experiments/$1/archive.json" ] &&
     ! python -m mtal_jax.al.archive_cli check "runs/$1" "experiments/$1"; then
     mv "runs/$1" "runs/$1.stale-$(date +%s)"  # the archive went further elsewhere

@@ -4,7 +4,10 @@ r"""Archive an experiment's run directory, or restore one (``al.experiment.archi
       [--keep reference,trial_0/cycle_0,trial_0/*/cycle_5]
   python -m mtal_jax.al.archive_cli restore experiments/repro_synthetic runs/repro_synthetic
   python -m mtal_jax.al.archive_cli check runs/repro_synthetic experiments/repro_synthetic
+  python -m mtal_jax.al.archive_cli recover experiments/repro_synthetic
 
+``recover`` puts an archive back that a save killed between its two renames left missing
+beside a complete copy (``archive.recover``; ``save``, ``restore`` and ``check`` do it too).
 ``check`` exits 1 when the archive holds records the run directory lacks (the archive was
 continued elsewhere: restore it rather than resume the run directory), else 0.
 
@@ -35,12 +38,18 @@ _KEEP = flags.DEFINE_list("keep", [], "save: finished runs whose weights are kep
 USAGE = (
     "usage: python -m mtal_jax.al.archive_cli save WORKDIR ARCHIVE [--keep PATTERNS]\n"
     "       python -m mtal_jax.al.archive_cli restore ARCHIVE WORKDIR\n"
-    "       python -m mtal_jax.al.archive_cli check WORKDIR ARCHIVE"
+    "       python -m mtal_jax.al.archive_cli check WORKDIR ARCHIVE\n"
+    "       python -m mtal_jax.al.archive_cli recover ARCHIVE"
 )
 
 
 def main(argv: list[str]) -> None:
     args = argv[1:]
+    if args[:1] == ["recover"] and len(args) == 2:
+        runtime.setup()
+        put_back = archive.recover(args[1])
+        log.info("%s: %s", args[1], f"put back from {put_back}" if put_back else "nothing to do")
+        return
     if len(args) != 3 or args[0] not in ("save", "restore", "check"):
         raise app.UsageError(USAGE)
     command, src, dst = args
@@ -55,6 +64,7 @@ def main(argv: list[str]) -> None:
                 len(manifest["unfinished"]),
             )  # fmt: skip
         elif command == "check":
+            archive.recover(dst)
             lost = archive.missing_records(dst, src)
             if lost:
                 sys.exit(f"{dst} holds {len(lost)} records that {src} lacks (e.g. {lost[0]})")

@@ -27,7 +27,8 @@ A run directory that is still being written may be archived: the set of finished
 read once, after ``results.json`` is copied, and only the files present then are copied.
 The archive is written beside ``out`` and renamed over it, so a failure leaves the previous
 archive (the folders a killed save leaves are removed by a later one:
-``remove_stale_leftovers``); an archive holding records that the run directory lacks (it was
+``remove_stale_leftovers``; one killed between its two renames leaves ``out`` missing beside
+a complete archive, which ``recover`` puts back before any save or restore); an archive holding records that the run directory lacks (it was
 continued on another machine) is never replaced by it (``missing_records``).
 """
 
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import logging
 import os
 import shutil
 import time
@@ -45,6 +47,8 @@ import ml_collections
 from mtal_jax import jsonio
 from mtal_jax.al.experiment import setup as setup_lib
 from mtal_jax.train import loop, weights_file
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "archive.json"
 # Never copied: the workdir lock, temporary files of atomic writes, an older manifest, kept
@@ -172,6 +176,7 @@ def save(workdir: str, out: str, *, keep: Sequence[str] = (), load_variables=Non
       The manifest (also ``out/archive.json``).
     """
     plan = read_plan(workdir)
+    recover(out)
     if os.path.exists(os.path.join(out, MANIFEST)) and (lost := missing_records(out, workdir)):
         raise ValueError(
             f"{out} holds {len(lost)} records that {workdir} lacks (e.g. {lost[0]}): the "
@@ -227,6 +232,7 @@ def restore(archive_dir: str, workdir: str) -> None:
       FileNotFoundError: ``archive_dir`` is not an archive.
       FileExistsError: ``workdir`` exists and is not empty (it may hold newer progress).
     """
+    recover(archive_dir)
     if not os.path.exists(os.path.join(archive_dir, MANIFEST)):
         raise FileNotFoundError(f"{archive_dir} is not an experiment archive (no {MANIFEST})")
     if os.path.isdir(workdir) and os.listdir(workdir):
@@ -275,6 +281,39 @@ def remove_stale_leftovers(out: str, *, min_age_s: float = 3600.0) -> list[str]:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
+
+
+def recover(out: str) -> str | None:
+    """Puts back archive ``out`` when a ``save`` was killed between its two renames (``out``
+    moved aside to ``<out>.old<pid>``, the new archive not yet renamed from
+    ``<out>.tmp<pid>``): ``out`` is then missing while a complete archive (one with its
+    manifest, written last) lies beside it. The newer one (``.tmp``) is renamed into place,
+    else the ``.old`` one; only folders whose process is gone from this machine. Nothing
+    happens when ``out`` exists (or no complete archive lies beside it).
+
+    Returns:
+      The folder renamed into ``out``, or None.
+    """
+    base = os.path.abspath(out).rstrip(os.sep)
+    parent, name = os.path.split(base)
+    if os.path.exists(base) or not os.path.isdir(parent):
+        return None
+    found = []
+    for entry in os.listdir(parent):
+        for rank, kind in enumerate((".tmp", ".old")):
+            pid = entry[len(name) + len(kind) :]
+            path = os.path.join(parent, entry)
+            if (
+                entry.startswith(name + kind) and pid.isdigit() and not _alive(int(pid))
+                and os.path.exists(os.path.join(path, MANIFEST))
+            ):  # fmt: skip
+                found.append((rank, -os.path.getmtime(os.path.join(path, MANIFEST)), path))
+    if not found:
+        return None
+    chosen = min(found)[2]
+    os.rename(chosen, base)
+    log.warning("%s was missing (a save killed between its renames): put back from %s", out, chosen)
+    return chosen
 
 
 def _alive(pid: int) -> bool:
