@@ -286,17 +286,29 @@ def test_continue_sh_restores_the_source_before_a_sharing_experiment(tmp_path):
         "--noprogress --config.al.share_from=runs/repro_camvid"
     )
     restore = "PY -m mtal_jax.al.archive_cli restore experiments/repro_camvid runs/repro_camvid"
-    assert run() == [restore, train]
+    # (each experiment's archive is first put back if a killed save left it missing)
+    recover = "PY -m mtal_jax.al.archive_cli recover experiments/{}".format
+    assert run() == [recover("table1_camvid"), recover("repro_camvid"), restore, train]
     # ours vs random over 10 trials shares the same source (its first 5 trials)
     trials10 = (
         "PY train.py --config configs/camvid.py:trials10 --workdir runs/trials10_camvid "
         "--noprogress --config.al.share_from=runs/repro_camvid"
     )
-    assert run("trials10_camvid") == [restore, trials10]
+    assert run("trials10_camvid") == [
+        recover("trials10_camvid"),
+        recover("repro_camvid"),
+        restore,
+        trials10,
+    ]
     os.makedirs(tmp_path / "runs" / "repro_camvid")
-    assert run() == [train]
+    assert run() == [recover("table1_camvid"), train]
     # names run in the script's order (CamVid's 10 trials of the main claim before Table I)
-    assert run("table1_camvid", "trials10_camvid") == [trials10, train]
+    assert run("table1_camvid", "trials10_camvid") == [
+        recover("trials10_camvid"),
+        trials10,
+        recover("table1_camvid"),
+        train,
+    ]
 
 
 def _continue_sh_sandbox(tmp_path, cases):
