@@ -93,6 +93,12 @@ else:
     )
     _SEED = flags.DEFINE_integer("seed", 0, "Selection seed (random tie-breaks, random strategy).")
     _PROGRESS = flags.DEFINE_bool("progress", True, "Show progress bars.")
+    _ROUND = flags.DEFINE_integer(
+        "round",
+        0,
+        "Annotation round: the protocol cycle whose model scores (0: the first selection); "
+        "alternation uses CALD or EquAL by its parity.",
+    )
     _DET_SCORE_THRESHOLD = flags.DEFINE_float(
         "det_score_threshold",
         None,
@@ -143,6 +149,7 @@ else:
             det_score_threshold=_DET_SCORE_THRESHOLD.value,
             cls_divergence=_CLS_DIVERGENCE.value,
             weights=_weights(_WEIGHTS.value),
+            round_=_ROUND.value,
         )
 
     runtime.run_main(main)

@@ -131,3 +131,35 @@ def test_threshold_and_divergence_flags_reach_the_strategy(trained, tmp_path, mo
             config, strategy="random", checkpoint=run_dir, budget=2, output=out + "3",
             progress=False, cls_divergence="kl",
         )  # fmt: skip
+
+
+def test_the_round_reaches_the_strategy_alternation_by_its_parity(trained, tmp_path, monkeypatch):
+    from mtal_jax import strategies
+
+    config, run_dir, _ = trained
+    cycles = []
+    real = strategies.get_strategy
+    monkeypatch.setattr(
+        strategies,
+        "get_strategy",
+        lambda name, context=None, **kw: (
+            cycles.append((name, context.cycle)) or real(name, context, **kw)
+        ),
+    )
+    for round_, inner in ((0, "cald"), (1, "equal"), (2, "cald")):
+        got = select_cli.run(
+            config, strategy="alternation", checkpoint=run_dir, budget=2, progress=False,
+            output=str(tmp_path / f"sel{round_}.json"), round_=round_,
+        )  # fmt: skip
+        assert cycles[-1] == ("alternation", round_)
+        want = select_cli.run(  # what it scores with: CALD on even rounds, else EquAL (the
+            # round also seeds CALD's augmentations: the same round for both)
+            config, strategy=inner, checkpoint=run_dir, budget=2, progress=False,
+            output=str(tmp_path / f"{inner}{round_}.json"), round_=round_,
+        )  # fmt: skip
+        assert [(r["image_id"], r["score"]) for r in got] == [
+            (r["image_id"], r["score"]) for r in want
+        ]
+    with pytest.raises(ValueError, match="--round must be >= 0"):
+        select_cli.run(config, strategy="random", checkpoint=run_dir, budget=2,
+                       output=str(tmp_path / "x.json"), round_=-1)  # fmt: skip

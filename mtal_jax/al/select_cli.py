@@ -108,8 +108,13 @@ def run(
     det_score_threshold: float | None = None,
     cls_divergence: str | None = None,
     weights: Sequence[float] | None = None,
+    round_: int = 0,
 ) -> list[dict]:
     """Scores the pool and writes the ranked selection; returns its rows.
+
+    ``round_``: the annotation round, the protocol's cycle whose model scores (0: the
+    first selection); only strategies that depend on it read it (Alternation: CALD or
+    EquAL by its parity, docs/baselines.md).
 
     ``fmt`` "label-studio" or "coco" writes the folder ``output`` with pre-annotations and
     disagreement maps (``export.directory``; ``image_url_prefix`` for Label Studio).
@@ -131,6 +136,8 @@ def run(
         spec = plan.strategy(strategy)
         if budget <= 0:
             raise ValueError(f"--budget must be positive, got {budget}")
+        if round_ < 0:
+            raise ValueError(f"--round must be >= 0, got {round_}")
         loop.check_weights(checkpoint)  # fail fast on a missing checkpoint
         if fmt in export_directory.FORMATS:
             export_directory.check_output(output)  # fail fast, before scoring
@@ -160,7 +167,7 @@ def run(
             )
     with runtime.input_checks():  # a checkpoint of another model than the config's
         variables = load_variables(config, setup, checkpoint)
-    context = experiment.cycle_context(setup, plan, spec, 0, labeled)
+    context = experiment.cycle_context(setup, plan, spec, round_, labeled)
     strat = experiment.make_strategy(spec, context)
     key = jax.random.key(seed)
     selected, scores, _ = experiment.select_images(
