@@ -31,24 +31,14 @@ def _holder(path: str) -> str:
         return "unknown"
 
 
-def acquire(workdir: str, *, process: int = 0, processes: int = 1) -> int:
-    """Locks ``workdir`` (created if missing) for this process; returns the lock's fd.
+_SHARED: dict[int, int] = {}  # a multi-process run's lock fd -> its shared lock on .lock
 
-    Args:
-      workdir: the run directory.
-      process, processes: this process's index and the process count of a multi-process
-        run: each process takes its own lock (``.lock.<process>``), so the processes of
-        one run never block each other, and those of two runs do.
 
-    Raises:
-      WorkdirLockedError: another process holds it (the message names the workdir and
-        the holder's process id and host).
-    """
-    os.makedirs(workdir, exist_ok=True)
-    path = os.path.join(workdir, LOCK_NAME if processes == 1 else f"{LOCK_NAME}.{process}")
+def _lock(path: str, kind: int, workdir: str) -> int:
+    """Opens ``path`` and takes ``kind`` (``fcntl.LOCK_EX`` / ``LOCK_SH``) without waiting."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, kind | fcntl.LOCK_NB)
     except OSError as e:
         os.close(fd)
         if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
@@ -57,6 +47,35 @@ def acquire(workdir: str, *, process: int = 0, processes: int = 1) -> int:
             f"{os.path.abspath(workdir)} is in use by another process ({_holder(path)}); "
             "wait for it to finish, stop it, or use another --workdir"
         ) from None
+    return fd
+
+
+def acquire(workdir: str, *, process: int = 0, processes: int = 1) -> int:
+    """Locks ``workdir`` (created if missing) for this process; returns the lock's fd.
+
+    Args:
+      workdir: the run directory.
+      process, processes: this process's index and the process count of a multi-process
+        run: each process takes its own lock (``.lock.<process>``) and a shared lock on
+        ``.lock``, so the processes of one run never block each other, while two runs
+        do, whether each has one process (an exclusive lock on ``.lock``) or several.
+
+    Raises:
+      WorkdirLockedError: another process holds it (the message names the workdir and
+        the holder's process id and host).
+    """
+    os.makedirs(workdir, exist_ok=True)
+    main = os.path.join(workdir, LOCK_NAME)
+    if processes == 1:
+        fd = _lock(main, fcntl.LOCK_EX, workdir)
+    else:
+        shared = _lock(main, fcntl.LOCK_SH, workdir)
+        try:
+            fd = _lock(f"{main}.{process}", fcntl.LOCK_EX, workdir)
+        except BaseException:
+            os.close(shared)
+            raise
+        _SHARED[fd] = shared
     os.ftruncate(fd, 0)
     os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
     return fd
@@ -87,6 +106,9 @@ def release(fd: int) -> None:
     """Releases a lock taken by ``acquire``."""
     fcntl.flock(fd, fcntl.LOCK_UN)
     os.close(fd)
+    if (shared := _SHARED.pop(fd, None)) is not None:
+        fcntl.flock(shared, fcntl.LOCK_UN)
+        os.close(shared)
 
 
 @contextlib.contextmanager

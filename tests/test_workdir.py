@@ -83,6 +83,16 @@ def test_locks_of_one_process_and_of_the_processes_of_one_run(tmp_path):
         workdir_lock.hold(str(tmp_path), process=0, processes=2),
         workdir_lock.hold(str(tmp_path), process=1, processes=2),
     ):
+        # a one-process run and a multi-process run exclude each other, both ways
+        with pytest.raises(workdir_lock.WorkdirLockedError):
+            workdir_lock.acquire(str(tmp_path))
+        assert workdir_lock.holder(str(tmp_path)) != ""  # the parts launcher sees it held
+        with pytest.raises(workdir_lock.WorkdirLockedError):  # the same process index
+            workdir_lock.acquire(str(tmp_path), process=1, processes=2)
+    with workdir_lock.hold(str(tmp_path)), pytest.raises(workdir_lock.WorkdirLockedError):
+        workdir_lock.acquire(str(tmp_path), process=0, processes=2)
+    assert workdir_lock.holder(str(tmp_path)) == ""  # every lock released
+    with workdir_lock.hold(str(tmp_path), process=0, processes=2):  # released: taken again
         pass
 
 
