@@ -306,20 +306,23 @@ def test_coco_instances_round_trip_through_pycocotools(tmp_path):
     img = api.loadImgs([1])[0]
     assert (img["width"], img["height"], img["file_name"]) == (32, 32, "0001_img_7.png")
     anns = api.loadAnns(api.getAnnIds(imgIds=[1]))
-    things = [a for a in anns if not a["iscrowd"]]
-    assert len(things) == 3
-    for a, k in zip(things, np.flatnonzero(item["box_valid"])):
+    # per detection: its box alone (empty segmentation: a rectangle in CVAT), then its
+    # BoxMask as a mask of its own when it is not empty
+    boxes = [a for a in anns if not a["iscrowd"] and a["segmentation"] == []]
+    masks = [a for a in anns if not a["iscrowd"] and a["segmentation"]]
+    valid = np.flatnonzero(item["box_valid"])
+    assert len(boxes) == 3
+    expected = [disagreement.upsample(item["box_masks"][k], 32, 32) for k in valid]
+    assert len(masks) == sum(m.any() for m in expected) == 2
+    for a, k in zip(boxes, valid):
         x1, y1, x2, y2 = (float(v) for v in item["boxes"][k])
         assert a["bbox"] == pytest.approx([x1, y1, x2 - x1, y2 - y1])
         assert a["category_id"] == item["box_classes"][k] + 1
-        mask = api.annToMask(a).astype(bool)
-        expected = disagreement.upsample(item["box_masks"][k], 32, 32)
-        if expected.any():
-            np.testing.assert_array_equal(mask, expected)
-        else:  # empty BoxMask: the box's rectangle
-            assert mask.sum() == pytest.approx((x2 - x1) * (y2 - y1), abs=2 * (x2 - x1 + y2 - y1))
+    for a, want, k in zip(masks, [m for m in expected if m.any()], valid):
+        np.testing.assert_array_equal(api.annToMask(a).astype(bool), want)
+        assert a["category_id"] == item["box_classes"][k] + 1
     covered = np.zeros((32, 32), bool)
-    for a in things[:2]:
+    for a in masks:
         covered |= api.annToMask(a).astype(bool)
     crowd = {a["category_id"] - 1: api.annToMask(a).astype(bool) for a in anns if a["iscrowd"]}
     for c, mask in crowd.items():
@@ -330,6 +333,46 @@ def test_coco_instances_round_trip_through_pycocotools(tmp_path):
         assert not (union & mask).any()
         union |= mask
     assert union.all()
+
+
+def test_an_item_in_its_original_frame_maps_every_pixel_to_the_content():
+    # original 60 x 100 in a 32 x 32 input: scale 0.32, content 19 x 32 (13 rows of padding)
+    from mtal_jax.export import frame, predictions
+
+    item = _item()
+    seg = np.zeros((32, 32), np.int32)
+    seg[:19] = 2  # the content; the padding rows hold class 0
+    conf = np.where(seg == 2, 0.9, 0.1).astype(np.float32)
+    grid_masks = np.zeros((4, 8, 8), bool)
+    grid_masks[0, :5, :4] = True  # rows 0-4 of the grid: the content (19 / 4 = 4.75 rows)
+    item.update(
+        seg_labels_full=seg, seg_confidence_full=conf, box_masks=grid_masks,
+        seg_labels=np.zeros((8, 8), np.int32),
+        boxes=np.array([[0, 0, 16, 19], [8, 4, 24, 12], [0, 0, 1, 1], [0, 0, 1, 1]], np.float32),
+    )  # fmt: skip
+    original = np.full((60, 100, 3), 7, np.uint8)
+    out = predictions.in_original_frame(item, original, (19, 32), (32, 32))
+    assert out["image"] is not None and out["image"].shape == (60, 100, 3)
+    assert frame.size(out) == (60, 100)
+    full = frame.full(out, "seg_labels_full")
+    assert full.shape == (60, 100) and (full == 2).all()  # the padding is never reached
+    assert frame.full(out, "seg_confidence_full") == pytest.approx(0.9)
+    np.testing.assert_allclose(out["boxes"][0], [0, 0, 50, 60])  # x * 100 / 32, y * 60 / 19
+    np.testing.assert_allclose(out["boxes"][1], [25, 12.6316, 75, 37.8947], rtol=1e-4)
+    mask = frame.from_grid(out, grid_masks[0])
+    assert mask.shape == (60, 100) and mask.all(axis=0)[:50].all() and not mask[:, 50:].any()
+    # the writers use the original size
+    doc = coco.instances([out], seg_classes=SEG_CLASSES, det_to_seg=DET_TO_SEG, description="t")
+    assert (doc["images"][0]["width"], doc["images"][0]["height"]) == (100, 60)
+    boxes = [a for a in doc["annotations"] if a["segmentation"] == []]
+    assert boxes[0]["bbox"] == pytest.approx([0, 0, 50, 60])
+    task = label_studio.task(
+        out, det_classes=DET_CLASSES, seg_classes=SEG_CLASSES, image_url="i", map_url="m",
+        model_version="v",
+    )  # fmt: skip
+    rect = task["predictions"][0]["result"][0]
+    assert (rect["original_width"], rect["original_height"]) == (100, 60)
+    assert rect["value"]["width"] == pytest.approx(50.0)
 
 
 # ----------------------------------------------------------------------------- select.py end to end
@@ -407,6 +450,10 @@ def test_select_exports_label_studio_and_coco(trained, tmp_path):
         anns = api.loadAnns(api.getAnnIds(imgIds=[img["id"]]))
         assert anns  # at least the segmentation of one class
         for a in anns:
+            if a["segmentation"] == []:  # a detection's box
+                x, y, bw, bh = a["bbox"]
+                assert 0 <= x <= x + bw <= img["width"] and 0 <= y <= y + bh <= img["height"]
+                continue
             mask = api.annToMask(a)
             assert mask.shape == (img["height"], img["width"]) and mask.any()
     with open(os.path.join(out, "selection.json")) as f:

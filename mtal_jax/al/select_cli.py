@@ -138,6 +138,8 @@ def run(
             raise ValueError(f"--budget must be positive, got {budget}")
         if round_ < 0:
             raise ValueError(f"--round must be >= 0, got {round_}")
+        if image_url_prefix is not None and fmt != "label-studio":
+            log.warning("--image_url_prefix is for --format label-studio; ignored with %s", fmt)
         loop.check_weights(checkpoint)  # fail fast on a missing checkpoint
         if fmt in export_directory.FORMATS:
             export_directory.check_output(output)  # fail fast, before scoring

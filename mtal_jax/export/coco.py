@@ -1,15 +1,16 @@
 """COCO 1.0 instances file of a selection, with the model's pre-annotations (pure).
 
-The folder layout CVAT imports as "COCO 1.0" (``annotations/instances_default.json`` next
+Everything is in the pixels of the exported (original) image (``export.frame``). The
+folder layout CVAT imports as "COCO 1.0" (``annotations/instances_default.json`` next
 to ``images/``). Categories are the segmentation classes (id = class index + 1,
 ``supercategory`` "thing" for the classes detection maps into, else "stuff"); a
 detection's category is the segmentation class its detection class maps to
 (``det_to_seg``). Annotations:
 
-- one per scored detection (``iscrowd`` 0): ``bbox`` = the detected box, ``segmentation``
-  = its BoxMask at input size (nearest neighbour from the segmentation grid) as
-  uncompressed RLE, or the box's rectangle as a polygon when the BoxMask is empty;
-  ``score`` = the detection confidence;
+- two per scored detection (``iscrowd`` 0, ``score`` = the detection confidence): its box
+  (``bbox``, an empty ``segmentation``: CVAT makes a rectangle only of such an
+  annotation; of one with both it keeps the mask), and its BoxMask as uncompressed RLE
+  (nearest neighbour from the segmentation grid; none when the BoxMask is empty);
 - one per segmentation class present in the predicted segmentation (``iscrowd`` 1, RLE):
   the pixels of that class not covered by a detection's mask, ``score`` = their mean
   softmax confidence.
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from mtal_jax.export import disagreement
+from mtal_jax.export import frame
 
 
 def rle_encode(mask: np.ndarray) -> dict[str, Any]:
@@ -69,33 +70,38 @@ def image_annotations(
     Returns:
       Annotation dicts with consecutive ids from ``first_id``.
     """
-    seg = np.asarray(item["seg_labels_full"])
-    conf = np.asarray(item["seg_confidence_full"])
+    seg = frame.full(item, "seg_labels_full")
+    conf = frame.full(item, "seg_confidence_full")
     height, width = seg.shape
     out: list[dict[str, Any]] = []
     covered = np.zeros((height, width), bool)
     for k in np.flatnonzero(np.asarray(item["box_valid"], bool)):
         x1, y1, x2, y2 = np.clip(np.asarray(item["boxes"][k], np.float64), 0, [width, height] * 2)
-        mask = disagreement.upsample(np.asarray(item["box_masks"][k], bool), height, width)
-        if mask.any():
-            segmentation: Any = rle_encode(mask)
-            area = float(mask.sum())
-            covered |= mask
-        else:
-            segmentation = [[x1, y1, x2, y1, x2, y2, x1, y2]]
-            area = float((x2 - x1) * (y2 - y1))
+        common = {
+            "image_id": image_id,
+            "category_id": int(item["box_classes"][k]) + 1,
+            "iscrowd": 0,
+            "score": float(item["det_scores"][k]),
+        }
+        # The box alone (an empty segmentation: CVAT's COCO import makes a rectangle only
+        # of such an annotation, and keeps the mask, not the box, of one with both) ...
         out.append(
             {
-                "id": first_id + len(out),
-                "image_id": image_id,
-                "category_id": int(item["box_classes"][k]) + 1,
+                "id": first_id + len(out), **common,
                 "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)],
-                "area": area,
-                "segmentation": segmentation,
-                "iscrowd": 0,
-                "score": float(item["det_scores"][k]),
+                "area": float((x2 - x1) * (y2 - y1)), "segmentation": [],
             }
-        )
+        )  # fmt: skip
+        # ... and its BoxMask as a mask of its own (none when it is empty)
+        mask = frame.from_grid(item, np.asarray(item["box_masks"][k], bool))
+        if mask.any():
+            covered |= mask
+            out.append(
+                {
+                    "id": first_id + len(out), **common, "bbox": _mask_bbox(mask),
+                    "area": float(mask.sum()), "segmentation": rle_encode(mask),
+                }
+            )  # fmt: skip
     for c in range(num_seg_classes):
         mask = (seg == c) & ~covered
         if not mask.any():
@@ -140,7 +146,7 @@ def instances(
     ]
     images, annotations = [], []
     for image_id, item in enumerate(items, start=1):
-        height, width = np.asarray(item["seg_labels_full"]).shape
+        height, width = frame.size(item)
         images.append(
             {"id": image_id, "file_name": item["file_name"], "width": int(width),
              "height": int(height), "license": 0, "flickr_url": "", "coco_url": "",

@@ -2,8 +2,8 @@
 
 Both formats write, into a new (or empty) ``DIR``:
 
-  images/<rank>_<image id>.png                 the selected images, at the network's input
-                                               size (the predictions' coordinates)
+  images/<rank>_<image id>.png                 the selected images at their original size
+                                               (the predictions mapped to it, export.frame)
   disagreement/<rank>_<image id>_disagreement.png   the disagreement map of each image
                                                (``export.disagreement``)
   selection.json                               the ranked selection (as ``--format json``)
@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,7 +31,7 @@ import tqdm
 from mtal_jax import jsonio
 from mtal_jax.al import experiment
 from mtal_jax.analysis import overlays
-from mtal_jax.export import coco, disagreement, label_studio, predictions
+from mtal_jax.export import coco, disagreement, frame, label_studio, predictions
 
 FORMATS = ("label-studio", "coco")
 
@@ -63,7 +64,8 @@ def _readme(fmt: str, url_prefix: str) -> str:
         "",
         "Images chosen by `select.py` for annotation, with the model's predictions as",
         "pre-annotations. `selection.json` ranks them (rank 1 = most informative) with",
-        "their scores. Images are stored at the network's input size.",
+        "their scores. Images are the originals, at their own size; the predictions",
+        "(made on a resized copy) are mapped to them.",
         "",
         disagreement.LEGEND,
         "",
@@ -148,15 +150,16 @@ def write(
             raise RuntimeError("export predictions came back out of order")
         stem = file_stem(int(row["rank"]), row["image_id"])
         file_name, map_name = f"{stem}.png", f"{stem}_disagreement.png"
-        overlays.save_png(record["image"], os.path.join(tmp, "images", file_name))
+        image = record.pop("image")  # written now; not kept for the whole selection
+        overlays.save_png(image, os.path.join(tmp, "images", file_name))
         code_map = overlays.disagreement_codes(
             record["seg_labels"], record["box_masks"], record["box_classes"],
             record["box_valid"], det_to_seg,
         )  # fmt: skip
         overlays.save_png(
             disagreement.render(
-                record["image"], code_map, record["boxes"], record["box_valid"],
-                record["box_masks"],
+                image, frame.from_grid(record, code_map), record["boxes"],
+                record["box_valid"], record["box_masks"],
             ),
             os.path.join(tmp, "disagreement", map_name),
         )  # fmt: skip
@@ -172,13 +175,15 @@ def write(
     selection = dict(meta, format=fmt)
     selection["selected"] = [
         dict(it["row"], file_name=it["file_name"], disagreement=it["map_name"],
-             consistency=it["consistency"])
+             consistency=it["consistency"], height=frame.size(it)[0], width=frame.size(it)[1])
         for it in items
     ]  # fmt: skip
     jsonio.write_atomic(os.path.join(tmp, "selection.json"), selection)
     prefix = image_url_prefix
-    if prefix is None:
-        prefix = f"/data/local-files/?d={os.path.basename(output)}/"
+    if prefix is None:  # the folder name URL-encoded: "batch 01", "a&b" or "#1" stay whole
+        prefix = f"/data/local-files/?d={urllib.parse.quote(os.path.basename(output))}/"
+    elif not prefix.endswith(("/", "=")):
+        prefix += "/"
     if fmt == "label-studio":
         version = f"mtal_jax {strategy} {os.path.basename(str(meta.get('checkpoint', '')))}"
         tasks = [

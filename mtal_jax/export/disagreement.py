@@ -1,7 +1,7 @@
 """Disagreement map of one image: where detection and segmentation disagree (pure NumPy).
 
 The map shows the pixels behind the image's consistency scores (paper III-D..F), on the
-segmentation output grid (h x w), drawn over the image at input size (nearest neighbour):
+segmentation output grid (h x w), drawn over the exported image (nearest neighbour; export.frame):
 
   red     BoxMask pixels whose segmentation label is not the box's class: the pixels that
           raise S_loc (Eq. 1);

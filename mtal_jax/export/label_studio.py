@@ -27,7 +27,7 @@ from xml.sax import saxutils
 import numpy as np
 
 from mtal_jax.analysis import overlays
-from mtal_jax.export import brush_rle, disagreement
+from mtal_jax.export import brush_rle, disagreement, frame
 
 BOX_CONTROL = "box"
 SEG_CONTROL = "segmentation"
@@ -123,7 +123,7 @@ def task(
 
     Args:
       item: ``export.directory`` item: ``row`` (the selection row: rank, image_id, scores),
-        ``boxes`` [K, 4] input pixels, ``det_scores`` [K], ``det_labels`` [K],
+        ``boxes`` [K, 4] pixels of the exported image, ``det_scores`` [K], ``det_labels`` [K],
         ``box_valid`` [K], ``s_loc``/``s_cls``/``s_box`` [K], ``seg_labels_full`` and
         ``seg_confidence_full`` [H, W], ``consistency`` (dict of image scores).
       det_classes: detection class names.
@@ -136,8 +136,8 @@ def task(
       The task dict (JSON-serialisable).
     """
     row = item["row"]
-    seg = np.asarray(item["seg_labels_full"])
-    conf = np.asarray(item["seg_confidence_full"])
+    seg = frame.full(item, "seg_labels_full")
+    conf = frame.full(item, "seg_confidence_full")
     height, width = seg.shape
     rank = int(row["rank"])
     results, boxes = [], []

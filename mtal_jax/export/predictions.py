@@ -23,6 +23,7 @@ import numpy as np
 from mtal_jax import sharding, strategies, strategy_types, structs
 from mtal_jax.al import experiment
 from mtal_jax.data import pipeline
+from mtal_jax.export import frame
 from mtal_jax.scores import consistency
 from mtal_jax.train import evaluate as evaluate_lib
 from mtal_jax.train import step as step_lib
@@ -135,8 +136,10 @@ def predict_images(
       strategy: the selection strategy's name (see ``consistency_name``).
 
     Yields:
-      dicts of host arrays: ``index``, ``image`` [H, W, 3] uint8 (the network input) and the
-      per-image entries of ``make_export_strategy`` (without the batch axis).
+      dicts of host arrays: ``index``, ``image`` [h0, w0, 3] uint8 (the original image),
+      ``boxes`` in its pixels, ``frame`` (``export.frame``: how the other maps, made on the
+      network input, map to it) and the other per-image entries of
+      ``make_export_strategy`` (without the batch axis).
     """
     name = consistency_name(strategy, config)
     resolved = ours_kwargs(name, config)
@@ -163,5 +166,24 @@ def predict_images(
         for row in np.flatnonzero(np.asarray(host["valid"])):
             record = jax.tree.map(lambda x, row=row: np.asarray(x)[row], out)
             record["index"] = int(host["index"][row])
-            record["image"] = np.asarray(host["images"][row], np.uint8)
-            yield record
+            yield in_original_frame(
+                record, source[record["index"]]["image"], tuple(host["content_hw"][row]),
+                tuple(setup.spec.image_hw),
+            )  # fmt: skip
+
+
+def in_original_frame(
+    record: dict[str, Any], image: np.ndarray, content_hw: tuple[int, int],
+    input_hw: tuple[int, int],
+) -> dict[str, Any]:  # fmt: skip
+    """``record`` (predictions on the network input) for the original ``image`` [h0, w0, 3]:
+    the image itself, the boxes in its pixels and its ``frame`` (``export.frame``), which
+    maps the maps to it when they are written."""
+    image = np.asarray(image, np.uint8)
+    h0, w0 = image.shape[:2]
+    f = frame.make((h0, w0), content_hw, input_hw, np.asarray(record["seg_labels"]).shape)
+    boxes = np.asarray(record["boxes"], np.float64) * f["scale"]
+    return dict(
+        record, image=image, frame=f,
+        boxes=np.clip(boxes, 0, [w0, h0, w0, h0]).astype(np.float32),
+    )  # fmt: skip
