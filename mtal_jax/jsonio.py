@@ -80,8 +80,9 @@ def write_file_atomic(
         os.close(dir_fd)
 
 
-def write_atomic(path: str, obj: Any, *, overwrite: bool = True) -> None:
-    """Writes ``obj`` as strict JSON to ``path`` atomically (``write_file_atomic``).
+def write_atomic(path: str, obj: Any, *, overwrite: bool = True, compact: bool = False) -> None:
+    """Writes ``obj`` as strict JSON to ``path`` atomically (``write_file_atomic``), one
+    value per line, or on one line with ``compact`` (large arrays, e.g. RLE masks).
 
     Raises:
       FileExistsError: when ``overwrite`` is False and ``path`` exists (records that must
@@ -89,7 +90,8 @@ def write_atomic(path: str, obj: Any, *, overwrite: bool = True) -> None:
     """
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"{path} exists and is never rewritten")
-    write_file_atomic(path, lambda f: json.dump(plain(obj), f, indent=1))
+    options = {"separators": (",", ":")} if compact else {"indent": 1}
+    write_file_atomic(path, lambda f: json.dump(plain(obj), f, **options))
 
 
 def read(path: str) -> Any:

@@ -75,8 +75,10 @@ def _readme(fmt: str, url_prefix: str) -> str:
             "Import into CVAT: create a task with the files of `images/` and the labels of",
             "`annotations/instances_default.json` (its categories), then Actions > Upload",
             "annotations > COCO 1.0 with a zip of this folder's `annotations/` (and `images/`).",
-            "Boxes carry their BoxMask as mask (iscrowd 0); the segmentation of each class",
-            "outside those masks is one iscrowd 1 mask per class.",
+            "Each detection is a box (a rectangle) and its BoxMask (a mask), both iscrowd 0;",
+            "the segmentation of each class outside those masks is one iscrowd 1 mask per",
+            "class. CVAT keeps only the attributes its labels declare: add a `score`",
+            "attribute (number) to the labels to see each detection's confidence.",
         ]
     else:
         body = [
@@ -90,6 +92,9 @@ def _readme(fmt: str, url_prefix: str) -> str:
             "",
             "and add a Local files storage for this folder in the project settings (or",
             "re-export with `--image_url_prefix` pointing to where the files are served).",
+            "The pre-annotations are the predictions of model version `mtal_jax <strategy>",
+            "<run>/<checkpoint>`: choose it in the project's prediction settings to show",
+            "them to annotators.",
         ]
     return "\n".join(head + body) + "\n"
 
@@ -185,7 +190,11 @@ def write(
     elif not prefix.endswith(("/", "=")):
         prefix += "/"
     if fmt == "label-studio":
-        version = f"mtal_jax {strategy} {os.path.basename(str(meta.get('checkpoint', '')))}"
+        # the checkpoint's run and folder ("repro_camvid/reference"): the version to pick
+        # in the project's prediction settings, told apart from another run's export
+        checkpoint = os.path.normpath(os.path.abspath(str(meta.get("checkpoint", ""))))
+        run = "/".join(checkpoint.split(os.sep)[-2:])
+        version = f"mtal_jax {strategy} {run}"
         tasks = [
             label_studio.task(
                 it, det_classes=dataset.det_classes, seg_classes=dataset.seg_classes,
@@ -194,7 +203,7 @@ def write(
             )
             for it in items
         ]  # fmt: skip
-        jsonio.write_atomic(os.path.join(tmp, "tasks.json"), tasks)
+        jsonio.write_atomic(os.path.join(tmp, "tasks.json"), tasks, compact=True)
         with open(os.path.join(tmp, "labeling_config.xml"), "w", encoding="utf-8") as f:
             f.write(label_studio.labeling_config(dataset.det_classes, dataset.seg_classes))
     else:
@@ -202,7 +211,9 @@ def write(
             items, seg_classes=dataset.seg_classes, det_to_seg=det_to_seg,
             description=f"mtal_jax selection ({strategy}), model pre-annotations",
         )  # fmt: skip
-        jsonio.write_atomic(os.path.join(tmp, "annotations", "instances_default.json"), doc)
+        jsonio.write_atomic(
+            os.path.join(tmp, "annotations", "instances_default.json"), doc, compact=True
+        )
     with open(os.path.join(tmp, "README.md"), "w", encoding="utf-8") as f:
         f.write(_readme(fmt, prefix))
     if os.path.isdir(output):
