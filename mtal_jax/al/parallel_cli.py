@@ -20,9 +20,10 @@ independent once a trial's cycle-0 model exists, so this launcher runs them as s
   each part copies the reference and its trial's cycle-0 model instead of training them;
   without it every part trains them itself;
 - ``--warmup`` (the default; ``--nowarmup`` starts all at once): the first part runs alone
-  until it has recorded one AL cycle more than it had, so that the others read its compiled programs
-  from XLA's persistent cache (``~/.cache/mtal_jax/xla``) instead of all compiling at once
-  (docs/benchmarks.md, "Many processes on one GPU": 20 % less wall time on the CPU);
+  until it has recorded one AL cycle more than it had, so that the others read its
+  compiled programs from XLA's persistent cache (``~/.cache/mtal_jax/xla``) instead of all
+  compiling at once (docs/benchmarks.md, "Many processes on one GPU": 20 % less wall time
+  on the CPU);
 - a part whose records are complete is not started again; any other part resumes exactly
   (the same command again continues all of them);
 - ``--deadline_s`` (counted from the launcher's start): when it has passed no part starts,

@@ -270,13 +270,13 @@ def run_parts(
     is raised. The parts run in their own sessions: a Ctrl-C at the terminal reaches them
     once, through this process. A part whose run directory another process still holds
     (one stopping after a launcher died) waits for it, up to 90 s, and then starts (and
-    fails naming the holder: ``train.py``'s own lock error). ``warmup``: the first part runs alone until it has recorded
-    an AL cycle more than it had (``al_cycles``; a restored part may have some) or ended,
-    so that the others find its compiled programs in the persistent compilation cache
-    instead of all compiling at once. If this process dies without the stop (SIGKILL), the
-    kernel sends each running part SIGINT (Linux, ``stopping_with_parent``). ``devices``:
-    accelerator ids; each part starts on the one with the fewest running parts
-    (``CUDA_VISIBLE_DEVICES``).
+    fails naming the holder: ``train.py``'s own lock error). ``warmup``: the first part
+    runs alone until it has recorded an AL cycle more than it had (``al_cycles``; a
+    restored part may have some) or ended, so that the others find its compiled programs
+    in the persistent compilation cache instead of all compiling at once. If this process
+    dies without the stop (SIGKILL), the kernel sends each running part SIGINT (Linux,
+    ``stopping_with_parent``). ``devices``: accelerator ids; each part starts on the one
+    with the fewest running parts (``CUDA_VISIBLE_DEVICES``).
 
     Returns:
       ``({part: {"rc": exit status or None (never started), "seconds": wall time,

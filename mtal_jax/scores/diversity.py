@@ -1,7 +1,8 @@
 """Diversity features and distances: CDAL and Core-set (paper IV-B).
 
-**CDAL** (Agarwal et al., ECCV 2020; sharat29ag/CDAL; docs/baselines.md, "CDAL"). The contextual-diversity feature of an image is, per predicted class c, the
-entropy-weighted mean class distribution of the regions predicted as c:
+**CDAL** (Agarwal et al., ECCV 2020; sharat29ag/CDAL; docs/baselines.md, "CDAL"). The
+contextual-diversity feature of an image is, per predicted class c, the entropy-weighted
+mean class distribution of the regions predicted as c:
 P^c = (1 / |I^c|) sum_{r in I^c} H(p_r) p_r. Two images are compared row by row with the
 symmetric KL 0.5 (KL(a||b) + KL(b||a)); rows of classes absent from either image are
 dropped (the reference drops NaN / inf rows) and the rest averaged (``CDAL_CS.py``,

@@ -28,8 +28,9 @@ read once, after ``results.json`` is copied, and only the files present then are
 The archive is written beside ``out`` and renamed over it, so a failure leaves the previous
 archive (the folders a killed save leaves are removed by a later one:
 ``remove_stale_leftovers``; one killed between its two renames leaves ``out`` missing beside
-a complete archive, which ``recover`` puts back before any save or restore); an archive holding records that the run directory lacks (it was
-continued on another machine) is never replaced by it (``missing_records``).
+a complete archive, which ``recover`` puts back before any save or restore); an archive
+holding records that the run directory lacks (it was continued on another machine) is
+never replaced by it (``missing_records``).
 """
 
 from __future__ import annotations
