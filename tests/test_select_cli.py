@@ -100,22 +100,31 @@ def test_with_strategy_kwargs_overrides_only_given_values():
     assert dict(config.al.strategy.kwargs["ours"]) == {"tau": 0.5}  # the input is unchanged
 
 
-def test_threshold_and_divergence_flags_reach_the_strategy(trained, tmp_path, monkeypatch):
+def _built_strategies(monkeypatch) -> list[tuple]:
+    """The (name, context, kwargs) of every strategy built from now on (appended)."""
     from mtal_jax import strategies
 
-    config, run_dir, ids = trained
     built = []
     real = strategies.get_strategy
     monkeypatch.setattr(
         strategies,
         "get_strategy",
-        lambda name, context=None, **kw: built.append((name, kw)) or real(name, context, **kw),
+        lambda name, context=None, **kw: (
+            built.append((name, context, kw)) or real(name, context, **kw)
+        ),
     )
+    return built
+
+
+def test_threshold_and_divergence_flags_reach_the_strategy(trained, tmp_path, monkeypatch):
+    config, run_dir, ids = trained
+    calls = _built_strategies(monkeypatch)
     out = str(tmp_path / "sel.json")
     select_cli.run(
         config, strategy="ours", checkpoint=run_dir, budget=2, output=out, progress=False,
         det_score_threshold=0.0, cls_divergence="kl", weights=[0.0, 0.0, 1.0],
     )  # fmt: skip
+    built = [(name, kw) for name, _, kw in calls]
     assert built[-1][0] == "ours"
     assert built[-1][1]["det_score_threshold"] == 0.0 and built[-1][1]["cls_divergence"] == "kl"
     assert tuple(built[-1][1]["weights"]) == (0.0, 0.0, 1.0)
@@ -134,24 +143,14 @@ def test_threshold_and_divergence_flags_reach_the_strategy(trained, tmp_path, mo
 
 
 def test_the_round_reaches_the_strategy_alternation_by_its_parity(trained, tmp_path, monkeypatch):
-    from mtal_jax import strategies
-
     config, run_dir, _ = trained
-    cycles = []
-    real = strategies.get_strategy
-    monkeypatch.setattr(
-        strategies,
-        "get_strategy",
-        lambda name, context=None, **kw: (
-            cycles.append((name, context.cycle)) or real(name, context, **kw)
-        ),
-    )
+    calls = _built_strategies(monkeypatch)
     for round_, inner in ((0, "cald"), (1, "equal"), (2, "cald")):
         got = select_cli.run(
             config, strategy="alternation", checkpoint=run_dir, budget=2, progress=False,
             output=str(tmp_path / f"sel{round_}.json"), round_=round_,
         )  # fmt: skip
-        assert cycles[-1] == ("alternation", round_)
+        assert (calls[-1][0], calls[-1][1].cycle) == ("alternation", round_)
         want = select_cli.run(  # what it scores with: CALD on even rounds, else EquAL (the
             # round also seeds CALD's augmentations: the same round for both)
             config, strategy=inner, checkpoint=run_dir, budget=2, progress=False,
