@@ -255,6 +255,18 @@ BAD_INPUTS = {
         r"images/im0.jpg \[record image 0\]",
         "frames",
     ),
+    "annotation of no image": (
+        lambda r: _edit(r, lambda d: d["annotations"][0].update(image_id=42)),
+        errors.MALFORMED_RECORD,
+        r"instances_train.json \[record annotations of image_id 42\]: 1 annotation",
+        "objects",
+    ),
+    "image id as text": (
+        lambda r: _edit(r, lambda d: d["annotations"][0].update(image_id="0")),
+        errors.MALFORMED_RECORD,
+        r"image_id '0'.*image 0 has that id as a int, the annotation as a str",
+        "objects",
+    ),
     "image size": (
         lambda r: _edit(r, lambda d: d["images"][0].update(width=31)),
         errors.SIZE_MISMATCH,
@@ -278,3 +290,9 @@ def test_bad_input_raises_naming_file_and_record_or_is_counted(tmp_path, name):
     builder = coco_folder.prepare(str(tmp_path / "tfds"), str(root), on_error="skip")
     assert errors.read_skips(builder.info)["train"][skip_kind] == {reason: 1}
     assert len(builder.as_data_source("train")) == (1 if skip_kind == "frames" else 2)
+
+
+def test_no_detection_class_is_refused_before_anything_is_written(tmp_path):
+    root = _write_tiny(tmp_path / "coco")
+    with pytest.raises(ValueError, match="0 detection and .* segmentation classes"):
+        coco_folder.prepare(str(tmp_path / "tfds"), str(root), det_categories=[])

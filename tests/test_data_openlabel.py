@@ -259,6 +259,14 @@ def _resize_image(root):
     PIL.Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(root / "train" / "f0.png")
 
 
+def _ambiguous_image(root):
+    image = root / "train" / "f0.png"
+    for folder in ("a", "b"):  # the same name in two folders, neither beside the label file
+        (root / folder).mkdir()
+        (root / folder / "f0.png").write_bytes(image.read_bytes())
+    image.unlink()
+
+
 BAD_INPUTS = {
     "malformed json": (_break_json, errors.MALFORMED_JSON, r"f0.json.*line 1", "frames"),
     "not openlabel": (
@@ -306,6 +314,12 @@ BAD_INPUTS = {
         lambda r: (r / "train" / "f0.png").unlink(),
         errors.MISSING_FILE,
         r"f0.json \[record frame 0 camera cam\].*no image found",
+        "frames",
+    ),
+    "ambiguous image": (
+        _ambiguous_image,
+        errors.MISSING_FILE,
+        r"f0.json \[record frame 0 camera cam\].*image name 'f0.png' is ambiguous: 2 images",
         "frames",
     ),
     "corrupt image": (

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from pycocotools import mask as mask_utils
 
 from mtal_jax.data import components, errors, rasterize
 from mtal_jax.structs import IGNORE_LABEL
@@ -29,6 +30,35 @@ def test_uncompressed_rle_counts():
     mask = np.zeros((2, 3), bool)
     mask[:, 1] = True  # column-major: 2 zeros, 2 ones, 2 zeros
     np.testing.assert_array_equal(rasterize.decode_rle({"size": [2, 3], "counts": [2, 2, 2]}), mask)
+
+
+@pytest.mark.parametrize(
+    "rle",
+    [
+        {"size": [20, 30], "counts": [5, 3]},  # runs cover 8 of 600 pixels
+        {"size": [2, 3], "counts": [2, -2, 6]},  # a negative run
+        {"size": [20, 30], "counts": "52"},  # compressed, short
+        {"size": [4, 4], "counts": "0~"},  # a byte outside the code
+    ],
+)
+def test_an_rle_that_does_not_cover_its_size_is_refused(rle):
+    # pycocotools fills the pixels short runs leave with whatever memory holds
+    with pytest.raises(errors.DatasetError, match="invalid RLE mask") as info:
+        rasterize.decode_rle(rle, path="a.json", record="ann 1")
+    assert info.value.reason == errors.BAD_MASK
+
+
+def test_compressed_rle_runs_match_pycocotools():
+    rng = np.random.default_rng(0)
+    for i in range(200):
+        h, w = (int(v) for v in rng.integers(1, 40, 2))
+        mask = rng.random((h, w)) < (0.0 if i % 7 == 0 else rng.random())
+        encoded = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+        runs = rasterize._runs_of_compressed(encoded["counts"])
+        assert sum(runs) == h * w and min(runs) >= 0
+        np.testing.assert_array_equal(
+            rasterize.decode_rle({"size": [h, w], "counts": encoded["counts"].decode()}), mask
+        )
 
 
 @pytest.mark.parametrize(

@@ -270,3 +270,18 @@ def test_builder_identity_ignores_unread_folders_and_keeps_an_explicit_config(tm
     given = cache.make_config({"root": None, "note": "given"})
     chosen = cache.builder_kwargs({"root": str(root)}, {"config": given, "file_format": "tfrecord"})
     assert chosen == {"config": given, "file_format": "tfrecord"}
+
+
+def test_images_pil_would_clamp_and_jpeg_label_maps_are_refused(tmp_path):
+    import PIL.Image
+
+    deep = tmp_path / "deep.png"
+    PIL.Image.fromarray(np.full((4, 4), 30000, np.uint16)).save(deep)  # 16-bit grey
+    with pytest.raises(errors.DatasetError, match=r"deep.png.*mode 'I;16'") as info:
+        files.read_image(deep, record="image 3")
+    assert info.value.reason == errors.CORRUPT_IMAGE
+    lossy = tmp_path / "label.png"  # a JPEG behind a .png name
+    PIL.Image.fromarray(np.zeros((4, 4), np.uint8)).save(lossy, format="JPEG")
+    with pytest.raises(errors.DatasetError, match=r"label.png.*label map is a JPEG") as info:
+        files.read_label_png(lossy)
+    assert info.value.reason == errors.BAD_MASK

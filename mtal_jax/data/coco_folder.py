@@ -137,7 +137,8 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             if _categories(path) != categories:
                 raise _malformed(f"categories differ from those of {first}", path, "categories")
         names = list(categories.values())
-        det_classes = self.options["det_categories"] or names
+        given = self.options["det_categories"]
+        det_classes = names if given is None else given  # [] is no class, not every one
         unknown = [c for c in det_classes if c not in names]
         if unknown:
             raise ValueError(f"det_categories {unknown} are not categories of {first}: {names}")
@@ -218,6 +219,25 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                     continue
                 log.written += 1
                 yield str(image_id), example
+        # annotations whose image_id names no image (never silently dropped)
+        by_text = {str(i): i for i in seen}
+        for image_id in sorted(set(spans) - set(seen), key=str):
+            twin = by_text.get(str(image_id))
+            hint = (
+                f"; image {twin!r} has that id as a {type(twin).__name__}, the annotation "
+                f"as a {type(image_id).__name__}: write both the same way"
+                if twin is not None
+                else ""
+            )
+            log.skip(
+                errors.DatasetError(
+                    f"{len(spans[image_id])} annotation(s) name image_id {image_id!r:.80}, "
+                    f"which no image of this file has{hint}",
+                    path=path, record=f"annotations of image_id {image_id!r:.80}",
+                    reason=errors.MALFORMED_RECORD,
+                ),
+                kind="object",
+            )  # fmt: skip
         self.info.metadata["skipped"][split] = log.finish(path)
 
     def _example(self, path, image, anns, images_dir, semantic_dir, record, log):

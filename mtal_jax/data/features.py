@@ -47,8 +47,16 @@ def make_metadata(
       det_to_seg: [C_det] segmentation class id of each detection class.
 
     Raises:
-      ValueError: when ``det_to_seg`` has the wrong length or an id outside [0, C_seg).
+      ValueError: when there is no detection or segmentation class (a network with no
+        class to predict), or ``det_to_seg`` has the wrong length or an id outside
+        [0, C_seg).
     """
+    if not det_classes or not seg_classes:
+        raise ValueError(
+            f"the dataset has {len(det_classes)} detection and {len(seg_classes)} "
+            "segmentation classes: both tasks need at least one (check the categories of "
+            "the annotations, det_categories / det_classes and the class map)"
+        )
     if len(det_to_seg) != len(det_classes):
         raise ValueError(f"det_to_seg has {len(det_to_seg)} entries for {len(det_classes)} classes")
     if any(not 0 <= s < len(seg_classes) for s in det_to_seg):

@@ -113,6 +113,12 @@ def read_image(path: str | os.PathLike, *, record: str | None = None) -> tuple[b
     data, image = _open_image(path, record, "image")
     if image.format in _PASS_THROUGH_FORMATS and image.mode == "RGB":
         return data, image.height, image.width
+    if image.mode.startswith(("I", "F")):  # 16/32-bit integers or floats: PIL clamps them
+        raise errors.DatasetError(
+            f"image has mode {image.mode!r} (one channel of 16/32-bit integers or floats), "
+            "whose range PIL's RGB conversion clamps to 0-255; store it as 8-bit RGB",
+            path=path, record=record, reason=errors.CORRUPT_IMAGE,
+        )  # fmt: skip
     return encode_png(np.asarray(image.convert("RGB"))), image.height, image.width
 
 
@@ -127,6 +133,12 @@ def read_label_png(path: str | os.PathLike, *, record: str | None = None) -> np.
     """
     path = pathlib.Path(path)
     _, image = _open_image(path, record, "label map")
+    if image.format == "JPEG":  # lossy: its class ids are compression noise at the edges
+        raise errors.DatasetError(
+            "label map is a JPEG (whatever its name): lossy compression changes class ids; "
+            "store label maps as PNG",
+            path=path, record=record, reason=errors.BAD_MASK,
+        )  # fmt: skip
     if image.mode not in ("L", "P", "I;16", "I"):
         raise errors.DatasetError(
             f"label map has mode {image.mode!r}; expected one channel of class ids "

@@ -289,8 +289,19 @@ class Openlabel(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 except (errors.DatasetError, OSError):  # OSError: e.g. a name too long.
                     continue
             found = index.get(pathlib.PurePath(name).name) or index.get(_stem(name))
-            if found is not None:
-                return found
+            if found and len(found) > 1:  # the same name in several folders
+                # the one in a folder named like the label file's, else refused (never a guess)
+                near = [c for c in found if c.parent.name == label_path.parent.name]
+                if len(near) != 1:
+                    raise errors.DatasetError(
+                        f"image name {name!r} is ambiguous: {len(found)} images have it "
+                        f"({', '.join(str(c) for c in found[:4])}); set image_template or "
+                        "images_dir so that each label file names one image",
+                        path=label_path, record=record, reason=errors.MISSING_FILE,
+                    )  # fmt: skip
+                found = near
+            if found:
+                return found[0]
         raise errors.DatasetError(
             f"no image found (tried {names}; by name and stem under {root})",
             path=label_path,
@@ -304,15 +315,15 @@ def _stem(name: str) -> str:
     return path.stem if path.suffix.lower() in IMAGE_EXTENSIONS else path.name
 
 
-def _image_index(folder: pathlib.Path) -> dict[str, pathlib.Path]:
-    """File name and stem -> path of the images under ``folder`` (first one wins)."""
-    index: dict[str, pathlib.Path] = {}
+def _image_index(folder: pathlib.Path) -> dict[str, list[pathlib.Path]]:
+    """File name and stem -> the paths of the images under ``folder`` that have it."""
+    index: dict[str, list[pathlib.Path]] = {}
     for directory, _, names in sorted(os.walk(folder)):
         for name in sorted(names):
             if pathlib.PurePath(name).suffix.lower() in IMAGE_EXTENSIONS:
                 path = pathlib.Path(directory) / name
-                index.setdefault(name, path)
-                index.setdefault(_stem(name), path)
+                for key in dict.fromkeys((name, _stem(name))):
+                    index.setdefault(key, []).append(path)
     return index
 
 

@@ -40,16 +40,53 @@ def decode_rle(rle, *, path="<memory>", record: str | None = None) -> np.ndarray
         height, width = (int(v) for v in rle["size"])
         counts = rle["counts"]
         if isinstance(counts, list):
+            runs = [int(c) for c in counts]
             rle = mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)
         else:
             counts = counts.encode("ascii") if isinstance(counts, str) else bytes(counts)
+            runs = _runs_of_compressed(counts)
             rle = {"size": [height, width], "counts": counts}
+        # pycocotools fills what the runs do not cover with whatever memory holds
+        if any(r < 0 for r in runs) or sum(runs) != height * width:
+            raise ValueError(
+                f"its runs cover {sum(runs)} pixels (negative: {any(r < 0 for r in runs)}), "
+                f"its size {height} x {width} = {height * width}"
+            )
         mask = mask_utils.decode(rle)
     except (KeyError, TypeError, ValueError, OverflowError, UnicodeEncodeError) as e:
         raise _bad_mask(f"invalid RLE mask ({type(e).__name__}: {e})", path, record) from e
     if mask.shape != (height, width):
         raise _bad_mask(f"RLE decodes to {mask.shape}, size says {(height, width)}", path, record)
     return mask.astype(bool)
+
+
+def _runs_of_compressed(counts: bytes) -> list[int]:
+    """The run lengths of a compressed COCO RLE string (pycocotools' ``rleFrString``: 5 bits
+    per character from ``"0"``, a continuation bit, a sign bit on the last character, runs
+    after the second stored as differences from the run two before).
+
+    Raises:
+      ValueError: a character outside the code, or a value cut short.
+    """
+    runs: list[int] = []
+    p = 0
+    while p < len(counts):
+        x, k, more = 0, 0, True
+        while more:
+            if p >= len(counts):
+                raise ValueError("compressed RLE counts end inside a value")
+            c = counts[p] - 48
+            if not 0 <= c < 64:
+                raise ValueError(f"byte {counts[p]!r} at {p} is not a compressed RLE character")
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p, k = p + 1, k + 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(runs) > 2:
+            x += runs[-2]
+        runs.append(x)
+    return runs
 
 
 def decode_nuimages_mask(mask: dict, *, path="<memory>", record: str | None = None) -> np.ndarray:
