@@ -244,6 +244,24 @@ BAD_INPUTS = {
         r"sample_data.json \[record sample_data sd0\]: .*f0.jpg is 64x20 .* image is 30x20",
         "frames",
     ),
+    "key camera token naming no sample_data": (
+        lambda r: _edit(r, "sample", "s0", key_camera_token="zz"),
+        errors.MALFORMED_RECORD,
+        r"sample.json: 1 key_camera_token\(s\) name no row of sample_data.json \(e.g. 'zz'\)",
+        None,
+    ),
+    "annotation naming no sample_data": (
+        lambda r: _edit(r, "object_ann", "car0", sample_data_token="zz"),
+        errors.MALFORMED_RECORD,
+        r"object_ann.json \[record car0\]: sample_data_token .zz. names no row",
+        None,
+    ),
+    "category token twice": (
+        lambda r: _add_category(r, "c0", "animal"),
+        errors.DUPLICATE_KEY,
+        r"category.json \[record category c0\]",
+        None,
+    ),
     "missing field": (
         lambda r: _drop_field(r, "car0", "bbox"),
         errors.MALFORMED_RECORD,
@@ -292,3 +310,14 @@ def test_bad_input_raises_naming_file_and_record_or_is_counted(tmp_path, name):
             fm.decode(source[i]) for i in range(2) if fm.decode(source[i])["image_id"] == "sd0"
         )
         assert len(example["boxes"]) == 1 and example["segmentation"][5, 5] == IGNORE_LABEL
+
+
+def test_a_calibrated_sensor_naming_no_sensor_or_a_frame_no_calibrated_sensor_is_refused(tmp_path):
+    root = _write_tiny(tmp_path / "nu", sensor_tables=True)
+    _edit(root, "calibrated_sensor", "cs1", sensor_token="gone")
+    with pytest.raises(errors.DatasetError, match=r"calibrated_sensor.json \[record cs1\].*'gone'"):
+        nuimages.prepare(str(tmp_path / "tfds"), str(root))
+    _edit(root, "calibrated_sensor", "cs1", sensor_token="back")
+    _edit(root, "sample_data", "sd1", calibrated_sensor_token="gone")  # a frame would vanish
+    with pytest.raises(errors.DatasetError, match=r"sample_data.json \[record sd1\].*'gone'"):
+        nuimages.prepare(str(tmp_path / "tfds2"), str(root))

@@ -175,10 +175,10 @@ class Nuimages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     def _generate_examples(self, root: pathlib.Path, tables: pathlib.Path, split: str):
         log = errors.SkipLog(self.options["on_error"], self.name, split)
         categories = self._categories(tables / "category.json")
-        frames = self._frames(tables)
+        frames, listed = self._frames(tables)
         spans = {}
         for table in ("object_ann", "surface_ann"):
-            spans[table] = _index_spans(tables / f"{table}.json", frames)
+            spans[table] = _index_spans(tables / f"{table}.json", frames, listed)
         with (
             open(tables / "object_ann.json", "rb") as objects_file,
             open(tables / "surface_ann.json", "rb") as surfaces_file,
@@ -210,20 +210,26 @@ class Nuimages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             name = _field(row, "name", path, _token(row))
             if not isinstance(name, str):
                 raise _malformed(f"category name {name!r:.80} is not a string", path, _token(row))
-            names[_key(row, "token", path, None)] = name
+            token = _key(row, "token", path, None)
+            examples.check_new_key(  # a second row would rename the first's objects
+                names, token, what="category token", path=path, record=f"category {token}"
+            )
+            names[token] = name
         return names
 
-    def _frames(self, tables: pathlib.Path) -> dict[str, dict]:
-        """Token -> {filename, width, height} of the chosen key-camera frames, in table order."""
+    def _frames(self, tables: pathlib.Path) -> tuple[dict[str, dict], set]:
+        """Token -> {filename, width, height} of the chosen key-camera frames, in table
+        order, and every token of sample_data.json (what the annotations may name)."""
         sample_path, data_path = tables / "sample.json", tables / "sample_data.json"
         key_tokens = set()
         for _, _, row in json_records.iter_records(sample_path):
             key_tokens.add(_key(row, "key_camera_token", sample_path, _token(row)))
         channels = _sensor_channels(tables)
         cameras = self.options["cameras"]
-        frames, seen = {}, {}
+        frames, seen, listed = {}, {}, set()
         for _, _, row in json_records.iter_records(data_path):
             token = _key(row, "token", data_path, None)
+            listed.add(token)
             if token not in key_tokens:
                 continue
             filename = _field(row, "filename", data_path, token)
@@ -231,7 +237,13 @@ class Nuimages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 raise _malformed(f"filename {filename!r:.80} is not a string", data_path, token)
             filename = json_records.fix_text(filename)
             if channels is not None:
-                channel = channels.get(_key(row, "calibrated_sensor_token", data_path, token))
+                sensor = _key(row, "calibrated_sensor_token", data_path, token)
+                if sensor not in channels:  # the frame would vanish as camera None
+                    raise _malformed(
+                        f"calibrated_sensor_token {sensor!r:.80} names no row of "
+                        "calibrated_sensor.json", data_path, token,
+                    )  # fmt: skip
+                channel = channels[sensor]
             else:
                 channel = _channel(filename)
             if cameras is not None and channel not in cameras:
@@ -244,7 +256,13 @@ class Nuimages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 "width": _field(row, "width", data_path, token),
                 "height": _field(row, "height", data_path, token),
             }
-        return frames
+        if dangling := sorted(key_tokens - listed, key=str):
+            raise _malformed(
+                f"{len(dangling)} key_camera_token(s) name no row of sample_data.json (e.g. "
+                f"{dangling[0]!r:.80}): those samples would vanish",
+                sample_path, None,
+            )  # fmt: skip
+        return frames, listed
 
     def _example(self, root, tables, token, frame, anns, categories, log):
         record = f"sample_data {token}"
@@ -351,19 +369,35 @@ def _sensor_channels(tables: pathlib.Path) -> dict[str, str] | None:
         _key(s, "token", sensor_path, None): _field(s, "channel", sensor_path, _token(s))
         for s in tables[sensor_path]
     }
-    return {
-        _key(cs, "token", cs_path, None): sensors.get(_key(cs, "sensor_token", cs_path, _token(cs)))
-        for cs in tables[cs_path]
-    }
+    out = {}
+    for cs in tables[cs_path]:
+        token = _key(cs, "token", cs_path, None)
+        sensor = _key(cs, "sensor_token", cs_path, _token(cs))
+        if sensor not in sensors:
+            raise _malformed(
+                f"sensor_token {sensor!r:.80} names no row of sensor.json", cs_path, token
+            )
+        out[token] = sensors[sensor]
+    return out
 
 
-def _index_spans(path: pathlib.Path, frames: dict) -> dict[str, list[tuple[int, int]]]:
-    """sample_data token -> byte spans of its records in ``path`` (chosen frames only)."""
+def _index_spans(path: pathlib.Path, frames: dict, listed: set) -> dict[str, list[tuple[int, int]]]:
+    """sample_data token -> byte spans of its records in ``path`` (chosen frames only).
+
+    Raises:
+      DatasetError: a record names a sample_data token that ``listed`` (every token of
+        sample_data.json) lacks: its annotation would vanish.
+    """
     spans = collections.defaultdict(list)
     for offset, length, row in json_records.iter_records(path):
         token = _key(row, "sample_data_token", path, _token(row))
         if token in frames:
             spans[token].append((offset, length))
+        elif token not in listed:
+            raise _malformed(
+                f"sample_data_token {token!r:.80} names no row of sample_data.json", path,
+                _token(row),
+            )  # fmt: skip
     return spans
 
 
