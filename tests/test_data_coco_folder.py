@@ -267,6 +267,12 @@ BAD_INPUTS = {
         r"image_id '0'.*image 0 has that id as a int, the annotation as a str",
         "objects",
     ),
+    "image ids 1 and '1'": (
+        lambda r: _edit(r, lambda d: d["images"][1].update(id=str(d["images"][0]["id"]))),
+        errors.DUPLICATE_KEY,
+        r"instances_train.json \[record image '0'\]: duplicate image id \(as text\) '0'",
+        None,
+    ),
     "image size": (
         lambda r: _edit(r, lambda d: d["images"][0].update(width=31)),
         errors.SIZE_MISMATCH,
@@ -296,3 +302,5 @@ def test_no_detection_class_is_refused_before_anything_is_written(tmp_path):
     root = _write_tiny(tmp_path / "coco")
     with pytest.raises(ValueError, match="0 detection and .* segmentation classes"):
         coco_folder.prepare(str(tmp_path / "tfds"), str(root), det_categories=[])
+    with pytest.raises(ValueError, match="lack 'background'"):
+        coco_folder.prepare(str(tmp_path / "tfds"), str(root), seg_classes=["a", "b"])

@@ -348,3 +348,9 @@ def test_bad_input_raises_naming_file_and_record_or_is_counted(tmp_path, name):
 def test_class_map_must_name_detection_classes(tmp_path):
     with pytest.raises(ValueError, match="not in det_classes"):
         openlabel.Openlabel(root=str(tmp_path), class_map={"van": "lorry"})
+
+
+def test_an_image_template_that_does_not_fit_a_frame_names_it(tmp_path):
+    root = _write_tiny(tmp_path / "ol")
+    with pytest.raises(errors.DatasetError, match=r"f0.json .*image_template '\{shot\}.png'"):
+        openlabel.prepare(str(tmp_path / "tfds"), str(root), image_template="{shot}.png")

@@ -126,3 +126,12 @@ def test_component_boxes_use_4_connectivity_and_min_area():
     assert boxes.dtype == np.float32 and classes.dtype == np.int64
     empty_boxes, empty_classes = components.component_boxes(labels * 0, [8], min_area=1)
     assert empty_boxes.shape == (0, 4) and empty_classes.shape == (0,)
+
+
+@pytest.mark.parametrize("hierarchy", [5, [["a", 0, 0, "x"]], [[0, 0, 0, None]], [1, 2]])
+def test_a_malformed_contour_hierarchy_is_a_dataset_error(hierarchy):
+    square = [[1, 1, 5, 1, 5, 5, 1, 5]]
+    with pytest.raises(errors.DatasetError, match="hierarchy") as info:
+        rasterize.contour_mask(square * (2 if hierarchy == [1, 2] else 1), 8, 8,
+                               hierarchy=hierarchy, path="f.json", record="obj 1")  # fmt: skip
+    assert info.value.reason == errors.BAD_MASK

@@ -143,6 +143,11 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         if unknown:
             raise ValueError(f"det_categories {unknown} are not categories of {first}: {names}")
         seg_classes = self.options["seg_classes"] or names + ["background"]
+        if "background" not in seg_classes:
+            raise ValueError(
+                f"seg_classes {list(seg_classes)} lack 'background': the class of the pixels "
+                "no mask covers"
+            )
         det_to_seg = self.options["det_to_seg"]
         if det_to_seg is None:
             missing = [c for c in det_classes if c not in seg_classes]
@@ -196,7 +201,7 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 log.skip(e, kind="object")  # Belongs to no image.
                 continue
             spans[image_id].append((offset, length))
-        seen = {}
+        seen, as_text = {}, {}
         with open(path, "rb") as f:
             for _, _, image in json_records.iter_records(path, key="images"):
                 record = f"image {_id(image)!r:.80}"
@@ -207,6 +212,10 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                     examples.check_new_key(
                         seen, image_id, what="image id", path=path, record=record
                     )
+                    examples.check_new_key(  # 1 and "1": one example key
+                        as_text, str(image_id), what="image id (as text)", path=path,
+                        record=record,
+                    )  # fmt: skip
                     anns = [
                         json_records.read_record(f, o, n, path=str(path))
                         for o, n in spans.get(image_id, ())

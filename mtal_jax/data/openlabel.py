@@ -258,8 +258,9 @@ class Openlabel(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         for rle in obj.rles:
             if not isinstance(rle, dict):
                 rle = {"size": [height, width], "counts": rle}
+            size = rle.get("size", ())
             examples.check_size(
-                tuple(rle.get("size", ())),
+                tuple(size) if isinstance(size, (list, tuple)) else size,
                 (height, width),
                 path=path,
                 record=record,
@@ -272,11 +273,20 @@ class Openlabel(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         names = []
         if self.options["image_template"]:
             frame_id = int(frame.frame_id) if frame.frame_id.isdigit() else frame.frame_id
-            names.append(
-                self.options["image_template"].format(
-                    stem=label_path.stem, frame=frame_id, camera=frame.camera
+            try:
+                names.append(
+                    self.options["image_template"].format(
+                        stem=label_path.stem, frame=frame_id, camera=frame.camera
+                    )
                 )
-            )
+            except (KeyError, IndexError, ValueError, TypeError) as e:
+                raise errors.DatasetError(
+                    f"image_template {self.options['image_template']!r} does not fit this "
+                    f"frame (stem {label_path.stem!r}, frame {frame_id!r}, camera "
+                    f"{frame.camera!r}; placeholders: stem, frame, camera): "
+                    f"{type(e).__name__}: {e}",
+                    path=label_path, record=record, reason=errors.MALFORMED_RECORD,
+                ) from None  # fmt: skip
         names += frame.image_names
         if not frame.multi_frame:
             names.append(label_path.stem)

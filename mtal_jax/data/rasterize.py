@@ -246,11 +246,20 @@ def contour_mask(
     """
     canvas = PIL.Image.new("L", (width, height), 0)
     draw = PIL.ImageDraw.Draw(canvas)
-    if hierarchy is not None and len(hierarchy) != len(contours):
+    if hierarchy is not None and (
+        not isinstance(hierarchy, (list, tuple)) or len(hierarchy) != len(contours)
+    ):
         raise _bad_mask(
-            f"{len(hierarchy)} hierarchy rows for {len(contours)} contours", path, record
-        )
-    depths = _depths(hierarchy, len(contours))
+            f"hierarchy {hierarchy!r:.80} is not one row per contour ({len(contours)})",
+            path, record,
+        )  # fmt: skip
+    try:
+        depths = _depths(hierarchy, len(contours))
+    except (TypeError, ValueError, OverflowError) as e:
+        raise _bad_mask(
+            f"hierarchy rows must be 4 integers [next, prev, child, parent] "
+            f"({type(e).__name__}: {e})", path, record,
+        ) from None  # fmt: skip
     for depth, contour in sorted(zip(depths, contours), key=lambda t: t[0]):
         if not isinstance(contour, (list, tuple)):
             raise _bad_mask(f"polygon {contour!r:.80} is not a list", path, record)
