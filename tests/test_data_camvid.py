@@ -53,6 +53,16 @@ def test_examples_and_metadata_of_a_tiny_folder(tmp_path):
     assert builder.info.metadata["options"]["min_area"] == 1
 
 
+def test_segnet_s_own_lists_are_read_relative_to_the_folder(tmp_path):
+    root = fixtures_camvid.write_tiny_camvid(tmp_path / "camvid")
+    lines = (root / "train.txt").read_text().splitlines()
+    (root / "train.txt").write_text(  # the SegNet release's lists name /SegNet/CamVid/...
+        "\n".join(" ".join(f"/SegNet/CamVid/{p}" for p in line.split()) for line in lines) + "\n"
+    )
+    builder = camvid.prepare(str(tmp_path / "tfds"), str(root), min_area=1)
+    assert len(builder.as_data_source("train")) == 3
+
+
 def test_options_never_share_a_cache_and_a_prepared_cache_is_reused(tmp_path, monkeypatch):
     root = fixtures_camvid.write_tiny_camvid(tmp_path / "camvid")
     data_dir = str(tmp_path / "tfds")

@@ -304,3 +304,11 @@ def test_no_detection_class_is_refused_before_anything_is_written(tmp_path):
         coco_folder.prepare(str(tmp_path / "tfds"), str(root), det_categories=[])
     with pytest.raises(ValueError, match="lack 'background'"):
         coco_folder.prepare(str(tmp_path / "tfds"), str(root), seg_classes=["a", "b"])
+    doubled = _write_tiny(tmp_path / "doubled")
+    _edit(doubled, lambda d: d["categories"][1].update(name=d["categories"][0]["name"]))
+    with pytest.raises(errors.DatasetError, match=r"category names \['.*'\] are given to several"):
+        coco_folder.prepare(str(tmp_path / "tfds2"), str(doubled))
+    named = _write_tiny(tmp_path / "named")
+    _edit(named, lambda d: d["categories"][0].update(name="background"))
+    with pytest.raises(errors.DatasetError, match="a category is named 'background'"):
+        coco_folder.prepare(str(tmp_path / "tfds3"), str(named))

@@ -130,9 +130,10 @@ class Camvid(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 record=record,
                 reason=errors.MALFORMED_RECORD,
             )
-        # A leading "/" means the dataset folder (SegNet's lists); ".." may not leave it.
+        # A leading "/" means the dataset folder, and so does SegNet's own list prefix
+        # "/SegNet/CamVid/" (its release's lists); ".." may not leave it.
         image_path, label_path = (
-            files.join_inside(root, root, p.lstrip("/"), path=list_path, record=record, what=w)
+            files.join_inside(root, root, _relative(p), path=list_path, record=record, what=w)
             for p, w in zip(parts, ("image", "label map"))
         )
         image, height, width = files.read_image(image_path, record=record)
@@ -185,3 +186,13 @@ def prepare(data_dir: str, root: str, **builder_kwargs) -> tfds.core.DatasetBuil
       The prepared builder (``builder.as_data_source(split)``).
     """
     return cache.download_and_prepare(Camvid(data_dir=data_dir, root=root, **builder_kwargs))
+
+
+_SEGNET_PREFIX = "/SegNet/CamVid/"
+
+
+def _relative(entry: str) -> str:
+    """A list entry relative to the dataset folder: without SegNet's ``/SegNet/CamVid/``
+    prefix or a leading ``/``."""
+    entry = entry.removeprefix(_SEGNET_PREFIX)
+    return entry.lstrip("/")

@@ -137,6 +137,17 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             if _categories(path) != categories:
                 raise _malformed(f"categories differ from those of {first}", path, "categories")
         names = list(categories.values())
+        doubled = sorted({n for n in names if names.count(n) > 1})
+        if doubled:
+            raise _malformed(
+                f"category names {doubled} are given to several ids: a class is one name",
+                first, "categories",
+            )  # fmt: skip
+        if not self.options["seg_classes"] and "background" in names:
+            raise _malformed(
+                "a category is named 'background', the class this loader adds for the pixels "
+                "no mask covers: rename it, or give seg_classes", first, "categories",
+            )  # fmt: skip
         given = self.options["det_categories"]
         det_classes = names if given is None else given  # [] is no class, not every one
         unknown = [c for c in det_classes if c not in names]
