@@ -354,3 +354,18 @@ def test_an_image_template_that_does_not_fit_a_frame_names_it(tmp_path):
     root = _write_tiny(tmp_path / "ol")
     with pytest.raises(errors.DatasetError, match=r"f0.json .*image_template '\{shot\}.png'"):
         openlabel.prepare(str(tmp_path / "tfds"), str(root), image_template="{shot}.png")
+
+
+def test_entries_naming_no_camera_among_several_streams_are_refused():
+    stream = {"type": "camera", "stream_properties": {"width": W, "height": H}}
+    document = {
+        "openlabel": {
+            "streams": {"left": stream, "right": stream},
+            "objects": {"1": {"name": "car", "type": "Car"}},
+            "frames": {"0": {"objects": {"1": {"object_data": {"bbox": [{"val": [6, 5, 6, 6]}]}}}}},
+        }
+    }
+    with pytest.raises(
+        errors.DatasetError, match=r"f.json \[record frame 0\]: 1 object entries name no camera"
+    ):
+        openlabel_format.parse(document, path="f.json")

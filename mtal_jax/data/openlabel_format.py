@@ -240,6 +240,12 @@ def parse(data, *, path, cameras: list[str] | None = None) -> list[Frame]:
         properties = _dict(
             frame.get("frame_properties"), "frame_properties", path, f"frame {frame_id}"
         )
+        if None in per_camera and len(streams) > 1:  # whose image would be a guess
+            raise _malformed(
+                f"{len(per_camera[None])} object entries name no camera (coordinate_system) "
+                f"while the file has {len(streams)} camera streams ({', '.join(streams)}): "
+                "name the camera of each entry", path, f"frame {frame_id}",
+            )  # fmt: skip
         # An unlabeled frame is still an image: one per camera stream (or one without camera).
         frame_cameras = list(per_camera) or list(streams) or [None]
         for camera in sorted(frame_cameras, key=lambda c: (c is None, c or "")):
