@@ -369,3 +369,10 @@ def test_entries_naming_no_camera_among_several_streams_are_refused():
         errors.DatasetError, match=r"f.json \[record frame 0\]: 1 object entries name no camera"
     ):
         openlabel_format.parse(document, path="f.json")
+
+
+def test_a_class_map_that_maps_everything_to_none_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="maps every type .* to None"):
+        openlabel.prepare(
+            str(tmp_path / "tfds"), str(tmp_path), det_classes=["car"], class_map={"car": None}
+        )

@@ -99,6 +99,11 @@ class Openlabel(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                     f"class_map[{key!r}] = {value!r} is not in det_classes {det_classes}"
                 )
             mapping[normalize_type(key)] = value
+        if det_classes and all(v is None for v in mapping.values()):
+            raise ValueError(
+                f"class_map maps every type (and each of det_classes {det_classes}) to None: "
+                "no object would become a box"
+            )
         self.options = {
             "root": cache.resolve_root(root),
             "splits": dict(splits) if splits is not None else None,
