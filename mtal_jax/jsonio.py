@@ -80,6 +80,28 @@ def write_file_atomic(
         os.close(dir_fd)
 
 
+def fsync_tree(folder: str) -> None:
+    """Flushes every file and folder under ``folder`` (and the folder's parent) to disk,
+    so that a tree copied beside its place and then renamed into it is complete after a
+    power loss, not only after a crash of the process."""
+    for root, dirs, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            if os.path.islink(path):
+                continue
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        for d in (root, *([] if root != folder else [os.path.dirname(os.path.abspath(folder))])):
+            fd = os.open(d, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
 def write_atomic(path: str, obj: Any, *, overwrite: bool = True, compact: bool = False) -> None:
     """Writes ``obj`` as strict JSON to ``path`` atomically (``write_file_atomic``), one
     value per line, or on one line with ``compact`` (large arrays, e.g. RLE masks).

@@ -38,3 +38,26 @@ def test_write_atomic_is_strict_json_and_never_rewrites_when_asked(tmp_path):
     assert jsonio.read(path) == {"a": 1.5, "b": None, "c": [1, 2]}
     with pytest.raises(FileExistsError, match="never rewritten"):
         jsonio.write_atomic(path, {}, overwrite=False)
+
+
+def test_fsync_tree_flushes_every_file_and_folder(tmp_path, monkeypatch):
+    tree = tmp_path / "tree"
+    (tree / "a" / "b").mkdir(parents=True)
+    (tree / "x.json").write_text("1")
+    (tree / "a" / "b" / "y.npz").write_bytes(b"2")
+    os.symlink(tree / "x.json", tree / "link")  # not followed
+    flushed = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: flushed.append(os.readlink(f"/proc/self/fd/{fd}")) or real_fsync(fd)
+    )
+    jsonio.fsync_tree(str(tree))
+    want = {
+        tree / "x.json",
+        tree / "a" / "b" / "y.npz",
+        tree,
+        tree / "a",
+        tree / "a" / "b",
+        tmp_path,
+    }
+    assert {os.path.realpath(p) for p in flushed} == {os.path.realpath(p) for p in want}

@@ -183,6 +183,7 @@ def restore(archive_dir: str, workdir: str, names: Collection[str] | None = None
         partial = f"{target}.restoring"
         shutil.rmtree(partial, ignore_errors=True)  # a restore cut short (the launcher's lock)
         archive.restore(source, partial)
+        jsonio.fsync_tree(partial)
         os.rename(partial, target)
         done.append(name)
     return done

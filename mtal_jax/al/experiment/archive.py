@@ -219,6 +219,7 @@ def save(workdir: str, out: str, *, keep: Sequence[str] = (), load_variables=Non
             ],
         }
         jsonio.write_atomic(os.path.join(tmp, MANIFEST), manifest)
+        jsonio.fsync_tree(tmp)  # complete on disk before it replaces the previous archive
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -334,5 +335,10 @@ def _replace_dir(new: str, target: str) -> None:
         old = f"{os.path.abspath(target).rstrip(os.sep)}.old{os.getpid()}"
         os.rename(target, old)
     os.rename(new, target)
+    parent = os.open(os.path.dirname(os.path.abspath(target)), os.O_RDONLY)
+    try:
+        os.fsync(parent)  # the renames are on disk before the older archive goes
+    finally:
+        os.close(parent)
     if old is not None:
         shutil.rmtree(old)

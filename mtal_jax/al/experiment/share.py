@@ -238,6 +238,7 @@ def copy_run(source: str, share: Share, workdir: str, *, strategy: str | None = 
                     jsonio.write_atomic(path, record)
         jsonio.write_atomic(os.path.join(tmp, MARKER), {"source": source, "run": share.source_run})
         os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        jsonio.fsync_tree(tmp)  # complete on disk before it reads as a finished run
         os.rename(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
