@@ -73,33 +73,28 @@ def write_file_atomic(
         if os.path.lexists(tmp):
             os.unlink(tmp)
         raise
-    dir_fd = os.open(folder, os.O_RDONLY)
+    fsync_path(folder)
+
+
+def fsync_path(path: str) -> None:
+    """Flushes the file or folder ``path`` (a folder: its entries, e.g. a rename) to disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
-        os.fsync(dir_fd)
+        os.fsync(fd)
     finally:
-        os.close(dir_fd)
+        os.close(fd)
 
 
 def fsync_tree(folder: str) -> None:
     """Flushes every file and folder under ``folder`` (and the folder's parent) to disk,
     so that a tree copied beside its place and then renamed into it is complete after a
     power loss, not only after a crash of the process."""
-    for root, dirs, names in os.walk(folder):
+    for root, _, names in os.walk(folder):
         for name in names:
-            path = os.path.join(root, name)
-            if os.path.islink(path):
-                continue
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        for d in (root, *([] if root != folder else [os.path.dirname(os.path.abspath(folder))])):
-            fd = os.open(d, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            if not os.path.islink(path := os.path.join(root, name)):
+                fsync_path(path)
+        fsync_path(root)
+    fsync_path(os.path.dirname(os.path.abspath(folder)))
 
 
 def write_atomic(path: str, obj: Any, *, overwrite: bool = True, compact: bool = False) -> None:

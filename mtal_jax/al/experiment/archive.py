@@ -335,10 +335,7 @@ def _replace_dir(new: str, target: str) -> None:
         old = f"{os.path.abspath(target).rstrip(os.sep)}.old{os.getpid()}"
         os.rename(target, old)
     os.rename(new, target)
-    parent = os.open(os.path.dirname(os.path.abspath(target)), os.O_RDONLY)
-    try:
-        os.fsync(parent)  # the renames are on disk before the older archive goes
-    finally:
-        os.close(parent)
+    jsonio.fsync_path(os.path.dirname(os.path.abspath(target)))  # the renames, before the
+    # older archive goes
     if old is not None:
         shutil.rmtree(old)
