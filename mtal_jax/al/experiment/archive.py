@@ -335,7 +335,7 @@ def _replace_dir(new: str, target: str) -> None:
         old = f"{os.path.abspath(target).rstrip(os.sep)}.old{os.getpid()}"
         os.rename(target, old)
     os.rename(new, target)
-    jsonio.fsync_path(os.path.dirname(os.path.abspath(target)))  # the renames, before the
-    # older archive goes
+    # the renames reach the disk before the older archive goes
+    jsonio.fsync_path(os.path.dirname(os.path.abspath(target)))
     if old is not None:
         shutil.rmtree(old)
