@@ -375,6 +375,81 @@ def test_an_item_in_its_original_frame_maps_every_pixel_to_the_content():
     assert rect["value"]["width"] == pytest.approx(50.0)
 
 
+def _probs_item(original_hw, content_hw, input_hw, grid_hw, seed=0):
+    """An export item with random crop probabilities, boxes and windows (grid cells)."""
+    from mtal_jax.export import frame
+    from mtal_jax.scores import boxmask
+
+    rng = np.random.default_rng(seed)
+    gh, gw = grid_hw
+    k = 5
+    x1, y1 = rng.uniform(0, gw - 2, k), rng.uniform(0, gh - 2, k)
+    boxes = np.stack(
+        [x1, y1, x1 + rng.uniform(0.3, gw - x1), y1 + rng.uniform(0.3, gh - y1)], 1
+    ).astype(np.float32)
+    windows = boxmask.crop_windows(boxes, context_margin=0.1, image_hw=grid_hw)
+    probs = rng.uniform(0, 1, (k, 16, 16)).astype(np.float32)
+    item = {
+        "frame": frame.make(original_hw, content_hw, input_hw, grid_hw),
+        "box_class_probs": probs, "box_windows_grid": np.asarray(windows),
+        "boxes_grid": boxes, "box_mask_tau": 0.5,
+        "box_masks": np.asarray(boxmask.box_masks_from_class_probs(
+            probs, windows, boxes, tau=0.5, out_hw=grid_hw)),
+    }  # fmt: skip
+    return item, probs, np.asarray(windows), boxes
+
+
+def test_exported_box_masks_follow_the_boxmask_rule_at_every_pixel():
+    from mtal_jax.export import frame
+    from mtal_jax.scores import boxmask
+
+    # the exported image is the grid itself: the grid BoxMasks, exactly
+    item, *_ = _probs_item((8, 12), (32, 48), (32, 48), (8, 12))
+    for k in range(5):
+        np.testing.assert_array_equal(frame.box_mask(item, k), item["box_masks"][k])
+    # 4 pixels per grid cell: the library's rule on a 4x finer grid (boxes, windows x 4)
+    item, probs, windows, boxes = _probs_item((32, 48), (32, 48), (32, 48), (8, 12), seed=1)
+    fine = np.asarray(boxmask.box_masks_from_class_probs(
+        probs, windows * 4, boxes * 4, tau=0.5, out_hw=(32, 48)))  # fmt: skip
+    for k in range(5):
+        got = frame.box_mask(item, k)
+        assert got.shape == (32, 48)
+        np.testing.assert_array_equal(got, fine[k])
+    # an original of 60 x 100 in a 32 x 32 input (content 19 x 32): the rule at the
+    # original's pixel centres, mapped through the content; nothing from the padding
+    item, probs, windows, boxes = _probs_item((60, 100), (19, 32), (32, 32), (8, 8), seed=2)
+    to_grid = np.array([32 * 8 / (100 * 32), 19 * 8 / (60 * 32)] * 2)
+    np.testing.assert_allclose(item["frame"]["to_grid"], to_grid)
+    for k in range(5):
+        got = frame.box_mask(item, k)
+        assert got.shape == (60, 100)
+        want = np.asarray(boxmask.box_masks_from_class_probs(
+            probs[k], windows[k] / to_grid, boxes[k] / to_grid, tau=0.5, out_hw=(60, 100)))  # fmt: skip
+        assert (got != want).mean() < 1e-3  # float32 rounding at the thresholds only
+        assert not got[np.arange(60) * 19 / 60 * 8 / 32 >= 19 * 8 / 32].any()
+
+
+def test_exported_box_masks_have_smooth_edges():
+    # one box over a diagonal probability ramp, exported at 8 pixels per grid cell: the
+    # grid BoxMask read by nearest neighbour has stair steps a cell (8 columns) wide, the
+    # exported-pixel one follows the ramp
+    from mtal_jax.export import frame
+    from mtal_jax.scores import boxmask
+
+    item, *_ = _probs_item((64, 64), (32, 32), (32, 32), (8, 8))
+    yy, xx = np.mgrid[0:16, 0:16] / 15.0
+    probs = np.array(item["box_class_probs"])
+    probs[0] = (xx + yy) / 2  # the edge at tau 0.5 runs along the anti-diagonal
+    box = np.array([[0, 0, 8, 8]] + [[0, 0, 1, 1]] * 4, np.float32)
+    grid = np.asarray(boxmask.box_masks_from_class_probs(probs, box, box, tau=0.5, out_hw=(8, 8)))
+    item.update(box_class_probs=probs, box_windows_grid=box, boxes_grid=box, box_masks=grid)
+    stairs = frame.from_grid(item, grid[0]).sum(axis=1)  # pixels inside, per row
+    smooth = frame.box_mask(item, 0).sum(axis=1)
+    assert np.abs(np.diff(stairs)).max() == 8
+    assert np.abs(np.diff(smooth)).max() <= 2
+    assert np.abs(smooth - stairs).max() <= 8  # the same mask, up to a cell
+
+
 # ----------------------------------------------------------------------------- select.py end to end
 
 

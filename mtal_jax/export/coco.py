@@ -10,7 +10,7 @@ detection's category is the segmentation class its detection class maps to
 - two per scored detection (``iscrowd`` 0, ``score`` = the detection confidence): its box
   (``bbox``, an empty ``segmentation``: CVAT makes a rectangle only of such an
   annotation; of one with both it keeps the mask), and its BoxMask as uncompressed RLE
-  (nearest neighbour from the segmentation grid; none when the BoxMask is empty);
+  (the BoxMask rule at the image's pixels, ``export.frame.box_mask``; none when empty);
 - one per segmentation class present in the predicted segmentation (``iscrowd`` 1, RLE):
   the pixels of that class not covered by a detection's mask, ``score`` = their mean
   softmax confidence.
@@ -62,7 +62,8 @@ def image_annotations(
 
     Args:
       item: ``export.directory`` item (``boxes``, ``det_scores``, ``box_classes``,
-        ``box_valid``, ``box_masks`` [K, h, w], ``seg_labels_full``, ``seg_confidence_full``).
+        ``box_valid``, ``box_masks`` [K, h, w] and what ``frame.box_mask`` reads,
+        ``seg_labels_full``, ``seg_confidence_full``).
       image_id: the COCO image id.
       first_id: id of the first annotation.
       num_seg_classes: C_seg.
@@ -93,7 +94,7 @@ def image_annotations(
             }
         )  # fmt: skip
         # ... and its BoxMask as a mask of its own (none when it is empty)
-        mask = frame.from_grid(item, np.asarray(item["box_masks"][k], bool))
+        mask = frame.box_mask(item, int(k))
         if mask.any():
             covered |= mask
             out.append(

@@ -81,7 +81,9 @@ def make_export_strategy(
       A strategy whose ``score(preds)`` holds ``image_scores`` (the strategy's own score
       dict, [B] each), ``boxes`` [B, K, 4] input pixels, ``det_scores`` [B, K],
       ``det_labels`` [B, K], ``box_classes`` [B, K] segmentation class c_k, ``box_valid``
-      [B, K], ``box_masks`` [B, K, h, w], ``seg_labels`` [B, h, w], ``seg_labels_full``
+      [B, K], ``box_masks`` [B, K, h, w], ``box_class_probs`` [B, K, S', S'],
+      ``box_windows_grid`` and ``boxes_grid`` [B, K, 4] (the extra's, for
+      ``export.frame.box_mask``), ``seg_labels`` [B, h, w], ``seg_labels_full``
       and ``seg_confidence_full`` [B, H, W] (bilinear probabilities at input size),
       ``s_loc``, ``s_cls``, ``s_box`` [B, K], ``s_seg`` and ``score`` [B].
     """
@@ -105,6 +107,9 @@ def make_export_strategy(
             "box_classes": consistency.box_seg_classes(det.det_probs, det_to_seg),
             "box_valid": valid,
             "box_masks": extras["box_masks"] & valid[..., None, None],
+            "box_class_probs": extras["box_class_probs"],
+            "box_windows_grid": extras["box_windows_grid"],
+            "boxes_grid": extras["boxes_grid"],
             "seg_labels": jnp.argmax(preds.seg_probs, -1).astype(jnp.int32),
             "seg_labels_full": jnp.argmax(full, -1).astype(jnp.int32),
             "seg_confidence_full": jnp.max(full, -1),
@@ -138,8 +143,8 @@ def predict_images(
     Yields:
       dicts of host arrays: ``index``, ``image`` [h0, w0, 3] uint8 (the original image),
       ``boxes`` in its pixels, ``frame`` (``export.frame``: how the other maps, made on the
-      network input, map to it) and the other per-image entries of
-      ``make_export_strategy`` (without the batch axis).
+      network input, map to it), ``box_mask_tau`` (the strategy's tau) and the other
+      per-image entries of ``make_export_strategy`` (without the batch axis).
     """
     name = consistency_name(strategy, config)
     resolved = ours_kwargs(name, config)
@@ -166,6 +171,7 @@ def predict_images(
         for row in np.flatnonzero(np.asarray(host["valid"])):
             record = jax.tree.map(lambda x, row=row: np.asarray(x)[row], out)
             record["index"] = int(host["index"][row])
+            record["box_mask_tau"] = float(resolved["tau"])
             yield in_original_frame(
                 record, source[record["index"]]["image"], tuple(host["content_hw"][row]),
                 tuple(setup.spec.image_hw),
