@@ -408,7 +408,9 @@ def ours(
       ``Strategy`` with the BoxMask extra, the consistency score and top-k selection.
 
     Raises:
-      ValueError: an unknown ``cls_divergence`` or a ``det_score_threshold`` outside [0, 1].
+      ValueError: an unknown ``cls_divergence``, a ``det_score_threshold`` outside [0, 1],
+        an ``eps`` outside (0, 1) or a BoxMask setting out of range
+        (``scores.boxmask.make_box_mask_extra``).
     """
     del context
     if cls_divergence not in consistency.CLS_DIVERGENCES:
@@ -420,6 +422,8 @@ def ours(
         raise ValueError(
             f"strategy 'ours': det_score_threshold must be in [0, 1], got {det_score_threshold}"
         )
+    if not 0.0 < float(eps) < 1.0:  # eps <= 0: 0 log 0 = NaN, and every score NaN
+        raise ValueError(f"strategy 'ours': eps must be in (0, 1), got {eps}")
     weights = _check_weights(weights)
     extra = boxmask.make_box_mask_extra(
         crop_size=crop_size,

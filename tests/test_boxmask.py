@@ -272,8 +272,20 @@ def test_ours_is_a_strategy():
     )
     assert isinstance(strategy, strategy_types.Strategy)
     assert len(strategy.extras) == 1 and strategy.features is None
-    with pytest.raises(ValueError, match="divisible by 32"):
-        strategies.ours(crop_size=48)
+    for bad, match in [
+        ({"crop_size": 48}, "positive multiple of 32"),
+        ({"crop_size": 0}, "positive multiple of 32"),  # every BoxMask empty, S_loc = 1
+        ({"crop_size": -32}, "positive multiple of 32"),
+        ({"crop_chunk": 0}, "crop_chunk must be at least 1"),
+        ({"max_crops": 0}, "max_crops must be None"),  # was read as "no cap"
+        ({"tau": -0.1}, r"tau .* must be in \[0, 1\)"),
+        ({"tau": 1.0}, r"tau .* must be in \[0, 1\)"),
+        ({"context_margin": -0.6}, "context_margin must be >= 0"),  # inverted windows
+        ({"eps": 0.0}, r"eps must be in \(0, 1\)"),  # 0 log 0: every score NaN
+        ({"eps": -1e-3}, r"eps must be in \(0, 1\)"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            strategies.ours(**bad)
     with pytest.raises(ValueError, match=r"takes no keyword\(s\) \['tua'\]; valid: .*'tau'"):
         strategies.get_strategy("ours", tua=0.5)
     with pytest.raises(ValueError, match="cls_divergence must be one of"):
@@ -284,6 +296,30 @@ def test_ours_is_a_strategy():
         with pytest.raises(ValueError, match="weights must be three finite, non-negative"):
             strategies.get_strategy("ours", weights=bad)
     strategies.get_strategy("ours", weights=[1, 2.5, 0])  # a list from a JSON config is fine
+
+
+def test_ours_score_reads_only_the_content_pixels():
+    # 2 images of 4 x 4 cells whose last row is padding (Predictions.pixel_valid), no
+    # detection: S_seg is the car share of the 12 content cells, whatever the padding holds
+    seg = np.zeros((2, 4, 4), np.int32)
+    seg[:, 0, 0] = 1  # one car cell in the content
+    seg[1, 3] = 1  # image 1: car predicted on the padding row
+    det = structs.Detections(
+        boxes=np.zeros((2, 1, 4), np.float32), det_probs=np.full((2, 1, C_DET), 0.5, np.float32),
+        scores=np.zeros((2, 1), np.float32), labels=np.zeros((2, 1), np.int32),
+        valid=np.zeros((2, 1), bool),
+    )  # fmt: skip
+    preds = structs.Predictions(
+        detections=det, seg_probs=np.eye(C_SEG, dtype=np.float32)[seg],
+        embedding=np.zeros((2, 1), np.float32), valid=np.ones(2, bool),
+        pixel_valid=np.broadcast_to(np.arange(4)[None, :, None] < 3, (2, 4, 4)),
+        extras={"box_valid": np.zeros((2, 1), bool), "box_masks": np.zeros((2, 1, 4, 4), bool),
+                "det_to_seg": np.broadcast_to(DET_TO_SEG, (2, C_DET)),
+                "boxes_dropped": np.zeros(2, np.int32)},
+    )  # fmt: skip
+    out = boxmask.make_score_fn()(preds)
+    np.testing.assert_allclose(out["s_seg"], [1 / 12, 1 / 12], rtol=1e-6)
+    np.testing.assert_allclose(out["score"], [1 / 12, 1 / 12], rtol=1e-6)
 
 
 def test_ours_selects_top_scores():
@@ -319,3 +355,6 @@ def test_ours_runs_in_the_predict_function():
     assert {"score", "s_seg", "s_loc_max", "s_cls_max", "s_box_max", "boxes_dropped"} <= set(scores)
     chex.assert_shape(list(scores.values()), (2,))
     chex.assert_tree_all_finite(scores)
+    # a padded example scores -inf (design.md §3), the other one is unchanged
+    padded, _ = jax.jit(predict_fn)(variables, batch.replace(valid=np.array([True, False])))
+    assert padded["score"][1] == -np.inf and padded["score"][0] == scores["score"][0]

@@ -433,6 +433,44 @@ class ConsistencyVariantsTest(chex.TestCase):
             fn(*_random_inputs(seed))
 
 
+@pytest.mark.parametrize("mode", consistency.CLS_DIVERGENCES)
+def test_padding_changes_no_score(mode):
+    # 4 x 4 grid, its last row padding; one car box over (0, 0)-(1, 1); car also at (2, 3)
+    content = np.ones((H, W), bool)
+    content[3] = False
+    labels = np.zeros((H, W), np.int32)
+    labels[:2, :2] = 1
+    labels[2, 3] = 1
+    masks = np.zeros((1, H, W), bool)
+    masks[0, :2, :2] = True
+    masks[0, 3, :2] = True  # a BoxMask reaching into the padding
+    det = np.array([[0.9, 0.1]], np.float32)
+    valid = np.array([True])
+    outs = []
+    for padding_class in (0, 1, 2):  # road, car, person predicted on the black rows
+        lab = labels.copy()
+        lab[3] = padding_class
+        outs.append(_scores(_one_hot_probs(lab), masks, det, valid, cls_divergence=mode,
+                            pixel_valid=content[None]))  # fmt: skip
+    for out in outs:
+        # S_seg: 1 car pixel among the 8 content pixels outside the BoxMask (Eq. 3 by hand)
+        assert out.s_seg == pytest.approx(1 / 8)
+        assert out.s_loc[0] == pytest.approx(0.0)  # the BoxMask's content pixels are all car
+        np.testing.assert_allclose(out.score, outs[0].score, rtol=1e-6)
+    # without pixel_valid the padding counts, and what is predicted there moves S_seg
+    road = _scores(_one_hot_probs(np.where(content, labels, 0)), masks, det, valid)
+    car = _scores(_one_hot_probs(np.where(content, labels, 1)), masks, det, valid)
+    assert road.s_seg == pytest.approx(1 / 10) and car.s_seg == pytest.approx(3 / 10)
+
+
+def test_rejects_an_eps_outside_zero_one():
+    seg = _one_hot_probs(np.zeros((H, W), np.int32))
+    args = (seg, np.zeros((1, H, W), bool), np.array([[0.5, 0.5]], np.float32), np.array([True]))
+    for eps in (0.0, -1e-3, 1.0):
+        with pytest.raises(ValueError, match="eps must be in"):
+            _scores(*args, eps=eps)
+
+
 def test_rejects_mismatched_shapes_and_unknown_divergence():
     seg_probs, masks, det_probs, valid = _random_inputs(0)
     with pytest.raises(ValueError, match="inconsistent shapes"):

@@ -82,6 +82,7 @@ def test_contract(network, name, threshold):
     for v in scores.values():
         chex.assert_shape(v, (slots,))
     assert np.isfinite(scores["score"][valid]).all(), scores["score"]
+    assert (scores["score"][~valid] == -np.inf).all(), scores["score"]  # design.md §3
     assert feats.shape[0] == slots and np.isfinite(feats[valid]).all()
 
     selectable = valid & np.concatenate([~LABELED, np.zeros(slots - N_POOL, bool)])

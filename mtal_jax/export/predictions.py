@@ -95,7 +95,7 @@ def make_export_strategy(
         valid = extras["box_valid"]
         comps = consistency.consistency_scores(
             preds.seg_probs, extras["box_masks"], det.det_probs, valid, det_to_seg,
-            **consistency_kwargs,
+            pixel_valid=preds.pixel_valid, **consistency_kwargs,
         )  # fmt: skip
         b, _, _, c = preds.seg_probs.shape
         full = jax.image.resize(preds.seg_probs, (b, height, width, c), "bilinear")

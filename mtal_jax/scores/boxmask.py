@@ -251,9 +251,21 @@ def make_box_mask_extra(
       kept), ``box_windows_grid`` and ``boxes_grid`` [B, K, 4] float32 (crop windows and
       boxes in output-grid cells; ``box_masks_from_class_probs`` of these three at another
       tau gives the BoxMasks at that tau).
+
+    Raises:
+      ValueError: a ``crop_size`` that is not a positive multiple of 32, ``crop_chunk`` or
+        ``max_crops`` below 1, ``tau`` outside [0, 1) or a negative ``context_margin``.
     """
-    if crop_size % 32:
-        raise ValueError(f"crop_size must be divisible by 32, got {crop_size}")
+    if crop_size <= 0 or crop_size % 32:
+        raise ValueError(f"crop_size must be a positive multiple of 32, got {crop_size}")
+    if crop_chunk < 1:
+        raise ValueError(f"crop_chunk must be at least 1, got {crop_chunk}")
+    if max_crops is not None and max_crops < 1:
+        raise ValueError(f"max_crops must be None (no cap) or at least 1, got {max_crops}")
+    if not 0.0 <= tau < 1.0:
+        raise ValueError(f"tau (the BoxMask threshold) must be in [0, 1), got {tau}")
+    if not context_margin >= 0.0:
+        raise ValueError(f"context_margin must be >= 0, got {context_margin}")
 
     def box_mask_extra(
         ctx: strategy_types.PredictContext, images: jax.Array, preds: structs.Predictions
@@ -273,7 +285,7 @@ def make_box_mask_extra(
             valid,
             det.scores,
             crop_size=crop_size,
-            max_crops=max_crops or b * k,
+            max_crops=b * k if max_crops is None else max_crops,
             crop_chunk=crop_chunk,
         )
         to_grid = jnp.array([w / width, h / height] * 2, jnp.float32)  # input px -> grid cells
@@ -322,8 +334,8 @@ def make_score_fn(
       cls_divergence: S_cls divergence, ``"js"`` or ``"kl"``.
 
     Returns:
-      ``score_fn(preds) -> dict`` of [B] arrays: ``score`` (higher = more inconsistent),
-      ``s_seg``, ``s_loc_max``, ``s_cls_max``, ``s_box_max`` (max over valid boxes, 0 with
+      ``score_fn(preds) -> dict`` of [B] arrays: ``score`` (higher = more inconsistent,
+      -inf for padded examples; only content pixels count, ``preds.pixel_valid``), ``s_seg``, ``s_loc_max``, ``s_cls_max``, ``s_box_max`` (max over valid boxes, 0 with
       none), ``s_loc_best`` and ``s_cls_best`` (S_loc and S_cls of the box that attains
       ``s_box_max``, 0 with none: ``score = w_seg s_seg + w_loc s_loc_best + w_cls
       s_cls_best``), ``num_boxes`` and ``boxes_dropped``. Needs the extras of
@@ -341,8 +353,9 @@ def make_score_fn(
             eps=eps,
             weights=weights,
             cls_divergence=cls_divergence,
+            pixel_valid=preds.pixel_valid,
         )
-        return {
+        return strategy_types.mask_padded({
             "score": out.score,
             "s_seg": out.s_seg,
             "s_loc_max": _masked_max(out.s_loc, valid),
@@ -352,6 +365,6 @@ def make_score_fn(
             "s_cls_best": _best_box(out.s_cls, out.s_box, valid),
             "num_boxes": jnp.sum(valid, axis=1).astype(jnp.int32),
             "boxes_dropped": preds.extras["boxes_dropped"],
-        }
+        }, preds.valid)  # fmt: skip
 
     return score_fn

@@ -20,6 +20,9 @@ BoxMask of detection k; only the slots of ``det_valid`` count):
 * S_box = w_loc S_loc + w_cls S_cls (valid slots), score = w_seg S_seg + max_k S_box (the max
   is 0 without a valid slot, so an image without a scored detection gets S_seg over the
   whole image).
+* Only image content counts (``pixel_valid``): the padding that letterboxes an image into
+  the network input is in no BoxMask and outside BM' too, so what the network predicts on
+  it (it is never trained there) changes no score.
 
 Examples:
   >>> import jax.numpy as jnp
@@ -269,23 +272,30 @@ def classification_inconsistency(
 
 
 def segmentation_inconsistency(
-    seg_labels: ArrayLike, box_masks: ArrayLike, det_to_seg: ArrayLike, num_seg_classes: int
+    seg_labels: ArrayLike,
+    box_masks: ArrayLike,
+    det_to_seg: ArrayLike,
+    num_seg_classes: int,
+    pixel_valid: ArrayLike | None = None,
 ) -> jax.Array:
     """S_seg of one image (paper Eq. 3).
 
-    The fraction of pixels outside the union of the BoxMasks (BM') whose segmentation
-    label is a detection class; 0.0 when no pixel lies outside.
+    The fraction of the content pixels outside the union of the BoxMasks (BM') whose
+    segmentation label is a detection class; 0.0 when no such pixel lies outside.
 
     Args:
       seg_labels: [h, w] int argmax segmentation class.
       box_masks: [K, h, w] bool BoxMasks of the valid detections (others all False).
       det_to_seg: [C_det] int; its values form the set of detection classes.
       num_seg_classes: C_seg (static).
+      pixel_valid: [h, w] bool, False for padding, or None (every pixel is content).
 
     Returns:
       [] float32 in [0, 1].
     """
     outside = ~jnp.any(jnp.asarray(box_masks, bool), axis=0)  # [h, w] = BM'
+    if pixel_valid is not None:
+        outside = outside & jnp.asarray(pixel_valid, bool)
     is_det_class = jnp.zeros((num_seg_classes,), bool).at[jnp.asarray(det_to_seg)].set(True)
     hits = jnp.sum(outside & is_det_class[jnp.asarray(seg_labels)])
     count = jnp.sum(outside)
@@ -321,11 +331,13 @@ def combine_scores(
 
 
 def _image_scores(
-    seg_probs, box_masks, det_probs, det_valid, det_to_seg, *, eps, weights, cls_divergence
-):
+    seg_probs, box_masks, det_probs, det_valid, pixel_valid, det_to_seg, *, eps, weights,
+    cls_divergence,
+):  # fmt: skip
     """All scores of one image; see ``consistency_scores``."""
     num_seg_classes = seg_probs.shape[-1]
-    box_masks = box_masks & det_valid[:, None, None]  # invalid slots have no BoxMask
+    # invalid slots have no BoxMask, and no BoxMask reaches into the padding
+    box_masks = box_masks & det_valid[:, None, None] & pixel_valid[None]
     seg_labels = jnp.argmax(seg_probs, axis=-1)  # [h, w]
     classes = box_seg_classes(det_probs, det_to_seg)  # [K]
     box_probs = det_probs_to_seg(det_probs, det_to_seg, num_seg_classes, eps=eps)  # [K, C_seg]
@@ -333,7 +345,9 @@ def _image_scores(
     s_cls = classification_inconsistency(
         seg_probs, box_masks, box_probs, eps=eps, cls_divergence=cls_divergence
     )
-    s_seg = segmentation_inconsistency(seg_labels, box_masks, det_to_seg, num_seg_classes)
+    s_seg = segmentation_inconsistency(
+        seg_labels, box_masks, det_to_seg, num_seg_classes, pixel_valid
+    )
     s_box, score = combine_scores(s_loc, s_cls, s_seg, det_valid, weights)
     return ConsistencyScores(
         s_loc=jnp.where(det_valid, s_loc, 0.0),
@@ -354,6 +368,7 @@ def consistency_scores(
     eps: float = 1e-6,
     weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
     cls_divergence: str = "js",
+    pixel_valid: ArrayLike | None = None,
 ) -> ConsistencyScores:
     """S_loc, S_cls, S_seg, S_box and the combined score of a batch (paper III-D..G, Algorithm 1).
 
@@ -369,15 +384,20 @@ def consistency_scores(
       weights: (w_loc, w_cls, w_seg).
       cls_divergence: S_cls divergence, ``"js"`` (default: mean Jensen-Shannon divergence in
         bits, in [0, 1]) or ``"kl"`` (the paper's Eq. 2, symmetric KL, unbounded).
+      pixel_valid: [B, h, w] bool, False for the padding around the image content
+        (``structs.Predictions.pixel_valid``), or None (every pixel is content).
 
     Returns:
       ``ConsistencyScores``; higher = more inconsistent = more informative.
 
     Raises:
-      ValueError: on inconsistent shapes or an unknown ``cls_divergence``.
+      ValueError: on inconsistent shapes, an unknown ``cls_divergence`` or an ``eps``
+        outside (0, 1).
     """
     if cls_divergence not in CLS_DIVERGENCES:
         raise ValueError(f"cls_divergence must be one of {CLS_DIVERGENCES}, got {cls_divergence!r}")
+    if not 0.0 < float(eps) < 1.0:  # eps <= 0 gives 0 log 0 = NaN, every score NaN
+        raise ValueError(f"eps must be in (0, 1), got {eps}")
     seg_probs = jnp.asarray(seg_probs, jnp.float32)
     box_masks = jnp.asarray(box_masks, bool)
     det_probs = jnp.asarray(det_probs, jnp.float32)
@@ -385,8 +405,12 @@ def consistency_scores(
     det_to_seg = jnp.asarray(det_to_seg, jnp.int32)
     b, h, w, _ = seg_probs.shape
     k = det_valid.shape[1]
+    pixel_valid = (
+        jnp.ones((b, h, w), bool) if pixel_valid is None else jnp.asarray(pixel_valid, bool)
+    )
     if (
         box_masks.shape != (b, k, h, w)
+        or pixel_valid.shape != (b, h, w)
         or det_probs.shape[:2] != (b, k)
         or det_valid.shape != (b, k)
         or det_to_seg.shape != (det_probs.shape[2],)
@@ -395,10 +419,10 @@ def consistency_scores(
             "inconsistent shapes: seg_probs [B,h,w,C_seg]="
             f"{seg_probs.shape}, box_masks [B,K,h,w]={box_masks.shape}, det_probs [B,K,C_det]="
             f"{det_probs.shape}, det_valid [B,K]={det_valid.shape}, det_to_seg [C_det]="
-            f"{det_to_seg.shape}"
+            f"{det_to_seg.shape}, pixel_valid [B,h,w]={pixel_valid.shape}"
         )
     per_image = functools.partial(
         _image_scores, eps=eps, weights=tuple(weights), cls_divergence=cls_divergence
     )
-    per_image = jax.vmap(per_image, in_axes=(0, 0, 0, 0, None))
-    return per_image(seg_probs, box_masks, det_probs, det_valid, det_to_seg)
+    per_image = jax.vmap(per_image, in_axes=(0, 0, 0, 0, 0, None))
+    return per_image(seg_probs, box_masks, det_probs, det_valid, pixel_valid, det_to_seg)
