@@ -7,7 +7,7 @@ its stage outputs at strides 4, 8, 16, 32 (fewer stages: the first ones).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -20,6 +20,7 @@ class Variant(NamedTuple):
     bottleneck: bool
     stem_width: int
     stem_7x7: bool  # ResNet stem (7x7 s2 conv + 3x3 s2 max-pool) vs two cheap 3x3 s2 convs
+    # (the 7x7 variants pad like torchvision, whose ImageNet weights they load: see ResNet)
 
 
 VARIANTS: dict[str, Variant] = {
@@ -45,13 +46,14 @@ class BasicBlock(nn.Module):
 
     width: int
     stride: int = 1
+    padding: Any = "SAME"  # of the 3x3 convolutions (ResNet: "SAME" or torchvision's)
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         s = (self.stride, self.stride)
-        y = nn.Conv(self.width, (3, 3), s, use_bias=False, name="conv1")(x)
+        y = nn.Conv(self.width, (3, 3), s, self.padding, use_bias=False, name="conv1")(x)
         y = nn.relu(_norm(train, "bn1")(y))
-        y = nn.Conv(self.width, (3, 3), use_bias=False, name="conv2")(y)
+        y = nn.Conv(self.width, (3, 3), padding=self.padding, use_bias=False, name="conv2")(y)
         y = _norm(train, "bn2", nn.initializers.zeros)(y)
         if x.shape[-1] != self.width or self.stride != 1:
             x = nn.Conv(self.width, (1, 1), s, use_bias=False, name="proj")(x)
@@ -64,6 +66,7 @@ class Bottleneck(nn.Module):
 
     width: int
     stride: int = 1
+    padding: Any = "SAME"  # of the 3x3 convolution (ResNet: "SAME" or torchvision's)
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
@@ -72,7 +75,7 @@ class Bottleneck(nn.Module):
         y = nn.relu(
             _norm(train, "bn1")(nn.Conv(self.width, (1, 1), use_bias=False, name="conv1")(x))
         )
-        y = nn.Conv(self.width, (3, 3), s, use_bias=False, name="conv2")(y)
+        y = nn.Conv(self.width, (3, 3), s, self.padding, use_bias=False, name="conv2")(y)
         y = nn.relu(_norm(train, "bn2")(y))
         y = nn.Conv(out, (1, 1), use_bias=False, name="conv3")(y)
         y = _norm(train, "bn3", nn.initializers.zeros)(y)
@@ -83,6 +86,13 @@ class Bottleneck(nn.Module):
 
 class ResNet(nn.Module):
     """ResNet feature extractor.
+
+    The 7x7-stem variants (``resnet18/34/50``) load torchvision's ImageNet weights
+    (``models.pretrained``), so they pad like torchvision: ``k // 2`` on every side. Flax's
+    "SAME" pads a stride-2 layer of an even-sized input only after (3x3: (0, 1); 7x7:
+    (2, 3)), which samples every downsampling layer one pixel off the grid those weights
+    were trained on and puts a block's stride-2 3x3 branch one pixel off its 1x1 shortcut.
+    The other variants are trained from scratch and keep "SAME".
 
     Attributes:
       variant: a key of ``VARIANTS``.
@@ -102,10 +112,13 @@ class ResNet(nn.Module):
           One [B, H/s, W/s, C_s] array per stage, strides s = 4, 8, 16, 32.
         """
         v = VARIANTS[self.variant]
+        padding = ((1, 1), (1, 1)) if v.stem_7x7 else "SAME"  # of the 3x3 convolutions
         if v.stem_7x7:
-            x = nn.Conv(v.stem_width, (7, 7), (2, 2), use_bias=False, name="stem")(x)
+            x = nn.Conv(
+                v.stem_width, (7, 7), (2, 2), ((3, 3), (3, 3)), use_bias=False, name="stem"
+            )(x)
             x = nn.relu(_norm(train, "bn_stem")(x))
-            x = nn.max_pool(x, (3, 3), (2, 2), padding="SAME")
+            x = nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))  # pads with -inf
         else:
             x = nn.Conv(v.stem_width, (3, 3), (2, 2), use_bias=False, name="stem1")(x)
             x = nn.relu(_norm(train, "bn_stem1")(x))
@@ -116,7 +129,8 @@ class ResNet(nn.Module):
         for i, (n, w) in enumerate(zip(v.blocks, v.widths)):
             for j in range(n):
                 stride = 2 if (i > 0 and j == 0) else 1
-                x = block(w, stride, name=f"stage{i + 1}_block{j + 1}")(x, train=train)
+                name = f"stage{i + 1}_block{j + 1}"
+                x = block(w, stride, padding, name=name)(x, train=train)
             stages.append(x)
         return stages
 
