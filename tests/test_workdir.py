@@ -11,7 +11,7 @@ import ml_collections
 import pytest
 
 from configs import tiny
-from mtal_jax import jsonio, workdir_lock
+from mtal_jax import jsonio, runtime, workdir_lock
 from mtal_jax.al import experiment
 from mtal_jax.al.experiment import durable
 
@@ -109,6 +109,55 @@ def test_invalid_config_writes_nothing_and_the_corrected_command_is_accepted(tmp
     assert not (workdir / "config.json").exists()
     # The config check (which a leftover config.json would fail) passes for another config.
     durable.check_config(_config(tmp_path / "tfds").to_dict(), str(workdir), write=False)
+
+
+@pytest.mark.parametrize(
+    "section, key, value, match",
+    [
+        ("train", "batch_size", 0, "train.batch_size must be a whole number >= 1"),
+        ("train", "learning_rate", -1.0, "train.learning_rate must be > 0"),
+        ("train", "grad_clip_norm", 0.0, "train.grad_clip_norm must be > 0"),  # no learning
+        ("train", "grad_clip_norm", -1.0, "train.grad_clip_norm must be > 0"),  # ascent
+        ("train", "weight_decay", -1e-4, "train.weight_decay must be >= 0"),
+        ("train", "log_every_steps", 0, "train.log_every_steps must be a whole number"),
+        ("eval", "every_steps", 0, "eval.every_steps must be a whole number"),
+        ("checkpoint", "every_steps", 0, "checkpoint.every_steps must be a whole number"),
+        ("eval", "max_detections", 0, "eval.max_detections must be a whole number"),
+        ("eval", "score_threshold", 1.5, r"eval.score_threshold must be in \[0, 1\)"),
+        ("loss", "seg", -1.0, "loss.seg must be >= 0"),
+        ("data", "image_size", (60, 64), "two positive multiples of 32"),
+        ("data", "image_size", 64, "two positive multiples of 32"),
+        ("train", "batch_size", 6, None),  # fine: the LL4AL check below uses an odd one
+    ],
+)
+def test_out_of_range_settings_are_refused_before_anything_is_written(
+    tmp_path, section, key, value, match
+):
+    config = _config(tmp_path / "tfds")
+    with config.ignore_type():  # as an absl override can (--config.data.image_size=64)
+        getattr(config, section)[key] = value
+    if match is None:  # an odd batch with the LL4AL loss modules, on 1 device
+        config.mesh.num_devices, config.train.batch_size = 1, 3
+        config.model.loss_prediction = True
+        match = "train.batch_size=3: the LL4AL loss modules .* use an even size"
+    workdir = tmp_path / "run"
+    with pytest.raises(ValueError, match=match) as info:
+        experiment.run(config, str(workdir), progress=False)
+    assert runtime.is_input_error(info.value)  # one line from train.py
+    assert not workdir.exists() or not (workdir / "config.json").exists()
+
+
+def test_negative_steps_and_a_file_as_workdir_are_refused(tmp_path):
+    config = _config(tmp_path / "tfds")
+    config.train.steps = -5  # was read as "unset"
+    with pytest.raises(ValueError, match="train.steps must be >= 0") as info:
+        experiment.run(config, str(tmp_path / "run"), progress=False)
+    assert runtime.is_input_error(info.value)
+    assert not (tmp_path / "run" / "config.json").exists()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder") as info:
+        experiment.run(_config(tmp_path / "tfds"), str(tmp_path / "file"), progress=False)
+    assert runtime.is_input_error(info.value)
 
 
 def test_results_of_a_finished_experiment_never_shrink(tmp_path):

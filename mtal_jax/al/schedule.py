@@ -88,8 +88,16 @@ def resolve(
       The :class:`Schedule`.
 
     Raises:
-      ValueError: a kind of run with neither steps nor passes, naming the config keys.
+      ValueError: a kind of run with neither steps nor passes, or a negative one (0 means
+        "derive"; a negative value is a mistake, not "unset"), naming the config keys.
     """
+    for key, value in (
+        ("train.steps", steps), ("train.initial_steps", initial_steps),
+        ("train.full_steps", full_steps), ("train.cycle_epochs", cycle_epochs),
+        ("train.initial_epochs", initial_epochs), ("train.reference_epochs", reference_epochs),
+    ):  # fmt: skip
+        if value and value < 0:
+            raise ValueError(f"{key} must be >= 0 (0: derived from the passes), got {value}")
 
     def one(explicit: int, passes: float, keys: str) -> int:
         if explicit and explicit > 0:

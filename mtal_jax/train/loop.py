@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -134,8 +135,37 @@ def check_config(
     cfg: TrainConfig, mesh: jax.sharding.Mesh, num_seg_classes: int | None = None
 ) -> None:
     """Raises ``ValueError`` for settings ``train`` cannot run (checked before any file is
-    written): an unknown ``best_metric``, batch sizes that are not multiples of the devices,
-    segmentation class weights that do not fit the ``num_seg_classes`` classes (when given)."""
+    written): an unknown ``best_metric``, batch sizes below 1 or not multiples of the
+    devices, intervals below 1, a learning rate, clip norm, weight decay or loss weight out
+    of range (a clip norm of 0 stops learning and a negative one ascends, with finite losses
+    the divergence guard never sees), detection settings out of range, segmentation class
+    weights that do not fit the ``num_seg_classes`` classes (when given)."""
+
+    def number(name: str, value: Any, ok: Callable[[float], bool], want: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):  # a ValueError:
+            # input_checks turns it into one line
+            raise ValueError(f"{name} must be a number ({want}), got {value!r}")  # noqa: TRY004
+        if not (math.isfinite(value) and ok(value)):
+            raise ValueError(f"{name} must be {want}, got {value}")
+
+    for name, value in (
+        ("train.batch_size", cfg.batch_size), ("eval.batch_size", cfg.eval_batch_size),
+        ("train.log_every_steps", cfg.log_every_steps),
+        ("eval.every_steps", cfg.eval_every_steps),
+        ("checkpoint.every_steps", cfg.checkpoint_every_steps),
+        ("eval.max_detections", cfg.max_detections),
+    ):  # fmt: skip
+        number(name, value, lambda v: v >= 1 and v == int(v), "a whole number >= 1")
+    number("train.learning_rate", cfg.learning_rate, lambda v: v > 0, "> 0")
+    number("train.grad_clip_norm", cfg.grad_clip_norm, lambda v: v > 0, "> 0")
+    number("train.weight_decay", cfg.weight_decay, lambda v: v >= 0, ">= 0")
+    number("train.lr_warmup_steps", cfg.lr_warmup_steps, lambda v: v >= 0, ">= 0")
+    number("eval.max_images", cfg.eval_max_images, lambda v: v >= 0, ">= 0 (0: all)")
+    number("eval.score_threshold", cfg.score_threshold, lambda v: 0 <= v < 1, "in [0, 1)")
+    number("loss.ll4al_weight", cfg.ll4al_weight, lambda v: v >= 0, ">= 0")
+    number("loss.ll4al_margin", cfg.ll4al_margin, lambda v: v >= 0, ">= 0")
+    for key, value in dict(cfg.loss_weights).items():
+        number(f"loss.{key}", value, lambda v: v >= 0, ">= 0")
     if num_seg_classes is not None:
         losses.check_class_weights(
             cfg.seg_class_weights, num_seg_classes, name="loss.seg_class_weights"

@@ -65,9 +65,14 @@ def run(
       The result records (also in ``workdir/results.json``).
     """
     with runtime.input_checks():  # the user's config: one line from train.py, not a traceback
+        if os.path.exists(workdir) and not os.path.isdir(workdir):
+            raise NotADirectoryError(f"--workdir {workdir} is a file, not a folder")
         specs = setup_lib.strategy_specs(config)  # names and hyperparameters, before anything
         setup_lib.trials_per_strategy(config, specs)
-        setup_lib.check_schedules(config, sharding.create_mesh(config.mesh.num_devices or None))
+        setup_lib.check_schedules(
+            config, sharding.create_mesh(config.mesh.num_devices or None),
+            needs_loss_prediction=any(s.base == "ll4al" for s in specs),
+        )  # fmt: skip
     lock = workdir_lock.hold(workdir, process=jax.process_index(), processes=jax.process_count())
     with lock:
         with runtime.input_checks():
@@ -75,7 +80,8 @@ def run(
         setup = setup_lib.build_setup(
             config, needs_loss_prediction=any(s.base == "ll4al" for s in specs)
         )
-        plan = setup_lib.plan_from_config(config, pool_size=setup.pool_size)
+        with runtime.input_checks():  # schedules: steps or passes out of range
+            plan = setup_lib.plan_from_config(config, pool_size=setup.pool_size)
         source = config.al.get("share_from", "")
         with runtime.input_checks():
             source_config = share.check_source(source, config.to_dict()) if source else None

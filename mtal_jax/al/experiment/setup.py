@@ -450,9 +450,34 @@ def run_config(
     )
 
 
-def check_schedules(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> None:
-    """Raises ``ValueError`` for train / eval / score settings the devices cannot run."""
+def check_schedules(
+    config: ml_collections.ConfigDict,
+    mesh: jax.sharding.Mesh,
+    *,
+    needs_loss_prediction: bool = False,
+) -> None:
+    """Raises ``ValueError`` for train / eval / score settings the devices cannot run: those
+    of ``loop.check_config``, an input size that is not two multiples of 32, an odd batch
+    with the LL4AL loss modules (their ranking loss pairs the batch's images) and a score
+    batch that is not a multiple of the devices."""
     loop.check_config(train_config(config), mesh)
+    size = config.data.image_size
+    if (
+        isinstance(size, (str, bytes))
+        or not hasattr(size, "__len__")
+        or len(size) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
+        or any(v % 32 for v in size)
+    ):
+        raise ValueError(
+            f"data.image_size must be (height, width), two positive multiples of 32 "
+            f"(the backbone's stride), got {size!r}"
+        )
+    if (config.model.loss_prediction or needs_loss_prediction) and config.train.batch_size % 2:
+        raise ValueError(
+            f"train.batch_size={config.train.batch_size}: the LL4AL loss modules (model."
+            "loss_prediction, or an ll4al strategy) pair the images of a batch: use an even size"
+        )
     n_dev = sharding.num_shards(mesh)
     if config.al.score_batch_size % n_dev:
         raise ValueError(
