@@ -117,15 +117,46 @@ def is_input_error(error: BaseException) -> bool:
     return INPUT_ERROR_NOTE in getattr(error, "__notes__", ())
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, SLURM, ``docker stop``), raised like Ctrl-C by ``run_main``."""
+
+
+def _terminate(signum, frame) -> None:
+    del signum, frame
+    raise Terminated
+
+
+def flag_error_message(error: BaseException) -> str:
+    """One line for an error raised while absl parsed the command line (a ``--config``
+    file that cannot be loaded, a ``--config.*`` override naming no key): the innermost
+    message, with the OS error's line alone when there is one."""
+    arg: object = error
+    while isinstance(arg, BaseException) and arg.args:  # AttributeError(KeyError("'x'..."))
+        arg = arg.args[0]
+    lines = [line.strip() for line in str(arg).splitlines() if line.strip()]
+    os_lines = [line for line in lines if "[Errno" in line]
+    if os_lines:
+        return f"--config: {os_lines[-1]}"
+    text = " ".join(lines)
+    if isinstance(error, (KeyError, AttributeError)):
+        return f"a --config.* flag names no config field: {text}"
+    return text
+
+
 def run_main(main) -> None:
     """``absl.app.run(main)``, except that ``-h``/``--help`` prints the usage and exits 0
-    (absl exits 1 after help), a missing dataset folder (``catalog.DataRootError``)
-    or a missing weights file (``pretrained.WeightsNotFoundError``), a run directory
-    another process holds (``workdir_lock.WorkdirLockedError``) or an error in the user's
-    flags, config or files (``input_checks``) prints one line and exits 1,
-    and an interrupt (Ctrl-C, SIGINT) prints one line instead of a traceback and exits 130:
-    checkpoints, records and archives are written atomically, so the same command again
-    resumes a training run from its last checkpoint (and redoes a selection or archive)."""
+    (absl exits 1 after help), an error in the command line itself (a ``--config`` file
+    that cannot be loaded, an override naming no field), a missing dataset folder
+    (``catalog.DataRootError``) or a missing weights file
+    (``pretrained.WeightsNotFoundError``), a run directory another process holds
+    (``workdir_lock.WorkdirLockedError``) or an error in the user's flags, config or files
+    (``input_checks``) prints one line and exits 1, and an interrupt (Ctrl-C, SIGINT; or
+    SIGTERM, from ``timeout``, SLURM or ``docker stop``) prints one line instead of a
+    traceback and exits 130 (143 for SIGTERM): checkpoints, records and archives are
+    written atomically, so the same command again resumes a training run from its last
+    checkpoint (and redoes a selection or archive)."""
+    import signal
+
     from absl import app
 
     if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in sys.argv[1:]):
@@ -134,31 +165,56 @@ def run_main(main) -> None:
     from mtal_jax.data import catalog
     from mtal_jax.models import pretrained
 
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is signal.SIG_DFL:  # not one a parent chose
+        signal.signal(signal.SIGTERM, _terminate)
     try:
-        app.run(main)
+        _run(main, app, workdir_lock, catalog, pretrained)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(main, app, workdir_lock, catalog, pretrained) -> None:
+    """``run_main``'s body: ``app.run(main)`` with its errors turned into lines."""
+    started = False
+
+    def started_main(argv):
+        nonlocal started
+        started = True
+        return main(argv)
+
+    try:
+        app.run(started_main)
     except (
         catalog.DataRootError,
         pretrained.WeightsNotFoundError,
         workdir_lock.WorkdirLockedError,
     ) as e:  # one line
         sys.exit(f"error: {e}")
-    except (OSError, ValueError) as e:
-        if not is_input_error(e):
+    except (OSError, ValueError, KeyError, AttributeError, TypeError) as e:
+        # raised by absl parsing the command line, or the --config file's load failure,
+        # which ml_collections raises again on the first read of the flag: the user's flags
+        if not started or "Failed loading config file" in str(e):
+            sys.exit(f"error: {flag_error_message(e)}")
+        if not isinstance(e, (OSError, ValueError)) or not is_input_error(e):
             raise
         sys.exit(f"error: {e}")  # the user's flags, config or files (input_checks)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        how = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
         print(
-            "interrupted: run the same command again to continue (checkpoints, records and "
+            f"{how}: run the same command again to continue (checkpoints, records and "
             "archives are written atomically)",
             file=sys.stderr,
         )
-        sys.exit(130)
+        sys.exit(143 if isinstance(e, Terminated) else 130)
 
 
 NOISE = (
     "Using custom data configuration",  # TFDS: the builder config's full repr
     "OpenCV is not installed",  # TFDS: decoding with PIL is fine here
     "Waiting for previous save to complete",  # orbax: async checkpoint timing
+    "CheckpointManagerOptions.read_only=True",  # orbax: a reader's manager (read_only=True)
+    "Given directory is read only",  # orbax: the same, once per reader
 )
 """Starts of third-party warnings that ``setup`` drops unless ``verbose``."""
 

@@ -327,6 +327,17 @@ def tiny_run(tmp_path_factory):
     return config, run_dir
 
 
+def test_cli_refuses_an_overlay_index_past_the_split(tmp_path, tiny_run):
+    from mtal_jax import runtime
+    from mtal_jax.analysis import cli
+
+    config, run_dir = tiny_run  # it was dropped silently
+    with pytest.raises(ValueError, match=r"--overlay_images \[99\]: the test split has") as e:
+        cli.run(config, run_dir, str(tmp_path), analyses=("fig5",), overlay_images=(0, 99),
+                progress=False)  # fmt: skip
+    assert runtime.is_input_error(e.value)  # one line from the command line
+
+
 @pytest.mark.slow
 def test_cli_writes_every_analysis(tmp_path, tiny_run):
     from mtal_jax import jsonio

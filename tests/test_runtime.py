@@ -3,12 +3,15 @@ dropped by default."""
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 
 import pytest
 
 from mtal_jax import runtime
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 XNN = "--xla_cpu_experimental_xnn_graph_fusion_mode"
 
@@ -122,6 +125,47 @@ def test_run_main_turns_an_interrupt_into_one_line_and_exit_130(monkeypatch, cap
     assert exc.value.code == 130
     err = capsys.readouterr().err
     assert "run the same command again to continue" in err and "Traceback" not in err
+
+
+def test_sigterm_is_an_interrupt_too(tmp_path):
+    """``timeout``, SLURM and ``docker stop`` send SIGTERM: one line, exit status 143."""
+    script = (
+        "import sys, time\n"
+        "from mtal_jax import runtime\n"
+        "def main(argv):\n"
+        "    print('started', flush=True)\n"
+        "    time.sleep(60)\n"
+        "runtime.run_main(main)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout.readline().strip() == "started"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "terminated (SIGTERM): run the same command again" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--config", "configs/nope.py"],
+         "error: --config: [Errno 2] No such file or directory: 'configs/nope.py'"),
+        (["--config", "configs/tiny.py", "--config.train.lerning_rate=1"],
+         ("error: a --config.* flag names no config field: 'lerning_rate' "
+         'Did you mean "learning_rate" instead of "lerning_rate"?')),
+    ],
+)  # fmt: skip
+def test_a_bad_config_flag_is_one_line(tmp_path, flags, message):
+    result = subprocess.run(
+        [sys.executable, "train.py", *flags, "--workdir", str(tmp_path / "run")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == message, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
 
 
 def test_input_errors_are_one_line_other_errors_keep_their_traceback(monkeypatch):

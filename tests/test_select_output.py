@@ -106,6 +106,23 @@ def test_id_files_that_are_folders_binary_or_pipes(tmp_path):
     writer.join(timeout=10)
 
 
+def test_a_runs_pool_json_names_its_labeled_images(tmp_path):
+    ids = ["a", "b", "c", "d"]
+    pool = tmp_path / "pool.json"
+    pool.write_text(json.dumps({"labeled_ids": [3, 1], "num_labeled": 2, "pool_size": 4}))
+    assert select_cli.read_id_file(str(pool), ids) == ["d", "b"]
+    with pytest.raises(ValueError, match="pass it as --labeled"):
+        select_cli.read_id_file(str(pool))  # as --pool: a pool.json lists labeled images
+    with pytest.raises(ValueError, match="a pool of 4 images, but this config's pool has 3"):
+        select_cli.read_id_file(str(pool), ids[:3])
+    pool.write_text(json.dumps({"labeled_ids": [0, 7, True], "pool_size": 4}))
+    with pytest.raises(ValueError, match=r"2 bad pool indices, e.g. \[7, True\]"):
+        select_cli.read_id_file(str(pool), ids)
+    pool.write_text(json.dumps({"ids": ["a"]}))
+    with pytest.raises(ValueError, match="not a run's pool.json"):
+        select_cli.read_id_file(str(pool), ids)
+
+
 def test_select_writes_through_a_symlink_and_to_stdout(trained, tmp_path, capsys):  # noqa: F811
     config, run_dir, _ = trained
     target = tmp_path / "target.json"

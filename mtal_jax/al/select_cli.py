@@ -26,8 +26,10 @@ from mtal_jax.train import loop
 log = logging.getLogger(__name__)
 
 
-def read_id_file(path: str) -> list[str]:
-    """Image ids, one per line (blank lines and ``#`` comments skipped), or a JSON list."""
+def read_id_file(path: str, all_ids: list[str] | None = None) -> list[str]:
+    """Image ids, one per line (blank lines and ``#`` comments skipped), or a JSON list, or
+    a run's ``pool.json`` (``{"labeled_ids": [pool indices], "pool_size": N, ...}``: the
+    ids of its labeled images; needs ``all_ids``, the pool's ids in index order)."""
     if os.path.isdir(path):
         raise IsADirectoryError(f"id file {path} is a folder; give a file of image ids")
     if not os.path.exists(path):
@@ -39,6 +41,8 @@ def read_id_file(path: str) -> list[str]:
         raise ValueError(
             f"id file {path} is not UTF-8 text (byte {e.start}); expected image ids, one per line"
         ) from e
+    if text.lstrip().startswith("{"):
+        return _pool_json_ids(path, text, all_ids)
     if text.lstrip().startswith("["):
         try:
             ids = json.loads(text)
@@ -48,6 +52,37 @@ def read_id_file(path: str) -> list[str]:
             raise ValueError(f"id file {path}: expected a JSON list of image ids")
         return [str(x) for x in ids]
     return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+
+
+def _pool_json_ids(path: str, text: str, all_ids: list[str] | None) -> list[str]:
+    """The image ids of a run's ``pool.json`` (its labeled images)."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"id file {path}: malformed JSON: {e}") from e
+    if not isinstance(doc, dict) or not isinstance(doc.get("labeled_ids"), list):
+        raise ValueError(  # noqa: TRY004 (bad file content: input_checks, one line)
+            f"id file {path}: a JSON object, but not a run's pool.json (no labeled_ids list); "
+            "expected image ids, one per line, or a JSON list of them"
+        )
+    if all_ids is None:
+        raise ValueError(
+            f"id file {path}: a run's pool.json names the labeled images: pass it as --labeled"
+        )
+    size = doc.get("pool_size", len(all_ids))
+    if size != len(all_ids):
+        raise ValueError(
+            f"id file {path}: a pool.json of a pool of {size} images, but this config's pool "
+            f"has {len(all_ids)}: another dataset or split"
+        )
+    indices = doc["labeled_ids"]
+    bad = [i for i in indices if isinstance(i, bool) or not isinstance(i, int)
+           or not 0 <= i < len(all_ids)]  # fmt: skip
+    if bad:
+        raise ValueError(
+            f"id file {path}: labeled_ids holds {len(bad)} bad pool indices, e.g. {bad[:5]}"
+        )
+    return [all_ids[i] for i in indices]
 
 
 def ids_to_mask(ids: list[str], id_to_index: dict[str, int], n: int, path: str) -> np.ndarray:
@@ -157,7 +192,7 @@ def run(
             else np.ones(n, bool)
         )
         labeled = (
-            ids_to_mask(read_id_file(labeled_file), id_to_index, n, labeled_file)
+            ids_to_mask(read_id_file(labeled_file, all_ids), id_to_index, n, labeled_file)
             if labeled_file
             else np.zeros(n, bool)
         )

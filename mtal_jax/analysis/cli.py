@@ -123,7 +123,8 @@ def collect_split(
        "setup": experiment.Setup}.
     """
     setup = experiment.build_setup(config) if setup is None else setup
-    variables = select_cli.load_variables(config, setup, checkpoint)
+    with runtime.input_checks():  # a missing or mismatched checkpoint: one line
+        variables = select_cli.load_variables(config, setup, checkpoint)
     kwargs = {
         "strategy": experiment.make_strategy(
             experiment.strategy_specs(config, [strategy])[0], strategy_types.CycleContext()
@@ -143,6 +144,14 @@ def collect_split(
     else:
         source = setup.dataset.sources[config.data.eval_split]
         indices = np.arange(len(source))
+    outside = [i for i in overlay_images if not 0 <= i < len(source)]
+    if outside:  # before: dropped silently
+        with runtime.input_checks():
+            split = config.data.train_split if pool_json else config.data.eval_split
+            raise ValueError(
+                f"--overlay_images {outside}: the {split} split has {len(source)} images "
+                f"(indices 0-{len(source) - 1})"
+            )
     limit = max_images or config.eval.max_images
     indices = indices[:limit] if limit else indices
     indices = indices if scan else indices[:0]
@@ -163,7 +172,7 @@ def collect_split(
         union = union + np.asarray(out["iou_union"], np.float64)
     maps = {}
     if overlay_images:
-        chosen = [i for i in overlay_images if 0 <= i < len(source)]
+        chosen = list(overlay_images)
         host = next(pipeline.iterate_eval(source, chosen, setup.spec, batch_size=len(chosen)))
         maps_fn = jax.jit(collect.make_analysis_fn(setup.model, return_maps=True, **kwargs))
         out = jax.device_get(maps_fn(variables, evaluate.to_batch(host)))
@@ -283,17 +292,18 @@ def run(
     Raises:
       ValueError: unknown analyses or background, or see ``check_checkpoints``.
     """
-    unknown = set(analyses) - set(ANALYSES)
-    if unknown:
-        raise ValueError(f"unknown analyses {sorted(unknown)}; valid: {', '.join(ANALYSES)}")
-    if overlay_background not in overlays.BACKGROUNDS:
-        raise ValueError(
-            f"overlay_background {overlay_background!r} is not one of "
-            f"{', '.join(overlays.BACKGROUNDS)}"
-        )
-    checkpoints = [checkpoint] if isinstance(checkpoint, str) else list(checkpoint)
-    pools = [pool_json] if isinstance(pool_json, str) else list(pool_json or [])
-    labels = check_checkpoints(checkpoints, labels, analyses, pools)
+    with runtime.input_checks():  # the user's flags: one line from the command line
+        unknown = set(analyses) - set(ANALYSES)
+        if unknown:
+            raise ValueError(f"unknown analyses {sorted(unknown)}; valid: {', '.join(ANALYSES)}")
+        if overlay_background not in overlays.BACKGROUNDS:
+            raise ValueError(
+                f"overlay_background {overlay_background!r} is not one of "
+                f"{', '.join(overlays.BACKGROUNDS)}"
+            )
+        checkpoints = [checkpoint] if isinstance(checkpoint, str) else list(checkpoint)
+        pools = [pool_json] if isinstance(pool_json, str) else list(pool_json or [])
+        labels = check_checkpoints(checkpoints, labels, analyses, pools)
     pools = pools * len(checkpoints) if len(pools) == 1 else pools or [None] * len(checkpoints)
     os.makedirs(out_dir, exist_ok=True)
     t0 = time.perf_counter()
@@ -416,4 +426,4 @@ if __name__ == "__main__":
         "Strategy whose BoxMasks and scores are analysed: ours or an alias of it in "
         "config.al.strategy.kwargs (e.g. an ours_kl with cls_divergence='kl').",
     )
-    app.run(main)
+    runtime.run_main(main)
