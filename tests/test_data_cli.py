@@ -5,6 +5,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 from mtal_jax.data import __main__ as cli
 from tests import fixtures_camvid
 
@@ -89,3 +91,12 @@ def test_summary_of_real_camvid_from_the_command_line(shared_data, tmp_path):
             },
         }
     }
+
+
+def test_a_missing_dataset_folder_is_one_line_naming_this_commands_option(tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["summary", "--config", str(REPO / "configs" / "camvid.py"),
+                        "--data-root", str(tmp_path / "nope"), "--data-dir", str(tmp_path)])  # fmt: skip
+    message = str(exc.value.code)
+    assert message.startswith("error: CamVid files not found") and "\n" not in message
+    assert "set --data-root to the CamVid folder" in message and "--config.data" not in message

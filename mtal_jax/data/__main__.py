@@ -23,7 +23,7 @@ import json
 import os
 import sys
 
-from mtal_jax import config_file
+from mtal_jax import config_file, runtime
 from mtal_jax.data import catalog, summary
 
 
@@ -54,14 +54,18 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--data-root", help="dataset files (default config.data.root)")
         p.add_argument("--data-dir", help="prepared files (default config.data.data_dir)")
     args = parser.parse_args(argv)
+    runtime.setup()  # readable logs; TFDS's config dump and the OpenCV hint hidden
 
     data = load_config(args.config).data
-    builder = catalog.prepare(
-        data.name,
-        data_dir=os.path.expanduser(args.data_dir or data.data_dir),
-        root=args.data_root if args.data_root is not None else data.get("root", ""),
-        builder_kwargs=_plain(data.get("builder_kwargs")),
-    )
+    try:
+        builder = catalog.prepare(
+            data.name,
+            data_dir=os.path.expanduser(args.data_dir or data.data_dir),
+            root=args.data_root if args.data_root is not None else data.get("root", ""),
+            builder_kwargs=_plain(data.get("builder_kwargs")),
+        )
+    except catalog.DataRootError as e:  # one line, naming this command's option
+        raise SystemExit(f"error: {str(e).replace('--config.data.root', '--data-root')}") from None
     print(f"{data.name}: {builder.data_dir}")
     if args.command == "seg-weights":
         split = args.split or data.train_split
