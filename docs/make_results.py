@@ -1517,7 +1517,9 @@ def dataset_section(
                 comp_lib.write(comp_lib.from_workdir(run), d)
                 out.append(_text(os.path.join(d, "composition.md")))
             except (OSError, ValueError, KeyError) as e:  # no dataset here: keep the last tables
-                out.append(f"_(composition not recomputed: {type(e).__name__}: {e})_\n")
+                # (said here, not on the page: this machine's paths do not belong there)
+                print(f"{name}: composition not recomputed, the last tables kept "
+                      f"({type(e).__name__}: {e})", file=sys.stderr)  # fmt: skip
                 out.append(_text(os.path.join(d, "composition.md"), ""))
     else:
         out.append(f"_(main run `{run}` not available yet)_\n")
@@ -1579,6 +1581,7 @@ def dataset_section(
     fig6_models = fig6_model_rows(os.path.join(d, "fig6_models.json"))
     rows.update(fig6_models or fig6)  # between models when there, else one model's images
     trials = int((config or {}).get("al", {}).get("num_trials", 5))
+    run = _shown(run)  # runs/<name>, never this machine's path to the archive
     pools = ",".join(f"{run}/trial_{t}/cycle_0/pool.json" for t in range(trials))
     gray = " --overlay_background gray" if name == "camvid" else ""
     images = "0,40,120,200" if name == "camvid" else "0,3,5"
@@ -1926,6 +1929,9 @@ def main(argv=None):
     parser.add_argument("--src_dir", default=os.path.join(M, "docs", "results_src"))
     parser.add_argument("--no_composition", action="store_true", help="skip the dataset pass")
     args = parser.parse_args(argv)
+    from mtal_jax import runtime
+
+    runtime.setup()  # TFDS's config dump and the OpenCV hint (composition) hidden
     runs = {
         n: (getattr(args, n), getattr(args, f"{n}_table1"), getattr(args, f"{n}_trials10"))
         for n in DATASETS
