@@ -1,6 +1,7 @@
 """Tests of train/: sharded step == single-device step, kill-and-resume of the training loop,
 and the evaluation contract. Tiny model, 64x64 synthetic scenes, 2 virtual CPU devices."""
 
+import dataclasses
 import json
 import os
 
@@ -10,7 +11,8 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec
 
-from mtal_jax import checkpointing, jsonio, records, sharding
+from mtal_jax import checkpointing, jsonio, metrics, records, sharding, structs
+from mtal_jax.data import pipeline
 from mtal_jax.train import evaluate, loop
 from mtal_jax.train import state as state_lib
 from mtal_jax.train import step as step_lib
@@ -249,3 +251,54 @@ def test_evaluate_contract_and_padding_independence(source):
     for k in records.metric_names():
         np.testing.assert_allclose(a.metrics[k], b.metrics[k], atol=1e-6)
     np.testing.assert_allclose(a.losses, b.losses, rtol=1e-5, atol=1e-6)
+
+
+def test_evaluate_counts_the_boxes_beyond_max_boxes_as_ground_truth():
+    """An image with more boxes than ``max_boxes``: the pipeline keeps the largest 8; mAP
+    must still count the 2 left out (a detector that finds the 8 scored 1.0 before)."""
+    boxes = [[2 * i, 2 * i, 2 * i + 4 + i, 2 * i + 4 + i] for i in range(10)]  # growing
+    labels = [0] * 10
+    examples = [fixtures.make_example(boxes=boxes, labels=labels), fixtures.make_example()]
+    kept = pipeline.preprocess(examples[0], fixtures.SPEC, 0)
+    assert int(kept["num_dropped_boxes"]) == 2
+
+    def eval_fn(variables, batch):  # finds exactly the 8 boxes the pipeline kept
+        b, k = 2, fixtures.MAX_BOXES
+        det_boxes = np.zeros((b, k, 4), np.float32)
+        det_boxes[0] = kept["boxes"]
+        valid = np.zeros((b, k), bool)
+        valid[0] = True
+        return {
+            "confusion": np.zeros((fixtures.NUM_SEG_CLASSES,) * 2, np.int64),
+            "detections": structs.Detections(
+                boxes=det_boxes, det_probs=np.zeros((b, k, fixtures.NUM_DET_CLASSES), np.float32),
+                scores=np.full((b, k), 0.9, np.float32), labels=np.zeros((b, k), np.int32),
+                valid=valid,
+            ),
+            "losses": np.zeros((b, 2), np.float32),
+        }  # fmt: skip
+
+    result = evaluate.evaluate(
+        eval_fn, {}, examples, [0, 1], fixtures.SPEC, batch_size=2,
+        mesh=sharding.create_mesh(2), progress=False,
+    )  # fmt: skip
+    full = pipeline.preprocess(examples[0], dataclasses.replace(fixtures.SPEC, max_boxes=10), 0)
+    preds = [{"boxes": kept["boxes"], "scores": np.full(8, 0.9, np.float32),
+              "labels": np.zeros(8, np.int32)}, _no_detections()]  # fmt: skip
+    gts = [{"boxes": full["boxes"], "labels": full["box_labels"]}, _no_boxes()]
+    want = metrics.detection_map(preds, gts, fixtures.NUM_DET_CLASSES)
+    truncated = metrics.detection_map(
+        preds, [{"boxes": kept["boxes"], "labels": kept["box_labels"]}, _no_boxes()],
+        fixtures.NUM_DET_CLASSES,
+    )  # fmt: skip
+    assert float(truncated["map"]) == pytest.approx(1.0)  # what it reported before
+    assert result.metrics["map"] == pytest.approx(float(want["map"])) and want["map"] < 0.9
+
+
+def _no_detections():
+    return {"boxes": np.zeros((0, 4), np.float32), "scores": np.zeros(0, np.float32),
+            "labels": np.zeros(0, np.int32)}  # fmt: skip
+
+
+def _no_boxes():
+    return {"boxes": np.zeros((0, 4), np.float32), "labels": np.zeros(0, np.int32)}

@@ -15,7 +15,8 @@
 Box policy (documented clip): boxes are clipped to the image; a box with NaN/inf
 coordinates, x2 <= x1 or y2 <= y1 (degenerate) or no area left inside the image is an
 error. When an image holds more than ``max_boxes`` boxes the largest ``max_boxes`` are
-kept and the drop is counted in ``PipelineStats``/logged.
+kept and the drop is counted in the example's ``num_dropped_boxes``; evaluation reads such
+an image's ground truth again with all its boxes (``train.evaluate``), so mAP counts them.
 """
 
 from __future__ import annotations

@@ -2,10 +2,17 @@
 
 Segmentation predictions are never kept: each batch contributes its confusion matrix.
 Detections of valid slots go to the host once per batch for mAP.
+
+mAP counts every ground-truth box. The pipeline pads boxes to ``max_boxes`` and keeps the
+largest when an image has more (``data.pipeline.preprocess``); scoring against those only
+would count the objects left out as never missed and raise mAP. The ground truth of such an
+image is read again with room for all its boxes (host only; the batch keeps its shapes).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,6 +22,8 @@ import tqdm
 
 from mtal_jax import metrics, records, sharding, structs
 from mtal_jax.data import pipeline
+
+log = logging.getLogger(__name__)
 
 
 def evaluate(
@@ -47,6 +56,7 @@ def evaluate(
       values and, with ``keep_per_image``, ``losses`` and ``index``.
     """
     preds, gts, per_loss, per_index = [], [], [], []
+    dropped = 0
     conf = np.zeros((spec.num_seg_classes, spec.num_seg_classes), np.int64)
     batches = pipeline.iterate_eval(source, indices, spec, batch_size=batch_size)
     total = -(-len(indices) // batch_size)
@@ -64,10 +74,16 @@ def evaluate(
                     "labels": dets.labels[b][keep],
                 }
             )
-            gv = host["box_valid"][b]
-            gts.append({"boxes": host["boxes"][b][gv], "labels": host["box_labels"][b][gv]})
+            gts.append(_ground_truth(host, b, source, spec))
+            dropped += int(host["num_dropped_boxes"][b]) if "num_dropped_boxes" in host else 0
         per_loss.append(np.asarray(out["losses"])[host["valid"]])
         per_index.append(host["index"][host["valid"]])
+    if dropped:
+        log.info(
+            "evaluation: %d ground-truth boxes beyond data.max_boxes=%d count in mAP (read "
+            "again for their images); training sees the largest %d per image",
+            dropped, spec.max_boxes, spec.max_boxes,
+        )  # fmt: skip
     det = metrics.detection_map(preds, gts, spec.num_det_classes)
     seg = metrics.miou_from_confusion(conf)
     values = {  # one entry per records.EVAL_METRICS name
@@ -91,6 +107,23 @@ def evaluate(
         losses=losses,
         index=index,
     )
+
+
+def _ground_truth(host: dict[str, np.ndarray], b: int, source: Any, spec: pipeline.Spec) -> dict:
+    """``{"boxes", "labels"}`` of every ground-truth box of example ``b`` of the batch, in
+    input pixels: the batch's, or, when the pipeline dropped boxes beyond ``max_boxes``, the
+    example read again with room for all of them."""
+    valid = host["box_valid"][b]
+    extra = int(host["num_dropped_boxes"][b]) if "num_dropped_boxes" in host else 0
+    if not extra:
+        return {"boxes": host["boxes"][b][valid], "labels": host["box_labels"][b][valid]}
+    index = int(host["index"][b])
+    wide = dataclasses.replace(spec, max_boxes=spec.max_boxes + extra)
+    full = pipeline.preprocess(source[index], wide, index)
+    return {
+        "boxes": full["boxes"][full["box_valid"]],
+        "labels": full["box_labels"][full["box_valid"]],
+    }
 
 
 def to_batch(host: dict[str, np.ndarray]) -> structs.Batch:
