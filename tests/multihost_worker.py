@@ -47,8 +47,16 @@ def main(pid: int, nproc: int, port: int, data_dir: str, out: str) -> None:
         predict, sharding.put_replicated(variables, setup.mesh), setup.dataset.sources["train"], indices,
         setup.spec, batch_size=8, mesh=setup.mesh, progress=False,
     )  # fmt: skip
+    # training and evaluation are one-process only: refused, never run with wrong batches
+    from mtal_jax.train import loop
+
+    try:
+        loop.check_single_process()
+        refused = False
+    except ValueError as e:
+        refused = "training runs in one process" in str(e)
     if jax.process_index() == 0:
-        np.savez(out, indices=indices, **scores)
+        np.savez(out, indices=indices, training_refused=refused == (nproc > 1), **scores)
 
 
 if __name__ == "__main__":

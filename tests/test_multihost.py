@@ -50,5 +50,6 @@ def test_two_processes_agree_with_one(tmp_path):
     a, b = np.load(one), np.load(two)
     assert set(a.files) == set(b.files) and "score" in a.files
     np.testing.assert_array_equal(a["indices"], b["indices"])
+    assert a["training_refused"] and b["training_refused"]  # refused with 2, not with 1
     for k in a.files:
         np.testing.assert_allclose(a[k], b[k], rtol=1e-4, atol=1e-5, err_msg=k)

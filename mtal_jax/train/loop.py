@@ -131,6 +131,19 @@ def _metric_of(result: records.EvalResult, name: str) -> float:
     return result.metrics[name]
 
 
+def check_single_process() -> None:
+    """Raises ``ValueError`` in a multi-process run: training and evaluation feed each
+    process the whole global batch (only pool scoring, ``al.scoring``, splits batches
+    across processes), so they would train on and count every image once per process."""
+    if jax.process_count() > 1:
+        raise ValueError(
+            f"training runs in one process, this is process {jax.process_index()} of "
+            f"{jax.process_count()} (config.mesh.num_processes): its input pipeline and "
+            "evaluation do not split batches across processes yet; use one process with "
+            "all its local devices (multi-process scoring: al.scoring.score_pool)"
+        )
+
+
 def check_config(
     cfg: TrainConfig, mesh: jax.sharding.Mesh, num_seg_classes: int | None = None
 ) -> None:
@@ -219,6 +232,7 @@ def train(
       and a host copy of its variables; ``resumed_seconds`` from the latest checkpoint it
       resumed from); None when ``stop_after_steps`` stopped the run.
     """
+    check_single_process()
     check_config(cfg, mesh, spec.num_seg_classes)
     if is_finished(workdir) and not has_checkpoint(workdir, "best"):
         return read_archived(workdir, model, spec)

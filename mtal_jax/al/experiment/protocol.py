@@ -67,6 +67,7 @@ def run(
     with runtime.input_checks():  # the user's config: one line from train.py, not a traceback
         if os.path.exists(workdir) and not os.path.isdir(workdir):
             raise NotADirectoryError(f"--workdir {workdir} is a file, not a folder")
+        loop.check_single_process()
         specs = setup_lib.strategy_specs(config)  # names and hyperparameters, before anything
         setup_lib.trials_per_strategy(config, specs)
         setup_lib.check_schedules(
