@@ -127,6 +127,13 @@ def _flatten(
             )
         if lab.size and not np.issubdtype(lab.dtype, np.integer):
             raise ValueError(f"{name}[{i}]: labels must be integers, got {lab.dtype}")
+        inverted = ~((b[:, 2] >= b[:, 0]) & (b[:, 3] >= b[:, 1]))  # also NaN coordinates
+        if inverted.any():  # COCOeval drops such a box (negative area), this code would not
+            k = int(np.flatnonzero(inverted)[0])
+            raise ValueError(
+                f"{name}[{i}]: box {k} {b[k].tolist()} is not xyxy with x2 >= x1 and y2 >= y1 "
+                f"({int(inverted.sum())} such boxes)"
+            )
         boxes.append(b)
         labels.append(lab.astype(np.int64))
         scores.append(s)

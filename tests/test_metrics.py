@@ -172,6 +172,14 @@ def test_detection_map_rejects_bad_input():
     bad = {"boxes": np.zeros((2, 4)), "scores": np.zeros(1), "labels": np.zeros(2, int)}
     with pytest.raises(ValueError, match="disagree"):
         metrics.detection_map([bad], [gt], num_classes=6)
+    # x2 < x1 (COCOeval drops such a detection, a false positive here) or NaN: refused
+    for box in ([5, 0, 2, 4], [0, 4, 3, 1], [0, 0, float("nan"), 1]):
+        inverted = {"boxes": np.array([box]), "scores": np.ones(1), "labels": np.zeros(1, int)}
+        with pytest.raises(ValueError, match=r"predictions\[0\]: box 0 .* is not xyxy"):
+            metrics.detection_map([inverted], [gt], num_classes=6)
+    with pytest.raises(ValueError, match=r"ground_truths\[0\]: box 0"):
+        metrics.detection_map([pred], [{"boxes": np.array([[3.0, 0, 1, 1]]),
+                                        "labels": np.array([0])}], num_classes=6)  # fmt: skip
 
 
 # ------------------------------------------------------------------------ segmentation
