@@ -8,10 +8,12 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import ml_collections
 
@@ -22,8 +24,8 @@ def load(spec: str | os.PathLike, overrides: Sequence[str] = ()) -> ml_collectio
     Args:
       spec: ``path/to/config.py`` or ``path/to/config.py:preset`` (the part after the last
         ``:`` that follows the ``.py``; no preset passes None, as ``config_flags`` does).
-      overrides: ``"key.path=value"`` items applied in order; a value is parsed as JSON when
-        it is JSON (numbers, lists, true/false), else kept as a string.
+      overrides: ``"key.path=value"`` items applied in order, each value read for the
+        field's type as ``train.py``'s ``--config.key.path=value`` reads it (``_parse``).
 
     Returns:
       The config.
@@ -46,10 +48,6 @@ def load(spec: str | os.PathLike, overrides: Sequence[str] = ()) -> ml_collectio
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"override {item!r} of {spec}: expected key.path=value")
-        try:
-            value = json.loads(value)
-        except ValueError:
-            pass
         node = config
         *parents, leaf = key.split(".")
         try:
@@ -60,5 +58,27 @@ def load(spec: str | os.PathLike, overrides: Sequence[str] = ()) -> ml_collectio
             known = False
         if not known:
             raise ValueError(f"override {item!r}: {spec} has no config key {key!r}")
-        node[leaf] = value
+        try:
+            node[leaf] = _parse(value, node[leaf])
+        except TypeError as e:  # ConfigDict's type check: one line naming the override
+            raise ValueError(f"override {item!r} of {spec}: {e}") from None
     return config
+
+
+def _parse(text: str, current: Any) -> Any:
+    """An override's value for a field holding ``current``: the text itself for a string
+    field (``data.root=2024`` stays a path), else JSON (``[64, 64]``, ``true``) or a
+    Python literal (``(64, 64)``, ``False``, ``None``), else the text; a list for a tuple
+    field becomes a tuple."""
+    if isinstance(current, str):
+        return text
+    value: Any = text
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            value = parse(text)
+            break
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            continue
+    if isinstance(current, tuple) and isinstance(value, list):
+        value = tuple(value)
+    return value

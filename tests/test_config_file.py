@@ -23,6 +23,14 @@ def test_presets_and_overrides_as_train_py_would_read_them():
     assert got.train.cycle_epochs == 3 and list(got.data.image_size) == [192, 256]
     assert got.al.strategies == "ours,random"  # not JSON: kept as a string
     assert got.model.to_dict() == want.model.to_dict()
+    # what train.py's absl flags accept, parsed by the field's type (a TypeError before)
+    got = config_file.load(
+        os.path.join(ROOT, "configs", "tiny.py"),
+        ["data.image_size=(64,64)", "model.loss_prediction=False", "data.root=2024",
+         "train.learning_rate=1e-3"],
+    )  # fmt: skip
+    assert got.data.image_size == (64, 64) and got.model.loss_prediction is False
+    assert got.data.root == "2024" and got.train.learning_rate == 1e-3
 
 
 def test_bad_specs_and_overrides_name_the_problem(tmp_path):
@@ -35,5 +43,7 @@ def test_bad_specs_and_overrides_name_the_problem(tmp_path):
         config_file.load(path, ["trian.steps=3"])
     with pytest.raises(ValueError, match="expected key.path=value"):
         config_file.load(path, ["train.steps"])
+    with pytest.raises(ValueError, match=r"override 'train.batch_size=abc' of .*tiny.py: "):
+        config_file.load(path, ["train.batch_size=abc"])  # ConfigDict's type check
     with pytest.raises(ValueError, match="unknown preset"):
         config_file.load(os.path.join(ROOT, "configs", "default.py") + ":nope")
