@@ -44,6 +44,17 @@ def test_boxmask_iou_counts_hand_computed():
     assert np.isnan(per_class[0]) and per_class[2] == pytest.approx(0.8)
 
 
+def test_box_counts_per_class_and_empty_box_masks():
+    masks = np.zeros((2, 3, 4, 4), bool)
+    masks[0, 0, 1, 1] = True  # image 0: a class-2 box with a mask, a class-2 box without
+    masks[1, 2, 0, 0] = True  # image 1: an empty class-1 box, an invalid slot with a mask
+    classes = np.array([[2, 2, 1], [1, 0, 1]])
+    valid = np.array([[True, True, False], [True, False, False]])
+    boxes, empty = boxmask_accuracy.box_counts(masks, classes, valid, num_seg_classes=3)
+    np.testing.assert_allclose(np.asarray(boxes), [0, 1, 2])
+    np.testing.assert_allclose(np.asarray(empty), [0, 1, 1])
+
+
 def test_miou_from_counts_without_boxes_is_nan():
     assert np.isnan(boxmask_accuracy.miou_from_counts(np.zeros(3), np.zeros(3))[0])
 

@@ -76,6 +76,31 @@ def boxmask_iou_counts(
     return jnp.einsum("bk,bkc->c", inter, one_hot), jnp.einsum("bk,bkc->c", union, one_hot)
 
 
+def box_counts(
+    box_masks: ArrayLike, seg_classes: ArrayLike, box_valid: ArrayLike, num_seg_classes: int
+) -> tuple[jax.Array, jax.Array]:
+    """Per class: the kept boxes and those among them whose BoxMask is empty.
+
+    An empty BoxMask scores S_loc = 1 by definition, whatever the segmentation says: a
+    class whose boxes all come out empty is not measured by Table II's IoU (its union is
+    the ground truth alone) and turns S_loc into "holds a box of that class".
+
+    Args:
+      box_masks: [B, K, h, w] bool.
+      seg_classes: [B, K] int segmentation class c_k.
+      box_valid: [B, K] bool, detections that count.
+      num_seg_classes: C_seg, static.
+
+    Returns:
+      (boxes [C_seg] float32, empty [C_seg] float32), summed over the batch.
+    """
+    valid = jnp.asarray(box_valid, bool)
+    empty = valid & ~jnp.any(jnp.asarray(box_masks, bool), axis=(2, 3))  # [B, K]
+    one_hot = jax.nn.one_hot(jnp.asarray(seg_classes, jnp.int32), num_seg_classes)
+    count = lambda m: jnp.einsum("bk,bkc->c", m.astype(jnp.float32), one_hot)
+    return count(valid), count(empty)
+
+
 def miou_from_counts(intersection: ArrayLike, union: ArrayLike) -> tuple[float, np.ndarray]:
     """Host reducer: mean IoU over classes with a non-empty union.
 

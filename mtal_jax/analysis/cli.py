@@ -119,7 +119,8 @@ def collect_split(
 
     Returns:
       {"columns": name -> [N] per-image values (valid images, in split order), "index": [N],
-       "intersection"/"union": [len(taus), C_seg], "maps": {index: dict of maps},
+       "intersection"/"union"/"boxes"/"empty": [len(taus), C_seg] (IoU counts; kept boxes
+       and empty BoxMasks per class), "maps": {index: dict of maps},
        "setup": experiment.Setup}.
     """
     setup = experiment.build_setup(config) if setup is None else setup
@@ -158,7 +159,7 @@ def collect_split(
     n = len(indices)
     batch_size = config.eval.batch_size
     per_image: dict[str, list] = {}
-    inter = union = 0.0
+    inter = union = boxes = empty = 0.0
     batches = pipeline.iterate_eval(source, indices, setup.spec, batch_size=batch_size)
     for host in tqdm.tqdm(
         batches, total=-(-n // batch_size), desc="analysis", disable=not progress
@@ -166,10 +167,12 @@ def collect_split(
         out = jax.device_get(analysis_fn(variables, evaluate.to_batch(host)))
         keep = np.asarray(out["valid"], bool)
         for key in out:
-            if key not in ("valid", "iou_intersection", "iou_union"):
+            if key not in ("valid", "iou_intersection", "iou_union", "box_count", "box_empty"):
                 per_image.setdefault(key, []).append(np.asarray(out[key])[keep])
         inter = inter + np.asarray(out["iou_intersection"], np.float64)
         union = union + np.asarray(out["iou_union"], np.float64)
+        boxes = boxes + np.asarray(out["box_count"], np.float64)
+        empty = empty + np.asarray(out["box_empty"], np.float64)
     maps = {}
     if overlay_images:
         chosen = list(overlay_images)
@@ -181,7 +184,8 @@ def collect_split(
             maps[index]["image"] = host["images"][row]
     columns = {k: np.concatenate(v) for k, v in per_image.items()}
     return {
-        "columns": columns, "intersection": inter, "union": union, "maps": maps, "setup": setup,
+        "columns": columns, "intersection": inter, "union": union, "boxes": boxes,
+        "empty": empty, "maps": maps, "setup": setup,
         "weights": _strategy_weights(config, strategy),
     }  # fmt: skip
 

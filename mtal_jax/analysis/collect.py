@@ -57,7 +57,8 @@ def make_analysis_fn(
       (``score``, ``s_seg``, ``s_loc_max``, ``s_cls_max``, ``s_loc_best``, ...), ``s_loc`` and
       ``s_cls`` (= the max over scored boxes, the Fig. 6 columns), ``loss_det_cls``,
       ``loss_det_loc``, ``loss_seg``, ``num_boxes``, ``index``, ``valid``; summed over the
-      batch: ``iou_intersection`` and ``iou_union`` ([len(taus), C_seg]); with
+      batch: ``iou_intersection``, ``iou_union``, ``box_count`` and ``box_empty`` ([len(taus),
+      C_seg]; ``boxmask_accuracy.box_counts``); with
       ``return_maps`` also ``seg_labels`` [B, h, w], ``box_masks`` [B, K, h, w], ``boxes``
       [B, K, 4] (input pixels), ``box_classes`` and ``box_valid`` [B, K].
     """
@@ -87,6 +88,7 @@ def make_analysis_fn(
                 boxmask_accuracy.boxmask_iou_counts(
                     masks, extras["boxes_grid"], extras["box_classes"], kept, gt, num_seg
                 )
+                + boxmask_accuracy.box_counts(masks, extras["box_classes"], kept, num_seg)
             )
         per_example = losses.per_example_losses(outputs, batch, seg_class_weights=seg_class_weights)
         weighted = lambda terms: sum(loss_weights.get(t, 0.0) * per_example[t] for t in terms)
@@ -102,6 +104,8 @@ def make_analysis_fn(
             "num_boxes": jnp.sum(kept, axis=1),
             "iou_intersection": jnp.stack([c[0] for c in counts]),
             "iou_union": jnp.stack([c[1] for c in counts]),
+            "box_count": jnp.stack([c[2] for c in counts]),
+            "box_empty": jnp.stack([c[3] for c in counts]),
         }
         if return_maps:
             out.update(
