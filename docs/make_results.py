@@ -521,6 +521,10 @@ def main_table(records, pairs):
         ),
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    # Holm over this column's comparisons (every strategy against random), as the
+    # side-by-side adjusts its families: "better" alone excludes 0 at 95 %, "(not after
+    # Holm)" marks one that does not survive the adjustment
+    adjusted = paired.holm({s: pairs[s].get("p_value") for s in names if pairs.get(s)})
     for s in names:
         trials = len({r["trial"] for r in records if r["strategy"] == s})
         cells = [_mean_std(interp(records, s, f)) for f in (0.5, 0.7, 0.9)]
@@ -530,8 +534,10 @@ def main_table(records, pairs):
         else:
             gains = [paired.format_interval(p), paired.format_interval(p["map"], 4),
                      paired.format_interval(p["miou"], 4)]  # fmt: skip
-            v = paired.verdict(p["ci95"])
+            v = _verdict(p)
             reading = {paired.REPRODUCED: "better", paired.CONTRADICTED: "worse"}.get(v, "n.s.")
+            if reading != "n.s." and not adjusted.get(s, math.nan) < 0.05:
+                reading += " (not after Holm)"
             reading += f" (n={p['trials']}"
             if p["incomplete_trials"]:  # a resumable run still in progress
                 reading += f"; {len(p['incomplete_trials'])} trial(s) still running"
@@ -567,6 +573,13 @@ def le_table(summaries, pairs):
     return "\n".join(lines) + "\n"
 
 
+def _verdict(stats):
+    """``paired.verdict`` of ``stats``' interval; one trial has no interval, so no test."""
+    if stats.get("trials", 0) < 2:
+        return "one trial: no test"
+    return paired.verdict(stats["ci95"])
+
+
 def claims(records, summaries):
     """{claim: (cell text, verdict)} of the main comparison, from paired intervals."""
     names = {r["strategy"] for r in records}
@@ -582,7 +595,7 @@ def claims(records, summaries):
             continue
         digits = 3 if metric == "mdsq" else 4
         cell = f"{paired.format_interval(stats, digits)} (n={stats['trials']})"
-        out[text] = (cell, paired.verdict(stats["ci95"]), stats["p_value"])
+        out[text] = (cell, _verdict(stats), stats["p_value"])
     text = "ours reaches 95 % of the reference mDSQ with fewer labels than random (67 % vs 87 %)"
     if "ours" in summaries and "random" in summaries:
         le = paired.label_efficiency_savings(summaries, "ours")
@@ -699,7 +712,7 @@ def table1_section(records, config):
                 rows[f"Table I ({mode}): {text}"] = (
                     (
                         f"{paired.format_interval(g)} (n={g['trials']})",
-                        paired.verdict(g["ci95"]),
+                        _verdict(g),
                         g["p_value"],
                     )
                     if g["trials"]
@@ -722,9 +735,26 @@ def table2_verdict(path):
         return "see Table II", "no interval (one model)"
     best = taus[int(np.argmax(vals))]
     cell = " / ".join(f"{100 * v:.1f}" for v in vals) + f" (best tau {best})"
+    # the runner-up within 1 pp: one model's numbers prefer no tau
+    close = sorted(vals)[-2] > max(vals) - 0.01 if len(vals) > 1 else False
+    empty = _all_empty_classes(rows)
+    if empty:
+        cell += f"; every BoxMask of {', '.join(empty)} empty"
+    if close:
+        return cell, "no interval (one model): no preferred tau (the best two within 1 pp)"
     return cell, "no interval (one model): " + (
         "same best tau" if best == 0.3 else "other best tau"
     )
+
+
+def _all_empty_classes(rows):
+    """The classes whose scored boxes all have an empty BoxMask at tau 0.3 (Table II's rows
+    with ``per_class_boxes`` / ``per_class_empty``)."""
+    row = next((r for r in rows if abs(float(r["tau"]) - 0.3) < 1e-9), None)
+    if not row or "per_class_boxes" not in row:
+        return []
+    boxes, empty = row["per_class_boxes"], row["per_class_empty"]
+    return [c for c, n in boxes.items() if n and empty.get(c) == n]
 
 
 def fig6_rows(path):
@@ -773,6 +803,27 @@ def fig6_models_text(d):
         + _text(os.path.join(d, "fig6_models.md"))
         + "\n"
         + analysis_wall(d, "fig6_models")
+    )
+
+
+def fig6_columns_text(d):
+    """What Fig. 6's columns are, per image, and how many images have no scored box."""
+    diag = _read(os.path.join(d, "fig6_diagnostics.json")) or {}
+    share = diag.get("fraction_without_box")
+    without = (
+        f" ({_pct(share, 0)} of these images here, where S_loc and S_cls are 0 and the "
+        "score is S_seg alone)"
+        if _finite(share)
+        else ""
+    )
+    return (
+        "Columns, one value per image: S_loc and S_cls are the largest over the image's "
+        "scored boxes (0 without one" + without + "), S_seg and the score as `ours` computes "
+        "them; L_det_cls is the image's CenterNet heat-map focal loss (every cell), L_det_loc "
+        "the weighted L1 loss of box size and offset at the ground-truth centres, L_seg the "
+        "segmentation cross-entropy, each against the image's labels. The paper correlates "
+        "the scores with the error of the detected boxes; these are the training losses, "
+        "the nearest quantities the model defines on every image.\n"
     )
 
 
@@ -1491,6 +1542,8 @@ def dataset_section(
             "mean [95 % t interval] over trials (`paired.json`).\n",
             main_table(records, pairs),
             f"\n![mDSQ]({link}/mdsq.png) ![mAP]({link}/map.png) ![mIoU]({link}/miou.png)\n",
+            "\nIn the plots (here and below): the mean over trials, shaded from the lowest to the "
+            "highest trial (a range, not an interval).\n",
             "### Label efficiency (95 % of the reference mDSQ)\n",
             le_table(summaries, pairs),
             (
@@ -1511,6 +1564,12 @@ def dataset_section(
         rows.update(claims(records, summaries))
         if composition:
             out.append("### Rare classes and hard scenes in the selections\n")
+            out.append(
+                "Not in the paper, which makes no claim about them: what each strategy's "
+                "selections hold. Command: `python -m mtal_jax.analysis.composition --workdir "
+                f"{_shown(run)} --out_dir {os.path.relpath(d, M)}` (reads the labels, not the "
+                "images: seconds; this page runs it).\n"
+            )
             try:
                 from mtal_jax.analysis import composition as comp_lib
 
@@ -1618,7 +1677,9 @@ def dataset_section(
         "\n" + analysis_wall(d, "table2")
         if os.path.exists(os.path.join(d, "table2_boxmask_accuracy.md"))
         else "",
+        _image(d, link, "table2_boxmask_accuracy.png", "Table II, BoxMask mIoU against tau"),
         "### Figure 6: correlation of the scores with the losses\n",
+        fig6_columns_text(d),
         _text(os.path.join(d, "fig6_correlation.md")),
         "\n" + analysis_wall(d, "fig6")
         if os.path.exists(os.path.join(d, "fig6_correlation.md"))
@@ -1697,8 +1758,12 @@ def side_by_side(all_rows):
         for n in names
     )
     lines.append(
-        "\np: the two-sided p-value of the test behind the interval (t test over trials; "
-        "bootstrap over images for Fig. 6), in brackets adjusted by Holm's method within its "
+        "\nThe mDSQ rows quote the paper's gain at one labeled fraction (80 %); their cells are "
+        "the gain averaged over cycles 1-5 in the same trials (the issue's paired statistic), "
+        "whose sign each verdict tests.\n"
+        "\np: the two-sided p-value of the test behind the interval (t test over trials; for "
+        "Fig. 6 a t test over the models when it ran on every trial's cycle-0 model, as the "
+        "cells say, else a bootstrap over one model's images), in brackets adjusted by Holm's method within its "
         "family of claims (the main comparison; each S_cls mode of Table I; Fig. 6), which "
         "keeps the chance of any false verdict in a family at 5 % however many claims it "
         f"tests (tests per family: {sizes}). A verdict marked (not after Holm) excludes 0 "

@@ -107,6 +107,35 @@ def test_composition_against_random_pairs_trials_and_common_cycles():
     assert comp["against_random"] == {} and "Against random" not in composition.markdown(comp)
 
 
+def test_composition_first_cycle_and_what_was_taken_of_the_unlabeled():
+    hard = composition.hard_flags(IDS)  # images 1, 2, 5 hard; image 2 holds the rare box
+    sel = lambda s, t, c, ids: {"strategy": s, "trial": t, "cycle": c, "selected": ids}
+    selections = [
+        sel("ours", 0, 1, [2]), sel("ours", 0, 2, [5]),  # trial 0 labeled 0, 1 at cycle 0
+        sel("random", 0, 1, [3]), sel("random", 0, 2, [2]),
+    ]  # fmt: skip
+    comp = composition.composition(selections, IMAGE_COUNTS, hard, NAMES, initial={0: [0, 1]})
+    # cycle 1 alone: ours image 2 (rare, hard) against random image 3 (neither): +1, +1
+    first = comp["against_random_first"]["ours"]["per_trial"]
+    assert first == [{"trial": 0, "rare_box_share": 1.0, "rare_image_share": 1.0,
+                      "hard_share": 1.0}]  # fmt: skip
+    # over both cycles ours and random both end up with image 2: hard 2/2 against 1/2
+    assert comp["against_random"]["ours"]["per_trial"][0]["hard_share"] == pytest.approx(0.5)
+    # unlabeled after cycle 0: images 2-5 (hard: 2 and 5; with a rare class: 2)
+    assert comp["strategies"]["ours"]["taken"] == {
+        "images": 0.5, "rare_images": 1.0, "hard_images": 1.0,
+    }  # fmt: skip
+    assert comp["strategies"]["random"]["taken"] == {
+        "images": 0.5, "rare_images": 1.0, "hard_images": 0.5,
+    }  # fmt: skip
+    text = composition.markdown(json.loads(json.dumps(comp)))
+    assert "first selection (cycle 1) only" in text
+    assert "| ours | 50.0 % | 100.0 % | 100.0 % |" in text
+    assert "| random | 50.0 % | 100.0 % | 50.0 % |" in text
+    no_initial = composition.composition(selections, IMAGE_COUNTS, hard, NAMES)
+    assert "taken" not in no_initial["strategies"]["ours"]
+
+
 def test_composition_names_its_hard_scenes():
     sel = [{"strategy": "ours", "trial": 0, "cycle": 1, "selected": [0, 3]}]
     ids = ["0001TP_1", "0006R0_2", "0016E5_3", "0001TP_4", "Seq05VD_5", "0016E5_6"]

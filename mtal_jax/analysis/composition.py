@@ -1,4 +1,7 @@
-"""What each strategy selected: the share of rare classes and hard scenes (paper IV-D).
+"""What each strategy selected: the share of rare classes and hard scenes.
+
+Not one of the paper's analyses (it makes no claim about rare classes or hard scenes); the
+reproduction reports it to show what each strategy's selections hold (docs/results.md).
 
   python -m mtal_jax.analysis.composition --workdir runs/repro_synthetic [--out_dir DIR]
 
@@ -138,6 +141,7 @@ def composition(
     hard: np.ndarray | None,
     class_names: Sequence[str],
     hard_words: str = ", ".join(HARD_CONDITIONS),
+    initial: dict[Any, Sequence[int]] | None = None,
 ) -> dict[str, Any]:
     """Per-strategy composition of the ``selections`` (``selection.json`` objects with
     ``strategy``, ``trial``, ``cycle`` and ``selected``) against the pool.
@@ -148,15 +152,22 @@ def composition(
       hard: [N] bool hard scenes, or None (n/a).
       class_names: [C] detection class names.
       hard_words: what ``hard`` flags, in words (``hard_definition(dataset)``).
+      initial: ``{trial: pool indices}`` labeled at cycle 0 (each trial's
+        ``cycle_0/pool.json``), or None: gives ``taken`` and the first cycle's comparison.
 
     Returns:
       ``{"rare_classes": [names], "pool_class_counts": {name: boxes}, "hard_available",
       "hard_definition",
       "pool": shares, "strategies": {name: {"trials": [...], "overall": shares,
       "per_cycle": {cycle: shares}}}, "against_random": {name: {share: {"mean", "ci95",
-      "trials", "p_value"}, "per_trial": [{"trial", share: difference}]}}}`` (the paired
-      differences; empty without random selections; ``hard_share`` without hard flags is
-      left out).
+      "trials", "p_value"}, "per_trial": [{"trial", share: difference}]}},
+      "against_random_first": the same over the first selection (cycle 1) only}`` (the
+      paired differences; empty without random selections; ``hard_share`` without hard
+      flags is left out). With ``initial``, each strategy also has ``taken``: of the images
+      cycle 0 left unlabeled, the share it selected over all cycles (``images``), and of
+      those with a rare class (``rare_images``) and the hard scenes (``hard_images``), mean
+      over trials: where ``hard_images`` is 1 the overall shares meet a ceiling (every hard
+      scene available was taken) and the first cycle's comparison says more.
     """
     image_counts = np.asarray(image_counts)
     pool_counts = image_counts.sum(axis=0)
@@ -196,11 +207,49 @@ def composition(
         for name in order
         if name != "random" and "random" in by_trial
     }
+    first = min((s["cycle"] for s in selections), default=1)
+    out["against_random_first"] = {
+        name: against(by_trial[name], by_trial["random"], keys, cycles=(first,))
+        for name in order
+        if name != "random" and "random" in by_trial
+    }
+    if initial is not None:
+        for name in order:
+            out["strategies"][name]["taken"] = _taken(
+                [sel for sel in selections if sel["strategy"] == name], initial,
+                image_counts, rare, hard,
+            )  # fmt: skip
     return out
 
 
+def _taken(selections, initial, image_counts, rare, hard) -> dict[str, float | None]:
+    """Mean over trials of the share of what cycle 0 left unlabeled (all images, those with
+    a rare class, hard scenes) that ``selections`` (one strategy's) took over all cycles."""
+    n = len(image_counts)
+    has_rare = image_counts[:, rare].sum(axis=1) > 0
+    groups = {"images": np.ones(n, bool), "rare_images": has_rare, "hard_images": hard}
+    per_trial: dict[str, list[float]] = collections.defaultdict(list)
+    trials = sorted({sel["trial"] for sel in selections}, key=str)
+    for trial in trials:
+        if trial not in initial:
+            continue
+        left = np.ones(n, bool)
+        left[np.asarray(initial[trial], np.int64)] = False
+        chosen = np.zeros(n, bool)
+        for sel in selections:
+            if sel["trial"] == trial:
+                chosen[np.asarray(sel["selected"], np.int64)] = True
+        for key, group in groups.items():
+            if group is not None and (left & group).any():
+                per_trial[key].append(float((chosen & left & group).sum() / (left & group).sum()))
+    return {key: (float(np.mean(per_trial[key])) if per_trial.get(key) else None) for key in groups}
+
+
 def against(
-    mine: dict[Any, dict[int, dict]], base: dict[Any, dict[int, dict]], keys: Sequence[str]
+    mine: dict[Any, dict[int, dict]],
+    base: dict[Any, dict[int, dict]],
+    keys: Sequence[str],
+    cycles: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Paired differences of shares: in each trial of both, the shares of ``mine`` minus
     those of ``base`` over the cycles both have selected in, and a t interval over trials.
@@ -208,17 +257,19 @@ def against(
     Args:
       mine, base: ``{trial: {cycle: counts_of(...)}}`` of a strategy and of random.
       keys: the shares compared (``SHARES``).
+      cycles: only these cycles (None: all).
 
     Returns:
       ``{key: paired.t_interval(...), "per_trial": [{"trial", key: difference}]}``.
     """
     per_trial = []
     for trial in sorted(set(mine) & set(base)):
-        cycles = sorted(set(mine[trial]) & set(base[trial]))
-        if not cycles:
+        both = sorted(set(mine[trial]) & set(base[trial]))
+        both = [c for c in both if cycles is None or c in cycles]
+        if not both:
             continue
-        a = shares(functools.reduce(_add, (mine[trial][c] for c in cycles), {}))
-        b = shares(functools.reduce(_add, (base[trial][c] for c in cycles), {}))
+        a = shares(functools.reduce(_add, (mine[trial][c] for c in both), {}))
+        b = shares(functools.reduce(_add, (base[trial][c] for c in both), {}))
         per_trial.append({"trial": trial, **{k: a[k] - b[k] for k in keys}})
     out: dict[str, Any] = {k: paired.t_interval([p[k] for p in per_trial]) for k in keys}
     out["per_trial"] = per_trial
@@ -266,9 +317,13 @@ def from_workdir(workdir: str) -> dict[str, Any]:
     )  # fmt: skip
     source = dataset.sources[d["train_split"]]
     counts, ids = pool_labels(source, len(dataset.det_classes))
+    initial = {}
+    for path in glob.glob(os.path.join(workdir, "trial_*", "cycle_0", "pool.json")):
+        trial = int(path.split(os.sep)[-3].split("_")[1])
+        initial[trial] = jsonio.read(path)["labeled_ids"]
     return composition(
         read_selections(workdir), counts, hard_flags(ids, d["name"]), dataset.det_classes,
-        hard_definition(d["name"]),
+        hard_definition(d["name"]), initial=initial or None,
     )  # fmt: skip
 
 
@@ -322,6 +377,39 @@ def markdown(comp: dict[str, Any]) -> str:
         for name, d in vs.items():
             cells = [_pp(d[k]) if k in d else "n/a" for k in SHARES]
             lines.append(f"| {name} | {len(d['per_trial'])} | " + " | ".join(cells) + " |")
+    first = comp.get("against_random_first") or {}
+    if first:
+        lines += [
+            "",
+            (
+                "The same in the first selection (cycle 1) only, before a strategy can run out "
+                "of what it prefers:"
+            ),
+            "",
+            "| strategy | trials | rare-class boxes | images with a rare class | hard scenes |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for name, d in first.items():
+            cells = [_pp(d[k]) if k in d else "n/a" for k in SHARES]
+            lines.append(f"| {name} | {len(d['per_trial'])} | " + " | ".join(cells) + " |")
+    taken = {k: v["taken"] for k, v in comp["strategies"].items() if v.get("taken")}
+    if taken:
+        lines += [
+            "",
+            (
+                "Of what cycle 0 left unlabeled, the share each strategy selected over all cycles "
+                "(mean over trials). Where it took every hard scene (100 %), the overall hard-scene "
+                "share above has met its ceiling: it then measures how much of the pool was "
+                "selected, not how strongly hard scenes are preferred (the first cycle's table and "
+                "the per-cycle tables show that):"
+            ),
+            "",
+            "| strategy | images | images with a rare class | hard scenes |",
+            "| --- | --- | --- | --- |",
+        ]
+        for name, t in taken.items():
+            cells = [_pct(t.get(k)) for k in ("images", "rare_images", "hard_images")]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     cycles = sorted({int(c) for v in comp["strategies"].values() for c in v["per_cycle"]})
     tables = [("rare_box_share", "Rare-class box share")]
     if comp["hard_available"]:
