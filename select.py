@@ -3,6 +3,7 @@
   python select.py --strategy ours --config configs/default.py --checkpoint runs/x/reference
       --budget 100 [--pool pool_ids.txt] [--labeled labeled_ids.txt] --output selection.json [--format csv]
       [--det_score_threshold 0.3] [--cls_divergence js|kl] [--weights 1,1,1]
+      [--crop_window box|native]
   python select.py ... --format label-studio --output batch_01/   # or --format coco (CVAT)
 
 Naming hazard (docs/design.md §7): this file shares its name with the standard library's
@@ -111,6 +112,14 @@ else:
         ["js", "kl"],
         "ours: divergence of S_cls, js (bounded, default) or kl (the paper's Eq. 2).",
     )
+    _CROP_WINDOW = flags.DEFINE_enum(
+        "crop_window",
+        None,
+        ["box", "native"],
+        "ours: BoxMask crops of the box resized to S x S (box, the paper's, default) or "
+        "squares of at least S pixels (native: small objects at their own scale; "
+        "docs/design.md).",
+    )
 
     _WEIGHTS = flags.DEFINE_list(
         "weights",
@@ -148,6 +157,7 @@ else:
             image_url_prefix=_IMAGE_URL_PREFIX.value,
             det_score_threshold=_DET_SCORE_THRESHOLD.value,
             cls_divergence=_CLS_DIVERGENCE.value,
+            crop_window=_CROP_WINDOW.value,
             weights=_weights(_WEIGHTS.value),
             round_=_ROUND.value,
         )

@@ -1542,8 +1542,10 @@ def dataset_section(
             "mean [95 % t interval] over trials (`paired.json`).\n",
             main_table(records, pairs),
             f"\n![mDSQ]({link}/mdsq.png) ![mAP]({link}/map.png) ![mIoU]({link}/miou.png)\n",
-            "\nIn the plots (here and below): the mean over trials, shaded from the lowest to the "
-            "highest trial (a range, not an interval).\n",
+            (
+                "\nIn the plots (here and below): the mean over trials, shaded from the lowest to the "
+                "highest trial (a range, not an interval).\n"
+            ),
             "### Label efficiency (95 % of the reference mDSQ)\n",
             le_table(summaries, pairs),
             (

@@ -383,6 +383,7 @@ def ours(
     cls_divergence: str = "js",
     max_crops: int | None = None,
     crop_chunk: int = 16,
+    crop_window: str = "box",
 ) -> Strategy:
     """The paper's strategy: detection-segmentation inconsistency, top-k (paper III, Alg. 1).
 
@@ -403,6 +404,9 @@ def ours(
         S_seg) or ``"kl"`` (the paper's Eq. 2 verbatim, for the paper-exact ablation).
       max_crops: crops per batch cap (None: all valid detections).
       crop_chunk: crops per network call of the BoxMask crops.
+      crop_window: ``"box"`` (the box and its margin resized to S x S) or ``"native"`` (a
+        square of at least S input pixels: small objects at their own scale;
+        ``scores.boxmask.CROP_WINDOWS``).
 
     Returns:
       ``Strategy`` with the BoxMask extra, the consistency score and top-k selection.
@@ -432,6 +436,7 @@ def ours(
         det_score_threshold=det_score_threshold,
         max_crops=max_crops,
         crop_chunk=crop_chunk,
+        crop_window=crop_window,
     )
     return Strategy(
         score=boxmask.make_score_fn(weights=weights, eps=eps, cls_divergence=cls_divergence),

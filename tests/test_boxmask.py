@@ -266,6 +266,30 @@ class BoxMaskVariantsTest(chex.TestCase):
 # ---- the strategy -------------------------------------------------------------------------
 
 
+def test_native_crop_windows_are_squares_of_at_least_the_crop_size_inside_the_image():
+    boxes = np.array([
+        [50.0, 40.0, 56.0, 56.0],  # a thin 6 x 16 pedestrian: a 64 x 64 square on its centre
+        [0.0, 0.0, 10.0, 10.0],  # at the corner: moved inside, not clipped
+        [10.0, 20.0, 110.0, 60.0],  # 100 x 40 grown to 120 x 48: a 120 square, moved inside
+        [0.0, 0.0, 150.0, 100.0],  # larger than the 128-row image: clipped
+    ], np.float32)  # fmt: skip
+    got = np.asarray(
+        boxmask.crop_windows(boxes, context_margin=0.1, image_hw=(128, 160), mode="native",
+                             min_side=64.0)
+    )  # fmt: skip
+    np.testing.assert_allclose(got[0], [53 - 32, 48 - 32, 53 + 32, 48 + 32])
+    np.testing.assert_allclose(got[1], [0, 0, 64, 64])
+    np.testing.assert_allclose(got[2], [0, 0, 120, 120], atol=1e-4)
+    assert got[3][3] == 128 and got[3][1] == 0  # clipped to the image
+    box_mode = np.asarray(boxmask.crop_windows(boxes, context_margin=0.1, image_hw=(128, 160)))
+    np.testing.assert_allclose(box_mode[0], [49.4, 38.4, 56.6, 57.6], rtol=1e-5)  # the paper's
+    with pytest.raises(ValueError, match="crop window mode must be one of"):
+        boxmask.crop_windows(boxes, context_margin=0.1, image_hw=(128, 160), mode="square")
+    with pytest.raises(ValueError, match="crop_window must be one of"):
+        strategies.ours(crop_window="square")
+    assert len(strategies.ours(crop_window="native").extras) == 1
+
+
 def test_ours_is_a_strategy():
     strategy = strategies.ours(
         strategy_types.CycleContext(cycle=3, labeled_class_hist=[1.0]), weights=(1, 0, 1), tau=0.5

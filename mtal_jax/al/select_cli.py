@@ -144,6 +144,7 @@ def run(
     cls_divergence: str | None = None,
     weights: Sequence[float] | None = None,
     round_: int = 0,
+    crop_window: str | None = None,
 ) -> list[dict]:
     """Scores the pool and writes the ranked selection; returns its rows.
 
@@ -153,7 +154,7 @@ def run(
 
     ``fmt`` "label-studio" or "coco" writes the folder ``output`` with pre-annotations and
     disagreement maps (``export.directory``; ``image_url_prefix`` for Label Studio).
-    ``det_score_threshold``, ``cls_divergence`` and ``weights`` ((w_loc, w_cls, w_seg);
+    ``det_score_threshold``, ``cls_divergence``, ``crop_window`` and ``weights`` ((w_loc, w_cls, w_seg);
     None: the config's, else the strategy's defaults) override the strategy's kwargs
     (``ours``). For ``ours`` the score diagnostics
     of ``al.diagnostics`` are logged (warnings) and stored under ``"diagnostics"`` in the
@@ -165,6 +166,7 @@ def run(
             strategy,
             det_score_threshold=det_score_threshold,
             cls_divergence=cls_divergence,
+            crop_window=crop_window,
             weights=tuple(weights) if weights is not None else None,
         )
         plan = experiment.plan_from_config(config, names=[strategy])  # unknown names fail here

@@ -58,21 +58,45 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 DEFAULT_WEIGHTS = (1.0, 1.0, 1.0)  # (w_loc, w_cls, w_seg) of ``ours``
 
 
+CROP_WINDOWS = ("box", "native")
+"""``box``: the box grown by the margin, resized to S x S (default; a thin box is stretched,
+a small one magnified); ``native``: a square around it, at least S input pixels (a small
+object at the scale the network trained on, no stretch; a large one shrunk evenly)."""
+
+
 def crop_windows(
-    boxes_xyxy: ArrayLike, *, context_margin: float, image_hw: tuple[float, float]
+    boxes_xyxy: ArrayLike,
+    *,
+    context_margin: float,
+    image_hw: tuple[float, float],
+    mode: str = "box",
+    min_side: float = 0.0,
 ) -> jax.Array:
-    """Crop window of each box: grown by ``context_margin`` per side, clipped (paper III-C; docs/design.md §4, step 1).
+    """Crop window of each box (paper III-C; docs/design.md §4, step 1).
 
     Args:
       boxes_xyxy: [..., 4] float boxes.
       context_margin: fraction of the box size added on each side.
       image_hw: (H, W) of the image in the boxes' units.
+      mode: ``"box"``: the box grown by ``context_margin`` per side, clipped to the image;
+        ``"native"``: the square of side max(grown width, grown height, ``min_side``) on the
+        box's centre, moved inside the image where it fits, then clipped (``CROP_WINDOWS``).
+      min_side: ``native``: the smallest side, the crop size S in input pixels.
 
     Returns:
       [..., 4] float32 windows.
     """
     height, width = image_hw
-    return box_ops.clip_boxes(box_ops.enlarge_boxes(boxes_xyxy, context_margin), height, width)
+    grown = box_ops.enlarge_boxes(boxes_xyxy, context_margin)
+    if mode == "native":
+        x1, y1, x2, y2 = jnp.moveaxis(grown, -1, 0)
+        side = jnp.maximum(jnp.maximum(x2 - x1, y2 - y1), min_side)
+        left = jnp.clip((x1 + x2 - side) / 2, 0.0, jnp.maximum(width - side, 0.0))
+        top = jnp.clip((y1 + y2 - side) / 2, 0.0, jnp.maximum(height - side, 0.0))
+        grown = jnp.stack([left, top, left + side, top + side], axis=-1)
+    elif mode != "box":
+        raise ValueError(f"crop window mode must be one of {CROP_WINDOWS}, got {mode!r}")
+    return box_ops.clip_boxes(grown, height, width)
 
 
 def box_masks_from_class_probs(
@@ -228,6 +252,7 @@ def make_box_mask_extra(
     det_score_threshold: float = 0.3,
     max_crops: int | None = None,
     crop_chunk: int = 16,
+    crop_window: str = "box",
 ) -> strategy_types.ExtraFn:
     """The BoxMask extra of the ``ours`` strategy (paper III-C, paper III-C; docs/design.md §4).
 
@@ -239,6 +264,7 @@ def make_box_mask_extra(
         are scored, on top of the decoder's own ``valid`` mask.
       max_crops: most crops per batch (None: B*K, every valid detection fits).
       crop_chunk: crops per network call (see module docstring).
+      crop_window: ``"box"`` (default) or ``"native"`` (``CROP_WINDOWS``, ``crop_windows``).
 
     Returns:
       ``extra(ctx, images, preds) -> dict`` with
@@ -266,6 +292,8 @@ def make_box_mask_extra(
         raise ValueError(f"tau (the BoxMask threshold) must be in [0, 1), got {tau}")
     if not context_margin >= 0.0:
         raise ValueError(f"context_margin must be >= 0, got {context_margin}")
+    if crop_window not in CROP_WINDOWS:
+        raise ValueError(f"crop_window must be one of {CROP_WINDOWS}, got {crop_window!r}")
 
     def box_mask_extra(
         ctx: strategy_types.PredictContext, images: jax.Array, preds: structs.Predictions
@@ -275,7 +303,10 @@ def make_box_mask_extra(
         h, w = preds.seg_probs.shape[1:3]
         k = det.valid.shape[1]
         valid = det.valid & (det.scores >= det_score_threshold)
-        windows = crop_windows(det.boxes, context_margin=context_margin, image_hw=(height, width))
+        windows = crop_windows(
+            det.boxes, context_margin=context_margin, image_hw=(height, width),
+            mode=crop_window, min_side=float(crop_size),
+        )  # fmt: skip
         classes = consistency.box_seg_classes(det.det_probs, ctx.det_to_seg)
         class_probs, kept = packed_crop_class_probs(
             ctx.segment_fn,
