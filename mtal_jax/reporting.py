@@ -253,11 +253,14 @@ def plot_curves(records: Iterable[Any], out_dir: str | os.PathLike) -> list[str]
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     curves = _curves(records)
+    many = len(curves) > 10  # past the 10 colours of the default cycle: 20, legend outside
+    colours = matplotlib.colormaps["tab20" if many else "tab10"].colors
     paths = []
     for metric in METRICS:
         # Figure without pyplot: no global state, no backend switch (Agg canvas).
-        fig = matplotlib.figure.Figure(figsize=(5.0, 3.6), dpi=100)
+        fig = matplotlib.figure.Figure(figsize=(7.2 if many else 5.0, 3.6), dpi=100)
         ax = fig.add_subplot()
+        ax.set_prop_cycle(color=colours)
         for strategy, trials in curves.items():
             fractions = sorted({f for curve in trials.values() for f in curve})
             table = _table(trials, fractions, metric)  # [trials, fractions]
@@ -279,7 +282,9 @@ def plot_curves(records: Iterable[Any], out_dir: str | os.PathLike) -> list[str]
         ax.set_xlabel("labeled fraction of the pool (%)")
         ax.set_ylabel(_METRIC_TITLES[metric])
         ax.grid(True, alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
+        if ax.get_legend_handles_labels()[0] and many:
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        elif ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
         fig.tight_layout()
         path = out_dir / f"{metric}.png"

@@ -245,6 +245,14 @@ def test_render_panels_gray_background_has_no_image_pixel():
         overlays.render_panels(image_a, *args, num_seg_classes=3, background="grey")
 
 
+def test_column_header_puts_a_title_over_each_panel():
+    header = overlays.column_header(["a", "b"], 30, gap=4, left=10)
+    assert header.shape[1] == 10 + 2 * 30 + 4 and header.dtype == np.uint8
+    ink = (header < 128).any(axis=(0, 2))
+    assert not ink[:10].any()  # the label strip's columns stay white
+    assert ink[10:40].any() and ink[44:74].any() and not ink[40:44].any()
+
+
 def test_label_strip_and_compare_rows():
     strip = overlays.label_strip("ours", 20, 40)
     assert strip.shape == (20, 40, 3) and strip.dtype == np.uint8

@@ -21,6 +21,7 @@ SCORE_COLUMNS = {"S_loc": "s_loc", "S_cls": "s_cls", "S_seg": "s_seg", "score": 
 LOSS_COLUMNS = {"L_det_cls": "loss_det_cls", "L_det_loc": "loss_det_loc", "L_seg": "loss_seg"}
 COMPARE_ROW_GAP = 4  # white rows between the checkpoints' rows of one image
 COMPARE_IMAGE_GAP = 16  # white rows between the images of fig5_compare.png
+PANEL_GAP = 4  # white columns between the panels of one row (overlays.render_panels' gap)
 
 
 def write_table2(result: dict, taus: tuple[float, ...], out_dir: str) -> list[str]:
@@ -140,7 +141,7 @@ def _render(maps: dict, setup, background: str) -> np.ndarray:
     return overlays.render_panels(
         m["image"], m["boxes"], m["box_classes"], m["box_valid"], m["seg_labels"], m["box_masks"],
         np.asarray(setup.dataset.det_to_seg), num_seg_classes=setup.spec.num_seg_classes,
-        background=background,
+        background=background, gap=PANEL_GAP,
     )  # fmt: skip
 
 
@@ -179,5 +180,10 @@ def write_fig5_compare(
     blocks = {}
     for index in sorted(results[0]["maps"]):
         panels = [_render(r["maps"][index], r["setup"], background) for r in results]
-        blocks[index] = overlays.compare_rows(panels, labels, width=width, gap=COMPARE_ROW_GAP)
+        block = overlays.compare_rows(panels, labels, width=width, gap=COMPARE_ROW_GAP)
+        panel_width = (panels[0].shape[1] - 3 * PANEL_GAP) // 4
+        header = overlays.column_header(
+            overlays.PANEL_TITLES, panel_width, gap=PANEL_GAP, left=width
+        )  # what each column shows, over every image's block
+        blocks[index] = np.concatenate([header, block], axis=0)
     return _save_figure(blocks, out_dir, "fig5_compare", "fig5_compare.png", COMPARE_IMAGE_GAP)

@@ -196,6 +196,38 @@ def label_strip(text: str, height: int, width: int, *, margin: int = 4) -> np.nd
     return np.asarray(strip, np.uint8)
 
 
+PANEL_TITLES = (
+    "detected boxes",
+    "segmentation",
+    "BoxMasks (box's class colour)",
+    "green agree, red S_loc, yellow S_seg",
+)
+"""Titles of ``render_panels``' four panels, for ``column_header``."""
+
+
+def column_header(
+    titles: Sequence[str], panel_width: int, *, gap: int = 4, left: int = 0, margin: int = 4
+) -> np.ndarray:
+    """A white strip with one title over each panel (PIL's default font; clipped to the
+    panel), ``left`` white columns first (a label strip's width).
+
+    Returns:
+      [h, left + n panel_width + (n - 1) gap, 3] uint8 with h the font's height + 2 margin.
+    """
+    import PIL.Image
+    import PIL.ImageDraw
+
+    height = max([_text_box(t)[3] for t in titles] + [0]) + 2 * margin
+    total = left + len(titles) * panel_width + (len(titles) - 1) * gap
+    strip = PIL.Image.new("RGB", (total, height), (255, 255, 255))
+    for i, title in enumerate(titles):
+        x = left + i * (panel_width + gap)
+        cell = PIL.Image.new("RGB", (panel_width, height), (255, 255, 255))
+        PIL.ImageDraw.Draw(cell).text((margin, margin), title, fill=(0, 0, 0))
+        strip.paste(cell, (x, 0))
+    return np.asarray(strip, np.uint8)
+
+
 def stack_rows(rows: Sequence[np.ndarray], *, gap: int, fill: int = 255) -> np.ndarray:
     """Stacks equally wide [h_i, W, 3] uint8 arrays top to bottom, ``gap`` rows between them.
 
