@@ -56,7 +56,7 @@ from configs import default
 
 
 def get_config(arg=None):
-    # Presets "quick", "repro", "table1", "trials10", "balanced" as in default.py.
+    # Presets "quick", "repro", "table1", "trials10", "balanced", "native" as in default.py.
     config = default.get_config(arg)
     if arg == "balanced":  # CamVid's own spreads
         default.set_balanced(config, default.BALANCED_WEIGHTS["camvid"])

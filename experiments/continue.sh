@@ -10,9 +10,9 @@
 # with disjoint names run side by side (a run directory another process holds is refused);
 # the finished sources they share (repro_*) are restored first, so that both do not at once:
 #   experiments/continue.sh repro_synthetic repro_camvid >> runs/continue.log 2>&1
-#   nohup experiments/continue.sh table1_camvid balanced_synthetic balanced_camvid \
-#     table1_synthetic >> runs/continue_table1.log 2>&1 &
-# (trials10_camvid, finished on 2026-12-04, ran beside it as a list of its own.)
+#   nohup experiments/continue.sh balanced_synthetic native_camvid balanced_camvid \
+#     native_synthetic table1_synthetic >> runs/continue_table1.log 2>&1 &
+# (trials10_camvid and table1_camvid, finished on 2026-12-04, ran in such lists too.)
 # To stop: kill this script (TERM or INT): it stops the running experiment (TERM; its exact
 # resume continues from the last checkpoint), saves its archive once more and runs no other.
 # (A job started in the background ignores INT, so Ctrl-C never reaches its train.py.)
@@ -41,7 +41,9 @@ EXPERIMENTS=(
   "trials10_camvid configs/camvid.py:trials10 - --config.al.share_from=runs/repro_camvid"
   "table1_camvid configs/camvid.py:table1 - --config.al.share_from=runs/repro_camvid"
   "balanced_synthetic configs/default.py:balanced - --config.al.share_from=runs/repro_synthetic"
+  "native_camvid configs/camvid.py:native - --config.al.share_from=runs/repro_camvid"
   "balanced_camvid configs/camvid.py:balanced - --config.al.share_from=runs/repro_camvid"
+  "native_synthetic configs/default.py:native - --config.al.share_from=runs/repro_synthetic"
   "table1_synthetic configs/default.py:table1 - --config.al.share_from=runs/repro_synthetic"
 )
 for want in "$@"; do
