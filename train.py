@@ -6,6 +6,8 @@
 Running the same command again after a crash resumes where it stopped.
 """
 
+import sys
+
 from mtal_jax import runtime
 
 runtime.configure_host_devices()
@@ -22,7 +24,10 @@ _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Run directory (created; resumed if it exists).", required=True
 )
 _PROGRESS = flags.DEFINE_bool(
-    "progress", True, "Show progress bars (the whole experiment's with its ETA, then each run's)."
+    "progress",
+    True,
+    "Show progress bars (the whole experiment's with its ETA, then each run's) when stderr is "
+    "a terminal; into a file or pipe the log lines alone are written.",
 )
 _VERBOSE = flags.DEFINE_bool(
     "verbose", False, "Debug logs, and the third-party warnings hidden by default."
@@ -34,7 +39,9 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = _CONFIG.value
     runtime.setup(config.mesh, verbose=_VERBOSE.value)
-    experiment.run(config, _WORKDIR.value, progress=_PROGRESS.value)
+    # bars redraw with carriage returns: in a redirected log they are noise, never shown
+    progress = _PROGRESS.value and sys.stderr.isatty()
+    experiment.run(config, _WORKDIR.value, progress=progress)
 
 
 if __name__ == "__main__":

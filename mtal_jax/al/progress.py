@@ -4,7 +4,7 @@
 cycle 0, every strategy's later cycles), calls ``start`` before each phase and ``finish``
 after it, and ``loop.train`` calls ``step`` once per training step. The bar reads e.g.
 
-  experiment: trial 1/3 | ours | cycle 2/5 | train:  38%|###   | 4600/12000 steps [1:02:11, ETA 1:41:05]
+  experiment: trial 0 of 0-2 | ours | cycle 2/5 | train:  38%|###   | 4600/12000 steps [1:02:11, ETA 1:41:05]
 
 The ETA is the remaining planned steps times this session's seconds per step, measured
 from the end of the first trained step (its compile would dominate the first minutes), so

@@ -173,7 +173,7 @@ def run_plan(
     for trial, spec in plan.run_order():  # al.order
         seed = plan.seed + 1000 * trial
         base = os.path.join(workdir, f"trial_{trial}")
-        trial_txt = f"trial {trial + 1}/{plan.num_trials}"
+        trial_txt = f"trial {trial} of 0-{plan.num_trials - 1}"  # as the logs and trial_<t>/
         if cycle0 is None or cycle0[0] != trial:
             # Trained once; with al.order = "strategy" a later strategy reads the finished
             # run back (its best checkpoint), as a resumed session does.
