@@ -153,7 +153,7 @@ else:
             output=_OUTPUT.value,
             fmt=_FORMAT.value,
             seed=_SEED.value,
-            progress=_PROGRESS.value,
+            progress=_PROGRESS.value and _sys.stderr.isatty(),  # bars on a terminal only
             image_url_prefix=_IMAGE_URL_PREFIX.value,
             det_score_threshold=_DET_SCORE_THRESHOLD.value,
             cls_divergence=_CLS_DIVERGENCE.value,

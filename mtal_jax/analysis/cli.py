@@ -369,7 +369,7 @@ def main(argv):
         max_images=_MAX_IMAGES.value,
         overlay_images=_ints(_OVERLAY_IMAGES.value),
         pool_json=_strings(_POOL.value or ""),
-        progress=_PROGRESS.value,
+        progress=_PROGRESS.value and sys.stderr.isatty(),  # bars on a terminal only
         labels=None if _LABELS.value is None else _strings(_LABELS.value),
         overlay_background=_OVERLAY_BACKGROUND.value,
         strategy=_STRATEGY.value,
