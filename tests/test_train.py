@@ -302,3 +302,11 @@ def _no_detections():
 
 def _no_boxes():
     return {"boxes": np.zeros((0, 4), np.float32), "labels": np.zeros(0, np.int32)}
+
+
+def test_a_finished_run_without_weights_names_why(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint found in .*\)$"):
+        loop.checkpoint_dir(str(tmp_path))  # an empty folder: no hint
+    jsonio.write_atomic(str(tmp_path / "metrics.json"), {"step": 3})
+    with pytest.raises(FileNotFoundError, match="finished run's metrics but not its weights"):
+        loop.checkpoint_dir(str(tmp_path))  # restored from an archive that dropped them

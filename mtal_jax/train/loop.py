@@ -446,9 +446,16 @@ def checkpoint_dir(path: str) -> str:
     for cand in (os.path.join(path, "train", "best"), os.path.join(path, "best"), path):
         if os.path.isdir(cand) and any(d.isdigit() for d in os.listdir(cand)):
             return cand
+    hint = ""
+    if os.path.exists(os.path.join(path, "metrics.json")):  # a finished run without weights
+        hint = (
+            ": it holds a finished run's metrics but not its weights, as a run restored from "
+            "an archive does unless the archive kept them (archive_cli save --keep; "
+            "experiments/continue.sh keeps the references and cycle-0 models)"
+        )
     raise FileNotFoundError(
         f"no checkpoint found in {path} (expected <run>/train/best/<step>, or the "
-        f"{weights_file.FILENAME} of an archived run)"
+        f"{weights_file.FILENAME} of an archived run){hint}"
     )
 
 
