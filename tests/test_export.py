@@ -515,10 +515,18 @@ def test_select_exports_label_studio_and_coco(trained, tmp_path):
         progress=False,
     )  # fmt: skip
     assert sorted(os.listdir(out)) == sorted(
-        ["README.md", "annotations", "disagreement", "images", "selection.json"]
-    )
+        ["README.md", "annotations", "cvat_labels.json", "disagreement", "images",
+         "selection.json"]
+    )  # fmt: skip
     api = coco_api.COCO(os.path.join(out, "annotations", "instances_default.json"))
     assert [c["name"] for c in api.loadCats(api.getCatIds())] == list(setup.dataset.seg_classes)
+    # CVAT's raw labels: one per category, each declaring the score attribute it keeps
+    with open(os.path.join(out, "cvat_labels.json")) as f:
+        labels = json.load(f)
+    assert [lab["name"] for lab in labels] == list(setup.dataset.seg_classes)
+    for lab in labels:
+        assert lab["attributes"] == [coco.SCORE_ATTRIBUTE] and lab["color"].startswith("#")
+        assert len(lab["color"]) == 7 and lab["type"] == "any"
     files = sorted(img["file_name"] for img in api.loadImgs(api.getImgIds()))
     assert files == sorted(os.listdir(os.path.join(out, "images")))
     for img in api.loadImgs(api.getImgIds()):

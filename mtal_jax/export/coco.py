@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from mtal_jax.analysis import overlays
 from mtal_jax.export import frame
 
 
@@ -120,6 +121,39 @@ def image_annotations(
             }
         )
     return out
+
+
+SCORE_ATTRIBUTE = {
+    "name": "score",
+    "mutable": False,
+    "input_type": "number",
+    "default_value": "0",
+    "values": ["0", "1", "0.001"],  # CVAT's number attribute: min, max, step
+}
+"""The label attribute CVAT needs to keep each annotation's ``score`` (the confidence)."""
+
+
+def cvat_labels(seg_classes: Sequence[str]) -> list[dict[str, Any]]:
+    """CVAT's label definitions (a project's or task's "Raw" labels) of the categories of
+    ``instances``, each with the ``score`` attribute: CVAT keeps only the attributes its
+    labels declare, so without it every pre-annotation's confidence is dropped on import.
+
+    Args:
+      seg_classes: C_seg names (the categories, in id order).
+
+    Returns:
+      ``[{"name", "color", "type": "any", "attributes": [SCORE_ATTRIBUTE]}, ...]``.
+    """
+    colours = overlays.palette(len(seg_classes))
+    return [
+        {
+            "name": name,
+            "color": "#" + "".join(f"{int(v):02x}" for v in colour),
+            "type": "any",
+            "attributes": [dict(SCORE_ATTRIBUTE)],
+        }
+        for name, colour in zip(seg_classes, colours)
+    ]
 
 
 def instances(

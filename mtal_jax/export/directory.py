@@ -11,7 +11,7 @@ Both formats write, into a new (or empty) ``DIR``:
   README.md                                    what the folder holds and how to import it
 
 and then ``tasks.json`` + ``labeling_config.xml`` (label-studio, ``export.label_studio``)
-or ``annotations/instances_default.json`` (coco, ``export.coco``). The folder is written
+or ``annotations/instances_default.json`` + ``cvat_labels.json`` (coco, ``export.coco``). The folder is written
 under a temporary name and renamed when complete.
 """
 
@@ -77,8 +77,10 @@ def _readme(fmt: str, url_prefix: str) -> str:
             "annotations > COCO 1.0 with a zip of this folder's `annotations/` (and `images/`).",
             "Each detection is a box (a rectangle) and its BoxMask (a mask), both iscrowd 0;",
             "the segmentation of each class outside those masks is one iscrowd 1 mask per",
-            "class. CVAT keeps only the attributes its labels declare: add a `score`",
-            "attribute (number) to the labels to see each detection's confidence.",
+            "class. CVAT keeps only the attributes its labels declare: to keep each",
+            "detection's confidence, give the task (or project) the labels of",
+            "`cvat_labels.json` (Labels > Raw: paste the file), which declare a `score`",
+            "attribute (number) on every label, before uploading the annotations.",
         ]
     else:
         body = [
@@ -213,6 +215,9 @@ def write(
         )  # fmt: skip
         jsonio.write_atomic(
             os.path.join(tmp, "annotations", "instances_default.json"), doc, compact=True
+        )
+        jsonio.write_atomic(
+            os.path.join(tmp, "cvat_labels.json"), coco.cvat_labels(dataset.seg_classes)
         )
     with open(os.path.join(tmp, "README.md"), "w", encoding="utf-8") as f:
         f.write(_readme(fmt, prefix))
