@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mtal_jax.data import fields, synthetic
+from mtal_jax.data import decoded_cache, fields, synthetic
 
 
 @pytest.fixture(scope="module")
@@ -43,3 +43,12 @@ def test_chunks_and_plain_sources(monkeypatch):
     assert fields.image_ids([{}], [0]) == [""]
     # label 5 is outside [0, 3): skipped
     np.testing.assert_array_equal(fields.class_counts(plain, range(5), 3), [2.0, 2.0, 1.0])
+
+
+def test_a_cached_source_is_read_beneath_its_cache(source):
+    cached = decoded_cache.CachedSource(source, budget=1 << 30)  # as catalog.load wraps
+    light = fields.without_images(cached)
+    assert isinstance(light[3]["image"], bytes)  # undecoded: not through the cache
+    idx = np.array([7, 0, 3])
+    assert fields.image_ids(cached, idx) == fields.image_ids(source, idx)
+    assert cached.misses == 0 and cached.hits == 0  # the cache was neither read nor filled

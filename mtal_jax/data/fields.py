@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import tensorflow_datasets as tfds
 
+from mtal_jax.data import decoded_cache
+
 IMAGE_FEATURES = ("image", "segmentation")  # the PNG features of features.make_features
 CHUNK = 1024
 
@@ -23,9 +25,14 @@ CHUNK = 1024
 def without_images(source: Any) -> Any:
     """``source`` reopened so that its image features stay encoded bytes.
 
-    Works for TFDS data sources (``as_data_source``); any other source (lists of dicts in
-    tests, custom sources) is returned unchanged.
+    Works for TFDS data sources (``as_data_source``), also inside the
+    ``decoded_cache.CachedSource`` that ``catalog.load`` wraps every split in (reopened
+    beneath it: reading through the cache would decode every image and fill the cache with
+    examples only their labels were wanted of); any other source (lists of dicts in tests,
+    custom sources) is returned unchanged.
     """
+    if isinstance(source, decoded_cache.CachedSource):
+        source = source.source
     feats = getattr(getattr(source, "dataset_info", None), "features", None)
     if not dataclasses.is_dataclass(source) or feats is None or not hasattr(source, "decoders"):
         return source
