@@ -40,7 +40,7 @@ run. Noise floor (5 seeds at 40 % and 70 %, 299 steps, cycle 0's length until 20
 smallest paired mDSQ difference detectable at 95 % 0.212 / 0.106 / 0.061 with 3 / 5 / 10
 trials (the tiny regime: 0.121 / 0.060 / 0.035); at that length this network is
 step-limited (40 % and 70 % of the pool give the same mAP and mIoU), hence cycle 0's 26
-passes (597 steps): on the 40 % set, seed 0, mDSQ 0.720 / 0.771 / 0.721 after 13 / 26 / 52
+passes (597 steps): on the 40 % set, seed 0, mDSQ 0.720 / 0.771 / 0.722 after 13 / 26 / 52
 passes. The reference's 44 passes converge by the doubling test (88 passes: mAP 0.100 /
 AP50 0.323 / mIoU 0.485, mDSQ 0.983 of the 44-pass model). The later cycles' 9 passes
 converge by the same test (cycle 1 from trial 0's cycle-0 model: mDSQ 0.773 after 9

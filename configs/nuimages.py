@@ -37,8 +37,8 @@ Commands:
       --config.data.root=/data/nuimages \
       --config.model.pretrained_backbone=/data/weights/resnet50_imagenet.npz
 
-Expected: not run here (no GPU, no nuImages). Cost: 7 runs of 30,000 steps per strategy
-and trial plus one 300,000-step reference; see docs/regime.md.
+Expected: not run here (no GPU, no nuImages). Cost: 5 runs of 30,000 steps per strategy
+and trial, one cycle 0 per trial and one 300,000-step reference; see docs/regime.md.
 """
 
 from configs import default
