@@ -126,6 +126,24 @@ def test_another_experiment_is_refused_before_anything_is_written(tmp_path, data
     assert not os.path.exists(tmp_path / "run" / "config.json")
 
 
+def test_a_source_whose_network_lacks_the_loss_modules_is_refused(tmp_path):
+    # the strategy list is exempt from the comparison, but with model.loss_prediction
+    # false an ll4al strategy decides whether the network has the loss modules
+    source = {"model": {"loss_prediction": False}, "al": {"strategies": "random"}}
+    (tmp_path / "src").mkdir()
+    jsonio.write_atomic(str(tmp_path / "src" / "config.json"), source)
+    mine = {"model": {"loss_prediction": False}, "al": {"strategies": "random,ll4al"}}
+    assert share.has_loss_modules(mine) and not share.has_loss_modules(source)
+    alias = {
+        "model": {"loss_prediction": False},
+        "al": {"strategies": ["x"], "strategy": {"kwargs": {"x": {"base": "ll4al"}}}},
+    }
+    assert share.has_loss_modules(alias)  # an alias of ll4al counts too
+    with pytest.raises(ValueError, match="its network lacks the LL4AL loss modules"):
+        share.check_source(str(tmp_path / "src"), mine)
+    share.check_source(str(tmp_path / "src"), {**mine, "al": {"strategies": "random,entropy"}})
+
+
 def test_share_from_is_part_of_the_experiment(tmp_path, data_dir, source, shared):
     """A resumed run may not start or stop sharing: its copied runs would not match."""
     with pytest.raises(ValueError, match="al.share_from"):

@@ -100,7 +100,30 @@ def check_source(source: str, config_dict: dict) -> dict:
             f"al.share_from={source!r}: its experiment differs from this one at {diff[:8]}; "
             f"runs are shared only between experiments that differ in {list(SHARED_EXEMPT)}"
         )
+    mine, theirs = has_loss_modules(config_dict), has_loss_modules(saved)
+    if mine != theirs:  # the strategy list is exempt, but it can decide the network
+        raise ValueError(
+            f"al.share_from={source!r}: its network {'has' if theirs else 'lacks'} the LL4AL "
+            f"loss modules and this one's {'has' if mine else 'lacks'} them "
+            "(model.loss_prediction false, and an ll4al strategy in one list only): its "
+            "checkpoints do not fit; set model.loss_prediction=True in both, or share nothing"
+        )
     return saved
+
+
+def has_loss_modules(config_dict: dict) -> bool:
+    """Whether the experiment of ``config_dict`` builds the network with the LL4AL loss
+    modules: ``model.loss_prediction``, or a strategy whose base is ``ll4al``
+    (``setup.build_setup``'s ``needs_loss_prediction``)."""
+    if (config_dict.get("model") or {}).get("loss_prediction"):
+        return True
+    al = config_dict.get("al") or {}
+    names = al.get("strategies") or ""
+    names = names.split(",") if isinstance(names, str) else list(names)
+    kwargs = (al.get("strategy") or {}).get("kwargs") or {}
+    return any(
+        (kwargs.get(n.strip()) or {}).get("base", n.strip()) == "ll4al" for n in names if n.strip()
+    )
 
 
 def _builds(spec: setup_lib.StrategySpec) -> tuple[str, Any]:
