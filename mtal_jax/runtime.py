@@ -143,6 +143,22 @@ def flag_error_message(error: BaseException) -> str:
     return text
 
 
+def _names_an_override(error: BaseException) -> bool:
+    """Whether ``error`` (raised before ``main``) names a key of a ``--config.*`` flag on
+    the command line; an error inside a config file's own code keeps its traceback (its file
+    and line)."""
+    arg: object = error
+    while isinstance(arg, BaseException) and arg.args:
+        arg = arg.args[0]
+    text = str(arg)
+    overrides = [
+        a.split("=")[0][len("--config.") :] for a in sys.argv[1:] if a.startswith("--config.")
+    ]
+    if isinstance(error, (KeyError, AttributeError)):
+        return any(f"'{part}'" in text for o in overrides for part in o.split("."))
+    return any(o in text for o in overrides) or "flag --config" in text
+
+
 def run_main(main) -> None:
     """``absl.app.run(main)``, except that ``-h``/``--help`` prints the usage and exits 0
     (absl exits 1 after help), an error in the command line itself (a ``--config`` file
@@ -161,17 +177,23 @@ def run_main(main) -> None:
 
     if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in sys.argv[1:]):
         app.usage(shorthelp="--helpfull" not in sys.argv, writeto_stdout=True, exitcode=0)
+    import threading
+
     from mtal_jax import workdir_lock
     from mtal_jax.data import catalog
     from mtal_jax.models import pretrained
 
-    previous = signal.getsignal(signal.SIGTERM)
-    if previous is signal.SIG_DFL:  # not one a parent chose
+    installed = (
+        threading.current_thread() is threading.main_thread()  # handlers: main thread only
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # not one a parent chose
+    )
+    if installed:
         signal.signal(signal.SIGTERM, _terminate)
     try:
         _run(main, app, workdir_lock, catalog, pretrained)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if installed:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _run(main, app, workdir_lock, catalog, pretrained) -> None:
@@ -194,7 +216,7 @@ def _run(main, app, workdir_lock, catalog, pretrained) -> None:
     except (OSError, ValueError, KeyError, AttributeError, TypeError) as e:
         # raised by absl parsing the command line, or the --config file's load failure,
         # which ml_collections raises again on the first read of the flag: the user's flags
-        if not started or "Failed loading config file" in str(e):
+        if "Failed loading config file" in str(e) or (not started and _names_an_override(e)):
             sys.exit(f"error: {flag_error_message(e)}")
         if not isinstance(e, (OSError, ValueError)) or not is_input_error(e):
             raise

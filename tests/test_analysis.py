@@ -429,11 +429,14 @@ def test_cli_fig5_compares_checkpoints(tmp_path, tiny_run):
     fig = np.asarray(PIL.Image.open(os.path.join(out_dir, "fig5_compare.png")))
     h, w = config.data.image_size
     strip, panel_w = overlays.label_width(labels), 4 * w + 3 * 4
-    block_h = 2 * h + cli.COMPARE_ROW_GAP
+    header = overlays.column_header(overlays.PANEL_TITLES, w, gap=4, left=strip)
+    head_h = header.shape[0]  # each image's block starts with the panels' titles
+    block_h = head_h + 2 * h + cli.COMPARE_ROW_GAP
     assert fig.shape == (2 * block_h + cli.COMPARE_IMAGE_GAP, strip + panel_w, 3)
     for top in (0, block_h + cli.COMPARE_IMAGE_GAP):  # each image: two rows of one checkpoint
-        first = fig[top : top + h]
-        second = fig[top + h + cli.COMPARE_ROW_GAP : top + block_h]
+        np.testing.assert_array_equal(fig[top : top + head_h], header)
+        first = fig[top + head_h : top + head_h + h]
+        second = fig[top + head_h + h + cli.COMPARE_ROW_GAP : top + block_h]
         np.testing.assert_array_equal(first[:, strip:], second[:, strip:])
         assert not np.array_equal(first[:, :strip], second[:, :strip])  # different labels
     one = np.asarray(PIL.Image.open(os.path.join(out_dir, "fig5_compare_2.png")))

@@ -168,6 +168,21 @@ def test_a_bad_config_flag_is_one_line(tmp_path, flags, message):
     assert "Traceback" not in result.stderr
 
 
+def test_an_error_inside_a_config_file_keeps_its_traceback(tmp_path):
+    config = tmp_path / "typo_config.py"
+    config.write_text(
+        "from configs import tiny\n\n\ndef get_config(arg=None):\n"
+        "    c = tiny.get_config(arg)\n    c.trian.steps = 3\n    return c\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "train.py", "--config", str(config), "--workdir", str(tmp_path / "r")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "typo_config.py" in result.stderr  # its file, line
+    assert "flag names no config field" not in result.stderr
+
+
 def test_input_errors_are_one_line_other_errors_keep_their_traceback(monkeypatch):
     """An error raised inside ``input_checks`` keeps its type, gets the note once and ends
     ``run_main`` with one line (exit status 1: ``sys.exit`` of a message); the same type raised

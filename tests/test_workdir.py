@@ -127,6 +127,9 @@ def test_invalid_config_writes_nothing_and_the_corrected_command_is_accepted(tmp
         ("loss", "seg", -1.0, "loss.seg must be >= 0"),
         ("data", "image_size", (60, 64), "two positive multiples of 32"),
         ("data", "image_size", 64, "two positive multiples of 32"),
+        ("data", "eval_split", "train", "the pool would be evaluated on itself"),
+        ("al", "num_cycles", 8, "would label 110 % of the pool"),
+        ("train", "steps", -5, "train.steps must be >= 0"),  # was read as "unset"
         ("train", "batch_size", 6, None),  # fine: the LL4AL check below uses an odd one
     ],
 )
@@ -144,16 +147,10 @@ def test_out_of_range_settings_are_refused_before_anything_is_written(
     with pytest.raises(ValueError, match=match) as info:
         experiment.run(config, str(workdir), progress=False)
     assert runtime.is_input_error(info.value)  # one line from train.py
-    assert not workdir.exists() or not (workdir / "config.json").exists()
+    assert not workdir.exists()  # refused before the lock and the dataset
 
 
-def test_negative_steps_and_a_file_as_workdir_are_refused(tmp_path):
-    config = _config(tmp_path / "tfds")
-    config.train.steps = -5  # was read as "unset"
-    with pytest.raises(ValueError, match="train.steps must be >= 0") as info:
-        experiment.run(config, str(tmp_path / "run"), progress=False)
-    assert runtime.is_input_error(info.value)
-    assert not (tmp_path / "run" / "config.json").exists()
+def test_a_file_as_workdir_is_refused(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(NotADirectoryError, match="is a file, not a folder") as info:
         experiment.run(_config(tmp_path / "tfds"), str(tmp_path / "file"), progress=False)

@@ -54,7 +54,6 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--data-root", help="dataset files (default config.data.root)")
         p.add_argument("--data-dir", help="prepared files (default config.data.data_dir)")
     args = parser.parse_args(argv)
-    runtime.setup()  # readable logs; TFDS's config dump and the OpenCV hint hidden
 
     data = load_config(args.config).data
     try:
@@ -90,4 +89,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    runtime.setup()  # readable logs; TFDS's config dump and the OpenCV hint hidden
     sys.exit(main())

@@ -459,7 +459,34 @@ def check_schedules(
     """Raises ``ValueError`` for train / eval / score settings the devices cannot run: those
     of ``loop.check_config``, an input size that is not two multiples of 32, an odd batch
     with the LL4AL loss modules (their ranking loss pairs the batch's images) and a score
-    batch that is not a multiple of the devices."""
+    batch that is not a multiple of the devices, a negative step count or number of passes,
+    an evaluation split that is the training split (the pool), and more cycles than the
+    pool holds (a cycle that would select nothing and train again)."""
+    t = config.train
+    for key in ("steps", "initial_steps", "full_steps", "cycle_epochs", "initial_epochs",
+                "reference_epochs"):  # fmt: skip
+        value = t.get(key, 0) or 0
+        if value < 0:  # before anything is locked or prepared (schedule.resolve says it too)
+            raise ValueError(f"train.{key} must be >= 0 (0: derived from the passes), got {value}")
+    if config.data.train_split == config.data.eval_split:
+        raise ValueError(
+            f"data.eval_split = data.train_split = {config.data.train_split!r}: the pool would "
+            "be evaluated on itself; give a held-out split"
+        )
+    a = config.al
+    last = float(a.initial_fraction) + (int(a.num_cycles) - 1) * float(a.budget_fraction)
+    if not 0 < float(a.initial_fraction) <= 1 or float(a.budget_fraction) <= 0:
+        raise ValueError(
+            f"al.initial_fraction must be in (0, 1] and al.budget_fraction > 0, got "
+            f"{a.initial_fraction} and {a.budget_fraction}"
+        )
+    if int(a.num_cycles) < 1 or last > 1 + 1e-9:
+        raise ValueError(
+            f"al.num_cycles={a.num_cycles} (cycle 0 included) with al.initial_fraction="
+            f"{a.initial_fraction} and al.budget_fraction={a.budget_fraction} would label "
+            f"{100 * last:.0f} % of the pool: a cycle past 100 % selects nothing and trains "
+            "again; lower num_cycles or the fractions"
+        )
     loop.check_config(train_config(config), mesh)
     size = config.data.image_size
     if (
