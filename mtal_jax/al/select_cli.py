@@ -116,7 +116,7 @@ def with_strategy_kwargs(
 ) -> ml_collections.ConfigDict:
     """A copy of ``config`` with ``overrides`` (None values skipped) added to the strategy's
     ``config.al.strategy.kwargs[strategy]`` (the flags ``--det_score_threshold``,
-    ``--cls_divergence`` and ``--weights`` of ``select.py``)."""
+    ``--cls_divergence``, ``--crop_window`` and ``--weights`` of ``select.py``)."""
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if not overrides:
         return config

@@ -77,13 +77,19 @@ def make_analysis_fn(
         scores = strategy.score(preds)
         kept = extras["box_valid"]
         h, w, num_seg = preds.seg_probs.shape[1:]
+        # the content only, as the scores read it (no BoxMask pixel in the letterbox padding)
+        content = (
+            jnp.ones((kept.shape[0], h, w), bool)
+            if preds.pixel_valid is None
+            else jnp.asarray(preds.pixel_valid, bool)
+        )
         gt = boxmask_accuracy.labels_on_grid(batch.seg_labels, (h, w))
         counts = []
         for tau in taus:
             masks = boxmask.box_masks_from_class_probs(
                 extras["box_class_probs"], extras["box_windows_grid"], extras["boxes_grid"],
                 tau=tau, out_hw=(h, w),
-            ) & kept[..., None, None]  # fmt: skip
+            ) & kept[..., None, None] & content[:, None]  # fmt: skip
             counts.append(
                 boxmask_accuracy.boxmask_iou_counts(
                     masks, extras["boxes_grid"], extras["box_classes"], kept, gt, num_seg

@@ -361,37 +361,27 @@ def markdown(comp: dict[str, Any]) -> str:
             f"| {name} | {trials} | {s['images']} | {_pct(s['rare_box_share'])} "
             f"| {_pct(s['rare_image_share'])} | {_pct(s['hard_share'])} |"
         )
-    vs = comp.get("against_random") or {}
-    if vs:
-        lines += [
-            "",
+    first_cycle = min(
+        (int(c) for v in comp["strategies"].values() for c in v["per_cycle"]), default=1
+    )
+    for key, intro in (
+        (
+            "against_random",
             (
-                "Against random in the same trial (the strategy's share minus random's over "
-                "the cycles both selected in, in percentage points; mean [95 % t interval over "
+                "Against random in the same trial (the strategy's share minus random's over the "
+                "cycles both selected in, in percentage points; mean [95 % t interval over "
                 "trials]):"
             ),
-            "",
-            "| strategy | trials | rare-class boxes | images with a rare class | hard scenes |",
-            "| --- | --- | --- | --- | --- |",
-        ]
-        for name, d in vs.items():
-            cells = [_pp(d[k]) if k in d else "n/a" for k in SHARES]
-            lines.append(f"| {name} | {len(d['per_trial'])} | " + " | ".join(cells) + " |")
-    first = comp.get("against_random_first") or {}
-    if first:
-        lines += [
-            "",
+        ),
+        (
+            "against_random_first",
             (
-                "The same in the first selection (cycle 1) only, before a strategy can run out "
-                "of what it prefers:"
+                f"The same in the first selection (cycle {first_cycle}) only, before a strategy "
+                "can run out of what it prefers:"
             ),
-            "",
-            "| strategy | trials | rare-class boxes | images with a rare class | hard scenes |",
-            "| --- | --- | --- | --- | --- |",
-        ]
-        for name, d in first.items():
-            cells = [_pp(d[k]) if k in d else "n/a" for k in SHARES]
-            lines.append(f"| {name} | {len(d['per_trial'])} | " + " | ".join(cells) + " |")
+        ),
+    ):
+        lines += _paired_table(comp.get(key) or {}, intro)
     taken = {k: v["taken"] for k, v in comp["strategies"].items() if v.get("taken")}
     if taken:
         lines += [
@@ -427,6 +417,23 @@ def markdown(comp: dict[str, Any]) -> str:
             cells = [_pct(per[c][key]) if c in per else _DASH for c in cycles]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _paired_table(pairs: dict[str, Any], intro: str) -> list[str]:
+    """Markdown lines of one paired table (``against`` per strategy), or [] without one."""
+    if not pairs:
+        return []
+    lines = [
+        "",
+        intro,
+        "",
+        "| strategy | trials | rare-class boxes | images with a rare class | hard scenes |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, d in pairs.items():
+        cells = [_pp(d[k]) if k in d else "n/a" for k in SHARES]
+        lines.append(f"| {name} | {len(d['per_trial'])} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def write(comp: dict[str, Any], out_dir: str) -> list[str]:

@@ -11,8 +11,8 @@ Both formats write, into a new (or empty) ``DIR``:
   README.md                                    what the folder holds and how to import it
 
 and then ``tasks.json`` + ``labeling_config.xml`` (label-studio, ``export.label_studio``)
-or ``annotations/instances_default.json`` + ``cvat_labels.json`` (coco, ``export.coco``). The folder is written
-under a temporary name and renamed when complete.
+or ``annotations/instances_default.json`` + ``cvat_labels.json`` (coco, ``export.coco``).
+The folder is written under a temporary name and renamed when complete.
 """
 
 from __future__ import annotations

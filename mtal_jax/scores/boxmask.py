@@ -2,9 +2,11 @@
 
 The whole BoxMask scoring runs inside the jitted predict function:
 
-1. ``make_box_mask_extra`` (a ``strategy_types.ExtraFn``): crop windows = detected boxes grown by
-   a context margin and clipped to the image; the valid detections of the whole batch are
-   *packed* (valid first, highest detection score first) and cut out in one gather
+1. ``make_box_mask_extra`` (a ``strategy_types.ExtraFn``): crop windows = detected boxes
+   grown by a context margin and clipped to the image (``crop_window="box"``, the paper's),
+   or squares of at least S input pixels around them (``"native"``, ``crop_windows``); the
+   valid detections of the whole batch are *packed* (valid first, highest detection score
+   first) and cut out in one gather
    (``ops.crops.crop_and_resize``); the network's segmentation path runs on the packed
    crops only; the probability of each box's class is resampled onto the output grid
    and thresholded at ``tau`` inside the box -> ``extras["box_masks"]``.
@@ -366,7 +368,8 @@ def make_score_fn(
 
     Returns:
       ``score_fn(preds) -> dict`` of [B] arrays: ``score`` (higher = more inconsistent,
-      -inf for padded examples; only content pixels count, ``preds.pixel_valid``), ``s_seg``, ``s_loc_max``, ``s_cls_max``, ``s_box_max`` (max over valid boxes, 0 with
+      -inf for padded examples; only content pixels count, ``preds.pixel_valid``),
+      ``s_seg``, ``s_loc_max``, ``s_cls_max``, ``s_box_max`` (max over valid boxes, 0 with
       none), ``s_loc_best`` and ``s_cls_best`` (S_loc and S_cls of the box that attains
       ``s_box_max``, 0 with none: ``score = w_seg s_seg + w_loc s_loc_best + w_cls
       s_cls_best``), ``num_boxes`` and ``boxes_dropped``. Needs the extras of
