@@ -290,6 +290,34 @@ def test_native_crop_windows_are_squares_of_at_least_the_crop_size_inside_the_im
     assert len(strategies.ours(crop_window="native").extras) == 1
 
 
+@pytest.mark.parametrize("crop_window", ["box", "native"])
+@pytest.mark.parametrize("margin", [0.1, 0.5])
+@pytest.mark.parametrize(
+    "y1, x1, y2, x2", [(32, 40, 64, 88), (36, 44, 68, 92), (8, 4, 120, 60), (96, 0, 128, 32)]
+)  # the last two: windows clipped at the image's edges
+def test_a_box_on_its_object_gives_the_object_cells(y1, x1, y2, x2, margin, crop_window):
+    """Geometry, independent of ``tests/score_reference``: a green object whose box is
+    exactly its extent (multiples of the grid's 4 pixels) gets a BoxMask of exactly the
+    object's grid cells, whatever the margin, the window's clipping or its mode."""
+    height = width = 128
+    images = np.zeros((1, height, width, 3), np.uint8)
+    images[0, y1:y2, x1:x2, 1] = 255  # class 1 (car) for the stand-in network
+    det = structs.Detections(
+        boxes=np.array([[[x1, y1, x2, y2]]], np.float32),
+        det_probs=np.array([[[1.0, 0.0]]], np.float32), scores=np.ones((1, 1), np.float32),
+        labels=np.zeros((1, 1), np.int32), valid=np.ones((1, 1), bool),
+    )  # fmt: skip
+    seg = jax.nn.softmax(stand_in_segment_fn(images), -1)
+    preds = structs.Predictions(
+        detections=det, seg_probs=seg, embedding=np.zeros((1, 1)), valid=np.ones(1, bool)
+    )
+    extra = boxmask.make_box_mask_extra(context_margin=margin, crop_window=crop_window)
+    mask = np.asarray(extra(_ctx(), images, preds)["box_masks"][0, 0])
+    want = np.zeros((height // 4, width // 4), bool)
+    want[y1 // 4 : y2 // 4, x1 // 4 : x2 // 4] = True
+    np.testing.assert_array_equal(mask, want)
+
+
 def test_ours_is_a_strategy():
     strategy = strategies.ours(
         strategy_types.CycleContext(cycle=3, labeled_class_hist=[1.0]), weights=(1, 0, 1), tau=0.5
