@@ -1974,6 +1974,26 @@ def build(
                 missing.append(cmd)
             elif run_status(records, config):
                 running.append(f"{cmd} (in progress)")
+    for preset, variant_runs in (("balanced", balanced_runs), ("native", native_runs)):
+        for n, r in (variant_runs or {}).items():  # beyond the paper, after the main ones
+            if not r or n not in DATASETS:
+                continue
+            records, config, _ = load_run(r)
+            main_run = runs.get(n, ("",))[0]
+            source = ((config or {}).get("al") or {}).get("share_from", "") or _shown(main_run)
+            shared = f" --config.al.share_from={source}" if source else ""
+            cmd = (
+                f"`python train.py --config {DATASETS[n][1]}:{preset} --workdir {_shown(r)}"
+                f"{shared}` (beyond the paper)"
+            )
+            if records and run_status(records, config):
+                running.append(f"{cmd} (in progress)")
+            elif records:
+                continue  # finished
+            elif os.path.exists(os.path.join(r, "config.json")):
+                running.append(f"{cmd} (started; no cycle finished yet)")
+            else:
+                missing.append(cmd)
     for n, par in (gpu_parallel_runs or {}).items():
         parts = (_read(os.path.join(par, "parallel.json")) or {}).get("parts", {}) if par else {}
         done = sum(bool(p.get("complete")) for p in parts.values())
