@@ -101,6 +101,8 @@ class Predictions:
       loss_pred: [B, 2] LL4AL predicted losses, or None.
       pixel_valid: [B, h, w] bool, False for cells of the stride-4 map that lie in the
         bottom/right padding (``train.step.content_mask``), or None (every cell is content).
+      content_hw: [B, 2] int32 (height, width) of the image content in input pixels before
+        the padding (``Batch.content_hw``), or None (the whole input is content).
       extras: outputs of the strategy's extra functions (``Strategy.extras``), keyed by
         the names those functions choose (e.g. ``"seg_probs_flip"``, ``"box_masks"``).
     """
@@ -112,3 +114,4 @@ class Predictions:
     loss_pred: Array | None = None
     pixel_valid: Array | None = None
     extras: dict[str, Any] = flax.struct.field(default_factory=dict)
+    content_hw: Array | None = None

@@ -318,6 +318,30 @@ def test_a_box_on_its_object_gives_the_object_cells(y1, x1, y2, x2, margin, crop
     np.testing.assert_array_equal(mask, want)
 
 
+@pytest.mark.parametrize("crop_window", ["box", "native"])
+def test_crop_windows_stay_inside_the_image_content(crop_window):
+    # a 64 x 64 input whose last 16 rows are letterbox padding (content 48 x 64): a box at
+    # the content's bottom edge gets a window that stops there, not in the black rows
+    images = np.zeros((1, 64, 64, 3), np.uint8)
+    det = structs.Detections(
+        boxes=np.array([[[8.0, 30.0, 40.0, 48.0]]], np.float32),
+        det_probs=np.array([[[1.0, 0.0]]], np.float32), scores=np.ones((1, 1), np.float32),
+        labels=np.zeros((1, 1), np.int32), valid=np.ones((1, 1), bool),
+    )  # fmt: skip
+    preds = structs.Predictions(
+        detections=det, seg_probs=jnp.full((1, 16, 16, C_SEG), 1.0 / C_SEG),
+        embedding=np.zeros((1, 1)), valid=np.ones(1, bool),
+        content_hw=np.array([[48, 64]], np.int32),
+    )  # fmt: skip
+    extra = boxmask.make_box_mask_extra(crop_size=32, crop_window=crop_window)
+    windows = np.asarray(extra(_ctx(), images, preds)["box_windows_grid"][0, 0]) * 4  # pixels
+    assert windows[3] <= 48 + 1e-4 and windows[1] >= 0  # inside the content's rows
+    if crop_window == "native":
+        assert windows[3] - windows[1] == pytest.approx(38.4)  # the grown width: a square, moved up
+    no_content = extra(_ctx(), images, preds.replace(content_hw=None))["box_windows_grid"]
+    assert float(no_content[0, 0, 3]) * 4 > 48  # without it the window reaches the padding
+
+
 def test_ours_is_a_strategy():
     strategy = strategies.ours(
         strategy_types.CycleContext(cycle=3, labeled_class_hist=[1.0]), weights=(1, 0, 1), tau=0.5

@@ -88,7 +88,7 @@ def crop_windows(
     Returns:
       [..., 4] float32 windows.
     """
-    height, width = image_hw
+    height, width = image_hw  # scalars, or arrays broadcasting against boxes_xyxy[..., 0]
     grown = box_ops.enlarge_boxes(boxes_xyxy, context_margin)
     if mode == "native":
         x1, y1, x2, y2 = jnp.moveaxis(grown, -1, 0)
@@ -98,7 +98,11 @@ def crop_windows(
         grown = jnp.stack([left, top, left + side, top + side], axis=-1)
     elif mode != "box":
         raise ValueError(f"crop window mode must be one of {CROP_WINDOWS}, got {mode!r}")
-    return box_ops.clip_boxes(grown, height, width)
+    x1, y1, x2, y2 = jnp.moveaxis(grown, -1, 0)
+    return jnp.stack(
+        [jnp.clip(x1, 0.0, width), jnp.clip(y1, 0.0, height), jnp.clip(x2, 0.0, width),
+         jnp.clip(y2, 0.0, height)], axis=-1,
+    ).astype(jnp.float32)  # fmt: skip
 
 
 def box_masks_from_class_probs(
@@ -305,8 +309,14 @@ def make_box_mask_extra(
         h, w = preds.seg_probs.shape[1:3]
         k = det.valid.shape[1]
         valid = det.valid & (det.scores >= det_score_threshold)
+        # windows inside the image content: the letterbox padding is black, never the scene
+        content = (
+            (jnp.float32(height), jnp.float32(width))
+            if preds.content_hw is None
+            else tuple(jnp.asarray(preds.content_hw, jnp.float32)[:, i : i + 1] for i in (0, 1))
+        )
         windows = crop_windows(
-            det.boxes, context_margin=context_margin, image_hw=(height, width),
+            det.boxes, context_margin=context_margin, image_hw=content,
             mode=crop_window, min_side=float(crop_size),
         )  # fmt: skip
         classes = consistency.box_seg_classes(det.det_probs, ctx.det_to_seg)

@@ -212,6 +212,7 @@ def strategy_predictions(
         valid=valid,
         loss_pred=outputs.loss_pred,
         pixel_valid=pixel_valid,
+        content_hw=None if content_hw is None else jnp.asarray(content_hw, jnp.int32),
     )
     extras = {}
     for extra in strategy.extras:
