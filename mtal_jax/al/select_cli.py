@@ -154,9 +154,9 @@ def run(
 
     ``fmt`` "label-studio" or "coco" writes the folder ``output`` with pre-annotations and
     disagreement maps (``export.directory``; ``image_url_prefix`` for Label Studio).
-    ``det_score_threshold``, ``cls_divergence``, ``crop_window`` and ``weights`` ((w_loc, w_cls, w_seg);
-    None: the config's, else the strategy's defaults) override the strategy's kwargs
-    (``ours``). For ``ours`` the score diagnostics
+    ``det_score_threshold``, ``cls_divergence``, ``crop_window`` and ``weights`` ((w_loc,
+    w_cls, w_seg); None: the config's, else the strategy's defaults) override the
+    strategy's kwargs (``ours``). For ``ours`` the score diagnostics
     of ``al.diagnostics`` are logged (warnings) and stored under ``"diagnostics"`` in the
     JSON output.
     """

@@ -79,7 +79,9 @@ def crop_windows(
     Args:
       boxes_xyxy: [..., 4] float boxes.
       context_margin: fraction of the box size added on each side.
-      image_hw: (H, W) of the image in the boxes' units.
+      image_hw: (H, W) of the image, or of its content before the letterbox padding, in
+        the boxes' units: numbers, or arrays broadcasting against ``boxes_xyxy[..., 0]``
+        (one size per image).
       mode: ``"box"``: the box grown by ``context_margin`` per side, clipped to the image;
         ``"native"``: the square of side max(grown width, grown height, ``min_side``) on the
         box's centre, moved inside the image where it fits, then clipped (``CROP_WINDOWS``).
