@@ -126,14 +126,20 @@ def _terminate(signum, frame) -> None:
     raise Terminated
 
 
+def _innermost(error: BaseException) -> str:
+    """The text of the innermost first argument: ``AttributeError(KeyError("'x' ..."))``
+    (how ml_collections reports an unknown field) gives ``'x' ...``."""
+    arg: object = error
+    while isinstance(arg, BaseException) and arg.args:
+        arg = arg.args[0]
+    return str(arg)
+
+
 def flag_error_message(error: BaseException) -> str:
     """One line for an error raised while absl parsed the command line (a ``--config``
     file that cannot be loaded, a ``--config.*`` override naming no key): the innermost
     message, with the OS error's line alone when there is one."""
-    arg: object = error
-    while isinstance(arg, BaseException) and arg.args:  # AttributeError(KeyError("'x'..."))
-        arg = arg.args[0]
-    lines = [line.strip() for line in str(arg).splitlines() if line.strip()]
+    lines = [line.strip() for line in _innermost(error).splitlines() if line.strip()]
     os_lines = [line for line in lines if "[Errno" in line]
     if os_lines:
         return f"--config: {os_lines[-1]}"
@@ -147,10 +153,7 @@ def _names_an_override(error: BaseException) -> bool:
     """Whether ``error`` (raised before ``main``) names a key of a ``--config.*`` flag on
     the command line; an error inside a config file's own code keeps its traceback (its file
     and line)."""
-    arg: object = error
-    while isinstance(arg, BaseException) and arg.args:
-        arg = arg.args[0]
-    text = str(arg)
+    text = _innermost(error)
     overrides = [
         a.split("=")[0][len("--config.") :] for a in sys.argv[1:] if a.startswith("--config.")
     ]

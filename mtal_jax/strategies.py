@@ -426,8 +426,6 @@ def ours(
         raise ValueError(
             f"strategy 'ours': det_score_threshold must be in [0, 1], got {det_score_threshold}"
         )
-    if not 0.0 < float(eps) < 1.0:  # eps <= 0: 0 log 0 = NaN, and every score NaN
-        raise ValueError(f"strategy 'ours': eps must be in (0, 1), got {eps}")
     weights = _check_weights(weights)
     extra = boxmask.make_box_mask_extra(
         crop_size=crop_size,

@@ -91,13 +91,11 @@ def resolve(
       ValueError: a kind of run with neither steps nor passes, or a negative one (0 means
         "derive"; a negative value is a mistake, not "unset"), naming the config keys.
     """
-    for key, value in (
-        ("train.steps", steps), ("train.initial_steps", initial_steps),
-        ("train.full_steps", full_steps), ("train.cycle_epochs", cycle_epochs),
-        ("train.initial_epochs", initial_epochs), ("train.reference_epochs", reference_epochs),
-    ):  # fmt: skip
-        if value and value < 0:
-            raise ValueError(f"{key} must be >= 0 (0: derived from the passes), got {value}")
+    check_nonnegative({
+        "steps": steps, "initial_steps": initial_steps, "full_steps": full_steps,
+        "cycle_epochs": cycle_epochs, "initial_epochs": initial_epochs,
+        "reference_epochs": reference_epochs,
+    })  # fmt: skip
 
     def one(explicit: int, passes: float, keys: str) -> int:
         if explicit and explicit > 0:
@@ -113,6 +111,25 @@ def resolve(
         initial = cycle
     reference = one(full_steps, reference_epochs, "train.reference_epochs or train.full_steps")
     return Schedule(cycle_steps=cycle, initial_steps=initial, reference_steps=reference)
+
+
+SCHEDULE_KEYS = (
+    "steps",
+    "initial_steps",
+    "full_steps",
+    "cycle_epochs",
+    "initial_epochs",
+    "reference_epochs",
+)
+"""The ``train`` keys of a schedule: explicit steps and passes (0 = derive / unset)."""
+
+
+def check_nonnegative(values: dict) -> None:
+    """Raises ``ValueError`` naming ``train.<key>`` for a negative one of ``values``
+    (``SCHEDULE_KEYS`` -> number): 0 means "derive", a negative value is a mistake."""
+    for key, value in values.items():
+        if value and value < 0:
+            raise ValueError(f"train.{key} must be >= 0 (0: derived from the passes), got {value}")
 
 
 def from_config(train_config, pool_size: int) -> Schedule:

@@ -388,6 +388,8 @@ def make_score_fn(
       ``make_box_mask_extra``.
     """
 
+    consistency.check_eps(eps)  # when the strategy is built, not at its first score
+
     def score_fn(preds: structs.Predictions) -> dict[str, jax.Array]:
         valid = preds.extras["box_valid"]
         out = consistency.consistency_scores(

@@ -358,6 +358,13 @@ def _image_scores(
     )
 
 
+def check_eps(eps: float) -> None:
+    """Raises ``ValueError`` for an ``eps`` outside (0, 1): with eps <= 0, 0 log 0 is NaN and
+    every score NaN (selection then falls back to pool order)."""
+    if not 0.0 < float(eps) < 1.0:
+        raise ValueError(f"eps must be in (0, 1), got {eps}")
+
+
 def consistency_scores(
     seg_probs: ArrayLike,
     box_masks: ArrayLike,
@@ -396,8 +403,7 @@ def consistency_scores(
     """
     if cls_divergence not in CLS_DIVERGENCES:
         raise ValueError(f"cls_divergence must be one of {CLS_DIVERGENCES}, got {cls_divergence!r}")
-    if not 0.0 < float(eps) < 1.0:  # eps <= 0 gives 0 log 0 = NaN, every score NaN
-        raise ValueError(f"eps must be in (0, 1), got {eps}")
+    check_eps(eps)
     seg_probs = jnp.asarray(seg_probs, jnp.float32)
     box_masks = jnp.asarray(box_masks, bool)
     det_probs = jnp.asarray(det_probs, jnp.float32)

@@ -462,12 +462,10 @@ def check_schedules(
     batch that is not a multiple of the devices, a negative step count or number of passes,
     an evaluation split that is the training split (the pool), and more cycles than the
     pool holds (a cycle that would select nothing and train again)."""
-    t = config.train
-    for key in ("steps", "initial_steps", "full_steps", "cycle_epochs", "initial_epochs",
-                "reference_epochs"):  # fmt: skip
-        value = t.get(key, 0) or 0
-        if value < 0:  # before anything is locked or prepared (schedule.resolve says it too)
-            raise ValueError(f"train.{key} must be >= 0 (0: derived from the passes), got {value}")
+    # before anything is locked or prepared (schedule.resolve checks the same later)
+    schedule_lib.check_nonnegative(
+        {k: config.train.get(k, 0) or 0 for k in schedule_lib.SCHEDULE_KEYS}
+    )
     if config.data.train_split == config.data.eval_split:
         raise ValueError(
             f"data.eval_split = data.train_split = {config.data.train_split!r}: the pool would "
