@@ -3,8 +3,8 @@
 ``detection_map`` reproduces ``COCOeval(iouType="bbox")`` with the default parameters
 restricted to what the paper reports: AP averaged over IoU thresholds 0.50:0.05:0.95
 (``stats[0]``) and AP at IoU 0.50 (``stats[1]``), 101-point interpolated precision, area
-range "all", at most 100 detections per image and class, no crowd boxes. The COCOeval
-details it keeps, so that the numbers agree to floating-point rounding:
+range "all", at most 100 detections per image and class. The COCOeval details it keeps,
+so that the numbers agree to floating-point rounding:
 
 - boxes are converted to ``xywh`` and IoU is computed as in ``maskApi.c`` (``bbIou``:
   ``min(x + w) - max(x)``, no ``+1``, zero when the overlap is not positive);
@@ -15,7 +15,12 @@ details it keeps, so that the numbers agree to floating-point rounding:
 - per class, the detections of all images are concatenated in image order and stably
   sorted by descending score; precision is made monotone from the right and read at
   the 101 recall thresholds with ``searchsorted(side="left")`` (0 beyond the last recall);
-- classes without ground truth are left out of the mean.
+- crowd regions (``iscrowd`` 1 annotations, given as ``crowd_boxes``): a detection that
+  matches no ordinary ground truth but overlaps a crowd region of its class by
+  ``intersection / detection area >= t`` (``bbIou`` with ``iscrowd``) is ignored, neither
+  true nor false positive; a crowd region absorbs any number of detections and is never a
+  ground truth to find;
+- classes without (non-crowd) ground truth are left out of the mean.
 
 Host-side only (NumPy): it runs once per AL cycle on the whole evaluation split. The
 only Python loops are over matching ranks (at most 100 per size bucket), classes and IoU
@@ -54,7 +59,9 @@ def detection_map(
         y2 >= y1), ``scores`` [N] float (higher = more confident) and ``labels`` [N] int
         in [0, num_classes). N may differ per image and be 0.
       ground_truths: one dict per image (same order and length as ``predictions``) with
-        ``boxes`` [M, 4] xyxy in pixels and ``labels`` [M] int in [0, num_classes).
+        ``boxes`` [M, 4] xyxy in pixels and ``labels`` [M] int in [0, num_classes), and
+        optionally the image's crowd regions ``crowd_boxes`` [K, 4] xyxy and
+        ``crowd_labels`` [K] int (COCO ``iscrowd`` 1: detections inside are ignored).
       num_classes: C, the number of detection classes.
 
     Returns:
@@ -73,7 +80,16 @@ def detection_map(
     num_images = len(ground_truths)
     det_image, det_boxes, det_labels, det_scores = _flatten(predictions, "predictions", True)
     gt_image, gt_boxes, gt_labels, _ = _flatten(ground_truths, "ground_truths", False)
-    for name, labels in (("predictions", det_labels), ("ground_truths", gt_labels)):
+    crowds = [
+        {"boxes": g.get("crowd_boxes", ()), "labels": g.get("crowd_labels", ())}
+        for g in ground_truths
+    ]
+    crowd_image, crowd_boxes, crowd_labels, _ = _flatten(crowds, "ground_truths crowd", False)
+    for name, labels in (
+        ("predictions", det_labels),
+        ("ground_truths", gt_labels),
+        ("ground_truths crowd", crowd_labels),
+    ):
         if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
             raise ValueError(f"{name} has labels outside [0, {num_classes})")
 
@@ -92,8 +108,12 @@ def detection_map(
     gt_xywh = _to_xywh(gt_boxes[gt_order])
 
     matched = _match(det_key, det_rank, det_xywh, gt_key, gt_rank, gt_xywh)  # [n_det, T]
+    crowd_key = crowd_labels * num_images + crowd_image
+    crowd_overlap = _crowd_overlap(det_key, det_xywh, crowd_key, _to_xywh(crowd_boxes))
+    thresholds = np.minimum(IOU_THRESHOLDS, 1 - 1e-10)
+    ignored = ~matched & (crowd_overlap[:, None] >= thresholds[None, :])  # [n_det, T]
     num_gt = np.bincount(gt_labels, minlength=num_classes)  # [C]
-    precision = _precision(matched, det_labels, det_scores, num_gt)  # [T, R, C]
+    precision = _precision(matched, ignored, det_labels, det_scores, num_gt)  # [T, R, C]
 
     per_class_ap = precision.mean(axis=(0, 1))  # [C], NaN where no ground truth
     per_class_ap50 = precision[0].mean(axis=0)  # [C]
@@ -158,16 +178,62 @@ def _rank_in_group(sorted_keys: np.ndarray) -> np.ndarray:
     return np.arange(n) - start
 
 
+def _overlap_wh(d: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Overlap width and height of xywh boxes as ``bbIou`` (broadcast [..., 4] x [..., 4]
+    -> two [...] arrays; not positive where the boxes do not overlap)."""
+    w = np.minimum(d[..., 2] + d[..., 0], g[..., 2] + g[..., 0]) - np.maximum(d[..., 0], g[..., 0])
+    h = np.minimum(d[..., 3] + d[..., 1], g[..., 3] + g[..., 1]) - np.maximum(d[..., 1], g[..., 1])
+    return w, h
+
+
 def _iou_xywh(dets: np.ndarray, gts: np.ndarray) -> np.ndarray:
     """IoU as pycocotools ``bbIou`` (non-crowd): [..., D, 4] x [..., G, 4] -> [..., D, G]."""
     d = dets[..., :, None, :]  # [..., D, 1, 4]
     g = gts[..., None, :, :]  # [..., 1, G, 4]
-    w = np.minimum(d[..., 2] + d[..., 0], g[..., 2] + g[..., 0]) - np.maximum(d[..., 0], g[..., 0])
-    h = np.minimum(d[..., 3] + d[..., 1], g[..., 3] + g[..., 1]) - np.maximum(d[..., 1], g[..., 1])
+    w, h = _overlap_wh(d, g)
     inter = w * h
     union = d[..., 2] * d[..., 3] + g[..., 2] * g[..., 3] - inter
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where((w > 0) & (h > 0), inter / union, 0.0)
+
+
+def _crowd_overlap(
+    det_key: np.ndarray, det_xywh: np.ndarray, crowd_key: np.ndarray, crowd_xywh: np.ndarray
+) -> np.ndarray:
+    """Largest crowd overlap of each detection (pycocotools ``bbIou`` with ``iscrowd``).
+
+    Args:
+      det_key: [n_det] group key (class * num_images + image) of each detection.
+      det_xywh: [n_det, 4] float64 detection boxes.
+      crowd_key: [n_crowd] group key of each crowd region.
+      crowd_xywh: [n_crowd, 4] float64 crowd boxes.
+
+    Returns:
+      [n_det] float64: max over the crowd regions of the detection's group of
+      intersection / detection area (0 without overlap, -1 when the group has none).
+    """
+    overlap = np.full(len(det_key), -1.0)
+    if not len(crowd_key) or not len(det_key):
+        return overlap
+    order = np.argsort(crowd_key, kind="stable")
+    crowd_key, crowd_xywh = crowd_key[order], crowd_xywh[order]
+    start = np.searchsorted(crowd_key, det_key, side="left")  # [n_det]
+    count = np.searchsorted(crowd_key, det_key, side="right") - start
+    width = int(count.max())
+    if not width:
+        return overlap
+    step = max(1, _BLOCK_ELEMENTS // width)
+    for lo in range(0, len(det_key), step):
+        sl = slice(lo, lo + step)
+        slot = start[sl, None] + np.arange(width)  # [n, K]
+        real = np.arange(width) < count[sl, None]
+        g = crowd_xywh[np.minimum(slot, len(crowd_key) - 1)]  # [n, K, 4]
+        d = det_xywh[sl, None, :]  # [n, 1, 4]
+        w, h = _overlap_wh(d, g)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where((w > 0) & (h > 0), w * h / (d[..., 2] * d[..., 3]), 0.0)
+        overlap[sl] = np.where(real, ratio, -1.0).max(axis=1)
+    return overlap
 
 
 def _match(
@@ -260,12 +326,18 @@ def _greedy_match(ious: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 
 
 def _precision(
-    matched: np.ndarray, labels: np.ndarray, scores: np.ndarray, num_gt: np.ndarray
+    matched: np.ndarray,
+    ignored: np.ndarray,
+    labels: np.ndarray,
+    scores: np.ndarray,
+    num_gt: np.ndarray,
 ) -> np.ndarray:
     """Interpolated precision at the COCO recall thresholds (COCOeval ``accumulate``).
 
     Args:
       matched: [n_det, T] bool, detections in (class, image, rank) order.
+      ignored: [n_det, T] bool, detections neither true nor false positive (inside a
+        crowd region); they keep their place in the score order, as in COCOeval.
       labels: [n_det] int64 class of each detection.
       scores: [n_det] float64 score of each detection.
       num_gt: [C] number of ground-truth boxes per class.
@@ -277,16 +349,17 @@ def _precision(
     precision = np.full((num_thresholds, num_recalls, len(num_gt)), np.nan)
     # Stable: ties keep image order then rank order, as COCOeval's concatenation does.
     order = np.lexsort((-scores, labels))
-    matched, labels = matched[order], labels[order]
+    matched, ignored, labels = matched[order], ignored[order], labels[order]
     bounds = np.searchsorted(labels, np.arange(len(num_gt) + 1))
     for c in np.flatnonzero(num_gt):
         tps = matched[bounds[c] : bounds[c + 1]].T  # [T, nd]
+        fps = ~tps & ~ignored[bounds[c] : bounds[c + 1]].T
         num_dets = tps.shape[1]
         precision[:, :, c] = 0.0
         if not num_dets:
             continue
         tp = np.cumsum(tps, axis=1).astype(float)
-        fp = np.cumsum(~tps, axis=1).astype(float)
+        fp = np.cumsum(fps, axis=1).astype(float)
         recall = tp / num_gt[c]
         prec = tp / (fp + tp + np.spacing(1))
         prec = np.maximum.accumulate(prec[:, ::-1], axis=1)[:, ::-1]  # monotone from the right

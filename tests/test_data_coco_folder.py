@@ -1,11 +1,15 @@
 """Generic COCO-style folder builder: real pixels round-trip, polygons, class options, bad input."""
 
+import contextlib
+import io
 import json
 
 import numpy as np
 import PIL.Image
 import pytest
+from pycocotools import coco, cocoeval
 
+from mtal_jax import sharding, structs
 from mtal_jax.data import (
     coco_folder,
     errors,
@@ -13,8 +17,11 @@ from mtal_jax.data import (
     files,
     openlabel,
     openlabel_format,
+    pipeline,
     rasterize,
+    summary,
 )
+from mtal_jax.train import evaluate
 from tests import fixtures_vistas as fm
 from tests import mask_formats
 
@@ -172,10 +179,18 @@ def test_tiny_folder_painted_semantics_crowd_and_category_subset(tmp_path):
         "seg_classes": ["car", "sign", "background"],
         "det_to_seg": [0],
     }
-    example = fm.decode(builder.as_data_source("train")[0])
+    raw = builder.as_data_source("train")[0]
+    example = fm.decode(raw)
     np.testing.assert_array_equal(
         example["boxes"], [[2, 3, 10, 9]]
-    )  # sign: not detected; crowd: no box
+    )  # sign: not detected; crowd: no box but a crowd region
+    np.testing.assert_array_equal(raw["crowd_boxes"], [[22, 12, 28, 18]])
+    np.testing.assert_array_equal(raw["crowd_labels"], [0])
+    assert summary.summarize(builder)["splits"]["train"] == {
+        "images": 2,
+        "boxes_per_class": {"car": 2},
+        "crowd_regions_per_class": {"car": 2},
+    }
     seg = example["segmentation"]
     # Crowd pixels keep their class; a mask-less box would be ignored.
     assert seg[5, 5] == 0 and seg[4, 17] == 1 and seg[15, 25] == 0 and seg[0, 0] == 2
@@ -210,6 +225,12 @@ BAD_INPUTS = {
         lambda r: _edit(r, lambda d: d["annotations"][0].update(bbox=[40, 3, 8, 6])),
         errors.BOX_OUTSIDE_IMAGE,
         r"instances_train.json \[record image 0 annotation 10\]",
+        "objects",
+    ),
+    "crowd without bbox": (
+        lambda r: _edit(r, lambda d: d["annotations"][2].pop("bbox")),
+        errors.MALFORMED_RECORD,
+        r"instances_train.json \[record image 0 annotation 30\]: missing field 'bbox'",
         "objects",
     ),
     "semantic size": (
@@ -312,3 +333,63 @@ def test_no_detection_class_is_refused_before_anything_is_written(tmp_path):
     _edit(named, lambda d: d["categories"][0].update(name="background"))
     with pytest.raises(errors.DatasetError, match="a category is named 'background'"):
         coco_folder.prepare(str(tmp_path / "tfds3"), str(named))
+
+
+def test_map_of_a_folder_with_crowd_regions_equals_cocoeval_on_its_json(tmp_path):
+    """The whole path (prepare, pipeline, evaluation) against pycocotools on the user's own
+    JSON: a confident detection inside a crowd region is ignored, not a false positive."""
+    root = _write_tiny(tmp_path / "coco", semantic=False)
+    builder = coco_folder.prepare(str(tmp_path / "tfds"), str(root), det_categories=["car"])
+    source = builder.as_data_source("train")
+    spec = pipeline.Spec(image_hw=(32, 64), max_boxes=4, num_det_classes=1, num_seg_classes=3)
+    scale = 32 / H  # the pipeline resizes 30x20 to 48x32
+    by_image = {  # original pixels xyxy, score
+        "im0.jpg": [([23, 13, 27, 17], 0.9), ([2, 3, 10, 9], 0.6)],  # in the crowd, on the car
+        "im1.jpg": [([0, 12, 6, 18], 0.95), ([2, 3, 10, 9], 0.5)],  # a false positive, the car
+    }
+    ids = [fm.decode(source[i])["image_id"] for i in range(2)]
+
+    def eval_fn(variables, batch):
+        boxes = np.zeros((2, 4, 4), np.float32)
+        scores = np.zeros((2, 4), np.float32)
+        valid = np.zeros((2, 4), bool)
+        for row, image_id in enumerate(ids):
+            for k, (box, score) in enumerate(by_image[image_id]):
+                boxes[row, k], scores[row, k], valid[row, k] = np.multiply(box, scale), score, True
+        return {
+            "confusion": np.zeros((3, 3), np.int64),
+            "detections": structs.Detections(
+                boxes=boxes, det_probs=scores[..., None], scores=scores,
+                labels=np.zeros((2, 4), np.int32), valid=valid,
+            ),
+            "losses": np.zeros((2, 2), np.float32),
+        }  # fmt: skip
+
+    result = evaluate.evaluate(
+        eval_fn, {}, source, [0, 1], spec, batch_size=2, mesh=sharding.create_mesh(2),
+        progress=False,
+    )  # fmt: skip
+    document = json.loads((root / "annotations" / "instances_train.json").read_text())
+    document["categories"] = [c for c in document["categories"] if c["name"] == "car"]
+    document["annotations"] = [a for a in document["annotations"] if a["category_id"] == 3]
+    for a in document["annotations"]:
+        a["area"] = a["bbox"][2] * a["bbox"][3]
+    file_to_id = {im["file_name"]: im["id"] for im in document["images"]}
+    detections = [
+        {"image_id": file_to_id[name], "category_id": 3, "score": score,
+         "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]]}
+        for name, dets in by_image.items() for box, score in dets
+    ]  # fmt: skip
+    with contextlib.redirect_stdout(io.StringIO()):
+        api = coco.COCO()
+        api.dataset = document
+        api.createIndex()
+        evaluator = cocoeval.COCOeval(api, api.loadRes(detections), "bbox")
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    assert result.metrics["map"] == pytest.approx(evaluator.stats[0], abs=1e-9)
+    assert result.metrics["ap50"] == pytest.approx(evaluator.stats[1], abs=1e-9)
+    # By hand, in score order: false positive, ignored, car, car -> precision 2/3 at every
+    # recall; read as a false positive, the crowd detection would make it 1/2.
+    assert result.metrics["map"] == pytest.approx(2 / 3)

@@ -20,19 +20,20 @@ def _coco_reference(predictions, ground_truths, num_classes):
     with contextlib.redirect_stdout(io.StringIO()):
         annotations = []
         for i, gt in enumerate(ground_truths):
-            boxes = np.asarray(gt["boxes"], np.float64).reshape(-1, 4)
-            for box, label in zip(boxes, gt["labels"]):
-                w, h = box[2] - box[0], box[3] - box[1]
-                annotations.append(
-                    {
-                        "id": len(annotations) + 1,  # COCOeval treats gt id 0 as "unmatched"
-                        "image_id": i + 1,
-                        "category_id": int(label) + 1,
-                        "bbox": [box[0], box[1], w, h],
-                        "area": w * h,
-                        "iscrowd": 0,
-                    }
-                )
+            for key, crowd in (("", 0), ("crowd_", 1)):
+                boxes = np.asarray(gt.get(key + "boxes", ()), np.float64).reshape(-1, 4)
+                for box, label in zip(boxes, gt.get(key + "labels", ())):
+                    w, h = box[2] - box[0], box[3] - box[1]
+                    annotations.append(
+                        {
+                            "id": len(annotations) + 1,  # COCOeval: gt id 0 is "unmatched"
+                            "image_id": i + 1,
+                            "category_id": int(label) + 1,
+                            "bbox": [box[0], box[1], w, h],
+                            "area": w * h,
+                            "iscrowd": crowd,
+                        }
+                    )
         gt_api = coco.COCO()
         gt_api.dataset = {
             "images": [{"id": i + 1} for i in range(len(ground_truths))],
@@ -89,6 +90,33 @@ def _random_split(rng, num_images, num_classes, *, integer=False, crowded=False)
     return predictions, ground_truths
 
 
+def _add_crowds(rng, predictions, ground_truths, num_classes):
+    """Adds crowd regions to some images: around some of the predictions (so detections
+    fall inside, partly or wholly), over some ground truth, and at random."""
+    for pred, gt in zip(predictions, ground_truths):
+        k = int(rng.integers(0, 4))
+        boxes, labels = [], []
+        for _ in range(k):
+            kind = rng.integers(0, 3)
+            if kind == 0 and len(pred["labels"]):
+                j = int(rng.integers(0, len(pred["labels"])))
+                box = np.asarray(pred["boxes"][j], np.float64) + rng.uniform(-15, 15, 4)
+                label = int(pred["labels"][j])
+            elif kind == 1 and len(gt["labels"]):
+                j = int(rng.integers(0, len(gt["labels"])))
+                box = np.asarray(gt["boxes"][j], np.float64) + rng.uniform(-5, 5, 4)
+                label = int(gt["labels"][j])
+            else:
+                xy = rng.uniform(0, 100, 2)
+                box = np.concatenate([xy, xy + rng.uniform(10, 60, 2)])
+                label = int(rng.integers(0, num_classes))
+            box[2:] = np.maximum(box[2:], box[:2] + 1)
+            boxes.append(box)
+            labels.append(label)
+        gt["crowd_boxes"] = np.asarray(boxes, np.float64).reshape(-1, 4)
+        gt["crowd_labels"] = np.asarray(labels, np.int64)
+
+
 def _assert_matches_coco(predictions, ground_truths, num_classes):
     result = metrics.detection_map(predictions, ground_truths, num_classes)
     ref_map, ref_ap50, ref_per_class = _coco_reference(predictions, ground_truths, num_classes)
@@ -113,6 +141,49 @@ def test_detection_map_matches_pycocotools(seed):
     if not any(len(p["labels"]) for p in predictions):  # loadRes cannot take no results
         predictions[0] = {"boxes": [[0.0, 0.0, 5.0, 5.0]], "scores": [0.5], "labels": [0]}
     _assert_matches_coco(predictions, ground_truths, num_classes)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_detection_map_with_crowd_regions_matches_pycocotools(seed):
+    rng = np.random.default_rng(100 + seed)
+    num_classes = int(rng.integers(1, 4))
+    predictions, ground_truths = _random_split(
+        rng, num_images=int(rng.integers(1, 10)), num_classes=num_classes, integer=seed % 2 == 1
+    )
+    if not any(len(p["labels"]) for p in predictions):
+        predictions[0] = {"boxes": [[0.0, 0.0, 5.0, 5.0]], "scores": [0.5], "labels": [0]}
+    _add_crowds(rng, predictions, ground_truths, num_classes)
+    result = _assert_matches_coco(predictions, ground_truths, num_classes)
+    without = metrics.detection_map(
+        predictions, [{k: g[k] for k in ("boxes", "labels")} for g in ground_truths], num_classes
+    )
+    if any(len(g["crowd_labels"]) for g in ground_truths) and not math.isnan(result["map"]):
+        assert result["map"] >= without["map"] - 1e-12  # ignoring false positives only helps
+
+
+def test_crowd_region_hand_computed():
+    """One ground truth found at score 0.9; a false positive at 0.8 costs precision unless
+    it lies inside a crowd region (intersection / its own area >= t), where it is ignored."""
+    gt = {"boxes": np.array([[0.0, 0.0, 10.0, 10.0]]), "labels": np.array([0])}
+    fp_box = [50.0, 50.0, 60.0, 60.0]  # 10 x 10
+    pred = {
+        "boxes": np.array([fp_box, [0.0, 0.0, 10.0, 10.0]]),
+        "scores": np.array([0.9, 0.8]),
+        "labels": np.array([0, 0]),
+    }
+    # Without a crowd: the false positive comes first, precision 1/2 at every recall.
+    assert metrics.detection_map([pred], [gt], 1)["map"] == pytest.approx(0.5)
+    # A crowd region covering 60 % of the false positive: ignored at t <= 0.6 (3 of 10
+    # thresholds: 0.5, 0.55, 0.6), a false positive above.
+    crowd = {**gt, "crowd_boxes": np.array([[54.0, 40.0, 90.0, 90.0]]), "crowd_labels": [0]}
+    assert metrics.detection_map([pred], [crowd], 1)["map"] == pytest.approx(0.3 * 1 + 0.7 * 0.5)
+    # Of another class, the crowd region changes nothing.
+    other = {**crowd, "crowd_labels": [1]}
+    assert metrics.detection_map([pred], [other], 2)["map"] == pytest.approx(0.5)
+    # A class with only crowd regions has no ground truth: left out of the mean.
+    only_crowd = metrics.detection_map([pred], [other], 2)
+    assert math.isnan(only_crowd["per_class_ap"][1])
+    _assert_matches_coco([pred], [crowd], 1)
 
 
 def test_detection_map_edge_cases_match_pycocotools():

@@ -93,6 +93,30 @@ def test_too_many_boxes_keeps_the_largest_and_counts_the_drop():
     np.testing.assert_allclose(out["boxes"][:, 2], [4, 5, 6, 7, 8, 9, 10, 11])  # order kept
 
 
+def test_ground_truth_has_every_box_and_the_crowd_regions_in_input_pixels():
+    """``ground_truth`` (what evaluation scores against) puts boxes where ``preprocess``
+    does, keeps the boxes beyond ``max_boxes`` and the crowd regions (clipped, resized);
+    ``preprocess`` counts the crowd regions and keeps them out of the batch."""
+    boxes = [[0, 0, 2 + i, 2 + i] for i in range(10)]
+    ex = fixtures.make_example(hw=(32, 16), boxes=boxes, labels=[1] * 10)
+    ex["crowd_boxes"] = np.array([[4.0, 2, 20, 10], [1, 1, 3, 3]], np.float32)  # one clipped
+    ex["crowd_labels"] = np.array([2, 0])
+    out = pipeline.preprocess(ex, SPEC, 0)
+    gt = pipeline.ground_truth(ex, SPEC, 0)
+    assert int(out["num_crowd_boxes"]) == 2 and int(out["num_dropped_boxes"]) == 2
+    assert "crowd_boxes" not in out
+    scale = 2.0  # 32x16 -> 64x32
+    np.testing.assert_allclose(gt["boxes"], np.asarray(boxes, np.float32) * scale)
+    np.testing.assert_array_equal(gt["labels"], [1] * 10)
+    np.testing.assert_allclose(gt["crowd_boxes"], [[8, 4, 32, 20], [2, 2, 6, 6]])
+    np.testing.assert_array_equal(gt["crowd_labels"], [2, 0])
+    kept = out["box_valid"]  # the batch's boxes are the ground truth's, resized alike
+    np.testing.assert_array_equal(out["boxes"][kept], gt["boxes"][2:])
+    plain = pipeline.ground_truth(fixtures.make_example(boxes=boxes[:3], labels=[1] * 3), SPEC, 0)
+    assert plain["crowd_boxes"].shape == (0, 4) and plain["crowd_labels"].shape == (0,)
+    assert int(pipeline.padding_example(SPEC)["num_crowd_boxes"]) == 0
+
+
 # ---------------------------------------------------------------- training dataset
 
 
@@ -237,6 +261,26 @@ BAD = {
     "box_nan": (lambda: _with(boxes=np.array([[np.nan, 4, 12, 12]], np.float32)), "NaN"),
     "box_inf": (lambda: _with(boxes=np.array([[4, 4, np.inf, 12]], np.float32)), "NaN or inf"),
     "count_mismatch": (lambda: _with(box_labels=np.array([1, 2])), "labels"),
+    "crowd_nan": (
+        lambda: _with(crowd_boxes=np.array([[np.nan, 4, 12, 12]]), crowd_labels=np.array([1])),
+        "crowd region coordinates contain NaN",
+    ),
+    "crowd_label": (
+        lambda: _with(crowd_boxes=np.array([[2.0, 4, 12, 12]]), crowd_labels=np.array([6])),
+        r"unknown detection class id\(s\) \[6\] of crowd region",
+    ),
+    "crowd_degenerate": (
+        lambda: _with(crowd_boxes=np.array([[12.0, 4, 4, 12]]), crowd_labels=np.array([1])),
+        r"degenerate crowd region",
+    ),
+    "crowd_outside": (
+        lambda: _with(crowd_boxes=np.array([[40.0, 40, 50, 50]]), crowd_labels=np.array([1])),
+        r"crowd region\(s\) entirely outside",
+    ),
+    "crowd_count": (
+        lambda: _with(crowd_boxes=np.zeros((0, 4)), crowd_labels=np.array([1])),
+        r"0 crowd region\(s\) but 1 labels",
+    ),
 }
 
 

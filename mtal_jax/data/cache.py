@@ -119,16 +119,17 @@ def dataset_info(
     *,
     description: str,
     homepage: str,
+    crowd: bool = False,
 ) -> tfds.core.DatasetInfo:
-    """The ``DatasetInfo`` every local-file builder returns: the common features, its class
-    ``metadata`` plus its canonical ``options`` and an empty ``skipped`` count (filled while
-    preparing)."""
+    """The ``DatasetInfo`` every local-file builder returns: the common features (with
+    ``crowd``, also the crowd regions), its class ``metadata`` plus its canonical
+    ``options`` and an empty ``skipped`` count (filled while preparing)."""
     metadata["options"] = canonical_options(builder.options)
     metadata["skipped"] = {}
     return tfds.core.DatasetInfo(
         builder=builder,
         description=description,
-        features=features.make_features(),
+        features=features.make_features(crowd=crowd),
         metadata=metadata,
         homepage=homepage,
     )

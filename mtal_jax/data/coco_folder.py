@@ -9,7 +9,9 @@ Layout of ``root``::
 
 Detection: each non-crowd annotation's ``bbox`` ``[x, y, w, h]`` -> xyxy, clipped to
 the image; classes are ``det_categories`` (default every category, in id order);
-annotations of other categories and crowd annotations give no box.
+annotations of other categories give no box. A crowd annotation (``iscrowd`` 1) of a
+detection class is a crowd region (``crowd_boxes``, ``crowd_labels``): not an object to
+find, and the detections inside it are ignored by mAP, as pycocotools' COCOeval does.
 
 Segmentation classes: ``seg_classes`` (default the category names in id order +
 ``"background"``). When the ``semantic_dir`` folder exists every image needs its PNG
@@ -72,8 +74,11 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """COCO-style folder; options are part of the prepared cache's identity."""
 
     name = "coco_folder"
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "COCO instances + optional semantic PNGs."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES: ClassVar[dict[str, str]] = {
+        "1.0.0": "COCO instances + optional semantic PNGs.",
+        "1.1.0": "Crowd annotations kept as crowd regions (ignored by mAP, as COCOeval).",
+    }
     code_path = None  # Not a TFDS dataset package (see camvid.Camvid).
 
     def __init__(
@@ -189,7 +194,11 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         else:  # Reading a prepared dataset: the stored metadata replaces this.
             metadata = tfds.core.MetadataDict()
         return cache.dataset_info(
-            self, metadata, description=__doc__, homepage="https://cocodataset.org/#format-data"
+            self,
+            metadata,
+            description=__doc__,
+            homepage="https://cocodataset.org/#format-data",
+            crowd=True,
         )
 
     def _split_generators(self, dl_manager):
@@ -275,9 +284,11 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         )
         classes = self.classes()
         boxes, labels, layers, unmasked = [], [], [], []
+        crowd_boxes, crowd_labels = [], []
         for ann in anns:
             ann_record = f"{record} annotation {_id(ann)!r:.80}"
             mask = self._mask(ann, height, width, path, ann_record)
+            crowd = bool(ann.get("iscrowd"))
             try:
                 det, box, clipped = self._classify(ann, classes, height, width, path, ann_record)
                 label = classes["category_to_seg"][ann["category_id"]]
@@ -285,13 +296,13 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 log.skip(e, kind="object")  # Skipped: no box, its pixels are ignored.
                 det, box, label = None, None, IGNORE_LABEL
             if det is not None:
-                boxes.append(box)
-                labels.append(det)
+                (crowd_boxes if crowd else boxes).append(box)
+                (crowd_labels if crowd else labels).append(det)
                 log.clipped_boxes += clipped
                 label = classes["det_to_seg"][det]
             if mask is not None:
                 layers.append((mask, label))
-            elif box is not None:
+            elif box is not None and not crowd:  # a crowd region without a mask paints nothing
                 unmasked.append(box)
         if semantic_dir.is_dir():
             semantic_path = files.join_inside(
@@ -312,10 +323,12 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             boxes=boxes,
             box_labels=labels,
             image_id=file_name,
+            crowd_boxes=crowd_boxes,
+            crowd_labels=crowd_labels,
         )
 
     def _classify(self, ann, classes, height, width, path, record):
-        """Returns (detection id or None, box or None, clipped)."""
+        """Returns (detection id or None, box, clipped) (a crowd annotation's too)."""
         category_id = _field(ann, "category_id", path, record)
         if not isinstance(category_id, (int, str)) or category_id not in classes["category_to_det"]:
             raise errors.DatasetError(
@@ -324,8 +337,6 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 record=record,
                 reason=errors.UNKNOWN_CATEGORY,
             )
-        if ann.get("iscrowd"):  # Crowd regions are not boxes.
-            return None, None, False
         x, y, w, h = _xywh(_field(ann, "bbox", path, record), path, record)
         box, clipped = examples.clip_box(
             [x, y, x + w, y + h], height, width, path=path, record=record

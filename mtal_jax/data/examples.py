@@ -128,6 +128,8 @@ def make_example(
     boxes: Sequence[np.ndarray],
     box_labels: Sequence[int],
     image_id: str,
+    crowd_boxes: Sequence[np.ndarray] | None = None,
+    crowd_labels: Sequence[int] | None = None,
 ) -> dict:
     """Assembles one example of the common format.
 
@@ -137,16 +139,24 @@ def make_example(
       boxes: M boxes, each [4] float32 xyxy pixels.
       box_labels: M detection class ids.
       image_id: the dataset's id of the image.
+      crowd_boxes: K crowd regions, each [4] float32 xyxy pixels (only for builders whose
+        features have them, ``make_features(crowd=True)``).
+      crowd_labels: K detection class ids of the crowd regions.
 
     Returns:
-      A dict matching ``features.make_features()``.
+      A dict matching ``features.make_features()`` (``crowd=True`` with crowd regions).
     """
     assert segmentation.ndim == 2 and segmentation.dtype == np.uint8, segmentation.dtype
     assert len(boxes) == len(box_labels)
-    return {
+    example = {
         "image": image,
         "segmentation": files.encode_png(segmentation),
         "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
         "box_labels": np.asarray(box_labels, np.int64).reshape(-1),
         "image_id": image_id,
     }
+    if crowd_boxes is not None:
+        assert crowd_labels is not None and len(crowd_boxes) == len(crowd_labels)
+        example["crowd_boxes"] = np.asarray(crowd_boxes, np.float32).reshape(-1, 4)
+        example["crowd_labels"] = np.asarray(crowd_labels, np.int64).reshape(-1)
+    return example

@@ -8,6 +8,10 @@ One example = one image with its detection boxes and its semantic mask:
 * ``boxes``: [M, 4] float32, xyxy in pixels of ``image`` (x right, y down, x2 > x1, y2 > y1).
 * ``box_labels``: [M] int64 detection class ids in [0, C_det).
 * ``image_id``: text, the dataset's own id of the image (file stem, token, ...).
+* only where the source has crowd regions (``make_features(crowd=True)``, the COCO folder):
+  ``crowd_boxes`` [K, 4] float32 xyxy and ``crowd_labels`` [K] int64, COCO's ``iscrowd``
+  annotations of detection classes. They are not objects to detect: evaluation ignores the
+  detections inside them (``mtal_jax.coco_map``), training does not see them.
 
 Builders also set ``metadata`` with ``det_classes``, ``seg_classes`` (names) and
 ``det_to_seg`` (segmentation id of each detection class), read back by ``dataset_meta``.
@@ -23,17 +27,20 @@ from mtal_jax.structs import IGNORE_LABEL
 __all__ = ["IGNORE_LABEL", "make_features", "make_metadata", "read_metadata"]
 
 
-def make_features() -> tfds.features.FeaturesDict:
-    """Returns the TFDS feature spec shared by every builder."""
-    return tfds.features.FeaturesDict(
-        {
-            "image": tfds.features.Image(shape=(None, None, 3), encoding_format="png"),
-            "segmentation": tfds.features.Image(shape=(None, None, 1), encoding_format="png"),
-            "boxes": tfds.features.Tensor(shape=(None, 4), dtype=np.float32),
-            "box_labels": tfds.features.Tensor(shape=(None,), dtype=np.int64),
-            "image_id": tfds.features.Text(),
-        }
-    )
+def make_features(*, crowd: bool = False) -> tfds.features.FeaturesDict:
+    """Returns the TFDS feature spec shared by every builder (with ``crowd``, also the
+    crowd regions)."""
+    spec = {
+        "image": tfds.features.Image(shape=(None, None, 3), encoding_format="png"),
+        "segmentation": tfds.features.Image(shape=(None, None, 1), encoding_format="png"),
+        "boxes": tfds.features.Tensor(shape=(None, 4), dtype=np.float32),
+        "box_labels": tfds.features.Tensor(shape=(None,), dtype=np.int64),
+        "image_id": tfds.features.Text(),
+    }
+    if crowd:
+        spec["crowd_boxes"] = tfds.features.Tensor(shape=(None, 4), dtype=np.float32)
+        spec["crowd_labels"] = tfds.features.Tensor(shape=(None,), dtype=np.int64)
+    return tfds.features.FeaturesDict(spec)
 
 
 def make_metadata(

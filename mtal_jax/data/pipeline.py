@@ -16,7 +16,10 @@ Box policy (documented clip): boxes are clipped to the image; a box with NaN/inf
 coordinates, x2 <= x1 or y2 <= y1 (degenerate) or no area left inside the image is an
 error. When an image holds more than ``max_boxes`` boxes the largest ``max_boxes`` are
 kept and the drop is counted in the example's ``num_dropped_boxes``; evaluation reads such
-an image's ground truth again with all its boxes (``train.evaluate``), so mAP counts them.
+an image's ground truth again with all its boxes (``ground_truth``, ``train.evaluate``), so
+mAP counts them. Crowd regions (COCO ``iscrowd``, ``data/features.py``) are checked like
+boxes and never enter a batch; ``num_crowd_boxes`` counts them, and evaluation reads them
+the same way.
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ def validate(
 
     Raises:
       DataError: wrong image shape/dtype, mask of another size, unknown class id,
-        NaN or degenerate boxes, boxes outside the image.
+        NaN or degenerate boxes (or crowd regions), boxes outside the image.
     """
     where = _record(spec, index, example)
     image = np.asarray(example["image"])
@@ -91,33 +94,98 @@ def validate(
             f"{where}: unknown segmentation class id(s) {sorted(set(np.unique(seg[bad]).tolist()))} "
             f"(valid: 0..{spec.num_seg_classes - 1} or {IGNORE_LABEL})"
         )
-    boxes = np.asarray(example["boxes"], np.float32).reshape(-1, 4)
-    labels = np.asarray(example["box_labels"]).reshape(-1).astype(np.int64)
+    boxes, labels = _checked_boxes(example, "", where, spec, image.shape[:2])
+    if "crowd_boxes" in example:
+        _checked_boxes(example, "crowd_", where, spec, image.shape[:2])
+    return image, seg, boxes, labels
+
+
+def _checked_boxes(
+    example: dict, prefix: str, where: str, spec: Spec, image_hw: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The example's ``<prefix>boxes`` [M, 4] float32 clipped to the image and their
+    ``<prefix>box_labels`` (``crowd_labels`` for the crowd regions) [M] int64, checked.
+
+    Raises:
+      DataError: labels and boxes of different lengths, NaN, unknown class ids,
+        degenerate boxes, boxes entirely outside the image.
+    """
+    what, whats = ("crowd region", "crowd region(s)") if prefix else ("box", "box(es)")
+    boxes = np.asarray(example[prefix + "boxes"], np.float32).reshape(-1, 4)
+    labels = example[prefix + "labels" if prefix else "box_labels"]
+    labels = np.asarray(labels).reshape(-1).astype(np.int64)
     if len(labels) != len(boxes):
-        raise DataError(f"{where}: {len(boxes)} boxes but {len(labels)} labels")
+        raise DataError(f"{where}: {len(boxes)} {whats} but {len(labels)} labels")
     if not np.isfinite(boxes).all():
         raise DataError(
-            f"{where}: box coordinates contain NaN or inf: {boxes[~np.isfinite(boxes).all(1)]}"
+            f"{where}: {what} coordinates contain NaN or inf: {boxes[~np.isfinite(boxes).all(1)]}"
         )
     unknown = (labels < 0) | (labels >= spec.num_det_classes)
     if unknown.any():
         raise DataError(
-            f"{where}: unknown detection class id(s) {labels[unknown].tolist()} "
+            f"{where}: unknown detection class id(s) {labels[unknown].tolist()} of {whats} "
             f"(valid: 0..{spec.num_det_classes - 1})"
         )
     degenerate = (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
     if degenerate.any():
         raise DataError(
-            f"{where}: degenerate box(es) (x2 <= x1 or y2 <= y1): {boxes[degenerate].tolist()}"
+            f"{where}: degenerate {whats} (x2 <= x1 or y2 <= y1): {boxes[degenerate].tolist()}"
         )
-    h, w = image.shape[:2]
+    h, w = image_hw
     clipped = np.clip(boxes, 0, [w, h, w, h]).astype(np.float32)
     outside = (clipped[:, 2] <= clipped[:, 0]) | (clipped[:, 3] <= clipped[:, 1])
     if outside.any():
         raise DataError(
-            f"{where}: box(es) entirely outside the {w}x{h} image: {boxes[outside].tolist()}"
+            f"{where}: {whats} entirely outside the {w}x{h} image: {boxes[outside].tolist()}"
         )
-    return image, seg, clipped, labels
+    return clipped, labels
+
+
+def _content_hw(image_hw: tuple[int, int], spec: Spec) -> tuple[int, int]:
+    """(nh, nw): the size an image of ``image_hw`` is resized to (aspect kept, fits the
+    network input ``spec.image_hw``)."""
+    (hh, ww), (h0, w0) = spec.image_hw, image_hw
+    scale = min(hh / h0, ww / w0)
+    return max(1, min(hh, round(h0 * scale))), max(1, min(ww, round(w0 * scale)))
+
+
+def _resize_boxes(boxes: np.ndarray, image_hw: tuple[int, int], content_hw) -> np.ndarray:
+    """[N, 4] xyxy boxes in pixels of an ``image_hw`` image -> pixels of it resized to
+    ``content_hw`` (float32)."""
+    (h0, w0), (nh, nw) = image_hw, content_hw
+    return (boxes * np.array([nw / w0, nh / h0, nw / w0, nh / h0], np.float32)).astype(np.float32)
+
+
+def ground_truth(example: dict, spec: Spec, index: int) -> dict[str, np.ndarray]:
+    """Every ground-truth box and crowd region of one example in network input pixels,
+    as evaluation reads them: none dropped, no padding, no flip.
+
+    Args:
+      example: decoded example (as for ``preprocess``).
+      spec: target sizes and class counts.
+      index: the example's position in its split (for errors).
+
+    Returns:
+      ``boxes`` [M, 4] float32 xyxy, ``labels`` [M] int64, ``crowd_boxes`` [K, 4] float32
+      and ``crowd_labels`` [K] int64 (K = 0 without crowd regions).
+
+    Raises:
+      DataError: as ``validate``.
+    """
+    image, _, boxes, labels = validate(example, spec, index)
+    image_hw = image.shape[:2]
+    content_hw = _content_hw(image_hw, spec)
+    where = _record(spec, index, example)
+    if "crowd_boxes" in example:
+        crowd, crowd_labels = _checked_boxes(example, "crowd_", where, spec, image_hw)
+    else:
+        crowd, crowd_labels = np.zeros((0, 4), np.float32), np.zeros((0,), np.int64)
+    return {
+        "boxes": _resize_boxes(boxes, image_hw, content_hw),
+        "labels": labels,
+        "crowd_boxes": _resize_boxes(crowd, image_hw, content_hw),
+        "crowd_labels": crowd_labels,
+    }
 
 
 def preprocess(
@@ -134,20 +202,20 @@ def preprocess(
     Returns:
       dict of ``images`` [H, W, 3] uint8, ``boxes`` [M, 4] float32 xyxy, ``box_labels`` [M]
       int32, ``box_valid`` [M] bool, ``seg_labels`` [H, W] int32, ``valid`` bool,
-      ``index`` int32, ``content_hw`` [2] int32 (resized size before padding) and
-      ``num_dropped_boxes`` int32.
+      ``index`` int32, ``content_hw`` [2] int32 (resized size before padding),
+      ``num_dropped_boxes`` int32 and ``num_crowd_boxes`` int32 (crowd regions, not in
+      the batch: ``ground_truth`` reads them).
     """
     image, seg, boxes, labels = validate(example, spec, index)
     hh, ww = spec.image_hw
     h0, w0 = image.shape[:2]
-    scale = min(hh / h0, ww / w0)
-    nh, nw = max(1, min(hh, round(h0 * scale))), max(1, min(ww, round(w0 * scale)))
+    nh, nw = _content_hw((h0, w0), spec)
     if (nh, nw) != (h0, w0):
         image = np.asarray(PIL.Image.fromarray(image).resize((nw, nh), PIL.Image.BILINEAR))
         seg = np.asarray(
             PIL.Image.fromarray(seg.astype(np.uint8)).resize((nw, nh), PIL.Image.NEAREST)
         )
-        boxes = boxes * np.array([nw / w0, nh / h0, nw / w0, nh / h0], np.float32)
+        boxes = _resize_boxes(boxes, (h0, w0), (nh, nw))
     if flip:
         image, seg = image[:, ::-1], seg[:, ::-1]
         boxes = np.stack([nw - boxes[:, 2], boxes[:, 1], nw - boxes[:, 0], boxes[:, 3]], -1)
@@ -177,6 +245,7 @@ def preprocess(
         "index": np.int32(index),
         "content_hw": np.array([nh, nw], np.int32),
         "num_dropped_boxes": np.int32(dropped),
+        "num_crowd_boxes": np.int32(len(example.get("crowd_labels", ()))),
     }
 
 
@@ -194,6 +263,7 @@ def padding_example(spec: Spec) -> dict[str, np.ndarray]:
         "index": np.int32(-1),
         "content_hw": np.zeros((2,), np.int32),
         "num_dropped_boxes": np.int32(0),
+        "num_crowd_boxes": np.int32(0),
     }
 
 

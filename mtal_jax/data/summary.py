@@ -16,20 +16,29 @@ def summarize(builder: tfds.core.DatasetBuilder) -> dict:
 
     Returns:
       ``{"splits": {split: {"images": N, "boxes_per_class": {class name: n}}}}`` with
-      every detection class listed (zeros included), in class order.
+      every detection class listed (zeros included), in class order; datasets with crowd
+      regions (COCO ``iscrowd``) also give ``"crowd_regions_per_class"`` alike.
     """
     det_classes = features.read_metadata(builder.info)["det_classes"]
     skip = {"image": tfds.decode.SkipDecoding(), "segmentation": tfds.decode.SkipDecoding()}
     splits = {}
     for split in builder.info.splits:
         source = builder.as_data_source(split, decoders=skip)
-        counts = collections.Counter()
+        crowd = "crowd_labels" in builder.info.features
+        counts, crowd_counts = collections.Counter(), collections.Counter()
         for i in range(len(source)):
-            counts.update(np.asarray(source[i]["box_labels"]).tolist())
+            example = source[i]
+            counts.update(np.asarray(example["box_labels"]).tolist())
+            if crowd:
+                crowd_counts.update(np.asarray(example["crowd_labels"]).tolist())
         splits[split] = {
             "images": len(source),
             "boxes_per_class": {name: int(counts[c]) for c, name in enumerate(det_classes)},
         }
+        if crowd:
+            splits[split]["crowd_regions_per_class"] = {
+                name: int(crowd_counts[c]) for c, name in enumerate(det_classes)
+            }
     return {"splits": splits}
 
 

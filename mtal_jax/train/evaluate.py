@@ -6,12 +6,13 @@ Detections of valid slots go to the host once per batch for mAP.
 mAP counts every ground-truth box. The pipeline pads boxes to ``max_boxes`` and keeps the
 largest when an image has more (``data.pipeline.preprocess``); scoring against those only
 would count the objects left out as never missed and raise mAP. The ground truth of such an
-image is read again with room for all its boxes (host only; the batch keeps its shapes).
+image is read again with all its boxes (host only; the batch keeps its shapes). So is an
+image with crowd regions (COCO ``iscrowd``), which never enter a batch: mAP ignores the
+detections inside them, as COCOeval does.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -110,20 +111,16 @@ def evaluate(
 
 
 def _ground_truth(host: dict[str, np.ndarray], b: int, source: Any, spec: pipeline.Spec) -> dict:
-    """``{"boxes", "labels"}`` of every ground-truth box of example ``b`` of the batch, in
-    input pixels: the batch's, or, when the pipeline dropped boxes beyond ``max_boxes``, the
-    example read again with room for all of them."""
+    """``{"boxes", "labels"}`` (and ``crowd_boxes``, ``crowd_labels``) of every ground-truth
+    box of example ``b`` of the batch, in input pixels: the batch's, or, when the pipeline
+    dropped boxes beyond ``max_boxes`` or the image has crowd regions, the example read
+    again (``pipeline.ground_truth``)."""
     valid = host["box_valid"][b]
-    extra = int(host["num_dropped_boxes"][b]) if "num_dropped_boxes" in host else 0
-    if not extra:
+    again = sum(int(host[k][b]) for k in ("num_dropped_boxes", "num_crowd_boxes") if k in host)
+    if not again:
         return {"boxes": host["boxes"][b][valid], "labels": host["box_labels"][b][valid]}
     index = int(host["index"][b])
-    wide = dataclasses.replace(spec, max_boxes=spec.max_boxes + extra)
-    full = pipeline.preprocess(source[index], wide, index)
-    return {
-        "boxes": full["boxes"][full["box_valid"]],
-        "labels": full["box_labels"][full["box_valid"]],
-    }
+    return pipeline.ground_truth(source[index], spec, index)
 
 
 def to_batch(host: dict[str, np.ndarray]) -> structs.Batch:
