@@ -13,7 +13,7 @@ import numpy as np
 from configs import default as default_config
 from mtal_jax import structs
 from mtal_jax.al import experiment
-from mtal_jax.data import synthetic
+from mtal_jax.data import synthetic_classes, synthetic_scene
 from mtal_jax.models import multitask
 from mtal_jax.train import state as state_lib
 from mtal_jax.train import step as step_lib
@@ -40,7 +40,7 @@ def scene_batch(
     labels = np.zeros((batch, max_boxes), np.int32)
     box_valid = np.zeros((batch, max_boxes), bool)
     for i in range(batch):
-        s = synthetic.render_scene(seed * 100_003 + i, h, w)
+        s = synthetic_scene.render_scene(seed * 100_003 + i, h, w)
         m = min(len(s["boxes"]), max_boxes)
         images[i], seg[i] = s["image"], s["segmentation"]
         boxes[i, :m], labels[i, :m], box_valid[i, :m] = s["boxes"][:m], s["box_labels"][:m], True
@@ -58,8 +58,8 @@ def build(cfg=None, *, total_steps: int = 1000):
     """
     cfg = cfg or config()
     model = multitask.Model(
-        num_det_classes=len(synthetic.DET_CLASSES),
-        num_seg_classes=len(synthetic.SEG_CLASSES),
+        num_det_classes=len(synthetic_classes.DET_CLASSES),
+        num_seg_classes=len(synthetic_classes.SEG_CLASSES),
         backbone=cfg.model.backbone,
         neck_channels=cfg.model.neck_channels,
         head_channels=cfg.model.head_channels,

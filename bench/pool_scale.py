@@ -58,10 +58,10 @@ class StandIn:
     than the measurement; the id index and class histogram then read plain dicts."""
 
     def __init__(self, n: int, hw: tuple[int, int]):
-        from mtal_jax.data import synthetic
+        from mtal_jax.data import synthetic_scene
 
         self.n = n
-        self.scenes = [synthetic.render_scene(i, *hw) for i in range(64)]
+        self.scenes = [synthetic_scene.render_scene(i, *hw) for i in range(64)]
 
     def __len__(self) -> int:
         return self.n
@@ -76,13 +76,14 @@ class StandIn:
 def _standin_setup(cfg, n: int, hw: tuple[int, int]):
     from mtal_jax import sharding
     from mtal_jax.al import experiment
-    from mtal_jax.data import catalog, pipeline, synthetic
+    from mtal_jax.data import catalog, pipeline, synthetic_classes
     from mtal_jax.models import multitask
 
-    det, seg = list(synthetic.DET_CLASSES), list(synthetic.SEG_CLASSES)
+    det, seg = list(synthetic_classes.DET_CLASSES), list(synthetic_classes.SEG_CLASSES)
     ds = catalog.Dataset(
         sources={"train": StandIn(n, hw), "test": StandIn(8, hw)}, det_classes=det,
-        seg_classes=seg, det_to_seg=list(synthetic.DET_TO_SEG), name="standin", builder=None,
+        seg_classes=seg, det_to_seg=list(synthetic_classes.DET_TO_SEG), name="standin",
+        builder=None,
     )  # fmt: skip
     spec = pipeline.Spec(image_hw=hw, max_boxes=cfg.data.max_boxes, num_det_classes=len(det),
                          num_seg_classes=len(seg), name="standin")  # fmt: skip

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mtal_jax import decode, strategies, structs
-from mtal_jax.data import synthetic
+from mtal_jax.data import synthetic_classes, synthetic_scene
 from mtal_jax.models import multitask
 from mtal_jax.train import step
 from tests import score_reference as reference
@@ -95,8 +95,8 @@ def _flops(fn, *args) -> float:
 def main(argv=None):
     args = _parse(argv)
     height, width = (int(v) for v in args.image_hw.split(","))
-    num_seg, num_det = len(synthetic.SEG_CLASSES), len(synthetic.DET_CLASSES)
-    det_to_seg = np.asarray(synthetic.DET_TO_SEG, np.int32)
+    num_seg, num_det = len(synthetic_classes.SEG_CLASSES), len(synthetic_classes.DET_CLASSES)
+    det_to_seg = np.asarray(synthetic_classes.DET_TO_SEG, np.int32)
     model = multitask.Model(
         num_det,
         num_seg,
@@ -107,7 +107,7 @@ def main(argv=None):
     init = jax.jit(multitask.create_variables, static_argnums=(0, 2))
     variables = init(model, jax.random.key(0), (height, width))
     images = np.stack(
-        [synthetic.render_scene(i, height, width)["image"] for i in range(args.batch)]
+        [synthetic_scene.render_scene(i, height, width)["image"] for i in range(args.batch)]
     )
     b = args.batch
     batch = structs.Batch(

@@ -34,7 +34,7 @@ import numpy as np
 
 from configs import default as default_config
 from mtal_jax import decode, selection, strategies, strategy_types, structs
-from mtal_jax.data import synthetic
+from mtal_jax.data import synthetic_classes, synthetic_scene
 from mtal_jax.models import multitask
 from mtal_jax.scores import diversity
 from mtal_jax.train import step
@@ -72,12 +72,14 @@ def scoring(args) -> dict:
     height, width = config.data.image_size
     b = args.batch or config.al.score_batch_size
     model = multitask.Model(
-        len(synthetic.DET_CLASSES), len(synthetic.SEG_CLASSES), **config.model.to_dict()
+        len(synthetic_classes.DET_CLASSES),
+        len(synthetic_classes.SEG_CLASSES),
+        **config.model.to_dict(),
     )
     variables = jax.jit(multitask.create_variables, static_argnums=(0, 2))(
         model, jax.random.key(0), (height, width)
     )
-    images = np.stack([synthetic.render_scene(i, height, width)["image"] for i in range(b)])
+    images = np.stack([synthetic_scene.render_scene(i, height, width)["image"] for i in range(b)])
     batch = structs.Batch(
         images=images,
         boxes=np.zeros((b, 1, 4), np.float32),
@@ -91,7 +93,7 @@ def scoring(args) -> dict:
         "max_detections": config.eval.max_detections,
         "score_threshold": config.eval.score_threshold,
     }
-    det_to_seg = np.asarray(synthetic.DET_TO_SEG, np.int32)
+    det_to_seg = np.asarray(synthetic_classes.DET_TO_SEG, np.int32)
 
     @jax.jit
     def plain_fn(variables, images):
@@ -102,7 +104,7 @@ def scoring(args) -> dict:
     dets, _ = plain_fn(variables, images)
     first, best, median = _time(lambda: plain_fn(variables, images), args.repeats)
     rows = {"plain": {"first_call_s": first, "images_per_s": b / best, "median": b / median}}
-    hist = np.ones(len(synthetic.DET_CLASSES))
+    hist = np.ones(len(synthetic_classes.DET_CLASSES))
     for name in args.strategies.split(","):
         strategy = strategies.get_strategy(
             name, strategy_types.CycleContext(cycle=0, labeled_class_hist=hist)

@@ -5,9 +5,10 @@ Usage (from the repo root):
   python bench/synthetic_generation.py --prepare         # also the full default TFDS build
   python bench/synthetic_generation.py --height 64 --width 128 --num 2000
 
-Prints wall-clock and CPU time per scene for ``render_scene`` alone, and with ``--prepare``
-the time of ``synthetic.prepare`` (rendering + PNG encoding + array_record writing) of the
-default config (800 train + 200 test at 128x256) into a temporary directory.
+Prints wall-clock and CPU time per scene for ``synthetic_scene.render_scene`` alone, and
+with ``--prepare`` the time of ``synthetic.prepare`` (rendering + PNG encoding +
+array_record writing) of the default config (800 train + 200 test at 128x256) into a
+temporary directory.
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
-from mtal_jax.data import synthetic
+from mtal_jax.data import synthetic, synthetic_scene
 
 
 def _time_render(num: int, height: int, width: int) -> None:
-    synthetic.render_scene(0, height, width)  # warm-up
+    synthetic_scene.render_scene(0, height, width)  # warm-up
     wall, cpu = time.perf_counter(), time.process_time()
-    boxes = [len(synthetic.render_scene([0, 0, i], height, width)["boxes"]) for i in range(num)]
+    boxes = [
+        len(synthetic_scene.render_scene([0, 0, i], height, width)["boxes"]) for i in range(num)
+    ]
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     print(
         f"render_scene: {num} scenes at {height}x{width}: wall {wall:.2f} s "

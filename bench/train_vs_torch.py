@@ -382,8 +382,8 @@ def check_twin(batch_size=4, image_hw=(96, 192), seed=0, tol=1e-4) -> dict:
     (_, (jout, jterms)), jgrads = jax.value_and_grad(jax_loss, has_aux=True)(v["params"])
     tm = TorchModel(
         backbone.VARIANTS[cfg.model.backbone],
-        len(default_net.synthetic.DET_CLASSES),
-        len(default_net.synthetic.SEG_CLASSES),
+        len(default_net.synthetic_classes.DET_CLASSES),
+        len(default_net.synthetic_classes.SEG_CLASSES),
         cfg.model.neck_channels,
         cfg.model.head_channels,
         loss_prediction=True,
@@ -433,8 +433,8 @@ class TorchRunner:
 
         self.model = TorchModel(
             backbone.VARIANTS[cfg.model.backbone],
-            len(default_net.synthetic.DET_CLASSES),
-            len(default_net.synthetic.SEG_CLASSES),
+            len(default_net.synthetic_classes.DET_CLASSES),
+            len(default_net.synthetic_classes.SEG_CLASSES),
             cfg.model.neck_channels,
             cfg.model.head_channels,
             loss_prediction=bool(cfg.model.loss_prediction),

@@ -65,7 +65,7 @@ _FURNITURE = flags.DEFINE_bool(
     "street_furniture",
     False,
     "Render the synthetic scenes with lamp posts and fences (two more segmentation classes, "
-    "synthetic.FURNITURE_CLASSES), which real road scenes such as CamVid's have.",
+    "synthetic_classes.FURNITURE_CLASSES), which real road scenes such as CamVid's have.",
 )
 _INIT = flags.DEFINE_string(
     "init_backbone",
@@ -91,7 +91,7 @@ def synthetic_config(
         ``model.backbone``, ``model.neck_channels``, ``model.head_channels``).
       synthetic: a ``synthetic_driving`` config (``configs/default.py``).
       eval_images: synthetic eval images (0 = the whole eval split).
-      street_furniture: render lamp posts and fences too (``synthetic.render_scene``).
+      street_furniture: render lamp posts and fences too (``synthetic_scene.render_scene``).
       init_backbone: backbone weights to start from ("" = random initialisation).
 
     Returns:

@@ -20,9 +20,9 @@ from mtal_jax.data import pipeline
 from mtal_jax.models import multitask
 
 try:  # the synthetic street-scene renderer, when present
-    from mtal_jax.data import synthetic
+    from mtal_jax.data import synthetic_scene
 except ImportError:  # pragma: no cover - fallback below
-    synthetic = None
+    synthetic_scene = None
 
 IMAGE_HW = (64, 64)
 NUM_DET_CLASSES = 6  # synthetic_driving: car, truck, bus, pedestrian, cyclist, traffic_sign
@@ -78,8 +78,8 @@ def scene_examples(n: int, *, seed: int = 0, hw: tuple[int, int] = IMAGE_HW) -> 
     """``n`` realistic examples (synthetic street scenes when available), deterministic in seed."""
     out = []
     for i in range(n):
-        if synthetic is not None:
-            scene = synthetic.render_scene([seed, i], *hw)
+        if synthetic_scene is not None:
+            scene = synthetic_scene.render_scene([seed, i], *hw)
         else:  # pragma: no cover
             scene = _rectangles_scene(np.random.default_rng([seed, i]), hw)
         out.append(

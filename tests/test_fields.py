@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mtal_jax.data import decoded_cache, fields, synthetic
+from mtal_jax.data import decoded_cache, fields, synthetic, synthetic_classes
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def test_image_ids_and_class_counts_match_full_decode(source):
     idx = np.array([7, 0, 3, 9, 3])
     want_ids = [source[int(i)]["image_id"].decode() for i in idx]
     assert fields.image_ids(source, idx) == want_ids
-    want = np.zeros(len(synthetic.DET_CLASSES))
+    want = np.zeros(len(synthetic_classes.DET_CLASSES))
     for i in idx:
         np.add.at(want, np.asarray(source[int(i)]["box_labels"]), 1.0)
     assert want.sum() > 0

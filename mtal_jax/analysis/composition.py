@@ -14,7 +14,7 @@ Definitions (over the experiment's pool, the training split of ``workdir/config.
 * **rare-class image share**: selected images with at least one rare-class box / selected
   images;
 * **hard scenes**: on the synthetic data, images whose ``image_id`` ends with a hard
-  condition (``_night``, ``_fog``, ``_glare``: ``data.synthetic.CONDITIONS``); on CamVid,
+  condition (``_night``, ``_fog``, ``_glare``: ``data.synthetic_classes.CONDITIONS``); on CamVid,
   the dusk frames: sequence 0001TP (Brostow et al. 2009 recorded it at dusk; its frames'
   mean gray level is 60 against 108-137 for the daytime sequences 0006R0, 0016E5 and
   Seq05VD, measured on this project's 240x180 copy), ``HARD_SEQUENCES``. A dataset with
@@ -42,9 +42,9 @@ from typing import Any
 import numpy as np
 
 from mtal_jax import jsonio, paired
-from mtal_jax.data import catalog, fields, synthetic
+from mtal_jax.data import catalog, fields, synthetic_classes
 
-HARD_CONDITIONS = tuple(c for c in synthetic.CONDITIONS if c != "day")
+HARD_CONDITIONS = tuple(c for c in synthetic_classes.CONDITIONS if c != "day")
 # Real datasets whose hard scenes are whole sequences, named by the image id's prefix:
 # {data.name: (what the hard scenes are, image-id prefixes)}.
 HARD_SEQUENCES = {"camvid": ("dusk (sequence 0001TP)", ("0001TP_",))}
@@ -71,14 +71,15 @@ def hard_flags(image_ids: Sequence[str], dataset: str = "") -> np.ndarray | None
     Args:
       image_ids: [N] image ids of the pool.
       dataset: ``data.name``; one of ``HARD_SEQUENCES`` flags the ids with its prefixes,
-        any other the ids whose last ``_`` field is a hard one of ``synthetic.CONDITIONS``
+        any other the ids whose last ``_`` field is a hard one of
+        ``synthetic_classes.CONDITIONS``
         (None unless every id ends with a condition).
     """
     if dataset in HARD_SEQUENCES:
         prefixes = HARD_SEQUENCES[dataset][1]
         return np.asarray([str(i).startswith(prefixes) for i in image_ids], bool)
     last = [str(i).rsplit("_", 1)[-1] for i in image_ids]
-    if not last or any(c not in synthetic.CONDITIONS for c in last):
+    if not last or any(c not in synthetic_classes.CONDITIONS for c in last):
         return None
     return np.asarray([c in HARD_CONDITIONS for c in last], bool)
 
