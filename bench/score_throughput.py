@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mtal_jax import decode, strategies, structs
+from mtal_jax import decode, ours_strategy, structs
 from mtal_jax.data import synthetic_classes, synthetic_scene
 from mtal_jax.models import multitask
 from mtal_jax.train import step
@@ -129,7 +129,7 @@ def main(argv=None):
 
     # Threshold 0: every decoded slot is scored (an untrained model's scores are below ours'
     # default 0.3), so the benchmark measures args.num_boxes crops per image as before.
-    strategy = strategies.ours(
+    strategy = ours_strategy.ours(
         crop_size=args.crop_size, crop_chunk=args.crop_chunk, det_score_threshold=0.0
     )
     ours_fn = jax.jit(

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mtal_jax import strategies, strategy_types, structs
+from mtal_jax import ours_strategy, strategies, strategy_types, structs
 from mtal_jax.models import multitask
 from mtal_jax.ops import boxes as box_ops
 from mtal_jax.scores import boxmask
@@ -68,7 +68,7 @@ def _random_batch(seed, b=2, k=6, height=32, width=64, valid_frac=0.6):
 
 def _score_images(images, preds, **kw):
     """The BoxMask scoring from images and predictions, as ``train.step.make_predict_fn`` runs it."""
-    strategy = strategies.ours(**kw)
+    strategy = ours_strategy.ours(**kw)
     extras = {}
     for extra in strategy.extras:
         extras.update(extra(_ctx(), images, preds))
@@ -286,8 +286,8 @@ def test_native_crop_windows_are_squares_of_at_least_the_crop_size_inside_the_im
     with pytest.raises(ValueError, match="crop window mode must be one of"):
         boxmask.crop_windows(boxes, context_margin=0.1, image_hw=(128, 160), mode="square")
     with pytest.raises(ValueError, match="crop_window must be one of"):
-        strategies.ours(crop_window="square")
-    assert len(strategies.ours(crop_window="native").extras) == 1
+        ours_strategy.ours(crop_window="square")
+    assert len(ours_strategy.ours(crop_window="native").extras) == 1
 
 
 @pytest.mark.parametrize("crop_window", ["box", "native"])
@@ -343,7 +343,7 @@ def test_crop_windows_stay_inside_the_image_content(crop_window):
 
 
 def test_ours_is_a_strategy():
-    strategy = strategies.ours(
+    strategy = ours_strategy.ours(
         strategy_types.CycleContext(cycle=3, labeled_class_hist=[1.0]), weights=(1, 0, 1), tau=0.5
     )
     assert isinstance(strategy, strategy_types.Strategy)
@@ -361,7 +361,7 @@ def test_ours_is_a_strategy():
         ({"eps": -1e-3}, r"eps must be in \(0, 1\)"),
     ]:
         with pytest.raises(ValueError, match=match):
-            strategies.ours(**bad)
+            ours_strategy.ours(**bad)
     with pytest.raises(ValueError, match=r"takes no keyword\(s\) \['tua'\]; valid: .*'tau'"):
         strategies.get_strategy("ours", tua=0.5)
     with pytest.raises(ValueError, match="cls_divergence must be one of"):
@@ -399,7 +399,7 @@ def test_ours_score_reads_only_the_content_pixels():
 
 
 def test_ours_selects_top_scores():
-    strategy = strategies.ours()
+    strategy = ours_strategy.ours()
     scores = jnp.array([0.1, 0.9, 0.5, 0.7, 0.3])
     selectable = jnp.array([True, False, True, True, True])
     picked = strategy.select(scores, jnp.zeros((5, 1)), selectable, 2, jax.random.key(0))
@@ -412,7 +412,7 @@ def test_ours_runs_in_the_predict_function():
     variables = multitask.create_variables(model, jax.random.key(0), (32, 32))
     predict_fn = step.make_predict_fn(
         model,
-        strategies.ours(crop_size=32, crop_chunk=4),
+        ours_strategy.ours(crop_size=32, crop_chunk=4),
         decode_kwargs={"max_detections": 4, "score_threshold": 0.0},
         det_to_seg=DET_TO_SEG,
     )

@@ -310,7 +310,7 @@ def test_matches_numpy_reference(mode, seed, sharp):
 def test_without_s_cls_the_divergence_changes_no_score_bit(weights, seed, sharp):
     """With w_cls = 0 the JS and KL programs give bit-identical S_loc, S_seg, S_box and
     scores (ratios of pixel counts; w_cls S_cls is an exact 0), so their selections are one
-    and the same (``strategies.selection_identity``; experiments copy such runs)."""
+    and the same (``strategy_identity.selection_identity``; experiments copy such runs)."""
     inputs = (*_random_inputs(seed, sharp), RANDOM_DET_TO_SEG)
     js = _jitted(*inputs, cls_divergence="js", weights=weights)
     kl = _jitted(*inputs, cls_divergence="kl", weights=weights)

@@ -32,7 +32,15 @@ LAYERS = [
         ],
     ),
     (3, ["mtal_jax.scores"]),
-    (4, ["mtal_jax.strategies"]),
+    (
+        4,
+        [
+            "mtal_jax.baseline_strategies",
+            "mtal_jax.ours_strategy",
+            "mtal_jax.strategies",
+            "mtal_jax.strategy_identity",
+        ],
+    ),
     (5, ["mtal_jax.train", "mtal_jax.train.state", "mtal_jax.train.step"]),
     # ---- shell
     (

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from configs import tiny
-from mtal_jax import jsonio, strategies
+from mtal_jax import jsonio, strategy_identity
 from mtal_jax.al import experiment
 from mtal_jax.al.experiment import setup as setup_lib
 from mtal_jax.al.experiment import share
@@ -220,13 +220,13 @@ def test_a_given_reference_is_not_copied(tmp_path, data_dir):
 
 
 def test_resolved_hyperparameters():
-    js = strategies.resolved_hyperparameters("ours", {"weights": (1, 1, 1)})
-    assert js == strategies.resolved_hyperparameters("ours", {"cls_divergence": "js"})
+    js = strategy_identity.resolved_hyperparameters("ours", {"weights": (1, 1, 1)})
+    assert js == strategy_identity.resolved_hyperparameters("ours", {"cls_divergence": "js"})
     assert js["tau"] == 0.3 and js["cls_divergence"] == "js"
-    assert js != strategies.resolved_hyperparameters("ours", {"cls_divergence": "kl"})
-    assert strategies.resolved_hyperparameters("random", {}) == {}
+    assert js != strategy_identity.resolved_hyperparameters("ours", {"cls_divergence": "kl"})
+    assert strategy_identity.resolved_hyperparameters("random", {}) == {}
     with pytest.raises(ValueError, match="takes no keyword"):
-        strategies.resolved_hyperparameters("ours", {"taux": 1})
+        strategy_identity.resolved_hyperparameters("ours", {"taux": 1})
 
 
 def test_steps_shared_counts_the_runs_a_finished_source_saves(data_dir):
@@ -440,7 +440,7 @@ def _within_config(data_dir, strategies_csv):
 
 
 def test_selection_identity_ignores_what_cannot_change_a_selection():
-    ident = strategies.selection_identity
+    ident = strategy_identity.selection_identity
     assert ident("ours", {"weights": (1, 0, 1), "cls_divergence": "kl", "eps": 1e-3}) == ident(
         "ours", {"weights": [1.0, 0.0, 1.0]}
     )

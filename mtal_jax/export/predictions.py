@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from mtal_jax import sharding, strategies, strategy_types, structs
+from mtal_jax import ours_strategy, sharding, strategy_types, structs
 from mtal_jax.al import experiment
 from mtal_jax.data import pipeline
 from mtal_jax.export import frame
@@ -45,8 +45,8 @@ def _spec(name: str, config: ml_collections.ConfigDict) -> experiment.StrategySp
 
 
 def ours_kwargs(name: str, config: ml_collections.ConfigDict) -> dict[str, Any]:
-    """Keyword arguments of ``strategies.ours`` for ``name``: its defaults + the config's."""
-    params = inspect.signature(strategies.ours).parameters.values()
+    """Keyword arguments of ``ours_strategy.ours`` for ``name``: its defaults + the config's."""
+    params = inspect.signature(ours_strategy.ours).parameters.values()
     resolved = {
         p.name: p.default
         for p in params

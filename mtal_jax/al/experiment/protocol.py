@@ -26,7 +26,7 @@ unfinished runs start from) resumes the same way on another machine. With
 ``al.share_from``, finished runs this experiment would train again exactly (reference,
 cycle-0 models, equivalent strategies) are first copied from another experiment
 (``share``); within one experiment, a strategy that selects like another one of the same
-trial whose run has finished (same ``strategies.selection_identity``) gets a copy of that
+trial whose run has finished (same ``strategy_identity.selection_identity``) gets a copy of that
 run (``share.share_within``).
 """
 

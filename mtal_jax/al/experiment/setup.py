@@ -15,7 +15,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from mtal_jax import sharding, strategies
+from mtal_jax import sharding, strategies, strategy_identity
 from mtal_jax.al import progress as progress_lib
 from mtal_jax.al import schedule as schedule_lib
 from mtal_jax.data import catalog, pipeline
@@ -187,7 +187,7 @@ def strategy_specs(
                 f"{unknown}; valid: {strategies.hyperparameters(base)}"
             )
         try:
-            strategies.selection_identity(base, kwargs)  # values too (ours: its weights)
+            strategy_identity.selection_identity(base, kwargs)  # values too (ours: its weights)
         except ValueError as e:
             raise ValueError(f"config.al.strategy.kwargs[{name!r}]: {e}") from None
         specs.append(StrategySpec(name=name, base=base, kwargs=kwargs))

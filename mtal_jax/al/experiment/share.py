@@ -36,7 +36,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from mtal_jax import jsonio, strategies
+from mtal_jax import jsonio, strategy_identity
 from mtal_jax.al.experiment import durable
 from mtal_jax.al.experiment import setup as setup_lib
 from mtal_jax.train import loop, weights_file
@@ -128,9 +128,9 @@ def has_loss_modules(config_dict: dict) -> bool:
 
 def _builds(spec: setup_lib.StrategySpec) -> tuple[str, Any]:
     """What a strategy selects with: its registry name and every hyperparameter that can
-    change a selection (``strategies.selection_identity``; JSON values compared with ``==``,
+    change a selection (``strategy_identity.selection_identity``; JSON values compared with ``==``,
     so ``(1, 1, 1)`` and ``(1.0, 1.0, 1.0)`` are the same weights)."""
-    return spec.base, jsonio.normalize(strategies.selection_identity(spec.base, spec.kwargs))
+    return spec.base, jsonio.normalize(strategy_identity.selection_identity(spec.base, spec.kwargs))
 
 
 def _finished_with_weights(run_dir: str) -> bool:
