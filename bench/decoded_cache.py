@@ -75,7 +75,7 @@ def main():
     from mtal_jax import config_file
     from mtal_jax.al import experiment
     from mtal_jax.data import decoded_cache
-    from mtal_jax.train import loop
+    from mtal_jax.train import step_fns
 
     results = {
         "machine": f"{platform.node()} {os.cpu_count()} cpus", "date": time.strftime("%F %T"),
@@ -105,7 +105,7 @@ def main():
         res["cached_mib"] = cached.cached_bytes / 2**20
         if args.train_steps:
             cfg = experiment.train_config(config, num_steps=args.train_steps)
-            fns = loop.build_step_fns(setup.model, cfg, setup.spec)
+            fns = step_fns.build_step_fns(setup.model, cfg, setup.spec)
             _train_s(setup, config, cached, indices, 5, fns)  # compile
             res["train_raw_s"], res["train_cached_s"] = [], []
             for _ in range(args.rounds):

@@ -154,7 +154,7 @@ def _warm_variables(warm_from: str, config, setup, workdir: str, labeled_40: np.
     if _JOB.match(warm_from):
         return run_job(warm_from, config, setup, workdir).variables
     from mtal_jax.al import experiment
-    from mtal_jax.train import loop
+    from mtal_jax.train import run_files
 
     if not os.path.isdir(warm_from):
         raise SystemExit(f"error: --warm_from {warm_from}: neither a job name nor a directory")
@@ -169,7 +169,7 @@ def _warm_variables(warm_from: str, config, setup, workdir: str, labeled_40: np.
             )
     cfg = experiment.train_config(config, num_steps=1, seed=0)
     try:
-        return loop.load_variables(warm_from, setup.model, cfg, setup.spec)
+        return run_files.load_variables(warm_from, setup.model, cfg, setup.spec)
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: --warm_from {warm_from}: {e}") from None
 

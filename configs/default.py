@@ -176,7 +176,7 @@ def get_config(arg=None):
     config.mesh = ml_collections.ConfigDict()
     config.mesh.num_devices = 0  # 0 = all devices
     # multi-host ("host:port" of process 0): pool scoring only (al.scoring.score_pool);
-    # training and evaluation refuse more than one process (train.loop.check_single_process)
+    # training and evaluation refuse more than one process (train.config.check_single_process)
     config.mesh.coordinator_address = ""
     config.mesh.num_processes = 1
     config.mesh.process_id = 0

@@ -48,10 +48,10 @@ def main(pid: int, nproc: int, port: int, data_dir: str, out: str) -> None:
         setup.spec, batch_size=8, mesh=setup.mesh, progress=False,
     )  # fmt: skip
     # training and evaluation are one-process only: refused, never run with wrong batches
-    from mtal_jax.train import loop
+    from mtal_jax.train import config as config_lib
 
     try:
-        loop.check_single_process()
+        config_lib.check_single_process()
         refused = False
     except ValueError as e:
         refused = "training runs in one process" in str(e)

@@ -15,7 +15,7 @@ from configs import tiny
 from mtal_jax import jsonio
 from mtal_jax.al import experiment
 from mtal_jax.al.experiment import archive
-from mtal_jax.train import loop, weights_file
+from mtal_jax.train import run_files, weights_file
 from tests import crashes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -147,7 +147,7 @@ def test_restored_archive_resumes_to_the_uninterrupted_records(
     ]
     assert kept["weights"] == runs and kept["keep"] == ["trial_0/cycle_0", "trial_0/*/cycle_2"]
     for run in runs:
-        loop.check_weights(os.path.join(tmp_path, "kept", run))
+        run_files.check_weights(os.path.join(tmp_path, "kept", run))
 
 
 def test_archived_weights_equal_the_checkpoint_and_load_like_it(stopped, data_dir):
@@ -155,16 +155,16 @@ def test_archived_weights_equal_the_checkpoint_and_load_like_it(stopped, data_di
     config = _config(data_dir)
     setup = experiment.build_setup(config)
     run = os.path.join("trial_0", "cycle_0")
-    from_ckpt = loop.load_variables(
+    from_ckpt = run_files.load_variables(
         os.path.join(workdir, run), setup.model, setup.train_cfg, setup.spec
     )
-    from_file = loop.load_variables(
+    from_file = run_files.load_variables(
         os.path.join(out, run), setup.model, setup.train_cfg, setup.spec
     )
     _same_weights(from_ckpt, from_file)
-    loop.check_weights(os.path.join(out, run))  # select.py's fail-fast check accepts it
+    run_files.check_weights(os.path.join(out, run))  # select.py's fail-fast check accepts it
     with pytest.raises(FileNotFoundError, match="weights.npz"):
-        loop.check_weights(os.path.join(out, "trial_0", "ours", "cycle_2"))
+        run_files.check_weights(os.path.join(out, "trial_0", "ours", "cycle_2"))
 
 
 def test_weights_of_another_model_are_refused_naming_the_file(tmp_path, stopped, data_dir):
@@ -178,7 +178,7 @@ def test_weights_of_another_model_are_refused_naming_the_file(tmp_path, stopped,
     with pytest.raises(
         ValueError, match=r"bad/weights.npz does not match.*unexpected \['params/extra"
     ):
-        loop.load_variables(str(bad.parent), setup.model, setup.train_cfg, setup.spec)
+        run_files.load_variables(str(bad.parent), setup.model, setup.train_cfg, setup.spec)
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="junk.npz: not a readable weights file"):
         weights_file.load(str(tmp_path / "junk.npz"))
@@ -199,7 +199,7 @@ def test_an_unfinished_run_s_marker_stays_behind_and_every_trial_is_archived(sto
     shutil.copytree(workdir, copy, ignore=shutil.ignore_patterns(".lock*"))
     # ours' cycle 2 (unfinished) with its final evaluation's marker, as a kill between the
     # marker and metrics.json leaves it: the archive has no checkpoint, so no marker either
-    marker = os.path.join("trial_0", "ours", "cycle_2", *loop.FINAL_EVAL)
+    marker = os.path.join("trial_0", "ours", "cycle_2", *run_files.FINAL_EVAL)
     jsonio.write_atomic(os.path.join(copy, marker), {"step": 1})
     # config.json keeps the first session's al.run_trials (an order key): a session that ran
     # trial 1 only must not make the archive skip trial 0's runs and weights
@@ -210,7 +210,7 @@ def test_an_unfinished_run_s_marker_stays_behind_and_every_trial_is_archived(sto
     manifest = archive.save(copy, str(tmp_path / "out"))
     files = _files(str(tmp_path / "out"))
     assert marker not in files
-    assert os.path.join("trial_0", "cycle_0", *loop.FINAL_EVAL) in files  # finished: kept
+    assert os.path.join("trial_0", "cycle_0", *run_files.FINAL_EVAL) in files  # finished: kept
     assert manifest["weights"] == stopped[2]["weights"]  # trial 0's, as before
 
 

@@ -25,7 +25,7 @@ from mtal_jax.al import experiment
 from mtal_jax.data import pipeline
 from mtal_jax.models import multitask
 from mtal_jax.scores import diversity
-from mtal_jax.train import evaluate, loop
+from mtal_jax.train import evaluate, loop, step_fns
 from mtal_jax.train import step as step_lib
 from tests import fixtures
 
@@ -322,7 +322,7 @@ def test_experiment_attaches_loss_modules_only_in_ll4al_cycles(tmp_path, monkeyp
         return np.flatnonzero(~labeled)[:budget], {"score": np.zeros(len(labeled))}, ~labeled
 
     monkeypatch.setattr(loop, "train", fake_train)
-    monkeypatch.setattr(loop, "build_step_fns", lambda *a, **k: None)
+    monkeypatch.setattr(step_fns, "build_step_fns", lambda *a, **k: None)
     monkeypatch.setattr(experiment.cycle, "select_images", fake_select)
     experiment.run(config, str(tmp_path / "run"), progress=False)
     steps = int(config.train.steps)

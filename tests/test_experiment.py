@@ -226,7 +226,7 @@ def test_init_from_starts_cycle_zero_and_the_reference(tmp_path, data_dir, monke
     later cycles continue from the previous cycle (training and selection stubbed out).
     Each run's ``wall.json`` adds the training seconds of earlier sessions (every stub run
     "resumed" after 1000 s)."""
-    from mtal_jax.train import loop
+    from mtal_jax.train import loop, run_files, step_fns
 
     config = _config(data_dir)
     config.al.reference_map = config.al.reference_miou = 0.0
@@ -250,9 +250,9 @@ def test_init_from_starts_cycle_zero_and_the_reference(tmp_path, data_dir, monke
     def fake_select(setup, plan, strategy, variables, labeled, budget, key, **kwargs):
         return np.flatnonzero(~labeled)[:budget], {"score": np.zeros(len(labeled))}, ~labeled
 
-    monkeypatch.setattr(loop, "load_variables", fake_load)
+    monkeypatch.setattr(run_files, "load_variables", fake_load)
     monkeypatch.setattr(loop, "train", fake_train)
-    monkeypatch.setattr(loop, "build_step_fns", lambda *a, **k: None)
+    monkeypatch.setattr(step_fns, "build_step_fns", lambda *a, **k: None)
     monkeypatch.setattr(experiment.cycle, "select_images", fake_select)
     experiment.run(config, str(tmp_path / "run"), progress=False)
     assert starts["reference"] == {"from": "/pretrained/run"}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mtal_jax import sharding
-from mtal_jax.train import finite, loop
+from mtal_jax.train import finite, loop, step_fns
 from tests import fixtures
 from tests import test_train as train_tests
 
@@ -44,7 +44,7 @@ def _steps(workdir, name):
 def _poisoned_fns(cfg, *, at_step, loss=True, params=False):
     """The real step functions, except that step ``at_step`` turns the loss (or the
     parameters) into NaN: a divergence between two log steps."""
-    fns = loop.build_step_fns(fixtures.make_model(), cfg, fixtures.SPEC)
+    fns = step_fns.build_step_fns(fixtures.make_model(), cfg, fixtures.SPEC)
     real = fns.train_step
 
     def train_step(state, batch, key):

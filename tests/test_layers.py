@@ -60,8 +60,11 @@ LAYERS = [
     (
         7,
         [
+            "mtal_jax.train.config",
             "mtal_jax.train.evaluate",
             "mtal_jax.train.loop",
+            "mtal_jax.train.run_files",
+            "mtal_jax.train.step_fns",
             "mtal_jax.train.weights_file",
             "mtal_jax.al",
             "mtal_jax.reporting",

@@ -11,7 +11,7 @@ import pytest
 
 from mtal_jax import checkpointing, output_file
 from mtal_jax.al import select_cli
-from mtal_jax.train import finite, loop
+from mtal_jax.train import finite, run_files
 from tests.test_select_cli import trained  # noqa: F401  (module fixture: a 2-step run)
 
 
@@ -147,7 +147,7 @@ def test_select_writes_through_a_symlink_and_to_stdout(trained, tmp_path, capsys
 
 def test_select_refuses_a_checkpoint_with_non_finite_parameters(trained, tmp_path):  # noqa: F811
     config, run_dir, _ = trained
-    best = loop.checkpoint_dir(run_dir)
+    best = run_files.checkpoint_dir(run_dir)
     manager = checkpointing.make_manager(best, best_metric="metric")
     try:
         step = manager.best_step()

@@ -13,7 +13,8 @@ from jax.sharding import PartitionSpec
 
 from mtal_jax import checkpointing, jsonio, metrics, records, sharding, structs
 from mtal_jax.data import pipeline
-from mtal_jax.train import evaluate, loop
+from mtal_jax.train import config as config_lib
+from mtal_jax.train import evaluate, loop, run_files
 from mtal_jax.train import state as state_lib
 from mtal_jax.train import step as step_lib
 from tests import fixtures
@@ -81,7 +82,7 @@ def test_sharded_train_step_equals_single_device_step():
 
 # ---------------------------------------------------------------- training loop: kill and resume
 
-CFG = loop.TrainConfig(
+CFG = config_lib.TrainConfig(
     num_steps=4,
     batch_size=4,
     learning_rate=1e-2,
@@ -200,7 +201,9 @@ def test_a_final_eval_marker_without_the_final_model_is_evaluated_again(runs, so
     _, straight = runs["straight"]
     workdir = tmp_path / "marked"
     assert _train(workdir, source, stop_after_steps=3) is None
-    jsonio.write_atomic(str(workdir / loop.FINAL_EVAL[0] / loop.FINAL_EVAL[1]), {"step": 4})
+    jsonio.write_atomic(
+        str(workdir / run_files.FINAL_EVAL[0] / run_files.FINAL_EVAL[1]), {"step": 4}
+    )
     got = _train(workdir, source)
     assert got.step == CFG.num_steps
     for k in records.metric_names():
@@ -306,7 +309,7 @@ def _no_boxes():
 
 def test_a_finished_run_without_weights_names_why(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no checkpoint found in .*\)$"):
-        loop.checkpoint_dir(str(tmp_path))  # an empty folder: no hint
+        run_files.checkpoint_dir(str(tmp_path))  # an empty folder: no hint
     jsonio.write_atomic(str(tmp_path / "metrics.json"), {"step": 3})
     with pytest.raises(FileNotFoundError, match="finished run's metrics but not its weights"):
-        loop.checkpoint_dir(str(tmp_path))  # restored from an archive that dropped them
+        run_files.checkpoint_dir(str(tmp_path))  # restored from an archive that dropped them

@@ -21,7 +21,7 @@ import numpy as np
 from mtal_jax import jsonio, output_file, runtime
 from mtal_jax.al import diagnostics, experiment
 from mtal_jax.export import directory as export_directory
-from mtal_jax.train import loop
+from mtal_jax.train import run_files
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +101,14 @@ def ids_to_mask(ids: list[str], id_to_index: dict[str, int], n: int, path: str) 
 
 def load_variables(config: ml_collections.ConfigDict, setup: experiment.Setup, path: str) -> dict:
     """Restores the model variables of checkpoint ``path`` for the model of ``config``
-    (``train.loop.load_variables``).
+    (``train.run_files.load_variables``).
 
     Raises:
       FileNotFoundError: no checkpoint in ``path``.
       ValueError: the checkpoint does not match the config's model (other classes, backbone...).
       finite.NonFiniteError: the checkpoint's parameters are not finite (a diverged run).
     """
-    return loop.load_variables(path, setup.model, experiment.train_config(config), setup.spec)
+    return run_files.load_variables(path, setup.model, experiment.train_config(config), setup.spec)
 
 
 def with_strategy_kwargs(
@@ -177,7 +177,7 @@ def run(
             raise ValueError(f"--round must be >= 0, got {round_}")
         if image_url_prefix is not None and fmt != "label-studio":
             log.warning("--image_url_prefix is for --format label-studio; ignored with %s", fmt)
-        loop.check_weights(checkpoint)  # fail fast on a missing checkpoint
+        run_files.check_weights(checkpoint)  # fail fast on a missing checkpoint
         if fmt in export_directory.FORMATS:
             export_directory.check_output(output)  # fail fast, before scoring
         else:

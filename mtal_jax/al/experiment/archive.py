@@ -17,7 +17,7 @@ that can travel (be committed, copied to another machine):
 
 ``restore`` copies an archive into a new run directory. The same ``train.py`` command on it
 then continues: finished runs are read back from their ``metrics.json``
-(``train.loop.read_archived``), unfinished strategies continue from the kept weights, and
+(``train.run_files.read_archived``), unfinished strategies continue from the kept weights, and
 a training run that was under way when the archive was saved restarts from its beginning
 (as after a crash before its first checkpoint). On the same machine the records end as
 those of an uninterrupted run; on another, the remaining training is not bitwise what the
@@ -47,7 +47,7 @@ import ml_collections
 
 from mtal_jax import jsonio
 from mtal_jax.al.experiment import setup as setup_lib
-from mtal_jax.train import loop, weights_file
+from mtal_jax.train import run_files, weights_file
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def contents(workdir: str, plan: setup_lib.Plan, keep: Sequence[str] = ()) -> Co
     ``keep``: ``fnmatch`` patterns of finished run directories (relative to ``workdir``,
     ``/``-separated) whose weights are kept too.
 
-    A run counts as finished when both of its finish markers (``loop.is_finished``) are
+    A run counts as finished when both of its finish markers (``run_files.is_finished``) are
     among the listed files: a run that finishes while the directory is listed is archived as
     unfinished, consistently with the weights kept."""
     files = []
@@ -107,7 +107,7 @@ def contents(workdir: str, plan: setup_lib.Plan, keep: Sequence[str] = ()) -> Co
         rel_root = os.path.relpath(root, workdir)
         if os.path.basename(root) == "train":
             dirs[:] = []  # checkpoints (latest, best) stay behind
-            names = [n for n in names if n == loop.FINAL_EVAL[-1]]
+            names = [n for n in names if n == run_files.FINAL_EVAL[-1]]
         dirs.sort()
         for name in sorted(names):
             if name.startswith(_SKIP_NAMES) or ".tmp" in name:
@@ -118,14 +118,14 @@ def contents(workdir: str, plan: setup_lib.Plan, keep: Sequence[str] = ()) -> Co
         os.path.dirname(f)
         for f in files
         if os.path.basename(f) == "metrics.json"
-        and os.path.join(os.path.dirname(f), *loop.FINAL_EVAL) in listed
+        and os.path.join(os.path.dirname(f), *run_files.FINAL_EVAL) in listed
     }
     # The final evaluation's marker of an unfinished run (metrics.json not written yet)
     # stays behind with its checkpoints: restored without them, the run trains again and
     # must evaluate its final model again (loop.train also drops such a marker).
     files = [
         f for f in files
-        if not (f.endswith(os.path.join(*loop.FINAL_EVAL))
+        if not (f.endswith(os.path.join(*run_files.FINAL_EVAL))
                 and os.path.dirname(os.path.dirname(f)) not in finished)
     ]  # fmt: skip
     last = plan.num_cycles - 1
@@ -246,13 +246,16 @@ def restore(archive_dir: str, workdir: str) -> None:
 
 
 def variables_loader(workdir: str):
-    """``run_dir -> variables`` for the model of ``workdir``'s config (``loop.load_variables``)."""
+    """``run_dir -> variables`` for the model of ``workdir``'s config
+    (``run_files.load_variables``)."""
     config = ml_collections.ConfigDict(jsonio.read(os.path.join(workdir, "config.json")))
     specs = setup_lib.strategy_specs(config)
     setup = setup_lib.build_setup(
         config, needs_loss_prediction=any(s.base == "ll4al" for s in specs)
     )
-    return lambda run_dir: loop.load_variables(run_dir, setup.model, setup.train_cfg, setup.spec)
+    return lambda run_dir: run_files.load_variables(
+        run_dir, setup.model, setup.train_cfg, setup.spec
+    )
 
 
 def remove_stale_leftovers(out: str, *, min_age_s: float = 3600.0) -> list[str]:

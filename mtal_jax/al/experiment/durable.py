@@ -16,7 +16,7 @@ import numpy as np
 
 from mtal_jax import jsonio
 from mtal_jax.data import fields
-from mtal_jax.train import loop
+from mtal_jax.train import run_files
 
 # Config keys added after experiments had been started, each with the value that behaves as
 # the code did before the key existed: a saved config.json without the key reads as holding
@@ -144,7 +144,7 @@ def needs_previous_weights(cycle_dir: str) -> bool:
     (no ``selection.json`` yet) or to start training (neither finished nor checkpointed)."""
     if read_selection(cycle_dir) is None:
         return True
-    return not (loop.is_finished(cycle_dir) or loop.has_checkpoint(cycle_dir, "latest"))
+    return not (run_files.is_finished(cycle_dir) or run_files.has_checkpoint(cycle_dir, "latest"))
 
 
 def write_results(workdir: str, records: list[dict]) -> None:

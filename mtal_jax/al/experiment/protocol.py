@@ -47,7 +47,8 @@ from mtal_jax.al import progress as progress_lib
 from mtal_jax.al.experiment import cycle as cycle_lib
 from mtal_jax.al.experiment import durable, share
 from mtal_jax.al.experiment import setup as setup_lib
-from mtal_jax.train import loop
+from mtal_jax.train import config as config_lib
+from mtal_jax.train import loop, run_files, step_fns
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def run(
     with runtime.input_checks():  # the user's config: one line from train.py, not a traceback
         if os.path.exists(workdir) and not os.path.isdir(workdir):
             raise NotADirectoryError(f"--workdir {workdir} is a file, not a folder")
-        loop.check_single_process()
+        config_lib.check_single_process()
         specs = setup_lib.strategy_specs(config)  # names and hyperparameters, before anything
         setup_lib.trials_per_strategy(config, specs)
         setup_lib.check_schedules(
@@ -118,7 +119,7 @@ def run_plan(
     train_source, eval_source = src[plan.train_split], src[plan.eval_split]
     init = None
     if plan.init_from:
-        init = loop.load_variables(plan.init_from, setup.model, setup.train_cfg, setup.spec)
+        init = run_files.load_variables(plan.init_from, setup.model, setup.train_cfg, setup.spec)
         log.info("cycle-0 models and the reference start from the weights of %s", plan.init_from)
     given_ref = plan.reference_map > 0 and plan.reference_miou > 0
     ref_steps = 0 if given_ref else sched.reference_steps
@@ -133,21 +134,21 @@ def run_plan(
     tracker.finish()
     results: list[records.CycleRecord] = []
     # by (run length, LL4AL detach step): they set the LR schedule and the detach point
-    step_fns: dict[tuple[int, int], loop.StepFns] = {}
+    fns_by_schedule: dict[tuple[int, int], step_fns.StepFns] = {}
 
     def train_cycle(run_dir, labeled, init, seed, num_steps, ll4al=False, phase="", planned=True):
         """``planned``: the run's steps count in the experiment's progress (False when a
         finished cycle-0 run is read back for another strategy)."""
         cfg = setup_lib.run_config(setup, plan, num_steps=num_steps, seed=seed, ll4al=ll4al)
         fns_key = (cfg.num_steps, cfg.ll4al_detach_step)
-        if fns_key not in step_fns:  # compiled once per schedule, not per cycle
-            step_fns[fns_key] = loop.build_step_fns(setup.model, cfg, setup.spec)
+        if fns_key not in fns_by_schedule:  # compiled once per schedule, not per cycle
+            fns_by_schedule[fns_key] = step_fns.build_step_fns(setup.model, cfg, setup.spec)
         tracker.start(f"{phase} | train", cfg.num_steps if planned else 0)
         result = loop.train(
             setup.model, cfg, workdir=run_dir, spec=setup.spec,
             train_source=train_source, train_indices=np.flatnonzero(labeled),
             eval_source=eval_source, eval_indices=setup.eval_indices, mesh=setup.mesh,
-            init_variables=init, progress=progress, fns=step_fns[fns_key],
+            init_variables=init, progress=progress, fns=fns_by_schedule[fns_key],
             on_step=tracker.step,
         )  # fmt: skip
         tracker.finish()

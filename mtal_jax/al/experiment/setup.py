@@ -20,7 +20,7 @@ from mtal_jax.al import progress as progress_lib
 from mtal_jax.al import schedule as schedule_lib
 from mtal_jax.data import catalog, pipeline
 from mtal_jax.models import multitask, pretrained
-from mtal_jax.train import loop
+from mtal_jax.train import config as config_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,7 +147,7 @@ class Setup:
     spec: pipeline.Spec
     model: multitask.Model
     mesh: jax.sharding.Mesh
-    train_cfg: loop.TrainConfig
+    train_cfg: config_lib.TrainConfig
     pool_size: int
     eval_indices: list[int]
 
@@ -342,7 +342,7 @@ def build_setup(config: ml_collections.ConfigDict, *, needs_loss_prediction: boo
     )
     mesh = sharding.create_mesh(config.mesh.num_devices or None)
     train_cfg = train_config(config)
-    loop.check_config(train_cfg, mesh, spec.num_seg_classes)  # the weights need the classes
+    config_lib.check_config(train_cfg, mesh, spec.num_seg_classes)  # the weights need the classes
     eval_source = dataset.sources[d.eval_split]
     n_eval = (
         len(eval_source)
@@ -366,8 +366,8 @@ def train_config(
     num_steps: int | None = None,
     seed: int | None = None,
     ll4al: bool = False,
-) -> loop.TrainConfig:
-    """``loop.TrainConfig`` from the config sections (unpacked at the boundary).
+) -> config_lib.TrainConfig:
+    """``train.config.TrainConfig`` from the config sections (unpacked at the boundary).
 
     Args:
       config: the experiment config.
@@ -385,7 +385,7 @@ def train_config(
     t, l, e, c = config.train, config.loss, config.eval, config.checkpoint
     steps = int(num_steps if num_steps is not None else t.steps)
     fraction = _detach_fraction(config)
-    return loop.TrainConfig(
+    return config_lib.TrainConfig(
         num_steps=steps,
         batch_size=t.batch_size,
         learning_rate=t.learning_rate,
@@ -436,7 +436,7 @@ def warmup_steps(configured: int, num_steps: int) -> int:
 
 def run_config(
     setup: Setup, plan: Plan, *, num_steps: int, seed: int, ll4al: bool = False
-) -> loop.TrainConfig:
+) -> config_lib.TrainConfig:
     """The ``TrainConfig`` of one run of the experiment (length and seed of that run; an
     LL4AL cycle lets the loss modules' gradient reach the backbone, see ``train_config``)."""
     return dataclasses.replace(
@@ -457,8 +457,8 @@ def check_schedules(
     needs_loss_prediction: bool = False,
 ) -> None:
     """Raises ``ValueError`` for train / eval / score settings the devices cannot run: those
-    of ``loop.check_config``, an input size that is not two multiples of 32, an odd batch
-    with the LL4AL loss modules (their ranking loss pairs the batch's images) and a score
+    of ``train.config.check_config``, an input size that is not two multiples of 32, an odd
+    batch with the LL4AL loss modules (their ranking loss pairs the batch's images) and a score
     batch that is not a multiple of the devices, a negative step count or number of passes,
     an evaluation split that is the training split (the pool), and more cycles than the
     pool holds (a cycle that would select nothing and train again)."""
@@ -485,7 +485,7 @@ def check_schedules(
             f"{100 * last:.0f} % of the pool: a cycle past 100 % selects nothing and trains "
             "again; lower num_cycles or the fractions"
         )
-    loop.check_config(train_config(config), mesh)
+    config_lib.check_config(train_config(config), mesh)
     size = config.data.image_size
     if (
         isinstance(size, (str, bytes))

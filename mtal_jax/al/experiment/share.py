@@ -39,7 +39,7 @@ import ml_collections
 from mtal_jax import jsonio, strategy_identity
 from mtal_jax.al.experiment import durable
 from mtal_jax.al.experiment import setup as setup_lib
-from mtal_jax.train import loop, weights_file
+from mtal_jax.train import run_files, weights_file
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +134,9 @@ def _builds(spec: setup_lib.StrategySpec) -> tuple[str, Any]:
 
 
 def _finished_with_weights(run_dir: str) -> bool:
-    if not loop.is_finished(run_dir):
+    if not run_files.is_finished(run_dir):
         return False
-    return os.path.exists(os.path.join(run_dir, weights_file.FILENAME)) or loop.has_checkpoint(
+    return os.path.exists(os.path.join(run_dir, weights_file.FILENAME)) or run_files.has_checkpoint(
         run_dir, "best"
     )
 
@@ -209,7 +209,7 @@ def plan_shares(
     if (
         _trains_reference(plan)
         and not os.path.exists(os.path.join(workdir, "reference"))
-        and loop.is_finished(os.path.join(source, "reference"))
+        and run_files.is_finished(os.path.join(source, "reference"))
     ):
         out.append(Share("reference", "reference"))
     for t in range(plan.num_trials):
@@ -231,7 +231,7 @@ def plan_shares(
                 continue
             src_run = os.path.join(f"trial_{t}", src_name)
             cycles = [os.path.join(source, src_run, f"cycle_{k}") for k in range(1, last + 1)]
-            if all(loop.is_finished(c) for c in cycles):
+            if all(run_files.is_finished(c) for c in cycles):
                 out.append(Share(run, src_run))
     return out
 
@@ -285,7 +285,7 @@ def equivalent_finished_run(
             continue
         src_run = os.path.join(f"trial_{trial}", other.name)
         cycles = [os.path.join(workdir, src_run, f"cycle_{k}") for k in range(1, plan.num_cycles)]
-        if cycles and all(loop.is_finished(c) for c in cycles):
+        if cycles and all(run_files.is_finished(c) for c in cycles):
             return Share(run, src_run)
     return None
 

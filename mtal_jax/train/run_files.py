@@ -1,0 +1,169 @@
+"""A training run's files read back: finish markers, checkpoints, metrics and weights.
+
+A run directory holds ``train/latest`` and ``train/best`` (orbax managers), ``logs/``,
+``train/final_eval.json`` (``FINAL_EVAL``, written once the run's last evaluation is done)
+and ``metrics.json`` (the best checkpoint's summary, written by ``finalize``); the run is
+finished when both of the last two exist (``is_finished``).
+
+A finished run is read back from its best checkpoint; in an archived experiment
+(``al.experiment.archive``) its checkpoints are gone and it is read back from
+``metrics.json`` and, where they were kept, its best weights (``train.weights_file``),
+without training again (``read_archived``). ``load_variables`` gives the weights of a run
+to start from or to score with (``config.checkpoint.init_from``, ``select.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import jax
+
+from mtal_jax import checkpointing, jsonio, records
+from mtal_jax.data import pipeline
+from mtal_jax.models import multitask
+from mtal_jax.train import config as config_lib
+from mtal_jax.train import finite, weights_file
+from mtal_jax.train import state as state_lib
+from mtal_jax.train import step as step_lib
+
+log = logging.getLogger(__name__)
+
+FINAL_EVAL = ("train", "final_eval.json")  # written once the run's last evaluation is done
+
+
+def finalize(workdir: str, like_state: state_lib.TrainState) -> records.RunResult:
+    """Reads the best checkpoint of ``workdir``, writes its summary to ``metrics.json`` and
+    returns it with the best ``variables`` (host numpy)."""
+    best = checkpointing.make_manager(
+        os.path.join(workdir, "train", "best"), max_to_keep=1, best_metric="metric", best_mode="max"
+    )
+    try:
+        restored = checkpointing.restore_best(best, like_state)
+    finally:
+        checkpointing.close(best)
+    if restored is None:
+        raise RuntimeError(f"{workdir} holds no best checkpoint")
+    state, meta = restored
+    finite.check_variables(step_lib.variables_of(state), where=f"{workdir}/train/best")
+    jsonio.write_atomic(os.path.join(workdir, "metrics.json"), meta)
+    return records.RunResult.from_summary(
+        meta, jax.device_get(step_lib.variables_of(state)), source=workdir
+    )
+
+
+def is_finished(run_dir: str) -> bool:
+    """Whether the training run in ``run_dir`` has finished (final evaluation and
+    ``metrics.json`` written)."""
+    return os.path.exists(os.path.join(run_dir, *FINAL_EVAL)) and os.path.exists(
+        os.path.join(run_dir, "metrics.json")
+    )
+
+
+def has_checkpoint(run_dir: str, kind: str) -> bool:
+    """Whether ``run_dir/train/<kind>`` (``latest`` or ``best``) holds a checkpoint."""
+    directory = os.path.join(run_dir, "train", kind)
+    return os.path.isdir(directory) and any(d.isdigit() for d in os.listdir(directory))
+
+
+def read_archived(run_dir: str, model: multitask.Model, spec: pipeline.Spec) -> records.RunResult:
+    """A finished run without checkpoints (archived): its ``metrics.json`` and, when kept, the
+    variables of its ``weights.npz`` (else ``variables`` is None).
+
+    Raises:
+      ValueError: the weights do not match ``model`` (naming the file).
+    """
+    meta = jsonio.read(os.path.join(run_dir, "metrics.json"))
+    path = os.path.join(run_dir, weights_file.FILENAME)
+    variables = _read_weights_file(path, model, spec) if os.path.exists(path) else None
+    log.info("%s: finished (archived%s)", run_dir, ", weights kept" if variables else "")
+    return records.RunResult.from_summary(meta, variables, source=run_dir)
+
+
+def _read_weights_file(path: str, model: multitask.Model, spec: pipeline.Spec) -> dict:
+    """``weights_file.load`` checked against ``model``'s variables and for finite values."""
+    like = jax.eval_shape(
+        lambda: multitask.create_variables(model, jax.random.key(0), spec.image_hw)
+    )
+    variables = weights_file.load(path, like=like)
+    finite.check_variables(variables, where=path)
+    return variables
+
+
+def check_weights(path: str) -> None:
+    """Raises ``FileNotFoundError`` when ``load_variables(path, ...)`` would find no weights
+    (fails fast, before anything is built)."""
+    if not os.path.exists(os.path.join(path, weights_file.FILENAME)):
+        checkpoint_dir(path)
+
+
+def checkpoint_dir(path: str) -> str:
+    """The orbax manager directory of a run dir, its ``train`` dir or a manager dir.
+
+    Raises:
+      FileNotFoundError: no checkpoint there.
+    """
+    for cand in (os.path.join(path, "train", "best"), os.path.join(path, "best"), path):
+        if os.path.isdir(cand) and any(d.isdigit() for d in os.listdir(cand)):
+            return cand
+    hint = ""
+    if os.path.exists(os.path.join(path, "metrics.json")):  # a finished run without weights
+        hint = (
+            ": it holds a finished run's metrics but not its weights, as a run restored from "
+            "an archive does unless the archive kept them (archive_cli save --keep; "
+            "experiments/continue.sh keeps the references and cycle-0 models)"
+        )
+    raise FileNotFoundError(
+        f"no checkpoint found in {path} (expected <run>/train/best/<step>, or the "
+        f"{weights_file.FILENAME} of an archived run){hint}"
+    )
+
+
+def load_variables(
+    path: str, model: multitask.Model, cfg: config_lib.TrainConfig, spec: pipeline.Spec
+) -> dict:
+    """The model variables of the best (else latest) checkpoint of run ``path`` (host numpy),
+    or of its ``weights.npz`` (an archived run).
+
+    Args:
+      path: a run directory, its ``train`` directory or a manager directory.
+      model: the network the checkpoint must match.
+      cfg: training settings (the optimizer's structure is part of the checkpoint).
+      spec: input size and classes.
+
+    Raises:
+      FileNotFoundError: no checkpoint in ``path``.
+      ValueError: the checkpoint does not match the model (other classes, backbone...).
+      finite.NonFiniteError: the checkpoint's parameters are not finite (a diverged run).
+    """
+    archived = os.path.join(path, weights_file.FILENAME)
+    if os.path.exists(archived) and not has_checkpoint(path, "best"):
+        return _read_weights_file(archived, model, spec)
+    directory = checkpoint_dir(path)
+    tx = state_lib.create_optimizer(
+        learning_rate=cfg.learning_rate, warmup_steps=cfg.lr_warmup_steps, total_steps=cfg.num_steps,
+        weight_decay=cfg.weight_decay, grad_clip_norm=cfg.grad_clip_norm,
+    )  # fmt: skip
+    like = jax.eval_shape(
+        lambda: state_lib.create_train_state(model, tx, jax.random.key(0), spec.image_hw)
+    )
+    manager = checkpointing.make_manager(directory, best_metric="metric", read_only=True)
+    what = (
+        f"checkpoint {directory} does not match the model of the config (backbone "
+        f"{model.backbone!r}, "
+        f"{spec.num_det_classes} detection / {spec.num_seg_classes} segmentation classes)"
+    )
+    try:
+        step = manager.best_step() if manager.best_step() is not None else manager.latest_step()
+        differ = checkpointing.mismatches(manager, step, like)  # from metadata, before any read
+        state = None if differ else checkpointing.restore(manager, step, like)[0]
+    except Exception as e:  # orbax raises many types for what its metadata did not show
+        raise ValueError(f"{what}: {type(e).__name__}: {str(e)[:300]}") from e
+    finally:
+        checkpointing.close(manager)
+    if differ:
+        shown = "; ".join(differ[:3]) + ("; ..." if len(differ) > 3 else "")
+        raise ValueError(f"{what}: {len(differ)} array(s) differ: {shown}")
+    variables = jax.device_get(step_lib.variables_of(state))
+    finite.check_variables(variables, where=f"checkpoint {directory} (step {step})")
+    return variables
