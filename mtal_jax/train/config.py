@@ -1,7 +1,7 @@
 """The configuration of one training run and the rules it must satisfy.
 
 ``TrainConfig`` holds everything ``train.loop.train`` needs besides model and data, unpacked
-from the experiment config at the shell boundary (``al.experiment.setup.train_config``), so no
+from the experiment config at the shell boundary (``al.experiment.training.train_config``), so no
 ``ConfigDict`` reaches the loop. ``check_config`` refuses settings the loop cannot run before
 any file is written, and ``check_single_process`` refuses a multi-process run (only pool
 scoring splits batches across processes).

@@ -1,6 +1,7 @@
 """The active-learning experiment (imperative shell): trials x strategies x cycles.
 
-Modules: ``setup`` (the config boundary: ``Plan`` and ``Setup``), ``cycle`` (one
+Modules: ``setup`` (the config boundary: ``Plan`` and ``Setup``), ``training`` (each
+run's training settings from the config, checked against the devices), ``cycle`` (one
 selection), ``durable`` (the run directory's durable state), ``protocol`` (the loop
 over trials, strategies and cycles, and the reference run), ``share`` (finished runs
 copied from another experiment, ``al.share_from``), ``archive`` (run directories without
@@ -38,11 +39,10 @@ from mtal_jax.al.experiment.setup import (
     Setup,
     StrategySpec,
     build_setup,
-    decode_kwargs,
     plan_from_config,
     strategy_specs,
-    train_config,
 )
+from mtal_jax.al.experiment.training import decode_kwargs, train_config
 
 __all__ = [
     "Plan",

@@ -45,7 +45,7 @@ from mtal_jax import pool as pool_lib
 from mtal_jax.al import diagnostics
 from mtal_jax.al import progress as progress_lib
 from mtal_jax.al.experiment import cycle as cycle_lib
-from mtal_jax.al.experiment import durable, share
+from mtal_jax.al.experiment import durable, share, training
 from mtal_jax.al.experiment import setup as setup_lib
 from mtal_jax.train import config as config_lib
 from mtal_jax.train import loop, run_files, step_fns
@@ -71,7 +71,7 @@ def run(
         config_lib.check_single_process()
         specs = setup_lib.strategy_specs(config)  # names and hyperparameters, before anything
         setup_lib.trials_per_strategy(config, specs)
-        setup_lib.check_schedules(
+        training.check_schedules(
             config, sharding.create_mesh(config.mesh.num_devices or None),
             needs_loss_prediction=any(s.base == "ll4al" for s in specs),
         )  # fmt: skip
