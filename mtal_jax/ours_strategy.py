@@ -1,7 +1,8 @@
 """The paper's strategy, ``ours``: detection-segmentation inconsistency (paper III, Alg. 1).
 
 ``ours`` builds the ``strategy_types.Strategy`` from the BoxMask extra
-(``scores.boxmask``) and the consistency score (``scores.consistency``, Eq. 1-3);
+(``scores.boxmask``) and the consistency score (``scores.consistency_score`` over
+``scores.consistency``, Eq. 1-3);
 ``check_weights`` is the one check of its (w_loc, w_cls, w_seg), shared with
 ``strategy_identity``. ``strategies.get_strategy("ours", ...)`` resolves it by name.
 """
@@ -12,7 +13,7 @@ import math
 from typing import Any
 
 from mtal_jax import selection
-from mtal_jax.scores import boxmask, consistency
+from mtal_jax.scores import boxmask, consistency, consistency_score
 from mtal_jax.strategy_types import CycleContext, Strategy
 
 _NO_CONTEXT = CycleContext()
@@ -21,7 +22,7 @@ _NO_CONTEXT = CycleContext()
 def ours(
     context: CycleContext = _NO_CONTEXT,
     *,
-    weights: tuple[float, float, float] = boxmask.DEFAULT_WEIGHTS,
+    weights: tuple[float, float, float] = consistency_score.DEFAULT_WEIGHTS,
     tau: float = 0.3,
     crop_size: int = 64,
     context_margin: float = 0.1,
@@ -35,7 +36,8 @@ def ours(
     """The paper's strategy: detection-segmentation inconsistency, top-k (paper III, Alg. 1).
 
     BoxMasks come from ``scores.boxmask.make_box_mask_extra`` inside the predict function,
-    the scores from ``scores.boxmask.make_score_fn`` (``scores.consistency``, Eq. 1-3).
+    the scores from ``scores.consistency_score.make_score_fn`` (``scores.consistency``,
+    Eq. 1-3).
 
     Args:
       context: unused (the strategy is the same every cycle).
@@ -53,7 +55,7 @@ def ours(
       crop_chunk: crops per network call of the BoxMask crops.
       crop_window: ``"box"`` (the box and its margin resized to S x S) or ``"native"`` (a
         square of at least S input pixels: small objects at their own scale;
-        ``scores.boxmask.CROP_WINDOWS``).
+        ``scores.box_crops.CROP_WINDOWS``).
 
     Returns:
       ``Strategy`` with the BoxMask extra, the consistency score and top-k selection.
@@ -84,7 +86,9 @@ def ours(
         crop_window=crop_window,
     )
     return Strategy(
-        score=boxmask.make_score_fn(weights=weights, eps=eps, cls_divergence=cls_divergence),
+        score=consistency_score.make_score_fn(
+            weights=weights, eps=eps, cls_divergence=cls_divergence
+        ),
         select=selection.top_k_select,
         extras=(extra,),
     )

@@ -185,7 +185,7 @@ def naive_box_mask_scores(
       seg_probs: [h, w, C_seg] full-image segmentation probabilities.
       det_to_seg: [C_det] int.
       crop_size, context_margin, tau, eps, weights, cls_divergence: as in
-        ``scores.boxmask.ours``.
+        ``ours_strategy.ours``.
 
     Returns:
       (box_masks [K, h, w] bool, ``consistency_scores_np`` dict).

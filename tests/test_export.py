@@ -378,7 +378,7 @@ def test_an_item_in_its_original_frame_maps_every_pixel_to_the_content():
 def _probs_item(original_hw, content_hw, input_hw, grid_hw, seed=0):
     """An export item with random crop probabilities, boxes and windows (grid cells)."""
     from mtal_jax.export import frame
-    from mtal_jax.scores import boxmask
+    from mtal_jax.scores import box_crops, boxmask
 
     rng = np.random.default_rng(seed)
     gh, gw = grid_hw
@@ -387,7 +387,7 @@ def _probs_item(original_hw, content_hw, input_hw, grid_hw, seed=0):
     boxes = np.stack(
         [x1, y1, x1 + rng.uniform(0.3, gw - x1), y1 + rng.uniform(0.3, gh - y1)], 1
     ).astype(np.float32)
-    windows = boxmask.crop_windows(boxes, context_margin=0.1, image_hw=grid_hw)
+    windows = box_crops.crop_windows(boxes, context_margin=0.1, image_hw=grid_hw)
     probs = rng.uniform(0, 1, (k, 16, 16)).astype(np.float32)
     item = {
         "frame": frame.make(original_hw, content_hw, input_hw, grid_hw),

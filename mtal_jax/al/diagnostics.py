@@ -2,9 +2,10 @@
 
 The combined score of ``ours`` is a sum of three terms per image (paper Algorithm 1):
 ``score = w_seg S_seg + w_loc S_loc* + w_cls S_cls*``, where ``*`` is the box with the
-largest S_box (``s_loc_best`` / ``s_cls_best`` of ``scores.boxmask.make_score_fn``). A score
-carries no signal when one term is constant on the pool, or when one term alone decides the
-ranking. Per component this module reports:
+largest S_box (``s_loc_best`` / ``s_cls_best`` of
+``scores.consistency_score.make_score_fn``). A score carries no signal when one term is
+constant on the pool, or when one term alone decides the ranking. Per component this module
+reports:
 
 * ``fraction_constant``: the fraction of images at the component's degenerate value
   (S_loc = 1: every BoxMask pixel disagrees or the BoxMask is empty; S_cls = 0; S_seg = 0).
@@ -34,7 +35,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from mtal_jax import jsonio, selection
-from mtal_jax.scores import boxmask
+from mtal_jax.scores import consistency_score
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def has_components(scores: Mapping[str, np.ndarray]) -> bool:
 def score_diagnostics(
     scores: Mapping[str, np.ndarray],
     *,
-    weights: Sequence[float] = boxmask.DEFAULT_WEIGHTS,
+    weights: Sequence[float] = consistency_score.DEFAULT_WEIGHTS,
     mask: np.ndarray | None = None,
 ) -> dict:
     """Degeneracy diagnostics of one scored pool (see the module docstring).
@@ -315,7 +316,9 @@ def aggregate(entries: Sequence[dict]) -> dict[str, dict]:
             }
         out[strategy] = {
             "selections": len(group),
-            "weights": [float(w) for w in group[0].get("weights", boxmask.DEFAULT_WEIGHTS)],
+            "weights": [
+                float(w) for w in group[0].get("weights", consistency_score.DEFAULT_WEIGHTS)
+            ],
             "num_images": _mean(e["num_images"] for e in group),
             "fraction_without_box": _mean(e.get("fraction_without_box") for e in group),
             "fraction_best_box_empty": _mean(e.get("fraction_best_box_empty") for e in group),

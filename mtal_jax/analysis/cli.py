@@ -89,7 +89,7 @@ from mtal_jax.analysis.figures import (  # noqa: F401 (re-exported)
     write_table2,
 )
 from mtal_jax.data import pipeline
-from mtal_jax.scores import boxmask
+from mtal_jax.scores import consistency_score
 from mtal_jax.train import evaluate
 
 ANALYSES = ("table2", "fig6", "fig5")
@@ -193,7 +193,7 @@ def collect_split(
 def _strategy_weights(config: ml_collections.ConfigDict, strategy: str) -> tuple:
     """(w_loc, w_cls, w_seg) of ``strategy`` as ``make_strategy`` builds it."""
     spec = experiment.strategy_specs(config, [strategy])[0]
-    return tuple(spec.kwargs.get("weights", boxmask.DEFAULT_WEIGHTS))
+    return tuple(spec.kwargs.get("weights", consistency_score.DEFAULT_WEIGHTS))
 
 
 def default_label(checkpoint: str) -> str:

@@ -1,17 +1,18 @@
-"""BoxMask generation (paper III-C) and the score function of the ``ours`` strategy (paper III-G).
+"""BoxMask generation (paper III-C): the predict-time extra of the ``ours`` strategy.
 
 The whole BoxMask scoring runs inside the jitted predict function:
 
 1. ``make_box_mask_extra`` (a ``strategy_types.ExtraFn``): crop windows = detected boxes
    grown by a context margin and clipped to the image (``crop_window="box"``, the paper's),
-   or squares of at least S input pixels around them (``"native"``, ``crop_windows``); the
-   valid detections of the whole batch are *packed* (valid first, highest detection score
-   first) and cut out in one gather
+   or squares of at least S input pixels around them (``"native"``,
+   ``box_crops.crop_windows``); the valid detections of the whole batch are *packed* (valid
+   first, highest detection score first) and cut out in one gather
    (``ops.crops.crop_and_resize``); the network's segmentation path runs on the packed
-   crops only; the probability of each box's class is resampled onto the output grid
-   and thresholded at ``tau`` inside the box -> ``extras["box_masks"]``.
-2. ``make_score_fn``: ``consistency.consistency_scores`` on the full-image segmentation,
-   the BoxMasks and the detections.
+   crops only (``box_crops.packed_crop_class_probs``); the probability of each box's class
+   is resampled onto the output grid and thresholded at ``tau`` inside the box
+   (``box_masks_from_class_probs``) -> ``extras["box_masks"]``.
+2. ``consistency_score.make_score_fn``: ``consistency.consistency_scores`` on the
+   full-image segmentation, the BoxMasks and the detections.
 
 Scored detections: only the decoded detections whose confidence is at least
 ``det_score_threshold`` (default 0.3), the boxes the detector asserts, get a BoxMask and
@@ -21,21 +22,11 @@ the max over boxes is then 1 on nearly every image. An image without a scored de
 S_box = 0 and S_seg over the whole image.
 
 Selection (``ours``), ``select.py`` and the analyses (Table II, Figs. 5-6,
-``analysis.collect``) all score through this module's extra and score function, built by
-``ours`` from the same keyword arguments, so what the analyses report is what selection
-uses.
+``analysis.collect``) all score through this module's extra and
+``consistency_score.make_score_fn``, built by ``ours`` from the same keyword arguments, so
+what the analyses report is what selection uses.
 
-Packing (padded slots cost no network compute): the valid slots of the whole batch are
-sorted to the front and run through the network ``crop_chunk`` crops at a time in a
-``lax.while_loop`` of ``ceil(valid / crop_chunk)`` iterations. The network is compiled
-once for a [crop_chunk, S, S, 3] input, so a batch with a different number of detections
-never recompiles, a batch without detections makes no network call, and padding wastes
-fewer than ``crop_chunk`` crops per batch. (A ``lax.switch`` over power-of-two bucket
-sizes was the first design; it wastes up to half of the crop compute and compiles the
-network once per bucket.) ``max_crops`` (default B*K: every valid detection fits) caps
-the work per batch; when more detections are valid, the lowest-scoring ones are dropped: they get no
-BoxMask, do not enter the scores (as if undetected) and are counted per image in
-``extras["boxes_dropped"]`` and in the score dict, never silently.
+Packing, ``max_crops`` and the dropped boxes: see ``box_crops``.
 
 Sampling: the crop is cut with bilinear sampling (``ops.crops``); the crop's class
 probability map is read at each output-grid pixel centre's position inside the crop
@@ -45,8 +36,6 @@ matrices (``Wy @ P @ Wx^T``), which maps to matrix multiplies on accelerators.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
@@ -54,57 +43,9 @@ from jax.typing import ArrayLike
 from mtal_jax import strategy_types, structs
 from mtal_jax.ops import boxes as box_ops
 from mtal_jax.ops import crops as crop_ops
-from mtal_jax.scores import consistency
+from mtal_jax.scores import box_crops, consistency
 
 _HIGHEST = jax.lax.Precision.HIGHEST
-DEFAULT_WEIGHTS = (1.0, 1.0, 1.0)  # (w_loc, w_cls, w_seg) of ``ours``
-
-
-CROP_WINDOWS = ("box", "native")
-"""``box``: the box grown by the margin, resized to S x S (default; a thin box is stretched,
-a small one magnified); ``native``: a square around it, at least S input pixels (a small
-object at the scale the network trained on, no stretch; a large one shrunk evenly)."""
-
-
-def crop_windows(
-    boxes_xyxy: ArrayLike,
-    *,
-    context_margin: float,
-    image_hw: tuple[float, float],
-    mode: str = "box",
-    min_side: float = 0.0,
-) -> jax.Array:
-    """Crop window of each box (paper III-C; docs/design.md §4, step 1).
-
-    Args:
-      boxes_xyxy: [..., 4] float boxes.
-      context_margin: fraction of the box size added on each side.
-      image_hw: (H, W) of the image, or of its content before the letterbox padding, in
-        the boxes' units: numbers, or arrays broadcasting against ``boxes_xyxy[..., 0]``
-        (one size per image).
-      mode: ``"box"``: the box grown by ``context_margin`` per side, clipped to the image;
-        ``"native"``: the square of side max(grown width, grown height, ``min_side``) on the
-        box's centre, moved inside the image where it fits, then clipped (``CROP_WINDOWS``).
-      min_side: ``native``: the smallest side, the crop size S in input pixels.
-
-    Returns:
-      [..., 4] float32 windows.
-    """
-    height, width = image_hw  # scalars, or arrays broadcasting against boxes_xyxy[..., 0]
-    grown = box_ops.enlarge_boxes(boxes_xyxy, context_margin)
-    if mode == "native":
-        x1, y1, x2, y2 = jnp.moveaxis(grown, -1, 0)
-        side = jnp.maximum(jnp.maximum(x2 - x1, y2 - y1), min_side)
-        left = jnp.clip((x1 + x2 - side) / 2, 0.0, jnp.maximum(width - side, 0.0))
-        top = jnp.clip((y1 + y2 - side) / 2, 0.0, jnp.maximum(height - side, 0.0))
-        grown = jnp.stack([left, top, left + side, top + side], axis=-1)
-    elif mode != "box":
-        raise ValueError(f"crop window mode must be one of {CROP_WINDOWS}, got {mode!r}")
-    x1, y1, x2, y2 = jnp.moveaxis(grown, -1, 0)
-    return jnp.stack(
-        [jnp.clip(x1, 0.0, width), jnp.clip(y1, 0.0, height), jnp.clip(x2, 0.0, width),
-         jnp.clip(y2, 0.0, height)], axis=-1,
-    ).astype(jnp.float32)  # fmt: skip
 
 
 def box_masks_from_class_probs(
@@ -180,78 +121,6 @@ def box_masks_from_crops(
     )
 
 
-def packed_crop_class_probs(
-    segment_fn: Callable[[jax.Array], jax.Array],
-    images: ArrayLike,
-    windows_xyxy: ArrayLike,
-    seg_classes: ArrayLike,
-    valid: ArrayLike,
-    priority: ArrayLike,
-    *,
-    crop_size: int,
-    max_crops: int,
-    crop_chunk: int,
-) -> tuple[jax.Array, jax.Array]:
-    """Runs ``segment_fn`` on the packed valid crops of a batch (paper III-C; docs/design.md §4, steps 2-3).
-
-    The kept slots (valid, at most ``max_crops``, highest ``priority`` first) are packed to
-    the front and processed ``crop_chunk`` crops at a time in a ``lax.while_loop`` of
-    ``ceil(kept / crop_chunk)`` iterations: compute scales with the number of valid
-    detections (padding: under one chunk), and the shapes never change, so nothing
-    recompiles.
-
-    Args:
-      segment_fn: uint8 images [P, S, S, 3] -> logits [P, S', S', C_seg].
-      images: [B, H, W, 3] uint8.
-      windows_xyxy: [B, K, 4] crop windows in input pixels.
-      seg_classes: [B, K] int class whose probability is kept.
-      valid: [B, K] bool, slots that need a crop.
-      priority: [B, K] float, higher = kept first when more than ``max_crops`` slots are
-        valid (the detection score).
-      crop_size: S (static; the network needs S divisible by 32).
-      max_crops: most crops per batch (static).
-      crop_chunk: crops per network call (static).
-
-    Returns:
-      (class_probs [B, K, S', S'] float32 softmax probability of ``seg_classes`` over each
-      window, zeros where not kept; kept [B, K] bool, the valid slots that got a crop).
-    """
-    images = jnp.asarray(images)
-    valid = jnp.asarray(valid, bool)
-    b, k = valid.shape
-    n = b * k
-    max_crops = min(max_crops, n)
-    num_chunks_max = -(-max_crops // crop_chunk)
-    flat_windows = jnp.asarray(windows_xyxy, jnp.float32).reshape(n, 4)
-    flat_classes = jnp.asarray(seg_classes, jnp.int32).reshape(n)
-    flat_priority = jnp.where(valid, jnp.asarray(priority, jnp.float32), -jnp.inf).reshape(n)
-    order = jnp.argsort(-flat_priority, stable=True)[:max_crops]  # valid first, best first
-    num_kept = jnp.minimum(jnp.sum(valid), max_crops)
-    kept = jnp.zeros((n,), bool).at[order].set(jnp.arange(max_crops) < num_kept)
-    # Packed slot list, padded to whole chunks with the out-of-range slot n (dropped on write).
-    packed = jnp.full((num_chunks_max * crop_chunk,), n, jnp.int32)
-    packed = packed.at[:max_crops].set(jnp.where(jnp.arange(max_crops) < num_kept, order, n))
-
-    crop_shape = jax.ShapeDtypeStruct((crop_chunk, crop_size, crop_size, 3), jnp.uint8)
-    crop_h, crop_w = jax.eval_shape(segment_fn, crop_shape).shape[1:3]
-
-    def run_chunk(chunk: jax.Array, class_probs: jax.Array) -> jax.Array:
-        index = jax.lax.dynamic_slice(packed, (chunk * crop_chunk,), (crop_chunk,))  # [P]
-        slot = jnp.minimum(index, n - 1)  # padding reads any slot; its result is dropped
-        crops = crop_ops.crop_and_resize(images, slot // k, flat_windows[slot], (crop_size,) * 2)
-        crops = jnp.round(jnp.clip(crops, 0.0, 255.0)).astype(jnp.uint8)  # [P, S, S, 3]
-        probs = jax.nn.softmax(segment_fn(crops).astype(jnp.float32), axis=-1)
-        cls = flat_classes[slot][:, None, None, None]  # [P, 1, 1, 1]
-        chunk_probs = jnp.take_along_axis(probs, cls, axis=-1)[..., 0]  # [P, S', S']
-        return class_probs.at[index].set(chunk_probs, mode="drop")
-
-    num_chunks = (num_kept + crop_chunk - 1) // crop_chunk
-    class_probs = jax.lax.fori_loop(
-        0, num_chunks, run_chunk, jnp.zeros((n, crop_h, crop_w), jnp.float32)
-    )
-    return class_probs.reshape(b, k, crop_h, crop_w), kept.reshape(b, k)
-
-
 def make_box_mask_extra(
     *,
     crop_size: int = 64,
@@ -271,8 +140,9 @@ def make_box_mask_extra(
       det_score_threshold: only detections whose score is at least this get a BoxMask and
         are scored, on top of the decoder's own ``valid`` mask.
       max_crops: most crops per batch (None: B*K, every valid detection fits).
-      crop_chunk: crops per network call (see module docstring).
-      crop_window: ``"box"`` (default) or ``"native"`` (``CROP_WINDOWS``, ``crop_windows``).
+      crop_chunk: crops per network call (see ``box_crops``).
+      crop_window: ``"box"`` (default) or ``"native"`` (``box_crops.CROP_WINDOWS``,
+        ``box_crops.crop_windows``).
 
     Returns:
       ``extra(ctx, images, preds) -> dict`` with
@@ -300,8 +170,10 @@ def make_box_mask_extra(
         raise ValueError(f"tau (the BoxMask threshold) must be in [0, 1), got {tau}")
     if not context_margin >= 0.0:
         raise ValueError(f"context_margin must be >= 0, got {context_margin}")
-    if crop_window not in CROP_WINDOWS:
-        raise ValueError(f"crop_window must be one of {CROP_WINDOWS}, got {crop_window!r}")
+    if crop_window not in box_crops.CROP_WINDOWS:
+        raise ValueError(
+            f"crop_window must be one of {box_crops.CROP_WINDOWS}, got {crop_window!r}"
+        )
 
     def box_mask_extra(
         ctx: strategy_types.PredictContext, images: jax.Array, preds: structs.Predictions
@@ -317,12 +189,12 @@ def make_box_mask_extra(
             if preds.content_hw is None
             else tuple(jnp.asarray(preds.content_hw, jnp.float32)[:, i : i + 1] for i in (0, 1))
         )
-        windows = crop_windows(
+        windows = box_crops.crop_windows(
             det.boxes, context_margin=context_margin, image_hw=content,
             mode=crop_window, min_side=float(crop_size),
         )  # fmt: skip
         classes = consistency.box_seg_classes(det.det_probs, ctx.det_to_seg)
-        class_probs, kept = packed_crop_class_probs(
+        class_probs, kept = box_crops.packed_crop_class_probs(
             ctx.segment_fn,
             images,
             windows,
@@ -350,69 +222,3 @@ def make_box_mask_extra(
         }
 
     return box_mask_extra
-
-
-def _masked_max(values: jax.Array, valid: jax.Array) -> jax.Array:
-    """[B, K] -> [B] max over valid slots, 0 where none."""
-    best = jnp.max(jnp.where(valid, values, -jnp.inf), axis=1)
-    return jnp.where(jnp.any(valid, axis=1), best, 0.0)
-
-
-def _best_box(values: jax.Array, s_box: jax.Array, valid: jax.Array) -> jax.Array:
-    """[B, K] -> [B] value of the valid box with the largest S_box, 0 where none."""
-    best = jnp.argmax(jnp.where(valid, s_box, -jnp.inf), axis=1)  # [B]
-    picked = jnp.take_along_axis(values, best[:, None], axis=1)[:, 0]
-    return jnp.where(jnp.any(valid, axis=1), picked, 0.0)
-
-
-def make_score_fn(
-    *,
-    weights: tuple[float, float, float] = DEFAULT_WEIGHTS,
-    eps: float = 1e-6,
-    cls_divergence: str = "js",
-) -> strategy_types.ScoreFn:
-    """Score function of ``ours``: Algorithm 1 on ``Predictions`` with the BoxMask extras.
-
-    Args:
-      weights: (w_loc, w_cls, w_seg) (Table I ablations are 0/1 settings).
-      eps: log floor of the divergences (``consistency.consistency_scores``).
-      cls_divergence: S_cls divergence, ``"js"`` or ``"kl"``.
-
-    Returns:
-      ``score_fn(preds) -> dict`` of [B] arrays: ``score`` (higher = more inconsistent,
-      -inf for padded examples; only content pixels count, ``preds.pixel_valid``),
-      ``s_seg``, ``s_loc_max``, ``s_cls_max``, ``s_box_max`` (max over valid boxes, 0 with
-      none), ``s_loc_best`` and ``s_cls_best`` (S_loc and S_cls of the box that attains
-      ``s_box_max``, 0 with none: ``score = w_seg s_seg + w_loc s_loc_best + w_cls
-      s_cls_best``), ``num_boxes`` and ``boxes_dropped``. Needs the extras of
-      ``make_box_mask_extra``.
-    """
-
-    consistency.check_eps(eps)  # when the strategy is built, not at its first score
-
-    def score_fn(preds: structs.Predictions) -> dict[str, jax.Array]:
-        valid = preds.extras["box_valid"]
-        out = consistency.consistency_scores(
-            preds.seg_probs,
-            preds.extras["box_masks"],
-            preds.detections.det_probs,
-            valid,
-            preds.extras["det_to_seg"][0],
-            eps=eps,
-            weights=weights,
-            cls_divergence=cls_divergence,
-            pixel_valid=preds.pixel_valid,
-        )
-        return strategy_types.mask_padded({
-            "score": out.score,
-            "s_seg": out.s_seg,
-            "s_loc_max": _masked_max(out.s_loc, valid),
-            "s_cls_max": _masked_max(out.s_cls, valid),
-            "s_box_max": _masked_max(out.s_box, valid),
-            "s_loc_best": _best_box(out.s_loc, out.s_box, valid),
-            "s_cls_best": _best_box(out.s_cls, out.s_box, valid),
-            "num_boxes": jnp.sum(valid, axis=1).astype(jnp.int32),
-            "boxes_dropped": preds.extras["boxes_dropped"],
-        }, preds.valid)  # fmt: skip
-
-    return score_fn

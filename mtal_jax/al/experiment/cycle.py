@@ -19,7 +19,7 @@ from mtal_jax.al import diagnostics, scoring
 from mtal_jax.al.experiment import durable
 from mtal_jax.al.experiment.setup import Plan, Setup, StrategySpec
 from mtal_jax.data import fields
-from mtal_jax.scores import boxmask
+from mtal_jax.scores import consistency_score
 from mtal_jax.train import step as step_lib
 
 
@@ -173,6 +173,6 @@ def _save_diagnostics(
 ) -> None:
     """Score diagnostics of ``ours``-like strategies beside the selection (``al.diagnostics``)."""
     if diagnostics.has_components(scores) and jax.process_index() == 0:
-        weights = spec.kwargs.get("weights", boxmask.DEFAULT_WEIGHTS)
+        weights = spec.kwargs.get("weights", consistency_score.DEFAULT_WEIGHTS)
         diag = diagnostics.score_diagnostics(scores, weights=weights, mask=pool)
         diagnostics.write(os.path.join(cycle_dir, diagnostics.FILENAME), diag, context=context)
