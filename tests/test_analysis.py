@@ -288,16 +288,16 @@ def test_wall_times_of_the_analyses_accumulate(tmp_path):
     """``analysis_wall.json``: each call records its seconds under each of its analyses; a
     later call replaces only its own analyses' entries."""
     from mtal_jax import jsonio
-    from mtal_jax.analysis import cli
+    from mtal_jax.analysis import wall_times
 
     out = str(tmp_path)
-    cli.record_wall(out, ("table2",), ["runs/x/reference"], 98.04)
-    path = cli.record_wall(out, ("fig6", "fig5"), ["runs/x/trial_0/cycle_0"], 67.46)
+    wall_times.record_wall(out, ("table2",), ["runs/x/reference"], 98.04)
+    path = wall_times.record_wall(out, ("fig6", "fig5"), ["runs/x/trial_0/cycle_0"], 67.46)
     walls = jsonio.read(path)
     assert walls["table2"]["seconds"] == 98.0 and walls["fig6"]["seconds"] == 67.5
     assert walls["fig5"]["analyses_together"] == ["fig6", "fig5"]
     assert walls["table2"]["checkpoints"] == ["runs/x/reference"]
-    cli.record_wall(out, ("fig5",), ["a", "b"], 12.0)
+    wall_times.record_wall(out, ("fig5",), ["a", "b"], 12.0)
     walls = jsonio.read(path)
     assert walls["fig5"]["seconds"] == 12.0 and walls["fig6"]["seconds"] == 67.5
     assert walls["table2"]["date"].endswith("UTC") and walls["table2"]["load_1min"] >= 0
@@ -360,7 +360,7 @@ def test_cli_refuses_an_overlay_index_past_the_split(tmp_path, tiny_run):
 @pytest.mark.slow
 def test_cli_writes_every_analysis(tmp_path, tiny_run):
     from mtal_jax import jsonio
-    from mtal_jax.analysis import cli
+    from mtal_jax.analysis import cli, wall_times
 
     config, run_dir = tiny_run
     out_dir = str(tmp_path / "analysis")
@@ -371,9 +371,9 @@ def test_cli_writes_every_analysis(tmp_path, tiny_run):
         + [f"fig6_correlation.{e}" for e in ("json", "md", "png")]
         + ["fig6_diagnostics.json"]
         + ["fig5_overlay_0.png", "fig5_overlay_2.png", "fig5_overlays.png"]
-        + [cli.WALL_FILE]
+        + [wall_times.WALL_FILE]
     )
-    walls = jsonio.read(os.path.join(out_dir, cli.WALL_FILE))
+    walls = jsonio.read(os.path.join(out_dir, wall_times.WALL_FILE))
     assert set(walls) == {"table2", "fig6", "fig5"} and walls["fig6"]["seconds"] > 0
     assert walls["table2"]["analyses_together"] == ["table2", "fig6", "fig5"]
     table = jsonio.read(os.path.join(out_dir, "table2_boxmask_accuracy.json"))
@@ -387,7 +387,7 @@ def test_cli_writes_every_analysis(tmp_path, tiny_run):
 
 def test_cli_fig6_over_several_models(tmp_path, tiny_run):
     from mtal_jax import jsonio
-    from mtal_jax.analysis import cli
+    from mtal_jax.analysis import cli, wall_times
 
     config, run_dir = tiny_run
     out_dir = str(tmp_path / "models")
@@ -398,7 +398,7 @@ def test_cli_fig6_over_several_models(tmp_path, tiny_run):
         pool_json=[pool, pool], labels=["trial_0", "trial_1"], progress=False,
     )  # fmt: skip
     assert [os.path.basename(p) for p in paths] == [
-        "fig6_models.json", "fig6_models.md", cli.WALL_FILE
+        "fig6_models.json", "fig6_models.md", wall_times.WALL_FILE
     ]  # fmt: skip
     out = jsonio.read(os.path.join(out_dir, "fig6_models.json"))
     assert out["models"] == ["trial_0", "trial_1"] and out["num_images"][0] <= 6
@@ -406,7 +406,7 @@ def test_cli_fig6_over_several_models(tmp_path, tiny_run):
     for c in out["claims"]:  # the same model twice: the same statistic
         a, b = c["per_model"]
         assert (a is None and b is None) or a == b
-    walls = jsonio.read(os.path.join(out_dir, cli.WALL_FILE))
+    walls = jsonio.read(os.path.join(out_dir, wall_times.WALL_FILE))
     assert set(walls) == {"fig6_models"} and walls["fig6_models"]["checkpoints"] == [run_dir] * 2
 
 
@@ -414,7 +414,7 @@ def test_cli_fig6_over_several_models(tmp_path, tiny_run):
 def test_cli_fig5_compares_checkpoints(tmp_path, tiny_run):
     import PIL.Image
 
-    from mtal_jax.analysis import cli
+    from mtal_jax.analysis import cli, figures, wall_times
 
     config, run_dir = tiny_run
     out_dir = str(tmp_path / "compare")
@@ -424,23 +424,28 @@ def test_cli_fig5_compares_checkpoints(tmp_path, tiny_run):
         progress=False, labels=labels, overlay_background="gray",
     )  # fmt: skip
     names = [os.path.basename(p) for p in paths]
-    assert names == ["fig5_compare_0.png", "fig5_compare_2.png", "fig5_compare.png", cli.WALL_FILE]
+    assert names == [
+        "fig5_compare_0.png",
+        "fig5_compare_2.png",
+        "fig5_compare.png",
+        wall_times.WALL_FILE,
+    ]
     assert not os.path.exists(os.path.join(out_dir, "fig5_overlays.png"))
     fig = np.asarray(PIL.Image.open(os.path.join(out_dir, "fig5_compare.png")))
     h, w = config.data.image_size
     strip, panel_w = overlays.label_width(labels), 4 * w + 3 * 4
     header = overlays.column_header(overlays.PANEL_TITLES, w, gap=4, left=strip)
     head_h = header.shape[0]  # each image's block starts with the panels' titles
-    block_h = head_h + 2 * h + cli.COMPARE_ROW_GAP
-    assert fig.shape == (2 * block_h + cli.COMPARE_IMAGE_GAP, strip + panel_w, 3)
-    for top in (0, block_h + cli.COMPARE_IMAGE_GAP):  # each image: two rows of one checkpoint
+    block_h = head_h + 2 * h + figures.COMPARE_ROW_GAP
+    assert fig.shape == (2 * block_h + figures.COMPARE_IMAGE_GAP, strip + panel_w, 3)
+    for top in (0, block_h + figures.COMPARE_IMAGE_GAP):  # each image: two rows of one checkpoint
         np.testing.assert_array_equal(fig[top : top + head_h], header)
         first = fig[top + head_h : top + head_h + h]
-        second = fig[top + head_h + h + cli.COMPARE_ROW_GAP : top + block_h]
+        second = fig[top + head_h + h + figures.COMPARE_ROW_GAP : top + block_h]
         np.testing.assert_array_equal(first[:, strip:], second[:, strip:])
         assert not np.array_equal(first[:, :strip], second[:, :strip])  # different labels
     one = np.asarray(PIL.Image.open(os.path.join(out_dir, "fig5_compare_2.png")))
-    np.testing.assert_array_equal(one, fig[block_h + cli.COMPARE_IMAGE_GAP :])
+    np.testing.assert_array_equal(one, fig[block_h + figures.COMPARE_IMAGE_GAP :])
 
 
 @pytest.mark.parametrize("ours_kwargs", [{}, {"det_score_threshold": 0.0, "cls_divergence": "kl"}])
@@ -450,7 +455,7 @@ def test_analysis_scores_equal_selection_scores(tmp_path, tiny_run, ours_kwargs)
 
     from mtal_jax import jsonio
     from mtal_jax.al import experiment, select_cli
-    from mtal_jax.analysis import cli
+    from mtal_jax.analysis import collect_loop
 
     config, run_dir = tiny_run
     config = config.copy_and_resolve_references()
@@ -460,7 +465,7 @@ def test_analysis_scores_equal_selection_scores(tmp_path, tiny_run, ours_kwargs)
     labeled[::3] = True
     pool_json = str(tmp_path / "pool.json")
     jsonio.write_atomic(pool_json, {"labeled_ids": np.flatnonzero(labeled).tolist()})
-    result = cli.collect_split(
+    result = collect_loop.collect_split(
         config, run_dir, taus=(0.3,), pool_json=pool_json, progress=False, setup=setup
     )
     variables = select_cli.load_variables(config, setup, run_dir)

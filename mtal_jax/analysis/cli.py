@@ -47,7 +47,7 @@ default: the strategy folder of ``.../<strategy>/cycle_<k>``, else the run dir's
 ``--overlay_background gray`` draws the panels on flat gray instead of the photo, so the
 figure holds model outputs only and may be committed (CamVid's pixels are non-commercial).
 
-Every call also records its wall time in ``--out_dir``'s ``analysis_wall.json`` (``WALL_FILE``:
+Every call also records its wall time in ``--out_dir``'s ``analysis_wall.json`` (``wall_times``:
 per analysis, the seconds of the call that last wrote it, dataset and model loading included,
 the analyses run with it, the checkpoints, the machine's load and the date; fig6 over
 several models under ``fig6_models``), which the results page quotes.
@@ -55,7 +55,6 @@ several models under ``fig6_models``), which the results page quotes.
 
 from __future__ import annotations
 
-import datetime
 import os
 import re
 import sys
@@ -67,133 +66,14 @@ from mtal_jax import runtime
 if __name__ == "__main__":
     runtime.configure_host_devices()
 
-import jax
 import ml_collections
-import numpy as np
-import tqdm
 from absl import app, flags
 from ml_collections import config_flags
 
-from mtal_jax import jsonio, strategy_types
-from mtal_jax.al import experiment, select_cli
-from mtal_jax.analysis import collect, overlays
-from mtal_jax.analysis.figures import (  # noqa: F401 (re-exported)
-    COMPARE_IMAGE_GAP,
-    COMPARE_ROW_GAP,
-    LOSS_COLUMNS,
-    SCORE_COLUMNS,
-    write_fig5,
-    write_fig5_compare,
-    write_fig6,
-    write_fig6_models,
-    write_table2,
-)
-from mtal_jax.data import pipeline
-from mtal_jax.scores import consistency_score
-from mtal_jax.train import evaluate
+from mtal_jax.al import experiment
+from mtal_jax.analysis import collect_loop, figures, overlays, wall_times
 
 ANALYSES = ("table2", "fig6", "fig5")
-_MAP_KEYS = ("seg_labels", "box_masks", "boxes", "box_classes", "box_valid")
-
-
-def collect_split(
-    config: ml_collections.ConfigDict,
-    checkpoint: str,
-    *,
-    taus: tuple[float, ...],
-    max_images: int = 0,
-    overlay_images: tuple[int, ...] = (),
-    pool_json: str | None = None,
-    progress: bool = True,
-    setup: experiment.Setup | None = None,
-    scan: bool = True,
-    strategy: str = "ours",
-) -> dict:
-    """Runs the analysis function over the eval split, or over the unlabeled training
-    images of ``pool_json`` (a cycle's ``pool.json``: Fig. 6 on the cycle-0 pool).
-
-    ``setup`` reuses an ``experiment.build_setup(config)`` (several checkpoints of one
-    config); ``scan=False`` skips the pass over the split and computes only the overlay maps
-    (``columns`` then empty, ``intersection``/``union`` 0). ``strategy``: the name (``ours``
-    or an alias of it) whose BoxMasks and scores are analysed, built as selection builds it.
-
-    Returns:
-      {"columns": name -> [N] per-image values (valid images, in split order), "index": [N],
-       "intersection"/"union"/"boxes"/"empty": [len(taus), C_seg] (IoU counts; kept boxes
-       and empty BoxMasks per class), "maps": {index: dict of maps},
-       "setup": experiment.Setup}.
-    """
-    setup = experiment.build_setup(config) if setup is None else setup
-    with runtime.input_checks():  # a missing or mismatched checkpoint: one line
-        variables = select_cli.load_variables(config, setup, checkpoint)
-    kwargs = {
-        "strategy": experiment.make_strategy(
-            experiment.strategy_specs(config, [strategy])[0], strategy_types.CycleContext()
-        ),
-        "decode_kwargs": experiment.decode_kwargs(config),
-        "det_to_seg": np.asarray(setup.dataset.det_to_seg, np.int32),
-        "loss_weights": setup.train_cfg.loss_weights,
-        "seg_class_weights": tuple(setup.train_cfg.seg_class_weights),
-        "taus": taus,
-    }
-    analysis_fn = jax.jit(collect.make_analysis_fn(setup.model, **kwargs))
-    if pool_json:
-        source = setup.dataset.sources[config.data.train_split]
-        labeled = np.zeros(len(source), bool)
-        labeled[np.asarray(jsonio.read(pool_json)["labeled_ids"], np.int64)] = True
-        indices = np.flatnonzero(~labeled)
-    else:
-        source = setup.dataset.sources[config.data.eval_split]
-        indices = np.arange(len(source))
-    outside = [i for i in overlay_images if not 0 <= i < len(source)]
-    if outside:  # before: dropped silently
-        with runtime.input_checks():
-            split = config.data.train_split if pool_json else config.data.eval_split
-            raise ValueError(
-                f"--overlay_images {outside}: the {split} split has {len(source)} images "
-                f"(indices 0-{len(source) - 1})"
-            )
-    limit = max_images or config.eval.max_images
-    indices = indices[:limit] if limit else indices
-    indices = indices if scan else indices[:0]
-    n = len(indices)
-    batch_size = config.eval.batch_size
-    per_image: dict[str, list] = {}
-    inter = union = boxes = empty = 0.0
-    batches = pipeline.iterate_eval(source, indices, setup.spec, batch_size=batch_size)
-    for host in tqdm.tqdm(
-        batches, total=-(-n // batch_size), desc="analysis", disable=not progress
-    ):
-        out = jax.device_get(analysis_fn(variables, evaluate.to_batch(host)))
-        keep = np.asarray(out["valid"], bool)
-        for key in out:
-            if key not in ("valid", "iou_intersection", "iou_union", "box_count", "box_empty"):
-                per_image.setdefault(key, []).append(np.asarray(out[key])[keep])
-        inter = inter + np.asarray(out["iou_intersection"], np.float64)
-        union = union + np.asarray(out["iou_union"], np.float64)
-        boxes = boxes + np.asarray(out["box_count"], np.float64)
-        empty = empty + np.asarray(out["box_empty"], np.float64)
-    maps = {}
-    if overlay_images:
-        chosen = list(overlay_images)
-        host = next(pipeline.iterate_eval(source, chosen, setup.spec, batch_size=len(chosen)))
-        maps_fn = jax.jit(collect.make_analysis_fn(setup.model, return_maps=True, **kwargs))
-        out = jax.device_get(maps_fn(variables, evaluate.to_batch(host)))
-        for row, index in enumerate(chosen):
-            maps[index] = {k: np.asarray(out[k][row]) for k in _MAP_KEYS}
-            maps[index]["image"] = host["images"][row]
-    columns = {k: np.concatenate(v) for k, v in per_image.items()}
-    return {
-        "columns": columns, "intersection": inter, "union": union, "boxes": boxes,
-        "empty": empty, "maps": maps, "setup": setup,
-        "weights": _strategy_weights(config, strategy),
-    }  # fmt: skip
-
-
-def _strategy_weights(config: ml_collections.ConfigDict, strategy: str) -> tuple:
-    """(w_loc, w_cls, w_seg) of ``strategy`` as ``make_strategy`` builds it."""
-    spec = experiment.strategy_specs(config, [strategy])[0]
-    return tuple(spec.kwargs.get("weights", consistency_score.DEFAULT_WEIGHTS))
 
 
 def default_label(checkpoint: str) -> str:
@@ -247,29 +127,6 @@ def check_checkpoints(
     return list(labels) if labels is not None else [default_label(c) for c in checkpoints]
 
 
-WALL_FILE = "analysis_wall.json"
-
-
-def record_wall(
-    out_dir: str, analyses: Sequence[str], checkpoints: Sequence[str], seconds: float
-) -> str:
-    """Adds one call's wall time to ``out_dir/WALL_FILE`` under each of its ``analyses``
-    (the other analyses' entries stay) and returns the path."""
-    path = os.path.join(out_dir, WALL_FILE)
-    walls = jsonio.read(path) if os.path.exists(path) else {}
-    entry = {
-        "seconds": round(float(seconds), 1),
-        "analyses_together": list(analyses),
-        "checkpoints": list(checkpoints),
-        "cpus": os.cpu_count(),
-        "load_1min": round(os.getloadavg()[0], 1),  # other jobs beside it slow it down
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    }
-    walls.update({a: entry for a in analyses})
-    jsonio.write_atomic(path, walls)
-    return path
-
-
 def run(
     config: ml_collections.ConfigDict,
     checkpoint: str | Sequence[str],
@@ -285,12 +142,13 @@ def run(
     overlay_background: str = "image",
     strategy: str = "ours",
 ) -> list[str]:
-    """Runs the chosen analyses and returns the written paths (``WALL_FILE`` last).
+    """Runs the chosen analyses and returns the written paths (``wall_times.WALL_FILE`` last).
 
     ``checkpoint`` is one run dir, or a sequence of them; several run dirs allow only
-    ``analyses=("fig5",)``, which writes the comparison figure (``write_fig5_compare``), or
-    ``analyses=("fig6",)``, which writes Fig. 6's readings over the models
-    (``write_fig6_models``; e.g. each trial's cycle-0 model, each on its own ``pool_json``).
+    ``analyses=("fig5",)``, which writes the comparison figure
+    (``figures.write_fig5_compare``), or ``analyses=("fig6",)``, which writes Fig. 6's
+    readings over the models (``figures.write_fig6_models``; e.g. each trial's cycle-0 model,
+    each on its own ``pool_json``).
     ``pool_json``: one path, or one per checkpoint.
 
     Raises:
@@ -316,31 +174,35 @@ def run(
         fig6 = "fig6" in analyses
         results = []
         for c, pool in zip(checkpoints, pools):
-            results.append(collect_split(
+            results.append(collect_loop.collect_split(
                 config, c, taus=taus, max_images=max_images,
                 overlay_images=() if fig6 else overlay_images, pool_json=pool,
                 progress=progress, setup=setup, scan=fig6, strategy=strategy,
             ))  # fmt: skip
         if fig6:
-            paths = write_fig6_models(results, labels, out_dir)
+            paths = figures.write_fig6_models(results, labels, out_dir)
         else:
-            paths = write_fig5_compare(results, labels, out_dir, background=overlay_background)
+            paths = figures.write_fig5_compare(
+                results, labels, out_dir, background=overlay_background
+            )
         seconds = time.perf_counter() - t0
         names = ("fig6_models",) if fig6 else analyses  # the one-model fig6 keeps its entry
-        return paths + [record_wall(out_dir, names, checkpoints, seconds)]
-    result = collect_split(
+        return paths + [wall_times.record_wall(out_dir, names, checkpoints, seconds)]
+    result = collect_loop.collect_split(
         config, checkpoints[0], taus=taus, max_images=max_images,
         overlay_images=overlay_images if "fig5" in analyses else (), pool_json=pools[0],
         progress=progress, strategy=strategy,
     )  # fmt: skip
     paths = []
     if "table2" in analyses:
-        paths += write_table2(result, taus, out_dir)
+        paths += figures.write_table2(result, taus, out_dir)
     if "fig6" in analyses:
-        paths += write_fig6(result, out_dir)
+        paths += figures.write_fig6(result, out_dir)
     if "fig5" in analyses:
-        paths += write_fig5(result, out_dir, background=overlay_background)
-    return paths + [record_wall(out_dir, analyses, checkpoints, time.perf_counter() - t0)]
+        paths += figures.write_fig5(result, out_dir, background=overlay_background)
+    return paths + [
+        wall_times.record_wall(out_dir, analyses, checkpoints, time.perf_counter() - t0)
+    ]
 
 
 def _floats(text: str) -> tuple[float, ...]:

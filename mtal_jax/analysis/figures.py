@@ -1,5 +1,5 @@
 """Files of the paper's analyses (shell): Table II, Figure 6 and Figure 5 from the
-per-image columns and maps that ``analysis.cli.collect_split`` gathers.
+per-image columns and maps that ``analysis.collect_loop.collect_split`` gathers.
 
 Each ``write_*`` returns the paths it wrote under ``out_dir``; tables are JSON + Markdown
 (+ PNG plot), figures PNG. The pure computations live in ``boxmask_accuracy``,

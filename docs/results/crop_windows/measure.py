@@ -9,9 +9,9 @@ Run from the repository root (about 5 minutes per dataset on 2 CPU cores):
 
 For each ``crop_window`` (``box``: the paper's crops, resized to S x S; ``native``: squares
 of at least S input pixels, docs/design.md "Crop windows"), the reference model's eval
-split through ``mtal_jax.analysis.cli.collect_split`` with ``ours``' other defaults: writes
-``<out>/<mode>/table2_boxmask_accuracy.{json,md,png}``, ``fig6_correlation.*`` and
-``fig6_diagnostics.json``.
+split through ``mtal_jax.analysis.collect_loop.collect_split`` with ``ours``' other
+defaults: writes ``<out>/<mode>/table2_boxmask_accuracy.{json,md,png}``,
+``fig6_correlation.*`` and ``fig6_diagnostics.json``.
 """
 
 import os
@@ -26,7 +26,7 @@ runtime.configure_host_devices()
 import ml_collections
 
 from mtal_jax import config_file
-from mtal_jax.analysis import cli, figures
+from mtal_jax.analysis import collect_loop, figures
 
 TAUS = (0.1, 0.3, 0.5, 0.7)
 
@@ -38,7 +38,7 @@ def main(config_path: str, checkpoint: str, out: str) -> None:
         kwargs = dict(config.al.strategy.kwargs or {})
         kwargs["ours"] = {**dict(kwargs.get("ours", {})), "crop_window": mode}
         config.al.strategy.kwargs = kwargs
-        result = cli.collect_split(
+        result = collect_loop.collect_split(
             config, checkpoint, taus=TAUS, max_images=0, overlay_images=(), progress=False
         )
         folder = os.path.join(out, mode)
