@@ -23,10 +23,10 @@ Definitions (over the experiment's pool, the training split of ``workdir/config.
 Each share is given per strategy and cycle (summed over trials) and overall (cycles 1..K,
 all trials), beside the same share over the whole pool (what random selection gets in
 expectation), and paired against random: in each trial both ran, the strategy's share minus
-random's over the cycles both have, with a 95 % t interval over trials (``paired``). Labels
-are read without decoding images (``data.fields``); the selections come from each cycle's
-``selection.json``. Writes ``composition.json`` and ``composition.md`` to ``--out_dir``
-(default: the workdir).
+random's over the cycles both have, with a 95 % t interval over trials (``significance``).
+Labels are read without decoding images (``data.fields``); the selections come from each
+cycle's ``selection.json``. Writes ``composition.json`` and ``composition.md`` to
+``--out_dir`` (default: the workdir).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from mtal_jax import jsonio, paired
+from mtal_jax import jsonio, significance
 from mtal_jax.data import catalog, fields, synthetic_classes
 
 HARD_CONDITIONS = tuple(c for c in synthetic_classes.CONDITIONS if c != "day")
@@ -261,7 +261,7 @@ def against(
       cycles: only these cycles (None: all).
 
     Returns:
-      ``{key: paired.t_interval(...), "per_trial": [{"trial", key: difference}]}``.
+      ``{key: significance.t_interval(...), "per_trial": [{"trial", key: difference}]}``.
     """
     per_trial = []
     for trial in sorted(set(mine) & set(base)):
@@ -272,7 +272,7 @@ def against(
         a = shares(functools.reduce(_add, (mine[trial][c] for c in both), {}))
         b = shares(functools.reduce(_add, (base[trial][c] for c in both), {}))
         per_trial.append({"trial": trial, **{k: a[k] - b[k] for k in keys}})
-    out: dict[str, Any] = {k: paired.t_interval([p[k] for p in per_trial]) for k in keys}
+    out: dict[str, Any] = {k: significance.t_interval([p[k] for p in per_trial]) for k in keys}
     out["per_trial"] = per_trial
     return out
 
@@ -335,7 +335,7 @@ def _pct(value: float | None) -> str:
 
 
 def _pp(stats: dict[str, Any]) -> str:
-    text = paired.format_interval(stats, 1, 100)
+    text = significance.format_interval(stats, 1, 100)
     return text if text == _DASH else f"{text} pp"
 
 
