@@ -30,7 +30,7 @@ from typing import Any
 import matplotlib.figure
 import numpy as np
 
-from mtal_jax import jsonio, metrics, paired
+from mtal_jax import jsonio, metrics, paired, significance
 from mtal_jax import records as records_lib
 
 METRICS = tuple(m.name for m in records_lib.RECORD_METRICS if m.plot)
@@ -176,7 +176,7 @@ def summary_markdown(
         paired_text = _DASH
         if le is not None and le["bounded"]["worst"]["trials"]:
             b = le["bounded"]
-            paired_text = paired.format_bounded(b["worst"], b["best"])
+            paired_text = significance.format_bounded(b["worst"], b["best"])
             paired_text += f" ({b['worst']['trials']} trials where either reaches it)"
         lines.append(
             f"| {strategy} | {num_trials} | {_pct(s['le95_mean_curve'], missing='not reached')} "
@@ -204,7 +204,7 @@ def summary_markdown(
             "",
             (
                 "## Paired gain over random (mean of cycles 1.. minus random's in the same "
-                f"trial; mean [{paired.LEVEL:.0%} t interval] over trials)"
+                f"trial; mean [{significance.LEVEL:.0%} t interval] over trials)"
             ),
             "",
             "| strategy | trials | mDSQ | mAP | mIoU | mDSQ per trial |",
@@ -215,8 +215,9 @@ def summary_markdown(
                 _DASH if not math.isfinite(g["mdsq"]) else f"{g['mdsq']:+.3f}"
                 for g in p["per_trial"]
             )
-            cells = [paired.format_interval(p), paired.format_interval(p["map"], 4),
-                     paired.format_interval(p["miou"], 4)]  # fmt: skip
+            cells = [significance.format_interval(p),
+                     significance.format_interval(p["map"], 4),
+                     significance.format_interval(p["miou"], 4)]  # fmt: skip
             lines.append(f"| {strategy} | {p['trials']} | " + " | ".join(cells) + f" | {per} |")
     header = " | ".join(f"{f:.0%}" for f in fractions_of_interest)
     lines += [

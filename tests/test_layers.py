@@ -55,6 +55,7 @@ LAYERS = [
             "mtal_jax.workdir_lock",
             "mtal_jax.output_file",
             "mtal_jax.config_file",
+            "mtal_jax.significance",
         ],
     ),
     (

@@ -10,6 +10,8 @@ import re
 import numpy as np
 import pytest
 
+from mtal_jax import significance
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 T_0975_2 = 4.302652730  # Student t, 97.5 % quantile, 2 degrees of freedom
 FRACTIONS = [0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
@@ -359,7 +361,7 @@ def test_fig6_readings_over_models_replace_one_models_bootstrap(tmp_path):
     # S_seg [0.1, 0.2, 0.3]: mean 0.2, std 0.1, half 4.302653 * 0.1 / sqrt(3) = 0.248
     seg = rows["Fig. 6: S_seg measures the segmentation loss best"]
     assert seg[0] == "+0.20 [-0.05, +0.45] (3 models: each trial's cycle 0)"
-    assert seg[1] == mr.paired.NOT_DISTINGUISHABLE and seg[2] == pytest.approx(
+    assert seg[1] == significance.NOT_DISTINGUISHABLE and seg[2] == pytest.approx(
         across["claims"][0]["p_value"]
     )
     assert (
@@ -379,7 +381,7 @@ def test_side_by_side_adjusts_p_values_by_holm_within_each_family():
     rows = {
         "claim a": ("+0.010 [+0.002, +0.018] (n=5)", "reproduced", 0.02),
         "claim b": ("+0.030 [+0.020, +0.040] (n=5)", "reproduced", 0.001),
-        "claim c": ("-0.004 [-0.011, +0.003] (n=5)", mr.paired.NOT_DISTINGUISHABLE, 0.3),
+        "claim c": ("-0.004 [-0.011, +0.003] (n=5)", significance.NOT_DISTINGUISHABLE, 0.3),
         "claim d": ("—", "no finished trial yet"),
         "Fig. 6: S_seg measures the segmentation loss best": ("+0.44", "reproduced", 0.04),
         "Table I (js): all three > S_seg": ("+0.01", "contradicted", 0.01),

@@ -1,15 +1,13 @@
-"""Tests of mtal_jax.paired: paired gains over trials, t intervals, savings, verdicts."""
+"""Tests of mtal_jax.paired: paired gains over trials, label-efficiency savings."""
 
-import itertools
 import math
 
 import pytest
 
-from mtal_jax import paired, reporting
+from mtal_jax import paired, reporting, significance
 from tests.test_reporting import CURVES, FRACTIONS  # its hand-computed 95 % points apply here
 
 T_0975_1 = 12.706204736  # Student t, 97.5 % quantile, 1 degree of freedom
-T_0975_2 = 4.302652730  # 2 degrees of freedom
 
 
 def _records(curves=CURVES, map_scale=0.4, miou_scale=0.7):
@@ -25,52 +23,6 @@ def _records(curves=CURVES, map_scale=0.4, miou_scale=0.7):
     return out
 
 
-def test_t_interval_hand_computed():
-    r = paired.t_interval([1.0, 2.0, 6.0])  # mean 3, std sqrt(7), n 3
-    half = T_0975_2 * math.sqrt(7) / math.sqrt(3)
-    assert r["mean"] == pytest.approx(3.0) and r["trials"] == 3
-    assert r["ci95"] == pytest.approx([3 - half, 3 + half])
-    r = paired.t_interval([0.5, float("nan")])  # NaN left out: one value, no interval
-    assert r["mean"] == 0.5 and r["trials"] == 1 and all(math.isnan(x) for x in r["ci95"])
-    assert math.isnan(paired.t_interval([])["mean"])
-
-
-def test_t_test_p_hand_computed_and_matches_interval():
-    # [1, 2, 6]: t = 3 / (sqrt(7) / sqrt(3)) = 1.9640, 2 df; two-sided p = 1 - 1 / sqrt(1 +
-    # 2 / t^2) for 2 df (the t(2) cdf in closed form: 0.5 + t / (2 sqrt(2 + t^2))).
-    t = 3 / (math.sqrt(7) / math.sqrt(3))
-    assert paired.t_test_p([1.0, 2.0, 6.0]) == pytest.approx(1 - t / math.sqrt(2 + t * t))
-    assert paired.t_interval([1.0, 2.0, 6.0])["p_value"] == paired.t_test_p([1.0, 2.0, 6.0])
-    assert math.isnan(paired.t_test_p([0.3])) and math.isnan(paired.t_interval([0.3])["p_value"])
-    assert paired.t_test_p([0.2, 0.2, 0.2]) == 0.0 and paired.t_test_p([0.0, 0.0]) == 1.0
-    # The interval excludes 0 exactly when p < 0.05 (the same test), on both sides of 0.
-    for shift in (-0.9, -0.5, -0.2, 0.0, 0.2, 0.5, 0.9, 1.4):
-        r = paired.t_interval([shift + d for d in (-0.3, 0.1, 0.4, -0.1, 0.25)])
-        assert (r["ci95"][0] > 0 or r["ci95"][1] < 0) == (r["p_value"] < 0.05)
-
-
-def test_holm_hand_computed_and_properties():
-    # Sorted 0.005, 0.01, 0.03, 0.04 (m = 4): 4 * 0.005 = 0.02, 3 * 0.01 = 0.03,
-    # 2 * 0.03 = 0.06, max(0.06, 1 * 0.04) = 0.06; "e" has no test and does not count.
-    out = paired.holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": 0.005, "e": None})
-    assert {k: round(v, 6) for k, v in out.items() if k != "e"} == {
-        "a": 0.03,
-        "b": 0.06,
-        "c": 0.06,
-        "d": 0.02,
-    }
-    assert math.isnan(out["e"])
-    assert paired.holm({"a": 0.6, "b": 0.7}) == {"a": 1.0, "b": 1.0}  # capped at 1
-    assert paired.holm({}) == {} and paired.holm({"x": 0.02}) == {"x": 0.02}
-    # Never below the raw p, never below Bonferroni's smallest, order kept.
-    raw = {i: p for i, p in enumerate((0.001, 0.2, 0.04, 0.04, 0.5, 0.013))}
-    adj = paired.holm(raw)
-    assert all(adj[i] >= raw[i] for i in raw)
-    ranked = sorted(raw, key=raw.get)
-    assert all(adj[a] <= adj[b] for a, b in itertools.pairwise(ranked))
-    assert min(adj.values()) == pytest.approx(len(raw) * min(raw.values()))
-
-
 def test_paired_gain_hand_computed():
     # ours - random over cycles 1-6: t0 (0.05+0.06+0.05+0.04+0.02+0.01)/6 = 0.23/6,
     # t1 (0.07+0.08+0.04+0.03+0.02+0.00)/6 = 0.24/6
@@ -84,11 +36,11 @@ def test_paired_gain_hand_computed():
     assert p["ci95"] == pytest.approx([mean - half, mean + half])
     assert p["map"]["mean"] == pytest.approx(0.4 * mean)  # mAP = 0.4 mDSQ in these records
     assert p["miou"]["ci95"] == pytest.approx([0.7 * (mean - half), 0.7 * (mean + half)])
-    assert paired.verdict(p["ci95"]) == paired.REPRODUCED
+    assert significance.verdict(p["ci95"]) == significance.REPRODUCED
     # the same comparison the other way round: the interval flips sign
     q = paired.paired_gain(_records(), "random", baseline="ours")
     assert q["ci95"] == pytest.approx([-mean - half, -mean + half])
-    assert paired.verdict(q["ci95"]) == paired.CONTRADICTED
+    assert significance.verdict(q["ci95"]) == significance.CONTRADICTED
     # it agrees with reporting.summarize's paired gain (same definition, complete trials)
     summary = reporting.summarize(_records())["ours"]
     assert summary.gain_vs_random_mean == pytest.approx(mean)
@@ -137,22 +89,6 @@ def test_paired_stats_shape_and_no_baseline():
     assert list(stats) == ["ours"]  # random is the baseline, not compared with itself
     assert set(stats["ours"]) >= {"mean", "ci95", "trials", "map", "miou", "per_trial"}
     assert paired.paired_stats([r for r in _records() if r["strategy"] == "ours"]) == {}
-
-
-def test_verdict_and_format():
-    assert paired.verdict([0.01, 0.02]) == paired.REPRODUCED
-    assert paired.verdict([-0.02, -0.01]) == paired.CONTRADICTED
-    assert paired.verdict([-0.02, -0.01], direction=-1) == paired.REPRODUCED
-    assert paired.verdict([-0.01, 0.02]) == paired.NOT_DISTINGUISHABLE
-    assert paired.verdict([0.0, 0.02]) == paired.NOT_DISTINGUISHABLE  # 0 is inside
-    assert paired.verdict([None, None]) == paired.NOT_DISTINGUISHABLE
-    with pytest.raises(ValueError, match="direction"):
-        paired.verdict([0.1, 0.2], direction=0)
-    assert paired.format_interval({"mean": 0.0123, "ci95": [-0.004, 0.0286]}) == (
-        "+0.012 [-0.004, +0.029]"
-    )
-    assert paired.format_interval({"mean": 0.5, "ci95": [None, None]}) == "+0.500"
-    assert paired.format_interval({"mean": None}) == "—"
 
 
 def test_match_final_savings_hand_computed():
@@ -217,12 +153,15 @@ def test_unreached_levels_are_read_at_both_ends():
     assert [p["savings_best"] for p in m["per_trial"]] == pytest.approx([0.0, 0.12])
     assert m["best_case"]["mean"] == pytest.approx(0.06) and m["mean"] == pytest.approx(-0.14)
     # the ends disagree in sign: no verdict either way, p 1 (both tests must reject)
-    assert paired.bounded_verdict(m, m["best_case"]) == (paired.NOT_DISTINGUISHABLE, 1.0)
+    assert significance.bounded_verdict(m, m["best_case"]) == (
+        significance.NOT_DISTINGUISHABLE,
+        1.0,
+    )
     # without unreached trials both ends are the interval itself
     full = paired.match_final_savings(_records(), "ours")
     assert full["best_case"]["ci95"] == pytest.approx(full["ci95"])
-    assert paired.bounded_verdict(full, full["best_case"]) == (
-        paired.verdict(full["ci95"]),
+    assert significance.bounded_verdict(full, full["best_case"]) == (
+        significance.verdict(full["ci95"]),
         pytest.approx(full["p_value"]),
     )
     # label efficiency at 95 %: random t0 at 0.7 + 0.02 / 0.03 * 0.1, ours t0 not (in
@@ -238,16 +177,6 @@ def test_unreached_levels_are_read_at_both_ends():
     assert [p["worst"] for p in bounded["per_trial"]] == pytest.approx([r0 - 1.0, 0.9 - o2])
     assert [p["best"] for p in bounded["per_trial"]] == pytest.approx([r0 - 0.9, 1.0 - o2])
     assert le["savings_trials"] == 0  # no trial where both reach it: the old reading had none
-    assert "unreached trials at best" in paired.format_bounded(bounded["worst"], bounded["best"])
-
-
-def test_bounded_verdict_needs_both_ends():
-    above = {"mean": 0.05, "ci95": [0.01, 0.09], "p_value": 0.02}
-    more = {"mean": 0.08, "ci95": [0.03, 0.13], "p_value": 0.01}
-    assert paired.bounded_verdict(above, more) == (paired.REPRODUCED, 0.02)
-    straddles = {"mean": 0.01, "ci95": [-0.02, 0.04], "p_value": 0.4}
-    assert paired.bounded_verdict(straddles, more) == (paired.NOT_DISTINGUISHABLE, 0.4)
-    below = {"mean": -0.05, "ci95": [-0.09, -0.01], "p_value": 0.03}
-    assert paired.bounded_verdict(below, {**below, "p_value": 0.04})[0] == paired.CONTRADICTED
-    none = {"mean": math.nan, "ci95": [math.nan, math.nan], "p_value": math.nan}
-    assert paired.bounded_verdict(none, none)[0] == paired.NOT_DISTINGUISHABLE
+    assert "unreached trials at best" in significance.format_bounded(
+        bounded["worst"], bounded["best"]
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from mtal_jax import paired
+from mtal_jax import significance
 from mtal_jax.analysis import selection_shares
 
 _DASH = "—"
@@ -24,7 +24,7 @@ def _pct(value: float | None) -> str:
 
 
 def _pp(stats: dict[str, Any]) -> str:
-    text = paired.format_interval(stats, 1, 100)
+    text = significance.format_interval(stats, 1, 100)
     return text if text == _DASH else f"{text} pp"
 
 

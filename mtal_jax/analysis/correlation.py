@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from mtal_jax import paired
+from mtal_jax import significance
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
@@ -108,9 +108,9 @@ def _finite(x) -> bool:
 def across_models(per_model: Sequence[Sequence[dict]], labels: Sequence[str]) -> dict:
     """The Fig. 6 readings over several models (e.g. each trial's cycle-0 model on its own
     unlabeled pool): each model's statistic, and their mean with a 95 % t interval and
-    p-value over models (``paired.t_interval``). Between models is where a reading has to
-    hold to be a property of the scores rather than of one trained network; the bootstrap of
-    ``claim_tests`` only resamples one model's images.
+    p-value over models (``significance.t_interval``). Between models is where a reading has
+    to hold to be a property of the scores rather than of one trained network; the bootstrap
+    of ``claim_tests`` only resamples one model's images.
 
     Args:
       per_model: [M] ``claim_tests`` outputs, one per model, in ``FIG6_CLAIMS`` order.
@@ -129,7 +129,7 @@ def across_models(per_model: Sequence[Sequence[dict]], labels: Sequence[str]) ->
     claims = []
     for j, (claim, _, _) in enumerate(FIG6_CLAIMS):
         stats = [float(m[j]["statistic"]) for m in per_model]
-        claims.append({"claim": claim, "per_model": stats, **paired.t_interval(stats)})
+        claims.append({"claim": claim, "per_model": stats, **significance.t_interval(stats)})
     return {
         "models": list(labels),
         "num_images": [int(m[0]["num_images"]) if m else 0 for m in per_model],
@@ -149,7 +149,8 @@ def across_models_markdown(result: dict) -> str:
         cells = [f"{v:+.2f}" if _finite(v) else "—" for v in c["per_model"]]
         lines.append(
             f"| {c['claim']} | " + " | ".join(cells)
-            + f" | {paired.format_interval(c, 2)} | {paired.format_p(c.get('p_value'))} |"
+            + f" | {significance.format_interval(c, 2)}"
+            + f" | {significance.format_p(c.get('p_value'))} |"
         )  # fmt: skip
     return "\n".join(lines) + "\n"
 

@@ -24,7 +24,7 @@ Definitions (over the experiment's pool, the training split of ``workdir/config.
 Each share is given per strategy and cycle (summed over trials) and overall (cycles 1..K,
 all trials), beside the same share over the whole pool (what random selection gets in
 expectation), and paired against random: in each trial both ran, the strategy's share minus
-random's over the cycles both have, with a 95 % t interval over trials (``paired``).
+random's over the cycles both have, with a 95 % t interval over trials (``significance``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from mtal_jax import paired
+from mtal_jax import significance
 from mtal_jax.data import synthetic_classes
 
 HARD_CONDITIONS = tuple(c for c in synthetic_classes.CONDITIONS if c != "day")
@@ -255,7 +255,7 @@ def against(
       cycles: only these cycles (None: all).
 
     Returns:
-      ``{key: paired.t_interval(...), "per_trial": [{"trial", key: difference}]}``.
+      ``{key: significance.t_interval(...), "per_trial": [{"trial", key: difference}]}``.
     """
     per_trial = []
     for trial in sorted(set(mine) & set(base)):
@@ -266,6 +266,6 @@ def against(
         a = shares(functools.reduce(_add, (mine[trial][c] for c in both), {}))
         b = shares(functools.reduce(_add, (base[trial][c] for c in both), {}))
         per_trial.append({"trial": trial, **{k: a[k] - b[k] for k in keys}})
-    out: dict[str, Any] = {k: paired.t_interval([p[k] for p in per_trial]) for k in keys}
+    out: dict[str, Any] = {k: significance.t_interval([p[k] for p in per_trial]) for k in keys}
     out["per_trial"] = per_trial
     return out
