@@ -1,15 +1,31 @@
-"""docs/make_results.py on fabricated run directories: paired intervals, verdicts, Table I
-for both S_cls modes, label efficiency, the regime section (no training, seconds)."""
+"""docs/make_results.py and its parts (docs/results_lib/) on fabricated run directories:
+paired intervals, verdicts, Table I for both S_cls modes, label efficiency, the regime
+section (no training, seconds)."""
 
-import importlib.util
 import json
 import math
 import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+from docs.results_lib import (
+    analyses,
+    claims_table,
+    gpu_parallel,
+    gpu_serial,
+    main_comparison,
+    regime,
+    results_page,
+    run_dirs,
+    score_makeup,
+    table1_scores,
+    table_cells,
+    variants,
+)
 from mtal_jax import significance
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -17,15 +33,6 @@ T_0975_2 = 4.302652730  # Student t, 97.5 % quantile, 2 degrees of freedom
 FRACTIONS = [0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 RANDOM = {0: [0.70, 0.74, 0.78, 0.82, 0.85, 0.88], 1: [0.72, 0.75, 0.79, 0.83, 0.86, 0.90],
           2: [0.69, 0.73, 0.77, 0.80, 0.84, 0.87]}  # fmt: skip
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location(
-        "make_results", os.path.join(ROOT, "docs", "make_results.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _records(gains):
@@ -69,7 +76,6 @@ def _interval(values):
 
 
 def test_page_from_fabricated_runs(tmp_path):
-    mr = _load()
     # ours: +0.02, +0.03, +0.025 -> mean 0.025, std 0.005, CI [0.0126, 0.0374]: reproduced
     # ll4al: -0.01, +0.02, -0.04 -> mean -0.01, std 0.03: interval holds 0
     # cald: -0.03, -0.02, -0.025 -> mean -0.025: ours - cald = +0.05 every trial
@@ -106,7 +112,7 @@ def test_page_from_fabricated_runs(tmp_path):
     (results / "synthetic" / "analysis_wall.json").write_text(json.dumps({"fig5": {
         "seconds": 98.04, "analyses_together": ["fig5"], "cpus": 2, "load_1min": 3.2,
         "date": "2026-12-03 06:00 UTC"}}))  # fmt: skip
-    page = mr.build(
+    page = results_page.build(
         {"synthetic": (str(tmp_path / "main"), str(tmp_path / "t1"))}, str(results),
         str(tmp_path / "src"), composition=False,
     )  # fmt: skip
@@ -186,13 +192,13 @@ def test_page_from_fabricated_runs(tmp_path):
     assert "cycles 3.0 (steps 0), cycle 0 10.0" in page
     # Fig. 5: its caption (panels, colours) above the figure; the synthetic data's pixels shown
     assert (
-        mr.FIG5_CAPTION + " Wall time" in page
+        analyses.FIG5_CAPTION + " Wall time" in page
         and "![Figure 5](results/synthetic/fig5_compare.png)" in page
     )
     # figures are linked relative to the page (here beside the results folder) and exist
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page)
     assert len(links) >= 4 and all((tmp_path / link).is_file() for link in links), links
-    assert mr.FIG5_GRAY not in page
+    assert analyses.FIG5_GRAY not in page
     assert "Wall time: 1.6 min (2026-12-03 06:00 UTC, 2 CPUs, load 3.2; loading the dataset" in page
     assert page.count("Wall time: not recorded") == 1  # Fig. 6, made earlier (no Table II here)
     # every table ends at a blank line (a text line right under one renders as its last row)
@@ -209,7 +215,6 @@ def test_page_from_fabricated_runs(tmp_path):
 
 
 def test_a_run_in_progress_says_so():
-    mr = _load()
     records = _records({"ours": [0.02, 0.03, 0.025]})
     records = [r for r in records if not (r["strategy"] == "ours" and r["trial"] == 2)]
     records = [
@@ -217,52 +222,53 @@ def test_a_run_in_progress_says_so():
     ]
     config = {"al": {"strategies": "random,ours,cald", "num_trials": 3, "num_cycles": 6,
                      "trials_per_strategy": {"cald": 2}}}  # fmt: skip
-    status = mr.run_status(records, config)
+    status = main_comparison.run_status(records, config)
     assert "**In progress**: 4 of 8 (trial, strategy) runs have all 5 cycles" in status
     assert "(random 3/3, ours 1/3, cald 0/2)" in status and "left" not in status
     # cycle runs left: ours 3 x 5 - 7 finished, cald 2 x 5: 18 at 10 min each
-    status = mr.run_status(records, config, 600.0)
+    status = main_comparison.run_status(records, config, 600.0)
     assert "18 cycle runs are left: about 3.0 h at the median 10.0 min per cycle run" in status
     # a strategy that has started but finished no trial gives no interval and no verdict
     started = records + [
         dict(r, strategy="ll4al") for r in records if r["strategy"] == "random" and r["cycle"] < 2
     ]
-    rows = mr.claims(started, {})
+    rows = main_comparison.claims(started, {})
     assert rows["LL4AL > random in mDSQ (95 % at 74 % against 87 %)"] == (
         "—",
         "no finished trial yet",
     )
     assert rows["ours > random in mDSQ (+3.39 % at 80 % labeled)"][0].endswith("(n=1)")
     config["al"]["strategies"] = "random"
-    assert mr.run_status(records, config) == ""  # complete
-    assert mr.run_status(records, None) == "" and mr.run_status(records, {"al": {}}) == ""
+    assert main_comparison.run_status(records, config) == ""  # complete
+    assert (
+        main_comparison.run_status(records, None) == ""
+        and main_comparison.run_status(records, {"al": {}}) == ""
+    )
 
 
 def test_cycle_seconds_is_the_median_over_finished_cycles(tmp_path):
-    mr = _load()
-    assert math.isnan(mr.cycle_seconds(str(tmp_path)))
+    assert math.isnan(run_dirs.cycle_seconds(str(tmp_path)))
     for run, seconds in (("trial_0/cycle_0", 5000.0), ("reference", 9000.0),
                          ("trial_0/ours/cycle_1", 100.0), ("trial_0/ours/cycle_2", 300.0),
                          ("trial_1/random/cycle_1", 200.0)):  # fmt: skip
         os.makedirs(tmp_path / run)
         (tmp_path / run / "wall.json").write_text(json.dumps({"seconds": seconds}))
-    assert mr.cycle_seconds(str(tmp_path)) == 200.0  # cycle 0 and the reference left out
+    assert run_dirs.cycle_seconds(str(tmp_path)) == 200.0  # cycle 0 and the reference left out
 
 
 def test_missing_runs_give_placeholders(tmp_path):
-    mr = _load()
-    page = mr.build(
+    page = results_page.build(
         {"camvid": (str(tmp_path / "none"), str(tmp_path / "none_t1"))}, str(tmp_path / "r"),
         str(tmp_path / "src"), composition=False,
     )  # fmt: skip
     assert "not available yet" in page and "## CamVid" in page
-    assert mr.FIG5_CAPTION not in page  # no figure, no caption
+    assert analyses.FIG5_CAPTION not in page  # no figure, no caption
     assert "_(no regime measurements for this dataset yet)_" in page
     assert "--workdir " + str(tmp_path / "none") + "` (not started)" in page
     # a run that has started (its config written) but has no record yet says so
     os.makedirs(tmp_path / "none")
     (tmp_path / "none" / "config.json").write_text("{}")
-    page = mr.build(
+    page = results_page.build(
         {"camvid": (str(tmp_path / "none"), str(tmp_path / "none_t1"))}, str(tmp_path / "r"),
         str(tmp_path / "src"), composition=False,
     )  # fmt: skip
@@ -276,7 +282,7 @@ def test_missing_runs_give_placeholders(tmp_path):
     par.mkdir()
     state = {"parts": {"random.trial_0": {"complete": True}, "ours.trial_0": {"complete": False}}}
     (par / "parallel.json").write_text(json.dumps(state))
-    page = mr.build(
+    page = results_page.build(
         {"camvid": (str(tmp_path / "none"), str(tmp_path / "none_t1"))}, str(tmp_path / "r"),
         str(tmp_path / "src"), composition=False, gpu_parallel_runs={"camvid": str(par)},
     )  # fmt: skip
@@ -284,30 +290,30 @@ def test_missing_runs_give_placeholders(tmp_path):
 
 
 def test_an_archive_stands_in_for_a_missing_run_directory(tmp_path, monkeypatch):
-    mr = _load()
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(mr, "M", str(tmp_path))
-    assert mr._default_run("runs/repro_x") == "runs/repro_x"  # neither exists: as given
+    monkeypatch.setattr(run_dirs, "M", str(tmp_path))
+    assert run_dirs.default_run("runs/repro_x") == "runs/repro_x"  # neither exists: as given
     archived = tmp_path / "experiments" / "repro_x"
     archived.mkdir(parents=True)
     (archived / "archive.json").write_text("{}")
-    assert mr._default_run("runs/repro_x") == str(archived)
-    assert mr._shown(str(archived)) == os.path.join("runs", "repro_x")  # continued there
+    assert run_dirs.default_run("runs/repro_x") == str(archived)
+    assert run_dirs.shown(str(archived)) == os.path.join("runs", "repro_x")  # continued there
     (tmp_path / "runs" / "repro_x").mkdir(parents=True)
-    assert mr._default_run("runs/repro_x") == "runs/repro_x"  # the live run wins
-    assert mr._shown("runs/repro_x") == "runs/repro_x"
+    assert run_dirs.default_run("runs/repro_x") == "runs/repro_x"  # the live run wins
+    assert run_dirs.shown("runs/repro_x") == "runs/repro_x"
 
 
 def test_trials10_section_pairs_ours_with_random_over_its_trials(tmp_path):
     """The ``trials10`` experiment (ours against random over more trials): its own
     subsection, files and claim rows; absent when not planned, a placeholder before it runs."""
-    mr = _load()
     _run_dir(tmp_path / "main", _records({"ours": [0.02, 0.0, 0.01]}))
     results, src = str(tmp_path / "results"), str(tmp_path / "src")
     t10 = tmp_path / "t10"
 
     def page(*run):
-        return mr.build({"camvid": (str(tmp_path / "main"), "", *run)}, results, src, False)
+        return results_page.build(
+            {"camvid": (str(tmp_path / "main"), "", *run)}, results, src, False
+        )
 
     assert "More trials" not in page()  # not planned
     text = page(str(t10))
@@ -331,11 +337,11 @@ def test_trials10_section_pairs_ours_with_random_over_its_trials(tmp_path):
     assert "+7.5 [" in text and "pp (reached in 3/3)" in text
     claim = "| ours > random in mDSQ (+3.39 % at 80 % labeled), 3 trials (`trials10`) |"
     assert f"{claim} {interval} (n=3) | **reproduced** |" in text
-    assert f"{mr.MATCH_FINAL_CLAIM}, 3 trials (`trials10`) | +7.5 [" in text
+    assert f"{main_comparison.MATCH_FINAL_CLAIM}, 3 trials (`trials10`) | +7.5 [" in text
     assert (tmp_path / "results" / "camvid_trials10" / "paired.json").exists()
     assert "trials10" not in text.split("## Side by side")[0]  # finished: not in the status
     # the synthetic column of a claim only CamVid has
-    both = mr.build(
+    both = results_page.build(
         {"synthetic": (str(tmp_path / "main"), ""), "camvid": (str(tmp_path / "main"), "", str(t10))},
         results, src, False,
     )  # fmt: skip
@@ -343,7 +349,6 @@ def test_trials10_section_pairs_ours_with_random_over_its_trials(tmp_path):
 
 
 def test_fig6_readings_over_models_replace_one_models_bootstrap(tmp_path):
-    mr = _load()
     from mtal_jax.analysis import correlation
 
     def model(*stats):
@@ -353,11 +358,11 @@ def test_fig6_readings_over_models_replace_one_models_bootstrap(tmp_path):
     per_model = [model(0.1, -0.3, -0.5, 0.0), model(0.2, -0.4, -0.4, 0.1),
                  model(0.3, -0.5, -0.6, -0.1)]  # fmt: skip
     across = correlation.across_models(per_model, ["trial_0", "trial_1", "trial_2"])
-    assert mr.fig6_model_rows(str(tmp_path / "fig6_models.json")) == {}  # not made yet
-    assert mr.fig6_models_text(str(tmp_path)) == ""
+    assert analyses.fig6_model_rows(str(tmp_path / "fig6_models.json")) == {}  # not made yet
+    assert analyses.fig6_models_text(str(tmp_path)) == ""
     (tmp_path / "fig6_models.json").write_text(json.dumps(across))
     (tmp_path / "fig6_models.md").write_text(correlation.across_models_markdown(across))
-    rows = mr.fig6_model_rows(str(tmp_path / "fig6_models.json"))
+    rows = analyses.fig6_model_rows(str(tmp_path / "fig6_models.json"))
     # S_seg [0.1, 0.2, 0.3]: mean 0.2, std 0.1, half 4.302653 * 0.1 / sqrt(3) = 0.248
     seg = rows["Fig. 6: S_seg measures the segmentation loss best"]
     assert seg[0] == "+0.20 [-0.05, +0.45] (3 models: each trial's cycle 0)"
@@ -367,17 +372,17 @@ def test_fig6_readings_over_models_replace_one_models_bootstrap(tmp_path):
     assert (
         rows["Fig. 6: S_cls measures the detection classification loss best"][1] == "contradicted"
     )
-    text = mr.fig6_models_text(str(tmp_path))
+    text = analyses.fig6_models_text(str(tmp_path))
     assert "| S_seg measures the segmentation loss best | +0.10 | +0.20 | +0.30 | +0.20 [" in text
     assert "Wall time: not recorded" in text
     # one model only: the bootstrap rows stay
     one = dict(across, models=["trial_0"])
     (tmp_path / "fig6_models.json").write_text(json.dumps(one))
-    assert mr.fig6_model_rows(str(tmp_path / "fig6_models.json")) == {}
+    assert analyses.fig6_model_rows(str(tmp_path / "fig6_models.json")) == {}
 
 
 def test_side_by_side_adjusts_p_values_by_holm_within_each_family():
-    mr = _load()
+
     rows = {
         "claim a": ("+0.010 [+0.002, +0.018] (n=5)", "reproduced", 0.02),
         "claim b": ("+0.030 [+0.020, +0.040] (n=5)", "reproduced", 0.001),
@@ -388,7 +393,7 @@ def test_side_by_side_adjusts_p_values_by_holm_within_each_family():
         "Table I (kl): all three > S_seg": ("+0.01", "contradicted", 0.01),
         "Table II: tau = 0.3": ("54.7", "no interval (one model): other best tau"),
     }
-    text = mr.side_by_side({"camvid": rows})
+    text = claims_table.side_by_side({"camvid": rows})
     # main comparison (a, b, c; d has no test): sorted b 0.001 x 3, a 0.02 x 2, c 0.3 x 1
     assert "| claim b | +0.030 [+0.020, +0.040] (n=5) | **reproduced** | 0.001 (0.003) |" in text
     assert "| claim a | +0.010 [+0.002, +0.018] (n=5) | **reproduced** | 0.020 (0.040) |" in text
@@ -401,7 +406,7 @@ def test_side_by_side_adjusts_p_values_by_holm_within_each_family():
     assert "camvid: main comparison 3, Fig. 6 1, Table I (js) 1, Table I (kl) 1)" in text
     # with a fourth test in the family, claim a no longer holds after the adjustment
     rows["claim e"] = ("+0.020 [+0.001, +0.039] (n=5)", "reproduced", 0.035)
-    text = mr.side_by_side({"camvid": rows})
+    text = claims_table.side_by_side({"camvid": rows})
     assert "| claim a | +0.010 [+0.002, +0.018] (n=5) | reproduced (not after Holm) |" in text
     # sorted b 0.001 x 4, a 0.02 x 3, e 0.035 x 2, c 0.3 x 1
     assert "| 0.020 (0.060) |" in text and "| 0.035 (0.070) |" in text
@@ -409,7 +414,6 @@ def test_side_by_side_adjusts_p_values_by_holm_within_each_family():
 
 
 def test_convergence_table_pairs_runs_that_differ_only_in_doubled_steps():
-    mr = _load()
 
     def job(labeled, steps, seed, mdsq):
         return {"labeled": labeled, "pool": 100, "steps": steps, "passes": steps * 16 / 100,
@@ -422,28 +426,27 @@ def test_convergence_table_pairs_runs_that_differ_only_in_doubled_steps():
         "w50_e9_from_other": job(50, 207, 1, 0.79),  # warm-started from another run
         "lc50_e18": job(50, 413, 1, 0.90),  # not warm-started: no pair with w50_e9
     }  # fmt: skip
-    assert mr.doubling_pairs(jobs) == [("f40_s0", "f40_s0_x2"), ("w50_e9", "w50_e18")]
+    assert regime.doubling_pairs(jobs) == [("f40_s0", "f40_s0_x2"), ("w50_e9", "w50_e18")]
     noise = {"mdsq_std_pooled": 0.02, "min_detectable_diff": {"5": 0.05}}
-    table = mr.convergence_table(jobs, noise)
+    table = regime.convergence_table(jobs, noise)
     assert (
         "| f40_s0 | f40_s0_x2 | 40 / 100 | 16.0 -> 32.0 | 0.700 -> 0.760 | +0.060 | +3.0 | beyond |"
         in table
     )
     assert "| w50_e9 | w50_e18 | 50 / 100 |" in table and "| +0.010 | +0.5 | within |" in table
-    assert mr.convergence_table({"ref": job(100, 10, 0, 1.0)}, noise) == ""
+    assert regime.convergence_table({"ref": job(100, 10, 0, 1.0)}, noise) == ""
 
 
 def test_table1_claims_without_a_finished_trial_say_so():
     """A Table I run that has just started (no setting has finished a trial) reads "no
     finished trial yet", not a verdict."""
-    mr = _load()
     kwargs = {
         "ours_js_seg": {"base": "ours", "weights": [0, 0, 1]},
         "ours_js_loc": {"base": "ours", "weights": [1, 0, 0]},
     }
-    _, rows = mr.table1_section([], {"al": {"strategy": {"kwargs": kwargs}}})
+    _, rows = table1_scores.table1_section([], {"al": {"strategy": {"kwargs": kwargs}}})
     assert rows["Table I (js): S_seg > S_loc (S_seg best single score)"] == (
-        mr.DASH,
+        table_cells.DASH,
         "no finished trial yet",
     )
 
@@ -452,7 +455,6 @@ def test_table1_counts_copied_runs_before_its_protocol_replays_them(tmp_path):
     """Runs copied from the main comparison (``shared_from.json``) enter Table I with the
     source's records under Table I's name, only for the copied cycles (and cycle 0), and only
     when the protocol has not written records for them yet."""
-    mr = _load()
     source = _records({"ours": [0.05, 0.02, 0.03]})
     table1 = [r for r in _records({"ours_js_loc": [0.0, 0.0, 0.0]}) if r["trial"] < 2]
     run = tmp_path / "table1"
@@ -463,7 +465,7 @@ def test_table1_counts_copied_runs_before_its_protocol_replays_them(tmp_path):
             (d / f"cycle_{c}" / "metrics.json").write_text("{}")
         marker = {"source": "runs/repro_x", "run": f"trial_{trial}/ours"}
         (d / "shared_from.json").write_text(json.dumps(marker))
-    out = mr.with_copied_runs(table1, str(run), "runs/repro_x/", source)
+    out = run_dirs.with_copied_runs(table1, str(run), "runs/repro_x/", source)
     added = [r for r in out if r["strategy"] == "ours_js_all"]
     assert sorted((r["trial"], r["cycle"]) for r in added) == [(0, c) for c in range(6)] + [
         (1, 0),
@@ -473,9 +475,9 @@ def test_table1_counts_copied_runs_before_its_protocol_replays_them(tmp_path):
     by_key = {(r["trial"], r["cycle"]): r["mdsq"] for r in source if r["strategy"] == "ours"}
     assert all(r["mdsq"] == by_key[(r["trial"], r["cycle"])] for r in added)
     # Already replayed by the protocol: not added twice; another source: not added.
-    assert mr.with_copied_runs(out, str(run), "runs/repro_x", source) == out
-    assert mr.with_copied_runs(table1, str(run), "runs/other", source) == table1
-    _, rows = mr.table1_section(
+    assert run_dirs.with_copied_runs(out, str(run), "runs/repro_x", source) == out
+    assert run_dirs.with_copied_runs(table1, str(run), "runs/other", source) == table1
+    _, rows = table1_scores.table1_section(
         out,
         {
             "al": {
@@ -495,7 +497,6 @@ def test_table1_counts_copied_runs_before_its_protocol_replays_them(tmp_path):
 def test_table1_counts_a_running_trial_apart_and_leaves_it_out_of_the_columns():
     """A setting with one finished trial and one at cycle 1: "1 (+1 running)", the mDSQ
     columns from the finished trial alone (one value, no spread), no interval."""
-    mr = _load()
     records = _records({"ours_js_loc": [0.05, 0.5, 0.0]})
     records = [
         r
@@ -503,11 +504,11 @@ def test_table1_counts_a_running_trial_apart_and_leaves_it_out_of_the_columns():
         if r["strategy"] != "ours_js_loc" or r["trial"] == 0 or (r["trial"], r["cycle"]) <= (1, 1)
     ]
     kwargs = {"ours_js_loc": {"base": "ours", "weights": [1, 0, 0]}}
-    table, _ = mr.table1_section(records, {"al": {"strategy": {"kwargs": kwargs}}})
+    table, _ = table1_scores.table1_section(records, {"al": {"strategy": {"kwargs": kwargs}}})
     row = next(line for line in table.splitlines() if line.startswith("| js | S_loc |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[2] == "1 (+1 running)"
-    x50 = mr.interp([r for r in records if r["trial"] == 0], "ours_js_loc", 0.5)
+    x50 = table_cells.interp([r for r in records if r["trial"] == 0], "ours_js_loc", 0.5)
     assert cells[3] == f"{x50[0]:.3f}"  # trial 1's +0.5 at cycle 1 is not mixed in
     assert cells[6] == "+0.050"  # one paired trial: a mean, no interval
 
@@ -516,7 +517,6 @@ def test_gpu_section_sets_the_gpu_run_beside_the_same_cpu_runs(tmp_path):
     """The GPU subsection: its progress, wall times of the same runs on both machines (a CPU
     run resumed across sessions is flagged by its time per step), the whole protocol's time at
     the GPU's medians, and GPU minus CPU in the same runs, paired over the finished trials."""
-    mr = _load()
     cpu = _records({})
     for r in cpu:
         r["labeled_ids"] = list(range(round(2400 * r["labeled_fraction"])))
@@ -550,7 +550,7 @@ def test_gpu_section_sets_the_gpu_run_beside_the_same_cpu_runs(tmp_path):
         json.dumps({"images_per_s": {"ours": 2400.0}, "image_hw": [256, 512]})
     )
     config = json.loads((cpu_dir / "config.json").read_text())
-    text = mr.gpu_section("synthetic", str(gpu_dir), str(cpu_dir), cpu, config)
+    text = gpu_serial.gpu_section("synthetic", str(gpu_dir), str(cpu_dir), cpu, config)
     assert "NVIDIA H200 (python 3.12.3, jax 0.11.2)" in text
     assert (
         "2 of 3 (trial, strategy) runs finished all 5 cycles (random 2; the last record: random, trial 2, cycle 4)"
@@ -572,11 +572,11 @@ def test_gpu_section_sets_the_gpu_run_beside_the_same_cpu_runs(tmp_path):
     assert row.endswith("| differ |")  # mDSQ +0.010 in both trials
     assert "so nothing there resumes" in text
     (gpu_dir / "archive.json").write_text("{}")  # archived by bench/gpu_check.sh: continued
-    text = mr.gpu_section("synthetic", str(gpu_dir), str(cpu_dir), cpu, config)
+    text = gpu_serial.gpu_section("synthetic", str(gpu_dir), str(cpu_dir), cpu, config)
     assert "an archive that the next lease continues" in text
-    assert mr.gpu_section("synthetic", str(tmp_path / "none"), str(cpu_dir), cpu, config).endswith(
-        "_(no GPU run in `" + str(tmp_path / "none") + "`)_\n"
-    )
+    assert gpu_serial.gpu_section(
+        "synthetic", str(tmp_path / "none"), str(cpu_dir), cpu, config
+    ).endswith("_(no GPU run in `" + str(tmp_path / "none") + "`)_\n")
 
 
 def test_score_makeup_reads_the_diagnostics_and_leaves_out_copied_runs(tmp_path):
@@ -585,7 +585,6 @@ def test_score_makeup_reads_the_diagnostics_and_leaves_out_copied_runs(tmp_path)
     from mtal_jax.al import diagnostics
     from mtal_jax.al.experiment import share
 
-    mr = _load()
     rng = np.random.default_rng(0)
 
     def write(run, strategy, loc_scale, weights=(1.0, 1.0, 1.0)):
@@ -604,7 +603,9 @@ def test_score_makeup_reads_the_diagnostics_and_leaves_out_copied_runs(tmp_path)
     write("table1", "ours_js_seg", 1.0, weights=(0.0, 0.0, 1.0))
     d = tmp_path / "out"
     d.mkdir()
-    text = mr.score_makeup_section(str(tmp_path / "main"), str(tmp_path / "table1"), str(d))
+    text = score_makeup.score_makeup_section(
+        str(tmp_path / "main"), str(tmp_path / "table1"), str(d)
+    )
     assert "| ours | 1, 1, 1 | 1 | 50 |" in text and "| ours_js_seg | 0, 0, 1 |" in text
     assert "ours_js_all" not in text
     assert "so S_loc decides the ranking almost alone" in text
@@ -614,11 +615,10 @@ def test_score_makeup_reads_the_diagnostics_and_leaves_out_copied_runs(tmp_path)
     )
     assert w.startswith("1,") and f"(`select.py --weights {w}`)" in text  # share > 90 %
     assert set(json.loads((d / "score_diagnostics.json").read_text())) == {"ours", "ours_js_seg"}
-    assert mr.score_makeup_section(str(tmp_path / "none"), "", str(d)) == ""
+    assert score_makeup.score_makeup_section(str(tmp_path / "none"), "", str(d)) == ""
 
 
 def test_makeup_summary_reads_each_dataset_s_score_diagnostics(tmp_path):
-    mr = _load()
     comps = {
         n: {"variance_share": v} for n, v in (("S_loc", 0.8), ("S_cls", 0.15), ("S_seg", 0.05))
     }
@@ -631,16 +631,17 @@ def test_makeup_summary_reads_each_dataset_s_score_diagnostics(tmp_path):
     rho[2][4:] = [0.3, 0.5, -0.6]  # S_seg: 0.60
     fig6 = {"names": names, "spearman": rho}
     (tmp_path / "camvid" / "fig6_correlation.json").write_text(json.dumps(fig6))
-    text = mr.makeup_summary(str(tmp_path), ["synthetic", "camvid"])  # synthetic: none yet
+    text = score_makeup.makeup_summary(
+        str(tmp_path), ["synthetic", "camvid"]
+    )  # synthetic: none yet
     assert "S_loc's largest |Spearman| with a loss is 0.12 (CamVid), S_seg's 0.60 (CamVid)" in text
     assert "S_loc carries 80 % (CamVid) of its variance, S_seg 5 % (CamVid)" in text
     assert "would also have selected 70 % (CamVid), against 30 % (CamVid) by chance" in text
-    assert mr.makeup_summary(str(tmp_path), ["synthetic"]) == ""
+    assert score_makeup.makeup_summary(str(tmp_path), ["synthetic"]) == ""
 
 
 def test_balanced_section_pairs_the_new_strategy_with_random_and_ours(tmp_path):
-    mr = _load()
-    assert "(not started)" in mr.balanced_section(
+    assert "(not started)" in variants.balanced_section(
         "synthetic", str(tmp_path / "none"), str(tmp_path)
     )
     records = _records({"ours": [0.01, 0.02, 0.03], "ours_balanced": [0.03, 0.04, 0.05]})
@@ -648,7 +649,7 @@ def test_balanced_section_pairs_the_new_strategy_with_random_and_ours(tmp_path):
     kwargs = {"ours_balanced": {"base": "ours", "weights": [1.0, 2.3, 2.8]}}
     _run_dir(run, records, {"al": {"strategies": "random,ours,ours_balanced", "num_trials": 3,
                                    "strategy": {"kwargs": kwargs}}})  # fmt: skip
-    text = mr.balanced_section("synthetic", run, str(tmp_path / "results"))
+    text = variants.balanced_section("synthetic", run, str(tmp_path / "results"))
     assert "(w_loc, w_cls, w_seg = 1, 2.3, 2.8)" in text
     assert "| ours_balanced vs random | 3 | +0.040 [+0.015, +0.065] |" in text
     assert "| ours_balanced vs ours | 3 | +0.020 [+0.020, +0.020] |" in text  # same +0.02 each
@@ -662,7 +663,6 @@ def test_gpu_parallel_section_pairs_the_gpu_strategies_over_ours_complete_cycles
     """The parallel GPU subsection: lease throughput from each lease's parallel.json, the
     gains over random on the GPU over the cycles where every ours trial has finished, beside
     the CPU's gain in the same trials and cycles, and the selections' agreement."""
-    mr = _load()
     cpu = _records({"ours": [0.02, 0.03, 0.025], "ll4al": [0.0, 0.01, 0.005]})
     for r in cpu:
         r["labeled_ids"] = [r["trial"], r["cycle"]]
@@ -680,7 +680,7 @@ def test_gpu_parallel_section_pairs_the_gpu_strategies_over_ours_complete_cycles
     single = tmp_path / "single"
     (single / "trial_0" / "random" / "cycle_1").mkdir(parents=True)
     (single / "trial_0" / "random" / "cycle_1" / "wall.json").write_text('{"seconds": 13.0}')
-    text, found = mr.gpu_parallel_section("synthetic", str(par), "", cpu, str(single))
+    text, found = gpu_parallel.gpu_parallel_section("synthetic", str(par), "", cpu, str(single))
     assert "3 of 6 strategy-trials have finished every cycle" in text
     assert "| 1 | 6 | 120 | 30 | 4.0 | 13.0 |" in text  # 6 parts x 5 AL cycles in 120 s
     assert "comparison's 30 AL cycles take about 2.0 min of this GPU, against 6.5 min" in text
@@ -693,14 +693,27 @@ def test_gpu_parallel_section_pairs_the_gpu_strategies_over_ours_complete_cycles
     # ours against the others: ours - ll4al = 0.02 each trial, +0.001 on the GPU
     assert "| ours > ll4al | 3 | +0.021 [+0.021, +0.021] | +0.020 [+0.020, +0.020] |" in text
     assert found["ours_vs_ll4al"]["gpu"]["cycles"] == [1, 2, 3]
-    assert mr._side_of_random([-0.1, 0.2]).startswith("not distinguishable")
+    assert gpu_parallel._side_of_random([-0.1, 0.2]).startswith("not distinguishable")
     results = tmp_path / "results" / "synthetic"
     results.mkdir(parents=True)
     (results / "gpu_parallel_paired.json").write_text(json.dumps(found))
-    summary = mr.gpu_summary(str(tmp_path / "results"), ["synthetic", "camvid"])
+    summary = gpu_parallel.gpu_summary(str(tmp_path / "results"), ["synthetic", "camvid"])
     assert (
         "mDSQ over cycles 1-3 in the same trials on both machines: ours > random +0.026 ["
         in summary
     )
     assert "on the GPU (3 trials, above 0)" in summary
-    assert mr.gpu_summary(str(tmp_path / "results"), ["camvid"]) == ""
+    assert gpu_parallel.gpu_summary(str(tmp_path / "results"), ["camvid"]) == ""
+
+
+def test_the_command_line_finds_its_package_from_any_directory(tmp_path):
+    """``python docs/make_results.py`` puts the repository root on ``sys.path`` itself, so
+    ``docs.results_lib`` imports wherever it is started (its options print, nothing runs)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "docs", "make_results.py"), "--help"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    assert out.stdout.startswith("usage: make_results.py")
+    for option in ("--camvid_table1", "--synthetic_gpu_parallel", "--no_composition"):
+        assert option in out.stdout

@@ -288,7 +288,9 @@ def test_composition_and_results_page_of_a_finished_run(uninterrupted, tmp_path)
     pool = comp["pool"]
     assert pool["images"] == 40 and 0 <= pool["rare_box_share"] <= 1
     assert sum(comp["pool_class_counts"].values()) == pool["boxes"]
-    page = _make_results().build(
+    from docs.results_lib import results_page
+
+    page = results_page.build(
         {"synthetic": (str(workdir), "")}, str(tmp_path / "results"), str(tmp_path / "src")
     )
     assert "## Side by side with the paper" in page
@@ -300,18 +302,6 @@ def test_composition_and_results_page_of_a_finished_run(uninterrupted, tmp_path)
     assert "| pool (all images) | — | 40 |" in page
     for f in ("paired.json", "summary.md", "composition.json", "results.json", "mdsq.png"):
         assert os.path.exists(tmp_path / "results" / "synthetic" / f), f
-
-
-def _make_results():
-    import importlib.util
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    spec = importlib.util.spec_from_file_location(
-        "make_results", os.path.join(root, "docs", "make_results.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_run_trials_selects_the_trials_of_this_process_and_is_validated():

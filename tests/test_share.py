@@ -249,23 +249,19 @@ def test_steps_shared_counts_the_runs_a_finished_source_saves(data_dir):
 
 
 def test_results_page_counts_a_copied_run_s_wall_time_in_its_source(tmp_path, source, shared):
-    import importlib.util
+    from docs.results_lib import run_dirs
 
-    path = os.path.join(os.path.dirname(__file__), "..", "docs", "make_results.py")
-    spec = importlib.util.spec_from_file_location("make_results", path)
-    make_results = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_results)
     walls = [
         os.path.relpath(root, shared)
         for root, _, names in os.walk(shared)
-        if "wall.json" in names and not make_results._copied(root, shared)
+        if "wall.json" in names and not run_dirs.is_copied(root, shared)
     ]
     trained_here = {  # the runs that test_what_is_copied_and_what_is_trained finds unmarked
         "trial_0/ours_kl_all/cycle_1",
         "trial_1/ours_js_all/cycle_1",
     }
     assert set(walls) == {os.path.normpath(w) for w in trained_here}
-    _, _, seconds = make_results.load_run(shared)
+    _, _, seconds = run_dirs.load_run(shared)
     want = sum(jsonio.read(os.path.join(shared, w, "wall.json"))["seconds"] for w in walls)
     assert seconds == pytest.approx(want)
 

@@ -1,0 +1,214 @@
+"""The main comparison (paper Sec. IV-D) on the results page: the run's progress, the
+paired table against random, label efficiency at 95 % of the reference mDSQ, the labels to
+reach random's final mDSQ, and the paper's claims with their verdicts (``mtal_jax.paired``).
+"""
+
+from __future__ import annotations
+
+import math
+
+from docs.results_lib import run_dirs, table_cells
+from mtal_jax import paired, significance
+
+# Paper (nuImages): label efficiency at 95 % of the fully trained mDSQ (Sec. IV-D).
+PAPER_LE95 = {"ours": 0.67, "ll4al": 0.74, "random": 0.87}
+# Main-comparison claims (Sec. IV-D): (strategy, baseline, metric, paper's statement).
+MATCH_FINAL_CLAIM = (
+    "ours needs fewer labels than random to reach random's final mDSQ in the same trial "
+    "(the paper's label savings, 20 pp at 95 %, at a level both reach)"
+)
+CLAIMS = [
+    ("ours", "random", "mdsq", "ours > random in mDSQ (+3.39 % at 80 % labeled)"),
+    ("ours", "ll4al", "mdsq", "ours > LL4AL in mDSQ (+1.07 % at 80 % labeled)"),
+    ("ll4al", "random", "mdsq", "LL4AL > random in mDSQ (95 % at 74 % against 87 %)"),
+    ("ours", "cald", "mdsq", "ours > CALD in mDSQ (outperforms all baselines)"),
+    ("ours", "equal", "mdsq", "ours > EquAL in mDSQ"),
+    ("ours", "alternation", "mdsq", "ours > Alternation in mDSQ"),
+    ("ours", "cdal", "mdsq", "ours > CDAL in mDSQ"),
+    ("ll4al", "alternation", "mdsq", "multi-task LL4AL > Alternation of single-task scores"),
+    ("ours", "equal", "miou", "ours > EquAL in mIoU (segmentation)"),
+    ("ours", "cald", "map", "ours >= CALD in mAP (on par, better later)"),
+]
+
+
+def run_status(records, config, per_cycle_s=math.nan):
+    """One line: how many (trial, strategy) runs of the main run have all their cycles, out
+    of those its config plans, and (given ``per_cycle_s``, ``run_dirs.cycle_seconds``) about how
+    long the cycles left take; "" when the run is complete or its config unknown."""
+    al = (config or {}).get("al", {})
+    planned = run_dirs.planned_trials(al)
+    if not planned:
+        return ""
+    names = list(planned)
+    last = int(al["num_cycles"]) - 1
+    done = {s: len({r["trial"] for r in records if r["strategy"] == s and r["cycle"] == last})
+            for s in names}  # fmt: skip
+    if done == planned:
+        return ""
+    parts = ", ".join(f"{s} {done[s]}/{planned[s]}" for s in names)
+    left = sum(
+        planned[s] * last - sum(1 for r in records if r["strategy"] == s and r["cycle"] >= 1)
+        for s in names
+    )
+    eta = (
+        f" {left} cycle runs are left: about {table_cells.hours(left * per_cycle_s)} at the median "
+        f"{per_cycle_s / 60:.1f} min per cycle run so far (this machine, as shared while it ran)."
+        if table_cells.finite(per_cycle_s) and left > 0
+        else ""
+    )
+    return (
+        f"**In progress**: {sum(done.values())} of {sum(planned.values())} (trial, strategy) "
+        f"runs have all {last} cycles ({parts}).{eta} The tables below use what exists; gains "
+        "and verdicts use the trials in which both strategies finished, and change as the run "
+        "continues (the same command resumes it).\n"
+    )
+
+
+def main_table(records, pairs):
+    """Per strategy: trials, mDSQ at 50 / 70 / 90 %, paired gains over random."""
+    names = list(dict.fromkeys(r["strategy"] for r in records))
+    lines = [
+        (
+            "| strategy | trials | mDSQ 50 % | mDSQ 70 % | mDSQ 90 % | mDSQ gain over random "
+            "[95 % CI] | mAP gain | mIoU gain | vs random |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    # Holm over this column's comparisons (every strategy against random), as the
+    # side-by-side adjusts its families: "better" alone excludes 0 at 95 %, "(not after
+    # Holm)" marks one that does not survive the adjustment
+    adjusted = significance.holm({s: pairs[s].get("p_value") for s in names if pairs.get(s)})
+    for s in names:
+        trials = len({r["trial"] for r in records if r["strategy"] == s})
+        cells = [table_cells.mean_std(table_cells.interp(records, s, f)) for f in (0.5, 0.7, 0.9)]
+        p = pairs.get(s)
+        if p is None:
+            gains, reading = ["(baseline)", table_cells.DASH, table_cells.DASH], table_cells.DASH
+        else:
+            gains = [significance.format_interval(p), significance.format_interval(p["map"], 4),
+                     significance.format_interval(p["miou"], 4)]  # fmt: skip
+            v = table_cells.verdict(p)
+            reading = {significance.REPRODUCED: "better", significance.CONTRADICTED: "worse"}.get(
+                v, "n.s."
+            )
+            if reading != "n.s." and not adjusted.get(s, math.nan) < 0.05:
+                reading += " (not after Holm)"
+            reading += f" (n={p['trials']}"
+            if p["incomplete_trials"]:  # a resumable run still in progress
+                reading += f"; {len(p['incomplete_trials'])} trial(s) still running"
+            reading += ")"
+        lines.append(f"| {s} | {trials} | " + " | ".join(cells + gains) + f" | {reading} |")
+    return "\n".join(lines) + "\n"
+
+
+def le_table(summaries, pairs):
+    """Label efficiency at 95 % of the reference mDSQ, with the paper's values."""
+    lines = [
+        (
+            "| strategy | trials reaching 95 % | labeled fraction (mean curve) | savings vs "
+            "random (mean curves) | paired savings per trial [95 % CI] (trials where either "
+            "reaches 95 %) | paper (nuImages) |"
+        ),
+        "|---|---|---|---|---|---|",
+    ]
+    for s, summ in summaries.items():
+        le = pairs.get(s, {}).get("le95")
+        own = 0.0 if table_cells.finite(summ.le95_mean_curve) else math.nan
+        savings = le["savings_mean_curve"] if le else (own if s == "random" else math.nan)
+        per = table_cells.DASH
+        if le and le["bounded"]["worst"]["trials"]:
+            b = le["bounded"]
+            per = f"{significance.format_bounded(b['worst'], b['best'])} (n={b['worst']['trials']})"
+        paper_le = table_cells.pct(PAPER_LE95[s], 0) if s in PAPER_LE95 else table_cells.DASH
+        lines.append(
+            f"| {s} | {summ.le95_trials_reached}/{len(summ.trials)} | "
+            f"{table_cells.pct(summ.le95_mean_curve)} | "
+            f"{f'{100 * savings:+.1f} pp' if table_cells.finite(savings) else table_cells.DASH} | "
+            f"{per} | {paper_le} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def claims(records, summaries):
+    """{claim: (cell text, verdict)} of the main comparison, from paired intervals."""
+    names = {r["strategy"] for r in records}
+    out = {}
+    for a, b, metric, text in CLAIMS:
+        if a not in names or b not in names:
+            out[text] = (table_cells.DASH, "not run")
+            continue
+        g = paired.paired_gain(records, a, b)
+        stats = g if metric == "mdsq" else g[metric]
+        if not stats["trials"]:  # started, but no trial has every cycle of both yet
+            out[text] = (table_cells.DASH, "no finished trial yet")
+            continue
+        digits = 3 if metric == "mdsq" else 4
+        cell = f"{significance.format_interval(stats, digits)} (n={stats['trials']})"
+        out[text] = (cell, table_cells.verdict(stats), stats["p_value"])
+    text = "ours reaches 95 % of the reference mDSQ with fewer labels than random (67 % vs 87 %)"
+    if "ours" in summaries and "random" in summaries:
+        le = paired.label_efficiency_savings(summaries, "ours")
+        bounded = le["bounded"]
+        reached = (
+            f"ours reaches it in {summaries['ours'].le95_trials_reached}/"
+            f"{len(summaries['ours'].trials)}, random in "
+            f"{summaries['random'].le95_trials_reached}/{len(summaries['random'].trials)}"
+        )
+        if bounded["worst"]["trials"]:
+            cell = f"{significance.format_bounded(bounded['worst'], bounded['best'])} ({reached})"
+            out[text] = (cell, *significance.bounded_verdict(bounded["worst"], bounded["best"]))
+        else:
+            out[text] = (f"95 % not reached in any trial ({reached})", "not testable")
+    if "ours" in names and "random" in names:
+        m = paired.match_final_savings(records, "ours")
+        cell = table_cells.DASH
+        if m["trials"]:
+            cell = (
+                f"{significance.format_bounded(m, m['best_case'])} (n={m['trials']}; reached in "
+                f"{m['reached']}/{m['compared']})"
+            )
+        out[MATCH_FINAL_CLAIM] = (
+            (cell, *significance.bounded_verdict(m, m["best_case"]))
+            if m["trials"]
+            else (cell, "not run")
+        )
+    return out
+
+
+def match_final_table(summaries, pairs):
+    """Labels to reach random's final mDSQ: per trial (paired) and on the mean curves."""
+    lines = [
+        (
+            "| strategy | trials compared | reaches it | labeled fraction (mean over the trials "
+            "reaching it) | random's (same trials) | paired savings [95 % CI] | mean curves: "
+            "fraction | mean curves: savings |"
+        ),
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for s, summ in summaries.items():
+        m = pairs.get(s, {}).get("match_final")
+        reach = summ.reach_random_final
+        curve = f"{table_cells.pct(reach)} | " + (
+            f"{100 * summ.savings_at_random_final:+.1f} pp"
+            if table_cells.finite(summ.savings_at_random_final)
+            else table_cells.DASH
+        )
+        if s == "random" or not m or not m["compared"]:
+            lines.append(
+                f"| {s} | {table_cells.DASH} | {table_cells.DASH} | {table_cells.DASH} | "
+                f"{table_cells.DASH} | {table_cells.DASH} | {curve} |"
+            )
+            continue
+        per = m["per_trial"]
+        mine = [p["fraction"] for p in per if table_cells.finite(p["fraction"])]
+        theirs = [p["baseline_fraction"] for p in per if table_cells.finite(p["fraction"])]
+        # (fraction columns: over the trials where it reaches it; savings: all compared)
+        mean = lambda v: table_cells.pct(sum(v) / len(v)) if v else table_cells.DASH
+        savings = (
+            significance.format_bounded(m, m["best_case"]) if m["trials"] else table_cells.DASH
+        )
+        lines.append(
+            f"| {s} | {m['compared']} | {m['reached']}/{m['compared']} | {mean(mine)} | "
+            f"{mean(theirs)} | {savings} | {curve} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,184 @@
+"""The regime and cost subsections of the results page: the run's schedule, the reference,
+the noise floor and the regime jobs with their doubling (convergence) checks (``bench/regime.py
+--summarize``; docs/regime.md), and what the presets cost at the measured pace.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from docs.results_lib import page_files, run_dirs, table_cells
+
+
+def cost_section(name, results_dir):
+    """What the reproduction costs on this machine: planned steps of the ``repro`` and
+    ``table1`` presets, hours at the fastest measured pace of the dataset's regime jobs."""
+    cfg = run_dirs.DATASETS[name][1]
+    jobs = page_files.read_json(os.path.join(results_dir, name, "regime.json")) or {}
+    pools = {j.get("pool") for j in jobs.values() if j.get("pool")}
+    if len(pools) != 1:
+        return "_(no regime jobs: cost not computed)_\n"
+    pool = pools.pop()
+    pace = min(
+        (j["wall_s"] / j["steps"] for j in jobs.values() if j.get("wall_s") and j.get("steps")),
+        default=math.nan,
+    )
+    rows = ["| preset | training steps | hours at the pace |", "|---|---|---|"]
+    from mtal_jax.al.experiment import share
+
+    for variant in ("repro", "table1"):
+        plan = run_dirs.preset_plan(cfg, variant, pool)
+        steps = plan.planned_steps() - share.steps_within(plan)  # copies within the experiment
+        rows.append(f"| `{cfg}:{variant}` | {steps:,} | {steps * pace / 3600:.1f} |")
+    table1, repro = (
+        run_dirs.preset_plan(cfg, "table1", pool),
+        run_dirs.preset_plan(cfg, "repro", pool),
+    )
+    steps = (
+        table1.planned_steps()
+        - share.steps_shared(table1, repro)
+        - share.steps_within(table1, repro)
+    )
+    rows.append(
+        f"| `{cfg}:table1 --config.al.share_from={run_dirs.DATASETS[name][2]}` (after `repro`) | "
+        f"{steps:,} | {steps * pace / 3600:.1f} |"
+    )
+    if name in run_dirs.TRIALS10:
+        t10 = run_dirs.preset_plan(cfg, "trials10", pool)
+        steps = t10.planned_steps() - share.steps_shared(
+            t10, run_dirs.preset_plan(cfg, "repro", pool)
+        )
+        rows.append(
+            f"| `{cfg}:trials10 --config.al.share_from={run_dirs.DATASETS[name][2]}` "
+            "(after `repro`) | "
+            f"{steps:,} | {steps * pace / 3600:.1f} |"
+        )
+    return (
+        f"Pace: {pace:.2f} s per training step, the fastest of the regime jobs (wall time "
+        "over steps, evaluation included; the machine was shared for most jobs, so an idle "
+        "machine is faster). Pool scoring comes on top (`ours` and CALD dominate it). What "
+        "dominates and which knob trades what: `docs/regime.md` (What the full protocol "
+        "costs).\n\n" + "\n".join(rows) + "\n"
+    )
+
+
+def _family(name):
+    """What two regime jobs must share to be a doubling pair besides labeled set, pool and
+    seed: warm-started (``w...``, and the run they start from) or not."""
+    return ("w", name.partition("_from_")[2]) if name.startswith("w") else ("", "")
+
+
+def doubling_pairs(jobs):
+    """[(shorter, longer)] job names of ``regime.json`` that differ only in their steps, the
+    longer about twice the shorter (within 1 %): the doubling (convergence) checks."""
+    out = []
+    for a, ja in jobs.items():
+        for b, jb in jobs.items():
+            same = all(ja.get(k) == jb.get(k) for k in ("labeled", "pool", "seed"))
+            steps_a, steps_b = ja.get("steps") or 0, jb.get("steps") or 0
+            if (
+                a != b
+                and same
+                and _family(a) == _family(b)
+                and steps_a > 0
+                and abs(steps_b - 2 * steps_a) <= 0.01 * 2 * steps_a
+            ):
+                out.append((a, b))
+    return sorted(out, key=lambda p: (jobs[p[0]]["labeled"], jobs[p[0]]["steps"], p))
+
+
+def convergence_table(jobs, noise):
+    """The doubling checks: mDSQ before and after, the change in seed stds and against the
+    smallest paired difference 5 trials detect (``noise_floor.json``)."""
+    pairs = doubling_pairs(jobs)
+    if not pairs:
+        return ""
+    std = (noise or {}).get("mdsq_std_pooled", math.nan)
+    floor = ((noise or {}).get("min_detectable_diff") or {}).get("5", math.nan)
+    lines = [
+        (
+            "\nConvergence checks (every pair of regime runs that differ only in doubled steps; "
+            f"seed std: the noise floor's pooled {std:.4f}; a change below the smallest "
+            f"difference 5 trials detect, {floor:.3f}, is within noise; `docs/regime.md` "
+            "reads them):\n"
+        ),
+        "| shorter run | longer run | labeled | passes | mDSQ | change | in seed stds | vs 5-trial floor |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for a, b in pairs:
+        ja, jb = jobs[a], jobs[b]
+        change = jb["mdsq"] - ja["mdsq"]
+        within = (
+            "within"
+            if abs(change) < floor
+            else ("beyond" if table_cells.finite(floor) else table_cells.DASH)
+        )
+        lines.append(
+            f"| {a} | {b} | {ja['labeled']} / {ja['pool']} | {ja['passes']:.1f} -> "
+            f"{jb['passes']:.1f} | {ja['mdsq']:.3f} -> {jb['mdsq']:.3f} | {change:+.3f} | "
+            f"{change / std if table_cells.finite(std) and std else math.nan:+.1f} | {within} |"
+        )
+    return "\n".join(lines)
+
+
+def regime_section(name, results_dir, config):
+    """The regime: schedule of the run, reference, noise floor, convergence jobs."""
+    d = os.path.join(results_dir, name)
+    lines = []
+    if config:
+        t = config["train"]
+        lines.append(
+            f"Schedule of the run (passes over the pool; explicit steps override when > 0): "
+            f"cycles {t['cycle_epochs']} (steps {t['steps']}), cycle 0 {t['initial_epochs']} "
+            f"(steps {t['initial_steps']}), reference {t['reference_epochs']} (steps "
+            f"{t['full_steps']}); batch {t['batch_size']}, lr {t['learning_rate']}; "
+            f"pool {config['data'].get('builder_kwargs', {}).get('num_train', 'all')} images; "
+            f"{config['al']['num_cycles']} cycles from {config['al']['initial_fraction']:.0%} "
+            f"by {config['al']['budget_fraction']:.0%}."
+        )
+    ref = page_files.read_json(os.path.join(d, "reference.json"))
+    if ref:
+        passes = ref.get("passes")
+        known = isinstance(passes, (int, float)) and math.isfinite(passes)
+        passes = f"{passes:.0f}" if known else "?"
+        lines.append(
+            f"\nReference (100 % of the pool, `docs/results/{name}/reference.json`): mAP "
+            f"{ref['map']:.4f}, AP50 {ref['ap50']:.4f}, mIoU {ref['miou']:.4f} after "
+            f"{ref.get('steps', '?')} steps ({passes} passes), "
+            f"{table_cells.hours(ref.get('wall_s') or 0)}."
+        )
+    noise = page_files.read_json(os.path.join(d, "noise_floor.json"))
+    if noise:
+        stds = ", ".join(f"{k} %: {v:.4f}" for k, v in noise.get("mdsq_std", {}).items())
+        mdd = ", ".join(
+            f"{v:.3f} with {k} trials" for k, v in noise.get("min_detectable_diff", {}).items()
+        )
+        lines.append(
+            f"\nNoise floor (`docs/results/{name}/noise_floor.json`: the same labeled set "
+            f"retrained with different seeds): mDSQ std {stds}; smallest paired mDSQ "
+            f"difference detectable at 95 %: {mdd}."
+        )
+    jobs = page_files.read_json(os.path.join(d, "regime.json"))
+    if jobs:
+        lines += [
+            (
+                f"\nRegime runs (`bench/regime.py`; learning curve, noise floor, convergence "
+                f"checks; `docs/results/{name}/regime.json`):\n"
+            ),
+            "| job | labeled | steps | passes | seed | mAP | mIoU | mDSQ | wall |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for key, j in jobs.items():
+            mdsq = j.get("mdsq")
+            lines.append(
+                f"| {key} | {j.get('labeled', '?')} / {j.get('pool', '?')} | {j.get('steps', '?')} "
+                f"| {j.get('passes', math.nan):.1f} | {j.get('seed', '?')} "
+                f"| {j.get('map', math.nan):.4f} "
+                f"| {j.get('miou', math.nan):.4f} | {mdsq if mdsq is None else f'{mdsq:.3f}'} "
+                f"| {j.get('wall_s', 0):.0f} s |"
+            )
+        lines.append(convergence_table(jobs, noise))
+    if not lines:
+        return "_(no regime measurements for this dataset yet)_\n"
+    return "\n".join(lines) + "\n"

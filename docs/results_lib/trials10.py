@@ -1,0 +1,74 @@
+"""The ``trials10`` experiment on the results page: ours against random over more trials
+than the main comparison (paper Sec. IV-D), the main comparison's first trials included.
+"""
+
+from __future__ import annotations
+
+import os
+
+from docs.results_lib import main_comparison, page_files, run_dirs, table_cells
+from mtal_jax import paired, reporting, significance
+
+
+def trials10_section(name, run, main_run, main_records, results_dir, link_root="results"):
+    """The ``trials10`` experiment's subsection (ours against random over more trials than
+    the main comparison) and its claim rows (keys marked with the trial count); writes
+    ``<results_dir>/<name>_trials10/``. Returns (markdown, claims). ``main_run``: the main
+    comparison it shares its first trials with (``al.share_from`` of a run not started);
+    ``link_root``: ``results_dir`` relative to the page (its figure links)."""
+    records, config, seconds = run_dirs.load_run(run)
+    cfg = run_dirs.DATASETS.get(name, (name, "configs/<config>.py"))[1]
+    planned = int(((config or {}).get("al") or {}).get("num_trials", 10))
+    source = (
+        ((config or {}).get("al") or {}).get("share_from", "")
+        if config
+        else run_dirs.shown(main_run)
+    )
+    shared = f" --config.al.share_from={source}" if source else ""
+    command = f"`python train.py --config {cfg}:trials10 --workdir {run_dirs.shown(run)}{shared}`"
+    out = [f"\n### More trials: ours against random ({planned} trials)\n"]
+    main_pair = paired.paired_gain(main_records, "ours") if main_records else {"trials": 0}
+    if main_pair["trials"]:
+        out.append(
+            f"The main comparison pairs ours with random in {main_pair['trials']} trials: "
+            f"mDSQ gain {significance.format_interval(main_pair)} ({significance.verdict(main_pair['ci95'])}"
+            "). The same two strategies over more trials, the main comparison's first trials "
+            "included (copied with `al.share_from`, not trained again), narrow the interval "
+            "by about the square root of the trial count.\n"
+        )
+    if not records:
+        out.append(run_dirs.command_not_run(command, run))
+        return "\n".join(out), {}
+    page_files.write_records(records, os.path.join(results_dir, f"{name}_trials10"))
+    g = paired.paired_gain(records, "ours")
+    m = paired.match_final_savings(records, "ours")
+    out += [
+        main_comparison.run_status(records, config, run_dirs.cycle_seconds(run)),
+        (
+            f"Command: {command}; wall time {table_cells.hours(seconds)} (runs trained here; "
+            f"{run_dirs.WALL_NOTE}). "
+            f"{len(records)} records (`docs/results/{name}_trials10/`).\n"
+        ),
+        (
+            "| comparison | trials | mDSQ gain [95 % CI] | mAP gain | mIoU gain | labels to "
+            "reach random's final mDSQ: savings | mDSQ verdict |"
+        ),
+        "|---|---|---|---|---|---|---|",
+        (
+            f"| ours vs random | {g['trials']} | {significance.format_interval(g)} | "
+            f"{significance.format_interval(g['map'], 4)} | {significance.format_interval(g['miou'], 4)} | "
+            + (
+                f"{significance.format_bounded(m, m['best_case'])} (reached in {m['reached']}/"
+                f"{m['compared']})"
+                if m["trials"]
+                else table_cells.DASH
+            )
+            + f" | {significance.verdict(g['ci95']) if g['trials'] else 'no finished trial yet'} |"
+        ),
+        f"\n![mDSQ]({link_root}/{name}_trials10/mdsq.png)\n",
+    ]
+    rows = {}
+    for claim, value in main_comparison.claims(records, reporting.summarize(records)).items():
+        if claim in (main_comparison.CLAIMS[0][3], main_comparison.MATCH_FINAL_CLAIM):
+            rows[f"{claim}, {planned} trials (`trials10`)"] = value
+    return "\n".join(out), rows
