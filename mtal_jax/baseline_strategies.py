@@ -19,6 +19,7 @@ Conventions shared by the factories below:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -39,6 +40,27 @@ _NO_CONTEXT = CycleContext()
 def _centers(scores: ArrayLike, selectable: ArrayLike) -> Array:
     """k-centre seeds: labeled rows (not selectable, finite score; padding is -inf/NaN)."""
     return ~jnp.asarray(selectable, bool) & jnp.isfinite(jnp.asarray(scores, jnp.float32))
+
+
+def _k_center_select(
+    distance_fn: selection.DistanceFn, block_size: int, random_first: bool
+) -> Callable[..., Array]:
+    """The ``select`` of the diversity strategies (CDAL, core-set): k-centre greedy on the
+    features, seeded with the labeled rows (``_centers``)."""
+
+    def select(scores, feats, selectable, budget, key):
+        return selection.k_center_greedy(
+            feats,
+            selectable,
+            budget,
+            key,
+            centers=_centers(scores, selectable),
+            distance_fn=distance_fn,
+            block_size=block_size,
+            random_first=random_first,
+        )
+
+    return select
 
 
 def _zero_score(preds: structs.Predictions) -> dict[str, Array]:
@@ -315,20 +337,11 @@ def cdal(
             pixel_valid=preds.pixel_valid,
         )
 
-    def select(scores, feats, selectable, budget, key):
-        return selection.k_center_greedy(
-            feats,
-            selectable,
-            budget,
-            key,
-            centers=_centers(scores, selectable),
-            distance_fn=distance_fn,
-            block_size=block_size,
-            random_first=random_first,
-        )
-
     return Strategy(
-        score=_zero_score, select=select, features=features, needs_labeled_features=True
+        score=_zero_score,
+        select=_k_center_select(distance_fn, block_size, random_first),
+        features=features,
+        needs_labeled_features=True,
     )
 
 
@@ -353,17 +366,9 @@ def coreset(
     def features(preds):
         return preds.embedding.astype(jnp.float32)
 
-    def select(scores, feats, selectable, budget, key):
-        return selection.k_center_greedy(
-            feats,
-            selectable,
-            budget,
-            key,
-            centers=_centers(scores, selectable),
-            block_size=block_size,
-            random_first=random_first,
-        )
-
     return Strategy(
-        score=_zero_score, select=select, features=features, needs_labeled_features=True
+        score=_zero_score,
+        select=_k_center_select(selection.squared_euclidean, block_size, random_first),
+        features=features,
+        needs_labeled_features=True,
     )
