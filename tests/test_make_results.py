@@ -657,6 +657,26 @@ def test_balanced_section_pairs_the_new_strategy_with_random_and_ours(tmp_path):
     assert rows["| ours_balanced vs random"].endswith("| better |")
     assert rows["| ours vs random"].endswith("| not distinguishable from noise |")
     assert (tmp_path / "results" / "synthetic_balanced" / "paired.json").exists()
+    saved = json.loads(
+        (tmp_path / "results" / "synthetic_balanced" / "comparisons.json").read_text()
+    )
+    assert saved["strategy"] == "ours_balanced" and saved["s_loc_share"] is None  # no diagnostics
+    assert saved["gains"]["ours_balanced vs ours"]["trials"] == 3
+    assert saved["gains"]["ours_balanced vs ours"]["ci95"] == pytest.approx([0.02, 0.02])
+    # The summary under the side-by-side quotes it (the main comparison's make-up first).
+    comps = {
+        n: {"variance_share": v} for n, v in (("S_loc", 0.8), ("S_cls", 0.15), ("S_seg", 0.05))
+    }
+    ours = {"components": comps, "shared_with_alone": {"S_loc": 0.7}, "shared_by_chance": 0.3}
+    (tmp_path / "results" / "synthetic" / "score_diagnostics.json").parent.mkdir()
+    (tmp_path / "results" / "synthetic" / "score_diagnostics.json").write_text(
+        json.dumps({"ours": ours})
+    )
+    summary = score_makeup.makeup_summary(str(tmp_path / "results"), ["synthetic", "camvid"])
+    assert summary.rstrip().endswith(
+        "Giving the three terms one spread (`balanced`): Synthetic default: ours_balanced "
+        "against ours +0.020 [+0.020, +0.020] mDSQ over 3 trials, better."
+    )
 
 
 def test_gpu_parallel_section_pairs_the_gpu_strategies_over_ours_complete_cycles(tmp_path):

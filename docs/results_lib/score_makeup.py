@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import os
 
-from docs.results_lib import page_files, run_dirs
+from docs.results_lib import page_files, run_dirs, variants
+from mtal_jax import significance
 
 
 def score_makeup_section(run, table1_run, d):
@@ -206,5 +207,30 @@ def makeup_summary(results_dir, names):
         )
         + ". Its verdicts are then largely S_loc's, and Table I's all three "
         "against S_loc is a small difference by construction (each dataset's \"What the "
-        '`ours` score is made of"; the `balanced` experiments test equal spreads).\n'
+        '`ours` score is made of"; the `balanced` experiments test equal spreads).'
+        + _balanced_reading(results_dir, names)
+        + "\n"
     )
+
+
+def _balanced_reading(results_dir, names):
+    """ " ..." quoting each dataset's ``balanced`` experiment against ``ours`` once it has
+    at least two paired trials (``variants.COMPARISONS``); "" before."""
+    parts = []
+    for name in names:
+        path = os.path.join(results_dir, f"{name}_balanced", variants.COMPARISONS)
+        data = page_files.read_json(path) or {}
+        g = (data.get("gains") or {}).get(f"{data.get('strategy')} vs ours") or {}
+        if (g.get("trials") or 0) < 2:
+            continue
+        title = run_dirs.DATASETS.get(name, (name,))[0]
+        share = data.get("s_loc_share")
+        moved = f"S_loc's share {100 * share:.0f} %, " if share is not None else ""
+        parts.append(
+            f"{title}: {moved}{data['strategy']} against ours "
+            f"{significance.format_interval(g)} mDSQ over {g['trials']} trials, "
+            f"{variants.comparison_reading(g)}"
+        )
+    if not parts:
+        return ""
+    return " Giving the three terms one spread (`balanced`): " + "; ".join(parts) + "."

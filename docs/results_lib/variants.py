@@ -9,7 +9,10 @@ from __future__ import annotations
 import os
 
 from docs.results_lib import main_comparison, page_files, run_dirs, table_cells
-from mtal_jax import paired, significance
+from mtal_jax import jsonio, paired, significance
+
+COMPARISONS = "comparisons.json"  # the paired gains of a variant, for the page's summary
+GAIN_FIELDS = ("mean", "ci95", "trials", "p_value")
 
 VARIANTS = {  # preset: (its strategy, heading, what it is and why, in words)
     "balanced": (
@@ -47,11 +50,20 @@ VARIANTS = {  # preset: (its strategy, heading, what it is and why, in words)
 }
 
 
+def comparison_reading(gain):
+    """A paired gain beyond the paper's claims in words: "better" or "worse" when its 95 %
+    interval excludes 0, else "not distinguishable from noise"."""
+    return {significance.REPRODUCED: "better", significance.CONTRADICTED: "worse"}.get(
+        table_cells.verdict(gain), "not distinguishable from noise"
+    )
+
+
 def balanced_section(name, run, results_dir, link_root="results", preset="balanced"):
     """The subsection of a ``VARIANTS`` experiment (``balanced`` or ``native``; not a claim
     of the paper): its strategy against random and against ours in the same trials;
-    writes ``<results_dir>/<name>_<preset>/``. Returns markdown (a run not started yet:
-    its command)."""
+    writes ``<results_dir>/<name>_<preset>/`` (with ``comparisons.json``: the three paired
+    gains and the strategy's S_loc variance share, read by ``score_makeup.makeup_summary``).
+    Returns markdown (a run not started yet: its command)."""
     from mtal_jax.al import diagnostics
 
     strategy, heading, describe = VARIANTS[preset]
@@ -84,11 +96,10 @@ def balanced_section(name, run, results_dir, link_root="results", preset="balanc
         "| comparison | trials | mDSQ gain [95 % CI] | p | mAP gain | mIoU gain | reading |",
         "|---|---|---|---|---|---|---|",
     ]
+    gains = {}
     for a, b in ((strategy, "random"), (strategy, "ours"), ("ours", "random")):
-        g = paired.paired_gain(records, a, b)
-        reading = {significance.REPRODUCED: "better", significance.CONTRADICTED: "worse"}.get(
-            table_cells.verdict(g), "not distinguishable from noise"
-        )
+        g = gains[f"{a} vs {b}"] = paired.paired_gain(records, a, b)
+        reading = comparison_reading(g)
         out.append(
             f"| {a} vs {b} | {g['trials']} | {significance.format_interval(g)} | "
             f"{significance.format_p(g['p_value'])} | {significance.format_interval(g['map'], 4)} | "
@@ -97,6 +108,15 @@ def balanced_section(name, run, results_dir, link_root="results", preset="balanc
             + " |"
         )
     made = diagnostics.aggregate([e for e in diagnostics.collect(run) if e["strategy"] == strategy])
+    components = (made.get(strategy) or {}).get("components") or {}
+    jsonio.write_atomic(
+        os.path.join(results_dir, f"{name}_{preset}", COMPARISONS),
+        {
+            "strategy": strategy,
+            "gains": {k: {f: g.get(f) for f in GAIN_FIELDS} for k, g in gains.items()},
+            "s_loc_share": (components.get("S_loc") or {}).get("variance_share"),
+        },
+    )
     if made:
         out += ["", "Its score make-up (as in \"What the `ours` score is made of\"):\n",
                 diagnostics.aggregate_markdown(made)]  # fmt: skip
