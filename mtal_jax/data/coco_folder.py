@@ -36,7 +36,16 @@ from typing import ClassVar
 import numpy as np
 import tensorflow_datasets as tfds
 
-from mtal_jax.data import cache, errors, examples, features, files, json_records, rasterize
+from mtal_jax.data import (
+    cache,
+    coco_classes,
+    errors,
+    examples,
+    features,
+    files,
+    json_records,
+    rasterize,
+)
 from mtal_jax.structs import IGNORE_LABEL
 
 _ANNOTATIONS_GLOB = "annotations/instances_*.json"
@@ -141,50 +150,13 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         for path in paths.values():
             if _categories(path) != categories:
                 raise _malformed(f"categories differ from those of {first}", path, "categories")
-        names = list(categories.values())
-        doubled = sorted({n for n in names if names.count(n) > 1})
-        if doubled:
-            raise _malformed(
-                f"category names {doubled} are given to several ids: a class is one name",
-                first, "categories",
-            )  # fmt: skip
-        if not self.options["seg_classes"] and "background" in names:
-            raise _malformed(
-                "a category is named 'background', the class this loader adds for the pixels "
-                "no mask covers: rename it, or give seg_classes", first, "categories",
-            )  # fmt: skip
-        given = self.options["det_categories"]
-        det_classes = names if given is None else given  # [] is no class, not every one
-        unknown = [c for c in det_classes if c not in names]
-        if unknown:
-            raise ValueError(f"det_categories {unknown} are not categories of {first}: {names}")
-        seg_classes = self.options["seg_classes"] or names + ["background"]
-        if "background" not in seg_classes:
-            raise ValueError(
-                f"seg_classes {list(seg_classes)} lack 'background': the class of the pixels "
-                "no mask covers"
-            )
-        det_to_seg = self.options["det_to_seg"]
-        if det_to_seg is None:
-            missing = [c for c in det_classes if c not in seg_classes]
-            if missing:
-                raise ValueError(
-                    f"detection classes {missing} are not in seg_classes; pass det_to_seg"
-                )
-            det_to_seg = [seg_classes.index(c) for c in det_classes]
-        self._classes = {
-            "det_classes": det_classes,
-            "seg_classes": seg_classes,
-            "det_to_seg": det_to_seg,
-            "category_to_det": {
-                i: (det_classes.index(n) if n in det_classes else None)
-                for i, n in categories.items()
-            },
-            "category_to_seg": {
-                i: (seg_classes.index(n) if n in seg_classes else IGNORE_LABEL)
-                for i, n in categories.items()
-            },
-        }
+        self._classes = coco_classes.resolve_classes(
+            categories,
+            det_categories=self.options["det_categories"],
+            seg_classes=self.options["seg_classes"],
+            det_to_seg=self.options["det_to_seg"],
+            path=first,
+        )
         return self._classes
 
     def _info(self) -> tfds.core.DatasetInfo:

@@ -30,7 +30,6 @@ frame's annotations are re-read from disk when its example is written.
 
 from __future__ import annotations
 
-import collections
 import os
 import pathlib
 from typing import ClassVar
@@ -38,7 +37,16 @@ from typing import ClassVar
 import numpy as np
 import tensorflow_datasets as tfds
 
-from mtal_jax.data import cache, errors, examples, features, files, json_records, rasterize
+from mtal_jax.data import (
+    cache,
+    errors,
+    examples,
+    features,
+    files,
+    json_records,
+    nuimages_tables,
+    rasterize,
+)
 from mtal_jax.structs import IGNORE_LABEL
 
 DET_CLASSES = [
@@ -87,31 +95,6 @@ CATEGORY_TO_DET: dict[str, str | None] = {
 # Surface category -> segmentation id.
 SURFACE_TO_SEG = {"flat.driveable_surface": DRIVEABLE_ID, "vehicle.ego": IGNORE_LABEL}
 DEFAULT_SPLITS = {"train": "v1.0-train", "val": "v1.0-val", "mini": "v1.0-mini"}
-
-
-def _malformed(detail: str, path, record) -> errors.DatasetError:
-    return errors.DatasetError(detail, path=path, record=record, reason=errors.MALFORMED_RECORD)
-
-
-def _field(row: dict, name: str, path, record):
-    if not isinstance(row, dict) or name not in row:
-        raise _malformed(f"missing field {name!r}", path, record)
-    return row[name]
-
-
-def _token(row) -> str | None:
-    """The record's token for messages (None when the record is not an object)."""
-    return f"{row.get('token')!s:.80}" if isinstance(row, dict) else None
-
-
-def _key(row, name: str, path, record):
-    """A token-valued field (a string or a number; anything else is malformed)."""
-    return examples.record_id(_field(row, name, path, record), what=name, path=path, record=record)
-
-
-def _channel(filename: str) -> str:
-    """Camera channel from ``samples/<CHANNEL>/<file>`` (the parent folder name)."""
-    return pathlib.PurePosixPath(filename).parent.name
 
 
 class Nuimages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -174,11 +157,11 @@ class Nuimages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     def _generate_examples(self, root: pathlib.Path, tables: pathlib.Path, split: str):
         log = errors.SkipLog(self.options["on_error"], self.name, split)
-        categories = self._categories(tables / "category.json")
-        frames, listed = self._frames(tables)
+        categories = nuimages_tables.read_categories(tables / "category.json")
+        frames, listed = nuimages_tables.read_frames(tables, self.options["cameras"])
         spans = {}
         for table in ("object_ann", "surface_ann"):
-            spans[table] = _index_spans(tables / f"{table}.json", frames, listed)
+            spans[table] = nuimages_tables.index_spans(tables / f"{table}.json", frames, listed)
         with (
             open(tables / "object_ann.json", "rb") as objects_file,
             open(tables / "surface_ann.json", "rb") as surfaces_file,
@@ -201,69 +184,6 @@ class Nuimages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 yield token, example
         self.info.metadata["skipped"][split] = log.finish(tables)
 
-    def _categories(self, path: pathlib.Path) -> dict[str, str]:
-        table = files.read_json(path)
-        if not isinstance(table, list):
-            raise _malformed("expected a list of categories", path, None)
-        names = {}
-        for row in table:
-            name = _field(row, "name", path, _token(row))
-            if not isinstance(name, str):
-                raise _malformed(f"category name {name!r:.80} is not a string", path, _token(row))
-            token = _key(row, "token", path, None)
-            examples.check_new_key(  # a second row would rename the first's objects
-                names, token, what="category token", path=path, record=f"category {token}"
-            )
-            names[token] = name
-        return names
-
-    def _frames(self, tables: pathlib.Path) -> tuple[dict[str, dict], set]:
-        """Token -> {filename, width, height} of the chosen key-camera frames, in table
-        order, and every token of sample_data.json (what the annotations may name)."""
-        sample_path, data_path = tables / "sample.json", tables / "sample_data.json"
-        key_tokens = set()
-        for _, _, row in json_records.iter_records(sample_path):
-            key_tokens.add(_key(row, "key_camera_token", sample_path, _token(row)))
-        channels = _sensor_channels(tables)
-        cameras = self.options["cameras"]
-        frames, seen, listed = {}, {}, set()
-        for _, _, row in json_records.iter_records(data_path):
-            token = _key(row, "token", data_path, None)
-            listed.add(token)
-            if token not in key_tokens:
-                continue
-            filename = _field(row, "filename", data_path, token)
-            if not isinstance(filename, str):
-                raise _malformed(f"filename {filename!r:.80} is not a string", data_path, token)
-            filename = json_records.fix_text(filename)
-            if channels is not None:
-                sensor = _key(row, "calibrated_sensor_token", data_path, token)
-                if sensor not in channels:  # the frame would vanish as camera None
-                    raise _malformed(
-                        f"calibrated_sensor_token {sensor!r:.80} names no row of "
-                        "calibrated_sensor.json", data_path, token,
-                    )  # fmt: skip
-                channel = channels[sensor]
-            else:
-                channel = _channel(filename)
-            if cameras is not None and channel not in cameras:
-                continue
-            examples.check_new_key(
-                seen, token, what="sample_data token", path=data_path, record=f"sample_data {token}"
-            )
-            frames[token] = {
-                "filename": filename,
-                "width": _field(row, "width", data_path, token),
-                "height": _field(row, "height", data_path, token),
-            }
-        if dangling := sorted(key_tokens - listed, key=str):
-            raise _malformed(
-                f"{len(dangling)} key_camera_token(s) name no row of sample_data.json (e.g. "
-                f"{dangling[0]!r:.80}): those samples would vanish",
-                sample_path, None,
-            )  # fmt: skip
-        return frames, listed
-
     def _example(self, root, tables, token, frame, anns, categories, log):
         record = f"sample_data {token}"
         data_path = tables / "sample_data.json"
@@ -280,7 +200,7 @@ class Nuimages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         for table, rows in anns.items():
             path = tables / f"{table}.json"
             for row in rows:
-                record = f"{table} {_token(row)}"
+                record = f"{table} {nuimages_tables.record_token(row)}"
                 mask = self._mask(row, (height, width), path, record)  # Bad mask: frame error.
                 try:
                     seg_label, det, box, clipped = self._classify(
@@ -330,13 +250,13 @@ class Nuimages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         if CATEGORY_TO_DET[name] is None:  # Known, outside the detection classes.
             return IGNORE_LABEL, None, None, False
         box, clipped = examples.clip_box(
-            _field(row, "bbox", path, record), *image_hw, path=path, record=record
+            nuimages_tables.field(row, "bbox", path, record), *image_hw, path=path, record=record
         )
         det = DET_CLASSES.index(CATEGORY_TO_DET[name])
         return DET_TO_SEG[det], det, box, clipped
 
     def _category_name(self, row, categories, path, record) -> str:
-        category_token = _field(row, "category_token", path, record)
+        category_token = nuimages_tables.field(row, "category_token", path, record)
         if not isinstance(category_token, (int, str)) or category_token not in categories:
             raise errors.DatasetError(
                 f"category_token {category_token} is not in category.json",
@@ -353,52 +273,6 @@ class Nuimages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         size = mask.get("size", ()) if isinstance(mask, dict) else ()
         examples.check_size(size, image_hw, path=path, record=record, what="mask")
         return rasterize.decode_nuimages_mask(mask, path=path, record=record)
-
-
-def _sensor_channels(tables: pathlib.Path) -> dict[str, str] | None:
-    """calibrated_sensor token -> channel, or None when the sensor tables are absent."""
-    cs_path, sensor_path = tables / "calibrated_sensor.json", tables / "sensor.json"
-    if not (cs_path.is_file() and sensor_path.is_file()):
-        return None
-    tables = {}
-    for table_path in (sensor_path, cs_path):
-        tables[table_path] = files.read_json(table_path)
-        if not isinstance(tables[table_path], list):
-            raise _malformed("expected a list of records", table_path, None)
-    sensors = {
-        _key(s, "token", sensor_path, None): _field(s, "channel", sensor_path, _token(s))
-        for s in tables[sensor_path]
-    }
-    out = {}
-    for cs in tables[cs_path]:
-        token = _key(cs, "token", cs_path, None)
-        sensor = _key(cs, "sensor_token", cs_path, _token(cs))
-        if sensor not in sensors:
-            raise _malformed(
-                f"sensor_token {sensor!r:.80} names no row of sensor.json", cs_path, token
-            )
-        out[token] = sensors[sensor]
-    return out
-
-
-def _index_spans(path: pathlib.Path, frames: dict, listed: set) -> dict[str, list[tuple[int, int]]]:
-    """sample_data token -> byte spans of its records in ``path`` (chosen frames only).
-
-    Raises:
-      DatasetError: a record names a sample_data token that ``listed`` (every token of
-        sample_data.json) lacks: its annotation would vanish.
-    """
-    spans = collections.defaultdict(list)
-    for offset, length, row in json_records.iter_records(path):
-        token = _key(row, "sample_data_token", path, _token(row))
-        if token in frames:
-            spans[token].append((offset, length))
-        elif token not in listed:
-            raise _malformed(
-                f"sample_data_token {token!r:.80} names no row of sample_data.json", path,
-                _token(row),
-            )  # fmt: skip
-    return spans
 
 
 def prepare(data_dir: str, root: str, **builder_kwargs) -> tfds.core.DatasetBuilder:
