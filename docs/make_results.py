@@ -22,8 +22,9 @@ Reads, per dataset (``synthetic``, ``camvid``):
 
 Writes ``docs/results/<dataset>/`` (results.json, summary.md/json, paired.json, plots,
 composition.json/md, score_diagnostics.json; ``<dataset>_table1/`` and
-``<dataset>_trials10/`` likewise) and ``docs/results.md``. Every verdict is computed from a 95 % t interval over trials of a
-paired difference (``mtal_jax.paired``): "reproduced" when it excludes 0 in the paper's
+``<dataset>_trials10/`` likewise; ``<dataset>_balanced/`` and ``<dataset>_native/`` also
+comparisons.json) and ``docs/results.md``. Every verdict is computed from a 95 % t
+interval over trials of a paired difference (``mtal_jax.paired``): "reproduced" when it excludes 0 in the paper's
 direction, "contradicted" when it excludes 0 in the other, else "not distinguishable from
 noise at this power". The side-by-side adds each test's p-value and its Holm adjustment
 within the claim's family (``significance.holm``, ``claims_table.claim_family``) and marks a

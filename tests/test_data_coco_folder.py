@@ -196,6 +196,28 @@ def test_tiny_folder_painted_semantics_crowd_and_category_subset(tmp_path):
     assert seg[5, 5] == 0 and seg[4, 17] == 1 and seg[15, 25] == 0 and seg[0, 0] == 2
 
 
+def test_crowd_of_a_category_that_is_not_detected_needs_no_bbox(tmp_path):
+    """Only a detection class's crowd annotation is a crowd region (its bbox is read); one
+    of another category is only pixels, as before crowd regions existed."""
+    root = _write_tiny(tmp_path / "coco", semantic=False)
+
+    def crowd_sign_without_bbox(document):
+        crowd = dict(document["annotations"][2], id=40, category_id=5)
+        crowd.pop("bbox")
+        document["annotations"].append(crowd)
+
+    _edit(root, crowd_sign_without_bbox)
+    builder = coco_folder.prepare(str(tmp_path / "tfds"), str(root), det_categories=["car"])
+    by_id = {}
+    for i in range(2):
+        raw = builder.as_data_source("train")[i]
+        by_id[fm.decode(raw)["image_id"]] = raw
+    raw = by_id["im0.jpg"]
+    np.testing.assert_array_equal(raw["crowd_boxes"], [[22, 12, 28, 18]])  # the car crowd only
+    seg = fm.decode(raw)["segmentation"]
+    assert seg[15, 25] in (0, 1)  # painted (car's or sign's mask, largest first), not ignored
+
+
 def test_semantic_pngs_take_precedence(tmp_path):
     root = _write_tiny(tmp_path / "coco", semantic=True)
     builder = coco_folder.prepare(str(tmp_path / "tfds"), str(root))

@@ -672,11 +672,18 @@ def test_balanced_section_pairs_the_new_strategy_with_random_and_ours(tmp_path):
     (tmp_path / "results" / "synthetic" / "score_diagnostics.json").write_text(
         json.dumps({"ours": ours})
     )
-    summary = score_makeup.makeup_summary(str(tmp_path / "results"), ["synthetic", "camvid"])
+    summary = score_makeup.makeup_summary(
+        str(tmp_path / "results"), ["synthetic", "camvid"], ["synthetic"]
+    )
     assert summary.rstrip().endswith(
         "Giving the three terms one spread (`balanced`): Synthetic default: ours_balanced "
         "against ours +0.020 [+0.020, +0.020] mDSQ over 3 trials, better."
     )
+    # A build without the balanced run quotes nothing, whatever an older build left.
+    unquoted = score_makeup.makeup_summary(str(tmp_path / "results"), ["synthetic", "camvid"])
+    assert "Giving the three terms" not in unquoted and "S_loc carries 80 %" in unquoted
+    variants.balanced_section("synthetic", str(tmp_path / "gone"), str(tmp_path / "results"))
+    assert not (tmp_path / "results" / "synthetic_balanced" / "comparisons.json").exists()
 
 
 def test_gpu_parallel_section_pairs_the_gpu_strategies_over_ours_complete_cycles(tmp_path):

@@ -353,7 +353,8 @@ def build(
         sections.append(text)
         all_rows[name] = rows
     out += ["## Side by side with the paper\n", claims_table.side_by_side(all_rows)]
-    out.append(score_makeup.makeup_summary(results_dir, list(all_rows)))
+    balanced = [n for n in all_rows if (balanced_runs or {}).get(n)]  # built this time
+    out.append(score_makeup.makeup_summary(results_dir, list(all_rows), balanced))
     out.append(gpu_parallel.gpu_summary(results_dir, list(all_rows)))
     out += sections
     history = os.path.join(src_dir, "history.md")

@@ -151,10 +151,11 @@ def _kl_dominance(aggregated):
     )
 
 
-def makeup_summary(results_dir, names):
+def makeup_summary(results_dir, names, balanced=()):
     """One paragraph under the side-by-side: what ``ours``' combined score amounts to in each
     dataset's main comparison (``score_diagnostics.json`` of ``score_makeup_section``); ""
-    when none is written."""
+    when none is written. ``balanced``: the datasets whose ``balanced`` section this build
+    wrote; their result is quoted (``variants.COMPARISONS``)."""
     found, losses = {}, {}
     for name in names:
         data = page_files.read_json(os.path.join(results_dir, name, "score_diagnostics.json")) or {}
@@ -208,7 +209,7 @@ def makeup_summary(results_dir, names):
         + ". Its verdicts are then largely S_loc's, and Table I's all three "
         "against S_loc is a small difference by construction (each dataset's \"What the "
         '`ours` score is made of"; the `balanced` experiments test equal spreads).'
-        + _balanced_reading(results_dir, names)
+        + _balanced_reading(results_dir, [n for n in names if n in balanced])
         + "\n"
     )
 

@@ -83,6 +83,9 @@ def balanced_section(name, run, results_dir, link_root="results", preset="balanc
     command = f"`python train.py --config {cfg}:{preset} --workdir {run_dirs.shown(run)}{shared}`"
     out = [f"\n### Beyond the paper: {heading}\n", describe(kwargs.get(strategy) or {})]
     if not records:
+        stale = os.path.join(results_dir, f"{name}_{preset}", COMPARISONS)
+        if os.path.exists(stale):  # from a build whose run had records: not this one's
+            os.remove(stale)
         out.append(run_dirs.command_not_run(command, run))
         return "\n".join(out)
     page_files.write_records(records, os.path.join(results_dir, f"{name}_{preset}"))

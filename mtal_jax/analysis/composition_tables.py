@@ -110,7 +110,8 @@ def markdown(comp: dict[str, Any]) -> str:
 
 
 def _paired_table(pairs: dict[str, Any], intro: str) -> list[str]:
-    """Markdown lines of one paired table (``selection_shares.against`` per strategy), or [] without one."""
+    """Markdown lines of one paired table (``selection_shares.against`` per strategy), or
+    [] without one."""
     if not pairs:
         return []
     lines = [

@@ -86,7 +86,11 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     VERSION = tfds.core.Version("1.1.0")
     RELEASE_NOTES: ClassVar[dict[str, str]] = {
         "1.0.0": "COCO instances + optional semantic PNGs.",
-        "1.1.0": "Crowd annotations kept as crowd regions (ignored by mAP, as COCOeval).",
+        "1.1.0": (
+            "Crowd annotations of detection classes kept as crowd regions (ignored by mAP, as "
+            "COCOeval): they need a valid bbox, and their pixels take det_to_seg like the "
+            "objects of their class."
+        ),
     }
     code_path = None  # Not a TFDS dataset package (see camvid.Camvid).
 
@@ -300,7 +304,9 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         )
 
     def _classify(self, ann, classes, height, width, path, record):
-        """Returns (detection id or None, box, clipped) (a crowd annotation's too)."""
+        """Returns (detection id or None, box or None, clipped). A crowd annotation of a
+        detection class gives its region like any box; one of another category gives no box
+        (its bbox is not read: it is only pixels)."""
         category_id = _field(ann, "category_id", path, record)
         if not isinstance(category_id, (int, str)) or category_id not in classes["category_to_det"]:
             raise errors.DatasetError(
@@ -309,11 +315,13 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 record=record,
                 reason=errors.UNKNOWN_CATEGORY,
             )
+        det = classes["category_to_det"][category_id]
+        if det is None and ann.get("iscrowd"):
+            return None, None, False
         x, y, w, h = _xywh(_field(ann, "bbox", path, record), path, record)
         box, clipped = examples.clip_box(
             [x, y, x + w, y + h], height, width, path=path, record=record
         )
-        det = classes["category_to_det"][category_id]
         return det, box, clipped
 
     def _mask(self, ann, height, width, path, record) -> np.ndarray | None:

@@ -22,9 +22,9 @@ def summarize(builder: tfds.core.DatasetBuilder) -> dict:
     det_classes = features.read_metadata(builder.info)["det_classes"]
     skip = {"image": tfds.decode.SkipDecoding(), "segmentation": tfds.decode.SkipDecoding()}
     splits = {}
+    crowd = "crowd_labels" in builder.info.features
     for split in builder.info.splits:
         source = builder.as_data_source(split, decoders=skip)
-        crowd = "crowd_labels" in builder.info.features
         counts, crowd_counts = collections.Counter(), collections.Counter()
         for i in range(len(source)):
             example = source[i]

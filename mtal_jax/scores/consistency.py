@@ -2,8 +2,9 @@
 
 Every score is an *inconsistency*: higher = the two tasks disagree more = more informative.
 Each paper equation is one per-image function below; ``consistency_scores`` vmaps them
-over the batch (the divergences of S_cls are in ``divergence``). Dimension letters: B batch, K detection slots, C_det detection classes,
-C_seg segmentation classes, h w the segmentation output grid.
+over the batch (the divergences of S_cls are in ``divergence``). Dimension letters: B
+batch, K detection slots, C_det detection classes, C_seg segmentation classes, h w the
+segmentation output grid.
 
 Contract (lab = argmax segmentation, c_k = ``det_to_seg[argmax det_probs_k]``, BM_k the
 BoxMask of detection k; only the slots of ``det_valid`` count):

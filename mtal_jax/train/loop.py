@@ -2,9 +2,10 @@
 
 Resume order (big_vision): (1) the latest checkpoint in ``workdir/train/latest``,
 (2) ``init_variables`` (weights only, e.g. the previous AL cycle's best model),
-(3) scratch, with the backbone from ``cfg.pretrained_backbone`` when set. The start step is read from the restored state, and the batch of step ``s``
-is a pure function of (data seed, labeled indices, s), so a resumed run neither replays
-nor skips batches and ends with the same parameters as an uninterrupted one.
+(3) scratch, with the backbone from ``cfg.pretrained_backbone`` when set. The start step
+is read from the restored state, and the batch of step ``s`` is a pure function of (data
+seed, labeled indices, s), so a resumed run neither replays nor skips batches and ends
+with the same parameters as an uninterrupted one.
 
 Each latest checkpoint carries the run's training wall seconds so far (``seconds`` in its
 metadata), so a resumed run's ``RunResult.resumed_seconds`` says what earlier sessions spent

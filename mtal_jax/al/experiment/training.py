@@ -3,12 +3,12 @@
 ``train_config`` unpacks the config's ``train``, ``loss``, ``eval`` and ``checkpoint``
 sections into a ``train.config.TrainConfig``. A run's length sets its warm-up
 (``warmup_steps``: at most a quarter of the run) and, in LL4AL's cycles, the step from
-which the loss modules see detached features (``ll4al_detach_step``; docs/baselines.md, "When the gradient reaches the
-backbone"). ``check_schedules`` refuses, before anything is locked or prepared, the train /
-eval / score settings the devices cannot run; ``decode_kwargs`` are the detection decoding
-settings of scoring and evaluation. The step counts of each kind of run come from passes
-over the pool (``al.schedule``); the ``TrainConfig`` of one run of a ``Plan`` is
-``setup.run_config``.
+which the loss modules see detached features (``ll4al_detach_step``; docs/baselines.md,
+"When the gradient reaches the backbone"). ``check_schedules`` refuses, before anything
+is locked or prepared, the train / eval / score settings the devices cannot run;
+``decode_kwargs`` are the detection decoding settings of scoring and evaluation. The step
+counts of each kind of run come from passes over the pool (``al.schedule``); the
+``TrainConfig`` of one run of a ``Plan`` is ``setup.run_config``.
 """
 
 from __future__ import annotations
