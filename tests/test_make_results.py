@@ -657,6 +657,8 @@ def test_balanced_section_pairs_the_new_strategy_with_random_and_ours(tmp_path):
     assert rows["| ours_balanced vs random"].endswith("| better |")
     assert rows["| ours vs random"].endswith("| not distinguishable from noise |")
     assert (tmp_path / "results" / "synthetic_balanced" / "paired.json").exists()
+    one = variants.comparison_reading({"trials": 1, "mean": 0.03, "ci95": [math.nan] * 2})
+    assert one == "one trial: no test"
     saved = json.loads(
         (tmp_path / "results" / "synthetic_balanced" / "comparisons.json").read_text()
     )

@@ -52,10 +52,13 @@ VARIANTS = {  # preset: (its strategy, heading, what it is and why, in words)
 
 def comparison_reading(gain):
     """A paired gain beyond the paper's claims in words: "better" or "worse" when its 95 %
-    interval excludes 0, else "not distinguishable from noise"."""
-    return {significance.REPRODUCED: "better", significance.CONTRADICTED: "worse"}.get(
-        table_cells.verdict(gain), "not distinguishable from noise"
-    )
+    interval excludes 0, "not distinguishable from noise" when it does not, and
+    ``table_cells.verdict``'s "one trial: no test" without an interval."""
+    verdict = table_cells.verdict(gain)
+    words = {significance.REPRODUCED: "better", significance.CONTRADICTED: "worse"}
+    if verdict in words or verdict == significance.NOT_DISTINGUISHABLE:
+        return words.get(verdict, "not distinguishable from noise")
+    return verdict
 
 
 def balanced_section(name, run, results_dir, link_root="results", preset="balanced"):
