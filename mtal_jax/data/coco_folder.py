@@ -51,19 +51,9 @@ from mtal_jax.structs import IGNORE_LABEL
 _ANNOTATIONS_GLOB = "annotations/instances_*.json"
 
 
-def _malformed(detail: str, path, record) -> errors.DatasetError:
-    return errors.DatasetError(detail, path=path, record=record, reason=errors.MALFORMED_RECORD)
-
-
 def _id(row):
     """The record's id for messages (None when the record is not an object)."""
     return row.get("id") if isinstance(row, dict) else None
-
-
-def _field(row, name: str, path, record):
-    if not isinstance(row, dict) or name not in row:
-        raise _malformed(f"missing field {name!r}", path, record)
-    return row[name]
 
 
 def _categories(path: pathlib.Path) -> dict[int, str]:
@@ -72,10 +62,10 @@ def _categories(path: pathlib.Path) -> dict[int, str]:
     for _, _, row in json_records.iter_records(path, key="categories"):
         record = f"category {_id(row)!r:.80}"
         category_id = examples.record_id(
-            _field(row, "id", path, record), what="category id", path=path, record=record
+            examples.field(row, "id", path, record), what="category id", path=path, record=record
         )
         examples.check_new_key(result, category_id, what="category id", path=path, record=record)
-        result[category_id] = json_records.fix_text(str(_field(row, "name", path, record)))
+        result[category_id] = json_records.fix_text(str(examples.field(row, "name", path, record)))
     return dict(sorted(result.items(), key=lambda item: (str(type(item[0])), item[0])))
 
 
@@ -153,7 +143,9 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         categories = _categories(first)
         for path in paths.values():
             if _categories(path) != categories:
-                raise _malformed(f"categories differ from those of {first}", path, "categories")
+                raise examples.malformed(
+                    f"categories differ from those of {first}", path, "categories"
+                )
         self._classes = coco_classes.resolve_classes(
             categories,
             det_categories=self.options["det_categories"],
@@ -191,7 +183,10 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             try:
                 record = f"annotation {_id(row)!r:.80}"
                 image_id = examples.record_id(
-                    _field(row, "image_id", path, record), what="image_id", path=path, record=record
+                    examples.field(row, "image_id", path, record),
+                    what="image_id",
+                    path=path,
+                    record=record,
                 )
             except errors.DatasetError as e:
                 log.skip(e, kind="object")  # Belongs to no image.
@@ -203,7 +198,10 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 record = f"image {_id(image)!r:.80}"
                 try:
                     image_id = examples.record_id(
-                        _field(image, "id", path, record), what="image id", path=path, record=record
+                        examples.field(image, "id", path, record),
+                        what="image id",
+                        path=path,
+                        record=record,
                     )
                     examples.check_new_key(
                         seen, image_id, what="image id", path=path, record=record
@@ -246,13 +244,16 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         self.info.metadata["skipped"][split] = log.finish(path)
 
     def _example(self, path, image, anns, images_dir, semantic_dir, record, log):
-        file_name = _field(image, "file_name", path, record)
+        file_name = examples.field(image, "file_name", path, record)
         file_name = json_records.fix_text(file_name) if isinstance(file_name, str) else file_name
         root = self.options["root"]
         image_path = files.join_inside(root, images_dir, file_name, path=path, record=record)
         encoded, height, width = files.read_image(image_path, record=record)
         examples.check_size(
-            (_field(image, "height", path, record), _field(image, "width", path, record)),
+            (
+                examples.field(image, "height", path, record),
+                examples.field(image, "width", path, record),
+            ),
             (height, width),
             path=path,
             record=record,
@@ -307,7 +308,7 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         """Returns (detection id or None, box or None, clipped). A crowd annotation of a
         detection class gives its region like any box; one of another category gives no box
         (its bbox is not read: it is only pixels)."""
-        category_id = _field(ann, "category_id", path, record)
+        category_id = examples.field(ann, "category_id", path, record)
         if not isinstance(category_id, (int, str)) or category_id not in classes["category_to_det"]:
             raise errors.DatasetError(
                 f"category_id {category_id} is not in categories",
@@ -318,7 +319,7 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         det = classes["category_to_det"][category_id]
         if det is None and ann.get("iscrowd"):
             return None, None, False
-        x, y, w, h = _xywh(_field(ann, "bbox", path, record), path, record)
+        x, y, w, h = _xywh(examples.field(ann, "bbox", path, record), path, record)
         box, clipped = examples.clip_box(
             [x, y, x + w, y + h], height, width, path=path, record=record
         )
@@ -362,7 +363,7 @@ def _xywh(bbox, path, record) -> tuple[float, float, float, float]:
     try:
         x, y, w, h = (float(v) for v in bbox)
     except (TypeError, ValueError) as e:
-        raise _malformed(f"bbox {bbox!r} is not [x, y, w, h]", path, record) from e
+        raise examples.malformed(f"bbox {bbox!r} is not [x, y, w, h]", path, record) from e
     return x, y, w, h
 
 

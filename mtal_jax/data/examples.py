@@ -12,6 +12,19 @@ import numpy as np
 from mtal_jax.data import errors, files
 
 
+def malformed(detail: str, path, record: str | None) -> errors.DatasetError:
+    """A ``malformed_record`` ``DatasetError``: ``detail`` about ``record`` of ``path``."""
+    return errors.DatasetError(detail, path=path, record=record, reason=errors.MALFORMED_RECORD)
+
+
+def field(row, name: str, path, record: str | None):
+    """``row[name]``; a ``malformed_record`` error naming ``path`` and ``record`` when the
+    row is not an object or lacks the field."""
+    if not isinstance(row, dict) or name not in row:
+        raise malformed(f"missing field {name!r}", path, record)
+    return row[name]
+
+
 def clip_box(
     box_xyxy: Sequence[float], height: int, width: int, *, path, record: str | None
 ) -> tuple[np.ndarray, bool]:

@@ -250,13 +250,13 @@ class Nuimages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         if CATEGORY_TO_DET[name] is None:  # Known, outside the detection classes.
             return IGNORE_LABEL, None, None, False
         box, clipped = examples.clip_box(
-            nuimages_tables.field(row, "bbox", path, record), *image_hw, path=path, record=record
+            examples.field(row, "bbox", path, record), *image_hw, path=path, record=record
         )
         det = DET_CLASSES.index(CATEGORY_TO_DET[name])
         return DET_TO_SEG[det], det, box, clipped
 
     def _category_name(self, row, categories, path, record) -> str:
-        category_token = nuimages_tables.field(row, "category_token", path, record)
+        category_token = examples.field(row, "category_token", path, record)
         if not isinstance(category_token, (int, str)) or category_token not in categories:
             raise errors.DatasetError(
                 f"category_token {category_token} is not in category.json",

@@ -14,19 +14,7 @@ from __future__ import annotations
 import collections
 import pathlib
 
-from mtal_jax.data import errors, examples, files, json_records
-
-
-def _malformed(detail: str, path, record) -> errors.DatasetError:
-    return errors.DatasetError(detail, path=path, record=record, reason=errors.MALFORMED_RECORD)
-
-
-def field(row: dict, name: str, path, record):
-    """``row[name]``; a ``MALFORMED_RECORD`` error naming ``path`` and ``record`` when the
-    row is not an object or lacks the field."""
-    if not isinstance(row, dict) or name not in row:
-        raise _malformed(f"missing field {name!r}", path, record)
-    return row[name]
+from mtal_jax.data import examples, files, json_records
 
 
 def record_token(row) -> str | None:
@@ -36,7 +24,9 @@ def record_token(row) -> str | None:
 
 def _key(row, name: str, path, record):
     """A token-valued field (a string or a number; anything else is malformed)."""
-    return examples.record_id(field(row, name, path, record), what=name, path=path, record=record)
+    return examples.record_id(
+        examples.field(row, name, path, record), what=name, path=path, record=record
+    )
 
 
 def _channel(filename: str) -> str:
@@ -48,12 +38,14 @@ def read_categories(path: pathlib.Path) -> dict[str, str]:
     """Category token -> name, from category.json."""
     table = files.read_json(path)
     if not isinstance(table, list):
-        raise _malformed("expected a list of categories", path, None)
+        raise examples.malformed("expected a list of categories", path, None)
     names = {}
     for row in table:
-        name = field(row, "name", path, record_token(row))
+        name = examples.field(row, "name", path, record_token(row))
         if not isinstance(name, str):
-            raise _malformed(f"category name {name!r:.80} is not a string", path, record_token(row))
+            raise examples.malformed(
+                f"category name {name!r:.80} is not a string", path, record_token(row)
+            )
         token = _key(row, "token", path, None)
         examples.check_new_key(  # a second row would rename the first's objects
             names, token, what="category token", path=path, record=f"category {token}"
@@ -81,14 +73,14 @@ def read_frames(tables: pathlib.Path, cameras: list[str] | None) -> tuple[dict[s
         listed.add(token)
         if token not in key_tokens:
             continue
-        filename = field(row, "filename", data_path, token)
+        filename = examples.field(row, "filename", data_path, token)
         if not isinstance(filename, str):
-            raise _malformed(f"filename {filename!r:.80} is not a string", data_path, token)
+            raise examples.malformed(f"filename {filename!r:.80} is not a string", data_path, token)
         filename = json_records.fix_text(filename)
         if channels is not None:
             sensor = _key(row, "calibrated_sensor_token", data_path, token)
             if sensor not in channels:  # the frame would vanish as camera None
-                raise _malformed(
+                raise examples.malformed(
                     f"calibrated_sensor_token {sensor!r:.80} names no row of "
                     "calibrated_sensor.json", data_path, token,
                 )  # fmt: skip
@@ -102,11 +94,11 @@ def read_frames(tables: pathlib.Path, cameras: list[str] | None) -> tuple[dict[s
         )
         frames[token] = {
             "filename": filename,
-            "width": field(row, "width", data_path, token),
-            "height": field(row, "height", data_path, token),
+            "width": examples.field(row, "width", data_path, token),
+            "height": examples.field(row, "height", data_path, token),
         }
     if dangling := sorted(key_tokens - listed, key=str):
-        raise _malformed(
+        raise examples.malformed(
             f"{len(dangling)} key_camera_token(s) name no row of sample_data.json (e.g. "
             f"{dangling[0]!r:.80}): those samples would vanish",
             sample_path, None,
@@ -123,9 +115,11 @@ def _sensor_channels(tables: pathlib.Path) -> dict[str, str] | None:
     for table_path in (sensor_path, cs_path):
         tables[table_path] = files.read_json(table_path)
         if not isinstance(tables[table_path], list):
-            raise _malformed("expected a list of records", table_path, None)
+            raise examples.malformed("expected a list of records", table_path, None)
     sensors = {
-        _key(s, "token", sensor_path, None): field(s, "channel", sensor_path, record_token(s))
+        _key(s, "token", sensor_path, None): examples.field(
+            s, "channel", sensor_path, record_token(s)
+        )
         for s in tables[sensor_path]
     }
     out = {}
@@ -133,7 +127,7 @@ def _sensor_channels(tables: pathlib.Path) -> dict[str, str] | None:
         token = _key(cs, "token", cs_path, None)
         sensor = _key(cs, "sensor_token", cs_path, record_token(cs))
         if sensor not in sensors:
-            raise _malformed(
+            raise examples.malformed(
                 f"sensor_token {sensor!r:.80} names no row of sensor.json", cs_path, token
             )
         out[token] = sensors[sensor]
@@ -153,7 +147,7 @@ def index_spans(path: pathlib.Path, frames: dict, listed: set) -> dict[str, list
         if token in frames:
             spans[token].append((offset, length))
         elif token not in listed:
-            raise _malformed(
+            raise examples.malformed(
                 f"sample_data_token {token!r:.80} names no row of sample_data.json", path,
                 record_token(row),
             )  # fmt: skip

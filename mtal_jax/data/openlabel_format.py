@@ -26,7 +26,7 @@ import dataclasses
 
 import numpy as np
 
-from mtal_jax.data import errors
+from mtal_jax.data import errors, examples
 
 SUPPORTED_POLY2D_MODES = (None, "MODE_POLY2D_ABSOLUTE")
 STATIC_FRAME = "static"
@@ -76,15 +76,13 @@ class Frame:
     multi_frame: bool = False
 
 
-def _malformed(detail: str, path, record) -> errors.DatasetError:
-    return errors.DatasetError(detail, path=path, record=record, reason=errors.MALFORMED_RECORD)
-
-
 def _dict(value, what: str, path, record) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise _malformed(f"{what} is a {type(value).__name__}, expected an object", path, record)
+        raise examples.malformed(
+            f"{what} is a {type(value).__name__}, expected an object", path, record
+        )
     return value
 
 
@@ -92,7 +90,9 @@ def _list(value, what: str, path, record) -> list:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise _malformed(f"{what} is a {type(value).__name__}, expected a list", path, record)
+        raise examples.malformed(
+            f"{what} is a {type(value).__name__}, expected a list", path, record
+        )
     return value
 
 
@@ -101,7 +101,7 @@ def cxcywh_to_xyxy(val, *, path, record) -> np.ndarray:
     try:
         cx, cy, w, h = (float(v) for v in val)
     except (TypeError, ValueError) as e:
-        raise _malformed(f"bbox val {val!r} is not 4 numbers", path, record) from e
+        raise examples.malformed(f"bbox val {val!r} is not 4 numbers", path, record) from e
     return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
 
 
@@ -134,7 +134,7 @@ def _size_hint(stream: dict | None, path, camera) -> tuple[int, int] | None:
             try:
                 return int(holder[h_key]), int(holder[w_key])
             except (TypeError, ValueError, OverflowError) as e:
-                raise _malformed(
+                raise examples.malformed(
                     f"image size {holder[w_key]!r}x{holder[h_key]!r}", path, f"stream {camera}"
                 ) from e
     return None
@@ -233,7 +233,7 @@ def parse(data, *, path, cameras: list[str] | None = None) -> list[Frame]:
                 if not any(object_data.get(k) for k in ("bbox", "poly2d", "binary")):
                     continue
                 if not isinstance(obj_type, str) or not obj_type:
-                    raise _malformed("object has no type", path, record)
+                    raise examples.malformed("object has no type", path, record)
                 _add_entries(
                     per_camera, str(object_id), obj_type, object_data, default_camera, path, record
                 )
@@ -241,7 +241,7 @@ def parse(data, *, path, cameras: list[str] | None = None) -> list[Frame]:
             frame.get("frame_properties"), "frame_properties", path, f"frame {frame_id}"
         )
         if None in per_camera and len(streams) > 1:  # whose image would be a guess
-            raise _malformed(
+            raise examples.malformed(
                 f"{len(per_camera[None])} object entries name no camera (coordinate_system) "
                 f"while the file has {len(streams)} camera streams ({', '.join(streams)}): "
                 "name the camera of each entry", path, f"frame {frame_id}",
