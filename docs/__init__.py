@@ -1,0 +1,2 @@
+"""The project's documentation; ``docs.results_lib`` builds docs/results.md
+(``python docs/make_results.py``)."""
