@@ -10,8 +10,8 @@
 # with disjoint names run side by side (a run directory another process holds is refused);
 # the finished sources they share (repro_*) are restored first, so that both do not at once:
 #   experiments/continue.sh repro_synthetic repro_camvid >> runs/continue.log 2>&1
-#   nohup experiments/continue.sh balanced_synthetic native_camvid balanced_camvid \
-#     native_synthetic table1_synthetic >> runs/continue_table1.log 2>&1 &
+#   nohup experiments/continue.sh native_camvid table1_synthetic balanced_camvid \
+#     native_synthetic >> runs/continue_table1.log 2>&1 &
 # (trials10_camvid and table1_camvid, finished on 2026-12-04, ran in such lists too.)
 # To stop: kill this script (TERM or INT): it stops the running experiment (TERM; its exact
 # resume continues from the last checkpoint), saves its archive once more and runs no other.
@@ -42,9 +42,9 @@ EXPERIMENTS=(
   "table1_camvid configs/camvid.py:table1 - --config.al.share_from=runs/repro_camvid"
   "balanced_synthetic configs/default.py:balanced - --config.al.share_from=runs/repro_synthetic"
   "native_camvid configs/camvid.py:native - --config.al.share_from=runs/repro_camvid"
+  "table1_synthetic configs/default.py:table1 - --config.al.share_from=runs/repro_synthetic"
   "balanced_camvid configs/camvid.py:balanced - --config.al.share_from=runs/repro_camvid"
   "native_synthetic configs/default.py:native - --config.al.share_from=runs/repro_synthetic"
-  "table1_synthetic configs/default.py:table1 - --config.al.share_from=runs/repro_synthetic"
 )
 for want in "$@"; do
   printf '%s\n' "${EXPERIMENTS[@]}" | grep -q "^$want " || { echo "unknown experiment $want"; exit 2; }
