@@ -1,4 +1,6 @@
-"""Raw CenterNet outputs -> fixed-size detections with class distributions (paper III-A; docs/design.md). Pure.
+"""Raw CenterNet outputs -> fixed-size detections with class distributions. Pure.
+
+Paper III-A; docs/design.md.
 
 Peaks are found on the per-cell maximum over classes (3x3 max-pool, no NMS), so each cell
 yields at most one detection; its class distribution is the cell's per-class heat-map

@@ -1,4 +1,6 @@
-"""Detection and segmentation losses (paper III-A; docs/design.md): per-example values, the caller reduces.
+"""Detection and segmentation losses: per-example values, the caller reduces.
+
+Paper III-A; docs/design.md.
 
 * CenterNet focal loss on the class heat map (Zhou et al. 2019, alpha 2, beta 4), L1 on
   box size and centre offset at the ground-truth centres;

@@ -1,4 +1,6 @@
-"""The embedded default dataset ``synthetic_driving``: procedural street scenes (docs/design.md §5).
+"""The embedded default dataset ``synthetic_driving``: procedural street scenes.
+
+docs/design.md §5.
 
 No download: every example is drawn by ``synthetic_scene.render_scene``, a pure NumPy
 function, and the TFDS builder :class:`SyntheticDriving` stores the drawings in the common

@@ -23,7 +23,14 @@ class FPN(nn.Module):
 
     @nn.compact
     def __call__(self, stages: list[jax.Array]) -> jax.Array:
-        """Args: stages [B, H/4, W/4, C1], [B, H/8, W/8, C2], ... Returns [B, H/4, W/4, channels]."""
+        """Top-down fusion of the backbone stages.
+
+        Args:
+          stages: [B, H/4, W/4, C1], [B, H/8, W/8, C2], ...
+
+        Returns:
+          [B, H/4, W/4, channels].
+        """
         x = nn.Conv(self.channels, (1, 1), name=f"lateral{len(stages)}")(stages[-1])
         for i in range(len(stages) - 2, -1, -1):
             lateral = nn.Conv(self.channels, (1, 1), name=f"lateral{i + 1}")(stages[i])

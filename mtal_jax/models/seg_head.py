@@ -1,4 +1,7 @@
-"""Semantic segmentation head (paper III-A; docs/design.md): logits over C_seg at the input map's stride."""
+"""Semantic segmentation head: logits over C_seg at the input map's stride.
+
+Paper III-A; docs/design.md.
+"""
 
 from __future__ import annotations
 

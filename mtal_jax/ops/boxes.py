@@ -32,7 +32,8 @@ def enlarge_boxes(boxes_xyxy: ArrayLike, margin: float) -> jax.Array:
 
     Args:
       boxes_xyxy: [..., 4] float.
-      margin: fraction of the box size added on each side (0.1 = 10 % per side, paper III-C; docs/design.md §4).
+      margin: fraction of the box size added on each side (0.1 = 10 % per side, paper
+        III-C; docs/design.md §4).
 
     Returns:
       [..., 4] float, same centre, size multiplied by ``1 + 2 * margin``.
@@ -81,7 +82,9 @@ def pairwise_iou(boxes_a_xyxy: ArrayLike, boxes_b_xyxy: ArrayLike) -> jax.Array:
 
 
 def boxes_to_pixel_masks(boxes_xyxy: ArrayLike, out_hw: tuple[int, int]) -> jax.Array:
-    """Which pixels of an ``h x w`` grid have their centre inside each box (paper III-C; docs/design.md §4).
+    """Which pixels of an ``h x w`` grid have their centre inside each box.
+
+    Paper III-C; docs/design.md §4.
 
     Pixel (i, j) is inside box (x1, y1, x2, y2) iff ``x1 <= j + 0.5 < x2`` and
     ``y1 <= i + 0.5 < y2``.

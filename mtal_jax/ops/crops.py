@@ -1,4 +1,6 @@
-"""Batched crop-and-resize by gather-based bilinear sampling (pure ``jnp``, paper III-C; docs/design.md §4).
+"""Batched crop-and-resize by gather-based bilinear sampling (pure ``jnp``).
+
+Paper III-C; docs/design.md §4.
 
 Sampling convention (the same everywhere in this module): pixel ``m`` of a grid covers
 [m, m + 1) and has its centre at ``m + 0.5``. Resizing the window [x1, x2) to ``n`` output

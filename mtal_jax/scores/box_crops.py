@@ -91,7 +91,9 @@ def packed_crop_class_probs(
     max_crops: int,
     crop_chunk: int,
 ) -> tuple[jax.Array, jax.Array]:
-    """Runs ``segment_fn`` on the packed valid crops of a batch (paper III-C; docs/design.md §4, steps 2-3).
+    """Runs ``segment_fn`` on the packed valid crops of a batch.
+
+    Paper III-C; docs/design.md §4, steps 2-3.
 
     The kept slots (valid, at most ``max_crops``, highest ``priority`` first) are packed to
     the front and processed ``crop_chunk`` crops at a time in a ``lax.while_loop`` of

@@ -56,7 +56,9 @@ def box_masks_from_class_probs(
     tau: float,
     out_hw: tuple[int, int],
 ) -> jax.Array:
-    """BoxMasks from each crop's probability of its box's class (paper III-C; docs/design.md §4, step 4).
+    """BoxMasks from each crop's probability of its box's class.
+
+    Paper III-C; docs/design.md §4, step 4.
 
     Output-grid pixel (i, j) is in BM_k iff its centre (j + 0.5, i + 0.5) lies inside box k
     (``x1 <= j + 0.5 < x2``, ``y1 <= i + 0.5 < y2``) and the class probability, bilinearly
