@@ -208,6 +208,8 @@ REPRO_TRIALS = {"random": 5, "ours": 5, "ll4al": 5, "cald": 5, "equal": 5,
 
 # Trials of the ``trials10`` preset: the paper's main claim (ours against random) with twice
 # the main comparison's trials, for a dataset whose noise floor at 5 trials is above the gain.
+# ``--config.al.num_trials=N`` (N > 10) on its run directory extends it by more trials
+# (docs/design.md, section 6; docs/results.md reports each look).
 TRIALS10 = 10
 
 # Table I (paper IV-E): the seven 0/1 settings of (w_loc, w_cls, w_seg).

@@ -10,9 +10,10 @@
 # with disjoint names run side by side (a run directory another process holds is refused);
 # the finished sources they share (repro_*) are restored first, so that both do not at once:
 #   experiments/continue.sh repro_synthetic repro_camvid >> runs/continue.log 2>&1
-#   nohup experiments/continue.sh native_camvid table1_synthetic balanced_camvid \
-#     native_synthetic >> runs/continue_table1.log 2>&1 &
-# (trials10_camvid and table1_camvid, finished on 2026-12-04, ran in such lists too.)
+#   nohup experiments/continue.sh native_camvid table1_synthetic trials10_camvid \
+#     balanced_camvid native_synthetic >> runs/continue_table1.log 2>&1 &
+# (table1_camvid, finished on 2026-12-04, ran in such a list too; trials10_camvid finished
+# its 10 trials then, and runs again extended to 20: al.num_trials may grow on resume.)
 # To stop: kill this script (TERM or INT): it stops the running experiment (TERM; its exact
 # resume continues from the last checkpoint), saves its archive once more and runs no other.
 # (A job started in the background ignores INT, so Ctrl-C never reaches its train.py.)
@@ -38,11 +39,11 @@ KEEP="reference,trial_0/cycle_0,trial_1/cycle_0,trial_2/cycle_0,trial_3/cycle_0,
 EXPERIMENTS=(
   "repro_synthetic configs/default.py:repro $KEEP"
   "repro_camvid configs/camvid.py:repro $KEEP"
-  "trials10_camvid configs/camvid.py:trials10 - --config.al.share_from=runs/repro_camvid"
   "table1_camvid configs/camvid.py:table1 - --config.al.share_from=runs/repro_camvid"
   "balanced_synthetic configs/default.py:balanced - --config.al.share_from=runs/repro_synthetic"
   "native_camvid configs/camvid.py:native - --config.al.share_from=runs/repro_camvid"
   "table1_synthetic configs/default.py:table1 - --config.al.share_from=runs/repro_synthetic"
+  "trials10_camvid configs/camvid.py:trials10 - --config.al.share_from=runs/repro_camvid --config.al.num_trials=20"
   "balanced_camvid configs/camvid.py:balanced - --config.al.share_from=runs/repro_camvid"
   "native_synthetic configs/default.py:native - --config.al.share_from=runs/repro_synthetic"
 )

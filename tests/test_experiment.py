@@ -315,3 +315,57 @@ def test_config_without_a_later_added_key_resumes(tmp_path):
     for order in ("strategy", "trial"):
         config.al.order = order
         durable.check_config(config.to_dict(), str(tmp_path))
+
+
+def test_more_trials_extend_an_experiment_and_fewer_are_refused(tmp_path):
+    # al.num_trials may grow on resume (the experiment gains trials; config.json follows,
+    # keeping the first session's order keys), never shrink; anything else still differs.
+    from configs import default
+
+    config = default.get_config()
+    config.al.num_trials = 3
+    config.al.order = "trial"
+    durable.check_config(config.to_dict(), str(tmp_path))
+    path = str(tmp_path / "config.json")
+    config.al.num_trials = 5
+    config.al.order = "strategy"
+    durable.check_config(config.to_dict(), str(tmp_path), write=False)
+    assert jsonio.read(path)["al"]["num_trials"] == 3  # checked, not written
+    durable.check_config(config.to_dict(), str(tmp_path))
+    saved = jsonio.read(path)["al"]
+    assert (saved["num_trials"], saved["order"]) == (5, "trial")
+    durable.check_config(config.to_dict(), str(tmp_path))  # resumes as extended
+    config.al.num_trials = 4
+    with pytest.raises(ValueError, match=r"al.num_trials=5.*can only grow.*al.run_trials"):
+        durable.check_config(config.to_dict(), str(tmp_path))
+    config.al.num_trials = 6
+    config.train.batch_size = 8
+    with pytest.raises(ValueError, match=r"another config.*al.num_trials.*train.batch_size"):
+        durable.check_config(config.to_dict(), str(tmp_path))
+    assert jsonio.read(path)["al"]["num_trials"] == 5
+
+
+def test_an_extended_experiment_keeps_its_trials_and_adds_new_ones(
+    tmp_path, data_dir, uninterrupted
+):
+    # The finished trial replays unchanged (trials are seeded by their index alone) and the
+    # new one runs like any trial: its own pool, its own cycle-0 model shared by both
+    # strategies.
+    import shutil
+
+    source, expected = uninterrupted
+    workdir = str(tmp_path / "extended")
+    shutil.copytree(source, workdir)
+    config = _config(data_dir, num_trials=2)
+    records = [r.to_json() for r in experiment.run(config, workdir, progress=False)]
+    assert jsonio.read(os.path.join(workdir, "config.json"))["al"]["num_trials"] == 2
+    first = [r for r in records if r["trial"] == 0]
+    assert _key(first) == _key(expected)
+    assert [r["map"] for r in first] == [r["map"] for r in expected]
+    second = [r for r in records if r["trial"] == 1]
+    assert [(r["strategy"], r["cycle"]) for r in second] == [(s, c) for s in ("ours", "random")
+                                                              for c in (0, 1)]  # fmt: skip
+    assert second[0]["labeled_ids"] == second[2]["labeled_ids"] != first[0]["labeled_ids"]
+    assert _key(jsonio.read(os.path.join(workdir, "results.json"))) == _key(records)
+    with pytest.raises(ValueError, match="can only grow"):
+        experiment.run(_config(data_dir), workdir, progress=False)

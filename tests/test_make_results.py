@@ -746,3 +746,51 @@ def test_the_command_line_finds_its_package_from_any_directory(tmp_path):
     assert out.stdout.startswith("usage: make_results.py")
     for option in ("--camvid_table1", "--synthetic_gpu_parallel", "--no_composition"):
         assert option in out.stdout
+
+
+def test_an_extended_trials10_reports_each_look(tmp_path):
+    """A ``trials10`` experiment extended past its preset's trials (``al.num_trials`` raised
+    on resume): a row for the first look (trials 0-9), one for all trials, the note on the
+    second look, and the command with the raised count."""
+    from docs.results_lib import trials10
+
+    gains = [0.01 * (t % 3) for t in range(12)]  # first look: 0.01, 0.0 ... over 10 trials
+    records = []
+    for trial, gain in enumerate(gains):
+        for strategy, g in (("random", 0.0), ("ours", gain)):
+            for cycle, (f, v) in enumerate(zip(FRACTIONS, RANDOM[trial % 3])):
+                value = v + (g if cycle else 0.0)
+                records.append({"trial": trial, "strategy": strategy, "cycle": cycle,
+                                "labeled_fraction": f, "labeled_ids": [], "mdsq": value,
+                                "map": 0.3 * value, "ap50": 0.5 * value, "miou": 0.7 * value})  # fmt: skip
+    config = {"al": {"strategies": "random,ours", "num_trials": 12, "share_from": "runs/repro_camvid",
+                     "strategy": {"kwargs": {}}}}  # fmt: skip
+    _run_dir(tmp_path / "t10", records, config)
+    text, rows = trials10.trials10_section(
+        "camvid", str(tmp_path / "t10"), "", [], str(tmp_path / "results")
+    )
+    assert "### More trials: ours against random (12 trials)" in text
+    assert "--config.al.share_from=runs/repro_camvid --config.al.num_trials=12`" in text
+    first = significance.format_interval(
+        {"mean": float(np.mean(gains[:10])), "ci95": list(_t_interval(gains[:10]))}
+    )
+    whole = significance.format_interval(
+        {"mean": float(np.mean(gains)), "ci95": list(_t_interval(gains))}
+    )
+    assert f"| ours vs random, trials 0-9 | 10 | {first} |" in text
+    assert f"| ours vs random | 12 | {whole} |" in text
+    assert "first ran 10 trials" in text and "extended to 12" in text
+    assert "not corrected for it" in text
+    marked = "12 trials (`trials10`, extended after the 10-trial look)"
+    assert set(rows) == {
+        f"ours > random in mDSQ (+3.39 % at 80 % labeled), {marked}",
+        f"{main_comparison.MATCH_FINAL_CLAIM}, {marked}",
+    }
+
+
+def _t_interval(values):
+    from scipy import stats
+
+    values = np.asarray(values, float)
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
+    return values.mean() - half, values.mean() + half

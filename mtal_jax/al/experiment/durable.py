@@ -7,6 +7,7 @@ experiment knows it is done (``protocol`` describes the order).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,8 @@ from mtal_jax import jsonio
 from mtal_jax.data import fields
 from mtal_jax.train import run_files
 
+log = logging.getLogger(__name__)
+
 # Config keys added after experiments had been started, each with the value that behaves as
 # the code did before the key existed: a saved config.json without the key reads as holding
 # that value, so adding an option does not refuse to resume a running experiment.
@@ -27,6 +30,12 @@ ADDED_KEYS: dict[str, Any] = {"loss.seg_class_weights": [], "al.share_from": ""}
 # comparison with the saved config, so a resumed run may set them otherwise. (al.share_from
 # is compared: whether runs are copied from another experiment is part of what it is.)
 ORDER_KEYS: tuple[str, ...] = ("al.order", "al.run_trials")
+
+# Config keys a resumed run may raise, and only raise: more trials add trials (each seeded by
+# its index alone, ``protocol.run_plan``), so the finished ones stay what they were; the
+# experiment's ``config.json`` then holds the new value. Lowering one is refused: trials
+# already run would leave the experiment (``al.run_trials`` runs fewer in one session).
+EXTENDABLE_KEYS: tuple[str, ...] = ("al.num_trials",)
 
 
 def _parent_of(out: dict, dotted: str) -> tuple[dict, str] | None:
@@ -70,24 +79,63 @@ def check_config(config_dict: dict, workdir: str, *, write: bool = True) -> None
       write: write the file when it does not exist yet.
 
     Keys of ``ADDED_KEYS`` missing from the saved file count as their listed value; the
-    ``ORDER_KEYS`` are not compared (the file keeps the value of the first session).
+    ``ORDER_KEYS`` are not compared (the file keeps the value of the first session); an
+    ``EXTENDABLE_KEYS`` value larger than the saved one extends the experiment (written into
+    the file when ``write``: more trials).
 
     Raises:
-      ValueError: ``workdir`` holds an experiment with another config (naming the keys).
+      ValueError: ``workdir`` holds an experiment with another config (naming the keys), or
+        the config lowers an ``EXTENDABLE_KEYS`` value.
     """
     path = os.path.join(workdir, "config.json")
     current = jsonio.normalize(config_dict)
     if os.path.exists(path):
-        saved = without_keys(with_added_keys(jsonio.read(path)))
+        raw = jsonio.read(path)
+        saved = without_keys(with_added_keys(raw))
         compared = without_keys(current)
         if saved != compared:
             diff = sorted(config_diff(saved, compared))
-            raise ValueError(
-                f"{workdir} holds an experiment with another config (differs at {diff[:8]}); "
-                "use a new --workdir or the same config to resume"
-            )
+            extended = _extended(saved, compared, diff, workdir)
+            if not extended:
+                raise ValueError(
+                    f"{workdir} holds an experiment with another config (differs at "
+                    f"{diff[:8]}); use a new --workdir or the same config to resume"
+                )
+            if write and jax.process_index() == 0:
+                for dotted, (old, new) in extended.items():
+                    parent, leaf = _parent_of(raw, dotted)
+                    parent[leaf] = new
+                    log.info("%s: %s extended from %s to %s", workdir, dotted, old, new)
+                jsonio.write_atomic(path, raw)
     elif write and jax.process_index() == 0:
         jsonio.write_atomic(path, current)
+
+
+def _value(config_dict: dict, dotted: str) -> Any:
+    node: Any = config_dict
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _extended(saved: dict, current: dict, diff: list[str], workdir: str) -> dict[str, tuple]:
+    """{key: (saved, current)} when the configs differ only in ``EXTENDABLE_KEYS``, each raised
+    (an experiment extended); {} when they differ elsewhere.
+
+    Raises:
+      ValueError: they differ only there, and one is lowered.
+    """
+    if not diff or not set(diff) <= set(EXTENDABLE_KEYS):
+        return {}
+    pairs = {k: (_value(saved, k), _value(current, k)) for k in diff}
+    for key, (old, new) in pairs.items():
+        if not (isinstance(old, int) and isinstance(new, int)) or new < old:
+            raise ValueError(
+                f"{workdir} holds an experiment with {key}={old}, and {key} can only grow on "
+                f"resume (got {new}): its trials would leave it; use al.run_trials to run "
+                "fewer of them now, or a new --workdir"
+            )
+    return pairs
 
 
 def config_diff(a: Any, b: Any, prefix: str = "") -> list[str]:
