@@ -62,7 +62,7 @@ def get_config(arg=None):
         default.set_balanced(config, default.BALANCED_WEIGHTS["camvid"])
 
     config.data.name = "camvid"
-    config.data.root = "../shared/data/camvid"  # relative to the repository root
+    config.data.root = "../shared/data/camvid"  # relative: run from the repository root
     config.data.data_dir = "~/.cache/mtal_jax/tfds"  # where prepared array_record files go
     config.data.builder_kwargs = {
         # Components under 256 px at 240x180 (under ~114 px, e.g. 7x16, at the 128x160 input:

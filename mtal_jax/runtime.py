@@ -166,7 +166,10 @@ def run_main(main) -> None:
     """``absl.app.run(main)``, except that ``-h``/``--help`` prints the usage and exits 0
     (absl exits 1 after help), an error in the command line itself (a ``--config`` file
     that cannot be loaded, an override naming no field), a missing dataset folder
-    (``catalog.DataRootError``) or a missing weights file
+    (``catalog.DataRootError``), a dataset option its builder does not take
+    (``catalog.BuilderOptionError``), a bad dataset file or example
+    (``errors.DatasetError``, ``pipeline.DataError``: they name the file and record), a
+    missing weights file
     (``pretrained.WeightsNotFoundError``), a run directory another process holds
     (``workdir_lock.WorkdirLockedError``) or an error in the user's flags, config or files
     (``input_checks``) prints one line and exits 1, and an interrupt (Ctrl-C, SIGINT; or
@@ -208,10 +211,15 @@ def _run(main, app, workdir_lock, catalog, pretrained) -> None:
         started = True
         return main(argv)
 
+    from mtal_jax.data import errors, pipeline
+
     try:
         app.run(started_main)
     except (
         catalog.DataRootError,
+        catalog.BuilderOptionError,
+        errors.DatasetError,  # a user's dataset file: its message names the file and record
+        pipeline.DataError,  # a decoded example the network cannot take, named likewise
         pretrained.WeightsNotFoundError,
         workdir_lock.WorkdirLockedError,
     ) as e:  # one line

@@ -100,3 +100,51 @@ def test_a_missing_dataset_folder_is_one_line_naming_this_commands_option(tmp_pa
     message = str(exc.value.code)
     assert message.startswith("error: CamVid files not found") and "\n" not in message
     assert "set --data-root to the CamVid folder" in message and "--config.data" not in message
+
+
+def test_a_damaged_dataset_file_and_a_foreign_option_are_one_line(tmp_path):
+    # A label PNG cut short: the reader's DatasetError, naming the file, as one line; and
+    # builder_kwargs of another dataset (the synthetic default's size options) on CamVid.
+    root = fixtures_camvid.write_tiny_camvid(tmp_path / "camvid")
+    label = min((root / "trainannot").glob("*.png"))
+    label.write_bytes(label.read_bytes()[:40])
+    argv = ["summary", "--config", str(REPO / "configs" / "camvid.py"), "--data-root",
+            str(root), "--data-dir", str(tmp_path / "tfds")]  # fmt: skip
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    message = str(exc.value.code)
+    assert message.startswith("error: ") and "\n" not in message
+    assert label.name in message
+    config = tmp_path / "camvid_foreign.py"
+    config.write_text(
+        "from configs import camvid\n\n\ndef get_config(arg=None):\n"
+        "    config = camvid.get_config(arg)\n"
+        "    config.data.builder_kwargs = {'height': 64, 'min_area': 16}\n"
+        "    return config\n"
+    )
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["summary", "--config", str(config), "--data-root", str(root),
+                  "--data-dir", str(tmp_path / "tfds2")])  # fmt: skip
+    assert str(exc.value.code) == (
+        "error: config.data.builder_kwargs sets ['height'], not options of dataset 'camvid' "
+        "(its options: min_area, on_error); a config written for another dataset keeps its "
+        "builder_kwargs: replace them, e.g. --config.data.builder_kwargs='{}'"
+    )
+
+
+def test_train_py_prints_a_dataset_error_as_one_line(tmp_path):
+    # The tiny config pointed at a COCO-style folder without replacing the synthetic
+    # default's builder_kwargs: one line naming the options, before any work.
+    (tmp_path / "coco" / "annotations").mkdir(parents=True)
+    (tmp_path / "coco" / "annotations" / "instances_train.json").write_text("{}")
+    result = subprocess.run(
+        [sys.executable, "train.py", "--config", "configs/tiny.py", "--workdir",
+         str(tmp_path / "run"), "--noprogress", "--config.data.name=coco_folder",
+         f"--config.data.root={tmp_path / 'coco'}", f"--config.data.data_dir={tmp_path / 'tfds'}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: config.data.builder_kwargs sets [") and "'height'" in last
+    assert "its options: splits, images_dir" in last
+    assert "Traceback" not in result.stderr

@@ -8,7 +8,7 @@ import PIL.Image
 import pytest
 import tensorflow_datasets as tfds
 
-from mtal_jax.data import errors, files, openlabel, openlabel_format
+from mtal_jax.data import cache, errors, files, openlabel, openlabel_format
 from mtal_jax.structs import IGNORE_LABEL
 from tests import fixtures_vistas as fm
 from tests import mask_formats
@@ -376,3 +376,20 @@ def test_a_class_map_that_maps_everything_to_none_is_refused(tmp_path):
         openlabel.prepare(
             str(tmp_path / "tfds"), str(tmp_path), det_classes=["car"], class_map={"car": None}
         )
+
+
+def test_images_in_a_linked_folder_are_found_and_a_link_loop_ends(tmp_path):
+    # Images often live elsewhere, linked into the dataset folder; a link back to an
+    # ancestor must not make the search (or the source fingerprint) loop.
+    root = _write_tiny(tmp_path / "ol")
+    stored = tmp_path / "stored_images"
+    stored.mkdir()
+    for png in sorted((root / "train").glob("*.png")):
+        png.rename(stored / png.name)
+    (root / "images").symlink_to(stored, target_is_directory=True)
+    (root / "train" / "loop").symlink_to(root, target_is_directory=True)
+    builder = openlabel.prepare(str(tmp_path / "tfds"), str(root))
+    assert builder.info.splits["train"].num_examples == 2
+    before = cache.source_fingerprint(str(root))
+    PIL.Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(stored / "f1.png")
+    assert cache.source_fingerprint(str(root)) != before  # the linked images count

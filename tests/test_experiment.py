@@ -293,6 +293,13 @@ def test_a_strategy_keyword_typo_is_refused_before_training(tmp_path, data_dir):
     ):
         experiment.run(config, str(tmp_path / "run"), progress=False)
     assert not (tmp_path / "run" / "config.json").exists()
+    # a value only the factory checks (a range), refused as early
+    config.al.strategy.kwargs = {"ours_x": {"base": "ours", "det_score_threshold": 1.5}}
+    with pytest.raises(
+        ValueError, match=r"kwargs\['ours_x'\]: .*det_score_threshold must be in \[0, 1\]"
+    ):
+        experiment.run(config, str(tmp_path / "run"), progress=False)
+    assert not os.path.exists(tmp_path / "run")
 
 
 def test_config_without_a_later_added_key_resumes(tmp_path):

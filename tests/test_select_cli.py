@@ -162,3 +162,37 @@ def test_the_round_reaches_the_strategy_alternation_by_its_parity(trained, tmp_p
     with pytest.raises(ValueError, match="--round must be >= 0"):
         select_cli.run(config, strategy="random", checkpoint=run_dir, budget=2,
                        output=str(tmp_path / "x.json"), round_=-1)  # fmt: skip
+
+
+def test_a_damaged_checkpoint_is_named_as_such_not_as_another_model(trained, tmp_path):
+    # The checkpoint's files cut short (a copy that did not finish): its metadata cannot be
+    # read, so the error says the files are damaged, not that the model differs.
+    import shutil
+
+    config, run_dir, _ = trained
+    copy = str(tmp_path / "run")
+    shutil.copytree(run_dir, copy)
+    cut = 0
+    for root, _, names in os.walk(os.path.join(copy, "train")):
+        for name in names:
+            path = os.path.join(root, name)
+            if "/d/" in path.replace(os.sep, "/") and os.path.getsize(path) > 64:
+                with open(path, "r+b") as f:
+                    f.truncate(16)
+                cut += 1
+    assert cut  # OCDBT's data files (".../d/<hash>")
+    with pytest.raises(
+        ValueError, match=r"\(step \d+\) cannot be read: its files are damaged or incomplete"
+    ) as e:
+        select_cli.run(config, strategy="ours", checkpoint=copy, budget=1,
+                       output=str(tmp_path / "s.json"))  # fmt: skip
+    assert "does not match the model" not in str(e.value)
+    assert runtime.is_input_error(e.value)  # select.py prints it as one line
+
+
+def test_a_strategy_value_out_of_range_is_refused_before_scoring(trained, tmp_path):
+    config, run_dir, _ = trained
+    with pytest.raises(ValueError, match=r"det_score_threshold must be in \[0, 1\], got 1.5") as e:
+        select_cli.run(config, strategy="ours", checkpoint=run_dir, budget=1,
+                       det_score_threshold=1.5, output=str(tmp_path / "s.json"))  # fmt: skip
+    assert runtime.is_input_error(e.value)

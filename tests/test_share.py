@@ -303,10 +303,10 @@ def test_continue_sh_restores_the_source_before_a_sharing_experiment(tmp_path):
     # (each experiment's archive is first put back if a killed save left it missing)
     recover = "PY -m mtal_jax.al.archive_cli recover experiments/{}".format
     assert run() == [recover("table1_camvid"), recover("repro_camvid"), restore, train]
-    # ours vs random over 10 trials shares the same source (its first 5 trials)
+    # ours vs random over 10 trials, extended to 20, shares the same source (its first 5)
     trials10 = (
         "PY train.py --config configs/camvid.py:trials10 --workdir runs/trials10_camvid "
-        "--noprogress --config.al.share_from=runs/repro_camvid"
+        "--noprogress --config.al.share_from=runs/repro_camvid --config.al.num_trials=20"
     )
     assert run("trials10_camvid") == [
         recover("trials10_camvid"),
@@ -316,12 +316,12 @@ def test_continue_sh_restores_the_source_before_a_sharing_experiment(tmp_path):
     ]
     os.makedirs(tmp_path / "runs" / "repro_camvid")
     assert run() == [recover("table1_camvid"), train]
-    # names run in the script's order (CamVid's 10 trials of the main claim before Table I)
-    assert run("table1_camvid", "trials10_camvid") == [
-        recover("trials10_camvid"),
-        trials10,
+    # names run in the script's order, not the arguments' (Table I, then the extension)
+    assert run("trials10_camvid", "table1_camvid") == [
         recover("table1_camvid"),
         train,
+        recover("trials10_camvid"),
+        trials10,
     ]
 
 

@@ -24,7 +24,7 @@ import os
 import sys
 
 from mtal_jax import config_file, runtime
-from mtal_jax.data import catalog, summary
+from mtal_jax.data import catalog, errors, summary
 
 
 def load_config(spec: str):
@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     except catalog.DataRootError as e:  # one line, naming this command's option
         raise SystemExit(f"error: {str(e).replace('--config.data.root', '--data-root')}") from None
+    except (catalog.BuilderOptionError, errors.DatasetError) as e:  # names the key or file
+        raise SystemExit(f"error: {e}") from None
     print(f"{data.name}: {builder.data_dir}")
     if args.command == "seg-weights":
         split = args.split or data.train_split

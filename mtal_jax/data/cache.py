@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core import constants as tfds_constants
 
-from mtal_jax.data import features, no_tensorflow
+from mtal_jax.data import features, files, no_tensorflow
 
 
 def resolve_root(root: str | os.PathLike | None) -> str | None:
@@ -56,12 +56,11 @@ def source_fingerprint(
         return ""
     exclude = os.path.abspath(os.fspath(exclude)) if exclude is not None else None
     digest = hashlib.sha256()
-    for directory, dirs, names in os.walk(root):
-        dirs[:] = sorted(
-            d
-            for d in dirs
-            if d not in skip_dirs and os.path.abspath(os.path.join(directory, d)) != exclude
-        )
+
+    def prune(directory: str, d: str) -> bool:
+        return d in skip_dirs or os.path.abspath(os.path.join(directory, d)) == exclude
+
+    for directory, _, names in files.walk(root, prune):  # linked folders too, as read
         for name in sorted(names):
             path = os.path.join(directory, name)
             try:

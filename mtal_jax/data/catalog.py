@@ -10,19 +10,22 @@ from __future__ import annotations
 import dataclasses
 import glob
 import importlib
+import inspect
 import os
 from typing import Any
 
 from mtal_jax.data import decoded_cache, features
 
-# name -> (module, takes a user data root)
-_BUILDERS: dict[str, tuple[str, bool]] = {
-    "synthetic_driving": ("mtal_jax.data.synthetic", False),
-    "camvid": ("mtal_jax.data.camvid", True),
-    "nuimages": ("mtal_jax.data.nuimages", True),
-    "a9": ("mtal_jax.data.openlabel", True),
-    "openlabel": ("mtal_jax.data.openlabel", True),
-    "coco_folder": ("mtal_jax.data.coco_folder", True),
+# name -> (module, takes a user data root, what in the module names its builder's options:
+# a builder class, whose keyword-only parameters but ``root`` are the options, or a function
+# returning their names)
+_BUILDERS: dict[str, tuple[str, bool, str]] = {
+    "synthetic_driving": ("mtal_jax.data.synthetic", False, "parameter_names"),
+    "camvid": ("mtal_jax.data.camvid", True, "Camvid"),
+    "nuimages": ("mtal_jax.data.nuimages", True, "Nuimages"),
+    "a9": ("mtal_jax.data.openlabel", True, "Openlabel"),
+    "openlabel": ("mtal_jax.data.openlabel", True, "Openlabel"),
+    "coco_folder": ("mtal_jax.data.coco_folder", True, "CocoFolder"),
 }
 
 NAMES = tuple(_BUILDERS)
@@ -70,11 +73,50 @@ class DataRootError(FileNotFoundError):
     naming the option to set and what the folder must contain."""
 
 
+class BuilderOptionError(ValueError):
+    """``config.data.builder_kwargs`` names an option the dataset's builder does not take
+    (e.g. a config written for another dataset); ``str`` is one line listing its options."""
+
+
+def builder_options(name: str) -> tuple[str, ...]:
+    """The options ``config.data.builder_kwargs`` may set for dataset ``name``.
+
+    Raises:
+      ValueError: unknown dataset name.
+    """
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(NAMES)}")
+    module_name, _, source = _BUILDERS[name]
+    target = getattr(importlib.import_module(module_name), source)
+    if not isinstance(target, type):
+        return tuple(target())
+    params = inspect.signature(target.__init__).parameters.values()
+    return tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name != "root")
+
+
+def check_builder_kwargs(name: str, builder_kwargs: dict) -> None:
+    """Refuses ``builder_kwargs`` naming an option dataset ``name`` does not take.
+
+    Raises:
+      BuilderOptionError: naming the unknown keys and listing the valid ones.
+    """
+    valid = builder_options(name)
+    unknown = sorted(set(builder_kwargs) - set(valid))
+    if unknown:
+        raise BuilderOptionError(
+            f"config.data.builder_kwargs sets {unknown}, not options of dataset {name!r} "
+            f"(its options: {', '.join(valid)}); a config written for another dataset keeps "
+            "its builder_kwargs: replace them, e.g. --config.data.builder_kwargs='{}'"
+        )
+
+
 def _missing_root_entry(name: str, root: str, builder_kwargs: dict) -> str | None:
     """The first required entry of dataset ``name`` absent from ``root`` (None: all there)."""
     if not root:
         return "config.data.root is not set"
     if not os.path.isdir(root):
+        if not os.path.isabs(root):  # relative paths read from where the command runs
+            return f"{root} is not a folder, relative to the current folder {os.getcwd()}"
         return f"{root} is not a folder"
     splits = builder_kwargs.get("splits") or {}
     if name == "camvid":
@@ -144,13 +186,16 @@ def prepare(name: str, *, data_dir: str, root: str = "", builder_kwargs: dict | 
 
     Raises:
       ValueError: unknown dataset name (the message lists the valid ones).
+      BuilderOptionError: ``builder_kwargs`` names an option the dataset does not take.
+      DataRootError: its folder is unset or lacks the dataset's files.
     """
     if name not in _BUILDERS:
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(NAMES)}")
-    module_name, needs_root = _BUILDERS[name]
+    module_name, needs_root, _ = _BUILDERS[name]
     module = importlib.import_module(module_name)
     data_dir = os.path.expanduser(data_dir)
     kwargs = dict(builder_kwargs or {})
+    check_builder_kwargs(name, kwargs)
     if needs_root:
         root = os.path.expanduser(root)
         if not root or not os.path.isdir(root):

@@ -15,6 +15,31 @@ from mtal_jax.data import errors
 _PASS_THROUGH_FORMATS = ("JPEG", "PNG")
 
 
+def walk(root: str | os.PathLike, prune=None):
+    """``os.walk(root)`` that also enters linked folders (a dataset's images are often a
+    link to where they are stored), each real folder once, so a link to an ancestor cannot
+    loop; ``dirs`` come sorted.
+
+    Args:
+      root: the folder.
+      prune: ``(directory, name) -> bool``, True for a subfolder to leave out.
+
+    Yields:
+      ``(directory, dirs, names)`` as ``os.walk``.
+    """
+    seen = {os.path.realpath(root)}
+    for directory, dirs, names in os.walk(root, followlinks=True):
+        kept = []
+        for d in sorted(dirs):
+            real = os.path.realpath(os.path.join(directory, d))
+            if real in seen or (prune is not None and prune(directory, d)):
+                continue
+            seen.add(real)
+            kept.append(d)
+        dirs[:] = kept
+        yield directory, dirs, names
+
+
 def _missing(path: pathlib.Path, record: str | None, what: str) -> errors.DatasetError:
     return errors.DatasetError(
         f"{what} file not found", path=path, record=record, reason=errors.MISSING_FILE

@@ -333,7 +333,7 @@ def _stem(name: str) -> str:
 def _image_index(folder: pathlib.Path) -> dict[str, list[pathlib.Path]]:
     """File name and stem -> the paths of the images under ``folder`` that have it."""
     index: dict[str, list[pathlib.Path]] = {}
-    for directory, _, names in sorted(os.walk(folder)):
+    for directory, _, names in sorted(files.walk(folder)):  # linked folders too
         for name in sorted(names):
             if pathlib.PurePath(name).suffix.lower() in IMAGE_EXTENSIONS:
                 path = pathlib.Path(directory) / name

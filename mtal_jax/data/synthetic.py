@@ -100,6 +100,12 @@ class SyntheticDrivingConfig(tfds.core.BuilderConfig):
 _LATER_FIELDS = {"street_furniture": False}
 
 
+def parameter_names() -> tuple[str, ...]:
+    """The ``SyntheticDrivingConfig`` fields ``make_config`` (``builder_kwargs``) may set."""
+    base = {f.name for f in dataclasses.fields(tfds.core.BuilderConfig)}
+    return tuple(sorted({f.name for f in dataclasses.fields(SyntheticDrivingConfig)} - base))
+
+
 def make_config(**params) -> SyntheticDrivingConfig:
     """Returns the config of the given ``SyntheticDrivingConfig`` fields (others default).
 
@@ -107,9 +113,7 @@ def make_config(**params) -> SyntheticDrivingConfig:
       TypeError: on an unknown parameter name.
       ValueError: on a value that does not convert to the field's type.
     """
-    fields = {f.name for f in dataclasses.fields(SyntheticDrivingConfig)} - {
-        f.name for f in dataclasses.fields(tfds.core.BuilderConfig)
-    }
+    fields = set(parameter_names())
     if unknown := set(params) - fields:
         raise TypeError(f"unknown parameters {sorted(unknown)}; valid: {sorted(fields)}")
     defaults = SyntheticDrivingConfig(name="default")

@@ -153,12 +153,22 @@ def load_variables(
         f"{model.backbone!r}, "
         f"{spec.num_det_classes} detection / {spec.num_seg_classes} segmentation classes)"
     )
+    step, differ = None, None
     try:
         step = manager.best_step() if manager.best_step() is not None else manager.latest_step()
         differ = checkpointing.mismatches(manager, step, like)  # from metadata, before any read
         state = None if differ else checkpointing.restore(manager, step, like)[0]
-    except Exception as e:  # orbax raises many types for what its metadata did not show
-        raise ValueError(f"{what}: {type(e).__name__}: {str(e)[:300]}") from e
+    except Exception as e:  # orbax raises many types, for damaged files as for other models
+        cause = f"{type(e).__name__}: {str(e)[:300]}"
+        if step is not None and differ is None:  # its metadata could not be read
+            raise ValueError(
+                f"checkpoint {directory} (step {step}) cannot be read: its files are damaged "
+                "or incomplete (e.g. a copy that did not finish); train the run again or use "
+                f"another checkpoint ({cause})"
+            ) from e
+        raise ValueError(  # the metadata fitted, the arrays did not restore
+            f"{what}, or its files are damaged: {cause}"
+        ) from e
     finally:
         checkpointing.close(manager)
     if differ:

@@ -165,7 +165,8 @@ def strategy_specs(
 
     Raises:
       ValueError: empty, duplicate or unknown names, hyperparameters the strategy does not
-        take (listing the valid ones) or invalid ``ours`` weights, before anything is trained.
+        take (listing the valid ones) or values its factory refuses (``ours`` weights, a
+        ``det_score_threshold`` outside [0, 1], ...), before anything is trained.
     """
     if names is None:
         names = [s.strip() for s in str(config.al.strategies).split(",") if s.strip()]
@@ -190,7 +191,8 @@ def strategy_specs(
             )
         try:
             strategy_identity.selection_identity(base, kwargs)  # values too (ours: its weights)
-        except ValueError as e:
+            strategies.STRATEGIES[base](**kwargs)  # every value the factory checks, e.g. ranges
+        except (ValueError, TypeError) as e:
             raise ValueError(f"config.al.strategy.kwargs[{name!r}]: {e}") from None
         specs.append(StrategySpec(name=name, base=base, kwargs=kwargs))
     return tuple(specs)
