@@ -415,3 +415,19 @@ def test_map_of_a_folder_with_crowd_regions_equals_cocoeval_on_its_json(tmp_path
     # By hand, in score order: false positive, ignored, car, car -> precision 2/3 at every
     # recall; read as a false positive, the crowd detection would make it 1/2.
     assert result.metrics["map"] == pytest.approx(2 / 3)
+
+
+def test_the_shipped_config_reads_a_folder(tmp_path, capsys):
+    # configs/coco_folder.py, as its docstring's first command runs it
+    import pathlib
+
+    from mtal_jax.data import __main__ as cli
+
+    root = _write_tiny(tmp_path / "mine")
+    config = pathlib.Path(__file__).resolve().parents[1] / "configs" / "coco_folder.py"
+    argv = ["summary", "--config", str(config), "--data-root", str(root),
+            "--data-dir", str(tmp_path / "tfds")]  # fmt: skip
+    assert cli.main(argv) == 0
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last == {"splits": {"train": {"images": 2, "boxes_per_class": {"car": 2, "sign": 2},
+                                         "crowd_regions_per_class": {"car": 2, "sign": 0}}}}  # fmt: skip

@@ -148,12 +148,12 @@ def test_bad_input_fails_before_work(tmp_path, data_dir):
     assert not os.path.exists(tmp_path / "b" / "config.json")
 
 
-@pytest.mark.parametrize("name", ["default", "tiny", "camvid", "nuimages", "a9"])
+@pytest.mark.parametrize("name", ["default", "tiny", "camvid", "nuimages", "a9", "coco_folder"])
 def test_shipped_configs_give_sane_schedules(name):
     import importlib
 
     config = importlib.import_module(f"configs.{name}").get_config()
-    pool_size = {"camvid": 367, "nuimages": 13187, "a9": 13187}.get(
+    pool_size = {"camvid": 367, "nuimages": 13187, "a9": 13187, "coco_folder": 1000}.get(
         name, config.data.builder_kwargs.get("num_train")
     )
     sched = schedule.from_config(config.train, pool_size)
