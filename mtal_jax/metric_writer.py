@@ -19,7 +19,9 @@ class MetricWriter:
     """Writes scalars to ``<logdir>/events.*`` and appends them to ``<logdir>/metrics.jsonl``.
 
     Each JSON line is ``{"step": s, "time": unix_seconds, <name>: value, ...}``; NaN and
-    inf are written as null so every line stays valid JSON.
+    inf are written as null so every line stays valid JSON, and left out of the event file
+    (a gap in TensorBoard's curve: e.g. the mIoU of a dataset without segmentation labels,
+    which tensorboardX would otherwise warn about at every evaluation).
     """
 
     def __init__(self, logdir: str, *, resume_step: int | None = None):
@@ -52,7 +54,8 @@ class MetricWriter:
         row = {"step": int(step), "time": round(time.time(), 3)}
         for name, value in scalars.items():
             value = float(np.asarray(value))
-            self._tb.add_scalar(name, value, int(step))
+            if math.isfinite(value):
+                self._tb.add_scalar(name, value, int(step))
             row[name] = value if math.isfinite(value) else None
         self._jsonl.write(json.dumps(row) + "\n")
         self._jsonl.flush()

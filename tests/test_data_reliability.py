@@ -285,3 +285,16 @@ def test_images_pil_would_clamp_and_jpeg_label_maps_are_refused(tmp_path):
     with pytest.raises(errors.DatasetError, match=r"label.png.*label map is a JPEG") as info:
         files.read_label_png(lossy)
     assert info.value.reason == errors.BAD_MASK
+
+
+def test_non_finite_metrics_are_null_in_json_and_absent_from_events(tmp_path, caplog):
+    # e.g. the mIoU of a folder without segmentation labels: no tensorboardX warning
+    writer = metric_writer.MetricWriter(str(tmp_path))
+    writer.write(1, {"eval/miou": float("nan"), "eval/map": 0.25, "train/total": float("inf")})
+    writer.close()
+    with open(tmp_path / "metrics.jsonl") as f:
+        row = json.loads(f.read())
+    assert (row["eval/miou"], row["eval/map"], row["train/total"]) == (None, 0.25, None)
+    (events,) = tmp_path.glob("events.*")
+    assert [v.tag for e in _events(events) for v in e.summary.value] == ["eval/map"]
+    assert "NaN or Inf" not in caplog.text
