@@ -458,3 +458,33 @@ def test_rejects_mismatched_shapes_and_unknown_divergence():
         consistency.consistency_scores(
             seg_probs, masks, det_probs, valid, RANDOM_DET_TO_SEG, cls_divergence="jsd"
         )
+
+
+def test_rejects_wrong_ranks_bad_det_to_seg_and_weights_clearly():
+    # an unbatched call, a 1-D det_valid, class ids that name no segmentation class (they
+    # would silently drop a class from q and S_seg), float ids (truncated), two weights
+    seg_probs, masks, det_probs, valid = _random_inputs(0)
+    num_seg = seg_probs.shape[-1]
+    call = consistency.consistency_scores
+    with pytest.raises(ValueError, match=r"seg_probs must be \[B, h, w, C_seg\], got shape .*"
+                       r"\(one image is a batch of one"):  # fmt: skip
+        call(seg_probs[0], masks[0], det_probs[0], valid[0], RANDOM_DET_TO_SEG)
+    with pytest.raises(ValueError, match=r"det_valid must be \[B, K\], got shape"):
+        call(seg_probs, masks, det_probs, valid.reshape(-1), RANDOM_DET_TO_SEG)
+    with pytest.raises(ValueError, match=r"det_probs must be \[B, K, C_det\]"):
+        call(seg_probs, masks, det_probs[..., 0], valid, RANDOM_DET_TO_SEG)
+    for bad in (num_seg, -1):
+        ids = np.array(RANDOM_DET_TO_SEG)
+        ids[0] = bad
+        with pytest.raises(ValueError, match=rf"det_to_seg must name segmentation classes in "
+                           rf"\[0, {num_seg}\)"):  # fmt: skip
+            call(seg_probs, masks, det_probs, valid, ids)
+    with pytest.raises(ValueError, match="det_to_seg must hold integer class ids"):
+        call(seg_probs, masks, det_probs, valid, np.asarray(RANDOM_DET_TO_SEG, np.float32))
+    with pytest.raises(ValueError, match=r"weights must be three numbers"):
+        call(seg_probs, masks, det_probs, valid, RANDOM_DET_TO_SEG, weights=(1.0, 1.0))
+    # under jit the arrays may be traced (det_to_seg too): no retrace, the same scores
+    jitted = jax.jit(call, static_argnames=("eps", "weights", "cls_divergence"))
+    want = call(seg_probs, masks, det_probs, valid, RANDOM_DET_TO_SEG).score
+    got = jitted(seg_probs, masks, det_probs, valid, jax.numpy.asarray(RANDOM_DET_TO_SEG)).score
+    np.testing.assert_allclose(got, want, rtol=1e-6)

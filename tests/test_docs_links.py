@@ -1,4 +1,5 @@
-"""Every relative link and image of the repository's markdown points at a file that exists."""
+"""Every relative link and image of the repository's markdown points at a file that exists;
+the README's library example runs as written."""
 
 import pathlib
 import re
@@ -28,3 +29,13 @@ def test_relative_links_resolve():
             if not (path.parent / target).exists():
                 broken.append(f"{path.relative_to(ROOT)}: {target}")
     assert not broken, broken
+
+
+def test_the_readme_library_example_runs_as_written():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Library use", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    namespace: dict = {}
+    exec(compile(code, "README.md (Library use)", "exec"), namespace)  # noqa: S102
+    score = namespace["out"].score
+    assert score.shape == (2,) and bool((score >= 0).all())

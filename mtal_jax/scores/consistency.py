@@ -42,6 +42,7 @@ import functools
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from mtal_jax.scores import divergence
@@ -266,6 +267,43 @@ def check_eps(eps: float) -> None:
         raise ValueError(f"eps must be in (0, 1), got {eps}")
 
 
+def _check_ranks(seg_probs, box_masks, det_probs, det_valid, det_to_seg) -> None:
+    """Raises ``ValueError`` naming the first input of the wrong rank (an unbatched call,
+    e.g., passes [h, w, C_seg] for [B, h, w, C_seg])."""
+    expected = (
+        ("seg_probs", seg_probs, "[B, h, w, C_seg]"),
+        ("box_masks", box_masks, "[B, K, h, w]"),
+        ("det_probs", det_probs, "[B, K, C_det]"),
+        ("det_valid", det_valid, "[B, K]"),
+        ("det_to_seg", det_to_seg, "[C_det]"),
+    )
+    for name, array, shape in expected:
+        rank = shape.count(",") + 1
+        if jnp.ndim(array) != rank:
+            unbatched = jnp.ndim(array) == rank - 1 and shape.startswith("[B")
+            hint = " (one image is a batch of one: add a leading axis)" if unbatched else ""
+            raise ValueError(f"{name} must be {shape}, got shape {jnp.shape(array)}{hint}")
+
+
+def _checked_det_to_seg(det_to_seg: ArrayLike, num_seg_classes: int) -> jax.Array:
+    """``det_to_seg`` as int32, refused when not integer or, when its values are known
+    (not traced), outside [0, ``num_seg_classes``): an id out of range would silently drop
+    a class from S_cls's q and S_seg while S_loc counts its boxes as all wrong."""
+    array = jnp.asarray(det_to_seg)
+    if not jnp.issubdtype(array.dtype, jnp.integer):
+        raise ValueError(f"det_to_seg must hold integer class ids, got dtype {array.dtype}")
+    try:
+        values = np.asarray(det_to_seg)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        values = None  # traced under jit: checked by the caller that built it
+    if values is not None and values.size and (values.min() < 0 or values.max() >= num_seg_classes):
+        raise ValueError(
+            f"det_to_seg must name segmentation classes in [0, {num_seg_classes}), got "
+            f"{values.tolist()}"
+        )
+    return array.astype(jnp.int32)
+
+
 def consistency_scores(
     seg_probs: ArrayLike,
     box_masks: ArrayLike,
@@ -298,18 +336,27 @@ def consistency_scores(
     Returns:
       ``ConsistencyScores``; higher = more inconsistent = more informative.
 
+    Under ``jax.jit``, ``eps``, ``weights`` and ``cls_divergence`` choose the computation:
+    mark them static (``jax.jit(consistency_scores, static_argnames=("eps", "weights",
+    "cls_divergence"))``); the arrays may change freely without retracing.
+
     Raises:
-      ValueError: on inconsistent shapes, an unknown ``cls_divergence`` or an ``eps``
-        outside (0, 1).
+      ValueError: on arrays of the wrong rank or inconsistent shapes, a ``det_to_seg`` that
+        is not integer or (when its values are known, outside ``jit``) names no
+        segmentation class, ``weights`` that are not three numbers, an unknown
+        ``cls_divergence`` or an ``eps`` outside (0, 1).
     """
     if cls_divergence not in CLS_DIVERGENCES:
         raise ValueError(f"cls_divergence must be one of {CLS_DIVERGENCES}, got {cls_divergence!r}")
     check_eps(eps)
+    if len(tuple(weights)) != 3:
+        raise ValueError(f"weights must be three numbers (w_loc, w_cls, w_seg), got {weights!r}")
     seg_probs = jnp.asarray(seg_probs, jnp.float32)
     box_masks = jnp.asarray(box_masks, bool)
     det_probs = jnp.asarray(det_probs, jnp.float32)
     det_valid = jnp.asarray(det_valid, bool)
-    det_to_seg = jnp.asarray(det_to_seg, jnp.int32)
+    _check_ranks(seg_probs, box_masks, det_probs, det_valid, det_to_seg)
+    det_to_seg = _checked_det_to_seg(det_to_seg, seg_probs.shape[-1])
     b, h, w, _ = seg_probs.shape
     k = det_valid.shape[1]
     pixel_valid = (
