@@ -131,12 +131,13 @@ else:
     def _weights(values):
         if values is None:
             return None
-        try:
-            return tuple(float(v) for v in values)
-        except ValueError:
-            raise app.UsageError(
-                f"--weights must be three numbers w_loc,w_cls,w_seg, got {','.join(values)!r}"
-            ) from None
+        with runtime.input_checks():  # one line: "error: --weights ..."
+            try:
+                return tuple(float(v) for v in values)
+            except ValueError:
+                raise ValueError(
+                    f"--weights must be three numbers w_loc,w_cls,w_seg, got {','.join(values)!r}"
+                ) from None
 
     def main(argv):
         if len(argv) > 1:
