@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import os
 
-from configs.default import TRIALS10 as FIRST_LOOK  # the preset's trials: the first look
+# FIRST_LOOK: the preset's trials; ``--config.al.num_trials`` above it extends the
+# experiment after that first look (docs/design.md, section 6).
+from configs.default import TRIALS10 as FIRST_LOOK
 from docs.results_lib import main_comparison, page_files, run_dirs, table_cells
 from mtal_jax import paired, reporting, significance
-
-# ``--config.al.num_trials`` above FIRST_LOOK extends the experiment (docs/design.md, section 6).
 
 
 def _trial(record):
