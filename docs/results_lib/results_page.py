@@ -354,7 +354,8 @@ def build(
         all_rows[name] = rows
     out += ["## Side by side with the paper\n", claims_table.side_by_side(all_rows)]
     balanced = [n for n in all_rows if (balanced_runs or {}).get(n)]  # built this time
-    out.append(score_makeup.makeup_summary(results_dir, list(all_rows), balanced))
+    native = [n for n in all_rows if (native_runs or {}).get(n)]
+    out.append(score_makeup.makeup_summary(results_dir, list(all_rows), balanced, native))
     out.append(gpu_parallel.gpu_summary(results_dir, list(all_rows)))
     out += sections
     history = os.path.join(src_dir, "history.md")

@@ -151,11 +151,11 @@ def _kl_dominance(aggregated):
     )
 
 
-def makeup_summary(results_dir, names, balanced=()):
+def makeup_summary(results_dir, names, balanced=(), native=()):
     """One paragraph under the side-by-side: what ``ours``' combined score amounts to in each
     dataset's main comparison (``score_diagnostics.json`` of ``score_makeup_section``); ""
-    when none is written. ``balanced``: the datasets whose ``balanced`` section this build
-    wrote; their result is quoted (``variants.COMPARISONS``)."""
+    when none is written. ``balanced``, ``native``: the datasets whose ``balanced`` /
+    ``native`` section this build wrote; their results are quoted (``variants.COMPARISONS``)."""
     found, losses = {}, {}
     for name in names:
         data = page_files.read_json(os.path.join(results_dir, name, "score_diagnostics.json")) or {}
@@ -210,7 +210,40 @@ def makeup_summary(results_dir, names, balanced=()):
         "against S_loc is a small difference by construction (each dataset's \"What the "
         '`ours` score is made of"; the `balanced` experiments test equal spreads).'
         + _balanced_reading(results_dir, [n for n in names if n in balanced])
+        + _native_reading(results_dir, [n for n in names if n in native])
         + "\n"
+    )
+
+
+def _native_reading(results_dir, names):
+    """ " ..." quoting each dataset's ``native`` experiment (BoxMask crops at the objects' own
+    scale) against random and ours once it has at least two paired trials; "" before."""
+    parts = []
+    for name in names:
+        data = (
+            page_files.read_json(os.path.join(results_dir, f"{name}_native", variants.COMPARISONS))
+            or {}
+        )
+        strategy, gains = data.get("strategy"), data.get("gains") or {}
+        pairs = [(other, gains.get(f"{strategy} vs {other}") or {}) for other in ("random", "ours")]
+        if any((g.get("trials") or 0) < 2 for _, g in pairs):
+            continue
+        title = run_dirs.DATASETS.get(name, (name,))[0]
+        parts.append(
+            f"{title}: {strategy} "
+            + ", ".join(
+                f"against {other} {significance.format_interval(g)} mDSQ "
+                f"({variants.comparison_reading(g)})"
+                for other, g in pairs
+            )
+            + f" over {pairs[0][1]['trials']} trials"
+        )
+    if not parts:
+        return ""
+    return (
+        " With BoxMask crops at the objects' own scale (`native`, beyond the paper): "
+        + "; ".join(parts)
+        + "."
     )
 
 
