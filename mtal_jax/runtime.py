@@ -162,6 +162,16 @@ def _names_an_override(error: BaseException) -> bool:
     return any(o in text for o in overrides) or "flag --config" in text
 
 
+TRACEBACK_ENV = "MTAL_TRACEBACK"
+"""Set to a non-empty value other than ``0``, ``run_main`` raises the errors it would print
+as one line, with their traceback (to report a bug in a dataset reader, say)."""
+
+
+def wants_traceback() -> bool:
+    """Whether ``TRACEBACK_ENV`` asks for full tracebacks instead of one-line errors."""
+    return os.environ.get(TRACEBACK_ENV, "") not in ("", "0")
+
+
 def run_main(main) -> None:
     """``absl.app.run(main)``, except that ``-h``/``--help`` prints the usage and exits 0
     (absl exits 1 after help), an error in the command line itself (a ``--config`` file
@@ -176,7 +186,8 @@ def run_main(main) -> None:
     SIGTERM, from ``timeout``, SLURM or ``docker stop``) prints one line instead of a
     traceback and exits 130 (143 for SIGTERM): checkpoints, records and archives are
     written atomically, so the same command again resumes a training run from its last
-    checkpoint (and redoes a selection or archive)."""
+    checkpoint (and redoes a selection or archive). With ``MTAL_TRACEBACK=1`` in the
+    environment, the errors printed as one line are raised with their traceback instead."""
     import signal
 
     from absl import app
@@ -223,14 +234,20 @@ def _run(main, app, workdir_lock, catalog, pretrained) -> None:
         pretrained.WeightsNotFoundError,
         workdir_lock.WorkdirLockedError,
     ) as e:  # one line
+        if wants_traceback():
+            raise
         sys.exit(f"error: {e}")
     except (OSError, ValueError, KeyError, AttributeError, TypeError) as e:
         # raised by absl parsing the command line, or the --config file's load failure,
         # which ml_collections raises again on the first read of the flag: the user's flags
-        if "Failed loading config file" in str(e) or (not started and _names_an_override(e)):
-            sys.exit(f"error: {flag_error_message(e)}")
-        if not isinstance(e, (OSError, ValueError)) or not is_input_error(e):
+        flag_error = "Failed loading config file" in str(e) or (
+            not started and _names_an_override(e)
+        )
+        input_error = isinstance(e, (OSError, ValueError)) and is_input_error(e)
+        if wants_traceback() or not (flag_error or input_error):
             raise
+        if flag_error:
+            sys.exit(f"error: {flag_error_message(e)}")
         sys.exit(f"error: {e}")  # the user's flags, config or files (input_checks)
     except KeyboardInterrupt as e:
         how = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"

@@ -215,3 +215,26 @@ def test_input_errors_are_one_line_other_errors_keep_their_traceback(monkeypatch
 
     with pytest.raises(ValueError, match="do not match"):
         runtime.run_main(bug)
+
+
+@pytest.mark.parametrize("value, one_line", [("", True), ("0", True), ("1", False)])
+def test_mtal_traceback_raises_the_errors_printed_as_one_line(monkeypatch, value, one_line):
+    """``MTAL_TRACEBACK=1`` shows the traceback of a one-line error (a dataset file's, an
+    input check's), to report a bug in a reader; empty or ``0`` keeps the one line."""
+    from mtal_jax.data import errors
+
+    monkeypatch.setattr(sys, "argv", ["train.py"])
+    monkeypatch.setenv(runtime.TRACEBACK_ENV, value)
+
+    def bad_file(argv):
+        raise errors.DatasetError("cut short", path="labels/0001.png", reason=errors.CORRUPT_IMAGE)
+
+    def bad_input(argv):
+        with runtime.input_checks():
+            raise ValueError("config.al.strategies is empty")
+
+    for main, kind in ((bad_file, errors.DatasetError), (bad_input, ValueError)):
+        with pytest.raises(SystemExit if one_line else kind) as exc:
+            runtime.run_main(main)
+        if one_line:
+            assert str(exc.value.code).startswith("error: ")

@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     except catalog.DataRootError as e:  # one line, naming this command's option
         raise SystemExit(f"error: {str(e).replace('--config.data.root', '--data-root')}") from None
     except (catalog.BuilderOptionError, errors.DatasetError) as e:  # names the key or file
+        if runtime.wants_traceback():
+            raise
         raise SystemExit(f"error: {e}") from None
     print(f"{data.name}: {builder.data_dir}")
     if args.command == "seg-weights":
