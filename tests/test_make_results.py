@@ -120,6 +120,12 @@ def test_page_from_fabricated_runs(tmp_path):
     mean, lo, hi = _interval([0.02, 0.03, 0.025])
     assert f"+{mean:.3f} [+{lo:.3f}, +{hi:.3f}] (n=3) | **reproduced**" in page
     assert "| ours > random in mDSQ (+3.39 % at 80 % labeled) |" in page
+    # the gains are the same at every cycle here, so at 80 % (cycle 4) alone too
+    assert (
+        f"At 80 % labeled alone (cycle 4; the paper quotes its mDSQ gains there), the paired "
+        f"mDSQ gains are: ours - random +{mean:.3f} [+{lo:.3f}, +{hi:.3f}] (n=3, reproduced); "
+        "ours - ll4al +"
+    ) in page
     mean, lo, hi = _interval([0.03, 0.01, 0.065])  # ours - ll4al per trial
     assert (
         f"| ours > LL4AL in mDSQ (+1.07 % at 80 % labeled) | +{mean:.3f} [{lo:+.3f}, +{hi:.3f}] (n=3) | not distinguishable"
@@ -175,7 +181,10 @@ def test_page_from_fabricated_runs(tmp_path):
         "| Fig. 6: S_seg measures the segmentation loss best | +0.20 [+0.10, +0.30] (one "
         "model, 1440 images) | **reproduced** |" in page
     )
-    assert "loss best | -0.50 [-0.60, -0.40] (one model, 1440 images) | **contradicted** |" in page
+    assert (
+        "loss best | -0.50 [-0.60, -0.40] (one model, 1440 images; "
+        f"{analyses.LOSS_NOTE}) | **contradicted** |"
+    ) in page  # a detection loss: the cell says which losses
     assert (
         "| S_loc and S_seg are the least correlated pair of scores | +0.01 [-0.03, +0.05]" in page
     )
@@ -303,7 +312,7 @@ def test_an_archive_stands_in_for_a_missing_run_directory(tmp_path, monkeypatch)
     assert run_dirs.shown("runs/repro_x") == "runs/repro_x"
 
 
-def test_trials10_section_pairs_ours_with_random_over_its_trials(tmp_path):
+def test_trials10_section_pairs_ours_with_random_over_its_trials(tmp_path, monkeypatch):
     """The ``trials10`` experiment (ours against random over more trials): its own
     subsection, files and claim rows; absent when not planned, a placeholder before it runs."""
     _run_dir(tmp_path / "main", _records({"ours": [0.02, 0.0, 0.01]}))
@@ -340,6 +349,17 @@ def test_trials10_section_pairs_ours_with_random_over_its_trials(tmp_path):
     assert f"{main_comparison.MATCH_FINAL_CLAIM}, 3 trials (`trials10`) | +7.5 [" in text
     assert (tmp_path / "results" / "camvid_trials10" / "paired.json").exists()
     assert "trials10" not in text.split("## Side by side")[0]  # finished: not in the status
+    from docs.results_lib import run_dirs
+
+    script = tmp_path / "continue.sh"  # an extension queued in continue.sh: in the status
+    script.write_text('  "t10 configs/camvid.py:trials10 - --config.al.num_trials=5"\n')
+    monkeypatch.setattr(run_dirs, "CONTINUE_SH", str(script))
+    status = page(str(t10)).split("## Side by side")[0]
+    assert (
+        f"--workdir {t10} --config.al.share_from=runs/repro_camvid --config.al.num_trials=5` "
+        "(queued in `experiments/continue.sh`: extends its 3 finished trials to 5)"
+    ) in status
+    monkeypatch.undo()
     # the synthetic column of a claim only CamVid has
     both = results_page.build(
         {"synthetic": (str(tmp_path / "main"), ""), "camvid": (str(tmp_path / "main"), "", str(t10))},
@@ -437,6 +457,26 @@ def test_convergence_table_pairs_runs_that_differ_only_in_doubled_steps():
     assert regime.convergence_table({"ref": job(100, 10, 0, 1.0)}, noise) == ""
 
 
+def test_convergence_reads_successive_doublings_together():
+    """Each doubling within one pair's noise (1.96 sqrt(2) seed stds) but all in one
+    direction and beyond it together: a steady climb, not convergence."""
+
+    def job(steps, mdsq):
+        return {"labeled": 50, "pool": 100, "steps": steps, "passes": steps * 16 / 100,
+                "seed": 1, "mdsq": mdsq}  # fmt: skip
+
+    jobs = {"w50_e3": job(100, 0.70), "w50_e6": job(200, 0.71), "w50_e12": job(400, 0.72)}
+    table = regime.convergence_table(jobs, {"mdsq_std_pooled": 0.005})
+    assert "beyond noise when it exceeds 0.014" in table
+    assert table.count("| +0.010 | +2.0 | within |") == 2
+    assert (
+        "w50_e3 to w50_e12 (16.0 -> 64.0 passes, 2 successive doublings): changes +0.010, "
+        "+0.010, together +0.020 (+4.0 seed stds): a steady climb beyond one pair's noise"
+    ) in table
+    jobs["w50_e12"]["mdsq"] = 0.705  # down again: no steady trend
+    assert "no steady trend" in regime.convergence_table(jobs, {"mdsq_std_pooled": 0.005})
+
+
 def test_table1_claims_without_a_finished_trial_say_so():
     """A Table I run that has just started (no setting has finished a trial) reads "no
     finished trial yet", not a verdict."""
@@ -492,6 +532,32 @@ def test_table1_counts_copied_runs_before_its_protocol_replays_them(tmp_path):
     )
     cell, _, _ = rows["Table I (js): all three > S_loc"]
     assert cell.endswith("(n=1)")  # trial 0 only: trial 1 of ours_js_all has cycles 0-2
+
+
+def test_table1_status_counts_the_settings_it_trains(tmp_path):
+    """A Table I run in progress has a status line; the kl settings without S_cls, copies of
+    the js runs made in seconds (``share.share_within``), are left out of its counts."""
+    kwargs = {
+        "ours_js_loc": {"base": "ours", "weights": [1, 0, 0]},
+        "ours_kl_loc": {"base": "ours", "weights": [1, 0, 0], "cls_divergence": "kl"},
+        "ours_kl_cls": {"base": "ours", "weights": [0, 1, 0], "cls_divergence": "kl"},
+    }
+    assert table1_scores.copied_settings({"al": {"strategy": {"kwargs": kwargs}}}) == [
+        "ours_kl_loc"
+    ]
+    _run_dir(tmp_path / "main", _records({"ours": [0.02, 0.0, 0.01]}))
+    records = [r for r in _records({"ours_js_loc": [0.0, 0.01, 0.0]}) if r["trial"] < 2]
+    config = {"al": {"strategies": "random,ours_js_loc,ours_kl_loc,ours_kl_cls", "num_trials": 3,
+                     "strategy": {"kwargs": kwargs}}}  # fmt: skip
+    _run_dir(tmp_path / "table1", records, config)
+    page = results_page.build(
+        {"synthetic": (str(tmp_path / "main"), str(tmp_path / "table1"))},
+        str(tmp_path / "results"), str(tmp_path / "src"), False,
+    )  # fmt: skip
+    section = page.split("### Table I")[1]
+    assert "**In progress**: 4 of 9 (trial, strategy) runs" in section
+    assert "(random 2/3, ours_js_loc 2/3, ours_kl_cls 0/3)" in section
+    assert "Left out of these counts: ours_kl_loc, copies of the js runs" in section
 
 
 def test_table1_counts_a_running_trial_apart_and_leaves_it_out_of_the_columns():
@@ -735,6 +801,19 @@ def test_gpu_parallel_section_pairs_the_gpu_strategies_over_ours_complete_cycles
     assert gpu_parallel.gpu_summary(str(tmp_path / "results"), ["camvid"]) == ""
 
 
+def test_gpu_parallel_readings_are_holm_adjusted_and_name_the_papers_direction(tmp_path):
+    """The GPU table's readings against random: adjusted by Holm over the column's tests like
+    the CPU's table, and a strategy the paper reports above random that reads below says so."""
+    cpu = _records({"ours": [0.02, 0.03, 0.025], "ll4al": [-0.02, -0.012, -0.019]})
+    par = tmp_path / "par"
+    par.mkdir()
+    (par / "results.json").write_text(json.dumps(cpu))
+    text, found = gpu_parallel.gpu_parallel_section("synthetic", str(par), "", cpu)
+    assert found["ll4al"]["gpu"]["ci95"][1] < 0
+    assert "below random; the paper: above random |" in text
+    assert "column's 2 tests against random are adjusted together (Holm's method" in text
+
+
 def test_the_command_line_finds_its_package_from_any_directory(tmp_path):
     """``python docs/make_results.py`` puts the repository root on ``sys.path`` itself, so
     ``docs.results_lib`` imports wherever it is started (its options print, nothing runs)."""
@@ -748,11 +827,18 @@ def test_the_command_line_finds_its_package_from_any_directory(tmp_path):
         assert option in out.stdout
 
 
-def test_an_extended_trials10_reports_each_look(tmp_path):
+def test_an_extended_trials10_reports_each_look(tmp_path, monkeypatch):
     """A ``trials10`` experiment extended past its preset's trials (``al.num_trials`` raised
-    on resume): a row for the first look (trials 0-9), one for all trials, the note on the
-    second look, and the command with the raised count."""
-    from docs.results_lib import trials10
+    on resume): a row for the trials the main comparison does not have, one for the first
+    look (trials 0-9), one for all trials, the notes on the looks, the command with the
+    raised count, and a further extension queued in ``continue.sh``."""
+    from docs.results_lib import run_dirs, trials10
+
+    script = tmp_path / "continue.sh"
+    script.write_text(
+        'EXPERIMENTS=(\n  "t10 configs/camvid.py:trials10 - --config.al.num_trials=20"\n)\n'
+    )
+    monkeypatch.setattr(run_dirs, "CONTINUE_SH", str(script))
 
     gains = [0.01 * (t % 3) for t in range(12)]  # first look: 0.01, 0.0 ... over 10 trials
     records = []
@@ -766,10 +852,17 @@ def test_an_extended_trials10_reports_each_look(tmp_path):
     config = {"al": {"strategies": "random,ours", "num_trials": 12, "share_from": "runs/repro_camvid",
                      "strategy": {"kwargs": {}}}}  # fmt: skip
     _run_dir(tmp_path / "t10", records, config)
+    main_records = [r for r in records if r["trial"] < 5]
     text, rows = trials10.trials10_section(
-        "camvid", str(tmp_path / "t10"), "", [], str(tmp_path / "results")
+        "camvid", str(tmp_path / "t10"), "", main_records, str(tmp_path / "results")
     )
     assert "### More trials: ours against random (12 trials)" in text
+    added = significance.format_interval(
+        {"mean": float(np.mean(gains[5:])), "ci95": list(_t_interval(gains[5:]))}
+    )
+    assert f"| ours vs random, only the trials not in the main comparison | 7 | {added} |" in text
+    assert "The first 5 trials are the main comparison's" in text
+    assert "Queued: `experiments/continue.sh` extends it to 20 trials" in text
     assert "--config.al.share_from=runs/repro_camvid --config.al.num_trials=12`" in text
     first = significance.format_interval(
         {"mean": float(np.mean(gains[:10])), "ci95": list(_t_interval(gains[:10]))}

@@ -80,7 +80,9 @@ def side_by_side(all_rows):
     lines.append(
         "\nThe mDSQ rows quote the paper's gain at one labeled fraction (80 %); their cells are "
         "the gain averaged over cycles 1-5 in the same trials (the issue's paired statistic), "
-        "whose sign each verdict tests.\n"
+        "whose sign each verdict tests; each dataset's main comparison also gives the gains at "
+        "80 % alone. The Table I rows are likewise the difference of two settings averaged "
+        "over cycles 1-5 in the same trials.\n"
         "\np: the two-sided p-value of the test behind the interval (t test over trials; for "
         "Fig. 6 a t test over the models when it ran on every trial's cycle-0 model, as the "
         "cells say, else a bootstrap over one model's images), in brackets adjusted by Holm's method within its "

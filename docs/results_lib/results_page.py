@@ -42,7 +42,11 @@ def dataset_section(
     link = f"{link_root}/{name}"
     os.makedirs(d, exist_ok=True)
     records, config, seconds = run_dirs.load_run(run)
-    out = [f"\n## {title}\n", "### Regime\n", regime.regime_section(name, results_dir, config)]
+    out = [
+        f"\n## {title}\n",
+        "### Regime\n",
+        regime.regime_section(name, results_dir, config, records),
+    ]
     out += ["### What the protocol costs on this machine\n", regime.cost_section(name, results_dir)]
     rows = {}
     if records:
@@ -65,6 +69,7 @@ def dataset_section(
             + ". Gains: mean over cycles 1..K of the strategy minus random in the same trial, "
             "mean [95 % t interval] over trials (`paired.json`).\n",
             main_comparison.main_table(records, pairs),
+            main_comparison.gains_at(records),
             f"\n![mDSQ]({link}/mdsq.png) ![mAP]({link}/map.png) ![mIoU]({link}/miou.png)\n",
             (
                 "\nIn the plots (here and below): the mean over trials, shaded from the lowest to the "
@@ -129,9 +134,26 @@ def dataset_section(
     t1, t1_config, t1_seconds = run_dirs.load_run(table1_run)
     out.append("\n### Table I: the three scores, both S_cls modes\n")
     if t1:
+        own = len(t1)
         source = ((t1_config or {}).get("al") or {}).get("share_from", "")
         if source and os.path.normpath(source) in run_dirs.names_of(run):
             t1 = run_dirs.with_copied_runs(t1, table1_run, source, records)
+        copies = table1_scores.copied_settings(t1_config)
+        al = dict((t1_config or {}).get("al") or {})
+        if "strategies" in al:  # the settings trained here: copies take seconds
+            al["strategies"] = ",".join(
+                n for n in str(al["strategies"]).split(",") if n.strip() not in copies
+            )
+        status = main_comparison.run_status(
+            [r for r in t1 if r["strategy"] not in copies],
+            dict(t1_config or {}, al=al),
+            run_dirs.cycle_seconds(table1_run),
+        )
+        if status and copies:
+            status = status.rstrip("\n") + (
+                f" Left out of these counts: {', '.join(copies)}, copies of the js runs of "
+                "the same trial, made in seconds when the protocol's order reaches them.\n"
+            )
         page_files.write_records(t1, os.path.join(results_dir, f"{name}_table1"))
         table, t1_rows = table1_scores.table1_section(t1, t1_config)
         rows.update(t1_rows)
@@ -150,14 +172,22 @@ def dataset_section(
             "enters no column until its last cycle. The kl settings without S_cls (S_loc, "
             "S_seg, S_loc + S_seg) select exactly the images of their js rows (the divergence "
             "enters no score when w_cls = 0), so their runs are copies of the js runs of the "
-            "same trial (`share.share_within`) and their rows repeat the js rows."
+            "same trial (`share.share_within`) and their rows repeat the js rows once the "
+            "protocol's order reaches them (before that, they are empty)."
         )
+        out += [status] if status else []
         out += [
             (
                 f"Command: `python train.py --config {cfg}:table1 --workdir "
                 f"{run_dirs.shown(table1_run)}{shared}`; wall time "
                 f"{table_cells.hours(t1_seconds)}; {len(t1)} "
-                f"records (`docs/results/{name}_table1/`).{shared_note}\n"
+                f"records (`docs/results/{name}_table1/`"
+                + (
+                    f"; {own} written by this run, {len(t1) - own} of copied runs not replayed yet"
+                    if len(t1) > own
+                    else ""
+                )
+                + f").{shared_note}\n"
             ),
             table,
         ]
@@ -260,8 +290,8 @@ def build(
             "gain over another is measured within each trial and averaged over trials, with a "
             "95 % t confidence interval. Verdicts: **reproduced** when the interval excludes 0 in "
             "the paper's direction, **contradicted** when it excludes 0 in the other, otherwise "
-            "not distinguishable from noise at this power (the noise floor of each dataset says "
-            "which differences its trials can detect). Many claims are read at 95 % each, so the "
+            "not distinguishable from noise at this power (each interval's width says which "
+            "differences its trials can detect). Many claims are read at 95 % each, so the "
             "side-by-side also gives each test's p-value adjusted by Holm's method within its "
             "family of claims, and marks the verdicts that do not survive it.\n"
         ),
@@ -289,6 +319,14 @@ def build(
                 missing.append(cmd)
             elif main_comparison.run_status(records, config):
                 running.append(f"{cmd} (in progress)")
+            elif v == "trials10" and (queued := run_dirs.queued_num_trials(r)):
+                done = int(((config or {}).get("al") or {}).get("num_trials", queued))
+                if queued > done:
+                    running.append(
+                        f"{cmd[:-1]} --config.al.num_trials={queued}` (queued in "
+                        f"`experiments/continue.sh`: extends its {done} finished trials to "
+                        f"{queued})"
+                    )
     for preset, variant_runs in (("balanced", balanced_runs), ("native", native_runs)):
         for n, r in (variant_runs or {}).items():  # beyond the paper, after the main ones
             if not r or n not in run_dirs.DATASETS:
@@ -331,8 +369,9 @@ def build(
             + ("runs in progress" if running else "runs not made yet")
             + "** (sections say what is not available yet; the regimes and costs are "
             "measured, `docs/regime.md`). Each command runs in the background and resumes "
-            "exactly where it was stopped; `experiments/` holds an archive of each started run "
-            "(records, selections, the weights its unfinished runs start from), and "
+            "exactly where it was stopped; `experiments/` holds an archive of each started CPU "
+            "run (records, selections, the weights its unfinished runs start from) and the GPU "
+            "runs' records (the first GPU run's checkpoints stayed on its machine), and "
             "`experiments/continue.sh` continues them on any machine (`experiments/README.md`):"
             "\n\n"
             + "\n".join(f"- {m}" for m in running)

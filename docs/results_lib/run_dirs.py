@@ -164,6 +164,28 @@ def planned_trials(al):
     return {s: int(per.get(s, al["num_trials"])) for s in names}
 
 
+CONTINUE_SH = os.path.join(M, "experiments", "continue.sh")
+
+
+def queued_num_trials(run, script=None):
+    """The trial count ``experiments/continue.sh`` continues ``run`` with when its entry
+    raises it (``--config.al.num_trials=N``), else None: an extension queued but not started
+    yet, which the page reports beside the finished look."""
+    name = os.path.basename(os.path.normpath(run))
+    try:
+        with open(script or CONTINUE_SH, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        words = line.strip().strip('"').split()
+        if words and words[0] == name:
+            for w in words:
+                if w.startswith("--config.al.num_trials="):
+                    return int(w.partition("=")[2])
+    return None
+
+
 def preset_plan(cfg_path, variant, pool):
     """The experiment plan of ``<cfg_path>:<variant>`` on a pool of ``pool`` images."""
     from mtal_jax import config_file

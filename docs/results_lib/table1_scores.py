@@ -30,6 +30,15 @@ def table1_settings(config):
     return dict(sorted(out.items(), key=rank))
 
 
+def copied_settings(config):
+    """Names of the Table I settings whose runs are copies of another setting's in the same
+    trial (``share.share_within``): without S_cls (w_cls = 0) the divergence enters no score,
+    so a kl setting selects exactly what the js setting of the same weights selects."""
+    settings = table1_settings(config)
+    js = {w for w, mode in settings.values() if mode == "js"}
+    return [n for n, (w, mode) in settings.items() if mode != "js" and w[1] == 0 and w in js]
+
+
 def table1_section(records, config):
     """Table I for both S_cls modes, with the paper's row, and its claims."""
     settings = table1_settings(config)

@@ -17,6 +17,16 @@ def _trial(record):
     return record["trial"] if isinstance(record, dict) else record.trial
 
 
+def _savings(m):
+    """The label-savings cell of ``paired.match_final_savings``'s result ``m``."""
+    if not m["trials"]:
+        return table_cells.DASH
+    return (
+        f"{significance.format_bounded(m, m['best_case'])} (reached in {m['reached']}/"
+        f"{m['compared']})"
+    )
+
+
 def trials10_section(name, run, main_run, main_records, results_dir, link_root="results"):
     """The ``trials10`` experiment's subsection (ours against random over more trials than
     the main comparison) and its claim rows (keys marked with the trial count); writes
@@ -55,6 +65,10 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
     looks = [g]
     if planned > FIRST_LOOK:  # extended: the look that decided it, then the whole
         looks = [paired.paired_gain([r for r in records if _trial(r) < FIRST_LOOK], "ours"), g]
+    main_trials = {_trial(r) for r in main_records or ()}
+    added = [r for r in records if _trial(r) not in main_trials]
+    new = paired.paired_gain(added, "ours")
+    new_m = paired.match_final_savings(added, "ours") if new["trials"] else {"trials": 0}
     out += [
         main_comparison.run_status(records, config, run_dirs.cycle_seconds(run)),
         (
@@ -68,27 +82,44 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
         ),
         "|---|---|---|---|---|---|---|",
     ]
+    if main_trials and new["trials"]:
+        out.append(
+            f"| ours vs random, only the trials not in the main comparison | {new['trials']} | "
+            f"{significance.format_interval(new)} | {significance.format_interval(new['map'], 4)} "
+            f"| {significance.format_interval(new['miou'], 4)} | {_savings(new_m)} | "
+            f"{significance.verdict(new['ci95'])} |"
+        )
     for i, look in enumerate(looks):
         last = i == len(looks) - 1
         label = "ours vs random" if last else f"ours vs random, trials 0-{FIRST_LOOK - 1}"
-        savings = (
-            f"{significance.format_bounded(m, m['best_case'])} (reached in {m['reached']}/"
-            f"{m['compared']})"
-            if last and m["trials"]
-            else table_cells.DASH
-        )
+        savings = _savings(m) if last else table_cells.DASH
         verdict = significance.verdict(look["ci95"]) if look["trials"] else "no finished trial yet"
         out.append(
             f"| {label} | {look['trials']} | {significance.format_interval(look)} | "
             f"{significance.format_interval(look['map'], 4)} | "
             f"{significance.format_interval(look['miou'], 4)} | {savings} | {verdict} |"
         )
+    if main_trials:
+        out.append(
+            f"\nThe first {len(main_trials)} trials are the main comparison's: this experiment "
+            "was planned after its result (a gain whose interval reached 0), so it is a second "
+            "look at data that includes the first, and its interval is not corrected for that. The first row gives the trials "
+            "it added alone; where their gain differs from the main comparison's, the pooled "
+            "row averages two different readings.\n"
+        )
+    queued = run_dirs.queued_num_trials(run)
+    if queued and queued > planned:
+        out.append(
+            f"\nQueued: `experiments/continue.sh` extends it to {queued} trials "
+            f"(`--config.al.num_trials={queued}`), decided after the {planned}-trial result: "
+            "one more look, whose verdict is to be read as suggestive for the same reason.\n"
+        )
     if len(looks) > 1:
         out.append(
-            f"\nThe experiment first ran {FIRST_LOOK} trials (first row, p "
+            f"\nThe experiment first ran {FIRST_LOOK} trials (the row of trials 0-{FIRST_LOOK - 1}, p "
             f"{significance.format_p(looks[0].get('p_value'))}) and was extended to {planned} "
             "after that result (`--config.al.num_trials`; the finished trials replay "
-            "unchanged). Deciding to extend after a look is a second look at the data: the "
+            "unchanged). Deciding to extend after a look is one more look at the data: the "
             "last row's interval and p-value are not corrected for it, so read a verdict "
             "that only the extension reaches as suggestive.\n"
         )
