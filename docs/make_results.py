@@ -1,8 +1,9 @@
 """Rebuilds docs/results.md and docs/results/<dataset>/ from the reproduction's runs.
 
   python docs/make_results.py        # the run directories below; missing ones are skipped
-                                     # (a missing runs/<name> is read from its archive,
-                                     # experiments/<name>, when there is one)
+                                     # (a missing runs/<name>, or one behind its archive,
+                                     # is read from experiments/<name>: a clean checkout
+                                     # rebuilds the page from the archives, no restore)
   python docs/make_results.py --synthetic runs/repro_synthetic --camvid runs/repro_camvid \
       --synthetic_table1 runs/table1_synthetic --camvid_table1 runs/table1_camvid \
       --camvid_trials10 runs/trials10_camvid
@@ -47,53 +48,91 @@ if M not in sys.path:
 from docs.results_lib import page_files, results_page, run_dirs
 
 
+def _resolve(path, cwd):
+    """A path given on the command line (relative to ``cwd``), as the page names it:
+    relative to the repository root when inside it, else absolute; "" stays ""."""
+    if not path:
+        return path
+    return run_dirs.shown_path(os.path.normpath(os.path.join(cwd, path)))
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    cwd = os.getcwd()
+    os.chdir(M)  # runs/, experiments/ and the configs' data roots are the repository's
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0]
+        + " In a clean checkout it reads the committed archives (experiments/<name>), "
+        "without a restore; paths are relative to the current folder.",
+    )
+    defaults = {}
+
+    def add(option, default, help_text):
+        defaults[option] = default
+        parser.add_argument(f"--{option}", default=None, help=f"{help_text} (default: {default!r})")
+
     for name, (_, _, run, t1) in run_dirs.DATASETS.items():
-        parser.add_argument(
-            f"--{name}", default=run_dirs.default_run(run), help=f"main run of {name}"
-        )
-        parser.add_argument(
-            f"--{name}_table1", default=run_dirs.default_run(t1), help=f"Table I run of {name}"
-        )
+        add(name, run_dirs.default_run(run), f"main run of {name}")
+        add(f"{name}_table1", run_dirs.default_run(t1), f"Table I run of {name}")
         t10 = run_dirs.TRIALS10.get(name, "")
-        parser.add_argument(
-            f"--{name}_trials10",
-            default=run_dirs.default_run(t10) if t10 else "",
-            help=f"run of {name}'s trials10 experiment (ours vs random, 10 trials; '': none)",
+        add(
+            f"{name}_trials10",
+            run_dirs.default_run(t10) if t10 else "",
+            f"run of {name}'s trials10 experiment (ours vs random, 10 trials; '': none)",
         )
         if name in run_dirs.BALANCED:
-            parser.add_argument(
-                f"--{name}_balanced",
-                default=run_dirs.default_run(run_dirs.BALANCED[name]),
-                help=f"run of {name}'s balanced experiment (not in the paper; '': none)",
+            add(
+                f"{name}_balanced",
+                run_dirs.default_run(run_dirs.BALANCED[name]),
+                f"run of {name}'s balanced experiment (not in the paper; '': none)",
             )
         if name in run_dirs.NATIVE:
-            parser.add_argument(
-                f"--{name}_native",
-                default=run_dirs.default_run(run_dirs.NATIVE[name]),
-                help=f"run of {name}'s native experiment (not in the paper; '': none)",
+            add(
+                f"{name}_native",
+                run_dirs.default_run(run_dirs.NATIVE[name]),
+                f"run of {name}'s native experiment (not in the paper; '': none)",
             )
         if name in run_dirs.GPU_RUNS:
-            parser.add_argument(
-                f"--{name}_gpu",
-                default=run_dirs.GPU_RUNS[name]
-                if os.path.exists(os.path.join(M, run_dirs.GPU_RUNS[name]))
-                else "",
-                help=f"the main comparison of {name} made on a GPU ('': none)",
+            gpu = run_dirs.GPU_RUNS[name]
+            add(
+                f"{name}_gpu",
+                gpu if os.path.exists(gpu) else "",
+                f"the main comparison of {name} made on a GPU ('': none)",
             )
         if name in run_dirs.GPU_PARALLEL_RUNS:
             par = run_dirs.GPU_PARALLEL_RUNS[name]
-            parser.add_argument(
-                f"--{name}_gpu_parallel",
-                default=par if os.path.exists(os.path.join(M, par)) else "",
-                help=f"the strategies of {name} run on a GPU in parallel ('': none)",
+            add(
+                f"{name}_gpu_parallel",
+                par if os.path.exists(par) else "",
+                f"the strategies of {name} run on a GPU in parallel ('': none)",
             )
-    parser.add_argument("--results_dir", default=os.path.join(M, "docs", "results"))
-    parser.add_argument("--out", default=os.path.join(M, "docs", "results.md"))
-    parser.add_argument("--src_dir", default=os.path.join(M, "docs", "results_src"))
-    parser.add_argument("--no_composition", action="store_true", help="skip the dataset pass")
+    add("results_dir", os.path.join("docs", "results"), "the page's files (per dataset)")
+    add("out", os.path.join("docs", "results.md"), "the page")
+    add("src_dir", os.path.join("docs", "results_src"), "hand-written parts (history.md)")
+    parser.add_argument(
+        "--no_composition",
+        action="store_true",
+        help="skip the dataset pass of the composition tables (the last tables are kept)",
+    )
+    parser.add_argument(
+        "--data_root",
+        action="append",
+        default=[],
+        metavar="DATASET=FOLDER",
+        help="the dataset folder of a main run for the composition tables (e.g. "
+        "camvid=/data/camvid), when not at its config's data.root (read from the "
+        "repository root)",
+    )
     args = parser.parse_args(argv)
+    for option, default in defaults.items():
+        value = getattr(args, option)
+        setattr(args, option, default if value is None else _resolve(value, cwd))
+    data_roots = {}
+    for item in args.data_root:
+        name, sep, folder = item.partition("=")
+        if not sep or name not in run_dirs.DATASETS or not folder:
+            parser.error(f"--data_root {item!r}: expected DATASET=FOLDER, DATASET one of "
+                         f"{', '.join(run_dirs.DATASETS)}")  # fmt: skip
+        data_roots[name] = os.path.normpath(os.path.join(cwd, folder))
     from mtal_jax import runtime
 
     runtime.setup()  # TFDS's config dump and the OpenCV hint (composition) hidden
@@ -111,9 +150,10 @@ def main(argv=None):
         gpu_parallel_runs={
             n: getattr(args, f"{n}_gpu_parallel") for n in run_dirs.GPU_PARALLEL_RUNS
         },
+        data_roots=data_roots,
     )  # fmt: skip
     page_files.write_text(args.out, text)
-    print("written", args.out)
+    print("written", os.path.join(M, args.out) if not os.path.isabs(args.out) else args.out)
 
 
 if __name__ == "__main__":

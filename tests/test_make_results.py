@@ -827,6 +827,50 @@ def test_the_command_line_finds_its_package_from_any_directory(tmp_path):
         assert option in out.stdout
 
 
+@pytest.mark.skipif(
+    not os.path.exists(os.path.join(ROOT, "experiments", "gpu_h200_parallel")),
+    reason="the committed GPU records are not in this checkout",
+)
+def test_the_page_does_not_depend_on_the_current_folder(tmp_path):
+    """Started from another folder, the defaults still name the repository's runs and
+    archives (the GPU sections were dropped silently), and the paths given are read from
+    the current folder."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    subprocess.run(
+        [sys.executable, os.path.join(ROOT, "docs", "make_results.py"), "--out", "page.md",
+         "--results_dir", "res", "--no_composition"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=True,
+    )  # fmt: skip
+    page = (tmp_path / "page.md").read_text()
+    assert "### The strategies on a GPU, many processes at once" in page
+    assert "_(no records in" not in page and "_(no GPU run in" not in page
+    assert "![mDSQ](res/synthetic/mdsq.png)" in page
+    assert (tmp_path / "res" / "synthetic" / "paired.json").exists()
+
+
+def test_a_run_directory_behind_its_archive_is_read_from_the_archive(tmp_path, monkeypatch, capsys):
+    """``default_run``: the run directory when it holds every record of its archive, else
+    the archive, said on stderr with the command that restores it."""
+    from docs.results_lib import run_dirs
+
+    monkeypatch.setattr(run_dirs, "M", str(tmp_path))
+    archive = tmp_path / "experiments" / "x"
+    archive.mkdir(parents=True)
+    (archive / "archive.json").write_text("{}")
+    records = [{"trial": 0, "strategy": "random", "cycle": c} for c in range(3)]
+    (archive / "results.json").write_text(json.dumps(records))
+    assert run_dirs.default_run("runs/x") == str(archive)  # no run directory
+    run = tmp_path / "runs" / "x"
+    run.mkdir(parents=True)
+    (run / "results.json").write_text(json.dumps(records[:2]))
+    assert run_dirs.default_run("runs/x") == str(archive)  # behind
+    err = capsys.readouterr().err
+    assert "runs/x lacks 1 records of its archive experiments/x" in err
+    assert "archive_cli restore experiments/x runs/x" in err
+    (run / "results.json").write_text(json.dumps(records + [dict(records[0], cycle=3)]))
+    assert run_dirs.default_run("runs/x") == "runs/x"  # as far or further
+
+
 def test_an_extended_trials10_reports_each_look(tmp_path, monkeypatch):
     """A ``trials10`` experiment extended past its preset's trials (``al.num_trials`` raised
     on resume): a row for the trials the main comparison does not have, one for the first

@@ -141,9 +141,9 @@ def convergence_table(jobs, noise):
         total = jobs[chain[-1]]["mdsq"] - jobs[chain[0]]["mdsq"]
         steady = all(c > 0 for c in changes) or all(c < 0 for c in changes)
         reading = (
-            "a steady climb beyond one pair's noise: these runs are not converged, even "
-            "where one doubling reads within noise"
-            if steady and total > pair_noise
+            f"a steady {'climb' if total > 0 else 'decline'} beyond one pair's noise: these "
+            "runs are not converged, even where one doubling reads within noise"
+            if steady and abs(total) > pair_noise
             else "no steady trend beyond one pair's noise"
         )
         lines.append(

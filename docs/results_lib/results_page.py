@@ -29,14 +29,15 @@ from mtal_jax import jsonio, reporting
 
 def dataset_section(
     name, run, table1_run, results_dir, composition=True, trials10_run="", link_root="results",
-    gpu_run="", balanced_run="", gpu_parallel_run="", native_run="",
+    gpu_run="", balanced_run="", gpu_parallel_run="", native_run="", data_root=None,
 ):  # fmt: skip
     """The page section of one dataset; writes its files. Returns (markdown, claims).
     ``trials10_run``: the run directory of its ``trials10`` experiment ("": none planned);
     ``link_root``: ``results_dir`` relative to the page (its figure links); ``gpu_run``: the
     main comparison's records made on a GPU (``run_dirs.GPU_RUNS``; "": none);
     ``gpu_parallel_run``: its strategies run on a GPU many processes at once
-    (``run_dirs.GPU_PARALLEL_RUNS``; "": none)."""
+    (``run_dirs.GPU_PARALLEL_RUNS``; "": none); ``data_root``: the dataset folder the
+    composition tables read, when not the main run's ``data.root``."""
     title, cfg, _, _ = run_dirs.DATASETS.get(name, (name, "configs/<config>.py", "", ""))
     d = os.path.join(results_dir, name)
     link = f"{link_root}/{name}"
@@ -105,12 +106,13 @@ def dataset_section(
             try:
                 from mtal_jax.analysis import composition as comp_lib
 
-                comp_lib.write(comp_lib.from_workdir(run), d)
+                comp_lib.write(comp_lib.from_workdir(run, data_root), d)
                 out.append(page_files.read_text(os.path.join(d, "composition.md")))
             except (OSError, ValueError, KeyError) as e:  # no dataset here: keep the last tables
                 # (said here, not on the page: this machine's paths do not belong there)
                 print(f"{name}: composition not recomputed, the last tables kept "
-                      f"({type(e).__name__}: {e})", file=sys.stderr)  # fmt: skip
+                      f"({type(e).__name__}: {e}); --data_root {name}=<folder> names the "
+                      "dataset's folder", file=sys.stderr)  # fmt: skip
                 out.append(page_files.read_text(os.path.join(d, "composition.md"), ""))
     else:
         out.append(f"_(main run `{run}` not available yet)_\n")
@@ -271,7 +273,7 @@ def dataset_section(
 
 def build(
     runs, results_dir, src_dir, composition=True, link_root="results", gpu_runs=None,
-    balanced_runs=None, gpu_parallel_runs=None, native_runs=None,
+    balanced_runs=None, gpu_parallel_runs=None, native_runs=None, data_roots=None,
 ):  # fmt: skip
     """The page's text; writes the per-dataset files. ``runs``: {dataset: (main, table1)} or
     {dataset: (main, table1, trials10)} ("" or a missing third: no ``trials10`` planned);
@@ -280,7 +282,8 @@ def build(
     ``balanced_runs``: {dataset: its ``balanced`` run} (``run_dirs.BALANCED``); ``native_runs``
     likewise (``run_dirs.NATIVE``);
     ``gpu_parallel_runs``: {dataset: its strategies run on a GPU in parallel}
-    (``run_dirs.GPU_PARALLEL_RUNS``)."""
+    (``run_dirs.GPU_PARALLEL_RUNS``); ``data_roots``: {dataset: its folder} for the
+    composition tables, where not the main run's ``data.root``."""
     out = [
         "# Results\n",
         (
@@ -388,6 +391,7 @@ def build(
             balanced_run=(balanced_runs or {}).get(name, ""),
             native_run=(native_runs or {}).get(name, ""),
             gpu_parallel_run=(gpu_parallel_runs or {}).get(name, ""),
+            data_root=(data_roots or {}).get(name),
         )  # fmt: skip
         sections.append(text)
         all_rows[name] = rows

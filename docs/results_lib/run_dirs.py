@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import math
 import os
+import sys
 
 import numpy as np
 
@@ -49,11 +50,33 @@ WALL_NOTE = (
 
 
 def default_run(path):
-    """``path`` (``runs/<name>``), or the archive ``experiments/<name>`` when only it exists."""
+    """``path`` (``runs/<name>``, relative to the repository root), or the archive
+    ``experiments/<name>`` when only it exists, or when ``path`` lacks records the archive
+    holds (a run directory behind its archive: said on stderr)."""
     archived = os.path.join(M, "experiments", os.path.basename(path))
-    if not os.path.exists(path) and os.path.exists(os.path.join(archived, "archive.json")):
+    if not os.path.exists(os.path.join(archived, "archive.json")):
+        return path
+    if not os.path.exists(os.path.join(M, path)):
+        return archived
+    from mtal_jax.al.experiment import archive
+
+    lost = archive.missing_records(archived, os.path.join(M, path))
+    if lost:
+        print(
+            f"{path} lacks {len(lost)} records of its archive {shown_path(archived)} (e.g. "
+            f"{lost[0]}): the page reads the archive instead (to continue from the archive, "
+            f"move {path} aside and run `python -m mtal_jax.al.archive_cli restore "
+            f"{shown_path(archived)} {path}`)",
+            file=sys.stderr,
+        )
         return archived
     return path
+
+
+def shown_path(path):
+    """``path`` relative to the repository root when inside it (as the page names files)."""
+    rel = os.path.relpath(os.path.abspath(path), M)
+    return path if rel.startswith("..") else rel
 
 
 def shown(run):

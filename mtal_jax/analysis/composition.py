@@ -48,9 +48,10 @@ def pool_labels(source: Any, num_det_classes: int) -> tuple[np.ndarray, list[str
     return counts, fields.image_ids(source, np.arange(n))
 
 
-def from_workdir(workdir: str) -> dict[str, Any]:
+def from_workdir(workdir: str, data_root: str | None = None) -> dict[str, Any]:
     """``selection_shares.composition`` of an experiment directory: its selections, and the
-    pool of its ``config.json`` (the dataset is opened as the run opened it).
+    pool of its ``config.json`` (the dataset is opened as the run opened it, from
+    ``data_root`` instead of its ``data.root`` when given: the same files elsewhere).
 
     Raises:
       FileNotFoundError: no ``config.json`` in ``workdir``.
@@ -60,7 +61,8 @@ def from_workdir(workdir: str) -> dict[str, Any]:
         raise FileNotFoundError(f"{path}: not an experiment directory (no config.json)")
     d = jsonio.read(path)["data"]
     dataset = catalog.load(
-        d["name"], data_dir=os.path.expanduser(d["data_dir"]), root=d.get("root", ""),
+        d["name"], data_dir=os.path.expanduser(d["data_dir"]),
+        root=d.get("root", "") if data_root is None else data_root,
         builder_kwargs=dict(d.get("builder_kwargs") or {}),
     )  # fmt: skip
     source = dataset.sources[d["train_split"]]
@@ -94,8 +96,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", required=True, help="experiment directory (train.py's)")
     parser.add_argument("--out_dir", default="", help="output directory (default: workdir)")
+    parser.add_argument(
+        "--data_root", default=None, help="the dataset folder (default: the run's data.root)"
+    )
     args = parser.parse_args(argv)
-    for path in write(from_workdir(args.workdir), args.out_dir or args.workdir):
+    for path in write(from_workdir(args.workdir, args.data_root), args.out_dir or args.workdir):
         print(path)
 
 
