@@ -92,7 +92,8 @@ def test_correlation_tables_and_plot(tmp_path):
 
 
 def _fig6_values(n=400, seed=0):
-    """Per-image columns where S_loc tracks L_det_loc, S_cls L_det_cls and S_seg L_seg."""
+    """Per-image columns where S_loc tracks L_det_loc, S_cls L_det_cls and S_seg L_seg (the
+    boxes' errors E_det_* here equal the detection losses)."""
     rng = np.random.default_rng(seed)
     losses = rng.normal(size=(n, 3))
     return {
@@ -101,6 +102,7 @@ def _fig6_values(n=400, seed=0):
         "S_seg": losses[:, 2] + 0.5 * rng.normal(size=n),
         "score": losses.sum(axis=1),
         "L_det_cls": losses[:, 0], "L_det_loc": losses[:, 1], "L_seg": losses[:, 2],
+        "E_det_cls": losses[:, 0], "E_det_loc": losses[:, 1],
     }  # fmt: skip
 
 
@@ -113,11 +115,11 @@ def test_fig6_claim_statistics_hand_computed():
     assert [o["claim"] for o in out] == [c for c, _, _ in correlation.FIG6_CLAIMS]
     seg, cls, loc, least = (o["statistic"] for o in out)
     assert cls == pytest.approx(
-        r["S_cls", "L_det_cls"] - max(r["S_loc", "L_det_cls"], r["S_seg", "L_det_cls"])
+        r["S_cls", "E_det_cls"] - max(r["S_loc", "E_det_cls"], r["S_seg", "E_det_cls"])
     )
     assert seg == pytest.approx(r["S_seg", "L_seg"] - max(r["S_loc", "L_seg"], r["S_cls", "L_seg"]))
     assert loc == pytest.approx(
-        r["S_loc", "L_det_loc"] - max(r["S_cls", "L_det_loc"], r["S_seg", "L_det_loc"])
+        r["S_loc", "E_det_loc"] - max(r["S_cls", "E_det_loc"], r["S_seg", "E_det_loc"])
     )
     assert least == pytest.approx(
         min(abs(r["S_loc", "S_cls"]), abs(r["S_cls", "S_seg"])) - abs(r["S_loc", "S_seg"])
@@ -147,7 +149,8 @@ def test_fig6_claim_p_values_without_signal():
     # Scores independent of the losses and of each other: no reading holds or fails, and
     # the bootstrap p-value counts the resamples on each side of 0.
     rng = np.random.default_rng(11)
-    names = ("S_loc", "S_cls", "S_seg", "L_det_cls", "L_det_loc", "L_seg")
+    names = ("S_loc", "S_cls", "S_seg", "L_det_cls", "L_det_loc", "L_seg", "E_det_cls",
+             "E_det_loc")  # fmt: skip
     values = {n: rng.normal(size=300) for n in names}
     out = correlation.claim_tests(values, resamples=400, seed=3)
     for o in out:
@@ -379,9 +382,10 @@ def test_cli_writes_every_analysis(tmp_path, tiny_run):
     table = jsonio.read(os.path.join(out_dir, "table2_boxmask_accuracy.json"))
     assert [r["tau"] for r in table["rows"]] == [0.1, 0.3, 0.5, 0.7] and table["num_images"] == 8
     fig6 = jsonio.read(os.path.join(out_dir, "fig6_correlation.json"))
-    assert fig6["names"] == ["S_loc", "S_cls", "S_seg", "score", "L_det_cls", "L_det_loc", "L_seg"]
+    assert fig6["names"] == ["S_loc", "S_cls", "S_seg", "score", "L_det_cls", "L_det_loc", "L_seg",
+                            "E_det_cls", "E_det_loc"]  # fmt: skip
     pearson = np.array([[np.nan if v is None else v for v in row] for row in fig6["pearson"]])
-    assert pearson.shape == (7, 7)  # NaN (null) where a column is constant, e.g. no detections
+    assert pearson.shape == (9, 9)  # NaN (null) where a column is constant, e.g. no detections
     assert [c["claim"] for c in fig6["claims"]] == [c for c, _, _ in correlation.FIG6_CLAIMS]
 
 

@@ -390,7 +390,8 @@ def test_fig6_readings_over_models_replace_one_models_bootstrap(tmp_path):
         across["claims"][0]["p_value"]
     )
     assert (
-        rows["Fig. 6: S_cls measures the detection classification loss best"][1] == "contradicted"
+        rows["Fig. 6: S_cls measures the classification error of the detected boxes best"][1]
+        == "contradicted"
     )
     text = analyses.fig6_models_text(str(tmp_path))
     assert "| S_seg measures the segmentation loss best | +0.10 | +0.20 | +0.30 | +0.20 [" in text
@@ -704,6 +705,18 @@ def test_makeup_summary_reads_each_dataset_s_score_diagnostics(tmp_path):
     assert "S_loc carries 80 % (CamVid) of its variance, S_seg 5 % (CamVid)" in text
     assert "would also have selected 70 % (CamVid), against 30 % (CamVid) by chance" in text
     assert score_makeup.makeup_summary(str(tmp_path), ["synthetic"]) == ""
+    # with the errors of the detected boxes: each score against its own target
+    names += ["E_det_cls", "E_det_loc"]
+    rho = [row + [0.0, 0.0] for row in rho] + [[0.0] * 9, [0.0] * 9]
+    rho[0][8] = 0.45  # S_loc with E_det_loc
+    fig6 = {"names": names, "spearman": rho}
+    (tmp_path / "camvid" / "fig6_correlation.json").write_text(json.dumps(fig6))
+    text = score_makeup.makeup_summary(str(tmp_path), ["camvid"])
+    assert (
+        "S_loc's Spearman with the localization error of the detected boxes is +0.45 (CamVid) "
+        "(with the training losses, at most 0.12 (CamVid) in magnitude), S_seg's with the "
+        "segmentation loss -0.60 (CamVid)"
+    ) in text
 
 
 def test_balanced_section_pairs_the_new_strategy_with_random_and_ours(tmp_path):

@@ -98,13 +98,18 @@ def fig6_rows(path):
             out[text] = (table_cells.DASH, "not run")
             continue
         cell = f"{stat:+.2f} [{lo:+.2f}, {hi:+.2f}] (one model, {c['num_images']} images"
-        cell += f"; {LOSS_NOTE})" if "detection" in c["claim"] else ")"
+        cell += f"; {LOSS_NOTE})" if _reads_training_loss(c["claim"]) else ")"
         out[text] = (cell, significance.verdict([lo, hi]), c.get("p_value", math.nan))
     return out
 
 
 LOSS_NOTE = "against the training losses; the paper's are the detected boxes' errors"
-"""Beside a Fig. 6 reading of a score against a detection loss: which losses (Fig. 6's subsection)."""
+"""Beside a Fig. 6 reading of a score against a detection training loss (files made before
+the readings named the detected boxes' errors, ``correlation.FIG6_CLAIMS``)."""
+
+
+def _reads_training_loss(claim):
+    return "detection" in claim and "loss" in claim
 
 
 def fig6_model_rows(path):
@@ -120,7 +125,7 @@ def fig6_model_rows(path):
             out[text] = (table_cells.DASH, "not run")
             continue
         cell = f"{significance.format_interval(c, 2)} ({c['trials']} models: each trial's cycle 0"
-        cell += f"; {LOSS_NOTE})" if "detection" in c["claim"] else ")"
+        cell += f"; {LOSS_NOTE})" if _reads_training_loss(c["claim"]) else ")"
         out[text] = (cell, significance.verdict(c["ci95"]), c.get("p_value", math.nan))
     return out
 
@@ -150,12 +155,28 @@ def fig6_columns_text(d):
         if table_cells.finite(share)
         else ""
     )
+    names = (page_files.read_json(os.path.join(d, "fig6_correlation.json")) or {}).get("names")
+    losses = (
+        "L_det_cls is the image's CenterNet heat-map focal loss (every cell), L_det_loc "
+        "the weighted L1 loss of box size and offset at the ground-truth centres, L_seg the "
+        "segmentation cross-entropy, each against the image's labels"
+    )
+    if "E_det_cls" in (names or ()):
+        return (
+            "Columns, one value per image: S_loc and S_cls are the largest over the image's "
+            "scored boxes (0 without one" + without + "), S_seg and the score as `ours` "
+            "computes them; " + losses + " (the training losses); E_det_cls and E_det_loc "
+            "are the errors of the detected boxes the scores read, which the paper's "
+            "detection readings name: each scored box is matched to the ground-truth box it "
+            "overlaps most, E_det_loc is the mean of 1 - IoU over the scored boxes and "
+            "E_det_cls the mean cross-entropy of the boxes' class distributions at the "
+            "matched class over the boxes with IoU >= 0.5 (0 without such boxes; "
+            "`mtal_jax/analysis/box_errors.py`). The detection readings use E_det_*.\n"
+        )
     return (
         "Columns, one value per image: S_loc and S_cls are the largest over the image's "
         "scored boxes (0 without one" + without + "), S_seg and the score as `ours` computes "
-        "them; L_det_cls is the image's CenterNet heat-map focal loss (every cell), L_det_loc "
-        "the weighted L1 loss of box size and offset at the ground-truth centres, L_seg the "
-        "segmentation cross-entropy, each against the image's labels. The paper correlates "
+        "them; " + losses + ". The paper correlates "
         "the scores with the error of the detected boxes; these are the training losses, "
         "the nearest quantities the model defines on every image.\n"
     )

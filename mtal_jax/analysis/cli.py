@@ -25,7 +25,8 @@ det_score_threshold, cls_divergence, weights, ...) and scored by the same functi
   box's class inside the detected boxes, per tau (paper Table II);
 * ``fig6_correlation.{json,md,png}``: Pearson / Spearman correlation of S_loc, S_cls, S_seg
   (and the combined score) with the per-image detection classification, detection
-  localisation and segmentation losses and with each other (paper Fig. 6), and the score
+  localisation and segmentation losses, with the classification and localisation errors of
+  the detected boxes (``box_errors``) and with each other (paper Fig. 6), and the score
   diagnostics of ``al.diagnostics`` (``fig6_diagnostics.json``);
 * ``fig5_overlay_<index>.png`` and ``fig5_overlays.png``: boxes, segmentation, BoxMasks and
   the disagreement map of the chosen images (paper Fig. 5).

@@ -3,7 +3,8 @@
 ``make_analysis_fn`` scores a batch exactly as selection does: the same
 ``train.step.strategy_predictions`` (forward pass, decoding, the ``ours`` strategy's BoxMask
 extra) and the same ``strategy.score``, for the strategy built from the same keyword
-arguments (``al.experiment.make_strategy``). It adds the per-image losses (Fig. 6), the
+arguments (``al.experiment.make_strategy``). It adds the per-image losses and the errors of
+the scored boxes (Fig. 6), the
 BoxMask accuracy totals per threshold (Table II: the BoxMasks at each tau come from the
 extra's crop probabilities through ``scores.boxmask.box_masks_from_class_probs``, the
 function behind the extra's own BoxMasks; the crop network does not depend on tau) and,
@@ -18,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from mtal_jax import losses, strategy_types, structs
-from mtal_jax.analysis import boxmask_accuracy
+from mtal_jax.analysis import box_errors, boxmask_accuracy
 from mtal_jax.models import multitask
 from mtal_jax.scores import boxmask
 from mtal_jax.train import step as step_lib
@@ -56,7 +57,9 @@ def make_analysis_fn(
       A function whose dict holds, per image ([B]): every entry of ``strategy.score``
       (``score``, ``s_seg``, ``s_loc_max``, ``s_cls_max``, ``s_loc_best``, ...), ``s_loc`` and
       ``s_cls`` (= the max over scored boxes, the Fig. 6 columns), ``loss_det_cls``,
-      ``loss_det_loc``, ``loss_seg``, ``num_boxes``, ``index``, ``valid``; summed over the
+      ``loss_det_loc``, ``loss_seg``, the scored boxes' errors ``err_det_cls``,
+      ``err_det_loc`` and ``num_matched`` (``box_errors.detected_box_errors``), ``num_boxes``,
+      ``index``, ``valid``; summed over the
       batch: ``iou_intersection``, ``iou_union``, ``box_count`` and ``box_empty`` ([len(taus),
       C_seg]; ``boxmask_accuracy.box_counts``); with
       ``return_maps`` also ``seg_labels`` [B, h, w], ``box_masks`` [B, K, h, w], ``boxes``
@@ -98,6 +101,10 @@ def make_analysis_fn(
             )
         per_example = losses.per_example_losses(outputs, batch, seg_class_weights=seg_class_weights)
         weighted = lambda terms: sum(loss_weights.get(t, 0.0) * per_example[t] for t in terms)
+        det = preds.detections
+        errors = box_errors.detected_box_errors(
+            det.boxes, det.det_probs, kept, batch.boxes, batch.box_labels, batch.box_valid
+        )
         out = {
             **scores,
             "index": batch.index,
@@ -107,6 +114,9 @@ def make_analysis_fn(
             "loss_det_cls": weighted(step_lib.DET_CLS_TERMS),
             "loss_det_loc": weighted(step_lib.DET_LOC_TERMS),
             "loss_seg": per_example["seg"],
+            "err_det_cls": errors["cls_error"],
+            "err_det_loc": errors["loc_error"],
+            "num_matched": errors["num_matched"],
             "num_boxes": jnp.sum(kept, axis=1),
             "iou_intersection": jnp.stack([c[0] for c in counts]),
             "iou_union": jnp.stack([c[1] for c in counts]),

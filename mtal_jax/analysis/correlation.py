@@ -76,10 +76,20 @@ def correlation_tables(values: Mapping[str, Sequence[float]]) -> dict:
 # The paper's readings of Fig. 6 (Sec. IV-E): (claim, kind, arguments). "best": the score
 # correlates with the loss more than either other score does; "least": of the three score
 # pairs, this one has the correlation of smallest magnitude.
+# The detection readings name "the classification and localization error in the detected
+# boxes": the scored boxes' errors (``box_errors``), not the heat-map training losses.
 FIG6_CLAIMS = (
     ("S_seg measures the segmentation loss best", "best", ("S_seg", "L_seg")),
-    ("S_cls measures the detection classification loss best", "best", ("S_cls", "L_det_cls")),
-    ("S_loc measures the detection localization loss best", "best", ("S_loc", "L_det_loc")),
+    (
+        "S_cls measures the classification error of the detected boxes best",
+        "best",
+        ("S_cls", "E_det_cls"),
+    ),
+    (
+        "S_loc measures the localization error of the detected boxes best",
+        "best",
+        ("S_loc", "E_det_loc"),
+    ),
     ("S_loc and S_seg are the least correlated pair of scores", "least", ("S_loc", "S_seg")),
 )
 _SCORES = ("S_loc", "S_cls", "S_seg")

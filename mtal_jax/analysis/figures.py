@@ -18,7 +18,12 @@ from mtal_jax.al import diagnostics
 from mtal_jax.analysis import boxmask_accuracy, correlation, overlays
 
 SCORE_COLUMNS = {"S_loc": "s_loc", "S_cls": "s_cls", "S_seg": "s_seg", "score": "score"}
-LOSS_COLUMNS = {"L_det_cls": "loss_det_cls", "L_det_loc": "loss_det_loc", "L_seg": "loss_seg"}
+LOSS_COLUMNS = {
+    "L_det_cls": "loss_det_cls", "L_det_loc": "loss_det_loc", "L_seg": "loss_seg",
+    "E_det_cls": "err_det_cls", "E_det_loc": "err_det_loc",
+}  # fmt: skip
+"""Fig. 6's error columns: the training losses (every heat-map cell) and the errors of the
+scored boxes (``box_errors``), which the paper's detection readings name."""
 COMPARE_ROW_GAP = 4  # white rows between the checkpoints' rows of one image
 COMPARE_IMAGE_GAP = 16  # white rows between the images of fig5_compare.png
 PANEL_GAP = 4  # white columns between the panels of one row (overlays.render_panels' gap)
