@@ -968,3 +968,24 @@ def test_makeup_summary_quotes_the_native_experiment_against_random_and_ours(tmp
         "-0.006 [-0.048, +0.037] mDSQ (not distinguishable from noise) over 5 trials."
     )
     assert "objects' own scale" not in score_makeup.makeup_summary(str(results), ["camvid"])
+
+
+def test_contents_link_every_section_with_githubs_anchors():
+    """The page's contents: ``##`` and ``###`` headings (not inside code), linked to the
+    anchors GitHub makes (punctuation dropped, a repeated heading numbered)."""
+    text = "\n".join([
+        "## Synthetic default", "### Regime", "### What the `ours` score is made of",
+        "```", "## not a heading", "```", "## CamVid", "### Regime",
+        "### Label efficiency (95 % of the reference mDSQ)",
+    ])  # fmt: skip
+    toc = results_page.table_of_contents(text)
+    assert toc.splitlines()[2:] == [
+        "- [Synthetic default](#synthetic-default)",
+        "  - [Regime](#regime)",
+        "  - [What the ours score is made of](#what-the-ours-score-is-made-of)",
+        "- [CamVid](#camvid)",
+        "  - [Regime](#regime-1)",
+        "  - [Label efficiency (95 % of the reference mDSQ)]"
+        "(#label-efficiency-95--of-the-reference-mdsq)",
+    ]
+    assert results_page.table_of_contents("no headings") == ""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 
 from docs.results_lib import (
@@ -395,6 +396,7 @@ def build(
         )  # fmt: skip
         sections.append(text)
         all_rows[name] = rows
+    contents = len(out)  # the contents go here, once every section is known
     out += ["## Side by side with the paper\n", claims_table.side_by_side(all_rows)]
     balanced = [n for n in all_rows if (balanced_runs or {}).get(n)]  # built this time
     native = [n for n in all_rows if (native_runs or {}).get(n)]
@@ -404,4 +406,29 @@ def build(
     history = os.path.join(src_dir, "history.md")
     if os.path.exists(history):
         out += ["\n## History\n", page_files.read_text(history)]
+    out.insert(contents, table_of_contents("\n".join(out[contents:])))
     return "\n".join(out) + "\n"
+
+
+def heading_anchor(title, seen):
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to
+    hyphens, ``-1``, ``-2`` ... after a repeated one (``seen`` counts them)."""
+    slug = re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
+    n = seen.get(slug, 0)
+    seen[slug] = n + 1
+    return slug if n == 0 else f"{slug}-{n}"
+
+
+def table_of_contents(text):
+    """A nested list of the ``##`` and ``###`` headings of ``text``, linked to their anchors."""
+    seen, lines, fenced = {}, ["Contents:\n"], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        if fenced or not line.startswith(("## ", "### ")):
+            continue
+        level, _, title = line.partition(" ")
+        anchor = heading_anchor(title, seen)
+        indent = "  " if level == "###" else ""
+        lines.append(f"{indent}- [{title.replace('`', '')}](#{anchor})")
+    return "\n".join(lines) + "\n" if len(lines) > 1 else ""
