@@ -53,12 +53,19 @@ def _resolve(path, cwd):
     relative to the repository root when inside it, else absolute; "" stays ""."""
     if not path:
         return path
-    return run_dirs.shown_path(os.path.normpath(os.path.join(cwd, path)))
+    return run_dirs.shown_path(os.path.normpath(os.path.join(cwd, os.path.expanduser(path))))
 
 
 def main(argv=None):
     cwd = os.getcwd()
     os.chdir(M)  # runs/, experiments/ and the configs' data roots are the repository's
+    try:
+        _main(argv, cwd)
+    finally:
+        os.chdir(cwd)
+
+
+def _main(argv, cwd):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0]
         + " In a clean checkout it reads the committed archives (experiments/<name>), "
@@ -123,6 +130,9 @@ def main(argv=None):
         "repository root)",
     )
     args = parser.parse_args(argv)
+    for option in ("results_dir", "out", "src_dir"):  # '' means "none" for runs only
+        if getattr(args, option) == "":
+            parser.error(f"--{option} needs a path")
     for option, default in defaults.items():
         value = getattr(args, option)
         setattr(args, option, default if value is None else _resolve(value, cwd))
@@ -132,7 +142,7 @@ def main(argv=None):
         if not sep or name not in run_dirs.DATASETS or not folder:
             parser.error(f"--data_root {item!r}: expected DATASET=FOLDER, DATASET one of "
                          f"{', '.join(run_dirs.DATASETS)}")  # fmt: skip
-        data_roots[name] = os.path.normpath(os.path.join(cwd, folder))
+        data_roots[name] = os.path.normpath(os.path.join(cwd, os.path.expanduser(folder)))
     from mtal_jax import runtime
 
     runtime.setup()  # TFDS's config dump and the OpenCV hint (composition) hidden

@@ -163,13 +163,15 @@ def _names_an_override(error: BaseException) -> bool:
 
 
 TRACEBACK_ENV = "MTAL_TRACEBACK"
-"""Set to a non-empty value other than ``0``, ``run_main`` raises the errors it would print
-as one line, with their traceback (to report a bug in a dataset reader, say)."""
+"""Set (to anything but empty, ``0``, ``false``, ``no`` or ``off``), ``run_main`` raises the
+errors it would print as one line, with their traceback (to report a bug in a dataset
+reader, say)."""
 
 
 def wants_traceback() -> bool:
     """Whether ``TRACEBACK_ENV`` asks for full tracebacks instead of one-line errors."""
-    return os.environ.get(TRACEBACK_ENV, "") not in ("", "0")
+    value = os.environ.get(TRACEBACK_ENV, "").strip().lower()
+    return value not in ("", "0", "false", "no", "off")
 
 
 def run_main(main) -> None:

@@ -82,9 +82,10 @@ def test_correlations_match_scipy():
 def test_correlation_tables_and_plot(tmp_path):
     rng = np.random.default_rng(1)
     values = {"a": rng.normal(size=20), "b": rng.normal(size=20), "const": np.ones(20)}
-    values["a"][3] = np.nan  # dropped row
+    values["a"][3] = np.nan  # undefined on one image: its pairs read the other 19
     tables = correlation.correlation_tables(values)
-    assert tables["num_images"] == 19 and tables["names"] == ["a", "b", "const"]
+    assert tables["num_images"] == 20 and tables["names"] == ["a", "b", "const"]
+    assert tables["num_finite"] == {"a": 19, "b": 20, "const": 20}
     assert tables["pearson"][0][0] == pytest.approx(1.0) and np.isnan(tables["pearson"][2][0])
     assert "| a |" in correlation.markdown_table(tables["pearson"], tables["names"], "Pearson")
     correlation.plot_heatmaps(tables, str(tmp_path / "fig6.png"))
@@ -92,45 +93,79 @@ def test_correlation_tables_and_plot(tmp_path):
 
 
 def _fig6_values(n=400, seed=0):
-    """Per-image columns where S_loc tracks L_det_loc, S_cls L_det_cls and S_seg L_seg (the
-    boxes' errors E_det_* here equal the detection losses)."""
+    """Per-image columns where S_loc tracks L_det_loc, S_cls L_det_cls and S_seg L_seg, and
+    the boxes' errors E_det_* are close to the detection losses (E_det_loc undefined on the
+    first 40 images)."""
     rng = np.random.default_rng(seed)
     losses = rng.normal(size=(n, 3))
+    errors = losses[:, :2] + 0.3 * rng.normal(size=(n, 2))  # close to the losses, not equal
+    errors[:40, 1] = np.nan  # images without a scored box: no localization error
     return {
         "S_loc": losses[:, 1] + 0.5 * rng.normal(size=n),
         "S_cls": losses[:, 0] + 0.5 * rng.normal(size=n),
         "S_seg": losses[:, 2] + 0.5 * rng.normal(size=n),
         "score": losses.sum(axis=1),
         "L_det_cls": losses[:, 0], "L_det_loc": losses[:, 1], "L_seg": losses[:, 2],
-        "E_det_cls": losses[:, 0], "E_det_loc": losses[:, 1],
+        "E_det_cls": errors[:, 0], "E_det_loc": errors[:, 1],
     }  # fmt: skip
 
 
 def test_fig6_claim_statistics_hand_computed():
     values = _fig6_values()
     names = list(values)
-    rho = correlation.spearman_matrix(np.stack([values[n] for n in names], axis=1))
-    r = {(a, b): rho[names.index(a), names.index(b)] for a in names for b in names}
+    x = np.stack([values[n] for n in names], axis=1)
+
+    def spearman(rows):
+        rho = correlation.spearman_matrix(x[rows])
+        return {(a, b): rho[names.index(a), names.index(b)] for a in names for b in names}
+
+    r = spearman(slice(None))  # every image (read only for columns without NaN)
+    r_loc = spearman(np.isfinite(values["E_det_loc"]))  # the images with a localization error
     out = correlation.claim_tests(values, resamples=200)
     assert [o["claim"] for o in out] == [c for c, _, _ in correlation.FIG6_CLAIMS]
-    seg, cls, loc, least = (o["statistic"] for o in out)
+    seg, cls, loc, cls_box, loc_box, least = (o["statistic"] for o in out)
+    assert seg == pytest.approx(r["S_seg", "L_seg"] - max(r["S_loc", "L_seg"], r["S_cls", "L_seg"]))
     assert cls == pytest.approx(
+        r["S_cls", "L_det_cls"] - max(r["S_loc", "L_det_cls"], r["S_seg", "L_det_cls"])
+    )
+    assert loc == pytest.approx(
+        r["S_loc", "L_det_loc"] - max(r["S_cls", "L_det_loc"], r["S_seg", "L_det_loc"])
+    )
+    assert cls_box == pytest.approx(
         r["S_cls", "E_det_cls"] - max(r["S_loc", "E_det_cls"], r["S_seg", "E_det_cls"])
     )
-    assert seg == pytest.approx(r["S_seg", "L_seg"] - max(r["S_loc", "L_seg"], r["S_cls", "L_seg"]))
-    assert loc == pytest.approx(
-        r["S_loc", "E_det_loc"] - max(r["S_cls", "E_det_loc"], r["S_seg", "E_det_loc"])
+    assert loc_box == pytest.approx(
+        r_loc["S_loc", "E_det_loc"] - max(r_loc["S_cls", "E_det_loc"], r_loc["S_seg", "E_det_loc"])
     )
     assert least == pytest.approx(
         min(abs(r["S_loc", "S_cls"]), abs(r["S_cls", "S_seg"])) - abs(r["S_loc", "S_seg"])
     )
-    # each score tracks its own loss: the three "best" claims hold, with intervals above 0
-    for o in out[:3]:
-        assert o["statistic"] > 0.5 and 0 < o["ci95"][0] < o["statistic"] < o["ci95"][1]
-        assert o["num_images"] == 400 and o["resamples"] == 200
+    # each claim reads the images where its columns are defined
+    assert [o["num_images"] for o in out] == [400, 400, 400, 400, 360, 400]
+    # each score tracks its own loss and error: the "best" claims hold, intervals above 0
+    for o in out[:5]:
+        assert o["statistic"] > 0.3 and 0 < o["ci95"][0] < o["statistic"] < o["ci95"][1]
+        assert o["resamples"] == 200
         assert o["p_value"] == pytest.approx(2 / 201)  # no resample at or below 0: 2 (0+1)/(R+1)
     # seeded: the same intervals again
     assert correlation.claim_tests(values, resamples=200)[0]["ci95"] == out[0]["ci95"]
+
+
+def test_correlation_tables_read_each_pair_where_both_are_defined():
+    """A column undefined on some images (NaN) is correlated over the images where it is
+    defined, and the other pairs keep every image."""
+    values = _fig6_values()
+    tables = correlation.correlation_tables(values)
+    names = tables["names"]
+    assert tables["num_finite"]["E_det_loc"] == 360 and tables["num_finite"]["S_loc"] == 400
+    rows = np.isfinite(values["E_det_loc"])
+    sub = correlation.spearman_matrix(
+        np.stack([values["S_loc"][rows], values["E_det_loc"][rows]], axis=1)
+    )[0, 1]
+    rho = np.array(tables["spearman"])
+    assert rho[names.index("S_loc"), names.index("E_det_loc")] == pytest.approx(sub)
+    full = correlation.spearman_matrix(np.stack([values["S_loc"], values["L_seg"]], axis=1))[0, 1]
+    assert rho[names.index("S_loc"), names.index("L_seg")] == pytest.approx(full)
 
 
 def test_fig6_claims_swapped_scores_contradict():
@@ -163,11 +198,11 @@ def test_fig6_across_models_hand_computed():
         return [{"claim": c, "statistic": v, "num_images": 10} for (c, _, _), v in
                 zip(correlation.FIG6_CLAIMS, stats)]  # fmt: skip
 
-    per_model = [model(0.1, -0.2, 0.3, 0.0), model(0.2, -0.4, 0.3, 0.1),
-                 model(0.6, -0.3, 0.3, float("nan"))]  # fmt: skip
+    per_model = [model(0.1, -0.2, 0.3, 0.1, 0.2, 0.0), model(0.2, -0.4, 0.3, 0.1, 0.2, 0.1),
+                 model(0.6, -0.3, 0.3, 0.1, 0.2, float("nan"))]  # fmt: skip
     out = correlation.across_models(per_model, ["trial_0", "trial_1", "trial_2"])
     assert out["models"] == ["trial_0", "trial_1", "trial_2"] and out["num_images"] == [10] * 3
-    seg, cls, loc, least = out["claims"]
+    seg, cls, loc, _, _, least = out["claims"]
     # S_seg: [0.1, 0.2, 0.6]: mean 0.3, sample std sqrt(0.07), t(0.975, 2) = 4.302653
     half = 4.302652730 * math.sqrt(0.07) / math.sqrt(3)
     assert seg["per_model"] == [0.1, 0.2, 0.6] and seg["mean"] == pytest.approx(0.3)

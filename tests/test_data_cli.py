@@ -102,6 +102,16 @@ def test_a_missing_dataset_folder_is_one_line_naming_this_commands_option(tmp_pa
     assert "set --data-root to the CamVid folder" in message and "--config.data" not in message
 
 
+def test_mtal_traceback_shows_the_data_clis_errors_with_their_traceback(tmp_path, monkeypatch):
+    """``MTAL_TRACEBACK=1``: the error itself is raised instead of the one line."""
+    from mtal_jax.data import catalog
+
+    monkeypatch.setenv("MTAL_TRACEBACK", "1")
+    with pytest.raises(catalog.DataRootError, match="CamVid files not found"):
+        cli.main(["summary", "--config", str(REPO / "configs" / "camvid.py"),
+                  "--data-root", str(tmp_path / "nope"), "--data-dir", str(tmp_path)])  # fmt: skip
+
+
 def test_a_damaged_dataset_file_and_a_foreign_option_are_one_line(tmp_path):
     # A label PNG cut short: the reader's DatasetError, naming the file, as one line; and
     # builder_kwargs of another dataset (the synthetic default's size options) on CamVid.

@@ -375,8 +375,8 @@ def test_fig6_readings_over_models_replace_one_models_bootstrap(tmp_path):
         return [{"claim": c, "statistic": v, "num_images": 220} for (c, _, _), v in
                 zip(correlation.FIG6_CLAIMS, stats)]  # fmt: skip
 
-    per_model = [model(0.1, -0.3, -0.5, 0.0), model(0.2, -0.4, -0.4, 0.1),
-                 model(0.3, -0.5, -0.6, -0.1)]  # fmt: skip
+    per_model = [model(0.1, -0.3, -0.5, -0.3, -0.5, 0.0), model(0.2, -0.4, -0.4, -0.4, -0.4, 0.1),
+                 model(0.3, -0.5, -0.6, -0.5, -0.6, -0.1)]  # fmt: skip
     across = correlation.across_models(per_model, ["trial_0", "trial_1", "trial_2"])
     assert analyses.fig6_model_rows(str(tmp_path / "fig6_models.json")) == {}  # not made yet
     assert analyses.fig6_models_text(str(tmp_path)) == ""
@@ -824,7 +824,8 @@ def test_gpu_parallel_readings_are_holm_adjusted_and_name_the_papers_direction(t
     text, found = gpu_parallel.gpu_parallel_section("synthetic", str(par), "", cpu)
     assert found["ll4al"]["gpu"]["ci95"][1] < 0
     assert "below random; the paper: above random |" in text
-    assert "column's 2 tests against random are adjusted together (Holm's method" in text
+    assert "(not after Holm)" not in text  # both survive the adjustment: no note either
+    assert "adjusted together" not in text
 
 
 def test_the_command_line_finds_its_package_from_any_directory(tmp_path):
@@ -973,19 +974,50 @@ def test_makeup_summary_quotes_the_native_experiment_against_random_and_ours(tmp
 def test_contents_link_every_section_with_githubs_anchors():
     """The page's contents: ``##`` and ``###`` headings (not inside code), linked to the
     anchors GitHub makes (punctuation dropped, a repeated heading numbered)."""
-    text = "\n".join([
+    headings = [
         "## Synthetic default", "### Regime", "### What the `ours` score is made of",
         "```", "## not a heading", "```", "## CamVid", "### Regime",
         "### Label efficiency (95 % of the reference mDSQ)",
-    ])  # fmt: skip
-    toc = results_page.table_of_contents(text)
+    ]  # fmt: skip
+    toc = results_page.table_of_contents("\n".join(headings))
     assert toc.splitlines()[2:] == [
         "- [Synthetic default](#synthetic-default)",
         "  - [Regime](#regime)",
         "  - [What the ours score is made of](#what-the-ours-score-is-made-of)",
         "- [CamVid](#camvid)",
         "  - [Regime](#regime-1)",
-        "  - [Label efficiency (95 % of the reference mDSQ)]"
-        "(#label-efficiency-95--of-the-reference-mdsq)",
+        (
+            "  - [Label efficiency (95 % of the reference mDSQ)]"
+            "(#label-efficiency-95--of-the-reference-mdsq)"
+        ),
     ]
     assert results_page.table_of_contents("no headings") == ""
+
+
+def test_review_edge_cases_of_the_page_helpers(tmp_path, monkeypatch):
+    """The noise-floor sentence follows its numbers; a convergence chain without a floor says
+    so; a queued count the script leaves to the shell is unknown, not a crash; the gains at
+    80 % read the closest cycle."""
+    from docs.results_lib import run_dirs
+
+    noisy = _records({"ours": [0.2, -0.2, 0.1]})  # gains spread more than two single runs
+    assert "spread as much or more" in regime._paired_spread(noisy, {"mdsq_std_pooled": 0.01})
+    calm = _records({"ours": [0.02, 0.021, 0.019]})
+    assert "conservative bound" in regime._paired_spread(calm, {"mdsq_std_pooled": 0.05})
+
+    def job(steps, mdsq):
+        return {"labeled": 50, "pool": 100, "steps": steps, "passes": steps / 10, "seed": 1,
+                "mdsq": mdsq}  # fmt: skip
+
+    jobs = {"w50_a": job(100, 0.6), "w50_b": job(200, 0.7), "w50_c": job(400, 0.8)}
+    assert "no noise floor to read it against" in regime.convergence_table(jobs, {})
+
+    script = tmp_path / "continue.sh"
+    script.write_text('  "t10 configs/camvid.py:trials10 - --config.al.num_trials=${N}"\n')
+    monkeypatch.setattr(run_dirs, "CONTINUE_SH", str(script))
+    assert run_dirs.queued_num_trials("runs/t10") is None
+
+    records = _records({"ours": [0.02, 0.03, 0.025]})
+    for r in records:  # cycle 4 at 79 %, cycle 5 at 80.5 %: the closest is cycle 5
+        r["labeled_fraction"] = {4: 0.79, 5: 0.805}.get(r["cycle"], r["labeled_fraction"])
+    assert "(cycle 5;" in main_comparison.gains_at(records)

@@ -217,7 +217,10 @@ def test_input_errors_are_one_line_other_errors_keep_their_traceback(monkeypatch
         runtime.run_main(bug)
 
 
-@pytest.mark.parametrize("value, one_line", [("", True), ("0", True), ("1", False)])
+@pytest.mark.parametrize(
+    "value, one_line", [("", True), ("0", True), ("false", True), ("Off", True), ("1", False),
+                        ("yes", False)]
+)  # fmt: skip
 def test_mtal_traceback_raises_the_errors_printed_as_one_line(monkeypatch, value, one_line):
     """``MTAL_TRACEBACK=1`` shows the traceback of a one-line error (a dataset file's, an
     input check's), to report a bug in a reader; empty or ``0`` keeps the one line."""

@@ -103,9 +103,9 @@ def fig6_rows(path):
     return out
 
 
-LOSS_NOTE = "against the training losses; the paper's are the detected boxes' errors"
-"""Beside a Fig. 6 reading of a score against a detection training loss (files made before
-the readings named the detected boxes' errors, ``correlation.FIG6_CLAIMS``)."""
+LOSS_NOTE = "against the training losses, every heat-map cell"
+"""Beside a Fig. 6 reading of a score against a detection training loss, which the
+readings against the errors of the detected boxes complement (``correlation.FIG6_CLAIMS``)."""
 
 
 def _reads_training_loss(claim):
@@ -166,12 +166,17 @@ def fig6_columns_text(d):
             "Columns, one value per image: S_loc and S_cls are the largest over the image's "
             "scored boxes (0 without one" + without + "), S_seg and the score as `ours` "
             "computes them; " + losses + " (the training losses); E_det_cls and E_det_loc "
-            "are the errors of the detected boxes the scores read, which the paper's "
-            "detection readings name: each scored box is matched to the ground-truth box it "
-            "overlaps most, E_det_loc is the mean of 1 - IoU over the scored boxes and "
-            "E_det_cls the mean cross-entropy of the boxes' class distributions at the "
-            "matched class over the boxes with IoU >= 0.5 (0 without such boxes; "
-            "`mtal_jax/analysis/box_errors.py`). The detection readings use E_det_*.\n"
+            "are the errors of the detected boxes the scores read: each scored box is matched "
+            "to the ground-truth box it overlaps most, E_det_loc is the mean of 1 - IoU over "
+            "the scored boxes and E_det_cls the mean cross-entropy of the boxes' class "
+            "distributions at the matched class over the boxes with IoU >= 0.5 "
+            "(`mtal_jax/analysis/box_errors.py`); they are undefined on an image without such "
+            "boxes, so their pairs and readings use the images where they are defined (a 0 "
+            "there would pair with S_loc = S_cls = 0 and make a correlation the scores do not "
+            'earn). The paper correlates the scores with "the losses" and reads S_cls and '
+            'S_loc against "the classification and localization error in the detected '
+            "boxes\"; a CenterNet's training losses live on heat-map cells, not boxes, so both "
+            "readings are given.\n"
         )
     return (
         "Columns, one value per image: S_loc and S_cls are the largest over the image's "

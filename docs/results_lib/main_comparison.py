@@ -143,10 +143,11 @@ def gains_at(records, fraction=0.8, pairs=(("ours", "random"), ("ours", "ll4al")
     by_cycle = {}
     for r in records:
         by_cycle.setdefault(r["cycle"], []).append(r["labeled_fraction"])
-    near = [c for c, f in by_cycle.items() if c and abs(float(np.mean(f)) - fraction) < 0.02]
+    distance = {c: abs(float(np.mean(f)) - fraction) for c, f in by_cycle.items() if c}
+    near = [c for c, d in distance.items() if d < 0.02]
     if not near:
         return ""
-    cycle = near[0]
+    cycle = min(near, key=distance.get)
     names = {r["strategy"] for r in records}
     one = [
         dict(r, cycle=1) if r["cycle"] == cycle else r for r in records if r["cycle"] in (0, cycle)

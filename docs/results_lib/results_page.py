@@ -326,8 +326,9 @@ def build(
             elif v == "trials10" and (queued := run_dirs.queued_num_trials(r)):
                 done = int(((config or {}).get("al") or {}).get("num_trials", queued))
                 if queued > done:
+                    base = re.sub(r" --config\.al\.num_trials=\S+", "", cmd[:-1])
                     running.append(
-                        f"{cmd[:-1]} --config.al.num_trials={queued}` (queued in "
+                        f"{base} --config.al.num_trials={queued}` (queued in "
                         f"`experiments/continue.sh`: extends its {done} finished trials to "
                         f"{queued})"
                     )

@@ -205,7 +205,8 @@ def queued_num_trials(run, script=None):
         if words and words[0] == name:
             for w in words:
                 if w.startswith("--config.al.num_trials="):
-                    return int(w.partition("=")[2])
+                    value = w.partition("=")[2]
+                    return int(value) if value.isdigit() else None  # a shell expansion: unknown
     return None
 
 

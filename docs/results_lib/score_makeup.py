@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 
-from docs.results_lib import page_files, run_dirs, variants
+from docs.results_lib import page_files, run_dirs, table_cells, variants
 from mtal_jax import significance
 
 
@@ -172,11 +172,16 @@ def makeup_summary(results_dir, names, balanced=(), native=()):
                 losses[title] = [
                     max(abs(rho[n.index(t)][j]) for j in cols) for t in ("S_loc", "S_seg")
                 ]
-                if "E_det_loc" in n:  # each score with its own target (the paper's reading)
-                    own[title] = [
+                pair = (
+                    [
                         rho[n.index("S_loc")][n.index("E_det_loc")],
                         rho[n.index("S_seg")][n.index("L_seg")],
                     ]
+                    if "E_det_loc" in n
+                    else []
+                )  # each score with its own target; null where a column is constant
+                if pair and all(table_cells.finite(v) for v in pair):
+                    own[title] = pair
             except (KeyError, ValueError, TypeError):
                 pass
     if not found:

@@ -21,7 +21,8 @@ VARIANTS = {  # preset: (its strategy, heading, what it is and why, in words)
         lambda kwargs: (
             'Not a claim of the paper. Its sum lets S_loc decide `ours` ("What the `ours` '
             'score is made of"), while Fig. 6 finds S_seg, not S_loc, correlated with the '
-            "losses. `ours_balanced` weights the three terms by the inverse of their per-image "
+            "training losses (S_loc measures the localization error of its own boxes). "
+            "`ours_balanced` weights the three terms by the inverse of their per-image "
             "SD on the main comparison's pools"
             + (
                 f" (w_loc, w_cls, w_seg = {', '.join(f'{w:g}' for w in kwargs['weights'])})"

@@ -11,7 +11,10 @@ Each scored box is matched to the ground-truth box it overlaps most (any class):
   matches nothing has no true class to be wrong about; its error is localization's).
 
 An image's error is the mean over its scored boxes (over its matched boxes for
-classification), 0 without any, as S_loc and S_cls are 0 without a scored box.
+classification), NaN without any: S_loc and S_cls are 0 without a scored box, and a 0 error
+there would add a block of images that both columns rank lowest, a correlation the scores
+do not earn. The matching is not one-to-one: duplicate boxes of one object are each
+matched to it, as each is scored.
 """
 
 from __future__ import annotations
@@ -46,10 +49,21 @@ def detected_box_errors(
       eps: floor of a probability inside the log.
 
     Returns:
-      ``cls_error`` [B] float32 (mean cross-entropy over matched scored boxes, 0 without
-      one), ``loc_error`` [B] float32 (mean ``1 - IoU`` over scored boxes, 0 without one),
+      ``cls_error`` [B] float32 (mean cross-entropy over matched scored boxes, NaN without
+      one), ``loc_error`` [B] float32 (mean ``1 - IoU`` over scored boxes, NaN without one),
       ``num_matched`` [B] int32.
     """
+    b, k = det_valid.shape
+    m = gt_valid.shape[1]
+    shapes = {
+        "det_boxes": (det_boxes.shape, (b, k, 4)),
+        "det_probs": (det_probs.shape[:2], (b, k)),
+        "gt_boxes": (gt_boxes.shape, (b, m, 4)),
+        "gt_labels": (gt_labels.shape, (b, m)),
+    }
+    for name, (got, want) in shapes.items():
+        if tuple(got) != want:
+            raise ValueError(f"detected_box_errors: {name} has shape {tuple(got)}, want {want}")
     iou = boxes_lib.pairwise_iou(det_boxes, gt_boxes)  # [B, K, M]
     iou = jnp.where(gt_valid[:, None, :], iou, 0.0)
     best = jnp.argmax(iou, axis=-1)  # [B, K]
@@ -63,7 +77,7 @@ def detected_box_errors(
     def mean_over(values, mask):
         n = jnp.sum(mask, axis=-1)
         total = jnp.sum(jnp.where(mask, values, 0.0), axis=-1)
-        return jnp.where(n > 0, total / jnp.maximum(n, 1), 0.0).astype(jnp.float32)
+        return jnp.where(n > 0, total / jnp.maximum(n, 1), jnp.nan).astype(jnp.float32)
 
     return {
         "cls_error": mean_over(ce, matched),

@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             builder_kwargs=_plain(data.get("builder_kwargs")),
         )
     except catalog.DataRootError as e:  # one line, naming this command's option
+        if runtime.wants_traceback():
+            raise
         raise SystemExit(f"error: {str(e).replace('--config.data.root', '--data-root')}") from None
     except (catalog.BuilderOptionError, errors.DatasetError) as e:  # names the key or file
         if runtime.wants_traceback():
