@@ -71,32 +71,40 @@ def _main(argv, cwd):
         + " In a clean checkout it reads the committed archives (experiments/<name>), "
         "without a restore; paths are relative to the current folder.",
     )
-    defaults = {}
+    defaults = {}  # option: its default, or a run whose archive may stand in (read lazily)
 
-    def add(option, default, help_text):
-        defaults[option] = default
-        parser.add_argument(f"--{option}", default=None, help=f"{help_text} (default: {default!r})")
+    def add(option, default, help_text, run=False):
+        defaults[option] = (default, run)
+        shown = (
+            f"{default}, or its archive experiments/{os.path.basename(default)}"
+            if run
+            else (repr(default))
+        )
+        parser.add_argument(f"--{option}", default=None, help=f"{help_text} (default: {shown})")
 
     for name, (_, _, run, t1) in run_dirs.DATASETS.items():
-        add(name, run_dirs.default_run(run), f"main run of {name}")
-        add(f"{name}_table1", run_dirs.default_run(t1), f"Table I run of {name}")
+        add(name, run, f"main run of {name}", run=True)
+        add(f"{name}_table1", t1, f"Table I run of {name}", run=True)
         t10 = run_dirs.TRIALS10.get(name, "")
         add(
             f"{name}_trials10",
-            run_dirs.default_run(t10) if t10 else "",
+            t10,
             f"run of {name}'s trials10 experiment (ours vs random, 10 trials; '': none)",
+            run=bool(t10),
         )
         if name in run_dirs.BALANCED:
             add(
                 f"{name}_balanced",
-                run_dirs.default_run(run_dirs.BALANCED[name]),
+                run_dirs.BALANCED[name],
                 f"run of {name}'s balanced experiment (not in the paper; '': none)",
+                run=True,
             )
         if name in run_dirs.NATIVE:
             add(
                 f"{name}_native",
-                run_dirs.default_run(run_dirs.NATIVE[name]),
+                run_dirs.NATIVE[name],
                 f"run of {name}'s native experiment (not in the paper; '': none)",
+                run=True,
             )
         if name in run_dirs.GPU_RUNS:
             gpu = run_dirs.GPU_RUNS[name]
@@ -133,9 +141,12 @@ def _main(argv, cwd):
     for option in ("results_dir", "out", "src_dir"):  # '' means "none" for runs only
         if getattr(args, option) == "":
             parser.error(f"--{option} needs a path")
-    for option, default in defaults.items():
+    for option, (default, run) in defaults.items():
         value = getattr(args, option)
-        setattr(args, option, default if value is None else _resolve(value, cwd))
+        if value is not None:
+            setattr(args, option, _resolve(value, cwd))
+        else:  # only the runs not given are looked up (and their archives checked)
+            setattr(args, option, run_dirs.default_run(default) if run else default)
     data_roots = {}
     for item in args.data_root:
         name, sep, folder = item.partition("=")

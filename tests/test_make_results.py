@@ -1021,3 +1021,28 @@ def test_review_edge_cases_of_the_page_helpers(tmp_path, monkeypatch):
     for r in records:  # cycle 4 at 79 %, cycle 5 at 80.5 %: the closest is cycle 5
         r["labeled_fraction"] = {4: 0.79, 5: 0.805}.get(r["cycle"], r["labeled_fraction"])
     assert "(cycle 5;" in main_comparison.gains_at(records)
+
+
+def test_help_and_given_runs_do_not_look_up_the_default_runs(monkeypatch, capsys):
+    """The default runs (and their archives) are looked up only for options not given."""
+    import importlib.util
+
+    from docs.results_lib import run_dirs
+
+    spec = importlib.util.spec_from_file_location(
+        "make_results", os.path.join(ROOT, "docs", "make_results.py")
+    )
+    make_results = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_results)
+
+    def forbidden(path):
+        raise AssertionError(f"looked up {path}")
+
+    monkeypatch.setattr(run_dirs, "default_run", forbidden)
+    with pytest.raises(SystemExit) as exc:
+        make_results.main(["--help"])
+    assert exc.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps its lines
+    assert "(default: runs/repro_synthetic, or its archive experiments/repro_synthetic)" in (
+        help_text
+    )
