@@ -155,7 +155,14 @@ def fig6_columns_text(d):
         if table_cells.finite(share)
         else ""
     )
-    names = (page_files.read_json(os.path.join(d, "fig6_correlation.json")) or {}).get("names")
+    fig6 = page_files.read_json(os.path.join(d, "fig6_correlation.json")) or {}
+    names, counts = fig6.get("names"), fig6.get("num_finite") or {}
+    defined = (
+        f" (here E_det_loc on {counts['E_det_loc']} and E_det_cls on {counts['E_det_cls']} of "
+        f"{fig6.get('num_images', '?')} images)"
+        if {"E_det_loc", "E_det_cls"} <= set(counts)
+        else ""
+    )
     losses = (
         "L_det_cls is the image's CenterNet heat-map focal loss (every cell), L_det_loc "
         "the weighted L1 loss of box size and offset at the ground-truth centres, L_seg the "
@@ -171,7 +178,8 @@ def fig6_columns_text(d):
             "the scored boxes and E_det_cls the mean cross-entropy of the boxes' class "
             "distributions at the matched class over the boxes with IoU >= 0.5 "
             "(`mtal_jax/analysis/box_errors.py`); they are undefined on an image without such "
-            "boxes, so their pairs and readings use the images where they are defined (a 0 "
+            "boxes" + defined + ", so their pairs and readings use the images where they are "
+            "defined (a 0 "
             "there would pair with S_loc = S_cls = 0 and make a correlation the scores do not "
             'earn). The paper correlates the scores with "the losses" and reads S_cls and '
             'S_loc against "the classification and localization error in the detected '
