@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import statistics
 
 from docs.results_lib import page_files, run_dirs, table_cells
 
@@ -173,8 +174,7 @@ def _paired_spread(records, noise):
             "A conservative bound: the main comparison's gains are paired and averaged over "
             "cycles, so its intervals may detect smaller ones."
         )
-    mean = sum(gains) / len(gains)
-    sd = math.sqrt(sum((g - mean) ** 2 for g in gains) / (len(gains) - 1))
+    sd = statistics.stdev(gains)
     independent = math.sqrt(2) * std
     measured = (
         f"(ours - random: SD {sd:.4f} over {len(gains)} trials, against {independent:.4f} for "

@@ -217,20 +217,18 @@ def claim_tests(
     x = np.stack([np.asarray(values[n], np.float64) for n in names], axis=1)  # [N, D]
     rng = np.random.default_rng(seed)
     out = []
+    nan = float("nan")
     for claim, kind, args in FIG6_CLAIMS:
         used = list(dict.fromkeys((*_SCORES, *args)))
-        nan = float("nan")
-        if not set(used) <= set(names):
-            out.append({"claim": claim, "statistic": nan, "ci95": [nan, nan], "p_value": nan,
-                        "num_images": 0, "resamples": 0})  # fmt: skip
-            continue
-        cols = x[:, [names.index(n) for n in used]]
-        cols = cols[np.all(np.isfinite(cols), axis=1)]  # the images where the claim's
-        index = {n: i for i, n in enumerate(used)}  # columns are all defined
-        if len(cols) < 3:
+        cols = np.zeros((0, len(used)))
+        if set(used) <= set(names):  # the images where the claim's columns are all defined
+            cols = x[:, [names.index(n) for n in used]]
+            cols = cols[np.all(np.isfinite(cols), axis=1)]
+        if len(cols) < 3:  # a column missing, or too few images: no reading
             out.append({"claim": claim, "statistic": nan, "ci95": [nan, nan], "p_value": nan,
                         "num_images": len(cols), "resamples": 0})  # fmt: skip
             continue
+        index = {n: i for i, n in enumerate(used)}
         statistic = _claim_statistic(spearman_matrix(cols), index, kind, args)
         boot = np.array([
             _claim_statistic(
