@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -350,6 +351,59 @@ def test_more_trials_extend_an_experiment_and_fewer_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"another config.*al.num_trials.*train.batch_size"):
         durable.check_config(config.to_dict(), str(tmp_path))
     assert jsonio.read(path)["al"]["num_trials"] == 5
+
+
+def test_each_extension_is_recorded_once_beside_the_config(tmp_path, monkeypatch):
+    # extensions.json tells the trials added later (by a later session's code) from the
+    # first ones; a crash between it and config.json repeats the extension, not the entry.
+    from configs import default
+
+    monkeypatch.setattr(durable, "code_version", lambda: "abc1234")
+    config = default.get_config()
+    config.al.num_trials = 3
+    workdir = str(tmp_path)
+    durable.check_config(config.to_dict(), workdir)
+    assert durable.extensions(workdir) == []
+    config.al.num_trials = 5
+    durable.check_config(config.to_dict(), workdir, write=False)  # a check writes nothing
+    assert durable.extensions(workdir) == []
+    durable.check_config(config.to_dict(), workdir)
+    (entry,) = durable.extensions(workdir)
+    assert {k: entry[k] for k in ("key", "from", "to", "code")} == {
+        "key": "al.num_trials", "from": 3, "to": 5, "code": "abc1234"
+    }  # fmt: skip
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000", entry["at"])
+    durable.check_config(config.to_dict(), workdir)  # resumed as extended: nothing new
+    assert len(durable.extensions(workdir)) == 1
+    # A crash after the entry, before config.json: the next run extends again.
+    saved = jsonio.read(os.path.join(workdir, "config.json"))
+    saved["al"]["num_trials"] = 3
+    jsonio.write_atomic(os.path.join(workdir, "config.json"), saved)
+    durable.check_config(config.to_dict(), workdir)
+    assert len(durable.extensions(workdir)) == 1
+    assert jsonio.read(os.path.join(workdir, "config.json"))["al"]["num_trials"] == 5
+    config.al.num_trials = 8
+    durable.check_config(config.to_dict(), workdir)
+    assert [(e["from"], e["to"]) for e in durable.extensions(workdir)] == [(3, 5), (5, 8)]
+    with open(os.path.join(workdir, durable.EXTENSIONS), "w") as f:
+        f.write('{"from": 3}')
+    with pytest.raises(ValueError, match=r"extensions.json: expected a list"):
+        durable.extensions(workdir)
+
+
+def test_the_code_version_is_this_checkout_s_commit_or_none():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
+                              check=False, capture_output=True, text=True, timeout=30)  # fmt: skip
+    except OSError:  # no git: nothing to name
+        assert durable.code_version() is None
+        return
+    version = durable.code_version()
+    if head.returncode:  # not a checkout (an unpacked source tree)
+        assert version is None
+    else:
+        assert re.fullmatch(re.escape(head.stdout.strip()) + r"(-dirty)?", version)
 
 
 def test_an_extended_experiment_keeps_its_trials_and_adds_new_ones(

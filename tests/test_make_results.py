@@ -939,6 +939,46 @@ def test_an_extended_trials10_reports_each_look(tmp_path, monkeypatch):
     }
 
 
+def test_the_trials_an_extension_added_get_their_own_row(tmp_path, monkeypatch):
+    """Trials added by an extension recorded in ``extensions.json`` (a later session's code):
+    a row of their own with its date and commit, the look before it, the whole, and a note
+    naming when and with which code they were added."""
+    from docs.results_lib import run_dirs, trials10
+
+    monkeypatch.setattr(run_dirs, "CONTINUE_SH", str(tmp_path / "none.sh"))
+    gains = [0.01, 0.0, 0.02, 0.01, 0.0, 0.02, 0.01, 0.0, 0.02, 0.01, 0.05, 0.06, 0.04]
+    records = []
+    for trial, gain in enumerate(gains):
+        for strategy, g in (("random", 0.0), ("ours", gain)):
+            for cycle, (f, v) in enumerate(zip(FRACTIONS, RANDOM[trial % 3])):
+                value = v + (g if cycle else 0.0)
+                records.append({"trial": trial, "strategy": strategy, "cycle": cycle,
+                                "labeled_fraction": f, "labeled_ids": [], "mdsq": value,
+                                "map": 0.3 * value, "ap50": 0.5 * value, "miou": 0.7 * value})  # fmt: skip
+    config = {"al": {"strategies": "random,ours", "num_trials": 13, "strategy": {"kwargs": {}}}}
+    _run_dir(tmp_path / "t10", records, config)
+    (tmp_path / "t10" / "extensions.json").write_text(json.dumps([
+        {"key": "al.num_trials", "from": 10, "to": 13, "at": "2026-12-06T09:00:00+0000",
+         "code": "abc1234"},
+    ]))  # fmt: skip
+    text, _ = trials10.trials10_section(
+        "camvid", str(tmp_path / "t10"), "", [], str(tmp_path / "results")
+    )
+
+    def interval(values):
+        return significance.format_interval(
+            {"mean": float(np.mean(values)), "ci95": list(_t_interval(values))}
+        )
+
+    label = "ours vs random, only trials 10-12 (added 2026-12-06, code abc1234)"
+    assert f"| {label} | 3 | {interval(gains[10:])} |" in text
+    assert f"| ours vs random, trials 0-9 | 10 | {interval(gains[:10])} |" in text
+    assert f"| ours vs random | 13 | {interval(gains)} |" in text
+    assert "first ran 10 trials" in text and "extended to 13" in text
+    assert "trials 10-12 on 2026-12-06 with the code of abc1234" in text
+    assert "not in the main comparison" not in text  # no main comparison given
+
+
 def _t_interval(values):
     from scipy import stats
 

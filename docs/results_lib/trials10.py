@@ -11,6 +11,7 @@ import os
 from configs.default import TRIALS10 as FIRST_LOOK
 from docs.results_lib import main_comparison, page_files, run_dirs, table_cells
 from mtal_jax import paired, reporting, significance
+from mtal_jax.al.experiment import durable
 
 
 def _trial(record):
@@ -62,9 +63,14 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
     page_files.write_records(records, os.path.join(results_dir, f"{name}_trials10"))
     g = paired.paired_gain(records, "ours")
     m = paired.match_final_savings(records, "ours")
-    looks = [g]
-    if planned > FIRST_LOOK:  # extended: the look that decided it, then the whole
-        looks = [paired.paired_gain([r for r in records if _trial(r) < FIRST_LOOK], "ours"), g]
+    # Each extension (``extensions.json``; an experiment extended before they were recorded:
+    # the preset's count) follows a look at the trials before it; then the whole.
+    added_by = [e for e in durable.extensions(run) if e["key"] == "al.num_trials"]
+    bounds = sorted({int(e["from"]) for e in added_by})
+    if not bounds and planned > FIRST_LOOK:
+        bounds = [FIRST_LOOK]
+    looks = [paired.paired_gain([r for r in records if _trial(r) < b], "ours") for b in bounds]
+    looks.append(g)
     main_trials = {_trial(r) for r in main_records or ()}
     added = [r for r in records if _trial(r) not in main_trials]
     new = paired.paired_gain(added, "ours")
@@ -82,16 +88,29 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
         ),
         "|---|---|---|---|---|---|---|",
     ]
-    if main_trials and new["trials"]:
-        out.append(
-            f"| ours vs random, only the trials not in the main comparison | {new['trials']} | "
-            f"{significance.format_interval(new)} | {significance.format_interval(new['map'], 4)} "
-            f"| {significance.format_interval(new['miou'], 4)} | {_savings(new_m)} | "
-            f"{significance.verdict(new['ci95'])} |"
+    alone = [("ours vs random, only the trials not in the main comparison", new, new_m)]
+    if not main_trials:
+        alone = []
+    for e in added_by:  # the trials of each extension, run by a later session's code
+        part = [r for r in records if int(e["from"]) <= _trial(r) < int(e["to"])]
+        gain = paired.paired_gain(part, "ours")
+        label = (
+            f"ours vs random, only trials {e['from']}-{int(e['to']) - 1} (added {e['at'][:10]}"
+            f"{', code ' + e['code'] if e.get('code') else ''})"
         )
+        savings = paired.match_final_savings(part, "ours") if gain["trials"] else {"trials": 0}
+        alone.append((label, gain, savings))
+    for label, gain, savings in alone:
+        if gain["trials"]:
+            out.append(
+                f"| {label} | {gain['trials']} | {significance.format_interval(gain)} | "
+                f"{significance.format_interval(gain['map'], 4)} | "
+                f"{significance.format_interval(gain['miou'], 4)} | {_savings(savings)} | "
+                f"{significance.verdict(gain['ci95'])} |"
+            )
     for i, look in enumerate(looks):
         last = i == len(looks) - 1
-        label = "ours vs random" if last else f"ours vs random, trials 0-{FIRST_LOOK - 1}"
+        label = "ours vs random" if last else f"ours vs random, trials 0-{bounds[i] - 1}"
         savings = _savings(m) if last else table_cells.DASH
         verdict = significance.verdict(look["ci95"]) if look["trials"] else "no finished trial yet"
         out.append(
@@ -112,20 +131,35 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
         out.append(
             f"\nQueued: `experiments/continue.sh` extends it to {queued} trials "
             f"(`--config.al.num_trials={queued}`), decided after the {planned}-trial result: "
-            "one more look, whose verdict is to be read as suggestive for the same reason.\n"
+            "one more look, whose verdict is to be read as suggestive for the same reason. "
+            "The added trials run with the code of the session that runs them, which may "
+            "differ from the first trials' (the BoxMask crop windows changed on 2026-12-05: "
+            "`docs/design.md`); the experiment records each extension (`extensions.json`) "
+            "and the table then gives the added trials a row of their own.\n"
         )
     if len(looks) > 1:
         out.append(
-            f"\nThe experiment first ran {FIRST_LOOK} trials (the row of trials 0-{FIRST_LOOK - 1}, p "
+            f"\nThe experiment first ran {bounds[0]} trials (the row of trials 0-{bounds[0] - 1}, p "
             f"{significance.format_p(looks[0].get('p_value'))}) and was extended to {planned} "
             "after that result (`--config.al.num_trials`; the finished trials replay "
             "unchanged). Deciding to extend after a look is one more look at the data: the "
             "last row's interval and p-value are not corrected for it, so read a verdict "
             "that only the extension reaches as suggestive.\n"
         )
+    if added_by:
+        when = "; ".join(
+            f"trials {e['from']}-{int(e['to']) - 1} on {e['at'][:10]} with the code of "
+            f"{e.get('code') or 'an unrecorded version'}"
+            for e in added_by
+        )
+        out.append(
+            f"\nAdded ({run_dirs.shown(run)}/extensions.json): {when}. Their own row shows "
+            "whether they read like the first trials; a difference there is the code's, the "
+            "chance's, or both.\n"
+        )
     out.append(f"\n![mDSQ]({link_root}/{name}_trials10/mdsq.png)\n")
     rows = {}
-    extended = f", extended after the {FIRST_LOOK}-trial look" if len(looks) > 1 else ""
+    extended = f", extended after the {bounds[0]}-trial look" if len(looks) > 1 else ""
     for claim, value in main_comparison.claims(records, reporting.summarize(records)).items():
         if claim in (main_comparison.CLAIMS[0][3], main_comparison.MATCH_FINAL_CLAIM):
             rows[f"{claim}, {planned} trials (`trials10`{extended})"] = value

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +38,10 @@ ORDER_KEYS: tuple[str, ...] = ("al.order", "al.run_trials")
 # experiment's ``config.json`` then holds the new value. Lowering one is refused: trials
 # already run would leave the experiment (``al.run_trials`` runs fewer in one session).
 EXTENDABLE_KEYS: tuple[str, ...] = ("al.num_trials",)
+
+# Beside config.json: one entry per extension (``extensions``), so that a report can tell
+# the trials added later (possibly by newer code) from the first ones.
+EXTENSIONS = "extensions.json"
 
 
 def _parent_of(out: dict, dotted: str) -> tuple[dict, str] | None:
@@ -106,9 +112,77 @@ def check_config(config_dict: dict, workdir: str, *, write: bool = True) -> None
                     parent, leaf = _parent_of(raw, dotted)
                     parent[leaf] = new
                     log.info("%s: %s extended from %s to %s", workdir, dotted, old, new)
+                # The history first: a crash before config.json is written repeats the
+                # extension on the next run, which finds its entry already there.
+                record_extensions(workdir, extended)
                 jsonio.write_atomic(path, raw)
     elif write and jax.process_index() == 0:
         jsonio.write_atomic(path, current)
+
+
+def extensions(workdir: str) -> list[dict]:
+    """The extensions of the experiment in ``workdir``, oldest first (``[]`` when it was
+    never extended, or was extended before they were recorded).
+
+    Returns:
+      One dict per extended key and session: ``{"key": "al.num_trials", "from": 10,
+      "to": 20, "at": "2026-12-06T09:00:00+0000", "code": "f69bca6"}`` (``code``:
+      ``code_version()`` of the session that extended it).
+
+    Raises:
+      ValueError: the file is not such a list (naming it).
+    """
+    path = os.path.join(workdir, EXTENSIONS)
+    if not os.path.exists(path):
+        return []
+    entries = jsonio.read(path)
+    fields_ = {"key", "from", "to", "at", "code"}
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and fields_ <= set(e) for e in entries
+    ):
+        raise ValueError(f"{path}: expected a list of {sorted(fields_)} entries")
+    return entries
+
+
+def record_extensions(workdir: str, extended: dict[str, tuple]) -> None:
+    """Appends ``extended`` ({key: (from, to)}, from ``check_config``) to ``workdir``'s
+    ``extensions.json`` (atomically), each entry once: an entry equal in key, from and to to
+    the file's last one of that key is already recorded."""
+    entries = extensions(workdir)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.gmtime())
+    code = code_version()
+    for key, (old, new) in extended.items():
+        last = next((e for e in reversed(entries) if e["key"] == key), None)
+        if last is not None and (last["from"], last["to"]) == (old, new):
+            continue
+        entries.append({"key": key, "from": old, "to": new, "at": stamp, "code": code})
+    jsonio.write_atomic(os.path.join(workdir, EXTENSIONS), entries)
+
+
+def code_version() -> str | None:
+    """The short commit of the git checkout this package runs from, ``-dirty`` when the
+    package's or ``configs/``'s tracked files differ from it (other files, e.g. archived
+    records, do not count); None outside a git checkout (an installed copy) or without git."""
+    package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    here = os.path.dirname(os.path.abspath(__file__))
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", here, *args], check=False, capture_output=True, text=True, timeout=30
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "--short", "HEAD")
+    # This file must be the checkout's own (an installed copy inside some repository's
+    # ignored folder, e.g. a venv, is not that repository's code).
+    if not commit or git("ls-files", "--error-unmatch", os.path.abspath(__file__)) is None:
+        return None
+    configs = os.path.join(os.path.dirname(package), "configs")
+    changes = git("status", "--porcelain", "--untracked-files=no", "--", package, configs)
+    return commit + ("-dirty" if changes else "")
 
 
 def _value(config_dict: dict, dotted: str) -> Any:
