@@ -885,6 +885,20 @@ def test_a_run_directory_behind_its_archive_is_read_from_the_archive(tmp_path, m
     assert run_dirs.default_run("runs/x") == "runs/x"  # as far or further
 
 
+def _ours_random_records(gains):
+    """Records of random and ours in ``len(gains)`` trials: ours gains ``gains[t]`` mDSQ over
+    random in every cycle after cycle 0 of trial t."""
+    records = []
+    for trial, gain in enumerate(gains):
+        for strategy, g in (("random", 0.0), ("ours", gain)):
+            for cycle, (f, v) in enumerate(zip(FRACTIONS, RANDOM[trial % 3])):
+                value = v + (g if cycle else 0.0)
+                records.append({"trial": trial, "strategy": strategy, "cycle": cycle,
+                                "labeled_fraction": f, "labeled_ids": [], "mdsq": value,
+                                "map": 0.3 * value, "ap50": 0.5 * value, "miou": 0.7 * value})  # fmt: skip
+    return records
+
+
 def test_an_extended_trials10_reports_each_look(tmp_path, monkeypatch):
     """A ``trials10`` experiment extended past its preset's trials (``al.num_trials`` raised
     on resume): a row for the trials the main comparison does not have, one for the first
@@ -899,14 +913,7 @@ def test_an_extended_trials10_reports_each_look(tmp_path, monkeypatch):
     monkeypatch.setattr(run_dirs, "CONTINUE_SH", str(script))
 
     gains = [0.01 * (t % 3) for t in range(12)]  # first look: 0.01, 0.0 ... over 10 trials
-    records = []
-    for trial, gain in enumerate(gains):
-        for strategy, g in (("random", 0.0), ("ours", gain)):
-            for cycle, (f, v) in enumerate(zip(FRACTIONS, RANDOM[trial % 3])):
-                value = v + (g if cycle else 0.0)
-                records.append({"trial": trial, "strategy": strategy, "cycle": cycle,
-                                "labeled_fraction": f, "labeled_ids": [], "mdsq": value,
-                                "map": 0.3 * value, "ap50": 0.5 * value, "miou": 0.7 * value})  # fmt: skip
+    records = _ours_random_records(gains)
     config = {"al": {"strategies": "random,ours", "num_trials": 12, "share_from": "runs/repro_camvid",
                      "strategy": {"kwargs": {}}}}  # fmt: skip
     _run_dir(tmp_path / "t10", records, config)
@@ -947,14 +954,7 @@ def test_the_trials_an_extension_added_get_their_own_row(tmp_path, monkeypatch):
 
     monkeypatch.setattr(run_dirs, "CONTINUE_SH", str(tmp_path / "none.sh"))
     gains = [0.01, 0.0, 0.02, 0.01, 0.0, 0.02, 0.01, 0.0, 0.02, 0.01, 0.05, 0.06, 0.04]
-    records = []
-    for trial, gain in enumerate(gains):
-        for strategy, g in (("random", 0.0), ("ours", gain)):
-            for cycle, (f, v) in enumerate(zip(FRACTIONS, RANDOM[trial % 3])):
-                value = v + (g if cycle else 0.0)
-                records.append({"trial": trial, "strategy": strategy, "cycle": cycle,
-                                "labeled_fraction": f, "labeled_ids": [], "mdsq": value,
-                                "map": 0.3 * value, "ap50": 0.5 * value, "miou": 0.7 * value})  # fmt: skip
+    records = _ours_random_records(gains)
     config = {"al": {"strategies": "random,ours", "num_trials": 13, "strategy": {"kwargs": {}}}}
     _run_dir(tmp_path / "t10", records, config)
     (tmp_path / "t10" / "extensions.json").write_text(json.dumps([
