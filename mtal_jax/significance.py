@@ -13,6 +13,11 @@ some to exclude 0 by chance; ``holm`` adjusts a family of p-values (Holm 1979) s
 chance of any false verdict in the family stays at 5 %. ``format_p``, ``format_interval``
 and ``format_bounded`` write them into tables. The paired comparisons of strategies that
 use them are in ``paired`` (docs/design.md, section 6).
+
+A verdict "not distinguishable from noise" is only as strong as the trials behind it:
+``t_test_power`` is the chance that the same t test detects a given true mean,
+``detectable_effect`` the smallest mean it detects with 80 % probability, and
+``trials_needed`` the trials a given mean would need (planning an experiment's size).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import scipy.optimize
 import scipy.stats
 
 LEVEL = 0.95
@@ -75,6 +81,91 @@ def t_test_p(values: Sequence[float]) -> float:
         return 0.0 if v[0] != 0 else 1.0
     t = float(v.mean()) / (float(v.std(ddof=1)) / math.sqrt(len(v)))
     return float(2 * scipy.stats.t.sf(abs(t), len(v) - 1))
+
+
+POWER = 0.8
+"""Power at which ``detectable_effect`` and ``trials_needed`` plan (the usual 80 %)."""
+
+
+def t_test_power(effect: float, sd: float, n: int, level: float = LEVEL) -> float:
+    """Probability that the two-sided one-sample t test at ``level`` rejects mean 0 when
+    ``n`` per-trial values have true mean ``effect`` and standard deviation ``sd``.
+
+    The t statistic then follows the noncentral t distribution with ``n - 1`` degrees of
+    freedom and noncentrality ``effect * sqrt(n) / sd``. NaN for ``n < 2`` or a ``sd`` that
+    is not finite and positive (with no spread the test is degenerate).
+
+    Examples:
+      >>> round(t_test_power(1.0, 1.0, 10), 3)  # Cohen's d = 1, 10 trials
+      0.803
+      >>> round(t_test_power(0.0, 1.0, 10), 3)  # no effect: the test's level
+      0.05
+    """
+    if n < 2 or not (math.isfinite(sd) and sd > 0) or not math.isfinite(effect):
+        return math.nan
+    df = n - 1
+    crit = float(scipy.stats.t.ppf(0.5 + level / 2, df))
+    nc = effect * math.sqrt(n) / sd
+    power = float(scipy.stats.nct.sf(crit, df, nc) + scipy.stats.nct.cdf(-crit, df, nc))
+    if math.isfinite(power):
+        return power
+
+    # scipy's noncentral t fails far in its tails (a large noncentrality on few degrees of
+    # freedom): T = (Z + nc) / sqrt(V / df) with V ~ chi2(df), so P(|T| > crit) is the mean
+    # over V of two normal tails.
+    def tails(v: float) -> float:
+        c = crit * math.sqrt(v / df)
+        return float(scipy.stats.norm.sf(c - nc) + scipy.stats.norm.cdf(-c - nc))
+
+    return float(min(1.0, scipy.stats.chi2(df).expect(tails)))
+
+
+def detectable_effect(sd: float, n: int, power: float = POWER, level: float = LEVEL) -> float:
+    """The smallest true mean that ``n`` trials detect with probability ``power`` (two-sided
+    t test at ``level``) when the per-trial values have standard deviation ``sd``: what a
+    verdict "not distinguishable from noise" can rule out. NaN where ``t_test_power`` is.
+
+    Examples:
+      >>> round(detectable_effect(1.0, 10), 3)
+      0.996
+    """
+    if not 1 - level < power < 1:
+        raise ValueError(f"power must be in ({1 - level}, 1), got {power}")
+    if math.isnan(t_test_power(sd, sd, n, level)):
+        return math.nan
+    hi = sd
+    while t_test_power(hi, sd, n, level) < power:
+        hi *= 2
+    return float(
+        scipy.optimize.brentq(lambda e: t_test_power(e, sd, n, level) - power, 0.0, hi, xtol=1e-12)
+    )
+
+
+def trials_needed(
+    effect: float, sd: float, power: float = POWER, level: float = LEVEL, max_trials: int = 100_000
+) -> int | None:
+    """The fewest trials (at least 2) whose two-sided t test at ``level`` detects a true
+    mean ``effect`` with probability ``power`` when the per-trial values have standard
+    deviation ``sd``; None when ``effect`` is 0, the inputs are not finite, or more than
+    ``max_trials`` would be needed.
+
+    Examples:
+      >>> trials_needed(1.0, 1.0), trials_needed(0.5, 1.0)  # Cohen's d = 1 and 0.5
+      (10, 34)
+    """
+    if not 1 - level < power < 1:
+        raise ValueError(f"power must be in ({1 - level}, 1), got {power}")
+    if effect == 0 or math.isnan(t_test_power(effect, sd, 2, level)):
+        return None
+    if t_test_power(effect, sd, max_trials, level) < power:
+        return None
+    lo, hi = 1, 2  # power grows with n: double, then bisect (lo fails, hi passes)
+    while t_test_power(effect, sd, hi, level) < power:
+        lo, hi = hi, min(2 * hi, max_trials)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if t_test_power(effect, sd, mid, level) >= power else (mid, hi)
+    return hi
 
 
 def holm(p_values: Mapping[Any, float]) -> dict[Any, float]:

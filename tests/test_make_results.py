@@ -26,7 +26,7 @@ from docs.results_lib import (
     table_cells,
     variants,
 )
-from mtal_jax import significance
+from mtal_jax import paired, significance
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 T_0975_2 = 4.302652730  # Student t, 97.5 % quantile, 2 degrees of freedom
@@ -37,11 +37,13 @@ RANDOM = {0: [0.70, 0.74, 0.78, 0.82, 0.85, 0.88], 1: [0.72, 0.75, 0.79, 0.83, 0
 
 def _records(gains):
     """Records of random and of strategies whose mDSQ is random's plus a per-trial gain at
-    every cycle after 0 (cycle 0 shared): {strategy: [gain of trial 0, 1, 2]}."""
+    every cycle after 0 (cycle 0 shared): {strategy: [gain of trial 0, 1, 2, ...]} (random's
+    curves repeat every 3 trials)."""
     out = []
-    for strategy, per_trial in {"random": [0.0, 0.0, 0.0], **gains}.items():
+    trials = max(map(len, gains.values()), default=3)
+    for strategy, per_trial in {"random": [0.0] * trials, **gains}.items():
         for trial, gain in enumerate(per_trial):
-            for cycle, (f, v) in enumerate(zip(FRACTIONS, RANDOM[trial])):
+            for cycle, (f, v) in enumerate(zip(FRACTIONS, RANDOM[trial % 3])):
                 value = v + (gain if cycle else 0.0)
                 out.append({"trial": trial, "strategy": strategy, "cycle": cycle,
                             "labeled_fraction": f, "labeled_ids": [], "mdsq": value,
@@ -885,20 +887,6 @@ def test_a_run_directory_behind_its_archive_is_read_from_the_archive(tmp_path, m
     assert run_dirs.default_run("runs/x") == "runs/x"  # as far or further
 
 
-def _ours_random_records(gains):
-    """Records of random and ours in ``len(gains)`` trials: ours gains ``gains[t]`` mDSQ over
-    random in every cycle after cycle 0 of trial t."""
-    records = []
-    for trial, gain in enumerate(gains):
-        for strategy, g in (("random", 0.0), ("ours", gain)):
-            for cycle, (f, v) in enumerate(zip(FRACTIONS, RANDOM[trial % 3])):
-                value = v + (g if cycle else 0.0)
-                records.append({"trial": trial, "strategy": strategy, "cycle": cycle,
-                                "labeled_fraction": f, "labeled_ids": [], "mdsq": value,
-                                "map": 0.3 * value, "ap50": 0.5 * value, "miou": 0.7 * value})  # fmt: skip
-    return records
-
-
 def test_an_extended_trials10_reports_each_look(tmp_path, monkeypatch):
     """A ``trials10`` experiment extended past its preset's trials (``al.num_trials`` raised
     on resume): a row for the trials the main comparison does not have, one for the first
@@ -913,7 +901,7 @@ def test_an_extended_trials10_reports_each_look(tmp_path, monkeypatch):
     monkeypatch.setattr(run_dirs, "CONTINUE_SH", str(script))
 
     gains = [0.01 * (t % 3) for t in range(12)]  # first look: 0.01, 0.0 ... over 10 trials
-    records = _ours_random_records(gains)
+    records = _records({"ours": gains})
     config = {"al": {"strategies": "random,ours", "num_trials": 12, "share_from": "runs/repro_camvid",
                      "strategy": {"kwargs": {}}}}  # fmt: skip
     _run_dir(tmp_path / "t10", records, config)
@@ -954,7 +942,7 @@ def test_the_trials_an_extension_added_get_their_own_row(tmp_path, monkeypatch):
 
     monkeypatch.setattr(run_dirs, "CONTINUE_SH", str(tmp_path / "none.sh"))
     gains = [0.01, 0.0, 0.02, 0.01, 0.0, 0.02, 0.01, 0.0, 0.02, 0.01, 0.05, 0.06, 0.04]
-    records = _ours_random_records(gains)
+    records = _records({"ours": gains})
     config = {"al": {"strategies": "random,ours", "num_trials": 13, "strategy": {"kwargs": {}}}}
     _run_dir(tmp_path / "t10", records, config)
     (tmp_path / "t10" / "extensions.json").write_text(json.dumps([
@@ -1086,3 +1074,44 @@ def test_help_and_given_runs_do_not_look_up_the_default_runs(monkeypatch, capsys
     assert "(default: runs/repro_synthetic, or its archive experiments/repro_synthetic)" in (
         help_text
     )
+
+
+def test_the_power_table_says_what_the_trials_can_detect():
+    """Per comparison: the SD of the per-trial gains, the gain detected with 80 % power, and
+    at 80 % labeled the trials the paper's gain would need; then the paper-size gain in the
+    claims' measure. Recomputed here from the per-trial gains with scipy's noncentral t."""
+    from scipy import optimize, stats
+
+    from docs.results_lib import main_comparison
+
+    ours, ll4al = [0.01, 0.03, 0.02, 0.05], [0.0, 0.01, 0.03, 0.01]
+    records = _records({"ours": ours, "ll4al": ll4al})
+    pairs = {s: paired.paired_gain(records, s) for s in ("ours", "ll4al")}
+    text = main_comparison.power_table(records, pairs)
+
+    def power(effect, sd, n):
+        crit = stats.t.ppf(0.975, n - 1)
+        nc = effect * math.sqrt(n) / sd
+        return stats.nct.sf(crit, n - 1, nc) + stats.nct.cdf(-crit, n - 1, nc)
+
+    def detectable(sd, n):
+        return optimize.brentq(lambda e: power(e, sd, n) - 0.8, 0, 4 * sd)
+
+    sd = float(np.std(ours, ddof=1))
+    assert f"| ours - random, cycles 1-5 | 4 | {sd:.4f} | {detectable(sd, 4):.4f} | — | — |" in text
+    assert text.index("| ours - random, cycles 1-5") < text.index("| ll4al - random, cycles 1-5")
+    diff = [a - b for a, b in zip(ours, ll4al)]
+    sd_diff = float(np.std(diff, ddof=1))
+    assert (
+        f"| ours - ll4al, cycles 1-5 | 4 | {sd_diff:.4f} | {detectable(sd_diff, 4):.4f} |" in text
+    )
+    # At 80 % labeled (cycle 4) the gains are the same here: the paper's 0.0339 and 0.0107.
+    needed = next(n for n in range(2, 10_000) if power(0.0339, sd, n) >= 0.8)
+    row = (
+        f"| ours - random, 80 % labeled (cycle 4) | 4 | {sd:.4f} | {detectable(sd, 4):.4f} | "
+        f"+0.0339 (power with these trials: {100 * power(0.0339, sd, 4):.0f} %) | {needed} |"
+    )
+    assert row in text
+    assert "| ours - ll4al, 80 % labeled (cycle 4) | 4 |" in text
+    assert f"would need {needed} trials for 80 % power (these: 4)" in text
+    assert main_comparison.power_table(_records({"ours": [0.01]}), {}) == ""  # one trial

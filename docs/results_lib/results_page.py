@@ -72,6 +72,7 @@ def dataset_section(
             "mean [95 % t interval] over trials (`paired.json`).\n",
             main_comparison.main_table(records, pairs),
             main_comparison.gains_at(records),
+            main_comparison.power_table(records, pairs),
             f"\n![mDSQ]({link}/mdsq.png) ![mAP]({link}/map.png) ![mIoU]({link}/miou.png)\n",
             (
                 "\nIn the plots (here and below): the mean over trials, shaded from the lowest to the "
@@ -295,7 +296,9 @@ def build(
             "95 % t confidence interval. Verdicts: **reproduced** when the interval excludes 0 in "
             "the paper's direction, **contradicted** when it excludes 0 in the other, otherwise "
             "not distinguishable from noise at this power (each interval's width says which "
-            "differences its trials can detect). Many claims are read at 95 % each, so the "
+            "differences its trials can detect; under each main comparison, a table gives the "
+            "gain its trials detect with 80 % power and the trials the paper's gains would "
+            "need). Many claims are read at 95 % each, so the "
             "side-by-side also gives each test's p-value adjusted by Holm's method within its "
             "family of claims, and marks the verdicts that do not survive it.\n"
         ),

@@ -157,6 +157,7 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
             "whether they read like the first trials; a difference there is the code's, the "
             "chance's, or both.\n"
         )
+    out.append(main_comparison.power_table(records, {"ours": g}))
     out.append(f"\n![mDSQ]({link_root}/{name}_trials10/mdsq.png)\n")
     rows = {}
     extended = f", extended after the {bounds[0]}-trial look" if len(looks) > 1 else ""
