@@ -582,6 +582,28 @@ def test_table1_counts_a_running_trial_apart_and_leaves_it_out_of_the_columns():
     assert cells[6] == "+0.050"  # one paired trial: a mean, no interval
 
 
+def test_table1_says_what_its_trials_can_detect_against_the_paper_s_differences():
+    """Under Table I, per claim: the spread of its per-trial gains, the gain detected with 80 %
+    power, and the trials the paper's difference would need (the mean of its Table I
+    differences at 50 / 70 / 90 %: all three - S_seg = (0.9 + 1.2 + 0.4) / 3 points)."""
+    gains_all, gains_seg = [0.03, 0.02, 0.05], [0.01, 0.02, 0.02]
+    records = _records({"ours_js_all": gains_all, "ours_js_seg": gains_seg})
+    kwargs = {"ours_js_all": {"base": "ours", "weights": [1, 1, 1]},
+              "ours_js_seg": {"base": "ours", "weights": [0, 0, 1]}}  # fmt: skip
+    table, _ = table1_scores.table1_section(records, {"al": {"strategy": {"kwargs": kwargs}}})
+    assert table1_scores.paper_difference((1, 1, 1), (0, 0, 1)) == pytest.approx(0.025 / 3)
+    diff = [a - b for a, b in zip(gains_all, gains_seg)]
+    sd = float(np.std(diff, ddof=1))
+    needed = significance.trials_needed(0.025 / 3, sd)
+    detectable = significance.detectable_effect(sd, 3)
+    assert f"| js: all three - S_seg | 3 | {sd:.4f} | {detectable:.4f} | +0.0083 (" in table
+    assert table.split("| js: all three - S_seg |")[1].splitlines()[0].endswith(f"| {needed} |")
+    assert "What these trials can detect" in table
+    one = _records({"ours_js_all": [0.03], "ours_js_seg": [0.01]})  # one trial: no table
+    table, _ = table1_scores.table1_section(one, {"al": {"strategy": {"kwargs": kwargs}}})
+    assert "What these trials can detect" not in table
+
+
 def test_gpu_section_sets_the_gpu_run_beside_the_same_cpu_runs(tmp_path):
     """The GPU subsection: its progress, wall times of the same runs on both machines (a CPU
     run resumed across sessions is flagged by its time per step), the whole protocol's time at
@@ -1074,6 +1096,23 @@ def test_help_and_given_runs_do_not_look_up_the_default_runs(monkeypatch, capsys
     assert "(default: runs/repro_synthetic, or its archive experiments/repro_synthetic)" in (
         help_text
     )
+
+
+def test_the_status_list_gives_an_extended_trials10_its_trial_count(tmp_path, monkeypatch):
+    """An extended ``trials10`` run in progress is listed with the command that continues it
+    (its raised ``al.num_trials``), as its section's command is."""
+    from docs.results_lib import run_dirs
+
+    monkeypatch.setattr(run_dirs, "CONTINUE_SH", str(tmp_path / "none.sh"))
+    _run_dir(tmp_path / "main", _records({"ours": [0.02, 0.0, 0.01]}))
+    records = [r for r in _records({"ours": [0.01] * 12}) if (r["trial"], r["cycle"]) < (11, 3)]
+    config = {"al": {"strategies": "random,ours", "num_trials": 12, "strategy": {"kwargs": {}}}}
+    _run_dir(tmp_path / "t10", records, config)
+    text = results_page.build(
+        {"camvid": (str(tmp_path / "main"), "", str(tmp_path / "t10"))},
+        str(tmp_path / "results"), str(tmp_path / "src"), False,
+    )  # fmt: skip
+    assert f"--workdir {tmp_path / 't10'} --config.al.num_trials=12` (in progress)" in text
 
 
 def test_the_power_table_says_what_the_trials_can_detect():

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from docs.results_lib import run_dirs, table_cells
+from docs.results_lib import power, run_dirs, table_cells
 from mtal_jax import paired, significance
 
 # Paper (nuImages): label efficiency at 95 % of the fully trained mDSQ (Sec. IV-D).
@@ -207,27 +207,8 @@ def power_table(records, pairs):
                 (f"{a} - {b}, 80 % labeled (cycle {cycle})", [t["mdsq"] for t in g["per_trial"]],
                  paper_gain)
             )  # fmt: skip
-    lines = []
-    for label, gains, paper_gain in rows:
-        gains = [x for x in gains if math.isfinite(x)]
-        if len(gains) < 2:
-            continue
-        sd = float(np.std(gains, ddof=1))
-        detectable = significance.detectable_effect(sd, len(gains))
-        if paper_gain is None:
-            paper_cells = [table_cells.DASH, table_cells.DASH]
-        else:
-            needed = significance.trials_needed(paper_gain, sd)
-            power = significance.t_test_power(paper_gain, sd, len(gains))
-            paper_cells = [
-                f"{paper_gain:+.4f} (power with these trials: {100 * power:.0f} %)",
-                "more than 100 000" if needed is None else str(needed),
-            ]
-        lines.append(
-            f"| {label} | {len(gains)} | {sd:.4f} | {detectable:.4f} | " + " | ".join(paper_cells)
-            + " |"
-        )  # fmt: skip
-    if not lines:
+    body = power.table(rows)
+    if not body:
         return ""
     ours = [x for x in rows[0][1] if math.isfinite(x)] if "ours" in pairs else []
     tail = ""
@@ -237,26 +218,18 @@ def power_table(records, pairs):
         tail = (
             f"\nA gain of the paper's size over random ({paper_gain:+.4f}) in the claims' "
             "measure (the mean over cycles 1-5, less noisy than one cycle) would need "
-            f"{'more than 100 000' if needed is None else needed} trials for 80 % power "
-            f"(these: {len(ours)}).\n"
+            f"{power.needed_text(needed)} trials for 80 % power (these: {len(ours)}).\n"
         )
-    head = [
-        (
-            "\nWhat these trials can detect: a paired t test over the per-trial gains (two-sided, "
-            "5 %) detects a true gain with 80 % probability when it is at least the size below, "
-            "given the spread of the gains across trials (their standard deviation, itself "
-            'estimated from few trials). A verdict "not distinguishable from noise" thus says '
-            "little about gains smaller than that. For the paper's two quoted gains (at 80 % "
-            "labeled, on nuImages; read as mDSQ points), the trials a test at that cycle would "
-            "need:\n"
-        ),
-        (
-            "| comparison | trials | SD of the per-trial mDSQ gain | gain detected with 80 % "
-            "power | the paper's gain | trials for 80 % power at the paper's gain |"
-        ),
-        "|---|---|---|---|---|---|",
-    ]
-    return "\n".join(head + lines) + "\n" + tail
+    head = (
+        "\nWhat these trials can detect: a paired t test over the per-trial gains (two-sided, "
+        "5 %) detects a true gain with 80 % probability when it is at least the size below, "
+        "given the spread of the gains across trials (their standard deviation, itself "
+        'estimated from few trials). A verdict "not distinguishable from noise" thus says '
+        "little about gains smaller than that. For the paper's two quoted gains (at 80 % "
+        "labeled, on nuImages; read as mDSQ points), the trials a test at that cycle would "
+        "need:\n\n"
+    )
+    return head + body + tail
 
 
 def claims(records, summaries):

@@ -316,6 +316,9 @@ def build(
             if config:  # a started run: its own setting
                 source = (config.get("al") or {}).get("share_from", "")
                 shared = f" --config.al.share_from={source}" if source else ""
+            trials = int(((config or {}).get("al") or {}).get("num_trials", 0))
+            if v == "trials10" and trials > trials10.FIRST_LOOK:  # extended: its own count
+                shared += f" --config.al.num_trials={trials}"
             cmd = (
                 f"`python train.py --config {run_dirs.DATASETS[n][1]}:{v} --workdir "
                 f"{run_dirs.shown(r)}{shared}`"
