@@ -5,10 +5,10 @@ A long experiment (the reproduction of docs/results.md: tens of hours on a CPU) 
 machine or session it started on. ``save`` copies its run directory into a small folder
 that can travel (be committed, copied to another machine):
 
-- every JSON record (``config.json``, ``results.json``, each run's ``metrics.json``,
-  ``wall.json``, ``train/final_eval.json``, selections, pools, diagnostics), the selections'
-  ``scores.npz``, the training logs (``logs/metrics.jsonl``; not the TensorBoard event
-  files, which repeat them) and the reports;
+- every JSON record (``config.json`` and its ``extensions.json``, ``results.json``, each
+  run's ``metrics.json``, ``wall.json``, ``train/final_eval.json``, selections, pools,
+  diagnostics), the selections' ``scores.npz``, the training logs (``logs/metrics.jsonl``;
+  not the TensorBoard event files, which repeat them) and the reports;
 - no checkpoint; instead, the best weights (``weights.npz``, ``train.weights_file``) of the
   runs an unfinished run still starts from: the cycle-0 model of every trial with an
   unfinished strategy, and the last finished cycle of every unfinished strategy; and of the
