@@ -239,6 +239,33 @@ def test_a_failed_save_leaves_the_previous_archive(stopped, tmp_path):
     assert os.listdir(tmp_path) == ["arch"]  # no temporary folder left behind
 
 
+def test_a_save_with_nothing_new_leaves_the_archive_as_it_was(stopped, tmp_path):
+    """Saving the same run directory again keeps the archive (its ``saved_at`` too: no
+    spurious change to commit) and leaves no temporary folder; any changed byte, or a file
+    more, replaces it."""
+    workdir, out, _ = stopped
+    run = str(tmp_path / "run")
+    shutil.copytree(workdir, run)
+    target = str(tmp_path / "arch")
+    first = archive.save(run, target)
+    inode = os.stat(target).st_ino
+    again = archive.save(run, target)
+    assert again == first and os.stat(target).st_ino == inode
+    assert sorted(os.listdir(tmp_path)) == ["arch", "run"]
+    assert archive.same_archive(target, target) and not archive.same_archive(target, out + "x")
+    log = next(os.path.join(d, "metrics.jsonl") for d, _, names in os.walk(run)
+               if "metrics.jsonl" in names)  # fmt: skip
+    with open(log, "a") as f:
+        f.write("{}\n")
+    archive.save(run, target)
+    assert os.stat(target).st_ino != inode  # replaced
+    inode = os.stat(target).st_ino
+    with open(os.path.join(run, "notes.json"), "w") as f:
+        f.write("{}")
+    archive.save(run, target)
+    assert os.stat(target).st_ino != inode and "notes.json" in os.listdir(target)
+
+
 def test_a_later_save_removes_what_a_killed_save_left(tmp_path):
     """A session killed mid-save leaves ``<archive>.tmp<pid>`` (or ``.old<pid>``): removed
     once its process is gone and it is an hour old; a live or recent one, another archive's,

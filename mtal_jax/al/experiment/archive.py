@@ -36,6 +36,7 @@ never replaced by it (``missing_records``).
 from __future__ import annotations
 
 import dataclasses
+import filecmp
 import fnmatch
 import logging
 import os
@@ -219,12 +220,41 @@ def save(workdir: str, out: str, *, keep: Sequence[str] = (), load_variables=Non
             ],
         }
         jsonio.write_atomic(os.path.join(tmp, MANIFEST), manifest)
+        if same_archive(tmp, out):  # nothing new (a finished experiment saved again)
+            shutil.rmtree(tmp)
+            log.info(
+                "%s: unchanged since %s", out, jsonio.read(os.path.join(out, MANIFEST))["saved_at"]
+            )
+            return jsonio.read(os.path.join(out, MANIFEST))
         jsonio.fsync_tree(tmp)  # complete on disk before it replaces the previous archive
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
+
+
+def same_archive(a: str, b: str) -> bool:
+    """Whether archive folders ``a`` and ``b`` hold the same files with the same bytes, their
+    manifests equal but for ``saved_at`` (False when either is missing)."""
+
+    def listing(root: str) -> set[str]:
+        return {
+            os.path.relpath(os.path.join(d, n), root)
+            for d, _, names in os.walk(root)
+            for n in names
+        }
+
+    if not (os.path.isdir(a) and os.path.isdir(b)) or listing(a) != listing(b):
+        return False
+    for rel in listing(a):
+        if rel == MANIFEST:
+            ma, mb = (jsonio.read(os.path.join(x, MANIFEST)) for x in (a, b))
+            if {**ma, "saved_at": None} != {**mb, "saved_at": None}:
+                return False
+        elif not filecmp.cmp(os.path.join(a, rel), os.path.join(b, rel), shallow=False):
+            return False
+    return True
 
 
 def restore(archive_dir: str, workdir: str) -> None:
