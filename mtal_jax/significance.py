@@ -107,17 +107,25 @@ def t_test_power(effect: float, sd: float, n: int, level: float = LEVEL) -> floa
     crit = float(scipy.stats.t.ppf(0.5 + level / 2, df))
     nc = effect * math.sqrt(n) / sd
     power = float(scipy.stats.nct.sf(crit, df, nc) + scipy.stats.nct.cdf(-crit, df, nc))
-    if math.isfinite(power):
-        return power
+    return power if math.isfinite(power) else _two_tails(crit, df, nc)
 
-    # scipy's noncentral t fails far in its tails (a large noncentrality on few degrees of
-    # freedom): T = (Z + nc) / sqrt(V / df) with V ~ chi2(df), so P(|T| > crit) is the mean
-    # over V of two normal tails.
+
+def _two_tails(crit: float, df: int, nc: float) -> float:
+    """P(|T| > crit) for T noncentral t (``df``, ``nc``), where scipy's ``nct`` gives NaN (far
+    in its tails: a large noncentrality on few degrees of freedom). T = (Z + nc) /
+    sqrt(V / df) with Z standard normal and V ~ chi2(df), so the probability is the mean
+    over V of two normal tails."""
+
     def tails(v: float) -> float:
         c = crit * math.sqrt(v / df)
         return float(scipy.stats.norm.sf(c - nc) + scipy.stats.norm.cdf(-c - nc))
 
     return float(min(1.0, scipy.stats.chi2(df).expect(tails)))
+
+
+def _check_power(power: float, level: float) -> None:
+    if not 1 - level < power < 1:
+        raise ValueError(f"power must be in ({1 - level}, 1), got {power}")
 
 
 def detectable_effect(sd: float, n: int, power: float = POWER, level: float = LEVEL) -> float:
@@ -129,16 +137,17 @@ def detectable_effect(sd: float, n: int, power: float = POWER, level: float = LE
       >>> round(detectable_effect(1.0, 10), 3)
       0.996
     """
-    if not 1 - level < power < 1:
-        raise ValueError(f"power must be in ({1 - level}, 1), got {power}")
+    _check_power(power, level)
     if math.isnan(t_test_power(sd, sd, n, level)):
         return math.nan
-    hi = sd
-    while t_test_power(hi, sd, n, level) < power:
+    # In units of sd (the power depends on effect / sd only): exact scaling, any sd.
+    hi = 1.0
+    while t_test_power(hi, 1.0, n, level) < power:
         hi *= 2
-    return float(
-        scipy.optimize.brentq(lambda e: t_test_power(e, sd, n, level) - power, 0.0, hi, xtol=1e-12)
+    unit = scipy.optimize.brentq(
+        lambda e: t_test_power(e, 1.0, n, level) - power, 0.0, hi, xtol=1e-12
     )
+    return float(sd * unit)
 
 
 def trials_needed(
@@ -153,8 +162,7 @@ def trials_needed(
       >>> trials_needed(1.0, 1.0), trials_needed(0.5, 1.0)  # Cohen's d = 1 and 0.5
       (10, 34)
     """
-    if not 1 - level < power < 1:
-        raise ValueError(f"power must be in ({1 - level}, 1), got {power}")
+    _check_power(power, level)
     if effect == 0 or math.isnan(t_test_power(effect, sd, 2, level)):
         return None
     if t_test_power(effect, sd, max_trials, level) < power:

@@ -263,8 +263,9 @@ def test_init_from_starts_cycle_zero_and_the_reference(tmp_path, data_dir, monke
             "from": os.path.join("trial_0", "cycle_0")
         }
     for run in ("reference", "trial_0/cycle_0", "trial_0/ours/cycle_1", "trial_0/random/cycle_1"):
-        seconds = jsonio.read(os.path.join(tmp_path, "run", run, "wall.json"))["seconds"]
-        assert 1000.0 <= seconds < 1100.0, (run, seconds)
+        wall = jsonio.read(os.path.join(tmp_path, "run", run, "wall.json"))
+        assert 1000.0 <= wall["seconds"] < 1100.0, (run, wall)
+        assert wall["code"] == durable.session_code()  # the code that trained it
 
 
 def test_score_diagnostics_beside_ours_selections_and_in_summary(uninterrupted):
@@ -355,13 +356,14 @@ def test_more_trials_extend_an_experiment_and_fewer_are_refused(tmp_path):
 
 def test_each_extension_is_recorded_once_beside_the_config(tmp_path, monkeypatch):
     # extensions.json tells the trials added later (by a later session's code) from the
-    # first ones; a crash between it and config.json repeats the extension, not the entry.
+    # first ones; an entry a crash left before config.json followed never counts twice.
     from configs import default
 
-    monkeypatch.setattr(durable, "code_version", lambda: "abc1234")
+    monkeypatch.setattr(durable, "session_code", lambda: "abc1234")
     config = default.get_config()
     config.al.num_trials = 3
     workdir = str(tmp_path)
+    path = os.path.join(workdir, "config.json")
     durable.check_config(config.to_dict(), workdir)
     assert durable.extensions(workdir) == []
     config.al.num_trials = 5
@@ -375,20 +377,62 @@ def test_each_extension_is_recorded_once_beside_the_config(tmp_path, monkeypatch
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000", entry["at"])
     durable.check_config(config.to_dict(), workdir)  # resumed as extended: nothing new
     assert len(durable.extensions(workdir)) == 1
-    # A crash after the entry, before config.json: the next run extends again.
-    saved = jsonio.read(os.path.join(workdir, "config.json"))
-    saved["al"]["num_trials"] = 3
-    jsonio.write_atomic(os.path.join(workdir, "config.json"), saved)
-    durable.check_config(config.to_dict(), workdir)
-    assert len(durable.extensions(workdir)) == 1
-    assert jsonio.read(os.path.join(workdir, "config.json"))["al"]["num_trials"] == 5
+
+    def crash_before_config():  # the entry is written, config.json still says 5
+        saved = jsonio.read(path)
+        durable.check_config(config.to_dict(), workdir)
+        jsonio.write_atomic(path, saved)
+
     config.al.num_trials = 8
-    durable.check_config(config.to_dict(), workdir)
+    crash_before_config()
+    durable.check_config(config.to_dict(), workdir)  # the same extension again: one entry
     assert [(e["from"], e["to"]) for e in durable.extensions(workdir)] == [(3, 5), (5, 8)]
+    config.al.num_trials = 10
+    crash_before_config()
+    config.al.num_trials = 12  # then another count: it replaces the entry never in force
+    durable.check_config(config.to_dict(), workdir)
+    assert [(e["from"], e["to"]) for e in durable.extensions(workdir)] == [(3, 5), (5, 8), (8, 12)]
+    assert jsonio.read(path)["al"]["num_trials"] == 12
     with open(os.path.join(workdir, durable.EXTENSIONS), "w") as f:
         f.write('{"from": 3}')
     with pytest.raises(ValueError, match=r"extensions.json: expected a list"):
         durable.extensions(workdir)
+
+
+def test_the_code_version_names_the_commit_and_uncommitted_changes(tmp_path):
+    # A checkout: its commit; "-dirty" for a tracked change in the package or configs/,
+    # not for one elsewhere or an untracked file; None for a folder git does not track.
+    import shutil
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    (repo / "pkg").mkdir(parents=True)
+    (repo / "configs").mkdir()
+    for name in ("pkg/a.py", "configs/c.py", "notes.md"):
+        (repo / name).write_text("x = 1\n")
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], check=True,
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    pkg = str(repo / "pkg")
+    assert durable.code_version(pkg) == head
+    (repo / "notes.md").write_text("changed\n")
+    (repo / "pkg" / "new.py").write_text("")
+    assert durable.code_version(pkg) == head  # elsewhere, or untracked: still clean
+    (repo / "configs" / "c.py").write_text("x = 2\n")
+    assert durable.code_version(pkg) == head + "-dirty"
+    git("checkout", "configs/c.py")
+    (repo / "pkg" / "a.py").write_text("x = 3\n")
+    assert durable.code_version(pkg) == head + "-dirty"
+    (repo / "ignored").mkdir()
+    assert durable.code_version(str(repo / "ignored")) is None  # not tracked here
+    assert durable.code_version(str(tmp_path)) is None  # not a checkout
 
 
 def test_the_code_version_is_this_checkout_s_commit_or_none():

@@ -980,13 +980,44 @@ def test_the_trials_an_extension_added_get_their_own_row(tmp_path, monkeypatch):
             {"mean": float(np.mean(values)), "ci95": list(_t_interval(values))}
         )
 
-    label = "ours vs random, only trials 10-12 (added 2026-12-06, code abc1234)"
+    label = "ours vs random, only trials 10-12 (the extension)"
     assert f"| {label} | 3 | {interval(gains[10:])} |" in text
     assert f"| ours vs random, trials 0-9 | 10 | {interval(gains[:10])} |" in text
     assert f"| ours vs random | 13 | {interval(gains)} |" in text
-    assert "first ran 10 trials" in text and "extended to 13" in text
-    assert "trials 10-12 on 2026-12-06 with the code of abc1234" in text
+    assert "first ran 10 trials" in text and "extended to 13 after looking" in text
+    assert "Trials 10-12 were added on 2026-12-06 by a session running abc1234" in text
+    # Their runs' wall.json name the code that trained them (none yet: no record).
+    assert "trained their finished runs (`wall.json`): none finished yet" in text
     assert "not in the main comparison" not in text  # no main comparison given
+
+    def wall(run, code):
+        os.makedirs(tmp_path / "t10" / run, exist_ok=True)
+        (tmp_path / "t10" / run / "wall.json").write_text(json.dumps({"seconds": 1, "code": code}))
+
+    wall("trial_10/cycle_0", "abc1234")
+    wall("trial_10/ours/cycle_1", "abc1234")
+    wall("trial_11/cycle_0", "def5678")
+    (tmp_path / "t10" / "trial_12" / "cycle_0").mkdir(parents=True)
+    (tmp_path / "t10" / "trial_12" / "cycle_0" / "wall.json").write_text('{"seconds": 1}')
+    text, _ = trials10.trials10_section(
+        "camvid", str(tmp_path / "t10"), "", [], str(tmp_path / "results")
+    )
+    assert (
+        "trained their finished runs (`wall.json`): abc1234: 2 runs; def5678: 1 run; "
+        "not recorded: 1 run."
+    ) in text
+    # An entry beyond the config's count (a run stopped before config.json said so) is not
+    # in force: the page reads the experiment as its config has it.
+    (tmp_path / "t10" / "extensions.json").write_text(json.dumps([
+        {"key": "al.num_trials", "from": 10, "to": 13, "at": "2026-12-06T09:00:00+0000",
+         "code": "abc1234"},
+        {"key": "al.num_trials", "from": 13, "to": 20, "at": "2026-12-07T09:00:00+0000",
+         "code": "abc1234"},
+    ]))  # fmt: skip
+    text, _ = trials10.trials10_section(
+        "camvid", str(tmp_path / "t10"), "", [], str(tmp_path / "results")
+    )
+    assert "Trials 13-19" not in text and "extended to 13 after looking" in text
 
 
 def _t_interval(values):
@@ -1152,5 +1183,7 @@ def test_the_power_table_says_what_the_trials_can_detect():
     )
     assert row in text
     assert "| ours - ll4al, 80 % labeled (cycle 4) | 4 |" in text
-    assert f"would need {needed} trials for 80 % power (these: 4)" in text
+    assert (
+        f"would need {needed} trials for 80 % power at the spread measured here (these: 4)" in text
+    )
     assert main_comparison.power_table(_records({"ours": [0.01]}), {}) == ""  # one trial

@@ -109,6 +109,18 @@ def test_t_test_power_is_the_rejection_rate_of_the_t_test():
         assert math.isnan(significance.t_test_power(*bad))
 
 
+def test_the_fallback_for_scipy_s_nan_tails_equals_the_noncentral_t():
+    # Where scipy's nct is finite, the integral the power falls back to agrees with it.
+    from scipy import stats
+
+    for df in (1, 2, 4, 9, 30):
+        for nc in (-6.0, -1.5, 0.0, 0.7, 2.5, 8.0):
+            crit = float(stats.t.ppf(0.975, df))
+            want = stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc)
+            if math.isfinite(want):
+                assert significance._two_tails(crit, df, nc) == pytest.approx(want, abs=1e-7)
+
+
 def test_trials_needed_matches_the_planning_tables_and_is_the_fewest():
     # One-sample (paired) t, two-sided 5 %, 80 % power: Cohen's d = 0.5 needs 34, d = 1 needs 10
     # (the values of G*Power and Cohen's tables).
@@ -136,6 +148,9 @@ def test_detectable_effect_inverts_the_power():
         assert significance.detectable_effect(sd, n + 5) < e  # more trials, finer
     assert math.isnan(significance.detectable_effect(1.0, 1))
     assert math.isnan(significance.detectable_effect(0.0, 5))
+    # Any scale: a tiny sd scales like a unit one.
+    tiny = significance.detectable_effect(1e-13, 5) / 1e-13
+    assert tiny == pytest.approx(significance.detectable_effect(1.0, 5), rel=1e-9)
 
 
 def test_the_module_examples_hold():

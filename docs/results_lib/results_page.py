@@ -316,13 +316,12 @@ def build(
             if config:  # a started run: its own setting
                 source = (config.get("al") or {}).get("share_from", "")
                 shared = f" --config.al.share_from={source}" if source else ""
-            trials = int(((config or {}).get("al") or {}).get("num_trials", 0))
-            if v == "trials10" and trials > trials10.FIRST_LOOK:  # extended: its own count
-                shared += f" --config.al.num_trials={trials}"
-            cmd = (
+            base = (
                 f"`python train.py --config {run_dirs.DATASETS[n][1]}:{v} --workdir "
-                f"{run_dirs.shown(r)}{shared}`"
+                f"{run_dirs.shown(r)}{shared}"
             )
+            trials = int(((config or {}).get("al") or {}).get("num_trials", 0))
+            cmd = base + (trials10.command_flag(trials) if v == "trials10" else "") + "`"
             if not records and r and os.path.exists(os.path.join(r, "config.json")):
                 running.append(f"{cmd} (started; no cycle finished yet)")
             elif not records:
@@ -332,7 +331,6 @@ def build(
             elif v == "trials10" and (queued := run_dirs.queued_num_trials(r)):
                 done = int(((config or {}).get("al") or {}).get("num_trials", queued))
                 if queued > done:
-                    base = re.sub(r" --config\.al\.num_trials=\S+", "", cmd[:-1])
                     running.append(
                         f"{base} --config.al.num_trials={queued}` (queued in "
                         f"`experiments/continue.sh`: extends its {done} finished trials to "

@@ -4,6 +4,7 @@ than the main comparison (paper Sec. IV-D), the main comparison's first trials i
 
 from __future__ import annotations
 
+import collections
 import os
 
 # FIRST_LOOK: the preset's trials; ``--config.al.num_trials`` above it extends the
@@ -11,7 +12,6 @@ import os
 from configs.default import TRIALS10 as FIRST_LOOK
 from docs.results_lib import main_comparison, page_files, run_dirs, table_cells
 from mtal_jax import paired, reporting, significance
-from mtal_jax.al.experiment import durable
 
 
 def _trial(record):
@@ -26,6 +26,47 @@ def _savings(m):
         f"{significance.format_bounded(m, m['best_case'])} (reached in {m['reached']}/"
         f"{m['compared']})"
     )
+
+
+def _row(label, gain, savings, verdict):
+    """A table row: the gain's trials and mDSQ, mAP and mIoU intervals, then the cells."""
+    return (
+        f"| {label} | {gain['trials']} | {significance.format_interval(gain)} | "
+        f"{significance.format_interval(gain['map'], 4)} | "
+        f"{significance.format_interval(gain['miou'], 4)} | {savings} | {verdict} |"
+    )
+
+
+def extensions(run, planned):
+    """The ``al.num_trials`` extensions of ``run`` in force: those up to ``planned`` trials
+    (an entry beyond it was written by a run that stopped before its config said so)."""
+    from mtal_jax.al.experiment import durable  # lazily: the page builds without flax
+
+    return [
+        e
+        for e in durable.extensions(run)
+        if e["key"] == "al.num_trials" and int(e["to"]) <= planned
+    ]
+
+
+def _codes(run, trials):
+    """Counter of the ``code`` recorded in the ``wall.json`` of every finished run of
+    ``trials`` in ``run`` (None: a file without it, written by a session whose library did
+    not record it yet, before 2026-12-05 10:10 UTC)."""
+    counts = collections.Counter()
+    for t in trials:
+        for root, _, names in os.walk(os.path.join(run, f"trial_{t}")):
+            if "wall.json" in names and not run_dirs.is_copied(root, run):
+                counts[
+                    (page_files.read_json(os.path.join(root, "wall.json")) or {}).get("code")
+                ] += 1
+    return counts
+
+
+def command_flag(trials):
+    """The ``--config.al.num_trials`` argument of a ``trials10`` command with ``trials``
+    trials ("" for the preset's own count)."""
+    return f" --config.al.num_trials={trials}" if trials > FIRST_LOOK else ""
 
 
 def trials10_section(name, run, main_run, main_records, results_dir, link_root="results"):
@@ -43,7 +84,7 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
         else run_dirs.shown(main_run)
     )
     shared = f" --config.al.share_from={source}" if source else ""
-    extra = f" --config.al.num_trials={planned}" if planned > FIRST_LOOK else ""
+    extra = command_flag(planned)
     command = (
         f"`python train.py --config {cfg}:trials10 --workdir {run_dirs.shown(run)}{shared}{extra}`"
     )
@@ -65,10 +106,10 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
     m = paired.match_final_savings(records, "ours")
     # Each extension (``extensions.json``; an experiment extended before they were recorded:
     # the preset's count) follows a look at the trials before it; then the whole.
-    added_by = [e for e in durable.extensions(run) if e["key"] == "al.num_trials"]
+    added_by = extensions(run, planned)
     bounds = sorted({int(e["from"]) for e in added_by})
-    if not bounds and planned > FIRST_LOOK:
-        bounds = [FIRST_LOOK]
+    if planned > FIRST_LOOK and (not bounds or bounds[0] > FIRST_LOOK):
+        bounds.insert(0, FIRST_LOOK)  # extended before extensions were recorded
     looks = [paired.paired_gain([r for r in records if _trial(r) < b], "ours") for b in bounds]
     looks.append(g)
     main_trials = {_trial(r) for r in main_records or ()}
@@ -94,30 +135,18 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
     for e in added_by:  # the trials of each extension, run by a later session's code
         part = [r for r in records if int(e["from"]) <= _trial(r) < int(e["to"])]
         gain = paired.paired_gain(part, "ours")
-        label = (
-            f"ours vs random, only trials {e['from']}-{int(e['to']) - 1} (added {e['at'][:10]}"
-            f"{', code ' + e['code'] if e.get('code') else ''})"
-        )
+        label = f"ours vs random, only trials {e['from']}-{int(e['to']) - 1} (the extension)"
         savings = paired.match_final_savings(part, "ours") if gain["trials"] else {"trials": 0}
         alone.append((label, gain, savings))
     for label, gain, savings in alone:
         if gain["trials"]:
-            out.append(
-                f"| {label} | {gain['trials']} | {significance.format_interval(gain)} | "
-                f"{significance.format_interval(gain['map'], 4)} | "
-                f"{significance.format_interval(gain['miou'], 4)} | {_savings(savings)} | "
-                f"{significance.verdict(gain['ci95'])} |"
-            )
+            out.append(_row(label, gain, _savings(savings), significance.verdict(gain["ci95"])))
     for i, look in enumerate(looks):
         last = i == len(looks) - 1
         label = "ours vs random" if last else f"ours vs random, trials 0-{bounds[i] - 1}"
         savings = _savings(m) if last else table_cells.DASH
         verdict = significance.verdict(look["ci95"]) if look["trials"] else "no finished trial yet"
-        out.append(
-            f"| {label} | {look['trials']} | {significance.format_interval(look)} | "
-            f"{significance.format_interval(look['map'], 4)} | "
-            f"{significance.format_interval(look['miou'], 4)} | {savings} | {verdict} |"
-        )
+        out.append(_row(label, look, savings, verdict))
     if main_trials:
         out.append(
             f"\nThe first {len(main_trials)} trials are the main comparison's: this experiment "
@@ -132,30 +161,35 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
             f"\nQueued: `experiments/continue.sh` extends it to {queued} trials "
             f"(`--config.al.num_trials={queued}`), decided after the {planned}-trial result: "
             "one more look, whose verdict is to be read as suggestive for the same reason. "
-            "The added trials run with the code of the session that runs them, which may "
+            "The added trials run with the code of the sessions that run them, which may "
             "differ from the first trials' (the BoxMask crop windows changed on 2026-12-05: "
             "`docs/design.md`); the experiment records each extension (`extensions.json`) "
-            "and the table then gives the added trials a row of their own.\n"
+            "and each run the code that trained it (`wall.json`), and the table then gives "
+            "the added trials a row of their own.\n"
         )
     if len(looks) > 1:
+        steps = ", then ".join(f"{b}" for b in bounds[1:] + [planned])
         out.append(
             f"\nThe experiment first ran {bounds[0]} trials (the row of trials 0-{bounds[0] - 1}, p "
-            f"{significance.format_p(looks[0].get('p_value'))}) and was extended to {planned} "
-            "after that result (`--config.al.num_trials`; the finished trials replay "
+            f"{significance.format_p(looks[0].get('p_value'))}) and was extended to {steps} "
+            "after looking (`--config.al.num_trials`; the finished trials replay "
             "unchanged). Deciding to extend after a look is one more look at the data: the "
             "last row's interval and p-value are not corrected for it, so read a verdict "
             "that only the extension reaches as suggestive.\n"
         )
-    if added_by:
-        when = "; ".join(
-            f"trials {e['from']}-{int(e['to']) - 1} on {e['at'][:10]} with the code of "
-            f"{e.get('code') or 'an unrecorded version'}"
-            for e in added_by
+    for e in added_by:
+        trials = range(int(e["from"]), int(e["to"]))
+        codes = _codes(run, trials)
+        trained = "; ".join(
+            f"{code or 'not recorded'}: {n} run{'s' * (n != 1)}" for code, n in codes.most_common()
         )
         out.append(
-            f"\nAdded ({run_dirs.shown(run)}/extensions.json): {when}. Their own row shows "
-            "whether they read like the first trials; a difference there is the code's, the "
-            "chance's, or both.\n"
+            f"\nTrials {trials[0]}-{trials[-1]} were added on {e['at'][:10]} by a session "
+            f"running {e.get('code') or 'an unrecorded version'} "
+            f"(`{run_dirs.shown(run)}/extensions.json`); the code that trained their finished "
+            f"runs (`wall.json`): {trained or 'none finished yet'}. Their own row shows whether "
+            "they read like the first trials; a difference there is the code's, chance's, "
+            "or both.\n"
         )
     out.append(main_comparison.power_table(records, {"ours": g}))
     out.append(f"\n![mDSQ]({link_root}/{name}_trials10/mdsq.png)\n")

@@ -7,6 +7,7 @@ experiment knows it is done (``protocol`` describes the order).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import subprocess
@@ -146,42 +147,55 @@ def extensions(workdir: str) -> list[dict]:
 
 def record_extensions(workdir: str, extended: dict[str, tuple]) -> None:
     """Appends ``extended`` ({key: (from, to)}, from ``check_config``) to ``workdir``'s
-    ``extensions.json`` (atomically), each entry once: an entry equal in key, from and to to
-    the file's last one of that key is already recorded."""
+    ``extensions.json`` (atomically), with the time and ``session_code()``.
+
+    An entry of the key from ``from`` on is replaced: a run that crashed between this file
+    and ``config.json`` wrote it, so it never took effect (``config.json`` still holds
+    ``from``), and this run's extension, to the same count or another, is the one that does.
+    """
     entries = extensions(workdir)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.gmtime())
-    code = code_version()
     for key, (old, new) in extended.items():
-        last = next((e for e in reversed(entries) if e["key"] == key), None)
-        if last is not None and (last["from"], last["to"]) == (old, new):
-            continue
-        entries.append({"key": key, "from": old, "to": new, "at": stamp, "code": code})
+        entries = [e for e in entries if e["key"] != key or e["from"] < old]
+        entries.append({"key": key, "from": old, "to": new, "at": stamp, "code": session_code()})
     jsonio.write_atomic(os.path.join(workdir, EXTENSIONS), entries)
 
 
-def code_version() -> str | None:
-    """The short commit of the git checkout this package runs from, ``-dirty`` when the
-    package's or ``configs/``'s tracked files differ from it (other files, e.g. archived
-    records, do not count); None outside a git checkout (an installed copy) or without git."""
-    package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    here = os.path.dirname(os.path.abspath(__file__))
+@functools.cache
+def session_code() -> str | None:
+    """``code_version()`` of this process, read once: ``protocol.run`` calls it as it starts,
+    so the records a session writes (``wall.json``, ``extensions.json``) name the code it
+    imported, not a commit made while it ran."""
+    return code_version()
+
+
+def code_version(package_dir: str | None = None) -> str | None:
+    """The short commit of the git checkout that holds ``package_dir`` (default: this
+    package), ``-dirty`` when that folder's or the checkout's ``configs/`` tracked files
+    differ from it (other files, e.g. archived records, do not count); None when the folder
+    is not tracked by a checkout (an installed copy, even inside a repository's ignored
+    venv) or git is missing. Git takes no optional lock (a concurrent ``git commit`` is
+    not disturbed)."""
+    package = os.path.abspath(
+        package_dir or os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    )
 
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(
-                ["git", "-C", here, *args], check=False, capture_output=True, text=True, timeout=30
-            )
+                ["git", "--no-optional-locks", "-C", package, *args],
+                check=False, capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
         except (OSError, subprocess.SubprocessError):
             return None
         return done.stdout.strip() if done.returncode == 0 else None
 
     commit = git("rev-parse", "--short", "HEAD")
-    # This file must be the checkout's own (an installed copy inside some repository's
-    # ignored folder, e.g. a venv, is not that repository's code).
-    if not commit or git("ls-files", "--error-unmatch", os.path.abspath(__file__)) is None:
+    if not commit or git("ls-files", "--error-unmatch", "--", package) is None:
         return None
-    configs = os.path.join(os.path.dirname(package), "configs")
-    changes = git("status", "--porcelain", "--untracked-files=no", "--", package, configs)
+    top = git("rev-parse", "--show-toplevel")
+    paths = [package] + ([os.path.join(top, "configs")] if top else [])
+    changes = git("status", "--porcelain", "--untracked-files=no", "--", *paths)
     return commit + ("-dirty" if changes else "")
 
 
@@ -298,15 +312,16 @@ def _record_id(record: dict) -> tuple:
 
 
 def write_wall_time(run_dir: str, seconds: float) -> None:
-    """Writes ``run_dir/wall.json`` (``{"seconds": s}``: selection, training and evaluation of
-    the run), once: a resumed session reads a finished run back in seconds and leaves the
-    file alone. The caller adds the training seconds of earlier sessions up to the
+    """Writes ``run_dir/wall.json`` (``{"seconds": s, "code": ...}``: selection, training and
+    evaluation of the run, and the ``session_code()`` of the session that finished it),
+    once: a resumed session reads a finished run back in seconds and leaves the file
+    alone. The caller adds the training seconds of earlier sessions up to the
     checkpoint it resumed from (``RunResult.resumed_seconds``); work lost to an interruption
     (redone after the last checkpoint) and a selection made by an earlier session are not
     counted."""
     path = os.path.join(run_dir, "wall.json")
     if jax.process_index() == 0 and not os.path.exists(path) and os.path.isdir(run_dir):
-        jsonio.write_atomic(path, {"seconds": float(seconds)})
+        jsonio.write_atomic(path, {"seconds": float(seconds), "code": session_code()})
 
 
 def image_ids(source: Any, indices: np.ndarray) -> list[str]:

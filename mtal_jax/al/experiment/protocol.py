@@ -65,6 +65,7 @@ def run(
     Returns:
       The result records (also in ``workdir/results.json``).
     """
+    durable.session_code()  # the code this session runs, read before it can change
     with runtime.input_checks():  # the user's config: one line from train.py, not a traceback
         if os.path.exists(workdir) and not os.path.isdir(workdir):
             raise NotADirectoryError(f"--workdir {workdir} is a file, not a folder")
