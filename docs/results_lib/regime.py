@@ -185,11 +185,13 @@ def _paired_spread(records, noise):
             "This is a conservative bound: the main comparison pairs its strategies within a "
             "trial (one pool, one cycle-0 model) and averages over cycles 1-5, so its gains "
             f"spread less between trials {measured}, and its intervals, not this floor, say "
-            "which gains its trials detect."
+            "which gains its trials detect (with 80 % power: the table under the main "
+            "comparison)."
         )
     return (
         "The main comparison's gains spread as much or more between trials "
-        f"{measured}: its intervals, not this floor, say which gains its trials detect."
+        f"{measured}: its intervals, not this floor, say which gains its trials detect (with "
+        "80 % power: the table under the main comparison)."
     )
 
 
