@@ -272,6 +272,29 @@ def test_builder_identity_ignores_unread_folders_and_keeps_an_explicit_config(tm
     assert chosen == {"config": given, "file_format": "tfrecord"}
 
 
+def test_the_same_files_in_another_folder_share_one_prepared_copy(tmp_path):
+    # Another checkout reaches the same data by another path, or a copy keeps the times:
+    # one prepared copy (its description still names the root); other files, another one.
+    import shutil
+
+    root = tmp_path / "a" / "nuimages"
+    nu_tests._write_tiny(root)
+    copy = tmp_path / "b" / "nuimages"
+    shutil.copytree(root, copy)  # copy2: sizes and modification times kept
+    kwargs = {"data_dir": str(tmp_path / "tfds")}
+    first = nuimages.Nuimages(root=str(root), **kwargs).builder_config
+    second = nuimages.Nuimages(root=str(copy), **kwargs).builder_config
+    assert first.name == second.name
+    assert str(root) in first.description and str(copy) in second.description
+    (copy / "v1.0-mini" / "extra.json").write_text("[]")
+    assert nuimages.Nuimages(root=str(copy), **kwargs).builder_config.name != first.name
+    # Without files under it (a missing root), the path stays in the identity.
+    assert (
+        cache.make_config({"root": str(tmp_path / "x")}).name
+        != cache.make_config({"root": str(tmp_path / "y")}).name
+    )
+
+
 def test_images_pil_would_clamp_and_jpeg_label_maps_are_refused(tmp_path):
     import PIL.Image
 

@@ -1,8 +1,8 @@
 """Where a prepared dataset lives, so that different options never share a cache.
 
-A builder's options (root, class map, camera choice, error policy, ...) and the size and
-modification time of every file under its root go into its ``BuilderConfig`` name as a
-hash: ``<data_dir>/<builder>/<hash>/<version>/``, so edited source files are prepared
+A builder's options (class map, camera choice, error policy, ...; the root's path only
+when it holds no file) and the relative path, size and modification time of every file
+under its root go into its ``BuilderConfig`` name as a hash: ``<data_dir>/<builder>/<hash>/<version>/``, so edited source files are prepared
 again (the old prepared copy stays on disk until removed). The options themselves are
 stored in ``info.metadata["options"]`` and in the config description, so a prepared
 directory says what it was built from.
@@ -81,11 +81,19 @@ def make_config(
 
     With a ``root`` option, the files under it (``source_fingerprint``, ``data_dir`` and
     ``skip_dirs`` left out) are part of the identity: editing, adding or removing a dataset
-    file prepares the dataset again instead of silently reusing the old one.
+    file prepares the dataset again instead of silently reusing the old one. The root's own
+    path is not: the same files in another folder (another checkout's relative
+    ``../shared/...``, a copy that kept the times) share one prepared copy, since a prepared
+    dataset holds its images and never reads the root again. The description names it.
     """
     text = json.dumps(canonical_options(options), sort_keys=True)
     sources = source_fingerprint(options.get("root"), exclude=data_dir, skip_dirs=skip_dirs)
-    digest = hashlib.sha256(f"{text}\0{sources}".encode()).hexdigest()[:16]
+    identity = {
+        k: v for k, v in canonical_options(options).items() if not (k == "root" and sources)
+    }
+    digest = hashlib.sha256(
+        f"{json.dumps(identity, sort_keys=True)}\0{sources}".encode()
+    ).hexdigest()[:16]
     return tfds.core.BuilderConfig(
         name=f"opts_{digest}", description=f"{text} (source files {sources or 'none'})"
     )
