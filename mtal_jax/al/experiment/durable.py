@@ -113,8 +113,8 @@ def check_config(config_dict: dict, workdir: str, *, write: bool = True) -> None
                     parent, leaf = _parent_of(raw, dotted)
                     parent[leaf] = new
                     log.info("%s: %s extended from %s to %s", workdir, dotted, old, new)
-                # The history first: a crash before config.json is written repeats the
-                # extension on the next run, which finds its entry already there.
+                # The history first: a crash before config.json is written makes the next
+                # run extend again, and its entry replaces the one never in force.
                 record_extensions(workdir, extended)
                 jsonio.write_atomic(path, raw)
     elif write and jax.process_index() == 0:
@@ -128,7 +128,7 @@ def extensions(workdir: str) -> list[dict]:
     Returns:
       One dict per extended key and session: ``{"key": "al.num_trials", "from": 10,
       "to": 20, "at": "2026-12-06T09:00:00+0000", "code": "f69bca6"}`` (``code``:
-      ``code_version()`` of the session that extended it).
+      ``session_code()`` of the session that extended it).
 
     Raises:
       ValueError: the file is not such a list (naming it).
