@@ -3,9 +3,10 @@
 A builder's options (class map, camera choice, error policy, ...; the root's path only
 when it holds no file) and the relative path, size and modification time of every file
 under its root go into its ``BuilderConfig`` name as a hash:
-``<data_dir>/<builder>/<hash>/<version>/``, so edited source files are prepared again (the old prepared copy stays on disk until removed). The options themselves are
-stored in ``info.metadata["options"]`` and in the config description, so a prepared
-directory says what it was built from.
+``<data_dir>/<builder>/<hash>/<version>/``, so edited source files are prepared again
+(the old prepared copy stays on disk until removed). The options themselves are stored in
+``info.metadata["options"]`` and in the config description, so a prepared directory says
+what it was built from.
 """
 
 from __future__ import annotations
