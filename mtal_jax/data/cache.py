@@ -83,9 +83,10 @@ def make_config(
     With a ``root`` option, the files under it (``source_fingerprint``, ``data_dir`` and
     ``skip_dirs`` left out) are part of the identity: editing, adding or removing a dataset
     file prepares the dataset again instead of silently reusing the old one. The root's own
-    path is not: the same files in another folder (another checkout's relative
-    ``../shared/...``, a copy that kept the times) share one prepared copy, since a prepared
-    dataset holds its images and never reads the root again. The description names it.
+    path is not: the same files in another folder (the same data folder reached from
+    another checkout by a relative path, a copy that kept the times) share one prepared
+    copy, since a prepared dataset holds its images and never reads the root again. The
+    description names it.
     """
     text = json.dumps(canonical_options(options), sort_keys=True)
     sources = source_fingerprint(options.get("root"), exclude=data_dir, skip_dirs=skip_dirs)
