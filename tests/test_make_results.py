@@ -1020,6 +1020,47 @@ def test_the_trials_an_extension_added_get_their_own_row(tmp_path, monkeypatch):
     assert "Trials 13-19" not in text and "extended to 13 after looking" in text
 
 
+def test_two_extensions_each_get_a_look_and_a_row(tmp_path, monkeypatch):
+    """Extended twice (10 -> 13 -> 16): a look before each extension, a row per extension's
+    trials, and the note names both steps."""
+    from docs.results_lib import run_dirs, trials10
+
+    monkeypatch.setattr(run_dirs, "CONTINUE_SH", str(tmp_path / "none.sh"))
+    gains = [0.01, 0.0, 0.02] * 3 + [0.01, 0.05, 0.06, 0.04, 0.03, 0.02, 0.07]
+    config = {"al": {"strategies": "random,ours", "num_trials": 16, "strategy": {"kwargs": {}}}}
+    _run_dir(tmp_path / "t10", _records({"ours": gains}), config)
+    (tmp_path / "t10" / "extensions.json").write_text(json.dumps([
+        {"key": "al.num_trials", "from": 10, "to": 13, "at": "2026-12-06T09:00:00+0000",
+         "code": "abc1234"},
+        {"key": "al.num_trials", "from": 13, "to": 16, "at": "2026-12-07T09:00:00+0000",
+         "code": "def5678"},
+    ]))  # fmt: skip
+    text, rows = trials10.trials10_section(
+        "camvid", str(tmp_path / "t10"), "", [], str(tmp_path / "results")
+    )
+
+    def interval(values):
+        return significance.format_interval(
+            {"mean": float(np.mean(values)), "ci95": list(_t_interval(values))}
+        )
+
+    assert (
+        f"| ours vs random, only trials 10-12 (the extension) | 3 | {interval(gains[10:13])} |"
+        in text
+    )
+    assert (
+        f"| ours vs random, only trials 13-15 (the extension) | 3 | {interval(gains[13:])} |"
+        in text
+    )
+    assert f"| ours vs random, trials 0-9 | 10 | {interval(gains[:10])} |" in text
+    assert f"| ours vs random, trials 0-12 | 13 | {interval(gains[:13])} |" in text
+    assert f"| ours vs random | 16 | {interval(gains)} |" in text
+    assert "first ran 10 trials" in text and "extended to 13, then 16 after looking" in text
+    assert "Trials 10-12 were added on 2026-12-06 by a session running abc1234" in text
+    assert "Trials 13-15 were added on 2026-12-07 by a session running def5678" in text
+    assert all("extended after the 10-trial look" in k for k in rows)
+
+
 def _t_interval(values):
     from scipy import stats
 
