@@ -250,7 +250,8 @@ def test_a_save_with_nothing_new_leaves_the_archive_as_it_was(stopped, tmp_path)
     first = archive.save(run, target)
     inode = os.stat(target).st_ino
     again = archive.save(run, target)
-    assert again == first and os.stat(target).st_ino == inode
+    assert first["changed"] and not again["changed"]
+    assert {**again, "changed": True} == first and os.stat(target).st_ino == inode
     assert sorted(os.listdir(tmp_path)) == ["arch", "run"]
     assert archive.same_archive(target, target) and not archive.same_archive(target, out + "x")
     log = next(os.path.join(d, "metrics.jsonl") for d, _, names in os.walk(run)
@@ -338,6 +339,8 @@ def test_cli_usage_and_errors(stopped, tmp_path):
     assert saved.returncode == 0, saved.stderr[-2000:]
     assert "archived" in saved.stderr and "2 records" in saved.stderr  # the log line shows
     assert jsonio.read(str(tmp_path / "a" / archive.MANIFEST))["keep"] == ["trial_0/*/cycle_1"]
+    again = cli("save", workdir, str(tmp_path / "a"), "--keep=trial_0/*/cycle_1")
+    assert again.returncode == 0 and "nothing new: kept the archive of" in again.stderr
     assert cli("check", workdir, str(tmp_path / "a")).returncode == 0
     behind = cli("check", str(tmp_path / "empty"), str(tmp_path / "a"))
     assert behind.returncode == 1 and "holds 2 records that" in behind.stderr

@@ -58,8 +58,9 @@ def main(argv: list[str]) -> None:
         if command == "save":
             manifest = archive.save(src, dst, keep=_KEEP.value)
             log.info(
-                "archived %s into %s: %d records, %d finished runs, weights of %d runs kept, "
+                "%s %s into %s: %d records, %d finished runs, weights of %d runs kept, "
                 "%d strategy-trials unfinished",
+                "archived" if manifest.get("changed", True) else "nothing new: kept the archive of",
                 src, dst, manifest["records"], manifest["finished_runs"], len(manifest["weights"]),
                 len(manifest["unfinished"]),
             )  # fmt: skip

@@ -175,7 +175,8 @@ def save(workdir: str, out: str, *, keep: Sequence[str] = (), load_variables=Non
         from the experiment's config when None (loads the dataset, for the model's shapes).
 
     Returns:
-      The manifest (also ``out/archive.json``).
+      The manifest (also ``out/archive.json``), plus ``"changed"`` (not written): False when
+      the archive already held exactly this (``same_archive``) and was kept as it was.
     """
     plan = read_plan(workdir)
     recover(out)
@@ -222,16 +223,15 @@ def save(workdir: str, out: str, *, keep: Sequence[str] = (), load_variables=Non
         jsonio.write_atomic(os.path.join(tmp, MANIFEST), manifest)
         if same_archive(tmp, out):  # nothing new (a finished experiment saved again)
             shutil.rmtree(tmp)
-            log.info(
-                "%s: unchanged since %s", out, jsonio.read(os.path.join(out, MANIFEST))["saved_at"]
-            )
-            return jsonio.read(os.path.join(out, MANIFEST))
+            kept = jsonio.read(os.path.join(out, MANIFEST))
+            log.info("%s: unchanged since %s", out, kept["saved_at"])
+            return {**kept, "changed": False}
         jsonio.fsync_tree(tmp)  # complete on disk before it replaces the previous archive
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return manifest
+    return {**manifest, "changed": True}
 
 
 def same_archive(a: str, b: str) -> bool:
