@@ -960,26 +960,11 @@ def test_the_trials_an_extension_added_get_their_own_row(tmp_path, monkeypatch):
     """Trials added by an extension recorded in ``extensions.json`` (a later session's code):
     a row of their own with its date and commit, the look before it, the whole, and a note
     naming when and with which code they were added."""
-    from docs.results_lib import run_dirs, trials10
+    from docs.results_lib import trials10
 
-    monkeypatch.setattr(run_dirs, "CONTINUE_SH", str(tmp_path / "none.sh"))
     gains = [0.01, 0.0, 0.02, 0.01, 0.0, 0.02, 0.01, 0.0, 0.02, 0.01, 0.05, 0.06, 0.04]
-    records = _records({"ours": gains})
-    config = {"al": {"strategies": "random,ours", "num_trials": 13, "strategy": {"kwargs": {}}}}
-    _run_dir(tmp_path / "t10", records, config)
-    (tmp_path / "t10" / "extensions.json").write_text(json.dumps([
-        {"key": "al.num_trials", "from": 10, "to": 13, "at": "2026-12-06T09:00:00+0000",
-         "code": "abc1234"},
-    ]))  # fmt: skip
-    text, _ = trials10.trials10_section(
-        "camvid", str(tmp_path / "t10"), "", [], str(tmp_path / "results")
-    )
-
-    def interval(values):
-        return significance.format_interval(
-            {"mean": float(np.mean(values)), "ci95": list(_t_interval(values))}
-        )
-
+    text, _ = _extended_trials10(tmp_path, monkeypatch, gains, [(10, 13, "2026-12-06", "abc1234")])
+    interval = _t_cell
     label = "ours vs random, only trials 10-12 (the extension)"
     assert f"| {label} | 3 | {interval(gains[10:])} |" in text
     assert f"| ours vs random, trials 0-9 | 10 | {interval(gains[:10])} |" in text
@@ -1023,27 +1008,10 @@ def test_the_trials_an_extension_added_get_their_own_row(tmp_path, monkeypatch):
 def test_two_extensions_each_get_a_look_and_a_row(tmp_path, monkeypatch):
     """Extended twice (10 -> 13 -> 16): a look before each extension, a row per extension's
     trials, and the note names both steps."""
-    from docs.results_lib import run_dirs, trials10
-
-    monkeypatch.setattr(run_dirs, "CONTINUE_SH", str(tmp_path / "none.sh"))
     gains = [0.01, 0.0, 0.02] * 3 + [0.01, 0.05, 0.06, 0.04, 0.03, 0.02, 0.07]
-    config = {"al": {"strategies": "random,ours", "num_trials": 16, "strategy": {"kwargs": {}}}}
-    _run_dir(tmp_path / "t10", _records({"ours": gains}), config)
-    (tmp_path / "t10" / "extensions.json").write_text(json.dumps([
-        {"key": "al.num_trials", "from": 10, "to": 13, "at": "2026-12-06T09:00:00+0000",
-         "code": "abc1234"},
-        {"key": "al.num_trials", "from": 13, "to": 16, "at": "2026-12-07T09:00:00+0000",
-         "code": "def5678"},
-    ]))  # fmt: skip
-    text, rows = trials10.trials10_section(
-        "camvid", str(tmp_path / "t10"), "", [], str(tmp_path / "results")
-    )
-
-    def interval(values):
-        return significance.format_interval(
-            {"mean": float(np.mean(values)), "ci95": list(_t_interval(values))}
-        )
-
+    steps = [(10, 13, "2026-12-06", "abc1234"), (13, 16, "2026-12-07", "def5678")]
+    text, rows = _extended_trials10(tmp_path, monkeypatch, gains, steps)
+    interval = _t_cell
     assert (
         f"| ours vs random, only trials 10-12 (the extension) | 3 | {interval(gains[10:13])} |"
         in text
@@ -1059,6 +1027,30 @@ def test_two_extensions_each_get_a_look_and_a_row(tmp_path, monkeypatch):
     assert "Trials 10-12 were added on 2026-12-06 by a session running abc1234" in text
     assert "Trials 13-15 were added on 2026-12-07 by a session running def5678" in text
     assert all("extended after the 10-trial look" in k for k in rows)
+
+
+def _extended_trials10(tmp_path, monkeypatch, gains, steps):
+    """``trials10_section`` of a run of ``len(gains)`` trials (ours gains ``gains[t]`` in
+    trial t) extended by ``steps`` [(from, to, date, code)] (its ``extensions.json``)."""
+    from docs.results_lib import run_dirs, trials10
+
+    monkeypatch.setattr(run_dirs, "CONTINUE_SH", str(tmp_path / "none.sh"))
+    config = {"al": {"strategies": "random,ours", "num_trials": len(gains),
+                     "strategy": {"kwargs": {}}}}  # fmt: skip
+    _run_dir(tmp_path / "t10", _records({"ours": gains}), config)
+    entries = [{"key": "al.num_trials", "from": a, "to": b, "at": f"{day}T09:00:00+0000",
+                "code": code} for a, b, day, code in steps]  # fmt: skip
+    (tmp_path / "t10" / "extensions.json").write_text(json.dumps(entries))
+    return trials10.trials10_section(
+        "camvid", str(tmp_path / "t10"), "", [], str(tmp_path / "results")
+    )
+
+
+def _t_cell(values):
+    """``significance.format_interval`` of the mean and t interval of ``values``."""
+    return significance.format_interval(
+        {"mean": float(np.mean(values)), "ci95": list(_t_interval(values))}
+    )
 
 
 def _t_interval(values):
