@@ -1003,6 +1003,11 @@ def test_the_trials_an_extension_added_get_their_own_row(tmp_path, monkeypatch):
         "camvid", str(tmp_path / "t10"), "", [], str(tmp_path / "results")
     )
     assert "Trials 13-19" not in text and "extended to 13 after looking" in text
+    # An extension with one finished trial: no interval, so no verdict.
+    one, _ = _extended_trials10(tmp_path, monkeypatch, gains[:11], [(10, 11, "2026-12-06", "a")])
+    assert "| ours vs random, only trials 10-10 (the extension) | 1 | " in one
+    row = next(x for x in one.splitlines() if x.startswith("| ours vs random, only trials 10-10"))
+    assert row.endswith("| one trial: no test |")
 
 
 def test_two_extensions_each_get_a_look_and_a_row(tmp_path, monkeypatch):

@@ -140,12 +140,12 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
         alone.append((label, gain, savings))
     for label, gain, savings in alone:
         if gain["trials"]:
-            out.append(_row(label, gain, _savings(savings), significance.verdict(gain["ci95"])))
+            out.append(_row(label, gain, _savings(savings), table_cells.verdict(gain)))
     for i, look in enumerate(looks):
         last = i == len(looks) - 1
         label = "ours vs random" if last else f"ours vs random, trials 0-{bounds[i] - 1}"
         savings = _savings(m) if last else table_cells.DASH
-        verdict = significance.verdict(look["ci95"]) if look["trials"] else "no finished trial yet"
+        verdict = table_cells.verdict(look) if look["trials"] else "no finished trial yet"
         out.append(_row(label, look, savings, verdict))
     if main_trials:
         out.append(
