@@ -77,6 +77,21 @@ def _interval(values):
     return mean, mean - half, mean + half
 
 
+def _lines_glued_to_tables(markdown):
+    """Non-table lines right after a table row: GitHub renders each as one more row."""
+    lines = markdown.splitlines()
+    return [f"{i + 2}: {b[:60]}" for i, (a, b) in enumerate(zip(lines, lines[1:]))
+            if a.startswith("|") and b.strip() and not b.startswith("|")]  # fmt: skip
+
+
+def test_committed_page_ends_every_table_with_a_blank_line():
+    page = os.path.join(os.path.dirname(__file__), "..", "docs", "results.md")
+    if not os.path.exists(page):
+        pytest.skip("docs/results.md not built")
+    with open(page) as f:
+        assert _lines_glued_to_tables(f.read()) == []
+
+
 def test_page_from_fabricated_runs(tmp_path):
     # ours: +0.02, +0.03, +0.025 -> mean 0.025, std 0.005, CI [0.0126, 0.0374]: reproduced
     # ll4al: -0.01, +0.02, -0.04 -> mean -0.01, std 0.03: interval holds 0
@@ -118,6 +133,7 @@ def test_page_from_fabricated_runs(tmp_path):
         {"synthetic": (str(tmp_path / "main"), str(tmp_path / "t1"))}, str(results),
         str(tmp_path / "src"), composition=False,
     )  # fmt: skip
+    assert _lines_glued_to_tables(page) == []
 
     mean, lo, hi = _interval([0.02, 0.03, 0.025])
     assert f"+{mean:.3f} [+{lo:.3f}, +{hi:.3f}] (n=3) | **reproduced**" in page
@@ -397,6 +413,7 @@ def test_fig6_readings_over_models_replace_one_models_bootstrap(tmp_path):
     )
     text = analyses.fig6_models_text(str(tmp_path))
     assert "| S_seg measures the segmentation loss best | +0.10 | +0.20 | +0.30 | +0.20 [" in text
+    assert _lines_glued_to_tables(text) == []  # the wall-time line is not a row
     assert "Wall time: not recorded" in text
     # one model only: the bootstrap rows stay
     one = dict(across, models=["trial_0"])

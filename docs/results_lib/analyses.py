@@ -140,8 +140,8 @@ def fig6_models_text(d):
         "(the third command above): one statistic per model, their mean with a 95 % t "
         "interval and the p-value over models. Models, not one model's images, are the unit "
         "a property of the scores has to hold over, so the side-by-side reads these.\n\n"
-        + page_files.read_text(os.path.join(d, "fig6_models.md"))
-        + "\n"
+        + page_files.read_text(os.path.join(d, "fig6_models.md")).rstrip("\n")
+        + "\n\n"  # a blank line ends the table: a line after it would render as a row
         + analysis_wall(d, "fig6_models")
     )
 
