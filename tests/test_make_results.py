@@ -2,6 +2,7 @@
 paired intervals, verdicts, Table I for both S_cls modes, label efficiency, the regime
 section (no training, seconds)."""
 
+import itertools
 import json
 import math
 import os
@@ -80,7 +81,7 @@ def _interval(values):
 def _lines_glued_to_tables(markdown):
     """Non-table lines right after a table row: GitHub renders each as one more row."""
     lines = markdown.splitlines()
-    return [f"{i + 2}: {b[:60]}" for i, (a, b) in enumerate(zip(lines, lines[1:]))
+    return [f"{i + 2}: {b[:60]}" for i, (a, b) in enumerate(itertools.pairwise(lines))
             if a.startswith("|") and b.strip() and not b.startswith("|")]  # fmt: skip
 
 
