@@ -522,3 +522,19 @@ def test_analysis_scores_equal_selection_scores(tmp_path, tiny_run, ours_kwargs)
     np.testing.assert_array_equal(cols["num_boxes"], scores["num_boxes"][index])
     if ours_kwargs:  # threshold 0: the decoded candidates are scored, so S_loc is exercised
         assert cols["num_boxes"].sum() > 0
+
+
+def test_panel_titles_fit_the_panels_of_every_dataset_preset():
+    """``column_header`` clips a title to its panel: each must fit the narrowest input of
+    the dataset presets (CamVid's 160 pixels; ``configs/tiny.py``'s 64 is a smoke test)."""
+    from mtal_jax import config_file
+
+    presets = ("default", "camvid", "nuimages", "a9", "coco_folder")
+    root = os.path.join(os.path.dirname(__file__), "..", "configs")
+    narrowest = min(
+        config_file.load(os.path.join(root, f"{p}.py")).data.image_size[1] for p in presets
+    )
+    assert narrowest == 160
+    for title in overlays.PANEL_TITLES:
+        left, _, right, _ = overlays._text_box(title)
+        assert right - min(left, 0) + 4 <= narrowest, title  # 4: column_header's margin

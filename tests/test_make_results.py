@@ -103,12 +103,15 @@ def test_page_from_fabricated_runs(tmp_path):
         "cald": [-0.03, -0.02, -0.025],
     }
     _run_dir(tmp_path / "main", _records(gains))
-    kwargs = {  # Table I: js: S_seg +0.02 over S_loc in every trial; kl: S_seg -0.02..-0.03
+    kwargs = {  # Table I: js: S_seg +0.02 over S_loc in every trial; kl: S_seg below S_cls
         f"ours_{m}_{s}": {"base": "ours", "weights": w, "cls_divergence": m}
-        for m in ("js", "kl") for s, w in (("loc", [1, 0, 0]), ("seg", [0, 0, 1]))
+        for m, s, w in (("js", "loc", [1, 0, 0]), ("js", "seg", [0, 0, 1]),
+                        ("kl", "loc", [1, 0, 0]), ("kl", "cls", [0, 1, 0]), ("kl", "seg", [0, 0, 1]))
     }  # fmt: skip
+    # without S_cls a kl setting copies the js one (share.share_within): the same records
     t1 = _records({"ours_js_loc": [0.0, 0.01, 0.0], "ours_js_seg": [0.02, 0.03, 0.02],
-                   "ours_kl_loc": [0.01, 0.0, 0.02], "ours_kl_seg": [-0.01, -0.03, -0.01]})  # fmt: skip
+                   "ours_kl_loc": [0.0, 0.01, 0.0], "ours_kl_seg": [0.02, 0.03, 0.02],
+                   "ours_kl_cls": [0.03, 0.05, 0.04]})  # fmt: skip
     _run_dir(tmp_path / "t1", t1, {"al": {"strategy": {"kwargs": kwargs}}})
     results = tmp_path / "results"
     os.makedirs(results / "synthetic")
@@ -166,11 +169,18 @@ def test_page_from_fabricated_runs(tmp_path):
         "| Table I (js): S_seg > S_loc (S_seg best single score) | +0.020 [+0.020, +0.020] (n=3) | **reproduced** |"
         in page
     )
-    mean, lo, hi = _interval([-0.02, -0.03, -0.03])  # kl: seg - loc
+    mean, lo, hi = _interval([-0.01, -0.02, -0.02])  # kl: seg - cls
     assert (
-        f"| Table I (kl): S_seg > S_loc (S_seg best single score) | {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] (n=3) | **contradicted** |"
+        f"| Table I (kl): S_seg > S_cls (S_seg best single score) | {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] (n=3) | **contradicted** |"
         in page
     )
+    # kl S_seg against kl S_loc: both copy the js runs, so the js row's test, not a second
+    # one in the kl family's Holm count (its one test: S_seg > S_cls)
+    assert (
+        "| Table I (kl): S_seg > S_loc (S_seg best single score) | the js row's test (without "
+        "S_cls both settings copy the js runs) | same test as js | — |"
+    ) in page
+    assert "Table I (js) 1, Table I (kl) 1" in page
     assert (
         "0.45 / 0.37" not in page
         and "45.0 / 37.0 (best tau 0.1) | no interval (one model): other best tau" in page
@@ -261,7 +271,9 @@ def test_a_run_in_progress_says_so():
         dict(r, strategy="ll4al") for r in records if r["strategy"] == "random" and r["cycle"] < 2
     ]
     rows = main_comparison.claims(started, {})
-    assert rows["LL4AL > random in mDSQ (95 % at 74 % against 87 %)"] == (
+    assert rows[
+        "LL4AL > random in mDSQ (the paper: 95 % reached at 74 % labeled, random at 87 %)"
+    ] == (
         "—",
         "no finished trial yet",
     )
@@ -345,7 +357,7 @@ def test_trials10_section_pairs_ours_with_random_over_its_trials(tmp_path, monke
 
     assert "More trials" not in page()  # not planned
     text = page(str(t10))
-    assert "### More trials: ours against random (10 trials)" in text
+    assert "### More trials: ours against random (10 trials planned)" in text
     command = f"`python train.py --config configs/camvid.py:trials10 --workdir {t10}"
     assert f"{command} --config.al.share_from={tmp_path / 'main'}` (not started)." in text
     mean, lo, hi = _interval([0.02, 0.0, 0.01])  # the main comparison's reading, for context
@@ -359,13 +371,13 @@ def test_trials10_section_pairs_ours_with_random_over_its_trials(tmp_path, monke
     text = page(str(t10))
     mean, lo, hi = _interval([0.02, 0.03, 0.025])
     interval = f"+{mean:.3f} [+{lo:.3f}, +{hi:.3f}]"
-    assert "### More trials: ours against random (3 trials)" in text
+    assert "### More trials: ours against random (3 trials planned)" in text
     assert f"--workdir {t10} --config.al.share_from=runs/repro_camvid`; wall time" in text
     assert f"| ours vs random | 3 | {interval} | +0.0075 [" in text and "| reproduced |" in text
     assert "+7.5 [" in text and "pp (reached in 3/3)" in text
-    claim = "| ours > random in mDSQ (+3.39 % at 80 % labeled), 3 trials (`trials10`) |"
+    claim = "| ours > random in mDSQ (+3.39 % at 80 % labeled), 3 trials planned (`trials10`) |"
     assert f"{claim} {interval} (n=3) | **reproduced** |" in text
-    assert f"{main_comparison.MATCH_FINAL_CLAIM}, 3 trials (`trials10`) | +7.5 [" in text
+    assert f"{main_comparison.MATCH_FINAL_CLAIM}, 3 trials planned (`trials10`) | +7.5 [" in text
     assert (tmp_path / "results" / "camvid_trials10" / "paired.json").exists()
     assert "trials10" not in text.split("## Side by side")[0]  # finished: not in the status
     from docs.results_lib import run_dirs
@@ -496,6 +508,75 @@ def test_convergence_reads_successive_doublings_together():
     ) in table
     jobs["w50_e12"]["mdsq"] = 0.705  # down again: no steady trend
     assert "no steady trend" in regime.convergence_table(jobs, {"mdsq_std_pooled": 0.005})
+
+
+def test_schedule_convergence_reads_the_configs_lengths():
+    """Cycle 0: cold-started jobs on the initial fraction at the config's passes; the
+    cycles: warm-started jobs at its cycle passes; a steady chain counts, as in the table."""
+
+    def job(labeled, passes, mdsq):
+        return {"labeled": labeled, "pool": 100, "steps": passes * 100 / 16, "passes": passes,
+                "seed": 1, "mdsq": mdsq}  # fmt: skip
+
+    jobs = {
+        "f40_s1": job(40, 10.0, 0.70), "f40_s1_x2": job(40, 20.0, 0.71),  # within
+        "f70_s1": job(70, 10.0, 0.70), "f70_s1_x2": job(70, 20.0, 0.90),  # not the initial set
+        "w50_e3": job(50, 3.0, 0.70), "w50_e6": job(50, 6.0, 0.71), "w50_e12": job(50, 12.0, 0.72),
+    }  # fmt: skip
+    noise = {"mdsq_std_pooled": 0.005}  # one pair's noise 0.014
+    config = {"train": {"initial_epochs": 10, "cycle_epochs": 6}, "al": {"initial_fraction": 0.4}}
+    assert regime.schedule_convergence(jobs, noise, config) == [
+        ("cycle 0", 10.0, "converged"),
+        ("the cycles", 6.0, "not converged"),  # +0.01 twice: a steady climb beyond 0.014
+    ]
+    jobs["w50_e12"]["mdsq"] = 0.705
+    jobs["f40_s1_x2"]["mdsq"] = 0.72  # +0.02: beyond one pair's noise
+    config["train"]["cycle_epochs"] = 9  # no job at 9 passes
+    assert regime.schedule_convergence(jobs, noise, config) == [
+        ("cycle 0", 10.0, "not converged"),
+        ("the cycles", 9.0, "not checked at this length"),
+    ]
+    assert regime.schedule_convergence(jobs, {}, config) == []  # no noise floor: no reading
+
+
+def test_cost_section_prices_the_trial_count_continue_sh_runs(tmp_path, monkeypatch):
+    """The ``trials10`` row at its preset's trials, and one at the count ``continue.sh``
+    extends it to (more trials: more steps, the shared first trials not counted)."""
+    (tmp_path / "camvid").mkdir()
+    (tmp_path / "camvid" / "regime.json").write_text(json.dumps(
+        {"f40_s0": {"pool": 367, "steps": 299, "wall_s": 299.0}}))  # fmt: skip
+    script = tmp_path / "continue.sh"
+    script.write_text(
+        'EXPERIMENTS=(\n  "trials10_camvid configs/camvid.py:trials10 - --config.al.num_trials=20"\n)\n'
+    )
+    monkeypatch.setattr(run_dirs, "CONTINUE_SH", str(script))
+    text = regime.cost_section("camvid", str(tmp_path))
+    rows = [line for line in text.splitlines() if ":trials10 " in line]
+    assert len(rows) == 2 and "--config.al.num_trials=20` (after `repro`)" in rows[1]
+    preset, extended = (int(r.split(" | ")[1].replace(",", "")) for r in rows)
+    assert extended == 3 * preset  # 5 -> 20 new trials against 5 -> 10: three times the steps
+    monkeypatch.setattr(run_dirs, "CONTINUE_SH", str(tmp_path / "none.sh"))
+    assert (
+        len(
+            [
+                x
+                for x in regime.cost_section("camvid", str(tmp_path)).splitlines()
+                if ":trials10 " in x
+            ]
+        )
+        == 1
+    )
+
+
+def test_noise_floor_says_when_it_trained_another_length():
+    jobs = {"f40_s0": {"pool": 367}}
+    config = {"train": {"batch_size": 16, "initial_epochs": 26}}
+    noise = {"steps": {"40": 299, "70": 299}}  # 299 x 16 / 367 = 13 passes
+    assert "Its runs trained 13 passes, the run's cycle 0 26" in regime._noise_length(
+        noise, config, jobs
+    )
+    assert regime._noise_length({"steps": {"40": 597}}, config, jobs) == ""  # 26.03 passes
+    assert regime._noise_length(noise, None, jobs) == ""
 
 
 def test_table1_claims_without_a_finished_trial_say_so():
@@ -761,6 +842,27 @@ def test_makeup_summary_reads_each_dataset_s_score_diagnostics(tmp_path):
     ) in text
 
 
+def test_variant_readings_are_marked_by_holm_over_their_table(tmp_path):
+    """Two readings that exclude 0 alone (p 0.049 and 0.034) but not once the table's three
+    tests are adjusted (Holm: 3 x 0.034 > 0.05): marked, in the table and for the summary."""
+    records = _records({"ours": [0.0, 0.01, -0.01], "ours_native": [0.02, 0.045, 0.03]})
+    run = str(tmp_path / "native")
+    kwargs = {"ours_native": {"base": "ours", "crop_window": "native"}}
+    _run_dir(run, records, {"al": {"strategies": "random,ours,ours_native", "num_trials": 3,
+                                   "strategy": {"kwargs": kwargs}}})  # fmt: skip
+    text = variants.balanced_section("camvid", run, str(tmp_path / "results"), preset="native")
+    rows = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| ours")}
+    assert rows["| ours_native vs random"].endswith("| better (not after Holm) |")
+    assert rows["| ours_native vs ours"].endswith("| better (not after Holm) |")
+    assert rows["| ours vs random"].endswith("| not distinguishable from noise |")
+    assert "one marked (not after Holm) does not exclude 0 once the table's 3 tests" in text
+    assert variants.CONTENT_ONLY_NOTE["camvid"] in text  # CamVid: the scoring change noted
+    saved = json.loads((tmp_path / "results" / "camvid_native" / "comparisons.json").read_text())
+    assert saved["gains"]["ours_native vs random"]["reading"] == "better (not after Holm)"
+    summary = score_makeup._native_reading(str(tmp_path / "results"), ["camvid"])
+    assert "(better (not after Holm))" in summary
+
+
 def test_balanced_section_pairs_the_new_strategy_with_random_and_ours(tmp_path):
     assert "(not started)" in variants.balanced_section(
         "synthetic", str(tmp_path / "none"), str(tmp_path)
@@ -780,6 +882,8 @@ def test_balanced_section_pairs_the_new_strategy_with_random_and_ours(tmp_path):
     assert (tmp_path / "results" / "synthetic_balanced" / "paired.json").exists()
     one = variants.comparison_reading({"trials": 1, "mean": 0.03, "ci95": [math.nan] * 2})
     assert one == "one trial: no test"
+    assert "every reading holds with the table's 3 tests adjusted together" in text
+    assert variants.CONTENT_ONLY_NOTE["camvid"] not in text  # synthetic: no letterbox
     saved = json.loads(
         (tmp_path / "results" / "synthetic_balanced" / "comparisons.json").read_text()
     )
@@ -949,7 +1053,7 @@ def test_an_extended_trials10_reports_each_look(tmp_path, monkeypatch):
     text, rows = trials10.trials10_section(
         "camvid", str(tmp_path / "t10"), "", main_records, str(tmp_path / "results")
     )
-    assert "### More trials: ours against random (12 trials)" in text
+    assert "### More trials: ours against random (12 trials planned)" in text
     added = significance.format_interval(
         {"mean": float(np.mean(gains[5:])), "ci95": list(_t_interval(gains[5:]))}
     )
@@ -965,11 +1069,20 @@ def test_an_extended_trials10_reports_each_look(tmp_path, monkeypatch):
     )
     assert f"| ours vs random, trials 0-9 | 10 | {first} |" in text
     assert f"| ours vs random | 12 | {whole} |" in text
+    # the first look's label savings, over its own trials
+    m = paired.match_final_savings([r for r in records if r["trial"] < 10], "ours")
+    row = next(x for x in text.splitlines() if x.startswith("| ours vs random, trials 0-9 |"))
+    assert m["compared"] == 10
+    assert (
+        f"| {significance.format_bounded(m, m['best_case'])} (reached in {m['reached']}/10) |"
+        in row
+    )
     assert "first ran 10 trials" in text and "extended to 12" in text
     assert "not corrected for it" in text
-    marked = "12 trials (`trials10`, extended after the 10-trial look)"
+    marked = "12 trials planned (`trials10`, extended after the 10-trial look)"
     assert set(rows) == {
         f"ours > random in mDSQ (+3.39 % at 80 % labeled), {marked}",
+        f"{main_comparison.LE95_CLAIM}, {marked}",
         f"{main_comparison.MATCH_FINAL_CLAIM}, {marked}",
     }
 
@@ -990,7 +1103,10 @@ def test_the_trials_an_extension_added_get_their_own_row(tmp_path, monkeypatch):
     assert "first ran 10 trials" in text and "extended to 13 after looking" in text
     assert "Trials 10-12 were added on 2026-12-06 by a session running abc1234" in text
     # Their runs' wall.json name the code that trained them (none yet: no record).
-    assert "trained their finished runs (`wall.json`): none finished yet" in text
+    assert (
+        "trained their finished runs (`wall.json`; a run: one trial's cycle-0 model or one cycle of one strategy): none finished yet"
+        in text
+    )
     assert "not in the main comparison" not in text  # no main comparison given
 
     def wall(run, code):
@@ -1006,7 +1122,8 @@ def test_the_trials_an_extension_added_get_their_own_row(tmp_path, monkeypatch):
         "camvid", str(tmp_path / "t10"), "", [], str(tmp_path / "results")
     )
     assert (
-        "trained their finished runs (`wall.json`): abc1234: 2 runs; def5678: 1 run; "
+        "trained their finished runs (`wall.json`; a run: one trial's cycle-0 model or one "
+        "cycle of one strategy): abc1234: 2 runs; def5678: 1 run; "
         "not recorded: 1 run."
     ) in text
     # An entry beyond the config's count (a run stopped before config.json said so) is not
@@ -1199,7 +1316,9 @@ def test_the_status_list_gives_an_extended_trials10_its_trial_count(tmp_path, mo
         {"camvid": (str(tmp_path / "main"), "", str(tmp_path / "t10"))},
         str(tmp_path / "results"), str(tmp_path / "src"), False,
     )  # fmt: skip
-    assert f"--workdir {tmp_path / 't10'} --config.al.num_trials=12` (in progress)" in text
+    assert (
+        f"--workdir {tmp_path / 't10'} --config.al.num_trials=12` (started, not finished)" in text
+    )
 
 
 def test_the_power_table_says_what_the_trials_can_detect():

@@ -20,7 +20,7 @@ FIG5_CAPTION = (
     "pixels that are not, the S_loc evidence; yellow: pixels outside every BoxMask "
     "segmented as a detection class, the S_seg evidence)."
 )
-FIG5_GRAY = " Drawn on flat gray: model outputs only, no pixel of the dataset (its terms)."
+FIG5_GRAY = " Drawn on flat gray: model outputs only, no pixel of the dataset, whose non-commercial terms keep its images out of this repository."
 
 
 def image_line(d, link, file, title):
@@ -158,8 +158,8 @@ def fig6_columns_text(d):
     fig6 = page_files.read_json(os.path.join(d, "fig6_correlation.json")) or {}
     names, counts = fig6.get("names"), fig6.get("num_finite") or {}
     defined = (
-        f" (here E_det_loc on {counts['E_det_loc']} and E_det_cls on {counts['E_det_cls']} of "
-        f"{fig6.get('num_images', '?')} images)"
+        f" (here E_det_loc is defined on {counts['E_det_loc']} and E_det_cls on "
+        f"{counts['E_det_cls']} of {fig6.get('num_images', '?')} images)"
         if {"E_det_loc", "E_det_cls"} <= set(counts)
         else ""
     )

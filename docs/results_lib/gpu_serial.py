@@ -193,7 +193,7 @@ def gpu_section(name, gpu_run, cpu_run, cpu_records, cpu_config):
             f"{table_cells.hours(cpu_seconds)} of runs on "
             f"the CPU."
             + (
-                f" The GPU runs so far select at random, without scoring the pool{scored}."
+                f" This experiment's GPU runs select at random, without scoring the pool{scored}."
                 if {r["strategy"] for r in records} == {"random"}
                 else ""
             )

@@ -10,7 +10,7 @@ import math
 import os
 import statistics
 
-from docs.results_lib import page_files, run_dirs, table_cells
+from docs.results_lib import page_files, run_dirs, table_cells, trials10
 
 
 def cost_section(name, results_dir):
@@ -47,15 +47,16 @@ def cost_section(name, results_dir):
         f"{steps:,} | {steps * pace / 3600:.1f} |"
     )
     if name in run_dirs.TRIALS10:
-        t10 = run_dirs.preset_plan(cfg, "trials10", pool)
-        steps = t10.planned_steps() - share.steps_shared(
-            t10, run_dirs.preset_plan(cfg, "repro", pool)
-        )
-        rows.append(
-            f"| `{cfg}:trials10 --config.al.share_from={run_dirs.DATASETS[name][2]}` "
-            "(after `repro`) | "
-            f"{steps:,} | {steps * pace / 3600:.1f} |"
-        )
+        # the preset's trials, and the count experiments/continue.sh runs it with
+        extended = run_dirs.queued_num_trials(run_dirs.TRIALS10[name])
+        for count in (None, extended) if extended else (None,):
+            t10 = run_dirs.preset_plan(cfg, "trials10", pool, num_trials=count)
+            steps = t10.planned_steps() - share.steps_shared(t10, repro)
+            rows.append(
+                f"| `{cfg}:trials10 --config.al.share_from={run_dirs.DATASETS[name][2]}"
+                f"{trials10.command_flag(count or 0)}` (after `repro`) | "
+                f"{steps:,} | {steps * pace / 3600:.1f} |"
+            )
     return (
         f"Pace: {pace:.2f} s per training step, the fastest of the regime jobs (wall time "
         "over steps, evaluation included; the machine was shared for most jobs, so an idle "
@@ -104,6 +105,16 @@ def _chains(pairs):
     return chains
 
 
+def _chain_trend(jobs, chain, pair_noise):
+    """(changes, total, trend) of a chain of successive doublings: trend is True when
+    every change has one sign and together they exceed one pair's noise (a steady climb or
+    decline: not converged, even where each change is within noise)."""
+    changes = [jobs[b]["mdsq"] - jobs[a]["mdsq"] for a, b in itertools.pairwise(chain)]
+    total = jobs[chain[-1]]["mdsq"] - jobs[chain[0]]["mdsq"]
+    steady = all(c > 0 for c in changes) or all(c < 0 for c in changes)
+    return changes, total, steady and abs(total) > pair_noise
+
+
 def convergence_table(jobs, noise):
     """The doubling checks: mDSQ before and after, the change in seed stds and against the
     noise of one pair of runs (1.96 sqrt(2) seed std, ``noise_floor.json``'s pooled std);
@@ -138,12 +149,10 @@ def convergence_table(jobs, noise):
             f"{change / std if table_cells.finite(std) and std else math.nan:+.1f} | {within} |"
         )
     for chain in _chains(pairs):
-        changes = [jobs[b]["mdsq"] - jobs[a]["mdsq"] for a, b in itertools.pairwise(chain)]
-        total = jobs[chain[-1]]["mdsq"] - jobs[chain[0]]["mdsq"]
-        steady = all(c > 0 for c in changes) or all(c < 0 for c in changes)
+        changes, total, trend = _chain_trend(jobs, chain, pair_noise)
         if not table_cells.finite(pair_noise):
             reading = "no noise floor to read it against"
-        elif steady and abs(total) > pair_noise:
+        elif trend:
             reading = (
                 f"a steady {'climb' if total > 0 else 'decline'} beyond one pair's noise: "
                 "these runs are not converged, even where one doubling reads within noise"
@@ -158,6 +167,104 @@ def convergence_table(jobs, noise):
             + f": {reading}."
         )
     return "\n".join(lines)
+
+
+def _not_converged(jobs, pairs, chains, job, pair_noise):
+    """True when the doubling checks read ``job`` unconverged (its doubling moves mDSQ
+    beyond one pair's noise, or it is in a chain of successive doublings that climbs or
+    declines steadily beyond it, as ``convergence_table`` reads such a chain), False when
+    its doubling stays within noise, None without a doubling of it."""
+    doubled = [b for a, b in pairs if a == job]
+    if not doubled:
+        return None
+    if any(abs(jobs[b]["mdsq"] - jobs[job]["mdsq"]) >= pair_noise for b in doubled):
+        return True
+    return any(job in chain[:-1] and _chain_trend(jobs, chain, pair_noise)[2] for chain in chains)
+
+
+def schedule_convergence(jobs, noise, config):
+    """What the doubling checks of ``regime.json``'s ``jobs`` say of the schedule in
+    ``config``: [(part, passes, reading)] for cycle 0 (cold-started jobs on the initial
+    fraction) and the cycles (warm-started jobs, ``w...``), reading "converged", "not
+    converged" or "not checked at this length" (no doubling of a job within 5 % of the
+    schedule's passes). Unconverged where any such job reads so (``convergence_table``)."""
+    if not config or not jobs:
+        return []
+    t, al = config["train"], config["al"]
+    std = (noise or {}).get("mdsq_std_pooled", math.nan)
+    if not table_cells.finite(std):
+        return []
+    pair_noise = 1.96 * math.sqrt(2) * std
+    pairs = doubling_pairs(jobs)
+    chains = _chains(pairs)
+    out = []
+    for part, passes, warm in (
+        ("cycle 0", float(t["initial_epochs"]), False),
+        ("the cycles", float(t["cycle_epochs"]), True),
+    ):
+        readings = [
+            _not_converged(jobs, pairs, chains, name, pair_noise)
+            for name, j in jobs.items()
+            if name.startswith("w") == warm
+            and abs(j["passes"] - passes) <= 0.05 * passes
+            and (warm or abs(j["labeled"] / j["pool"] - al["initial_fraction"]) < 0.01)
+        ]
+        readings = [r for r in readings if r is not None]
+        reading = (
+            "not checked at this length"
+            if not readings
+            else ("not converged" if any(readings) else "converged")
+        )
+        out.append((part, passes, reading))
+    return out
+
+
+def convergence_summary(results_dir, configs):
+    """The page's summary sentence on whether each dataset's schedule converges
+    (``schedule_convergence`` of its main run's ``configs[name]``), "" without checks."""
+    parts = []
+    for name, config in configs.items():
+        d = os.path.join(results_dir, name)
+        readings = schedule_convergence(
+            page_files.read_json(os.path.join(d, "regime.json")) or {},
+            page_files.read_json(os.path.join(d, "noise_floor.json")),
+            config,
+        )
+        if readings:
+            title = run_dirs.DATASETS.get(name, (name,))[0]
+            parts.append(
+                f"{title}: "
+                + ", ".join(f"{part} ({passes:g} passes) {r}" for part, passes, r in readings)
+            )
+    if not parts:
+        return ""
+    return (
+        "\nConvergence of the schedules, by the doubling checks of each regime section (one "
+        "seed per length; `docs/regime.md`): " + "; ".join(parts) + ". Where a schedule is "
+        "not converged, part of each cycle's gain is training rather than data, which "
+        "shrinks the differences the data can make; the comparisons stay fair (every "
+        "strategy of a trial trains the same steps from the same cycle-0 model), but a gain "
+        "may differ at convergence. The protocol asks for converged cycles: `docs/regime.md` "
+        "gives what a converged schedule would cost and why it was not run.\n"
+    )
+
+
+def _noise_length(noise, config, jobs):
+    """ " ..." saying that the noise floor's runs trained another length than the run's
+    cycle 0 (passes over the pool, ``regime.json``'s pool), or "" when they match."""
+    pools = {j.get("pool") for j in (jobs or {}).values() if j.get("pool")}
+    steps = set((noise.get("steps") or {}).values())
+    if not config or len(pools) != 1 or len(steps) != 1:
+        return ""
+    passes = steps.pop() * config["train"]["batch_size"] / pools.pop()
+    planned = float(config["train"]["initial_epochs"])
+    if abs(passes - planned) <= 0.05 * planned:
+        return ""
+    return (
+        f" Its runs trained {passes:.0f} passes, the run's cycle 0 {planned:g}: the floor was "
+        "not measured again at that length (`docs/regime.md`), so it reads the spread of "
+        "another schedule."
+    )
 
 
 def _paired_spread(records, noise):
@@ -217,10 +324,14 @@ def regime_section(name, results_dir, config, records=()):
         known = isinstance(passes, (int, float)) and math.isfinite(passes)
         passes = f"{passes:.0f}" if known else "?"
         lines.append(
-            f"\nReference (100 % of the pool, `docs/results/{name}/reference.json`): mAP "
+            f"\nReference of the regime runs (100 % of the pool, "
+            f"`docs/results/{name}/reference.json`): mAP "
             f"{ref['map']:.4f}, AP50 {ref['ap50']:.4f}, mIoU {ref['miou']:.4f} after "
             f"{ref.get('steps', '?')} steps ({passes} passes), "
-            f"{table_cells.hours(ref.get('wall_s') or 0)}."
+            f"{table_cells.hours(ref.get('wall_s') or 0)}. It normalises the mDSQ of the "
+            "noise floor and the regime runs below; the experiments normalise by the "
+            "reference of the main comparison (its own run, which the experiments started "
+            "from it copy), given under its command."
         )
     noise = page_files.read_json(os.path.join(d, "noise_floor.json"))
     if noise:
@@ -233,6 +344,7 @@ def regime_section(name, results_dir, config, records=()):
             f"retrained with different seeds): mDSQ std {stds}; smallest mDSQ difference "
             f"between two strategies detectable at 95 % if each trial gave one independent "
             f"run per strategy at one labeled fraction: {mdd}. {_paired_spread(records, noise)}"
+            + _noise_length(noise, config, page_files.read_json(os.path.join(d, "regime.json")))
         )
     jobs = page_files.read_json(os.path.join(d, "regime.json"))
     if jobs:

@@ -90,8 +90,8 @@ def dataset_section(
                 "reach it in a trial reaches it somewhere between its last labeled fraction "
                 "and 100 % (the whole pool): the savings count it at 100 %, which errs against "
                 "it, and where that matters the reading at the other end (reached just after "
-                "its last cycle) is given beside them; a verdict needs both. The mean curves' "
-                "reading beside it.\n"
+                "its last cycle) is given beside them; a verdict needs both. The last two "
+                "columns read the same level on the strategies' mean curves.\n"
             ),
             main_comparison.match_final_table(summaries, pairs),
         ]
@@ -327,7 +327,7 @@ def build(
             elif not records:
                 missing.append(cmd)
             elif main_comparison.run_status(records, config):
-                running.append(f"{cmd} (in progress)")
+                running.append(f"{cmd} (started, not finished)")
             elif v == "trials10" and (queued := run_dirs.queued_num_trials(r)):
                 done = int(((config or {}).get("al") or {}).get("num_trials", queued))
                 if queued > done:
@@ -352,7 +352,7 @@ def build(
                 f"{shared}` (beyond the paper)"
             )
             if records and main_comparison.run_status(records, config):
-                running.append(f"{cmd} (in progress)")
+                running.append(f"{cmd} (started, not finished)")
             elif records:
                 continue  # finished
             elif os.path.exists(os.path.join(r, "config.json")):
@@ -378,7 +378,8 @@ def build(
             + ("runs in progress" if running else "runs not made yet")
             + "** (sections say what is not available yet; the regimes and costs are "
             "measured, `docs/regime.md`). Each command runs in the background and resumes "
-            "exactly where it was stopped; `experiments/` holds an archive of each started CPU "
+            "exactly where it was stopped (`experiments/continue.sh` runs them one at a "
+            "time, so a started experiment may wait for another); `experiments/` holds an archive of each started CPU "
             "run (records, selections, the weights its unfinished runs start from) and the GPU "
             "runs' records (the first GPU run's checkpoints stayed on its machine), and "
             "`experiments/continue.sh` continues them on any machine (`experiments/README.md`):"
@@ -403,6 +404,8 @@ def build(
         all_rows[name] = rows
     contents = len(out)  # the contents go here, once every section is known
     out += ["## Side by side with the paper\n", claims_table.side_by_side(all_rows)]
+    configs = {n: run_dirs.load_run(r[0])[1] for n, r in runs.items() if n in all_rows and r[0]}
+    out.append(regime.convergence_summary(results_dir, configs))
     balanced = [n for n in all_rows if (balanced_runs or {}).get(n)]  # built this time
     native = [n for n in all_rows if (native_runs or {}).get(n)]
     out.append(score_makeup.makeup_summary(results_dir, list(all_rows), balanced, native))

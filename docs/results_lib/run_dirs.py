@@ -210,12 +210,15 @@ def queued_num_trials(run, script=None):
     return None
 
 
-def preset_plan(cfg_path, variant, pool):
-    """The experiment plan of ``<cfg_path>:<variant>`` on a pool of ``pool`` images."""
+def preset_plan(cfg_path, variant, pool, num_trials=None):
+    """The experiment plan of ``<cfg_path>:<variant>`` on a pool of ``pool`` images (with
+    ``num_trials`` trials instead of the preset's, given one)."""
     from mtal_jax import config_file
     from mtal_jax.al import experiment
 
     config = config_file.load(f"{os.path.join(M, cfg_path)}:{variant}")
+    if num_trials:
+        config.al.num_trials = int(num_trials)
     return experiment.plan_from_config(config, pool_size=pool)
 
 

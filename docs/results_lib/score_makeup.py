@@ -253,7 +253,7 @@ def _native_reading(results_dir, names):
             f"{title}: {strategy} "
             + ", ".join(
                 f"against {other} {significance.format_interval(g)} mDSQ "
-                f"({variants.comparison_reading(g)})"
+                f"({g.get('reading') or variants.comparison_reading(g)})"
                 for other, g in pairs
             )
             + f" over {pairs[0][1]['trials']} trials"
@@ -283,7 +283,7 @@ def _balanced_reading(results_dir, names):
         parts.append(
             f"{title}: {moved}{data['strategy']} against ours "
             f"{significance.format_interval(g)} mDSQ over {g['trials']} trials, "
-            f"{variants.comparison_reading(g)}"
+            f"{g.get('reading') or variants.comparison_reading(g)}"
         )
     if not parts:
         return ""

@@ -78,6 +78,7 @@ def table1_section(records, config):
         )
     rows = {}
     power_rows = []
+    copied = set(copied_settings(config))
     for mode in sorted({m for _, m in settings.values()}):
         by_w = {w: n for n, (w, m) in settings.items() if m == mode}
         tests = [((0, 0, 1), (1, 0, 0), "S_seg > S_loc (S_seg best single score)"),
@@ -85,7 +86,13 @@ def table1_section(records, config):
         tests += [((1, 1, 1), w, f"all three > {SETTING_NAMES[w]}") for w in SETTING_NAMES
                   if w != (1, 1, 1)]  # fmt: skip
         for a, b, text in tests:
-            if a in by_w and b in by_w:
+            if a in by_w and b in by_w and {by_w[a], by_w[b]} <= copied:
+                # both settings copy the js runs: the js row's test again, not a second one
+                rows[f"Table I ({mode}): {text}"] = (
+                    "the js row's test (without S_cls both settings copy the js runs)",
+                    "same test as js",
+                )
+            elif a in by_w and b in by_w:
                 g = paired.paired_gain(records, by_w[a], by_w[b])
                 power_rows.append(
                     (f"{mode}: {SETTING_NAMES[a]} - {SETTING_NAMES[b]}",

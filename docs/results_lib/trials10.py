@@ -88,7 +88,7 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
     command = (
         f"`python train.py --config {cfg}:trials10 --workdir {run_dirs.shown(run)}{shared}{extra}`"
     )
-    out = [f"\n### More trials: ours against random ({planned} trials)\n"]
+    out = [f"\n### More trials: ours against random ({planned} trials planned)\n"]
     main_pair = paired.paired_gain(main_records, "ours") if main_records else {"trials": 0}
     if main_pair["trials"]:
         out.append(
@@ -110,8 +110,13 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
     bounds = sorted({int(e["from"]) for e in added_by})
     if planned > FIRST_LOOK and (not bounds or bounds[0] > FIRST_LOOK):
         bounds.insert(0, FIRST_LOOK)  # extended before extensions were recorded
-    looks = [paired.paired_gain([r for r in records if _trial(r) < b], "ours") for b in bounds]
+    before = [[r for r in records if _trial(r) < b] for b in bounds]
+    looks = [paired.paired_gain(part, "ours") for part in before]
     looks.append(g)
+    look_savings = [
+        paired.match_final_savings(part, "ours") if look["trials"] else {"trials": 0}
+        for part, look in zip(before, looks, strict=False)
+    ] + [m]
     main_trials = {_trial(r) for r in main_records or ()}
     added = [r for r in records if _trial(r) not in main_trials]
     new = paired.paired_gain(added, "ours")
@@ -144,7 +149,7 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
     for i, look in enumerate(looks):
         last = i == len(looks) - 1
         label = "ours vs random" if last else f"ours vs random, trials 0-{bounds[i] - 1}"
-        savings = _savings(m) if last else table_cells.DASH
+        savings = _savings(look_savings[i])
         verdict = table_cells.verdict(look) if look["trials"] else "no finished trial yet"
         out.append(_row(label, look, savings, verdict))
     if main_trials:
@@ -187,7 +192,8 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
             f"\nTrials {trials[0]}-{trials[-1]} were added on {e['at'][:10]} by a session "
             f"running {e.get('code') or 'an unrecorded version'} "
             f"(`{run_dirs.shown(run)}/extensions.json`); the code that trained their finished "
-            f"runs (`wall.json`): {trained or 'none finished yet'}. Their own row shows whether "
+            f"runs (`wall.json`; a run: one trial's cycle-0 model or one cycle of one strategy): "
+            f"{trained or 'none finished yet'}. Their own row shows whether "
             "they read like the first trials; a difference there is the code's, chance's, "
             "or both.\n"
         )
@@ -196,6 +202,10 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
     rows = {}
     extended = f", extended after the {bounds[0]}-trial look" if len(looks) > 1 else ""
     for claim, value in main_comparison.claims(records, reporting.summarize(records)).items():
-        if claim in (main_comparison.CLAIMS[0][3], main_comparison.MATCH_FINAL_CLAIM):
-            rows[f"{claim}, {planned} trials (`trials10`{extended})"] = value
+        if claim in (
+            main_comparison.CLAIMS[0][3],
+            main_comparison.LE95_CLAIM,
+            main_comparison.MATCH_FINAL_CLAIM,
+        ):
+            rows[f"{claim}, {planned} trials planned (`trials10`{extended})"] = value
     return "\n".join(out), rows

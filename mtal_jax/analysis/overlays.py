@@ -200,7 +200,7 @@ PANEL_TITLES = (
     "detected boxes",
     "segmentation",
     "BoxMasks (box's class colour)",
-    "green agree, red S_loc, yellow S_seg",
+    "green ok, red S_loc, yellow S_seg",  # fits a 160-pixel panel (CamVid)
 )
 """Titles of ``render_panels``' four panels, for ``column_header``."""
 
