@@ -252,7 +252,8 @@ def power_table(records, pairs):
         "probability when it is at least the size below, given the spread of the gains "
         "across trials (their standard deviation, itself estimated from few trials, so the "
         'sizes are rough). A verdict "not distinguishable from noise" thus says little about '
-        "gains smaller than that."
+        "gains smaller than that. Each row uses the trials in which both strategies have "
+        "finished the cycles it reads, so a row at one cycle can count a trial still running."
         + (
             f" {quotes[min(quoted, 2)]} (at 80 % labeled, on nuImages; read as mDSQ points), "
             "the trials a test at that cycle would need:"

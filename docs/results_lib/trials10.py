@@ -152,6 +152,11 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
         savings = _savings(look_savings[i])
         verdict = table_cells.verdict(look) if look["trials"] else "no finished trial yet"
         out.append(_row(label, look, savings, verdict))
+    out.append(
+        "\nEach verdict here tests its row alone; the side-by-side adjusts the pooled rows "
+        "within the main comparison's family of claims (Holm) and marks those that do not "
+        "hold after it.\n"
+    )
     if main_trials:
         out.append(
             f"\nThe first {len(main_trials)} trials are the main comparison's: this experiment "
