@@ -164,6 +164,8 @@ def test_page_from_fabricated_runs(tmp_path):
         "| ours >= CALD in mAP (on par, better later) | +0.0150 [+0.0150, +0.0150] (n=3) | **reproduced** |"
         in page
     )
+    # the paper's "later": the same mAP gain after the last cycle alone, its own row
+    assert f"| {main_comparison.LATER_CLAIM} | +0.0150 [+0.0150, +0.0150] (n=3; cycle " in page
     mean, lo, hi = _interval([0.02, 0.02, 0.02])  # js: seg - loc = 0.02, 0.02, 0.02
     assert (
         "| Table I (js): S_seg > S_loc (S_seg best single score) | +0.020 [+0.020, +0.020] (n=3) | **reproduced** |"
@@ -577,6 +579,23 @@ def test_noise_floor_says_when_it_trained_another_length():
     )
     assert regime._noise_length({"steps": {"40": 597}}, config, jobs) == ""  # 26.03 passes
     assert regime._noise_length(noise, None, jobs) == ""
+
+
+def test_better_later_reads_the_last_cycle_alone():
+    """ours's mAP gain over CALD only in the last cycle (+0.01, +0.02, +0.03 there, 0
+    before): the mean over the cycles dilutes it, the last cycle alone reads it."""
+    records = _records({"ours": [0.0, 0.0, 0.0], "cald": [0.0, 0.0, 0.0]})
+    last = max(r["cycle"] for r in records)
+    for r in records:
+        if r["strategy"] == "ours" and r["cycle"] == last:
+            r["map"] += 0.01 * (r["trial"] + 1)
+    rows = main_comparison.claims(records, {})
+    cell, verdict, p = rows[main_comparison.LATER_CLAIM]
+    mean, lo, hi = _interval([0.01, 0.02, 0.03])
+    assert cell == f"+{mean:.4f} [{lo:+.4f}, +{hi:.4f}] (n=3; cycle {last})"
+    assert verdict == significance.NOT_DISTINGUISHABLE and 0 < p < 1  # lo < 0 with 3 trials
+    over_cycles = rows["ours >= CALD in mAP (on par, better later)"][0]
+    assert over_cycles.startswith(f"+{mean / last:.4f} [")  # the same gain over 1..last
 
 
 def test_table1_claims_without_a_finished_trial_say_so():

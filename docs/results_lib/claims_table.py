@@ -92,9 +92,9 @@ def side_by_side(all_rows):
         f"tests (tests per family: {sizes}). A verdict marked (not after Holm) excludes 0 "
         "at 95 % alone but not once the other claims of its family are accounted for: read "
         "it as suggestive. The row ours >= CALD in mAP tests ours above CALD in mAP averaged "
-        'over cycles 1-5: that is the paper\'s "better", not its "later", which a mean over '
-        'the cycles does not isolate; its "on par" is what a verdict of not distinguishable '
-        "reads, within the interval's width. The LL4AL > random row tests the mDSQ gain; "
+        'over cycles 1-5; its "on par" is what a verdict of not distinguishable reads, within '
+        "the interval's width. The paper's \"later\" is the next row: the same gain after "
+        "the last cycle alone. The LL4AL > random row tests the mDSQ gain; "
         "the paper states that claim as label efficiency, which the label efficiency "
         "sections read. In the label-savings rows, a trial whose curve never reaches the "
         "level counts once at 100 % labeled (against the strategy) and once just after its "
