@@ -528,7 +528,7 @@ def test_schedule_convergence_reads_the_configs_lengths():
     noise = {"mdsq_std_pooled": 0.005}  # one pair's noise 0.014
     config = {"train": {"initial_epochs": 10, "cycle_epochs": 6}, "al": {"initial_fraction": 0.4}}
     assert regime.schedule_convergence(jobs, noise, config) == [
-        ("cycle 0", 10.0, "converged"),
+        ("cycle 0", 10.0, "within noise when doubled"),
         ("the cycles", 6.0, "not converged"),  # +0.01 twice: a steady climb beyond 0.014
     ]
     jobs["w50_e12"]["mdsq"] = 0.705
@@ -539,6 +539,13 @@ def test_schedule_convergence_reads_the_configs_lengths():
         ("the cycles", 9.0, "not checked at this length"),
     ]
     assert regime.schedule_convergence(jobs, {}, config) == []  # no noise floor: no reading
+    # explicit steps count in passes over the jobs' pool: 625 x 16 / 100 = 100 passes
+    config["train"].update(initial_steps=625, batch_size=16)
+    assert regime.schedule_convergence(jobs, noise, config)[0] == (
+        "cycle 0",
+        100.0,
+        "not checked at this length",
+    )
 
 
 def test_cost_section_prices_the_trial_count_continue_sh_runs(tmp_path, monkeypatch):
@@ -557,6 +564,14 @@ def test_cost_section_prices_the_trial_count_continue_sh_runs(tmp_path, monkeypa
     assert len(rows) == 2 and "--config.al.num_trials=20` (after `repro`)" in rows[1]
     preset, extended = (int(r.split(" | ")[1].replace(",", "")) for r in rows)
     assert extended == 3 * preset  # 5 -> 20 new trials against 5 -> 10: three times the steps
+    for count in (10, 8):  # the preset's own count, or fewer: no second row
+        script.write_text(
+            f'EXPERIMENTS=(\n  "trials10_camvid configs/camvid.py:trials10 - '
+            f'--config.al.num_trials={count}"\n)\n'
+        )
+        rows = [x for x in regime.cost_section("camvid", str(tmp_path)).splitlines()
+                if ":trials10 " in x]  # fmt: skip
+        assert len(rows) == 1 and "num_trials" not in rows[0]
     monkeypatch.setattr(run_dirs, "CONTINUE_SH", str(tmp_path / "none.sh"))
     assert (
         len(
@@ -568,6 +583,26 @@ def test_cost_section_prices_the_trial_count_continue_sh_runs(tmp_path, monkeypa
         )
         == 1
     )
+
+
+def test_convergence_summary_names_each_part_and_a_floor_of_another_length(tmp_path):
+    def job(labeled, passes, mdsq):
+        return {"labeled": labeled, "pool": 100, "steps": passes * 100 / 16, "passes": passes,
+                "seed": 0, "mdsq": mdsq}  # fmt: skip
+
+    (tmp_path / "camvid").mkdir()
+    (tmp_path / "camvid" / "regime.json").write_text(json.dumps(
+        {"f40_s0": job(40, 26.0, 0.70), "f40_s0_x2": job(40, 52.0, 0.71)}))  # fmt: skip
+    noise = {"mdsq_std_pooled": 0.02, "steps": {"40": 81}}  # 81 x 16 / 100 = 13 passes
+    (tmp_path / "camvid" / "noise_floor.json").write_text(json.dumps(noise))
+    config = {"train": {"initial_epochs": 26, "cycle_epochs": 9, "batch_size": 16},
+              "al": {"initial_fraction": 0.4}}  # fmt: skip
+    text = regime.convergence_summary(str(tmp_path), {"camvid": config})
+    assert (
+        "CamVid: cycle 0 (26 passes) within noise when doubled, the cycles (9 passes) not "
+        "checked at this length (its noise floor was measured at another length"
+    ) in text
+    assert regime.convergence_summary(str(tmp_path), {"camvid": None}) == ""
 
 
 def test_noise_floor_says_when_it_trained_another_length():
@@ -862,8 +897,9 @@ def test_makeup_summary_reads_each_dataset_s_score_diagnostics(tmp_path):
 
 
 def test_variant_readings_are_marked_by_holm_over_their_table(tmp_path):
-    """Two readings that exclude 0 alone (p 0.049 and 0.034) but not once the table's three
-    tests are adjusted (Holm: 3 x 0.034 > 0.05): marked, in the table and for the summary."""
+    """Two readings that exclude 0 alone (p 0.049 and 0.034) but not once the table's two
+    tests of the new strategy are adjusted (Holm: 2 x 0.034 > 0.05): marked, in the table
+    and for the summary; ours vs random, the main comparison's own test, is not among them."""
     records = _records({"ours": [0.0, 0.01, -0.01], "ours_native": [0.02, 0.045, 0.03]})
     run = str(tmp_path / "native")
     kwargs = {"ours_native": {"base": "ours", "crop_window": "native"}}
@@ -874,12 +910,18 @@ def test_variant_readings_are_marked_by_holm_over_their_table(tmp_path):
     assert rows["| ours_native vs random"].endswith("| better (not after Holm) |")
     assert rows["| ours_native vs ours"].endswith("| better (not after Holm) |")
     assert rows["| ours vs random"].endswith("| not distinguishable from noise |")
-    assert "one marked (not after Holm) does not exclude 0 once the table's 3 tests" in text
+    assert "One marked (not after Holm) does not exclude 0 once the table's 2 tests" in text
+    assert "The last row is the main comparison's test" in text
     assert variants.CONTENT_ONLY_NOTE["camvid"] in text  # CamVid: the scoring change noted
     saved = json.loads((tmp_path / "results" / "camvid_native" / "comparisons.json").read_text())
     assert saved["gains"]["ours_native vs random"]["reading"] == "better (not after Holm)"
     summary = score_makeup._native_reading(str(tmp_path / "results"), ["camvid"])
     assert "(better (not after Holm))" in summary
+    one = [r for r in records if r["trial"] == 0]  # one trial: no test, no Holm note
+    _run_dir(run, one, {"al": {"strategies": "random,ours,ours_native", "num_trials": 3,
+                               "strategy": {"kwargs": kwargs}}})  # fmt: skip
+    text = variants.balanced_section("camvid", run, str(tmp_path / "results"), preset="native")
+    assert "Holm" not in text and "| ours_native vs random | 1 |" in text
 
 
 def test_balanced_section_pairs_the_new_strategy_with_random_and_ours(tmp_path):
@@ -901,7 +943,10 @@ def test_balanced_section_pairs_the_new_strategy_with_random_and_ours(tmp_path):
     assert (tmp_path / "results" / "synthetic_balanced" / "paired.json").exists()
     one = variants.comparison_reading({"trials": 1, "mean": 0.03, "ci95": [math.nan] * 2})
     assert one == "one trial: no test"
-    assert "every reading holds with the table's 3 tests adjusted together" in text
+    assert (
+        "With the table's 2 tests of ours_balanced adjusted together (Holm's method, as in the side-by-side), no reading changes"
+        in text
+    )
     assert variants.CONTENT_ONLY_NOTE["camvid"] not in text  # synthetic: no letterbox
     saved = json.loads(
         (tmp_path / "results" / "synthetic_balanced" / "comparisons.json").read_text()
@@ -1048,6 +1093,24 @@ def test_a_run_directory_behind_its_archive_is_read_from_the_archive(tmp_path, m
     assert "archive_cli restore experiments/x runs/x" in err
     (run / "results.json").write_text(json.dumps(records + [dict(records[0], cycle=3)]))
     assert run_dirs.default_run("runs/x") == "runs/x"  # as far or further
+
+
+def test_trials10_claims_read_only_the_trials_both_strategies_finished(tmp_path):
+    """A trial whose ours curve is still running (cycles 0-1) is left out of every claim
+    row, the 95 % one included: a curve under way is not one that never reaches 95 %."""
+    from docs.results_lib import trials10
+
+    records = _records({"ours": [0.02, 0.03, 0.025, 0.02]})
+    records = [r for r in records if not (r["trial"] == 3 and r["strategy"] == "ours"
+                                          and r["cycle"] > 1)]  # fmt: skip
+    config = {"al": {"strategies": "random,ours", "num_trials": 4, "strategy": {"kwargs": {}}}}
+    _run_dir(tmp_path / "t10", records, config)
+    _, rows = trials10.trials10_section(
+        "camvid", str(tmp_path / "t10"), "", [], str(tmp_path / "results")
+    )
+    le95 = next(v for k, v in rows.items() if k.startswith(main_comparison.LE95_CLAIM))
+    assert "ours reaches it in 0/3, random in 0/3" in le95[0]  # trial 3 left out of both
+    assert all("(n=3" in v[0] for k, v in rows.items() if k.startswith("ours > random"))
 
 
 def test_an_extended_trials10_reports_each_look(tmp_path, monkeypatch):

@@ -49,7 +49,8 @@ def cost_section(name, results_dir):
     if name in run_dirs.TRIALS10:
         # the preset's trials, and the count experiments/continue.sh runs it with
         extended = run_dirs.queued_num_trials(run_dirs.TRIALS10[name])
-        for count in (None, extended) if extended else (None,):
+        preset = run_dirs.preset_plan(cfg, "trials10", pool).num_trials
+        for count in (None, extended) if extended and extended > preset else (None,):
             t10 = run_dirs.preset_plan(cfg, "trials10", pool, num_trials=count)
             steps = t10.planned_steps() - share.steps_shared(t10, repro)
             rows.append(
@@ -185,22 +186,30 @@ def _not_converged(jobs, pairs, chains, job, pair_noise):
 def schedule_convergence(jobs, noise, config):
     """What the doubling checks of ``regime.json``'s ``jobs`` say of the schedule in
     ``config``: [(part, passes, reading)] for cycle 0 (cold-started jobs on the initial
-    fraction) and the cycles (warm-started jobs, ``w...``), reading "converged", "not
-    converged" or "not checked at this length" (no doubling of a job within 5 % of the
-    schedule's passes). Unconverged where any such job reads so (``convergence_table``)."""
-    if not config or not jobs:
+    fraction) and the cycles (warm-started jobs, ``w...``), reading "not converged",
+    "within noise when doubled" or "not checked at this length" (no doubling of a job within
+    5 % of the schedule's passes). Unconverged where any such job reads so
+    (``convergence_table``). Explicit steps (``train.initial_steps`` / ``train.steps`` > 0)
+    count in passes over the jobs' pool."""
+    pools = {j.get("pool") for j in (jobs or {}).values() if j.get("pool")}
+    if not config or len(pools) != 1:
         return []
-    t, al = config["train"], config["al"]
+    t, al, pool = config["train"], config["al"], pools.pop()
     std = (noise or {}).get("mdsq_std_pooled", math.nan)
     if not table_cells.finite(std):
         return []
     pair_noise = 1.96 * math.sqrt(2) * std
     pairs = doubling_pairs(jobs)
     chains = _chains(pairs)
+
+    def length(epochs, steps):
+        steps = t.get(steps) or 0
+        return steps * t.get("batch_size", 16) / pool if steps > 0 else float(t[epochs])
+
     out = []
     for part, passes, warm in (
-        ("cycle 0", float(t["initial_epochs"]), False),
-        ("the cycles", float(t["cycle_epochs"]), True),
+        ("cycle 0", length("initial_epochs", "initial_steps"), False),
+        ("the cycles", length("cycle_epochs", "steps"), True),
     ):
         readings = [
             _not_converged(jobs, pairs, chains, name, pair_noise)
@@ -213,7 +222,7 @@ def schedule_convergence(jobs, noise, config):
         reading = (
             "not checked at this length"
             if not readings
-            else ("not converged" if any(readings) else "converged")
+            else ("not converged" if any(readings) else "within noise when doubled")
         )
         out.append((part, passes, reading))
     return out
@@ -225,22 +234,27 @@ def convergence_summary(results_dir, configs):
     parts = []
     for name, config in configs.items():
         d = os.path.join(results_dir, name)
-        readings = schedule_convergence(
-            page_files.read_json(os.path.join(d, "regime.json")) or {},
-            page_files.read_json(os.path.join(d, "noise_floor.json")),
-            config,
-        )
+        jobs = page_files.read_json(os.path.join(d, "regime.json")) or {}
+        noise = page_files.read_json(os.path.join(d, "noise_floor.json"))
+        readings = schedule_convergence(jobs, noise, config)
         if readings:
             title = run_dirs.DATASETS.get(name, (name,))[0]
+            other = _noise_length(noise, config, jobs)  # "noise" read at another length
             parts.append(
                 f"{title}: "
-                + ", ".join(f"{part} ({passes:g} passes) {r}" for part, passes, r in readings)
+                + ", ".join(f"{part} ({passes:.3g} passes) {r}" for part, passes, r in readings)
+                + (
+                    " (its noise floor was measured at another length: the regime section)"
+                    if other
+                    else ""
+                )
             )
     if not parts:
         return ""
     return (
         "\nConvergence of the schedules, by the doubling checks of each regime section (one "
-        "seed per length; `docs/regime.md`): " + "; ".join(parts) + ". Where a schedule is "
+        "seed per length; a doubling within one pair's noise is all such a check can show; "
+        "`docs/regime.md`): " + "; ".join(parts) + ". Where a schedule is "
         "not converged, part of each cycle's gain is training rather than data, which "
         "shrinks the differences the data can make; the comparisons stay fair (every "
         "strategy of a trial trains the same steps from the same cycle-0 model), but a gain "
@@ -256,12 +270,14 @@ def _noise_length(noise, config, jobs):
     steps = set((noise.get("steps") or {}).values())
     if not config or len(pools) != 1 or len(steps) != 1:
         return ""
-    passes = steps.pop() * config["train"]["batch_size"] / pools.pop()
-    planned = float(config["train"]["initial_epochs"])
+    t, pool = config["train"], pools.pop()
+    passes = steps.pop() * t["batch_size"] / pool
+    explicit = t.get("initial_steps") or 0
+    planned = explicit * t["batch_size"] / pool if explicit > 0 else float(t["initial_epochs"])
     if abs(passes - planned) <= 0.05 * planned:
         return ""
     return (
-        f" Its runs trained {passes:.0f} passes, the run's cycle 0 {planned:g}: the floor was "
+        f" Its runs trained {passes:.0f} passes, the run's cycle 0 {planned:.0f}: the floor was "
         "not measured again at that length (`docs/regime.md`), so it reads the spread of "
         "another schedule."
     )
