@@ -6,14 +6,18 @@
 # While it runs, its archive is refreshed every ARCHIVE_EVERY_S seconds (default 1200);
 # commit experiments/ to keep the progress (experiments/README.md).
 #   mkdir -p runs && nohup experiments/continue.sh >> runs/continue.log 2>&1 &
-# Names given as arguments run only those experiments, in the order below; two instances
-# with disjoint names run side by side (a run directory another process holds is refused);
-# the finished sources they share (repro_*) are restored first, so that both do not at once:
+# Names given as arguments run only those experiments, in the order below (not the
+# arguments'); two instances with disjoint names run side by side (a run directory another
+# process holds is refused); the finished sources they share (repro_*) are restored first,
+# so that both do not at once. As the reproduction runs since 2026-12-05 (trials10_camvid
+# first, so the chain is two invocations; experiments/README.md):
 #   experiments/continue.sh repro_synthetic repro_camvid >> runs/continue.log 2>&1
-#   nohup experiments/continue.sh native_camvid table1_synthetic trials10_camvid \
-#     balanced_camvid native_synthetic >> runs/continue_table1.log 2>&1 &
-# (table1_camvid, finished on 2026-12-04, ran in such a list too; trials10_camvid finished
-# its 10 trials then, and runs again extended to 20: al.num_trials may grow on resume.)
+#   nohup bash -c 'experiments/continue.sh trials10_camvid && experiments/continue.sh \
+#     table1_synthetic balanced_camvid native_synthetic' >> runs/continue_table1.log 2>&1 &
+# (table1_camvid, balanced_synthetic and native_camvid have finished; trials10_camvid
+# finished its 10 trials on 2026-12-04 and runs again extended to 20: al.num_trials may
+# grow on resume.) The CamVid entries read configs/camvid.py's data.root: without that
+# folder the first of them stops the list (experiments/README.md).
 # To stop: kill this script (TERM or INT): it stops the running experiment (TERM; its exact
 # resume continues from the last checkpoint), saves its archive once more and runs no other.
 # (A job started in the background ignores INT, so Ctrl-C never reaches its train.py.)
