@@ -110,14 +110,17 @@ def label_efficiency_savings(
       fraction and 100 %: ``{"per_trial": [{"trial", "worst", "best"}], "worst", "best"}``
       (t intervals at the end least and most favourable to the strategy;
       ``significance.bounded_verdict`` reads them). Keeping only the trials where both reach
-      it would keep those where the baseline did well.
+      it would keep those where the baseline did well. Only trials whose curves both
+      reach the experiment's last labeled fraction count: a curve still running has not
+      failed to reach 95 % (``"incomplete_trials"`` lists those left out).
     """
     mine = summaries[strategy]
     base = summaries.get(baseline)
+    incomplete = _unfinished(mine, base)
     base_le = dict(zip(base.trials, base.le95_per_trial)) if base is not None else {}
     per_trial = []
     for trial, le in zip(mine.trials, mine.le95_per_trial):
-        if trial in base_le:
+        if trial in base_le and trial not in incomplete:
             b = base_le[trial]
             per_trial.append({"trial": trial, "le95": le, "baseline_le95": b, "savings": b - le})
     stats = significance.t_interval([p["savings"] for p in per_trial])
@@ -138,6 +141,22 @@ def label_efficiency_savings(
         "savings_trials": stats["trials"],
         "savings_p": stats["p_value"],
         "trials_reached": mine.le95_trials_reached,
+        "incomplete_trials": sorted(incomplete, key=str),
+    }
+
+
+def _unfinished(
+    mine: records_lib.StrategySummary, base: records_lib.StrategySummary | None
+) -> set[Any]:
+    """Trials of ``mine`` or ``base`` whose curve ends before the last labeled fraction of
+    either (a trial still running)."""
+    summaries = [s for s in (mine, base) if s is not None]
+    end = max((f for s in summaries for f in s.fractions), default=math.nan)
+    return {
+        t
+        for s in summaries
+        for t, last in zip(s.trials, s.last_fraction_per_trial)
+        if not last >= end - 1e-9
     }
 
 
@@ -149,9 +168,12 @@ def _bounded_savings(
     an unreached curve reaching it in (its last fraction, 1]."""
     last_mine, last_base = max(mine.fractions, default=1.0), max(base.fractions, default=1.0)
     base_le = dict(zip(base.trials, base.le95_per_trial))
+    incomplete = _unfinished(mine, base)
     out = []
     for trial, le in zip(mine.trials, mine.le95_per_trial):
-        if trial not in base_le or not (math.isfinite(le) or math.isfinite(base_le[trial])):
+        if trial not in base_le or trial in incomplete:
+            continue
+        if not (math.isfinite(le) or math.isfinite(base_le[trial])):
             continue
         b = base_le[trial]
         a_lo, a_hi = (le, le) if math.isfinite(le) else (last_mine, 1.0)

@@ -218,6 +218,9 @@ class StrategySummary:
       stds: per ``RECORD_METRICS`` name, [P] sample std over trials.
       le95_mean_curve: labeled fraction at which the mean mDSQ curve reaches 95 %.
       le95_per_trial: the same per trial (NaN when not reached).
+      last_fraction_per_trial: per trial, the labeled fraction of its curve's last point (a
+        trial still running ends before the others; ``paired.label_efficiency_savings``
+        compares only finished curves).
       le95_trials_reached: trials that reach it.
       le95_trial_mean: mean of ``le95_per_trial`` over the trials that reach it.
       le95_trial_std: their std.
@@ -237,6 +240,7 @@ class StrategySummary:
     stds: dict[str, list[float]]
     le95_mean_curve: float
     le95_per_trial: list[float]
+    last_fraction_per_trial: list[float]
     le95_trials_reached: int
     le95_trial_mean: float
     le95_trial_std: float

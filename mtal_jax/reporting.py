@@ -59,7 +59,9 @@ def summarize(records: Iterable[Any]) -> dict[str, records_lib.StrategySummary]:
       each fraction), ``means`` / ``stds`` (per ``records.RECORD_METRICS`` name, lists
       aligned with ``fractions``), ``trials`` (trial ids),
       ``le95_mean_curve`` (label efficiency of the mean mDSQ curve), ``le95_per_trial``
-      (one per trial, NaN when not reached), ``le95_trial_mean`` / ``le95_trial_std``
+      (one per trial, NaN when not reached), ``last_fraction_per_trial`` (the labeled
+      fraction of each trial's last point: a trial still running ends early),
+      ``le95_trial_mean`` / ``le95_trial_std``
       (over the trials that reach it), ``le95_trials_reached`` and
       ``savings_vs_random`` (random's ``le95_mean_curve`` minus this strategy's; NaN
       when either is NaN or no random run exists), ``reach_random_final`` (labeled
@@ -89,6 +91,7 @@ def summarize(records: Iterable[Any]) -> dict[str, records_lib.StrategySummary]:
             per_trial.append(label_efficiency(xs, [curve[x].get("mdsq", math.nan) for x in xs]))
         per_trial = np.asarray(per_trial)
         summary["le95_per_trial"] = per_trial.tolist()
+        summary["last_fraction_per_trial"] = [max(c, default=math.nan) for c in trials.values()]
         summary["le95_trials_reached"] = int(np.isfinite(per_trial).sum())
         summary["le95_trial_mean"] = float(_nan_mean(per_trial[None], axis=1)[0])
         summary["le95_trial_std"] = float(_nan_std(per_trial[None], axis=1)[0])

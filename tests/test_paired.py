@@ -76,6 +76,22 @@ def test_label_efficiency_savings_per_trial():
     assert le["trials_reached"] == 2 and le["savings_trials"] == 2
 
 
+def test_label_efficiency_savings_leave_out_a_curve_still_running():
+    """Trial 1 of ours stopped after cycle 2 (45 %): its curve has not reached 95 % yet,
+    which is not the same as never reaching it, so trial 1 leaves the per-trial and the
+    bounded savings (the bounded worst case would otherwise count it at 100 %)."""
+    records = [r for r in _records() if not (r["strategy"] == "ours" and r["trial"] == 1
+                                             and r["cycle"] > 2)]  # fmt: skip
+    le = paired.label_efficiency_savings(reporting.summarize(records), "ours")
+    assert le["incomplete_trials"] == [1]
+    assert [p["trial"] for p in le["per_trial"]] == [0]
+    assert [p["trial"] for p in le["bounded"]["per_trial"]] == [0]
+    s0 = 0.8 + 0.02 / 0.03 * 0.1 - 0.65  # trial 0 alone, as in the complete case
+    assert le["per_trial"][0]["savings"] == pytest.approx(s0)
+    full = paired.label_efficiency_savings(reporting.summarize(_records()), "ours")
+    assert full["incomplete_trials"] == [] and len(full["bounded"]["per_trial"]) == 2
+
+
 def test_label_efficiency_not_reached_gives_no_savings():
     curves = {"random": {0: [0.5] * 7}, "ours": {0: [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.96]}}
     le = paired.paired_stats(_records(curves), reporting.summarize(_records(curves)))["ours"]
