@@ -345,9 +345,9 @@ def regime_section(name, results_dir, config, records=()):
             f"{ref['map']:.4f}, AP50 {ref['ap50']:.4f}, mIoU {ref['miou']:.4f} after "
             f"{ref.get('steps', '?')} steps ({passes} passes), "
             f"{table_cells.hours(ref.get('wall_s') or 0)}. It normalises the mDSQ of the "
-            "noise floor and the regime runs below; the experiments normalise by the "
-            "reference of the main comparison (its own run, which the experiments started "
-            "from it copy), given under its command."
+            "noise floor and the regime runs below. The experiments normalise by the main "
+            "comparison's own reference run (copied by the experiments that start from it), "
+            "given under its command."
         )
     noise = page_files.read_json(os.path.join(d, "noise_floor.json"))
     if noise:
