@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -265,6 +266,48 @@ def test_a_save_with_nothing_new_leaves_the_archive_as_it_was(stopped, tmp_path)
         f.write("{}")
     archive.save(run, target)
     assert os.stat(target).st_ino != inode and "notes.json" in os.listdir(target)
+
+
+def test_two_saves_of_one_archive_at_once_take_turns(stopped, tmp_path, monkeypatch):
+    """Two saves into the same archive at once (a manual save while continue.sh refreshes
+    it; here two threads of one process, which would even share the temporary folder's
+    name): the folder lock makes the second wait, so both succeed, the archive is the one
+    saved last, complete, and nothing is left beside it."""
+    import threading
+
+    workdir, _, _ = stopped
+    runs = [str(tmp_path / "run_a"), str(tmp_path / "run_b")]
+    for run in runs:
+        shutil.copytree(workdir, run)
+    (tmp_path / "run_b" / "notes.json").write_text("{}")  # the two saves differ
+    target = str(tmp_path / "arch")
+    load = archive.variables_loader(workdir)
+    slow_compare = archive.same_archive
+
+    def same_archive_slowly(a, b):  # widens the window between writing and renaming
+        time.sleep(0.5)
+        return slow_compare(a, b)
+
+    monkeypatch.setattr(archive, "same_archive", same_archive_slowly)
+    done, errors = [], []
+
+    def save(run):
+        try:
+            archive.save(run, target, load_variables=load)
+            done.append(run)
+        except Exception as e:  # noqa: BLE001  (reported by the assertion below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=save, args=(r,)) for r in runs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and sorted(done) == sorted(runs)
+    last = done[-1]
+    assert ("notes.json" in os.listdir(target)) == (last == runs[1])
+    assert jsonio.read(os.path.join(target, archive.MANIFEST))["source"] == last
+    assert sorted(os.listdir(tmp_path)) == ["arch", "run_a", "run_b"]
 
 
 def test_a_later_save_removes_what_a_killed_save_left(tmp_path):

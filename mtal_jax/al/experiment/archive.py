@@ -30,12 +30,17 @@ archive (the folders a killed save leaves are removed by a later one:
 ``remove_stale_leftovers``; one killed between its two renames leaves ``out`` missing beside
 a complete archive, which ``recover`` puts back before any save or restore); an archive
 holding records that the run directory lacks (it was continued on another machine) is
-never replaced by it (``missing_records``).
+never replaced by it (``missing_records``). Saves, restores and recoveries of archives in
+one folder take turns (an OS lock on that folder, ``_folder_lock``): a second process
+saving the same archive, e.g. a manual save while ``experiments/continue.sh`` refreshes it,
+waits for the first instead of racing its renames.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import filecmp
 import fnmatch
 import logging
@@ -179,7 +184,13 @@ def save(workdir: str, out: str, *, keep: Sequence[str] = (), load_variables=Non
       the archive already held exactly this (``same_archive``) and was kept as it was.
     """
     plan = read_plan(workdir)
-    recover(out)
+    with _folder_lock(out):
+        return _save(workdir, out, plan, keep, load_variables)
+
+
+def _save(workdir, out, plan, keep, load_variables) -> dict:
+    """``save`` under the archive folder's lock."""
+    _recover(out)
     if os.path.exists(os.path.join(out, MANIFEST)) and (lost := missing_records(out, workdir)):
         raise ValueError(
             f"{out} holds {len(lost)} records that {workdir} lacks (e.g. {lost[0]}): the "
@@ -264,15 +275,16 @@ def restore(archive_dir: str, workdir: str) -> None:
       FileNotFoundError: ``archive_dir`` is not an archive.
       FileExistsError: ``workdir`` exists and is not empty (it may hold newer progress).
     """
-    recover(archive_dir)
-    if not os.path.exists(os.path.join(archive_dir, MANIFEST)):
-        raise FileNotFoundError(f"{archive_dir} is not an experiment archive (no {MANIFEST})")
-    if os.path.isdir(workdir) and os.listdir(workdir):
-        raise FileExistsError(
-            f"{workdir} exists and is not empty: it may hold newer progress than {archive_dir}; "
-            "resume it as it is, or restore into a new directory"
-        )
-    shutil.copytree(archive_dir, workdir, dirs_exist_ok=True)
+    with _folder_lock(archive_dir):  # not while a save replaces it
+        _recover(archive_dir)
+        if not os.path.exists(os.path.join(archive_dir, MANIFEST)):
+            raise FileNotFoundError(f"{archive_dir} is not an experiment archive (no {MANIFEST})")
+        if os.path.isdir(workdir) and os.listdir(workdir):
+            raise FileExistsError(
+                f"{workdir} exists and is not empty: it may hold newer progress than "
+                f"{archive_dir}; resume it as it is, or restore into a new directory"
+            )
+        shutil.copytree(archive_dir, workdir, dirs_exist_ok=True)
 
 
 def variables_loader(workdir: str):
@@ -319,6 +331,33 @@ def remove_stale_leftovers(out: str, *, min_age_s: float = 3600.0) -> list[str]:
 
 
 def recover(out: str) -> str | None:
+    """``_recover`` under the archive folder's lock (``save`` and ``restore`` call it
+    themselves).
+
+    Returns:
+      The folder renamed into ``out``, or None.
+    """
+    with _folder_lock(out):
+        return _recover(out)
+
+
+@contextlib.contextmanager
+def _folder_lock(out: str):
+    """Holds an exclusive OS lock (``fcntl.flock``) on the folder that holds archive ``out``
+    (created when missing) until the block ends; released when the process exits, however
+    it exits. One lock per folder, not per archive: a lock file beside each archive would
+    be one more file in a folder that is committed."""
+    parent = os.path.dirname(os.path.abspath(out).rstrip(os.sep))
+    os.makedirs(parent, exist_ok=True)
+    fd = os.open(parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _recover(out: str) -> str | None:
     """Puts back archive ``out`` when a ``save`` was killed between its two renames (``out``
     moved aside to ``<out>.old<pid>``, the new archive not yet renamed from
     ``<out>.tmp<pid>``): ``out`` is then missing while a complete archive (one with its
