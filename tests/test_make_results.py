@@ -1151,6 +1151,10 @@ def test_an_extended_trials10_reports_each_look(tmp_path, monkeypatch):
     )
     assert f"| ours vs random, trials 0-9 | 10 | {first} |" in text
     assert f"| ours vs random | 12 | {whole} |" in text
+    # the interval as the trials accumulate: a plot, linked under the section
+    plot = tmp_path / "results" / "camvid_trials10" / trials10.GAIN_PLOT
+    assert plot.exists() and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"(results/camvid_trials10/{trials10.GAIN_PLOT})" in text
     # the first look's label savings, over its own trials
     m = paired.match_final_savings([r for r in records if r["trial"] < 10], "ours")
     row = next(x for x in text.splitlines() if x.startswith("| ours vs random, trials 0-9 |"))

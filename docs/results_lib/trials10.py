@@ -7,6 +7,8 @@ from __future__ import annotations
 import collections
 import os
 
+import numpy as np
+
 # FIRST_LOOK: the preset's trials; ``--config.al.num_trials`` above it extends the
 # experiment after that first look (docs/design.md, section 6).
 from configs.default import TRIALS10 as FIRST_LOOK
@@ -61,6 +63,60 @@ def _codes(run, trials):
                     (page_files.read_json(os.path.join(root, "wall.json")) or {}).get("code")
                 ] += 1
     return counts
+
+
+GAIN_PLOT = "gain_by_trials.png"
+
+
+def gain_plot(per_trial, bounds, paper_gain, path):
+    """Writes ``path``: the per-trial mDSQ gains of ours over random (points, in trial
+    order) and the mean with its 95 % t interval over the first n trials for every n (the
+    interval a look after n trials would have read), with the looks' boundaries
+    (``bounds``: trial counts at which the experiment was extended) and the paper's gain.
+
+    Args:
+      per_trial: ``paired.paired_gain``'s ``per_trial`` ([{"trial", "mdsq"}], trial order).
+      bounds: trial counts of the earlier looks.
+      paper_gain: the paper's gain (mDSQ points), a dashed line.
+      path: the PNG written (atomically).
+    """
+    import matplotlib.figure
+
+    from mtal_jax import jsonio
+
+    gains = [t["mdsq"] for t in sorted(per_trial, key=lambda t: t["trial"])]
+    n = np.arange(1, len(gains) + 1)
+    running = [significance.t_interval(gains[:k]) for k in n]
+    fig = matplotlib.figure.Figure(figsize=(5.6, 3.4), dpi=100)
+    ax = fig.add_subplot()
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.axhline(
+        paper_gain,
+        color="grey",
+        linestyle="--",
+        linewidth=1,
+        label="the paper's gain (at 80 % labeled)",
+    )
+    ax.plot(n, gains, "o", ms=4, color="tab:grey", alpha=0.7, label="one trial's gain")
+    mean = np.array([r["mean"] for r in running])
+    lo, hi = (np.array([r["ci95"][i] for r in running]) for i in (0, 1))
+    ax.plot(n, mean, color="tab:blue", label="mean of the first n trials")
+    ax.fill_between(n, lo, hi, color="tab:blue", alpha=0.2, label="its 95 % interval")
+    for b in bounds:
+        if b < len(gains):
+            ax.axvline(b + 0.5, color="tab:red", linestyle=":", linewidth=1)
+    # the axis spans the gains and the intervals from 3 trials on (with 2, t's 12.7 makes
+    # the interval an order of magnitude wider than the rest: it runs off the plot)
+    shown = np.concatenate([gains, lo[2:], hi[2:], [0.0, paper_gain]])
+    shown = shown[np.isfinite(shown)]
+    pad = 0.1 * (shown.max() - shown.min()) or 0.01
+    ax.set_ylim(shown.min() - pad, shown.max() + pad)
+    ax.set_xlabel("trials (n); dotted: where the experiment was extended after a look")
+    ax.set_ylabel("ours - random, mDSQ (cycles 1-5)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    jsonio.write_file_atomic(path, lambda f: fig.savefig(f, format="png"), binary=True)
 
 
 def command_flag(trials):
@@ -204,6 +260,17 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
         )
     out.append(main_comparison.power_table(records, {"ours": g}))
     out.append(f"\n![mDSQ]({link_root}/{name}_trials10/mdsq.png)\n")
+    if g["trials"] >= 2:
+        gain_plot(
+            g["per_trial"], bounds, main_comparison.PAPER_GAINS_AT_80[("ours", "random")],
+            os.path.join(results_dir, f"{name}_trials10", GAIN_PLOT),
+        )  # fmt: skip
+        out.append(
+            "\nThe interval as the trials accumulate: each trial's gain (ours - random, mDSQ "
+            "over cycles 1-5, in trial order) and the mean and 95 % interval of the first n "
+            "trials, for every n; a look after n trials reads the interval at n.\n"
+            f"\n![gain by trials]({link_root}/{name}_trials10/{GAIN_PLOT})\n"
+        )
     rows = {}
     extended = f", extended after the {bounds[0]}-trial look" if len(looks) > 1 else ""
     # the claims over the trials both strategies finished: a curve still running would read
