@@ -27,7 +27,7 @@ from docs.results_lib import (
     table_cells,
     variants,
 )
-from mtal_jax import paired, significance
+from mtal_jax import paired, reporting, significance
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 T_0975_2 = 4.302652730  # Student t, 97.5 % quantile, 2 degrees of freedom
@@ -1093,6 +1093,16 @@ def test_a_run_directory_behind_its_archive_is_read_from_the_archive(tmp_path, m
     assert "archive_cli restore experiments/x runs/x" in err
     (run / "results.json").write_text(json.dumps(records + [dict(records[0], cycle=3)]))
     assert run_dirs.default_run("runs/x") == "runs/x"  # as far or further
+
+
+def test_the_95_claim_counts_only_finished_curves():
+    """The main comparison's 95 % row on a run whose trial 3 of ours is still at cycle 1:
+    trial 3 is in neither count (it has not failed to reach 95 %, it is not done)."""
+    records = _records({"ours": [0.02, 0.03, 0.025, 0.02]})
+    records = [r for r in records if not (r["trial"] == 3 and r["strategy"] == "ours"
+                                          and r["cycle"] > 1)]  # fmt: skip
+    rows = main_comparison.claims(records, reporting.summarize(records))
+    assert "(ours reaches it in 0/3, random in 0/3)" in rows[main_comparison.LE95_CLAIM][0]
 
 
 def test_trials10_claims_read_only_the_trials_both_strategies_finished(tmp_path):

@@ -312,10 +312,15 @@ def claims(records, summaries):
     if "ours" in summaries and "random" in summaries:
         le = paired.label_efficiency_savings(summaries, "ours")
         bounded = le["bounded"]
+        running = set(le["incomplete_trials"])  # not counted: their curves are not done
+
+        def reaches(s):
+            done = [(t, x) for t, x in zip(s.trials, s.le95_per_trial) if t not in running]
+            return f"{sum(math.isfinite(x) for _, x in done)}/{len(done)}"
+
         reached = (
-            f"ours reaches it in {summaries['ours'].le95_trials_reached}/"
-            f"{len(summaries['ours'].trials)}, random in "
-            f"{summaries['random'].le95_trials_reached}/{len(summaries['random'].trials)}"
+            f"ours reaches it in {reaches(summaries['ours'])}, random in "
+            f"{reaches(summaries['random'])}"
         )
         if bounded["worst"]["trials"]:
             cell = f"{significance.format_bounded(bounded['worst'], bounded['best'])} ({reached})"
