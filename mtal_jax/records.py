@@ -222,6 +222,9 @@ class StrategySummary:
         trial still running ends before the others; ``paired.label_efficiency_savings``
         compares only finished curves).
       le95_trials_reached: trials that reach it.
+      le95_trials_known: trials whose outcome is known: they reach it, or their curve has
+        the experiment's last labeled fraction (a trial still running that has not reached
+        it yet is not counted).
       le95_trial_mean: mean of ``le95_per_trial`` over the trials that reach it.
       le95_trial_std: their std.
       savings_vs_random: random's ``le95_mean_curve`` minus this one's.
@@ -242,6 +245,7 @@ class StrategySummary:
     le95_per_trial: list[float]
     last_fraction_per_trial: list[float]
     le95_trials_reached: int
+    le95_trials_known: int
     le95_trial_mean: float
     le95_trial_std: float
     savings_vs_random: float

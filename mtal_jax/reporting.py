@@ -61,6 +61,8 @@ def summarize(records: Iterable[Any]) -> dict[str, records_lib.StrategySummary]:
       ``le95_mean_curve`` (label efficiency of the mean mDSQ curve), ``le95_per_trial``
       (one per trial, NaN when not reached), ``last_fraction_per_trial`` (the labeled
       fraction of each trial's last point: a trial still running ends early),
+      ``le95_trials_known`` (trials that reach 95 % or have finished: a running trial that
+      has not reached it yet is left out),
       ``le95_trial_mean`` / ``le95_trial_std``
       (over the trials that reach it), ``le95_trials_reached`` and
       ``savings_vs_random`` (random's ``le95_mean_curve`` minus this strategy's; NaN
@@ -96,6 +98,13 @@ def summarize(records: Iterable[Any]) -> dict[str, records_lib.StrategySummary]:
         summary["le95_trial_mean"] = float(_nan_mean(per_trial[None], axis=1)[0])
         summary["le95_trial_std"] = float(_nan_std(per_trial[None], axis=1)[0])
         out[strategy] = summary
+    # the experiment's last labeled fraction: a curve that ends before it is still running
+    end = max((f for s in out.values() for f in s["fractions"]), default=math.nan)
+    for summary in out.values():
+        summary["le95_trials_known"] = sum(
+            math.isfinite(le) or last >= end - 1e-9
+            for le, last in zip(summary["le95_per_trial"], summary["last_fraction_per_trial"])
+        )
     baseline = out.get(_BASELINE, {}).get("le95_mean_curve", math.nan)
     random_final = math.nan
     if _BASELINE in out and out[_BASELINE]["fractions"]:
@@ -166,13 +175,14 @@ def summary_markdown(
     ]
     for strategy, s in summary.items():
         num_trials = len(s["trials"])
-        reached = s["le95_trials_reached"]
+        reached, known = s["le95_trials_reached"], s["le95_trials_known"]
+        running = f", {num_trials - known} still running" if known < num_trials else ""
         if reached:
             per_trial = f"{_pct(s['le95_trial_mean'])} ± {_pct(s['le95_trial_std'], unit='pp')}"
             if reached < num_trials:
-                per_trial += f" ({reached}/{num_trials} trials reach it)"
+                per_trial += f" ({reached}/{known} trials reach it{running})"
         else:
-            per_trial = "not reached"
+            per_trial = f"not reached ({known} finished{running})" if running else "not reached"
         savings = s["savings_vs_random"]
         savings_text = _DASH if math.isnan(savings) else f"{100 * savings:+.1f} pp"
         le = pairs.get(strategy, {}).get("le95")

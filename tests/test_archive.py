@@ -308,6 +308,11 @@ def test_two_saves_of_one_archive_at_once_take_turns(stopped, tmp_path, monkeypa
     assert ("notes.json" in os.listdir(target)) == (last == runs[1])
     assert jsonio.read(os.path.join(target, archive.MANIFEST))["source"] == last
     assert sorted(os.listdir(tmp_path)) == ["arch", "run_a", "run_b"]
+    # a restore or recovery from a mistyped path creates no folder on the way
+    with pytest.raises(FileNotFoundError):
+        archive.restore(str(tmp_path / "typo" / "arch"), str(tmp_path / "new"))
+    assert archive.recover(str(tmp_path / "other" / "deeper" / "arch")) is None
+    assert sorted(os.listdir(tmp_path)) == ["arch", "run_a", "run_b"]
 
 
 def test_a_later_save_removes_what_a_killed_save_left(tmp_path):

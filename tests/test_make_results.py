@@ -1103,6 +1103,14 @@ def test_the_95_claim_counts_only_finished_curves():
                                           and r["cycle"] > 1)]  # fmt: skip
     rows = main_comparison.claims(records, reporting.summarize(records))
     assert "(ours reaches it in 0/3, random in 0/3)" in rows[main_comparison.LE95_CLAIM][0]
+    # the label-efficiency table counts per strategy the trials whose outcome is known
+    summaries = reporting.summarize(records)
+    table = main_comparison.le_table(summaries, paired.paired_stats(records, summaries))
+    assert "| ours | 0/3 (+1 running) |" in table and "| random | 0/4 |" in table
+    # no finished trial at all: not a failure to reach 95 %
+    first = [r for r in records if r["trial"] == 3]
+    rows = main_comparison.claims(first, reporting.summarize(first))
+    assert rows[main_comparison.LE95_CLAIM] == (table_cells.DASH, "no finished trial yet")
 
 
 def test_trials10_claims_read_only_the_trials_both_strategies_finished(tmp_path):

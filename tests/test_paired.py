@@ -90,6 +90,17 @@ def test_label_efficiency_savings_leave_out_a_curve_still_running():
     assert le["per_trial"][0]["savings"] == pytest.approx(s0)
     full = paired.label_efficiency_savings(reporting.summarize(_records()), "ours")
     assert full["incomplete_trials"] == [] and len(full["bounded"]["per_trial"]) == 2
+    # the summaries count only trials whose outcome is known: reached (ours' trial 1 did,
+    # at 55 %, before it stopped), or finished; random's trial 1 stopped at 60 %, before
+    # its 80 %: not known yet
+    summaries = reporting.summarize(records)
+    assert (summaries["ours"].le95_trials_reached, summaries["ours"].le95_trials_known) == (2, 2)
+    running = [r for r in _records() if not (r["strategy"] == "random" and r["trial"] == 1
+                                             and r["cycle"] > 2)]  # fmt: skip
+    summaries = reporting.summarize(running)
+    assert summaries["random"].le95_trials_reached == 1
+    assert summaries["random"].le95_trials_known == 1
+    assert "(1/1 trials reach it, 1 still running)" in reporting.summary_markdown(running)
 
 
 def test_label_efficiency_not_reached_gives_no_savings():

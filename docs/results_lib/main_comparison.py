@@ -147,7 +147,13 @@ def le_table(summaries, pairs):
             per = f"{significance.format_bounded(b['worst'], b['best'])} (n={b['worst']['trials']})"
         paper_le = table_cells.pct(PAPER_LE95[s], 0) if s in PAPER_LE95 else table_cells.DASH
         lines.append(
-            f"| {s} | {summ.le95_trials_reached}/{len(summ.trials)} | "
+            f"| {s} | {summ.le95_trials_reached}/{summ.le95_trials_known}"
+            + (
+                f" (+{len(summ.trials) - summ.le95_trials_known} running)"
+                if summ.le95_trials_known < len(summ.trials)
+                else ""
+            )
+            + " | "
             f"{table_cells.pct(summ.le95_mean_curve)} | "
             f"{f'{100 * savings:+.1f} pp' if table_cells.finite(savings) else table_cells.DASH} | "
             f"{per} | {paper_le} |"
@@ -322,9 +328,12 @@ def claims(records, summaries):
             f"ours reaches it in {reaches(summaries['ours'])}, random in "
             f"{reaches(summaries['random'])}"
         )
+        finished = len(summaries["ours"].trials) - len(running & set(summaries["ours"].trials))
         if bounded["worst"]["trials"]:
             cell = f"{significance.format_bounded(bounded['worst'], bounded['best'])} ({reached})"
             out[text] = (cell, *significance.bounded_verdict(bounded["worst"], bounded["best"]))
+        elif not finished:
+            out[text] = (table_cells.DASH, "no finished trial yet")
         else:
             out[text] = (f"95 % not reached in any trial ({reached})", "not testable")
     if "ours" in names and "random" in names:

@@ -184,7 +184,7 @@ def save(workdir: str, out: str, *, keep: Sequence[str] = (), load_variables=Non
       the archive already held exactly this (``same_archive``) and was kept as it was.
     """
     plan = read_plan(workdir)
-    with _folder_lock(out):
+    with _folder_lock(out, create=True):
         return _save(workdir, out, plan, keep, load_variables)
 
 
@@ -342,14 +342,26 @@ def recover(out: str) -> str | None:
 
 
 @contextlib.contextmanager
-def _folder_lock(out: str):
+def _folder_lock(out: str, *, create: bool = False):
     """Holds an exclusive OS lock (``fcntl.flock``) on the folder that holds archive ``out``
-    (created when missing) until the block ends; released when the process exits, however
-    it exits. One lock per folder, not per archive: a lock file beside each archive would
-    be one more file in a folder that is committed."""
+    until the block ends; released when the process exits, however it exits. One lock per
+    folder, not per archive: a lock file beside each archive would be one more file in a
+    folder that is committed. A missing folder is created with ``create`` (a save), else
+    there is nothing to lock (a restore or recovery then finds no archive); a folder this
+    process cannot open (e.g. a home directory without read permission) is used unlocked,
+    with a warning."""
     parent = os.path.dirname(os.path.abspath(out).rstrip(os.sep))
-    os.makedirs(parent, exist_ok=True)
-    fd = os.open(parent, os.O_RDONLY)
+    if create:
+        os.makedirs(parent, exist_ok=True)
+    try:
+        fd = os.open(parent, os.O_RDONLY)
+    except FileNotFoundError:
+        yield
+        return
+    except PermissionError:
+        log.warning("%s cannot be opened to lock it: %s is used without the lock", parent, out)
+        yield
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
