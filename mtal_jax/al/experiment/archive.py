@@ -353,13 +353,14 @@ def _folder_lock(out: str, *, create: bool = False):
     parent = os.path.dirname(os.path.abspath(out).rstrip(os.sep))
     if create:
         os.makedirs(parent, exist_ok=True)
+    fd = None
     try:
         fd = os.open(parent, os.O_RDONLY)
     except FileNotFoundError:
-        yield
-        return
+        pass
     except PermissionError:
         log.warning("%s cannot be opened to lock it: %s is used without the lock", parent, out)
+    if fd is None:  # outside the handlers: an error of the block is not chained to theirs
         yield
         return
     try:
