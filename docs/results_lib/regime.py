@@ -13,15 +13,27 @@ import statistics
 from docs.results_lib import page_files, run_dirs, table_cells, trials10
 
 
+def _pool(jobs):
+    """The one pool size of ``regime.json``'s ``jobs``, or None (no job, or several)."""
+    pools = {j.get("pool") for j in (jobs or {}).values() if j.get("pool")}
+    return pools.pop() if len(pools) == 1 else None
+
+
+def _passes(train, epochs, steps, pool):
+    """A schedule's length in passes over ``pool`` images: ``train[steps]`` steps when > 0
+    (explicit steps override), else ``train[epochs]`` passes."""
+    n = train.get(steps) or 0
+    return n * train.get("batch_size", 16) / pool if n > 0 else float(train[epochs])
+
+
 def cost_section(name, results_dir):
     """What the reproduction costs on this machine: planned steps of the ``repro`` and
     ``table1`` presets, hours at the fastest measured pace of the dataset's regime jobs."""
     cfg = run_dirs.DATASETS[name][1]
     jobs = page_files.read_json(os.path.join(results_dir, name, "regime.json")) or {}
-    pools = {j.get("pool") for j in jobs.values() if j.get("pool")}
-    if len(pools) != 1:
+    pool = _pool(jobs)
+    if pool is None:
         return "_(no regime jobs: cost not computed)_\n"
-    pool = pools.pop()
     pace = min(
         (j["wall_s"] / j["steps"] for j in jobs.values() if j.get("wall_s") and j.get("steps")),
         default=math.nan,
@@ -191,10 +203,10 @@ def schedule_convergence(jobs, noise, config):
     5 % of the schedule's passes). Unconverged where any such job reads so
     (``convergence_table``). Explicit steps (``train.initial_steps`` / ``train.steps`` > 0)
     count in passes over the jobs' pool."""
-    pools = {j.get("pool") for j in (jobs or {}).values() if j.get("pool")}
-    if not config or len(pools) != 1:
+    pool = _pool(jobs)
+    if not config or pool is None:
         return []
-    t, al, pool = config["train"], config["al"], pools.pop()
+    t, al = config["train"], config["al"]
     std = (noise or {}).get("mdsq_std_pooled", math.nan)
     if not table_cells.finite(std):
         return []
@@ -202,14 +214,10 @@ def schedule_convergence(jobs, noise, config):
     pairs = doubling_pairs(jobs)
     chains = _chains(pairs)
 
-    def length(epochs, steps):
-        steps = t.get(steps) or 0
-        return steps * t.get("batch_size", 16) / pool if steps > 0 else float(t[epochs])
-
     out = []
     for part, passes, warm in (
-        ("cycle 0", length("initial_epochs", "initial_steps"), False),
-        ("the cycles", length("cycle_epochs", "steps"), True),
+        ("cycle 0", _passes(t, "initial_epochs", "initial_steps", pool), False),
+        ("the cycles", _passes(t, "cycle_epochs", "steps", pool), True),
     ):
         readings = [
             _not_converged(jobs, pairs, chains, name, pair_noise)
@@ -266,14 +274,13 @@ def convergence_summary(results_dir, configs):
 def _noise_length(noise, config, jobs):
     """ " ..." saying that the noise floor's runs trained another length than the run's
     cycle 0 (passes over the pool, ``regime.json``'s pool), or "" when they match."""
-    pools = {j.get("pool") for j in (jobs or {}).values() if j.get("pool")}
+    pool = _pool(jobs)
     steps = set((noise.get("steps") or {}).values())
-    if not config or len(pools) != 1 or len(steps) != 1:
+    if not config or pool is None or len(steps) != 1:
         return ""
-    t, pool = config["train"], pools.pop()
+    t = config["train"]
     passes = steps.pop() * t["batch_size"] / pool
-    explicit = t.get("initial_steps") or 0
-    planned = explicit * t["batch_size"] / pool if explicit > 0 else float(t["initial_epochs"])
+    planned = _passes(t, "initial_epochs", "initial_steps", pool)
     if abs(passes - planned) <= 0.05 * planned:
         return ""
     return (
