@@ -221,6 +221,7 @@ def test_fig6_across_models_hand_computed():
 
 def test_fig6_claims_without_the_columns_are_nan():
     out = correlation.claim_tests({"S_loc": [1.0, 2.0, 3.0], "L_seg": [1.0, 2.0, 3.0]})
+    assert [o["claim"] for o in out] == [c[0] for c in correlation.FIG6_CLAIMS]  # one per claim
     assert all(np.isnan(o["statistic"]) and o["resamples"] == 0 for o in out)
     assert all(np.isnan(o["p_value"]) for o in out)
 

@@ -480,6 +480,8 @@ def test_select_exports_label_studio_and_coco(trained, tmp_path):
     with open(os.path.join(out, "labeling_config.xml")) as f:
         config_xml = f.read()
     assert [t["data"]["rank"] for t in tasks] == [1, 2, 3]
+    # threshold 0: every selected image has decoded boxes, so the per-box checks below run
+    assert all(t["data"]["boxes"] for t in tasks)
     h, w = setup.spec.image_hw
     for task, row in zip(tasks, rows):
         _check_label_studio_task(task, config_xml)
@@ -496,8 +498,7 @@ def test_select_exports_label_studio_and_coco(trained, tmp_path):
         # The export recomputes the scores through the selection's code path: same values.
         for key in ("score", "s_seg", "s_loc_max", "s_cls_max"):
             assert data["consistency"][key] == pytest.approx(row[key], abs=1e-5)
-        if data["boxes"]:
-            assert max(b["s_loc"] for b in data["boxes"]) == pytest.approx(row["s_loc_max"])
+        assert max(b["s_loc"] for b in data["boxes"]) == pytest.approx(row["s_loc_max"])
         brushes = [r for r in task["predictions"][0]["result"] if r["type"] == "brushlabels"]
         union = sum(
             brush_rle.decode(r["value"]["rle"], r["original_height"], r["original_width"])

@@ -1,6 +1,8 @@
 """Tests of losses.py (CenterNet targets, focal, L1, segmentation CE, weighting) and of the
 LL4AL margin ranking loss (models/loss_heads.py)."""
 
+import math
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -72,6 +74,33 @@ def test_focal_loss_near_zero_for_a_perfect_heatmap():
     targets = _render([[10, 10, 20, 30], [40, 0, 64, 16]], [2, 0]).heatmap
     perfect = jnp.where(targets >= 1.0, 30.0, -30.0)
     assert float(losses.focal_heatmap_loss(logits=perfect, targets=targets)) < 1e-6
+
+
+def test_focal_loss_hand_computed():
+    # CenterNet's penalty-reduced focal loss (alpha 2, beta 4) on a 1 x 3 grid of 2 classes,
+    # plain Python: at a centre (target 1) log(p) (1 - p)^2, elsewhere log(1 - p) p^2 (1 -
+    # y)^4; the negated sum divided by the number of centres (2). (The value tests that
+    # otherwise pin it, tests/test_torch_twin.py, skip without torch.)
+    targets = np.array([[[1.0, 0.0], [0.5, 0.0], [0.0, 1.0]]], np.float32)  # [1, 3, 2]
+    logits = np.array([[[0.0, 2.0], [1.0, -1.0], [-2.0, 3.0]]], np.float32)
+    sig = lambda x: 1 / (1 + math.exp(-x))
+
+    def pos(x):
+        return math.log(sig(x)) * (1 - sig(x)) ** 2
+
+    def neg(x, y):
+        return math.log(1 - sig(x)) * sig(x) ** 2 * (1 - y) ** 4
+
+    total = pos(0.0) + neg(1.0, 0.5) + neg(-2.0, 0.0) + neg(2.0, 0.0) + neg(-1.0, 0.0) + pos(3.0)
+    got = losses.focal_heatmap_loss(logits=jnp.asarray(logits), targets=jnp.asarray(targets))
+    assert float(got) == pytest.approx(-total / 2, rel=1e-5)
+    # one centre only (the other lowered to 0.9, a negative): divided by 1
+    one = targets.copy()
+    one[0, 2, 1] = 0.9
+    want = -(pos(0.0) + neg(1.0, 0.5) + neg(-2.0, 0.0) + neg(2.0, 0.0) + neg(-1.0, 0.0)
+             + neg(3.0, 0.9))  # fmt: skip
+    got = losses.focal_heatmap_loss(logits=jnp.asarray(logits), targets=jnp.asarray(one))
+    assert float(got) == pytest.approx(want, rel=1e-5)
 
 
 @pytest.mark.parametrize("logit", [-3.0, 0.0, 3.0])

@@ -320,8 +320,15 @@ def test_accumulator_over_batches_equals_whole_split():
 def test_mdsq():
     assert metrics.mdsq(0.3, 0.6, 0.4, 0.8) == pytest.approx(0.75)
     assert metrics.mdsq(map=0.4, miou=0.8, map_full=0.4, miou_full=0.8) == pytest.approx(1.0)
+    # Unequal ratios (the cases above have mAP / mAP_full == mIoU / mIoU_full, so any mean of
+    # the two, or either ratio alone, gives the same value): Eq. 4 is their arithmetic mean,
+    # (0.1 / 0.4 + 0.6 / 0.8) / 2 = (0.25 + 0.75) / 2; the geometric mean would give 0.433,
+    # swapped references (0.1 / 0.8 + 0.6 / 0.4) / 2 = 0.8125.
+    assert metrics.mdsq(0.1, 0.6, 0.4, 0.8) == pytest.approx(0.5)
+    assert metrics.mdsq(map=0.3, miou=0.2, map_full=0.6, miou_full=0.8) == pytest.approx(0.375)
+    assert math.isnan(metrics.mdsq(float("nan"), 0.6, 0.4, 0.8))
     for bad in (0.0, -0.1, float("nan")):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"map_full must be a finite positive number"):
             metrics.mdsq(0.3, 0.6, bad, 0.8)
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"miou_full must be a finite positive number"):
             metrics.mdsq(0.3, 0.6, 0.4, bad)

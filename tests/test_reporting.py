@@ -165,11 +165,26 @@ def _assert_png(path):
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1000
 
 
+def _pixels_of(path, rgb):
+    import PIL.Image
+
+    image = np.asarray(PIL.Image.open(path).convert("RGB"))
+    return int((image == rgb).all(-1).sum())
+
+
 def test_plot_curves_writes_three_pngs(tmp_path):
     paths = reporting.plot_curves(_records(), tmp_path / "plots")
     assert [p.rsplit("/", 1)[-1] for p in paths] == ["mdsq.png", "map.png", "miou.png"]
     for path in paths:
         _assert_png(path)
+    # Each strategy's curve is drawn in its colour of the default cycle (random first, then
+    # ours: tab10 blue, orange); without ours' records no orange pixel is left.
+    blue, orange = (31, 119, 180), (255, 127, 14)
+    for path in paths:
+        assert _pixels_of(path, blue) > 100 and _pixels_of(path, orange) > 100, path
+    only_random = [r for r in _records() if r["strategy"] == "random"]
+    for path in reporting.plot_curves(only_random, tmp_path / "random"):
+        assert _pixels_of(path, blue) > 100 and _pixels_of(path, orange) == 0, path
 
 
 def test_write_summary(tmp_path):

@@ -72,8 +72,10 @@ def test_class_probs_are_configurable():
         ]
     )
     assert len(labels) > 0 and (labels == 2).all()
-    with pytest.raises(ValueError):
-        synthetic_scene.render_scene(0, H, W, class_probs=(1, 1))
+    # (without the check, numpy's own "a and p must have same size" ValueError would come)
+    for bad in ((1, 1), (1, 1, -1, 1, 1, 1), (0,) * 6):
+        with pytest.raises(ValueError, match="class_probs must be 6 non-negative weights"):
+            synthetic_scene.render_scene(0, H, W, class_probs=bad)
 
 
 def test_hard_conditions_appear_at_the_configured_fraction(scenes):
