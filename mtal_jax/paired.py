@@ -111,8 +111,9 @@ def label_efficiency_savings(
       (t intervals at the end least and most favourable to the strategy;
       ``significance.bounded_verdict`` reads them). Keeping only the trials where both reach
       it would keep those where the baseline did well. Only trials whose curves both
-      reach the experiment's last labeled fraction count: a curve still running has not
-      failed to reach 95 % (``"incomplete_trials"`` lists those left out).
+      have finished count (``StrategySummary.finished_per_trial``, from
+      ``reporting.summarize``'s ``last_cycle``): a curve still running has not failed to
+      reach 95 % (``"incomplete_trials"`` lists those left out).
     """
     mine = summaries[strategy]
     base = summaries.get(baseline)
@@ -148,15 +149,14 @@ def label_efficiency_savings(
 def _unfinished(
     mine: records_lib.StrategySummary, base: records_lib.StrategySummary | None
 ) -> set[Any]:
-    """Trials of ``mine`` or ``base`` whose curve ends before the last labeled fraction of
-    either (a trial still running)."""
-    summaries = [s for s in (mine, base) if s is not None]
-    end = max((f for s in summaries for f in s.fractions), default=math.nan)
+    """Trials of ``mine`` or ``base`` whose curve has not reached the experiment's last
+    cycle (``StrategySummary.finished_per_trial``: a trial still running)."""
     return {
         t
-        for s in summaries
-        for t, last in zip(s.trials, s.last_fraction_per_trial)
-        if not last >= end - 1e-9
+        for s in (mine, base)
+        if s is not None
+        for t, finished in zip(s.trials, s.finished_per_trial)
+        if not finished
     }
 
 

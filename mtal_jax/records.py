@@ -218,13 +218,13 @@ class StrategySummary:
       stds: per ``RECORD_METRICS`` name, [P] sample std over trials.
       le95_mean_curve: labeled fraction at which the mean mDSQ curve reaches 95 %.
       le95_per_trial: the same per trial (NaN when not reached).
-      last_fraction_per_trial: per trial, the labeled fraction of its curve's last point (a
-        trial still running ends before the others; ``paired.label_efficiency_savings``
-        compares only finished curves).
+      last_fraction_per_trial: per trial, the labeled fraction of its curve's last point.
+      finished_per_trial: per trial, whether its curve has the experiment's last cycle (a
+        trial still running has not; ``paired.label_efficiency_savings`` compares only
+        finished curves).
       le95_trials_reached: trials that reach it.
-      le95_trials_known: trials whose outcome is known: they reach it, or their curve has
-        the experiment's last labeled fraction (a trial still running that has not reached
-        it yet is not counted).
+      le95_trials_known: trials whose outcome is known: they reach it, or they have
+        finished (a trial still running that has not reached it yet is not counted).
       le95_trial_mean: mean of ``le95_per_trial`` over the trials that reach it.
       le95_trial_std: their std.
       savings_vs_random: random's ``le95_mean_curve`` minus this one's.
@@ -244,6 +244,7 @@ class StrategySummary:
     le95_mean_curve: float
     le95_per_trial: list[float]
     last_fraction_per_trial: list[float]
+    finished_per_trial: list[bool]
     le95_trials_reached: int
     le95_trials_known: int
     le95_trial_mean: float

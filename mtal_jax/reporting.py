@@ -47,11 +47,17 @@ _BASELINE = "random"
 _DASH = "—"
 
 
-def summarize(records: Iterable[Any]) -> dict[str, records_lib.StrategySummary]:
+def summarize(
+    records: Iterable[Any], *, last_cycle: int | None = None
+) -> dict[str, records_lib.StrategySummary]:
     """Per-strategy mean/std curves and label efficiency over trials.
 
     Args:
       records: result records (see the module docstring).
+      last_cycle: the experiment's last cycle as planned (``al.num_cycles`` - 1): a trial
+        whose curve has no record of it is still running (default: the largest cycle in
+        ``records``, which reads every curve of a run stopped early, all at one cycle, as
+        finished).
 
     Returns:
       ``{strategy: records.StrategySummary}`` in order of first appearance; a summary holds
@@ -60,7 +66,8 @@ def summarize(records: Iterable[Any]) -> dict[str, records_lib.StrategySummary]:
       aligned with ``fractions``), ``trials`` (trial ids),
       ``le95_mean_curve`` (label efficiency of the mean mDSQ curve), ``le95_per_trial``
       (one per trial, NaN when not reached), ``last_fraction_per_trial`` (the labeled
-      fraction of each trial's last point: a trial still running ends early),
+      fraction of each trial's last point), ``finished_per_trial`` (whether the trial
+      has a record of ``last_cycle``),
       ``le95_trials_known`` (trials that reach 95 % or have finished: a running trial that
       has not reached it yet is left out),
       ``le95_trial_mean`` / ``le95_trial_std``
@@ -76,7 +83,14 @@ def summarize(records: Iterable[Any]) -> dict[str, records_lib.StrategySummary]:
       1.. of this strategy's mDSQ minus random's in the same trial: a paired comparison,
       NaN without random).
     """
+    records = records_lib.as_records(list(records))
     curves = _curves(records)
+    if last_cycle is None:
+        last_cycle = max((r.cycle for r in records), default=0)
+    last_cycles: dict[tuple[str, Any], int] = {}
+    for r in records:
+        key = (r.strategy, r.trial)
+        last_cycles[key] = max(last_cycles.get(key, r.cycle), r.cycle)
     out: dict[str, dict[str, Any]] = {}
     for strategy, trials in curves.items():
         fractions = sorted({f for curve in trials.values() for f in curve})
@@ -94,16 +108,15 @@ def summarize(records: Iterable[Any]) -> dict[str, records_lib.StrategySummary]:
         per_trial = np.asarray(per_trial)
         summary["le95_per_trial"] = per_trial.tolist()
         summary["last_fraction_per_trial"] = [max(c, default=math.nan) for c in trials.values()]
+        summary["finished_per_trial"] = [last_cycles[strategy, t] >= last_cycle for t in trials]
         summary["le95_trials_reached"] = int(np.isfinite(per_trial).sum())
         summary["le95_trial_mean"] = float(_nan_mean(per_trial[None], axis=1)[0])
         summary["le95_trial_std"] = float(_nan_std(per_trial[None], axis=1)[0])
         out[strategy] = summary
-    # the experiment's last labeled fraction: a curve that ends before it is still running
-    end = max((f for s in out.values() for f in s["fractions"]), default=math.nan)
     for summary in out.values():
         summary["le95_trials_known"] = sum(
-            math.isfinite(le) or last >= end - 1e-9
-            for le, last in zip(summary["le95_per_trial"], summary["last_fraction_per_trial"])
+            math.isfinite(le) or finished
+            for le, finished in zip(summary["le95_per_trial"], summary["finished_per_trial"])
         )
     baseline = out.get(_BASELINE, {}).get("le95_mean_curve", math.nan)
     random_final = math.nan
@@ -147,6 +160,8 @@ def _paired_gain(
 def summary_markdown(
     records: Iterable[Any],
     fractions_of_interest: Sequence[float] = (0.5, 0.7, 0.8, 0.9),
+    *,
+    last_cycle: int | None = None,
 ) -> str:
     """Markdown label-efficiency table and mDSQ-at-fraction table.
 
@@ -155,12 +170,13 @@ def summary_markdown(
       fractions_of_interest: labeled fractions of the second table's columns; values
         between cycles are interpolated per trial, values outside a trial's range are
         left out (``—`` when no trial covers them).
+      last_cycle: the experiment's last cycle as planned (``summarize``).
 
     Returns:
       Markdown text with two tables.
     """
     records = list(records)
-    summaries = summarize(records)
+    summaries = summarize(records, last_cycle=last_cycle)
     summary = {k: v.to_json() for k, v in summaries.items()}
     pairs = paired.paired_stats(records, summaries)
     curves = _curves(records)
@@ -309,7 +325,9 @@ def plot_curves(records: Iterable[Any], out_dir: str | os.PathLike) -> list[str]
     return paths
 
 
-def write_summary(records: Iterable[Any], out_dir: str | os.PathLike) -> list[str]:
+def write_summary(
+    records: Iterable[Any], out_dir: str | os.PathLike, *, last_cycle: int | None = None
+) -> list[str]:
     """Writes ``summary.md``, ``summary.json``, ``paired.json`` (``paired.paired_stats``:
     gains over random with 95 % intervals, label-efficiency savings) and the three plots
     into ``out_dir``.
@@ -318,6 +336,9 @@ def write_summary(records: Iterable[Any], out_dir: str | os.PathLike) -> list[st
       records: result records (see the module docstring).
       out_dir: output directory (created if missing). Every file is written to a
         temporary file in the same directory and renamed over (``jsonio.write_file_atomic``).
+      last_cycle: the experiment's last cycle as planned (``al.num_cycles`` - 1; default:
+        the largest in ``records``): label efficiency reads a curve without it as still
+        running, not as one that fails to reach 95 % (``summarize``).
 
     Returns:
       Paths written: ``summary.md``, ``summary.json``, ``paired.json``, then the PNGs.
@@ -325,8 +346,8 @@ def write_summary(records: Iterable[Any], out_dir: str | os.PathLike) -> list[st
     records = list(records)
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    markdown = summary_markdown(records)
-    summaries = summarize(records)
+    markdown = summary_markdown(records, last_cycle=last_cycle)
+    summaries = summarize(records, last_cycle=last_cycle)
     summary = {k: v.to_json() for k, v in summaries.items()}
     md_path, json_path = out_dir / "summary.md", out_dir / "summary.json"
     paired_path = out_dir / "paired.json"

@@ -103,6 +103,36 @@ def test_label_efficiency_savings_leave_out_a_curve_still_running():
     assert "(1/1 trials reach it, 1 still running)" in reporting.summary_markdown(running)
 
 
+def test_a_run_stopped_early_is_still_running_with_the_planned_last_cycle():
+    """Every curve stopped after cycle 2 (60 %; a lease's deadline) of the 7 planned: by
+    default the last cycle is the largest recorded, so the curves read as finished and
+    random's as never reaching 95 %; with ``last_cycle=6`` (``al.num_cycles`` - 1) they are
+    still running: no savings, and the summary says so."""
+    stopped = [r for r in _records() if r["cycle"] <= 2]
+    # by 60 %: ours t1 reached 95 % at 55 %, ours t0 (0.94) and random (0.88, 0.90) not yet
+    finished = reporting.summarize(stopped)
+    assert finished["ours"].finished_per_trial == [True, True]
+    assert (finished["random"].le95_trials_reached, finished["random"].le95_trials_known) == (0, 2)
+    le = paired.label_efficiency_savings(finished, "ours")
+    # trial 1 alone (trial 0: neither reaches): random at 60 % .. 100 %, ours at 55 %
+    assert le["incomplete_trials"] == [] and [p["trial"] for p in le["bounded"]["per_trial"]] == [1]
+    assert le["bounded"]["per_trial"][0]["worst"] == pytest.approx(0.6 - 0.55)
+    running = reporting.summarize(stopped, last_cycle=6)
+    assert running["ours"].finished_per_trial == [False, False]
+    assert (running["ours"].le95_trials_reached, running["ours"].le95_trials_known) == (1, 1)
+    assert (running["random"].le95_trials_reached, running["random"].le95_trials_known) == (0, 0)
+    le = paired.label_efficiency_savings(running, "ours")
+    assert le["incomplete_trials"] == [0, 1]
+    assert le["per_trial"] == [] and le["bounded"]["per_trial"] == []
+    text = reporting.summary_markdown(stopped, last_cycle=6)
+    assert "(1/1 trials reach it, 1 still running)" in text  # ours
+    assert "not reached (0 finished, 2 still running)" in text  # random
+    assert "not reached (0 finished" not in reporting.summary_markdown(stopped)
+    # the complete run reads the same with the planned last cycle as without it
+    full = reporting.summarize(_records(), last_cycle=6)
+    assert full["ours"].to_json() == reporting.summarize(_records())["ours"].to_json()
+
+
 def test_label_efficiency_not_reached_gives_no_savings():
     curves = {"random": {0: [0.5] * 7}, "ours": {0: [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.96]}}
     le = paired.paired_stats(_records(curves), reporting.summarize(_records(curves)))["ours"]

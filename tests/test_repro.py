@@ -520,8 +520,11 @@ def test_parallel_cli_merge_and_restore_name_a_bad_part_and_keep_the_others(tmp_
         [{"trial": 0, "strategy": "random", "cycle": 0, "labeled_fraction": 0.4, "mdsq": 0.5}],
     )
     (tmp_path / "w" / "p1" / "results.json").write_text('[{"trial": 1,')  # cut short
-    records, errors = parts_lib.merge([good, bad], str(tmp_path / "m"), {}, {})
+    records, errors = parts_lib.merge([good, bad], str(tmp_path / "m"), {}, {}, last_cycle=5)
     assert [r["trial"] for r in records] == [0] and list(errors) == [bad.name]
+    # the merged summary knows the planned last cycle: the part at cycle 0 is still running
+    summary = jsonio.read(str(tmp_path / "m" / "summary.json"))
+    assert summary["random"]["finished_per_trial"] == [False]
     assert "p1/results.json" in errors[bad.name] and "malformed JSON" in errors[bad.name]
     # restore: a leftover of a restore cut short is replaced; a part folder that lacks
     # records of its archive is refused by name; one as far as its archive is kept

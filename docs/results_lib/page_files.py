@@ -28,10 +28,11 @@ def write_text(path, text):
     jsonio.write_file_atomic(path, lambda f: f.write(text))
 
 
-def write_records(records, d):
+def write_records(records, d, last_cycle=None):
     """``reporting.write_summary`` and ``results.json`` (one line: the records are large)
-    of one run's records into ``d``."""
+    of one run's records into ``d``; ``last_cycle``: the run's planned last cycle
+    (``run_dirs.last_cycle``)."""
     os.makedirs(d, exist_ok=True)
-    reporting.write_summary(records, d)
+    reporting.write_summary(records, d, last_cycle=last_cycle)
     with open(os.path.join(d, "results.json"), "w", encoding="utf-8") as f:
         json.dump(records, f)

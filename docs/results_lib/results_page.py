@@ -52,8 +52,8 @@ def dataset_section(
     out += ["### What the protocol costs on this machine\n", regime.cost_section(name, results_dir)]
     rows = {}
     if records:
-        page_files.write_records(records, d)
-        summaries = reporting.summarize(records)
+        page_files.write_records(records, d, run_dirs.last_cycle(config))
+        summaries = reporting.summarize(records, last_cycle=run_dirs.last_cycle(config))
         pairs = jsonio.read(os.path.join(d, "paired.json"))
         ref = page_files.read_json(os.path.join(run, "reference", "metrics.json")) or {}
         out += [
@@ -158,7 +158,9 @@ def dataset_section(
                 f" Left out of these counts: {', '.join(copies)}, copies of the js runs of "
                 "the same trial, made in seconds when the protocol's order reaches them.\n"
             )
-        page_files.write_records(t1, os.path.join(results_dir, f"{name}_table1"))
+        page_files.write_records(
+            t1, os.path.join(results_dir, f"{name}_table1"), run_dirs.last_cycle(t1_config)
+        )
         table, t1_rows = table1_scores.table1_section(t1, t1_config)
         rows.update(t1_rows)
         source = ((t1_config or {}).get("al") or {}).get("share_from", "")

@@ -162,6 +162,13 @@ def load_run(run):
     )
 
 
+def last_cycle(config):
+    """A run's planned last cycle (``al.num_cycles`` - 1; None without a config): label
+    efficiency reads a curve without it as still running (``reporting.summarize``)."""
+    num_cycles = ((config or {}).get("al") or {}).get("num_cycles")
+    return None if num_cycles is None else int(num_cycles) - 1
+
+
 def walls_under(run, pattern):
     """{path relative to ``run``: wall seconds} of the ``wall.json`` files under ``pattern``."""
     paths = glob.glob(os.path.join(run, pattern, "wall.json")) if run else []

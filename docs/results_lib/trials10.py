@@ -157,7 +157,9 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
     if not records:
         out.append(run_dirs.command_not_run(command, run))
         return "\n".join(out), {}
-    page_files.write_records(records, os.path.join(results_dir, f"{name}_trials10"))
+    page_files.write_records(
+        records, os.path.join(results_dir, f"{name}_trials10"), run_dirs.last_cycle(config)
+    )
     g = paired.paired_gain(records, "ours")
     m = paired.match_final_savings(records, "ours")
     # Each extension (``extensions.json``; an experiment extended before they were recorded:
@@ -277,7 +279,8 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
     # as one that never reaches 95 % of the reference
     finished = {t["trial"] for t in g["per_trial"]}
     done = [r for r in records if _trial(r) in finished]
-    for claim, value in main_comparison.claims(done, reporting.summarize(done)).items():
+    summaries = reporting.summarize(done, last_cycle=run_dirs.last_cycle(config))
+    for claim, value in main_comparison.claims(done, summaries).items():
         if claim in (
             main_comparison.CLAIMS[0][3],
             main_comparison.LE95_CLAIM,

@@ -108,7 +108,9 @@ def balanced_section(name, run, results_dir, link_root="results", preset="balanc
             os.remove(stale)
         out.append(run_dirs.command_not_run(command, run))
         return "\n".join(out)
-    page_files.write_records(records, os.path.join(results_dir, f"{name}_{preset}"))
+    page_files.write_records(
+        records, os.path.join(results_dir, f"{name}_{preset}"), run_dirs.last_cycle(config)
+    )
     if name in CONTENT_ONLY_NOTE:
         out.append(CONTENT_ONLY_NOTE[name])
     out += [

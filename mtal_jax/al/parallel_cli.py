@@ -161,7 +161,9 @@ def _launch(config, plan, parts: list[parts_lib.Part], workdir: str, overrides: 
                     for p in parts
                 },
             }  # fmt: skip
-            records, problems = parts_lib.merge(parts, workdir, config.to_dict(), state)
+            records, problems = parts_lib.merge(
+                parts, workdir, config.to_dict(), state, last_cycle=plan.num_cycles - 1
+            )
             done = sum(s["complete"] for s in state["parts"].values())
             log.info("merged %d records of %d parts into %s (%d of %d parts complete)",
                      len(records), len(parts), workdir, done, len(parts))  # fmt: skip

@@ -112,11 +112,18 @@ def is_complete(part: Part, num_cycles: int) -> bool:
 
 
 def merge(
-    parts: list[Part], workdir: str, config_dict: dict, state: dict
+    parts: list[Part],
+    workdir: str,
+    config_dict: dict,
+    state: dict,
+    *,
+    last_cycle: int | None = None,
 ) -> tuple[list[dict], dict[str, str]]:
     """Writes the parts' records, merged, into ``workdir`` (``results.json``, the summary,
     ``paired.json``, the figures), ``config.json`` and ``parallel.json`` (``state``). A
     part whose records cannot be read is left out and named, not fatal: the others merge.
+    ``last_cycle`` (``al.num_cycles`` - 1) tells the summary which curves are still running
+    (``reporting.write_summary``).
 
     Returns:
       The merged records, sorted by (trial, strategy, cycle), and ``{part: error}`` of the
@@ -135,7 +142,7 @@ def merge(
     jsonio.write_atomic(os.path.join(workdir, "results.json"), records)
     jsonio.write_atomic(os.path.join(workdir, STATE), state)
     if records:
-        reporting.write_summary(records, workdir)
+        reporting.write_summary(records, workdir, last_cycle=last_cycle)
     return records, errors
 
 

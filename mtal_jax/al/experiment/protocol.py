@@ -221,7 +221,10 @@ def run_plan(
             record(trial, spec.name, cycle, labeled, result, time.time() - t0, cycle_dir)
             prev_dir = cycle_dir
         if jax.process_index() == 0:  # readable while a long experiment runs
-            reporting.write_summary(jsonio.read(os.path.join(workdir, "results.json")), workdir)
+            reporting.write_summary(
+                jsonio.read(os.path.join(workdir, "results.json")), workdir,
+                last_cycle=plan.num_cycles - 1,
+            )  # fmt: skip
     tracker.close()
     if jax.process_index() == 0:  # the summary of every record is written (loop above)
         section = diagnostics.summary_markdown(diagnostics.collect(workdir))
