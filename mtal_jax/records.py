@@ -211,10 +211,11 @@ class StrategySummary:
     """One strategy's curves over trials and its label efficiency (``reporting.summarize``).
 
     Attributes:
-      fractions: sorted labeled fractions of the curve's points.
+      fractions: sorted labeled fractions of the mean curve's points.
       trials: trial ids.
-      num_trials: [P] trials with a point at each fraction.
-      means: per ``RECORD_METRICS`` name, [P] mean over trials (NaN skipped).
+      num_trials: [P] trials averaged at each fraction.
+      means: per ``RECORD_METRICS`` name, [P] mean over trials (NaN skipped): over the
+        finished trials once one has finished (a running trial has only its early points).
       stds: per ``RECORD_METRICS`` name, [P] sample std over trials.
       le95_mean_curve: labeled fraction at which the mean mDSQ curve reaches 95 %.
       le95_per_trial: the same per trial (NaN when not reached).

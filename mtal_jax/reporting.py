@@ -61,9 +61,11 @@ def summarize(
 
     Returns:
       ``{strategy: records.StrategySummary}`` in order of first appearance; a summary holds
-      ``fractions`` (sorted labeled fractions), ``num_trials`` (trials with a point at
-      each fraction), ``means`` / ``stds`` (per ``records.RECORD_METRICS`` name, lists
-      aligned with ``fractions``), ``trials`` (trial ids),
+      ``fractions`` (sorted labeled fractions of the mean curve), ``num_trials`` (trials
+      averaged at each fraction), ``means`` / ``stds`` (per ``records.RECORD_METRICS`` name,
+      lists aligned with ``fractions``: the mean curve, over the strategy's finished trials
+      once one has finished, so that a running trial's early points do not enter the mean
+      at some fractions only; ``_averaged``), ``trials`` (trial ids),
       ``le95_mean_curve`` (label efficiency of the mean mDSQ curve), ``le95_per_trial``
       (one per trial, NaN when not reached), ``last_fraction_per_trial`` (the labeled
       fraction of each trial's last point), ``finished_per_trial`` (whether the trial
@@ -85,19 +87,16 @@ def summarize(
     """
     records = records_lib.as_records(list(records))
     curves = _curves(records)
-    if last_cycle is None:
-        last_cycle = max((r.cycle for r in records), default=0)
-    last_cycles: dict[tuple[str, Any], int] = {}
-    for r in records:
-        key = (r.strategy, r.trial)
-        last_cycles[key] = max(last_cycles.get(key, r.cycle), r.cycle)
+    last_cycle, last_cycles = _last_cycles(records, last_cycle)
+    averaged = _averaged(curves, last_cycles, last_cycle)
     out: dict[str, dict[str, Any]] = {}
     for strategy, trials in curves.items():
-        fractions = sorted({f for curve in trials.values() for f in curve})
+        mean_trials = averaged[strategy]
+        fractions = sorted({f for curve in mean_trials.values() for f in curve})
         summary: dict[str, Any] = {"fractions": fractions, "trials": list(trials)}
-        summary["num_trials"] = [sum(f in c for c in trials.values()) for f in fractions]
+        summary["num_trials"] = [sum(f in c for c in mean_trials.values()) for f in fractions]
         for metric in _ALL_METRICS:
-            table = _table(trials, fractions, metric)  # [trials, fractions]
+            table = _table(mean_trials, fractions, metric)  # [trials averaged, fractions]
             summary[f"{metric}_mean"] = _nan_mean(table, axis=0).tolist()
             summary[f"{metric}_std"] = _nan_std(table, axis=0).tolist()
         summary["le95_mean_curve"] = label_efficiency(fractions, summary["mdsq_mean"])
@@ -175,11 +174,12 @@ def summary_markdown(
     Returns:
       Markdown text with two tables.
     """
-    records = list(records)
+    records = records_lib.as_records(list(records))
     summaries = summarize(records, last_cycle=last_cycle)
     summary = {k: v.to_json() for k, v in summaries.items()}
     pairs = paired.paired_stats(records, summaries)
-    curves = _curves(records)
+    last_cycle, last_cycles = _last_cycles(records, last_cycle)
+    curves = _averaged(_curves(records), last_cycles, last_cycle)
     lines = [
         f"## Label efficiency (labeled fraction at {TARGET:.0%} of full-supervision mDSQ)",
         "",
@@ -211,6 +211,20 @@ def summary_markdown(
             f"| {strategy} | {num_trials} | {_pct(s['le95_mean_curve'], missing='not reached')} "
             f"| {per_trial} | {savings_text} | {paired_text} |"
         )
+    partial = {
+        strategy: (len(curves[strategy]), len(s["trials"]))
+        for strategy, s in summary.items()
+        if len(curves[strategy]) < len(s["trials"])
+    }
+    if partial:
+        counts = ", ".join(f"{k} {n} of {t}" for k, (n, t) in partial.items())
+        lines += [
+            "",
+            (
+                "Mean curves, and the table of mDSQ at labeled fractions, average the "
+                f"finished trials only ({counts}): a running trial has only its early points."
+            ),
+        ]
     if _BASELINE in summary:
         final = summary[_BASELINE]["mdsq_mean"][-1]
         last = summary[_BASELINE]["fractions"][-1]
@@ -266,7 +280,9 @@ def summary_markdown(
     return "\n".join(lines) + "\n"
 
 
-def plot_curves(records: Iterable[Any], out_dir: str | os.PathLike) -> list[str]:
+def plot_curves(
+    records: Iterable[Any], out_dir: str | os.PathLike, *, last_cycle: int | None = None
+) -> list[str]:
     """Plots mDSQ, mAP and mIoU against the labeled fraction (paper Figures 3 and 4).
 
     One line per strategy (mean over trials) with a shaded min-max band over trials; the
@@ -276,13 +292,17 @@ def plot_curves(records: Iterable[Any], out_dir: str | os.PathLike) -> list[str]
       records: result records (see the module docstring).
       out_dir: directory to write ``mdsq.png``, ``map.png`` and ``miou.png`` into
         (created if missing; files replaced atomically).
+      last_cycle: the experiment's last cycle as planned (``summarize``): the lines and
+        bands cover a strategy's finished trials once one has finished.
 
     Returns:
       The three PNG paths, in ``METRICS`` order.
     """
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    curves = _curves(records)
+    records = records_lib.as_records(list(records))
+    last_cycle, last_cycles = _last_cycles(records, last_cycle)
+    curves = _averaged(_curves(records), last_cycles, last_cycle)
     many = len(curves) > 10  # past the 10 colours of the default cycle: 20, legend outside
     colours = matplotlib.colormaps["tab20" if many else "tab10"].colors
     paths = []
@@ -354,7 +374,9 @@ def write_summary(
     jsonio.write_file_atomic(str(md_path), lambda f: f.write(markdown))
     jsonio.write_atomic(str(json_path), summary)  # strict JSON: NaN -> null
     jsonio.write_atomic(str(paired_path), paired.paired_stats(records, summaries))
-    return [str(md_path), str(json_path), str(paired_path)] + plot_curves(records, out_dir)
+    return [str(md_path), str(json_path), str(paired_path)] + plot_curves(
+        records, out_dir, last_cycle=last_cycle
+    )
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -373,6 +395,39 @@ def _curves(
         fraction = round(record.labeled_fraction, 6)
         trial[fraction] = {m: _float(record.metrics.get(m)) for m in _ALL_METRICS}
     return dict(curves)
+
+
+def _last_cycles(
+    records: Sequence[records_lib.CycleRecord], last_cycle: int | None
+) -> tuple[int, dict[tuple[str, Any], int]]:
+    """The planned last cycle (default: the largest in ``records``) and each
+    ``(strategy, trial)``'s last recorded cycle."""
+    if last_cycle is None:
+        last_cycle = max((r.cycle for r in records), default=0)
+    last_cycles: dict[tuple[str, Any], int] = {}
+    for r in records:
+        key = (r.strategy, r.trial)
+        last_cycles[key] = max(last_cycles.get(key, r.cycle), r.cycle)
+    return last_cycle, last_cycles
+
+
+def _averaged(
+    curves: Mapping[str, Mapping[Any, Mapping[float, Mapping[str, float]]]],
+    last_cycles: Mapping[tuple[str, Any], int],
+    last_cycle: int,
+) -> dict[str, dict[Any, Mapping[float, Mapping[str, float]]]]:
+    """The trials each strategy's mean curve averages: those that have reached
+    ``last_cycle``, or all of them while none has.
+
+    A trial still running has only its early points; averaging it in would mix different
+    sets of trials at different fractions (a mean curve that steps where the running
+    trial's last point is, and label efficiency read off it).
+    """
+    out = {}
+    for strategy, trials in curves.items():
+        finished = {t: c for t, c in trials.items() if last_cycles[strategy, t] >= last_cycle}
+        out[strategy] = finished or dict(trials)
+    return out
 
 
 def _table(

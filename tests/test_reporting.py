@@ -159,6 +159,34 @@ def test_summary_markdown_tables():
     assert f"| ours | — | {ours_45:.3f} ± 0.014 | 0.985 ± 0.007 |" in markdown
 
 
+def test_mean_curves_average_the_finished_trials(tmp_path):
+    """A third trial of ours still running (cycles 0-1 of 0-6, far below the others) stays
+    out of the mean curve, its label efficiency, the mDSQ-at-fraction table and the plots;
+    while no trial has finished, the mean covers the running ones."""
+    running = {"ours": {2: [0.10, 0.20]}}
+    records = _records() + _records(running)
+    for last_cycle in (None, 6):  # the default, the largest recorded cycle, is 6 here too
+        ours = reporting.summarize(records, last_cycle=last_cycle)["ours"]
+        assert ours.trials == [0, 1, 2] and ours.finished_per_trial == [True, True, False]
+        assert ours.fractions == FRACTIONS and ours.num_trials == [2] * 7
+        np.testing.assert_allclose(ours.means["mdsq"], np.mean(list(CURVES["ours"].values()), 0))
+        assert ours.le95_mean_curve == pytest.approx(0.58)
+        assert ours.savings_vs_random == pytest.approx(0.26)
+    text = reporting.summary_markdown(records, fractions_of_interest=(0.45,), last_cycle=6)
+    assert "average the finished trials only (ours 2 of 3)" in text
+    ours_45 = np.mean([(0.85 + 0.90) / 2, (0.87 + 0.92) / 2])
+    assert f"| ours | {ours_45:.3f} ± 0.014 |" in text
+    assert "finished trials only" not in reporting.summary_markdown(_records())
+    with_running = reporting.plot_curves(records, tmp_path / "running", last_cycle=6)
+    without = reporting.plot_curves(_records(), tmp_path / "finished")
+    for a, b in zip(with_running, without):
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            assert fa.read() == fb.read(), a
+    alone = reporting.summarize(_records(running), last_cycle=6)["ours"]
+    assert alone.finished_per_trial == [False] and alone.num_trials == [1, 1]
+    assert alone.means["mdsq"] == pytest.approx([0.1, 0.2])
+
+
 def _assert_png(path):
     with open(path, "rb") as f:
         data = f.read()
