@@ -73,6 +73,12 @@ def test_hand_computed_kl():
     valid = jnp.array([[[True, False]]])
     got = equal.flip_consistency(probs, flip, variant="kl", pixel_valid=valid)
     assert float(got[0]) == pytest.approx(0.223144, abs=1e-5)
+    assert float(equal.flip_consistency(probs, flip, pixel_valid=valid)[0]) == pytest.approx(
+        0.223144, abs=1e-5
+    )  # the default is the one-directional kl
+    # sym_kl at column 0 alone: (KL(p||q) + KL(q||p)) / 2 = 0.207944, unlike kl's 0.223144
+    got = equal.flip_consistency(probs, flip, variant="sym_kl", pixel_valid=valid)
+    assert float(got[0]) == pytest.approx(want, abs=1e-6)
 
 
 def test_unknown_variant():

@@ -2,14 +2,17 @@
 
 import csv
 import json
+import logging
 import os
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from configs import tiny
 from mtal_jax import runtime
 from mtal_jax.al import experiment, select_cli
+from mtal_jax.al.experiment import cycle
 from tests import fixtures
 
 
@@ -196,3 +199,39 @@ def test_a_strategy_value_out_of_range_is_refused_before_scoring(trained, tmp_pa
         select_cli.run(config, strategy="ours", checkpoint=run_dir, budget=1,
                        det_score_threshold=1.5, output=str(tmp_path / "s.json"))  # fmt: skip
     assert runtime.is_input_error(e.value)
+
+
+def test_scores_all_nan_are_refused_and_some_nan_warned(trained, tmp_path, monkeypatch, caplog):
+    """Selection ranks a NaN score last, i.e. it would pick NaN-scored images by pool
+    order: refused when every selectable image is NaN, warned when some are. (Non-finite
+    variables are refused earlier, when the checkpoint is read: ``run_files``.)"""
+    from mtal_jax import strategies
+
+    config, run_dir, _ = trained
+    real = strategies.get_strategy
+
+    def nan_scores(name, context=None, **kw):
+        built = real(name, context, **kw)
+
+        def score(*args, **kwargs):
+            out = built.score(*args, **kwargs)
+            return {**out, "score": jnp.full_like(out["score"], jnp.nan)}
+
+        return built._replace(score=score)
+
+    monkeypatch.setattr(strategies, "get_strategy", nan_scores)
+    out = tmp_path / "sel.json"
+    with pytest.raises(ValueError, match=r"(\d+) of the \1 selectable images scored NaN"):
+        select_cli.run(
+            config, strategy="entropy", checkpoint=run_dir, budget=2, output=str(out),
+            progress=False,
+        )  # fmt: skip
+    assert not out.exists()
+    # the check itself: NaN outside the selectable images (not scored) is not counted
+    score = np.array([np.nan, 1.0, np.nan, 2.0], np.float32)
+    cycle.check_scores(score, np.array([False, True, False, True]))
+    with caplog.at_level(logging.WARNING):
+        cycle.check_scores(score, np.array([True, True, False, True]))
+    assert "1 of the 3 selectable images scored NaN" in caplog.text
+    with pytest.raises(ValueError, match="2 of the 2 selectable images scored NaN"):
+        cycle.check_scores(score, np.array([True, False, True, False]))

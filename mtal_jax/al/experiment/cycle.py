@@ -7,6 +7,7 @@ instead of scoring again.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -21,6 +22,8 @@ from mtal_jax.al.experiment.setup import Plan, Setup, StrategySpec
 from mtal_jax.data import fields
 from mtal_jax.scores import consistency_score
 from mtal_jax.train import step as step_lib
+
+log = logging.getLogger(__name__)
 
 
 def make_strategy(
@@ -83,7 +86,8 @@ def select_images(
       (NaN where not scored), scored [N] bool).
 
     Raises:
-      ValueError: budget larger than the selectable pool.
+      ValueError: budget larger than the selectable pool, or every selectable image
+        scored NaN (``check_scores``).
     """
     n = setup.pool_size
     selectable = ~labeled if candidates is None else (~labeled & candidates)
@@ -110,6 +114,8 @@ def select_images(
     full = {k: np.full(n, np.nan, np.float32) for k in scores}
     for k, v in scores.items():
         full[k][idx] = v
+    if "score" in full:
+        check_scores(full["score"], selectable)
     score_arr = np.where(
         scored, np.nan_to_num(full.get("score", np.zeros(n)), nan=-np.inf), -np.inf
     )
@@ -121,6 +127,33 @@ def select_images(
         select(score_arr.astype(np.float32), feats_full, selectable, budget, key)
     )
     return np.asarray(selected, np.int64), full, scored
+
+
+def check_scores(score: np.ndarray, selectable: np.ndarray) -> None:
+    """Checks a pool's scores for NaN before selection ranks them.
+
+    Selection ranks a NaN score last (``selection``), which is right for an image left
+    unscored but hides a numerical failure: a model whose outputs are not finite.
+
+    Args:
+      score: [N] float32, the strategy's ``score`` (NaN where not scored).
+      selectable: [N] bool, the images selection may pick (all of them scored).
+
+    Raises:
+      ValueError: when every selectable image scored NaN: the selection would be the pool
+        order, not the strategy's. Some of them NaN: a warning (they rank last).
+    """
+    nan = np.isnan(score) & selectable
+    if not nan.any():
+        return
+    bad, total = int(nan.sum()), int(selectable.sum())
+    message = (
+        f"{bad} of the {total} selectable images scored NaN: the model's outputs are not "
+        "finite there (a diverged run, or a NaN in the images)"
+    )
+    if bad == total:
+        raise ValueError(f"{message}; the selection would be the pool order, not the strategy's")
+    log.warning("%s; they rank last", message)
 
 
 def select_cycle(
