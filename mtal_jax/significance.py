@@ -176,6 +176,37 @@ def trials_needed(
     return hi
 
 
+def over_looks(p_value: float | None, looks: int) -> float:
+    """A p-value of a test read at ``looks`` planned looks at accumulating trials (an
+    experiment extended after a look at its first trials), adjusted by Bonferroni:
+    ``min(1, looks * p)``.
+
+    Rejecting when the adjusted value is below alpha keeps the probability that any of the
+    looks rejects a true null hypothesis at most alpha, whatever rule decided to go on after
+    each look and however the looks' tests depend on one another (they share trials);
+    group-sequential boundaries are less conservative but need the rule fixed in advance.
+
+    Args:
+      p_value: the test's p-value at the look read (NaN or None: no test).
+      looks: planned looks, this one included (>= 1).
+
+    Returns:
+      The adjusted p-value (NaN without a test).
+
+    Raises:
+      ValueError: ``looks`` < 1.
+
+    Examples:
+      >>> round(over_looks(0.008, 3), 6), over_looks(0.5, 3), math.isnan(over_looks(None, 3))
+      (0.024, 1.0, True)
+    """
+    if looks < 1:
+        raise ValueError(f"looks must be at least 1, got {looks}")
+    if p_value is None or not math.isfinite(p_value):
+        return math.nan
+    return min(1.0, looks * float(p_value))
+
+
 def holm(p_values: Mapping[Any, float]) -> dict[Any, float]:
     """Holm's step-down adjustment of a family of p-values (Holm 1979).
 

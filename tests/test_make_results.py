@@ -401,6 +401,27 @@ def test_trials10_section_pairs_ours_with_random_over_its_trials(tmp_path, monke
     assert f"{claim} — | not run | — | {interval} (n=3) | **reproduced** | " in both
 
 
+def test_trials10_pooled_claims_are_corrected_for_the_looks():
+    """The pooled row read at 3 looks (5, 10 and 20 trials): Bonferroni, p x 3."""
+    from docs.results_lib import trials10
+
+    gain = {"trials": 14, "p_value": 0.0083, "mean": 0.046}
+    savings = {"trials": 14, "p_value": 0.0004, "mean": 0.14}
+    text = trials10._looks_paragraph([5, 10], 20, gain, savings)
+    assert "Corrected for its 3 looks (5, 10, 20 trials, the last as planned;" in text
+    assert "mDSQ gain: p 0.008, adjusted 0.025 (reproduced after it)" in text
+    assert "final mDSQ: p <0.001, adjusted 0.001 (reproduced after it)" in text
+    assert "interim readings, at 14 of 20 trials" in text
+    weak = {"trials": 20, "p_value": 0.03, "mean": 0.01}
+    text = trials10._looks_paragraph([10], 20, weak, {"trials": 0})
+    assert "Corrected for its 2 looks (10, 20 trials" in text
+    assert "mDSQ gain: p 0.030, adjusted 0.060 (not distinguishable from noise after it)." in text
+    assert "interim" not in text and "final mDSQ" not in text
+    worse = {"trials": 20, "p_value": 0.001, "mean": -0.02}
+    assert "(contradicted after it)" in trials10._looks_paragraph([10], 20, worse, {"trials": 0})
+    assert trials10._looks_paragraph([10], 20, {"trials": 0}, {"trials": 0}) == ""
+
+
 def test_fig6_readings_over_models_replace_one_models_bootstrap(tmp_path):
     from mtal_jax.analysis import correlation
 

@@ -5,6 +5,7 @@ than the main comparison (paper Sec. IV-D), the main comparison's first trials i
 from __future__ import annotations
 
 import collections
+import math
 import os
 
 import numpy as np
@@ -36,6 +37,41 @@ def _row(label, gain, savings, verdict):
         f"| {label} | {gain['trials']} | {significance.format_interval(gain)} | "
         f"{significance.format_interval(gain['map'], 4)} | "
         f"{significance.format_interval(gain['miou'], 4)} | {savings} | {verdict} |"
+    )
+
+
+def _looks_paragraph(earlier, planned, gain, savings):
+    """The pooled row's p-values adjusted for the planned looks (``earlier`` trial counts,
+    then ``planned``): ``significance.over_looks``."""
+    looks = len(earlier) + 1
+    counts = ", ".join(str(n) for n in [*earlier, planned])
+    cells = []
+    for what, result in (("mDSQ gain", gain), ("labels to reach random's final mDSQ", savings)):
+        if not result.get("trials"):
+            continue
+        p = significance.over_looks(result.get("p_value"), looks)
+        if math.isfinite(p) and p < 1 - significance.LEVEL:
+            reading = "reproduced after it" if result["mean"] > 0 else "contradicted after it"
+        else:
+            reading = "not distinguishable from noise after it"
+        cells.append(
+            f"{what}: p {significance.format_p(result.get('p_value'))}, adjusted "
+            f"{significance.format_p(p)} ({reading})"
+        )
+    if not cells:
+        return ""
+    interim = (
+        f" These are interim readings, at {gain['trials']} of {planned} trials: the "
+        "correction is for the test at the planned end."
+        if gain["trials"] < planned
+        else ""
+    )
+    return (
+        f"\nCorrected for its {looks} looks ({counts} trials, the last as planned; Bonferroni: each look "
+        f"tests at {1 - significance.LEVEL:.0%} / {looks}, whatever decided each extension, "
+        f"`significance.over_looks`), the last row's claims, each alone (the side-by-side's "
+        f"Holm adjustment over the family of claims is another correction, not made here): "
+        f"{'; '.join(cells)}.{interim}\n"
     )
 
 
@@ -243,8 +279,13 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
             "after looking (`--config.al.num_trials`; the finished trials replay "
             "unchanged). Deciding to extend after a look is one more look at the data: the "
             "last row's interval and p-value are not corrected for it, so read a verdict "
-            "that only the extension reaches as suggestive.\n"
+            "that only the extension reaches as suggestive, unless it holds after the "
+            "correction for the looks below.\n"
         )
+    if len(looks) > 1 or main_trials:
+        earlier = sorted(n for n in {len(main_trials), *bounds} if 0 < n < planned)
+        if earlier:
+            out.append(_looks_paragraph(earlier, planned, g, m))
     for e in added_by:
         trials = range(int(e["from"]), int(e["to"]))
         codes = _codes(run, trials)
