@@ -265,9 +265,24 @@ def test_a_run_in_progress_says_so():
     status = main_comparison.run_status(records, config)
     assert "**In progress**: 4 of 8 (trial, strategy) runs have all 5 cycles" in status
     assert "(random 3/3, ours 1/3, cald 0/2)" in status and "left" not in status
-    # cycle runs left: ours 3 x 5 - 7 finished, cald 2 x 5: 18 at 10 min each
-    status = main_comparison.run_status(records, config, 600.0)
-    assert "18 cycle runs are left: about 3.0 h at the median 10.0 min per cycle run" in status
+    # cycle runs left: ours 3 x 5 - 7 finished, cald 2 x 5: 18 at 10 min each (15 min at the
+    # 90th percentile); every trial has its cycle-0 model
+    pace = {"cycle": (600.0, 900.0), "cycle_0": (1800.0, 3600.0)}
+    status = main_comparison.run_status(records, config, pace)
+    assert (
+        "18 cycle runs are left: about 3.0 h at the median pace so far (10.0 min per cycle "
+        "run), 4.5 h at the 90th percentile's"
+    ) in status
+    # a 4th trial planned: random 5 and ours 13 cycle runs more, and its cycle-0 model
+    more = dict(config, al=dict(config["al"], num_trials=4))
+    assert (
+        "28 cycle runs and 1 cycle-0 model are left: about 5.2 h at the median pace so far "
+        "(10.0 min per cycle run, 30.0 min per cycle-0 model), 8.0 h at the 90th percentile's"
+    ) in main_comparison.run_status(records, more, pace)
+    # without the pace of cycle-0 models (a run that copies them), only the cycle runs
+    assert "28 cycle runs are left" in main_comparison.run_status(
+        records, more, {"cycle": (600.0, 900.0)}
+    )
     # a strategy that has started but finished no trial gives no interval and no verdict
     started = records + [
         dict(r, strategy="ll4al") for r in records if r["strategy"] == "random" and r["cycle"] < 2
@@ -296,6 +311,11 @@ def test_cycle_seconds_is_the_median_over_finished_cycles(tmp_path):
         os.makedirs(tmp_path / run)
         (tmp_path / run / "wall.json").write_text(json.dumps({"seconds": seconds}))
     assert run_dirs.cycle_seconds(str(tmp_path)) == 200.0  # cycle 0 and the reference left out
+    pace = run_dirs.pace(str(tmp_path))
+    assert pace["cycle"] == pytest.approx((200.0, 280.0))  # median, 90th percentile
+    assert pace["cycle_0"] == (5000.0, 5000.0)
+    assert "cycle_0" not in run_dirs.pace(str(tmp_path), cycle_0=False)
+    assert all(math.isnan(x) for x in run_dirs.pace(str(tmp_path / "none"))["cycle_0"])
 
 
 def test_missing_runs_give_placeholders(tmp_path):

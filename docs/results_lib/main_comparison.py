@@ -41,10 +41,12 @@ CLAIMS = [
 LATER_CLAIM = 'ours > CALD in mAP after the last cycle (the paper\'s "better later")'
 
 
-def run_status(records, config, per_cycle_s=math.nan):
+def run_status(records, config, pace=None):
     """One line: how many (trial, strategy) runs of the main run have all their cycles, out
-    of those its config plans, and (given ``per_cycle_s``, ``run_dirs.cycle_seconds``) about how
-    long the cycles left take; "" when the run is complete or its config unknown."""
+    of those its config plans, and (given ``pace``, ``run_dirs.pace``) about how long the
+    cycle runs left, and the cycle-0 models of the trials not started, take at the median
+    and at the 90th-percentile pace so far; "" when the run is complete or its config
+    unknown."""
     al = (config or {}).get("al", {})
     planned = run_dirs.planned_trials(al)
     if not planned:
@@ -60,12 +62,23 @@ def run_status(records, config, per_cycle_s=math.nan):
         planned[s] * last - sum(1 for r in records if r["strategy"] == s and r["cycle"] >= 1)
         for s in names
     )
-    eta = (
-        f" {left} cycle runs are left: about {table_cells.hours(left * per_cycle_s)} at the median "
-        f"{per_cycle_s / 60:.1f} min per cycle run so far (this machine, as shared while it ran)."
-        if table_cells.finite(per_cycle_s) and left > 0
-        else ""
-    )
+    started = {r["trial"] for r in records if r["cycle"] == 0}
+    work = [(left, (pace or {}).get("cycle"), "cycle run")]
+    if pace and "cycle_0" in pace:
+        not_started = [t for t in range(max(planned.values())) if t not in started]
+        work.append((len(not_started), pace["cycle_0"], "cycle-0 model"))
+    work = [(n, p, what) for n, p, what in work if n > 0]
+    eta = ""
+    if work and all(p is not None and table_cells.finite(p[0]) for _, p, _ in work):
+        counts = " and ".join(f"{n} {what}{'s' * (n != 1)}" for n, _, what in work)
+        paces = ", ".join(f"{p[0] / 60:.1f} min per {what}" for _, p, what in work)
+        median, slow = (sum(n * p[k] for n, p, _ in work) for k in (0, 1))
+        eta = (
+            f" {counts} {'are' if len(work) > 1 or work[0][0] != 1 else 'is'} left: about "
+            f"{table_cells.hours(median)} at the median pace so far ({paces}), "
+            f"{table_cells.hours(slow)} at the 90th percentile's (this machine, as shared "
+            "while it ran; the machine differs between sessions, `docs/benchmarks.md`)."
+        )
     return (
         f"**In progress**: {sum(done.values())} of {sum(planned.values())} (trial, strategy) "
         f"runs have all {last} cycles ({parts}).{eta} The tables below use what exists; gains "

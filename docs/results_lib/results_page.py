@@ -58,7 +58,7 @@ def dataset_section(
         ref = page_files.read_json(os.path.join(run, "reference", "metrics.json")) or {}
         out += [
             "### Main comparison\n",
-            main_comparison.run_status(records, config, run_dirs.cycle_seconds(run)),
+            main_comparison.run_status(records, config, run_dirs.pace(run)),
             f"Command: `python train.py --config {cfg}:repro --workdir {run_dirs.shown(run)}`; "
             f"wall time {table_cells.hours(seconds)} (sum of its runs' `wall.json`; "
             f"{run_dirs.WALL_NOTE}). {len(records)} records "
@@ -151,7 +151,7 @@ def dataset_section(
         status = main_comparison.run_status(
             [r for r in t1 if r["strategy"] not in copies],
             dict(t1_config or {}, al=al),
-            run_dirs.cycle_seconds(table1_run),
+            run_dirs.pace(table1_run, cycle_0=False),
         )
         if status and copies:
             status = status.rstrip("\n") + (

@@ -184,6 +184,25 @@ def cycle_seconds(run):
     return float(np.median(seconds)) if seconds else math.nan
 
 
+def pace(run, *, cycle_0=True):
+    """How long the run's finished runs took: ``{"cycle": (median, 90th percentile)}`` of
+    its AL cycle runs' wall seconds (``cycle_seconds``), and ``"cycle_0"`` the same of its
+    trials' cycle-0 models (left out with ``cycle_0=False``: a run that copies them); NaN
+    where none has finished. The percentile shows how much the pace varied (the machine
+    differs between sessions)."""
+
+    def stats(pattern):
+        seconds = list(walls_under(run, pattern).values())
+        if not seconds:
+            return (math.nan, math.nan)
+        return tuple(float(x) for x in np.percentile(seconds, [50, 90]))
+
+    out = {"cycle": stats(os.path.join("trial_*", "*", "cycle_*"))}
+    if cycle_0:
+        out["cycle_0"] = stats(os.path.join("trial_*", "cycle_0"))
+    return out
+
+
 def planned_trials(al):
     """{strategy: planned trials} of a run's ``al`` config (``al.trials_per_strategy``, else
     ``al.num_trials`` each); {} when the config does not say."""

@@ -216,7 +216,7 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
     new = paired.paired_gain(added, "ours")
     new_m = paired.match_final_savings(added, "ours") if new["trials"] else {"trials": 0}
     out += [
-        main_comparison.run_status(records, config, run_dirs.cycle_seconds(run)),
+        main_comparison.run_status(records, config, run_dirs.pace(run)),
         (
             f"Command: {command}; wall time {table_cells.hours(seconds)} (runs trained here; "
             f"{run_dirs.WALL_NOTE}). "

@@ -114,7 +114,7 @@ def balanced_section(name, run, results_dir, link_root="results", preset="balanc
     if name in CONTENT_ONLY_NOTE:
         out.append(CONTENT_ONLY_NOTE[name])
     out += [
-        main_comparison.run_status(records, config, run_dirs.cycle_seconds(run)),
+        main_comparison.run_status(records, config, run_dirs.pace(run, cycle_0=False)),
         (
             f"Command: {command}; wall time {table_cells.hours(seconds)} (runs trained here; "
             f"{run_dirs.WALL_NOTE}). "
