@@ -83,6 +83,44 @@ def t_test_p(values: Sequence[float]) -> float:
     return float(2 * scipy.stats.t.sf(abs(t), len(v) - 1))
 
 
+def welch_interval(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> dict[str, Any]:
+    """Difference of the means of two independent samples, ``mean(a) - mean(b)``, with
+    Welch's t interval and two-sided p-value (no equal-variance assumption; degrees of
+    freedom by Welch-Satterthwaite). For two groups of trials, e.g. the trials an
+    experiment added later against its first ones.
+
+    Args:
+      a, b: per-trial values of each group (NaN entries are left out).
+      level: confidence level.
+
+    Returns:
+      ``{"mean", "ci95": [lo, hi], "p_value", "trials": [len(a), len(b)]}``: NaN mean when
+      a group is empty, NaN bounds and p when a group has fewer than two values; without
+      any spread, the interval is the difference itself and p is 0 (1 when it is 0).
+
+    Examples:
+      >>> r = welch_interval([1.0, 2.0, 3.0], [0.0, 0.0])  # b has no spread: a's t alone
+      >>> round(r["mean"], 3), [round(v, 3) for v in r["ci95"]], r["trials"]
+      (2.0, [-0.484, 4.484], [3, 2])
+    """
+    va, vb = (
+        np.asarray([x for x in v if x is not None and math.isfinite(x)], np.float64) for v in (a, b)
+    )
+    na, nb = len(va), len(vb)
+    diff = float(va.mean() - vb.mean()) if na and nb else math.nan
+    out = {"mean": diff, "ci95": [math.nan, math.nan], "p_value": math.nan, "trials": [na, nb]}
+    if na < 2 or nb < 2:
+        return out
+    sa, sb = float(va.var(ddof=1)) / na, float(vb.var(ddof=1)) / nb
+    se = math.sqrt(sa + sb)
+    if se == 0:
+        return dict(out, ci95=[diff, diff], p_value=0.0 if diff != 0 else 1.0)
+    df = (sa + sb) ** 2 / (sa**2 / (na - 1) + sb**2 / (nb - 1))
+    half = float(scipy.stats.t.ppf(0.5 + level / 2, df)) * se
+    p = float(2 * scipy.stats.t.sf(abs(diff) / se, df))
+    return dict(out, ci95=[diff - half, diff + half], p_value=p)
+
+
 POWER = 0.8
 """Power at which ``detectable_effect`` and ``trials_needed`` plan (the usual 80 %)."""
 

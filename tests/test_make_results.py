@@ -442,6 +442,26 @@ def test_trials10_pooled_claims_are_corrected_for_the_looks():
     assert trials10._looks_paragraph([10], 20, {"trials": 0}, {"trials": 0}) == ""
 
 
+def test_trials10_extension_against_the_trials_before_it():
+    """The trials an extension added against the trials before it, two independent groups
+    (Welch's t), from the paired gains."""
+    import scipy.stats
+
+    from docs.results_lib import trials10
+
+    first, added = [0.01, -0.02, 0.03, 0.0], [0.09, 0.07, 0.11]
+    per_trial = [{"trial": t, "mdsq": v} for t, v in enumerate(first + added)]
+    per_trial.append({"trial": 7, "mdsq": math.nan})  # no gain: left out
+    text = trials10._against_before(per_trial, 4, 8)
+    want = scipy.stats.ttest_ind(added, first, equal_var=False)
+    assert "mean gain +0.090 (3 trials) against +0.005 (4), a difference of +0.085 [" in text
+    assert f"(Welch's t, p {significance.format_p(want.pvalue)};" in text
+    assert "beyond chance at 95 %" in text
+    close = [{"trial": t, "mdsq": v} for t, v in enumerate([0.01, 0.05, 0.02, 0.06])]
+    assert "not distinguishable from chance" in trials10._against_before(close, 2, 4)
+    assert trials10._against_before(close, 3, 4) == ""  # one added trial: no interval
+
+
 def test_fig6_readings_over_models_replace_one_models_bootstrap(tmp_path):
     from mtal_jax.analysis import correlation
 

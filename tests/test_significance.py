@@ -38,6 +38,33 @@ def test_t_test_p_hand_computed_and_matches_interval():
         assert (r["ci95"][0] > 0 or r["ci95"][1] < 0) == (r["p_value"] < 0.05)
 
 
+def test_welch_interval_matches_scipy_and_hand_computed():
+    import numpy as np
+    import scipy.stats
+
+    rng = np.random.default_rng(0)
+    for na, nb in ((5, 10), (2, 3), (12, 4)):
+        a, b = rng.normal(0.08, 0.04, na), rng.normal(0.03, 0.05, nb)
+        r = significance.welch_interval(list(a) + [math.nan], b)
+        want = scipy.stats.ttest_ind(a, b, equal_var=False)
+        ci = want.confidence_interval(0.95)
+        assert r["trials"] == [na, nb] and r["mean"] == pytest.approx(a.mean() - b.mean())
+        assert r["p_value"] == pytest.approx(want.pvalue, rel=1e-9)
+        assert r["ci95"] == pytest.approx([ci.low, ci.high], rel=1e-9)
+    # hand-computed: a = [2, 4] (var 2), b = [0, 2, 4] (var 4): difference 1,
+    # se^2 = 2/2 + 4/3 = 7/3, df = (7/3)^2 / (1^2/1 + (4/3)^2/2) = 2.882, t = 0.6547
+    r = significance.welch_interval([2.0, 4.0], [0.0, 2.0, 4.0])
+    df = (7 / 3) ** 2 / (1 + (4 / 3) ** 2 / 2)
+    assert r["mean"] == pytest.approx(1.0)
+    assert r["p_value"] == pytest.approx(2 * scipy.stats.t.sf(1 / math.sqrt(7 / 3), df))
+    # too few values, no spread
+    assert math.isnan(significance.welch_interval([1.0], [0.0, 1.0])["p_value"])
+    assert math.isnan(significance.welch_interval([], [0.0, 1.0])["mean"])
+    flat = significance.welch_interval([1.0, 1.0], [0.0, 0.0])
+    assert flat["ci95"] == [1.0, 1.0] and flat["p_value"] == 0.0
+    assert significance.welch_interval([1.0, 1.0], [1.0, 1.0])["p_value"] == 1.0
+
+
 def test_holm_hand_computed_and_properties():
     # Sorted 0.005, 0.01, 0.03, 0.04 (m = 4): 4 * 0.005 = 0.02, 3 * 0.01 = 0.03,
     # 2 * 0.03 = 0.06, max(0.06, 1 * 0.04) = 0.06; "e" has no test and does not count.

@@ -75,6 +75,31 @@ def _looks_paragraph(earlier, planned, gain, savings):
     )
 
 
+def _against_before(per_trial, start, stop):
+    """A sentence: the mDSQ gains of trials ``start``..``stop - 1`` against those of the
+    trials before ``start`` (``paired.paired_gain``'s ``per_trial``), as two independent
+    groups (``significance.welch_interval``); "" with fewer than two trials in either."""
+    gains = {p["trial"]: p["mdsq"] for p in per_trial if math.isfinite(p["mdsq"])}
+    added = [v for t, v in gains.items() if start <= t < stop]
+    first = [v for t, v in gains.items() if t < start]
+    diff = significance.welch_interval(added, first)
+    if not all(n >= 2 for n in diff["trials"]):
+        return ""
+    if significance.verdict(diff["ci95"]) == significance.NOT_DISTINGUISHABLE:
+        reading = "not distinguishable from chance at this power"
+    else:
+        reading = (
+            "beyond chance at 95 %: the pooled rows average two different readings, and the "
+            "code that trained the added trials is one candidate cause"
+        )
+    return (
+        f" Against the trials before them: mean gain {sum(added) / len(added):+.3f} "
+        f"({len(added)} trials) against {sum(first) / len(first):+.3f} ({len(first)}), a "
+        f"difference of {significance.format_interval(diff)} (Welch's t, p "
+        f"{significance.format_p(diff['p_value'])}; `significance.welch_interval`): {reading}."
+    )
+
+
 def extensions(run, planned):
     """The ``al.num_trials`` extensions of ``run`` in force: those up to ``planned`` trials
     (an entry beyond it was written by a run that stopped before its config said so)."""
@@ -299,7 +324,7 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
             f"runs (`wall.json`; a run: one trial's cycle-0 model or one cycle of one strategy): "
             f"{trained or 'none finished yet'}. Their own row shows whether "
             "they read like the first trials; a difference there is the code's, chance's, "
-            "or both.\n"
+            f"or both.{_against_before(g['per_trial'], int(e['from']), int(e['to']))}\n"
         )
     out.append(main_comparison.power_table(records, {"ours": g}))
     out.append(f"\n![mDSQ]({link_root}/{name}_trials10/mdsq.png)\n")
