@@ -279,6 +279,12 @@ def test_a_run_in_progress_says_so():
         "28 cycle runs and 1 cycle-0 model are left: about 5.2 h at the median pace so far "
         "(10.0 min per cycle run, 30.0 min per cycle-0 model), 8.0 h at the 90th percentile's"
     ) in main_comparison.run_status(records, more, pace)
+    # no cycle-0 model timed yet (only copied ones): the cycle runs, the rest counted
+    untimed = {"cycle": (600.0, 900.0), "cycle_0": (math.nan, math.nan)}
+    assert (
+        "28 cycle runs are left, plus 1 cycle-0 model (none trained here yet: not timed): "
+        "about 4.7 h at the median pace so far (10.0 min per cycle run), 7.0 h at"
+    ) in main_comparison.run_status(records, more, untimed)
     # without the pace of cycle-0 models (a run that copies them), only the cycle runs
     assert "28 cycle runs are left" in main_comparison.run_status(
         records, more, {"cycle": (600.0, 900.0)}
@@ -315,6 +321,14 @@ def test_cycle_seconds_is_the_median_over_finished_cycles(tmp_path):
     assert pace["cycle"] == pytest.approx((200.0, 280.0))  # median, 90th percentile
     assert pace["cycle_0"] == (5000.0, 5000.0)
     assert "cycle_0" not in run_dirs.pace(str(tmp_path), cycle_0=False)
+    # a cycle-0 model copied from another experiment (al.share_from) keeps the source's
+    # wall.json: its time is not this run's pace
+    from mtal_jax.al.experiment import share
+
+    os.makedirs(tmp_path / "trial_1" / "cycle_0")
+    (tmp_path / "trial_1" / "cycle_0" / "wall.json").write_text(json.dumps({"seconds": 100.0}))
+    (tmp_path / "trial_1" / "cycle_0" / share.MARKER).write_text("{}")
+    assert run_dirs.pace(str(tmp_path))["cycle_0"] == (5000.0, 5000.0)
     assert all(math.isnan(x) for x in run_dirs.pace(str(tmp_path / "none"))["cycle_0"])
 
 
@@ -440,6 +454,13 @@ def test_trials10_pooled_claims_are_corrected_for_the_looks():
     worse = {"trials": 20, "p_value": 0.001, "mean": -0.02}
     assert "(contradicted after it)" in trials10._looks_paragraph([10], 20, worse, {"trials": 0})
     assert trials10._looks_paragraph([10], 20, {"trials": 0}, {"trials": 0}) == ""
+    # label savings are read at both ends of the unreached trials, as the claim table reads
+    # them (significance.bounded_verdict): worst end below 0, best above: no verdict, p 1
+    bounded = {"trials": 20, "p_value": 0.001, "mean": -0.05,
+               "best_case": {"p_value": 0.2, "mean": 0.02, "ci95": [-0.01, 0.05]},
+               "ci95": [-0.07, -0.03]}  # fmt: skip
+    text = trials10._looks_paragraph([10], 20, weak, bounded)
+    assert "final mDSQ: p 1.000, adjusted 1.000 (not distinguishable from noise after it)" in text
 
 
 def test_trials10_extension_against_the_trials_before_it():

@@ -68,14 +68,20 @@ def run_status(records, config, pace=None):
         not_started = [t for t in range(max(planned.values())) if t not in started]
         work.append((len(not_started), pace["cycle_0"], "cycle-0 model"))
     work = [(n, p, what) for n, p, what in work if n > 0]
+    timed = [(n, p, what) for n, p, what in work if p is not None and table_cells.finite(p[0])]
+    untimed = [(n, what) for n, p, what in work if (n, p, what) not in timed]
     eta = ""
-    if work and all(p is not None and table_cells.finite(p[0]) for _, p, _ in work):
-        counts = " and ".join(f"{n} {what}{'s' * (n != 1)}" for n, _, what in work)
-        paces = ", ".join(f"{p[0] / 60:.1f} min per {what}" for _, p, what in work)
-        median, slow = (sum(n * p[k] for n, p, _ in work) for k in (0, 1))
+    if timed:
+        counts = " and ".join(f"{n} {what}{'s' * (n != 1)}" for n, _, what in timed)
+        paces = ", ".join(f"{p[0] / 60:.1f} min per {what}" for _, p, what in timed)
+        median, slow = (sum(n * p[k] for n, p, _ in timed) for k in (0, 1))
+        more = "".join(
+            f", plus {n} {what}{'s' * (n != 1)} (none trained here yet: not timed)"
+            for n, what in untimed
+        )
         eta = (
-            f" {counts} {'are' if len(work) > 1 or work[0][0] != 1 else 'is'} left: about "
-            f"{table_cells.hours(median)} at the median pace so far ({paces}), "
+            f" {counts} {'are' if len(timed) > 1 or timed[0][0] != 1 else 'is'} left{more}: "
+            f"about {table_cells.hours(median)} at the median pace so far ({paces}), "
             f"{table_cells.hours(slow)} at the 90th percentile's (this machine, as shared "
             "while it ran; the machine differs between sessions, `docs/benchmarks.md`)."
         )

@@ -76,7 +76,8 @@ def dataset_section(
             f"\n![mDSQ]({link}/mdsq.png) ![mAP]({link}/map.png) ![mIoU]({link}/miou.png)\n",
             (
                 "\nIn the plots (here and below): the mean over trials, shaded from the lowest to the "
-                "highest trial (a range, not an interval).\n"
+                "highest trial (a range, not an interval); while a run is in progress, over its "
+                "finished trials.\n"
             ),
             "### Label efficiency (95 % of the reference mDSQ)\n",
             main_comparison.le_table(summaries, pairs),

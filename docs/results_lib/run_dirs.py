@@ -185,14 +185,16 @@ def cycle_seconds(run):
 
 
 def pace(run, *, cycle_0=True):
-    """How long the run's finished runs took: ``{"cycle": (median, 90th percentile)}`` of
-    its AL cycle runs' wall seconds (``cycle_seconds``), and ``"cycle_0"`` the same of its
-    trials' cycle-0 models (left out with ``cycle_0=False``: a run that copies them); NaN
-    where none has finished. The percentile shows how much the pace varied (the machine
-    differs between sessions)."""
+    """How long the run's finished runs took here: ``{"cycle": (median, 90th percentile)}``
+    of its AL cycle runs' wall seconds, and ``"cycle_0"`` the same of its trials' cycle-0
+    models (left out with ``cycle_0=False``: a run that copies them); runs copied from
+    another experiment (``is_copied``: their ``wall.json`` is the source's) do not count;
+    NaN where none has finished. The percentile shows how much the pace varied (the
+    machine differs between sessions)."""
 
     def stats(pattern):
-        seconds = list(walls_under(run, pattern).values())
+        walls = walls_under(run, pattern)
+        seconds = [s for rel, s in walls.items() if not is_copied(os.path.join(run, rel), run)]
         if not seconds:
             return (math.nan, math.nan)
         return tuple(float(x) for x in np.percentile(seconds, [50, 90]))
