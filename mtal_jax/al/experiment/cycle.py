@@ -133,7 +133,8 @@ def check_scores(score: np.ndarray, selectable: np.ndarray) -> None:
     """Checks a pool's scores for NaN before selection ranks them.
 
     Selection ranks a NaN score last (``selection``), which is right for an image left
-    unscored but hides a numerical failure: a model whose outputs are not finite.
+    unscored but hides a numerical failure (checkpoints whose parameters are not finite
+    are refused earlier, when read: ``run_files.load_variables``).
 
     Args:
       score: [N] float32, the strategy's ``score`` (NaN where not scored).
@@ -148,8 +149,8 @@ def check_scores(score: np.ndarray, selectable: np.ndarray) -> None:
         return
     bad, total = int(nan.sum()), int(selectable.sum())
     message = (
-        f"{bad} of the {total} selectable images scored NaN: the model's outputs are not "
-        "finite there (a diverged run, or a NaN in the images)"
+        f"{bad} of the {total} selectable images scored NaN: the strategy's score is not "
+        "finite there (its numerics, or a model whose outputs are not finite)"
     )
     if bad == total:
         raise ValueError(f"{message}; the selection would be the pool order, not the strategy's")
