@@ -178,10 +178,10 @@ def walls_under(run, pattern):
 
 
 def cycle_seconds(run):
-    """Median wall seconds of the run's finished AL cycles (``trial_*/<strategy>/cycle_*``,
-    selection included); NaN when none has finished."""
-    seconds = list(walls_under(run, os.path.join("trial_*", "*", "cycle_*")).values())
-    return float(np.median(seconds)) if seconds else math.nan
+    """Median wall seconds of the run's finished AL cycles trained here
+    (``trial_*/<strategy>/cycle_*``, selection included; ``pace``); NaN when none has
+    finished."""
+    return pace(run, cycle_0=False)["cycle"][0]
 
 
 def pace(run, *, cycle_0=True):
