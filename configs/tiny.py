@@ -35,10 +35,13 @@ def get_config(arg=None):
     config.al.num_trials = 1
     config.al.strategies = "ours,random"
     config.al.score_batch_size = 8
-    config.eval.every_steps = 4
+    # One evaluation and one checkpoint per training run, at its end: a third of the time of a
+    # tiny experiment goes to mid-run evaluations and checkpoint saves (docs/benchmarks.md
+    # "The test suite"). Tests of mid-run checkpoints and evaluations set their own.
+    config.eval.every_steps = 1000
     config.eval.batch_size = 8
     config.eval.max_detections = 8
-    config.checkpoint.every_steps = 2
+    config.checkpoint.every_steps = 1000
     if arg == "repro":  # the structure of default.py:repro at test scale (tests/test_repro.py)
         config.al.strategies = "random,ours"
         config.al.num_trials = 2

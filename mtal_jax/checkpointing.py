@@ -13,6 +13,34 @@ from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+from orbax.checkpoint import type_handlers
+from orbax.checkpoint._src.metadata import array_metadata_store
+
+
+def _state_handler() -> ocp.StandardCheckpointHandler:
+    """orbax's ``StandardCheckpointHandler`` whose ``jax.Array`` handler writes each array from
+    its first replica, whole (``use_replica_parallel=False``).
+
+    orbax's default splits a replicated array into one slice per replica so that several hosts
+    can write it together: a jitted slice per array and shape on every save, compiled on the
+    first (the 184 arrays of the test network: 8 s, once per process, then 0.3 s of every save
+    on 2 CPU devices; docs/benchmarks.md "Checkpoint saves"). The training state is replicated
+    and small, and one process writes it faster whole. The files are the same: checkpoints of
+    either handler restore with the other (tests/test_checkpointing.py). The pytree handler is
+    set on the instance (``_impl``) so that the handler keeps its class, which orbax records in
+    the checkpoint and matches ``StandardSave``/``StandardRestore`` against; the orbax version
+    is pinned, and the test fails if that attribute goes.
+    """
+    arrays = type_handlers.ArrayHandler(
+        use_replica_parallel=False, array_metadata_store=array_metadata_store.Store()
+    )
+    others = [(t, type_handlers.get_type_handler(t)) for t in type_handlers.supported_types()]
+    registry = type_handlers.create_type_handler_registry(
+        *[(t, h) for t, h in others if t is not jax.Array], (jax.Array, arrays)
+    )
+    handler = ocp.StandardCheckpointHandler()
+    handler._impl = ocp.PyTreeCheckpointHandler(type_handler_registry=registry)
+    return handler
 
 
 def make_manager(
@@ -48,7 +76,7 @@ def make_manager(
         keep_checkpoints_without_metrics=False,
         enable_async_checkpointing=True,
     )
-    handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
+    handlers = {"state": _state_handler(), "meta": ocp.JsonCheckpointHandler()}
     return ocp.CheckpointManager(
         os.path.abspath(directory), options=options, item_handlers=handlers
     )

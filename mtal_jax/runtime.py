@@ -198,10 +198,6 @@ def run_main(main) -> None:
         app.usage(shorthelp="--helpfull" not in sys.argv, writeto_stdout=True, exitcode=0)
     import threading
 
-    from mtal_jax import workdir_lock
-    from mtal_jax.data import catalog
-    from mtal_jax.models import pretrained
-
     installed = (
         threading.current_thread() is threading.main_thread()  # handlers: main thread only
         and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # not one a parent chose
@@ -209,13 +205,31 @@ def run_main(main) -> None:
     if installed:
         signal.signal(signal.SIGTERM, _terminate)
     try:
-        _run(main, app, workdir_lock, catalog, pretrained)
+        _run(main, app)
     finally:
         if installed:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _run(main, app, workdir_lock, catalog, pretrained) -> None:
+def _one_line_errors() -> tuple[type[Exception], ...]:
+    """The errors ``run_main`` prints as one line whatever they derive from. Imported when an
+    error arrives, not before ``main``: their modules import JAX (seconds), and a usage
+    error or ``--help`` should print at once."""
+    from mtal_jax import workdir_lock
+    from mtal_jax.data import catalog, errors, pipeline
+    from mtal_jax.models import pretrained
+
+    return (
+        catalog.DataRootError,
+        catalog.BuilderOptionError,
+        errors.DatasetError,  # a user's dataset file: its message names the file and record
+        pipeline.DataError,  # a decoded example the network cannot take, named likewise
+        pretrained.WeightsNotFoundError,
+        workdir_lock.WorkdirLockedError,
+    )
+
+
+def _run(main, app) -> None:
     """``run_main``'s body: ``app.run(main)`` with its errors turned into lines."""
     started = False
 
@@ -224,22 +238,15 @@ def _run(main, app, workdir_lock, catalog, pretrained) -> None:
         started = True
         return main(argv)
 
-    from mtal_jax.data import errors, pipeline
-
     try:
         app.run(started_main)
-    except (
-        catalog.DataRootError,
-        catalog.BuilderOptionError,
-        errors.DatasetError,  # a user's dataset file: its message names the file and record
-        pipeline.DataError,  # a decoded example the network cannot take, named likewise
-        pretrained.WeightsNotFoundError,
-        workdir_lock.WorkdirLockedError,
-    ) as e:  # one line
-        if wants_traceback():
+    except Exception as e:
+        if isinstance(e, _one_line_errors()):  # one line
+            if wants_traceback():
+                raise
+            sys.exit(f"error: {e}")
+        if not isinstance(e, (OSError, ValueError, KeyError, AttributeError, TypeError)):
             raise
-        sys.exit(f"error: {e}")
-    except (OSError, ValueError, KeyError, AttributeError, TypeError) as e:
         # raised by absl parsing the command line, or the --config file's load failure,
         # which ml_collections raises again on the first read of the flag: the user's flags
         flag_error = "Failed loading config file" in str(e) or (

@@ -394,6 +394,23 @@ def test_cli_usage_and_errors(stopped, tmp_path):
     assert behind.returncode == 1 and "holds 2 records that" in behind.stderr
 
 
+def test_a_usage_error_prints_before_jax_is_imported():
+    # the command line is checked first: JAX, orbax and the data modules take seconds
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['archive_cli', 'keep', 'a', 'b']\n"
+        "try:\n"
+        "    runpy.run_module('mtal_jax.al.archive_cli', run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    print(e.code, 'jax' in sys.modules, 'orbax' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["1", "False", "False"]
+    assert "usage: python -m mtal_jax.al.archive_cli save" in out.stderr
+
+
 def test_a_restored_run_stopped_again_archives_its_kept_weights(stopped, tmp_path, data_dir):
     """Session after session: the weights kept by one archive travel on to the next."""
     _, out, first = stopped

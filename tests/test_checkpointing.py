@@ -83,3 +83,64 @@ def test_a_reader_leaves_a_save_in_progress_alone(tmp_path):
     reader = checkpointing.make_manager(str(tmp_path / "absent"), read_only=True)
     checkpointing.close(reader)
     assert not os.path.exists(tmp_path / "absent")  # a reader creates nothing
+
+
+def _replicated(state):
+    """``state`` replicated over all devices (2 CPU devices in the tests), as training keeps it."""
+    mesh = jax.sharding.Mesh(np.array(jax.devices()), ("data",))
+    return jax.device_put(state, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+
+
+def _orbax_default_manager(directory):
+    """A manager with orbax's own handlers: the independent reference for the files."""
+    import orbax.checkpoint as ocp
+
+    handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
+    return ocp.CheckpointManager(directory, item_handlers=handlers)
+
+
+def _files(directory):
+    """Relative paths of a checkpoint's files; OCDBT data files (random names) as ``d/*``."""
+    out = set()
+    for root, _, names in os.walk(directory):
+        rel = os.path.relpath(root, directory)
+        for n in names:
+            out.add(os.path.join(rel, "*" if os.path.basename(rel) == "d" else n))
+    return out
+
+
+def test_replicated_state_is_written_whole_and_reads_both_ways_with_orbax_default(
+    tmp_path, monkeypatch
+):
+    assert jax.device_count() == 2
+    state = _replicated(_state())
+    # orbax's default writes a replicated array in one slice per replica (a jitted slice per
+    # array); this module's handler writes it whole from the first replica
+    slices = []
+    real = jax.lax.slice_in_dim
+    monkeypatch.setattr(jax.lax, "slice_in_dim", lambda *a, **k: slices.append(1) or real(*a, **k))
+    ours, theirs = str(tmp_path / "ours"), str(tmp_path / "theirs")
+    manager = checkpointing.make_manager(ours)
+    try:
+        checkpointing.save(manager, 3, state, meta={"note": "x"})
+    finally:
+        checkpointing.close(manager)
+    assert slices == []
+    reference = _orbax_default_manager(theirs)
+    try:
+        checkpointing.save(reference, 3, state, meta={"note": "x"})
+    finally:
+        reference.close()
+    # the default did slice: each array of rank > 0, once per replica
+    assert len(slices) == 2 * sum(x.ndim > 0 for x in jax.tree.leaves(state)) > 0
+    assert _files(ours) == _files(theirs)
+    # each manager restores the other's checkpoint: values and shardings
+    for reader, written in ((checkpointing.make_manager, theirs), (_orbax_default_manager, ours)):
+        manager = reader(written)
+        try:
+            restored, meta = checkpointing.restore_latest(manager, state)
+        finally:
+            manager.close()
+        assert meta == {"note": "x"}
+        for got, want in zip(jax.tree.leaves(restored), jax.tree.leaves(state), strict=True):
+            assert np.array_equal(got, want) and got.sharding == want.sharding

@@ -214,3 +214,31 @@ def test_the_package_cites_nothing_outside_the_repository():
             if not (ROOT / doc).exists():
                 offenders.append(f"{path.relative_to(ROOT)}: {doc} does not exist")
     assert not offenders, offenders
+
+
+def test_the_experiment_package_imports_its_modules_on_first_use():
+    """``mtal_jax.al.experiment`` exports its API lazily (PEP 562): each name is its module's
+    object, and importing one module of the package (``archive``, for ``archive_cli``) does
+    not import the protocol with its plotting and statistics."""
+    import importlib
+    import subprocess
+    import sys
+
+    experiment = importlib.import_module("mtal_jax.al.experiment")
+    assert sorted(experiment.__all__) == sorted(experiment._MODULE_OF)
+    for name, module in experiment._MODULE_OF.items():
+        own = importlib.import_module(f"mtal_jax.al.experiment.{module}")
+        assert getattr(experiment, name) is getattr(own, name), name
+    assert set(experiment.__all__) <= set(dir(experiment))
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        experiment.nope  # noqa: B018
+    code = (
+        "import sys\n"
+        "import mtal_jax.al.experiment.archive\n"
+        "print(sorted(m for m in ('mtal_jax.al.experiment.protocol', 'mtal_jax.reporting',"
+        " 'matplotlib', 'scipy') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"

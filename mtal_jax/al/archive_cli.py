@@ -29,8 +29,6 @@ import sys
 
 from absl import app, flags
 
-from mtal_jax.al.experiment import archive
-
 log = logging.getLogger("mtal_jax.al.archive_cli")  # not "__main__": runtime.setup sets mtal_jax.*
 
 _KEEP = flags.DEFINE_list("keep", [], "save: finished runs whose weights are kept too (patterns).")
@@ -45,13 +43,16 @@ USAGE = (
 
 def main(argv: list[str]) -> None:
     args = argv[1:]
-    if args[:1] == ["recover"] and len(args) == 2:
+    recover = args[:1] == ["recover"] and len(args) == 2
+    if not recover and (len(args) != 3 or args[0] not in ("save", "restore", "check")):
+        raise app.UsageError(USAGE)  # before JAX and orbax are imported: at once
+    from mtal_jax.al.experiment import archive  # here: JAX and orbax take seconds to import
+
+    if recover:
         runtime.setup()
         put_back = archive.recover(args[1])
         log.info("%s: %s", args[1], f"put back from {put_back}" if put_back else "nothing to do")
         return
-    if len(args) != 3 or args[0] not in ("save", "restore", "check"):
-        raise app.UsageError(USAGE)
     command, src, dst = args
     runtime.setup()
     try:
