@@ -241,7 +241,11 @@ def _run(main, app) -> None:
     try:
         app.run(started_main)
     except Exception as e:
-        if isinstance(e, _one_line_errors()):  # one line
+        try:
+            one_line = _one_line_errors()
+        except ImportError:  # a broken install: the original error, with its traceback
+            one_line = ()
+        if isinstance(e, one_line):  # one line
             if wants_traceback():
                 raise
             sys.exit(f"error: {e}")
