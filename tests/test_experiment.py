@@ -191,6 +191,9 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, data_dir, uninterrupted
     args = [
         sys.executable, "train.py", "--config", "configs/tiny.py", "--workdir", str(workdir), "--noprogress",
         f"--config.data.data_dir={data_dir}", "--config.al.reference_map=0.5", "--config.al.reference_miou=0.5",
+        # checkpoints every 2 steps (configs/tiny.py saves at a run's end only), so that kills
+        # land between saves and runs resume from them; the records do not depend on it
+        "--config.checkpoint.every_steps=2",
     ]  # fmt: skip
     for delay in (8, 14, 20, 26):
         proc = subprocess.Popen(

@@ -253,6 +253,9 @@ def test_sigkill_then_resume_gives_the_same_records(tmp_path, data_dir, uninterr
         sys.executable, "train.py", "--config", "configs/tiny.py:repro", "--workdir", str(workdir),
         "--noprogress", f"--config.data.data_dir={data_dir}", "--config.al.reference_map=0.5",
         "--config.al.reference_miou=0.5",
+        # checkpoints every 2 steps (configs/tiny.py saves at a run's end only), so that kills
+        # land between saves and runs resume from them; the records do not depend on it
+        "--config.checkpoint.every_steps=2",
     ]  # fmt: skip
     for delay in (10, 18, 26, 34):
         proc = subprocess.Popen(
