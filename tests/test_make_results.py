@@ -483,6 +483,81 @@ def test_trials10_extension_against_the_trials_before_it():
     assert trials10._against_before(close, 3, 4) == ""  # one added trial: no interval
 
 
+def test_trials10_extension_difference_split_into_cycle0_random_and_ours(tmp_path):
+    """Where the extension's difference lies: the cycle-0 models and each strategy's mean
+    over cycles 1-5, added trials against the earlier ones (Welch), over the trials both
+    strategies finished; a pointer to the code check only when its README exists."""
+    import scipy.stats
+
+    from docs.results_lib import trials10
+
+    cycle_0 = [0.70, 0.72, 0.68, 0.71, 0.69, 0.73]
+    random_curve = {0: 0.80, 1: 0.82, 2: 0.84, 3: 0.70, 4: 0.72, 5: 0.71}
+    records = []
+    for t in range(7):  # trial 6: random only (unfinished pair), left out
+        records.append({"trial": t, "strategy": "random", "cycle": 0, "mdsq": 0.5 + 0.01 * t})
+        for c in (1, 2):
+            records.append(
+                {"trial": t, "strategy": "random", "cycle": c, "mdsq": random_curve.get(t, 0.1)}
+            )
+            if t < 6:
+                records.append({"trial": t, "strategy": "ours", "cycle": c, "mdsq": 0.9 + c / 100})
+    for r in records:
+        if r["cycle"] == 0 and r["trial"] < 6:
+            r["mdsq"] = cycle_0[r["trial"]]
+    per_trial = [{"trial": t, "mdsq": 0.0} for t in range(6)]
+    text = trials10._where_it_lies(records, per_trial, 3, 7)
+    want = scipy.stats.ttest_ind([0.70, 0.72, 0.71], [0.80, 0.82, 0.84], equal_var=False)
+    assert "the cycle-0 models 0.710 against 0.700, +0.010 [" in text
+    assert "random over cycles 1-5 0.710 against 0.820, -0.110 [" in text
+    assert f"(p {significance.format_p(want.pvalue)})" in text
+    assert "ours over cycles 1-5 0.915 against 0.915, +0.000" in text
+    assert trials10._where_it_lies(records, per_trial[:4], 3, 7) == ""  # one added trial
+    assert trials10._code_check(str(tmp_path), "results") == ""
+    folder = tmp_path / "trials10_code_check"
+    folder.mkdir()
+    rescore = [
+        {"trial": t, "spearman": 0.999 - t / 1000, "budget": 37, "selected_again": 35 + t}
+        for t in range(3)
+    ]
+    (folder / "rescore.json").write_text(json.dumps(rescore))
+    assert trials10._code_check(str(tmp_path), "results") == ""  # no replay yet
+    run = {"map": 0.05, "miou": 0.45}
+    replay = {
+        "recorded": "x/trial_0/random/cycle_1",
+        "runs": {"recorded": {"map": 0.06, "miou": 0.46}, "the_new_code": run, "the_old_code": run},
+        "pairs": {
+            "recorded vs the_new_code": {
+                "losses_equal_to_the_bit": False,
+                "evaluation_equal": False,
+            },
+            "recorded vs the_old_code": {
+                "losses_equal_to_the_bit": False,
+                "evaluation_equal": False,
+            },
+            "the_new_code vs the_old_code": {
+                "losses_equal_to_the_bit": True,
+                "evaluation_equal": True,
+            },
+        },
+    }
+    (folder / "replay.json").write_text(json.dumps(replay))
+    text = trials10._code_check(str(tmp_path), "results")
+    assert "(results/trials10_code_check/README.md)" in text
+    assert "pool of trials 0, 1, 2 " in text
+    assert "(Spearman 0.997 or more" in text and "35-37 of the 37 images" in text
+    assert (
+        "machine the new code and the old code train the recorded run `x/trial_0/random/cycle_1`"
+        in text
+    )
+    assert "mAP 0.0500, mIoU 0.4500), while the run recorded" in text
+    assert "reached mAP 0.0600, mIoU 0.4600" in text
+    replay["pairs"]["the_new_code vs the_old_code"]["losses_equal_to_the_bit"] = False
+    (folder / "replay.json").write_text(json.dumps(replay))
+    text = trials10._code_check(str(tmp_path), "results")
+    assert "same bits" not in text and text.endswith("selected again).")
+
+
 def test_fig6_readings_over_models_replace_one_models_bootstrap(tmp_path):
     from mtal_jax.analysis import correlation
 

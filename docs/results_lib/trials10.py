@@ -17,8 +17,12 @@ from docs.results_lib import main_comparison, page_files, run_dirs, table_cells
 from mtal_jax import paired, reporting, significance
 
 
+def _field(record, name):
+    return record[name] if isinstance(record, dict) else getattr(record, name)
+
+
 def _trial(record):
-    return record["trial"] if isinstance(record, dict) else record.trial
+    return _field(record, "trial")
 
 
 def _savings(m):
@@ -92,8 +96,8 @@ def _against_before(per_trial, start, stop):
         reading = "not distinguishable from chance at this power"
     else:
         reading = (
-            "beyond chance at 95 %: the pooled rows average two different readings, and the "
-            "code that trained the added trials is one candidate cause"
+            "beyond chance at 95 %: the pooled rows average two different readings (candidate "
+            "causes: the code that trained the added trials, the machines, chance)"
         )
     return (
         f" Against the trials before them: mean gain {sum(added) / len(added):+.3f} "
@@ -101,6 +105,93 @@ def _against_before(per_trial, start, stop):
         f"difference of {significance.format_interval(diff)} (Welch's t, p "
         f"{significance.format_p(diff['p_value'])}; `significance.welch_interval`): {reading}."
     )
+
+
+def _where_it_lies(records, per_trial, start, stop):
+    """A sentence: for the trials of ``per_trial`` (those both strategies finished), the
+    cycle-0 models' mDSQ and each strategy's mean mDSQ over cycles 1-5, trials
+    ``start``..``stop - 1`` against those before ``start`` (Welch); "" with fewer than two
+    trials in either group. Says which part of the gains' difference each carries."""
+    finished = {p["trial"] for p in per_trial}
+    cycle_0, curves = {}, collections.defaultdict(list)
+    for r in records:
+        trial, cycle, mdsq = (_field(r, k) for k in ("trial", "cycle", "mdsq"))
+        if trial not in finished or not math.isfinite(mdsq):
+            continue
+        if cycle == 0:
+            cycle_0[trial] = mdsq
+        else:
+            curves[(_field(r, "strategy"), trial)].append(mdsq)
+    parts = [("the cycle-0 models", cycle_0)]
+    for strategy in ("random", "ours"):
+        parts.append(
+            (
+                f"{strategy} over cycles 1-5",
+                {t: float(np.mean(v)) for (s, t), v in curves.items() if s == strategy},
+            )
+        )
+    cells = []
+    for what, by_trial in parts:
+        added = [v for t, v in by_trial.items() if start <= t < stop]
+        first = [v for t, v in by_trial.items() if t < start]
+        diff = significance.welch_interval(added, first)
+        if not all(n >= 2 for n in diff["trials"]):
+            return ""
+        cells.append(
+            f"{what} {np.mean(added):.3f} against {np.mean(first):.3f}, "
+            f"{significance.format_interval(diff)} (p {significance.format_p(diff['p_value'])})"
+        )
+    return (
+        " Where that difference lies (mean mDSQ of the added trials against the trials "
+        f"before them, Welch): {'; '.join(cells)}."
+    )
+
+
+CODE_CHECK = "trials10_code_check"
+
+
+def _code_check(results_dir, link_root):
+    """Sentences quoting ``<results_dir>/trials10_code_check/``: today's code rescoring the
+    first trials' pools (``rescore.json``, its ``measure.py``) and replaying one recorded
+    cycle run (``replay.json``, its ``compare_replays.py``); "" without those files."""
+    folder = os.path.join(results_dir, CODE_CHECK)
+    rescore = page_files.read_json(os.path.join(folder, "rescore.json"))
+    replay = page_files.read_json(os.path.join(folder, "replay.json"))
+    if not rescore or not replay:
+        return ""
+    link = f"[{link_root}/{CODE_CHECK}/]({link_root}/{CODE_CHECK}/README.md)"
+    again = sorted(r["selected_again"] for r in rescore)
+    budgets = sorted({r["budget"] for r in rescore})
+    trials = [r["trial"] for r in rescore]
+    out = [
+        (
+            f" Whether the code is the cause, checked on the first trials' archived models ({link}):"
+            f" today's `ours` scores the first selection's pool of trials "
+            f"{', '.join(map(str, trials))} from their cycle-0 models as their own code did "
+            f"(Spearman {min(r['spearman'] for r in rescore):.3f} or more between the recorded "
+            f"and today's scores; {again[0]}-{again[-1]} of the {'/'.join(map(str, budgets))} "
+            "images each trial selected are selected again)"
+        )
+    ]
+    runs, pairs = replay["runs"], replay["pairs"]
+    others = [k for k in runs if k != "recorded"]
+    replays = [v for p, v in pairs.items() if "recorded" not in p]
+    alike = all(v["losses_equal_to_the_bit"] and v["evaluation_equal"] for v in replays)
+    if len(others) >= 2 and alike:
+        rec, here = runs["recorded"], runs[others[0]]
+        names = " and ".join(k.replace("_", " ") for k in others)
+        out.append(
+            f"; and on one machine {names} train the recorded run "
+            f"`{replay['recorded']}` again to the same bits (every logged loss and the "
+            f"evaluation equal: mAP {here['map']:.4f}, mIoU {here['miou']:.4f}), while the run "
+            f"recorded on its own session's machine reached mAP {rec['map']:.4f}, mIoU "
+            f"{rec['miou']:.4f} from the same model and images: training is bitwise "
+            "deterministic on one machine only, so runs trained in other sessions are "
+            "different draws. Neither check finds a part for the code; what is left is the "
+            "machines (a different rounding makes a different draw, with no known direction) and "
+            "chance (this difference was looked for after the fact, among other splits)"
+        )
+    return "".join(out) + "."
 
 
 def extensions(run, planned):
@@ -327,7 +418,9 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
             f"runs (`wall.json`; a run: one trial's cycle-0 model or one cycle of one strategy): "
             f"{trained or 'none finished yet'}. Their own row shows whether "
             "they read like the first trials; a difference there is the code's, chance's, "
-            f"or both.{_against_before(g['per_trial'], int(e['from']), int(e['to']))}\n"
+            f"or both.{_against_before(g['per_trial'], int(e['from']), int(e['to']))}"
+            f"{_where_it_lies(records, g['per_trial'], int(e['from']), int(e['to']))}"
+            f"{_code_check(results_dir, link_root)}\n"
         )
     out.append(main_comparison.power_table(records, {"ours": g}))
     out.append(f"\n![mDSQ]({link_root}/{name}_trials10/mdsq.png)\n")
