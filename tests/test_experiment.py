@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import pytest
 
@@ -269,6 +270,7 @@ def test_init_from_starts_cycle_zero_and_the_reference(tmp_path, data_dir, monke
         wall = jsonio.read(os.path.join(tmp_path, "run", run, "wall.json"))
         assert 1000.0 <= wall["seconds"] < 1100.0, (run, wall)
         assert wall["code"] == durable.session_code()  # the code that trained it
+        assert wall["machine"] == durable.session_machine()  # and the machine
 
 
 def test_score_diagnostics_beside_ours_selections_and_in_summary(uninterrupted):
@@ -451,6 +453,24 @@ def test_the_code_version_is_this_checkout_s_commit_or_none():
         assert version is None
     else:
         assert re.fullmatch(re.escape(head.stdout.strip()) + r"(-dirty)?", version)
+
+
+def test_the_machine_names_the_first_processor_and_its_widest_vector_extension(tmp_path):
+    # Training is bitwise deterministic on one machine only: wall.json names the machine.
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse4_2 avx avx2 fma\n\n"
+        "processor\t: 1\nmodel name\t: Other CPU\nflags\t\t: fpu avx512f\n"
+    )
+    name, flags = durable.cpu_info(str(cpuinfo))
+    assert name == "AMD EPYC" and "avx2" in flags and "avx512f" not in flags
+    fallback = durable.cpu_info(str(tmp_path / "missing"))
+    assert fallback[0] and fallback[1] == frozenset()  # platform's name, no flags
+    machine = durable.session_machine()
+    assert set(machine) == {"cpu", "isa", "backend", "device", "devices", "jaxlib"}
+    assert machine["backend"] == "cpu" and machine["devices"] == len(jax.devices())
+    assert machine["isa"] in durable._VECTOR_ISAS + ("",)
+    assert json.loads(json.dumps(machine)) == machine  # a plain JSON record
 
 
 def test_an_extended_experiment_keeps_its_trials_and_adds_new_ones(

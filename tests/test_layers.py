@@ -221,6 +221,7 @@ def test_the_experiment_package_imports_its_modules_on_first_use():
     object, and importing one module of the package (``archive``, for ``archive_cli``) does
     not import the protocol with its plotting and statistics."""
     import importlib
+    import os
     import subprocess
     import sys
 
@@ -232,6 +233,17 @@ def test_the_experiment_package_imports_its_modules_on_first_use():
     assert set(experiment.__all__) <= set(dir(experiment))
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         experiment.nope  # noqa: B018
+    package = os.path.dirname(experiment.__file__)
+    modules = {f[:-3] for f in os.listdir(package) if f.endswith(".py") and f != "__init__.py"}
+    assert set(experiment._SUBMODULES) == modules
+    code = (
+        "import mtal_jax.al.experiment as experiment\n"  # a module as an attribute, unimported
+        "print(experiment.cycle.__name__, 'cycle' in dir(experiment))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "mtal_jax.al.experiment.cycle True"
     code = (
         "import sys\n"
         "import mtal_jax.al.experiment.archive\n"

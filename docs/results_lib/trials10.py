@@ -165,8 +165,8 @@ def _code_check(results_dir, link_root):
     trials = [r["trial"] for r in rescore]
     out = [
         (
-            f" Whether the code is the cause, checked on the first trials' archived models ({link}):"
-            f" today's `ours` scores the first selection's pool of trials "
+            " Whether the code is the cause, checked on the first trials' archived models "
+            f"({link}): today's `ours` scores the first selection's pool of trials "
             f"{', '.join(map(str, trials))} from their cycle-0 models as their own code did "
             f"(Spearman {min(r['spearman'] for r in rescore):.3f} or more between the recorded "
             f"and today's scores; {again[0]}-{again[-1]} of the {'/'.join(map(str, budgets))} "
@@ -206,18 +206,36 @@ def extensions(run, planned):
     ]
 
 
-def _codes(run, trials):
-    """Counter of the ``code`` recorded in the ``wall.json`` of every finished run of
-    ``trials`` in ``run`` (None: a file without it, written by a session whose library did
-    not record it yet, before 2026-12-05 10:10 UTC)."""
-    counts = collections.Counter()
+def _provenance(run, trials):
+    """(codes, machines): Counters of the ``code`` and of the ``machine`` (formatted by
+    ``machine_label``) recorded in the ``wall.json`` of every finished run of ``trials`` in
+    ``run`` (None: a file without it, written by a session whose library did not record
+    it yet: the code before 2026-12-05 10:10 UTC, the machine before 2026-12-06)."""
+    codes, machines = collections.Counter(), collections.Counter()
     for t in trials:
         for root, _, names in os.walk(os.path.join(run, f"trial_{t}")):
             if "wall.json" in names and not run_dirs.is_copied(root, run):
-                counts[
-                    (page_files.read_json(os.path.join(root, "wall.json")) or {}).get("code")
-                ] += 1
-    return counts
+                wall = page_files.read_json(os.path.join(root, "wall.json")) or {}
+                codes[wall.get("code")] += 1
+                machines[machine_label(wall.get("machine"))] += 1
+    return codes, machines
+
+
+def machine_label(machine):
+    """``durable.session_machine()``'s record as one phrase ("AMD EPYC (avx2), cpu x2");
+    None for a missing one."""
+    if not machine:
+        return None
+    isa = f" ({machine['isa']})" if machine.get("isa") else ""
+    cpu = machine.get("cpu") or "unknown CPU"
+    return f"{cpu}{isa}, {machine.get('device')} x{machine.get('devices')}"
+
+
+def _counted(counts):
+    """Counts as "a: 2 runs; not recorded: 1 run" (None: not recorded), the most frequent
+    first, ties by name (not recorded last)."""
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0] is None, str(kv[0])))
+    return "; ".join(f"{key or 'not recorded'}: {n} run{'s' * (n != 1)}" for key, n in ordered)
 
 
 GAIN_PLOT = "gain_by_trials.png"
@@ -407,10 +425,10 @@ def trials10_section(name, run, main_run, main_records, results_dir, link_root="
             out.append(_looks_paragraph(earlier, planned, g, m))
     for e in added_by:
         trials = range(int(e["from"]), int(e["to"]))
-        codes = _codes(run, trials)
-        trained = "; ".join(
-            f"{code or 'not recorded'}: {n} run{'s' * (n != 1)}" for code, n in codes.most_common()
-        )
+        codes, machines = _provenance(run, trials)
+        trained = _counted(codes)
+        if any(machines):  # recorded since 2026-12-06
+            trained += f"; on the machines (`wall.json`'s `machine`): {_counted(machines)}"
         out.append(
             f"\nTrials {trials[0]}-{trials[-1]} were added on {e['at'][:10]} by a session "
             f"running {e.get('code') or 'an unrecorded version'} "

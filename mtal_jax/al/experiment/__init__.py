@@ -92,7 +92,14 @@ __all__ = [
 ]
 
 
+# The package's modules, also attributes on first use (``experiment.cycle``), as when the
+# package imported them all.
+_SUBMODULES = ("archive", "cycle", "durable", "protocol", "setup", "share", "training")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")  # binds itself in globals()
     if name not in _MODULE_OF:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
@@ -101,4 +108,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_MODULE_OF))
+    return sorted(set(globals()) | set(_MODULE_OF) | set(_SUBMODULES))

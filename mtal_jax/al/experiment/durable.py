@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import platform
 import subprocess
 import time
 from collections.abc import Callable
@@ -169,6 +170,55 @@ def session_code() -> str | None:
     return code_version()
 
 
+# The widest x86 vector extensions, widest first: XLA:CPU's kernels (and so the rounding of
+# a training run) follow the one the processor has.
+_VECTOR_ISAS = ("avx512f", "avx2", "avx", "sse4_2")
+
+
+@functools.cache
+def session_machine() -> dict[str, Any]:
+    """What this process trains on, as far as it can change the numbers (training is bitwise
+    deterministic on one machine only: ``experiments/README.md``), read once; recorded in
+    each ``wall.json`` beside ``session_code()``.
+
+    Returns:
+      ``{"cpu": model name, "isa": widest x86 vector extension ("" when none is listed),
+      "backend": JAX backend, "device": device kind, "devices": count, "jaxlib": version}``.
+    """
+    import jaxlib
+
+    cpu, flags = cpu_info()
+    devices = jax.devices()
+    return {
+        "cpu": cpu,
+        "isa": next((isa for isa in _VECTOR_ISAS if isa in flags), ""),
+        "backend": jax.default_backend(),
+        "device": devices[0].device_kind if devices else "",
+        "devices": len(devices),
+        "jaxlib": jaxlib.__version__,
+    }
+
+
+def cpu_info(path: str = "/proc/cpuinfo") -> tuple[str, frozenset[str]]:
+    """(model name, feature flags) of the first processor in ``path`` (Linux), else
+    (``platform.processor()`` or ``platform.machine()``, no flags)."""
+    name, flags = "", frozenset()
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and not name:
+                    name = value.strip()
+                elif key == "flags" and not flags:
+                    flags = frozenset(value.split())
+                elif not line.strip() and name:
+                    break  # the first processor's block ends
+    except OSError:
+        pass
+    return name or platform.processor() or platform.machine(), flags
+
+
 def code_version(package_dir: str | None = None) -> str | None:
     """The short commit of the git checkout that holds ``package_dir`` (default: this
     package), ``-dirty`` when that folder's or the checkout's ``configs/`` tracked files
@@ -312,8 +362,9 @@ def _record_id(record: dict) -> tuple:
 
 
 def write_wall_time(run_dir: str, seconds: float) -> None:
-    """Writes ``run_dir/wall.json`` (``{"seconds": s, "code": ...}``: selection, training and
-    evaluation of the run, and the ``session_code()`` of the session that finished it),
+    """Writes ``run_dir/wall.json`` (``{"seconds": s, "code": ..., "machine": ...}``:
+    selection, training and evaluation of the run, and the ``session_code()`` and
+    ``session_machine()`` of the session that finished it),
     once: a resumed session reads a finished run back in seconds and leaves the file
     alone. The caller adds the training seconds of earlier sessions up to the
     checkpoint it resumed from (``RunResult.resumed_seconds``); work lost to an interruption
@@ -321,7 +372,9 @@ def write_wall_time(run_dir: str, seconds: float) -> None:
     counted."""
     path = os.path.join(run_dir, "wall.json")
     if jax.process_index() == 0 and not os.path.exists(path) and os.path.isdir(run_dir):
-        jsonio.write_atomic(path, {"seconds": float(seconds), "code": session_code()})
+        jsonio.write_atomic(
+            path, {"seconds": float(seconds), "code": session_code(), "machine": session_machine()}
+        )
 
 
 def image_ids(source: Any, indices: np.ndarray) -> list[str]:
