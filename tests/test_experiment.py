@@ -459,15 +459,20 @@ def test_the_machine_names_the_first_processor_and_its_widest_vector_extension(t
     # Training is bitwise deterministic on one machine only: wall.json names the machine.
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(
-        "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse4_2 avx avx2 fma\n\n"
+        "processor\t: 0\ncpu family\t: 23\nmodel\t\t: 1\nmodel name\t: AMD EPYC\n"
+        "stepping\t: 2\nflags\t\t: fpu sse4_2 avx avx2 fma\n\n"
         "processor\t: 1\nmodel name\t: Other CPU\nflags\t\t: fpu avx512f\n"
     )
-    name, flags = durable.cpu_info(str(cpuinfo))
-    assert name == "AMD EPYC" and "avx2" in flags and "avx512f" not in flags
+    info = durable.cpu_info(str(cpuinfo))
+    assert info["name"] == "AMD EPYC" and info["cpuid"] == "family 23 model 1 stepping 2"
+    assert "avx2" in info["flags"] and "avx512f" not in info["flags"]
     fallback = durable.cpu_info(str(tmp_path / "missing"))
-    assert fallback[0] and fallback[1] == frozenset()  # platform's name, no flags
+    assert fallback["name"] and fallback["cpuid"] == "" and fallback["flags"] == frozenset()
     machine = durable.session_machine()
-    assert set(machine) == {"cpu", "isa", "backend", "device", "devices", "jaxlib"}
+    assert set(machine) == {
+        "cpu", "cpuid", "isa", "flags", "backend", "device", "devices", "jaxlib"
+    }  # fmt: skip
+    assert re.fullmatch(r"[0-9a-f]{12}", machine["flags"])
     assert machine["backend"] == "cpu" and machine["devices"] == len(jax.devices())
     assert machine["isa"] in durable._VECTOR_ISAS + ("",)
     assert json.loads(json.dumps(machine)) == machine  # a plain JSON record

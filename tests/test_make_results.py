@@ -1391,14 +1391,14 @@ def test_the_trials_an_extension_added_get_their_own_row(tmp_path, monkeypatch):
     assert "on the machines" not in text  # none recorded: no sentence
     epyc = {"cpu": "AMD EPYC", "isa": "avx2", "backend": "cpu", "device": "cpu", "devices": 2}
     wall("trial_10/ours/cycle_2", "abc1234", epyc)
-    wall("trial_10/ours/cycle_3", "abc1234", epyc | {"isa": "avx512f"})
+    wall("trial_10/ours/cycle_3", "abc1234", epyc | {"isa": "avx512f", "cpuid": "family 25"})
     text, _ = trials10.trials10_section(
         "camvid", str(tmp_path / "t10"), "", [], str(tmp_path / "results")
     )
     assert (
         "abc1234: 4 runs; def5678: 1 run; not recorded: 1 run; on the machines "
         "(`wall.json`'s `machine`): not recorded: 4 runs; AMD EPYC (avx2), cpu x2: 1 run; "
-        "AMD EPYC (avx512f), cpu x2: 1 run."
+        "AMD EPYC (avx512f; family 25), cpu x2: 1 run."
     ) in text
     # An entry beyond the config's count (a run stopped before config.json said so) is not
     # in force: the page reads the experiment as its config has it.

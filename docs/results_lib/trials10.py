@@ -222,13 +222,14 @@ def _provenance(run, trials):
 
 
 def machine_label(machine):
-    """``durable.session_machine()``'s record as one phrase ("AMD EPYC (avx2), cpu x2");
+    """``durable.session_machine()``'s record as one phrase ("AMD EPYC (avx2; family 23
+    model 1 stepping 2), cpu x2");
     None for a missing one."""
     if not machine:
         return None
-    isa = f" ({machine['isa']})" if machine.get("isa") else ""
-    cpu = machine.get("cpu") or "unknown CPU"
-    return f"{cpu}{isa}, {machine.get('device')} x{machine.get('devices')}"
+    detail = "; ".join(machine[k] for k in ("isa", "cpuid") if machine.get(k))
+    cpu = (machine.get("cpu") or "unknown CPU") + (f" ({detail})" if detail else "")
+    return f"{cpu}, {machine.get('device')} x{machine.get('devices')}"
 
 
 def _counted(counts):

@@ -8,6 +8,7 @@ experiment knows it is done (``protocol`` describes the order).
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 import platform
@@ -179,19 +180,26 @@ _VECTOR_ISAS = ("avx512f", "avx2", "avx", "sse4_2")
 def session_machine() -> dict[str, Any]:
     """What this process trains on, as far as it can change the numbers (training is bitwise
     deterministic on one machine only: ``experiments/README.md``), read once; recorded in
-    each ``wall.json`` beside ``session_code()``.
+    each ``wall.json`` beside ``session_code()``. A model name alone may not tell two
+    machines apart (virtual machines read "AMD EPYC" on several generations), so the
+    processor's family/model/stepping and a digest of its feature flags come with it.
 
     Returns:
-      ``{"cpu": model name, "isa": widest x86 vector extension ("" when none is listed),
-      "backend": JAX backend, "device": device kind, "devices": count, "jaxlib": version}``.
+      ``{"cpu": model name, "cpuid": "family F model M stepping S" ("" when not listed),
+      "isa": widest x86 vector extension ("" when none is listed), "flags": the first 12 hex
+      digits of the SHA-256 of the sorted feature flags, "backend": JAX backend, "device":
+      device kind, "devices": count, "jaxlib": version}``.
     """
     import jaxlib
 
-    cpu, flags = cpu_info()
+    info = cpu_info()
     devices = jax.devices()
+    flags = " ".join(sorted(info["flags"]))
     return {
-        "cpu": cpu,
-        "isa": next((isa for isa in _VECTOR_ISAS if isa in flags), ""),
+        "cpu": info["name"],
+        "cpuid": info["cpuid"],
+        "isa": next((isa for isa in _VECTOR_ISAS if isa in info["flags"]), ""),
+        "flags": hashlib.sha256(flags.encode()).hexdigest()[:12],
         "backend": jax.default_backend(),
         "device": devices[0].device_kind if devices else "",
         "devices": len(devices),
@@ -199,24 +207,27 @@ def session_machine() -> dict[str, Any]:
     }
 
 
-def cpu_info(path: str = "/proc/cpuinfo") -> tuple[str, frozenset[str]]:
-    """(model name, feature flags) of the first processor in ``path`` (Linux), else
-    (``platform.processor()`` or ``platform.machine()``, no flags)."""
-    name, flags = "", frozenset()
+def cpu_info(path: str = "/proc/cpuinfo") -> dict[str, Any]:
+    """The first processor of ``path`` (Linux): ``{"name": model name, "cpuid": "family F
+    model M stepping S" or "", "flags": frozenset of feature flags}``; without the file,
+    the name is ``platform.processor()`` or ``platform.machine()``, no cpuid, no flags."""
+    fields = {}
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "model name" and not name:
-                    name = value.strip()
-                elif key == "flags" and not flags:
-                    flags = frozenset(value.split())
-                elif not line.strip() and name:
+                if not line.strip() and fields:
                     break  # the first processor's block ends
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return name or platform.processor() or platform.machine(), flags
+    parts = [(k, fields.get(k)) for k in ("cpu family", "model", "stepping")]
+    cpuid = " ".join(f"{k.split()[-1]} {v}" for k, v in parts) if all(v for _, v in parts) else ""
+    return {
+        "name": fields.get("model name") or platform.processor() or platform.machine(),
+        "cpuid": cpuid,
+        "flags": frozenset(fields.get("flags", "").split()),
+    }
 
 
 def code_version(package_dir: str | None = None) -> str | None:
