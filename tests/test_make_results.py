@@ -552,6 +552,12 @@ def test_trials10_extension_difference_split_into_cycle0_random_and_ours(tmp_pat
     )
     assert "mAP 0.0500, mIoU 0.4500), while the run recorded" in text
     assert "reached mAP 0.0600, mIoU 0.4600" in text
+    assert "Neither check finds a part for the code" in text
+    rescore[1]["selected_again"] = 30  # under 90 % of 37: the scores changed
+    (folder / "rescore.json").write_text(json.dumps(rescore))
+    text = trials10._code_check(str(tmp_path), "results")
+    assert "otherwise than their own code did" in text and "same bits" in text
+    assert "Neither check" not in text
     replay["pairs"]["the_new_code vs the_old_code"]["losses_equal_to_the_bit"] = False
     (folder / "replay.json").write_text(json.dumps(replay))
     text = trials10._code_check(str(tmp_path), "results")
