@@ -181,8 +181,8 @@ def session_machine() -> dict[str, Any]:
     """What this process trains on, as far as it can change the numbers (training is bitwise
     deterministic on one machine only: ``experiments/README.md``), read once; recorded in
     each ``wall.json`` beside ``session_code()``. A model name alone may not tell two
-    machines apart (virtual machines read "AMD EPYC" on several generations), so the
-    processor's family/model/stepping and a digest of its feature flags come with it.
+    machines apart (a virtual machine may report only "AMD EPYC"), so the processor's
+    family/model/stepping and a digest of its feature flags come with it.
 
     Returns:
       ``{"cpu": model name, "cpuid": "family F model M stepping S" ("" when not listed),
@@ -211,22 +211,22 @@ def cpu_info(path: str = "/proc/cpuinfo") -> dict[str, Any]:
     """The first processor of ``path`` (Linux): ``{"name": model name, "cpuid": "family F
     model M stepping S" or "", "flags": frozenset of feature flags}``; without the file,
     the name is ``platform.processor()`` or ``platform.machine()``, no cpuid, no flags."""
-    fields = {}
+    entries = {}
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
-                if not line.strip() and fields:
+                if not line.strip() and entries:
                     break  # the first processor's block ends
                 key, _, value = line.partition(":")
-                fields.setdefault(key.strip(), value.strip())
+                entries.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    parts = [(k, fields.get(k)) for k in ("cpu family", "model", "stepping")]
+    parts = [(k, entries.get(k)) for k in ("cpu family", "model", "stepping")]
     cpuid = " ".join(f"{k.split()[-1]} {v}" for k, v in parts) if all(v for _, v in parts) else ""
     return {
-        "name": fields.get("model name") or platform.processor() or platform.machine(),
+        "name": entries.get("model name") or platform.processor() or platform.machine(),
         "cpuid": cpuid,
-        "flags": frozenset(fields.get("flags", "").split()),
+        "flags": frozenset(entries.get("flags", "").split()),
     }
 
 
