@@ -109,6 +109,12 @@ def restore(manager: ocp.CheckpointManager, step: int, abstract_state: Any) -> t
     return restored.state, dict(restored.meta or {})
 
 
+def read_meta(manager: ocp.CheckpointManager, step: int) -> dict:
+    """The JSON ``meta`` saved with ``step``, without reading the state's arrays."""
+    restored = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+    return dict(restored.meta or {})
+
+
 def mismatches(manager: ocp.CheckpointManager, step: int, abstract_state: Any) -> list[str]:
     """Where the state saved at ``step`` differs from ``abstract_state``, from the
     checkpoint's metadata alone (no array is read).

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -116,6 +117,53 @@ def test_crash_anywhere_then_resume_gives_same_result(tmp_path, data_dir, uninte
         experiment.run(config, workdir, progress=False)
 
     records = [r.to_json() for r in experiment.run(config, workdir, progress=False)]
+    assert _key(records) == _key(expected)
+    for got, want in zip(records, expected):
+        for k in ("map", "ap50", "miou"):
+            assert got[k] == pytest.approx(want[k], abs=1e-6), (got["strategy"], got["cycle"], k)
+
+
+def test_a_finished_experiment_resumes_without_reading_weights(
+    tmp_path, data_dir, uninterrupted, monkeypatch
+):
+    """A resumed session replays finished runs from their JSON files (``loop.train``'s
+    ``with_variables=False``) and renders the summary once, at the end."""
+    from mtal_jax import checkpointing, reporting
+
+    source, expected = uninterrupted
+    workdir = tmp_path / "again"
+    shutil.copytree(source, workdir)
+    restored, summaries = [], []
+    monkeypatch.setattr(checkpointing, "restore", lambda *a: restored.append(a))
+    write = reporting.write_summary
+    monkeypatch.setattr(
+        reporting, "write_summary", lambda *a, **k: summaries.append(1) or write(*a, **k)
+    )
+    records = [r.to_json() for r in experiment.run(_config(data_dir), str(workdir), progress=False)]
+    assert restored == [] and summaries == [1]
+    assert records == expected
+
+
+def test_the_weights_of_a_finished_run_are_read_once_when_a_later_run_needs_them(
+    tmp_path, data_dir, uninterrupted, monkeypatch
+):
+    """Both strategies' cycle 1 lost (say, a copy of an experiment without them): cycle 0's
+    weights are read back once for both, and the records equal the uninterrupted ones."""
+    from mtal_jax.train import run_files
+
+    source, expected = uninterrupted
+    workdir = tmp_path / "partial"
+    shutil.copytree(source, workdir)
+    for name in ("ours", "random"):
+        shutil.rmtree(workdir / "trial_0" / name)
+    os.remove(workdir / "results.json")
+    loaded = []
+    load = run_files.load_variables
+    monkeypatch.setattr(
+        run_files, "load_variables", lambda path, *a: loaded.append(path) or load(path, *a)
+    )
+    records = [r.to_json() for r in experiment.run(_config(data_dir), str(workdir), progress=False)]
+    assert loaded == [str(workdir / "trial_0" / "cycle_0")]
     assert _key(records) == _key(expected)
     for got, want in zip(records, expected):
         for k in ("map", "ap50", "miou"):

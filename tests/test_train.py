@@ -185,12 +185,37 @@ def test_run_writes_metrics_and_checkpoints(runs):
         assert os.path.isdir(os.path.join(workdir, "train", "best"))
 
 
-def test_rerun_of_a_finished_run_changes_nothing(runs, source):
+def test_rerun_of_a_finished_run_changes_nothing(runs, source, monkeypatch):
     workdir, before = runs["resumed"]
     again = _train(workdir, source)
     assert again.step == before.step
     assert again.metrics == before.metrics
+    assert again.resumed_seconds == pytest.approx(_latest_state(workdir)[2]["seconds"])
     chex.assert_trees_all_equal(again.variables, before.variables)
+    # without its variables, a finished run is read back from JSON files alone
+    restored = []
+    monkeypatch.setattr(checkpointing, "restore", lambda *a: restored.append(a))
+    light = _train(workdir, source, with_variables=False)
+    assert restored == [] and light.variables is None
+    assert light.metrics == before.metrics and light.step == before.step
+    assert light.resumed_seconds == again.resumed_seconds
+
+
+def test_a_finished_run_given_a_longer_schedule_trains_on(runs, source, tmp_path):
+    """The read-back shortcut (``run_files.read_finished``) holds only for the steps the run
+    finished: with more, it resumes from its last checkpoint and trains to the new end."""
+    import shutil
+
+    workdir = tmp_path / "longer"
+    shutil.copytree(runs["straight"][0], workdir)
+    cfg = dataclasses.replace(CFG, num_steps=CFG.num_steps + 2)
+    assert run_files.read_finished(str(workdir), fixtures.make_model(), cfg, fixtures.SPEC) is None
+    longer = loop.train(
+        fixtures.make_model(), cfg, workdir=str(workdir), spec=fixtures.SPEC,
+        train_source=source, train_indices=range(8), eval_source=source,
+        eval_indices=range(8, 13), mesh=sharding.create_mesh(2), progress=False,
+    )  # fmt: skip
+    assert longer.step == CFG.num_steps + 2 == _latest_state(workdir)[0]
 
 
 def test_a_final_eval_marker_without_the_final_model_is_evaluated_again(runs, source, tmp_path):
@@ -313,3 +338,42 @@ def test_a_finished_run_without_weights_names_why(tmp_path):
     jsonio.write_atomic(str(tmp_path / "metrics.json"), {"step": 3})
     with pytest.raises(FileNotFoundError, match="finished run's metrics but not its weights"):
         run_files.checkpoint_dir(str(tmp_path))  # restored from an archive that dropped them
+
+
+# ---------------------------------------------------------------- step functions kept per process
+
+
+def test_step_functions_are_kept_for_the_settings_they_are_built_from():
+    """``step_fns.build_step_fns`` returns the same jitted functions for the same model,
+    classes and settings (a second experiment in a process traces nothing again), and new
+    ones when any field they are built from changes. Every ``TrainConfig`` field is either
+    one of those or listed here as not entering them: a new field must be placed."""
+    from mtal_jax.train import step_fns
+
+    model, spec = fixtures.make_model(), fixtures.SPEC
+    first = step_fns.build_step_fns(model, CFG, spec)
+    assert step_fns.build_step_fns(model, dataclasses.replace(CFG, seed=9), spec) is first
+    assert step_fns.build_step_fns(fixtures.make_model(), CFG, spec) is first  # equal model
+    not_built_from = {
+        "batch_size", "seed", "flip", "log_every_steps", "eval_every_steps", "eval_batch_size",
+        "eval_max_images", "checkpoint_every_steps", "best_metric", "pretrained_backbone",
+    }  # fmt: skip
+    changed = {
+        "loss_weights": {**CFG.loss_weights, "seg": 2.0},
+        "seg_class_weights": (1.0,) * fixtures.SPEC.num_seg_classes,
+        "best_metric": "map",
+        "pretrained_backbone": "x.npz",
+    }
+    for field in dataclasses.fields(config_lib.TrainConfig):
+        value = getattr(CFG, field.name)
+        if field.name in changed:
+            other = changed[field.name]
+        else:
+            other = (not value) if isinstance(value, bool) else value + 1
+        base = step_fns.build_step_fns(model, CFG, spec)  # kept, or built again if dropped
+        fns = step_fns.build_step_fns(model, dataclasses.replace(CFG, **{field.name: other}), spec)
+        assert (fns is base) == (field.name in not_built_from), field.name
+    other_spec = dataclasses.replace(spec, num_seg_classes=spec.num_seg_classes + 1)
+    assert step_fns.build_step_fns(model, CFG, other_spec) is not first
+    assert step_fns.build_step_fns(model, CFG, spec) is not first  # the oldest were dropped
+    assert len(step_fns._cache) <= step_fns.CACHE_SIZE

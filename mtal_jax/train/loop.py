@@ -69,6 +69,7 @@ def train(
     progress: bool = True,
     fns: step_fns.StepFns | None = None,
     on_step: Callable[[int], None] | None = None,
+    with_variables: bool = True,
 ) -> records.RunResult | None:
     """Trains ``model`` on ``train_source[train_indices]`` with resume and returns final metrics.
 
@@ -88,6 +89,10 @@ def train(
       fns: jitted step functions from ``step_fns.build_step_fns`` (reused across runs with
         the same model and schedule, so AL cycles do not recompile); built when None.
       on_step: called with 1 after every training step (the experiment's progress bar).
+      with_variables: whether a run that had already finished is returned with its best
+        variables (read from its checkpoint); False reads only its metrics
+        (``run_files.read_finished``), and ``variables`` is None. A run trained here always
+        returns them.
 
     Returns:
       ``records.RunResult`` of the best checkpoint (its metrics, step, best-metric value
@@ -96,15 +101,17 @@ def train(
     """
     config_lib.check_single_process()
     config_lib.check_config(cfg, mesh, spec.num_seg_classes)
-    if run_files.is_finished(workdir) and not run_files.has_checkpoint(workdir, "best"):
-        return run_files.read_archived(workdir, model, spec)
+    finished = run_files.read_finished(workdir, model, cfg, spec, with_variables=with_variables)
+    if finished is not None:  # nothing to train: read back (run_files.read_finished)
+        return finished
     t_call = time.time()
     os.makedirs(workdir, exist_ok=True)
     fns = fns or step_fns.build_step_fns(model, cfg, spec)
     tx, train_step, eval_fn = fns.tx, fns.train_step, fns.eval_fn
     key = jax.random.key(cfg.seed)
     state = state_lib.create_train_state(model, tx, jax.random.fold_in(key, 0), spec.image_hw)
-    if init_variables is None and cfg.pretrained_backbone:
+    resuming = run_files.has_checkpoint(workdir, "latest")  # its weights replace any start
+    if init_variables is None and cfg.pretrained_backbone and not resuming:
         init_variables = pretrained.load_backbone(
             step_lib.variables_of(state), cfg.pretrained_backbone
         )

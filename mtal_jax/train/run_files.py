@@ -14,6 +14,7 @@ to start from or to score with (``config.checkpoint.init_from``, ``select.py``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 
@@ -66,18 +67,66 @@ def has_checkpoint(run_dir: str, kind: str) -> bool:
     return os.path.isdir(directory) and any(d.isdigit() for d in os.listdir(directory))
 
 
-def read_archived(run_dir: str, model: multitask.Model, spec: pipeline.Spec) -> records.RunResult:
-    """A finished run without checkpoints (archived): its ``metrics.json`` and, when kept, the
-    variables of its ``weights.npz`` (else ``variables`` is None).
+def read_archived(
+    run_dir: str, model: multitask.Model, spec: pipeline.Spec, *, with_variables: bool = True
+) -> records.RunResult:
+    """A finished run without checkpoints (archived): its ``metrics.json`` and, when kept and
+    ``with_variables``, the variables of its ``weights.npz`` (else ``variables`` is None).
 
     Raises:
       ValueError: the weights do not match ``model`` (naming the file).
     """
     meta = jsonio.read(os.path.join(run_dir, "metrics.json"))
     path = os.path.join(run_dir, weights_file.FILENAME)
-    variables = _read_weights_file(path, model, spec) if os.path.exists(path) else None
-    log.info("%s: finished (archived%s)", run_dir, ", weights kept" if variables else "")
+    kept = os.path.exists(path)
+    variables = _read_weights_file(path, model, spec) if kept and with_variables else None
+    log.info("%s: finished (archived%s)", run_dir, ", weights kept" if kept else "")
     return records.RunResult.from_summary(meta, variables, source=run_dir)
+
+
+def read_finished(
+    run_dir: str,
+    model: multitask.Model,
+    cfg: config_lib.TrainConfig,
+    spec: pipeline.Spec,
+    *,
+    with_variables: bool = True,
+) -> records.RunResult | None:
+    """A run that finished its ``cfg.num_steps`` steps, read back without training again.
+
+    Its ``metrics.json`` (the best checkpoint's summary), the training seconds recorded with
+    its latest checkpoint (``RunResult.resumed_seconds``; 0 for an archived run) and, when
+    ``with_variables``, its best weights (``load_variables``; an archived run's
+    ``weights.npz`` where kept). Without them nothing but small JSON files is read: a
+    resumed experiment replays its finished runs in milliseconds each and loads the weights
+    of a run only when the next run still needs them (``al.experiment.protocol``).
+
+    Returns:
+      None when the run has not finished (no ``metrics.json`` and final-evaluation marker),
+      or when its latest checkpoint is older than ``cfg.num_steps`` (a longer schedule: the
+      run trains on).
+
+    Raises:
+      ValueError, FileNotFoundError, finite.NonFiniteError: as ``load_variables``.
+    """
+    if not is_finished(run_dir):
+        return None
+    if not has_checkpoint(run_dir, "best"):
+        return read_archived(run_dir, model, spec, with_variables=with_variables)
+    latest = os.path.join(run_dir, "train", "latest")
+    steps = [int(d) for d in os.listdir(latest) if d.isdigit()] if os.path.isdir(latest) else []
+    if not steps or max(steps) < cfg.num_steps:
+        return None
+    manager = checkpointing.make_manager(latest, read_only=True)
+    try:
+        seconds = float(checkpointing.read_meta(manager, max(steps)).get("seconds", 0.0))
+    finally:
+        checkpointing.close(manager)
+    variables = load_variables(run_dir, model, cfg, spec) if with_variables else None
+    summary = jsonio.read(os.path.join(run_dir, "metrics.json"))
+    result = records.RunResult.from_summary(summary, variables, source=run_dir)
+    log.info("%s: finished at step %d, read back", run_dir, max(steps))
+    return dataclasses.replace(result, resumed_seconds=seconds)
 
 
 def _read_weights_file(path: str, model: multitask.Model, spec: pipeline.Spec) -> dict:

@@ -3,7 +3,11 @@
 ``build_step_fns`` makes the optimizer (``train.state.create_optimizer``) and jits the
 train step (state donated) and the eval step of ``train.step``. They do not depend on the
 seed, so the AL experiment builds them once per schedule and passes them to every run of
-``train.loop.train`` with that schedule: AL cycles do not recompile.
+``train.loop.train`` with that schedule: AL cycles do not recompile. The functions are also
+kept for the life of the process (the last ``CACHE_SIZE`` built), keyed by the model, the
+settings they are built from (``_settings``) and the number of segmentation classes: a
+second experiment in one process (a test module, a notebook, ``sim2real``'s two phases)
+neither traces nor compiles them again.
 """
 
 from __future__ import annotations
@@ -29,10 +33,42 @@ class StepFns:
     eval_fn: Any
 
 
+CACHE_SIZE = 8
+"""Step functions kept per process (``build_step_fns``); each holds its compiled programs."""
+
+_cache: dict[tuple, StepFns] = {}  # insertion order: the oldest is dropped first
+
+
+def _settings(cfg: config_lib.TrainConfig) -> tuple:
+    """The fields of ``cfg`` the step functions are built from (not the seed, the logging,
+    evaluation or checkpoint cadence), hashable."""
+    return (
+        cfg.learning_rate, cfg.lr_warmup_steps, cfg.num_steps, cfg.weight_decay,
+        cfg.grad_clip_norm, tuple(sorted(dict(cfg.loss_weights).items())), cfg.ll4al_weight,
+        cfg.ll4al_margin, cfg.ll4al_detach_step, tuple(cfg.seg_class_weights),
+        cfg.max_detections, cfg.score_threshold,
+    )  # fmt: skip
+
+
 def build_step_fns(
     model: multitask.Model, cfg: config_lib.TrainConfig, spec: pipeline.Spec
 ) -> StepFns:
-    """Optimizer plus jitted train and eval steps for ``cfg`` (seed-independent)."""
+    """Optimizer plus jitted train and eval steps for ``cfg`` (seed-independent); the same
+    ``StepFns`` for the same model, settings and classes within a process (module docstring).
+    """
+    key = (model, spec.num_seg_classes, _settings(cfg))
+    try:
+        fns = _cache.get(key)
+    except TypeError:  # a model with an unhashable field: built every time
+        return _build(model, cfg, spec)
+    if fns is None:
+        fns = _cache[key] = _build(model, cfg, spec)
+        while len(_cache) > CACHE_SIZE:
+            del _cache[next(iter(_cache))]
+    return fns
+
+
+def _build(model: multitask.Model, cfg: config_lib.TrainConfig, spec: pipeline.Spec) -> StepFns:
     tx = state_lib.create_optimizer(
         learning_rate=cfg.learning_rate,
         warmup_steps=cfg.lr_warmup_steps,

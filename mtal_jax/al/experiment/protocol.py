@@ -20,7 +20,9 @@ the backbone of ``config.model.pretrained_backbone`` when set.
 Resume: each step first looks for its durable output (``durable``: the trial's
 ``cycle_0/pool.json``, a cycle's ``selection.json`` and ``pool.json``, a training run's
 own checkpoints), so killing the process at any moment and running the same command
-again continues where it stopped and ends with the same labeled sets and metrics. An
+again continues where it stopped and ends with the same labeled sets and metrics. A
+finished run is read back from its JSON files (``run_files.read_finished``); its weights
+are read only when the next run still needs them (``weights_of``). An
 archived run directory (``archive``: finished runs without checkpoints, the weights the
 unfinished runs start from) resumes the same way on another machine. With
 ``al.share_from``, finished runs this experiment would train again exactly (reference,
@@ -32,9 +34,11 @@ run (``share.share_within``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
+from typing import Any
 
 import jax
 import ml_collections
@@ -136,11 +140,17 @@ def run_plan(
     results: list[records.CycleRecord] = []
     # by (run length, LL4AL detach step): they set the LR schedule and the detach point
     fns_by_schedule: dict[tuple[int, int], step_fns.StepFns] = {}
+    cfg_of_run: dict[str, Any] = {}  # run directory -> its training config (weights_of)
+    trained: set[str] = set()  # runs this session trained (rather than read back)
 
     def train_cycle(run_dir, labeled, init, seed, num_steps, ll4al=False, phase="", planned=True):
         """``planned``: the run's steps count in the experiment's progress (False when a
-        finished cycle-0 run is read back for another strategy)."""
+        finished cycle-0 run is read back for another strategy). A run that had finished
+        is read back without its weights (``weights_of`` reads them if needed)."""
         cfg = setup_lib.run_config(setup, plan, num_steps=num_steps, seed=seed, ll4al=ll4al)
+        cfg_of_run[run_dir] = cfg
+        if not run_files.is_finished(run_dir):
+            trained.add(run_dir)
         fns_key = (cfg.num_steps, cfg.ll4al_detach_step)
         if fns_key not in fns_by_schedule:  # compiled once per schedule, not per cycle
             fns_by_schedule[fns_key] = step_fns.build_step_fns(setup.model, cfg, setup.spec)
@@ -150,10 +160,27 @@ def run_plan(
             train_source=train_source, train_indices=np.flatnonzero(labeled),
             eval_source=eval_source, eval_indices=setup.eval_indices, mesh=setup.mesh,
             init_variables=init, progress=progress, fns=fns_by_schedule[fns_key],
-            on_step=tracker.step,
+            on_step=tracker.step, with_variables=False,
         )  # fmt: skip
         tracker.finish()
         return result
+
+    def weights_of(result: records.RunResult, run_dir: str, next_dir: str) -> records.RunResult:
+        """``result`` with its variables when run ``next_dir`` still needs them (to select or
+        to start training; ``durable.needs_previous_weights``), read from ``run_dir`` when
+        the finished run was read back without them."""
+        if result.variables is not None or not durable.needs_previous_weights(next_dir):
+            return result
+        try:
+            run_files.check_weights(run_dir)
+        except FileNotFoundError:
+            raise RuntimeError(
+                f"{run_dir} finished, but its weights are not in this (archived) run "
+                f"directory and {next_dir} starts from them: archive the experiment "
+                "again from a run directory that holds them (al.experiment.archive)"
+            ) from None
+        variables = run_files.load_variables(run_dir, setup.model, cfg_of_run[run_dir], setup.spec)
+        return dataclasses.replace(result, variables=variables)
 
     def record(trial, strategy, cycle, labeled, result: records.RunResult, seconds, run_dir):
         rec = records.CycleRecord(
@@ -170,6 +197,14 @@ def run_plan(
         durable.write_results(workdir, [r.to_json() for r in results])
         durable.write_wall_time(run_dir, seconds + result.resumed_seconds)
 
+    def write_summary() -> None:
+        if jax.process_index() == 0:
+            reporting.write_summary(
+                jsonio.read(os.path.join(workdir, "results.json")), workdir,
+                last_cycle=plan.num_cycles - 1,
+            )  # fmt: skip
+
+    summary_behind = False  # records replayed since the last write_summary
     cycle0 = None  # (trial, its pool, its cycle-0 result, seconds) of the latest trial
     visited = set()  # trials whose cycle 0 this session has trained or read back
     for trial, spec in plan.run_order():  # al.order
@@ -201,12 +236,9 @@ def run_plan(
         for cycle in range(1, plan.num_cycles):
             t0 = time.time()
             cycle_dir = os.path.join(base, spec.name, f"cycle_{cycle}")
-            if result.variables is None and durable.needs_previous_weights(cycle_dir):
-                raise RuntimeError(
-                    f"{prev_dir} finished, but its weights are not in this (archived) run "
-                    f"directory and {cycle_dir} starts from them: archive the experiment "
-                    "again from a run directory that holds them (al.experiment.archive)"
-                )
+            result = weights_of(result, prev_dir, cycle_dir)
+            if cycle == 1:  # read once per trial: the other strategies start from it too
+                cycle0 = (trial, labeled0, result, secs0)
             phase = f"{trial_txt} | {spec.name} | cycle {cycle}/{plan.num_cycles - 1}"
             tracker.start(f"{phase} | select")
             labeled = cycle_lib.select_cycle(
@@ -220,13 +252,16 @@ def run_plan(
             )  # fmt: skip
             record(trial, spec.name, cycle, labeled, result, time.time() - t0, cycle_dir)
             prev_dir = cycle_dir
-        if jax.process_index() == 0:  # readable while a long experiment runs
-            reporting.write_summary(
-                jsonio.read(os.path.join(workdir, "results.json")), workdir,
-                last_cycle=plan.num_cycles - 1,
-            )  # fmt: skip
+        # Readable while a long experiment runs: written after a strategy-trial this session
+        # trained some of (a replayed one changes nothing), and at the end if it is behind.
+        summary_behind = not trained
+        if trained:
+            write_summary()
+            trained.clear()
     tracker.close()
-    if jax.process_index() == 0:  # the summary of every record is written (loop above)
+    if summary_behind:  # replays since the last summary: a crash may have come before it
+        write_summary()
+    if jax.process_index() == 0:  # the summary of every record is written (above)
         section = diagnostics.summary_markdown(diagnostics.collect(workdir))
         if section:  # the score diagnostics of every selection, appended to the summary
             path = os.path.join(workdir, "summary.md")
@@ -268,7 +303,7 @@ def reference_metrics(
         setup.model, cfg, workdir=os.path.join(workdir, "reference"),
         spec=setup.spec, train_source=src[plan.train_split], train_indices=np.arange(setup.pool_size),
         eval_source=src[plan.eval_split], eval_indices=setup.eval_indices, mesh=setup.mesh,
-        init_variables=init_variables, progress=progress, on_step=on_step,
+        init_variables=init_variables, progress=progress, on_step=on_step, with_variables=False,
     )  # fmt: skip
     durable.write_wall_time(
         os.path.join(workdir, "reference"), time.time() - t0 + result.resumed_seconds
