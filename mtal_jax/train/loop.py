@@ -96,8 +96,9 @@ def train(
 
     Returns:
       ``records.RunResult`` of the best checkpoint (its metrics, step, best-metric value
-      and a host copy of its variables; ``resumed_seconds`` from the latest checkpoint it
-      resumed from); None when ``stop_after_steps`` stopped the run.
+      and a host copy of its variables, None for a finished run read back with
+      ``with_variables=False``; ``resumed_seconds`` from the latest checkpoint it resumed
+      from); None when ``stop_after_steps`` stopped the run.
     """
     config_lib.check_single_process()
     config_lib.check_config(cfg, mesh, spec.num_seg_classes)
