@@ -4,6 +4,7 @@ and the evaluation contract. Tiny model, 64x64 synthetic scenes, 2 virtual CPU d
 import dataclasses
 import json
 import os
+import shutil
 
 import chex
 import jax
@@ -204,8 +205,6 @@ def test_rerun_of_a_finished_run_changes_nothing(runs, source, monkeypatch):
 def test_a_finished_run_given_a_longer_schedule_trains_on(runs, source, tmp_path):
     """The read-back shortcut (``run_files.read_finished``) holds only for the steps the run
     finished: with more, it resumes from its last checkpoint and trains to the new end."""
-    import shutil
-
     workdir = tmp_path / "longer"
     shutil.copytree(runs["straight"][0], workdir)
     cfg = dataclasses.replace(CFG, num_steps=CFG.num_steps + 2)
