@@ -167,12 +167,6 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state: Any) -> tuple
     return None if step is None else restore(manager, step, abstract_state)
 
 
-def restore_best(manager: ocp.CheckpointManager, abstract_state: Any) -> tuple[Any, dict] | None:
-    """``restore`` of the best step (by the manager's metric), or None."""
-    step = manager.best_step()
-    return None if step is None else restore(manager, step, abstract_state)
-
-
 def wait(*managers: ocp.CheckpointManager) -> None:
     """Blocks until every pending save of the managers has been committed."""
     for m in managers:

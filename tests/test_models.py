@@ -220,16 +220,21 @@ def test_resnet_variants_pad_like_torchvision(variant):
     # relative difference of 0.8-1.0 per stage against this reference)
     net = backbone.ResNet(variant)
     x = jax.random.normal(jax.random.key(1), (1, 64, 64, 3))
-    variables = net.init(jax.random.key(0), x, train=False)
-    # non-trivial BatchNorm: random scales, biases and running statistics
-    leaves, tree = jax.tree.flatten(variables)
-    keys = jax.random.split(jax.random.key(2), len(leaves))
-    variables = jax.tree.unflatten(tree, [
-        a if a.ndim > 1 else jax.random.uniform(k, a.shape, minval=0.5, maxval=1.5)
-        for a, k in zip(leaves, keys)
-    ])  # fmt: skip
-    got = net.apply(variables, x, train=False)
-    want = _torchvision_resnet(variables, x, variant)
+    # The shapes of Flax's init without running it (its random initialisers, and JAX's
+    # random numbers per shape, took most of this test's time), filled with random kernels
+    # and non-trivial BatchNorm: random scales, biases and running statistics.
+    shapes = jax.eval_shape(lambda: net.init(jax.random.key(0), x, train=False))
+    rng = np.random.default_rng(2)
+    variables = jax.tree.map(
+        lambda a: np.float32(
+            rng.standard_normal(a.shape) / np.sqrt(np.prod(a.shape[:-1]))
+            if a.ndim > 1
+            else rng.uniform(0.5, 1.5, a.shape)
+        ),
+        shapes,
+    )
+    got = jax.jit(lambda v, x: net.apply(v, x, train=False))(variables, x)
+    want = jax.jit(_torchvision_resnet, static_argnums=2)(variables, x, variant)
     for g, w in zip(got, want):
         chex.assert_equal_shape([g, w])
         assert float(jnp.linalg.norm(g - w) / jnp.linalg.norm(w)) < 1e-4

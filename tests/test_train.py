@@ -202,6 +202,37 @@ def test_rerun_of_a_finished_run_changes_nothing(runs, source, monkeypatch):
     assert light.resumed_seconds == again.resumed_seconds
 
 
+def test_a_final_best_is_taken_from_memory_with_the_bits_of_its_checkpoint(
+    runs, source, tmp_path, monkeypatch
+):
+    """``run_files.finalize``: when the last evaluation is the best, the run returns the state
+    it saved (no read of its weights), the same bits and summary as reading them back; a
+    best of another step is read back."""
+    workdir, straight = runs["straight"]
+    like = state_lib.create_train_state(
+        fixtures.make_model(), _tx(CFG.num_steps), jax.random.key(0), fixtures.IMAGE_HW
+    )
+    read_back = run_files.finalize(str(workdir), like)  # no state given: restored
+    assert read_back.metrics == straight.metrics and read_back.step == straight.step
+    chex.assert_trees_all_equal(straight.variables, read_back.variables)
+    restored = []
+    real_restore = checkpointing.restore
+    monkeypatch.setattr(
+        checkpointing, "restore", lambda *a: restored.append(a[1]) or real_restore(*a)
+    )
+    other = like.replace(params=jax.tree.map(lambda a: a + 1, like.params))
+    kept = run_files.finalize(str(workdir), like, saved=(CFG.num_steps, other))
+    assert restored == [] and kept.metrics == straight.metrics
+    chex.assert_trees_all_equal(kept.variables, jax.device_get(step_lib.variables_of(other)))
+    again = run_files.finalize(str(workdir), like, saved=(CFG.num_steps - 1, other))
+    assert restored == [CFG.num_steps]  # not the best step: read back
+    chex.assert_trees_all_equal(again.variables, straight.variables)
+    # the loop gives finalize its final state: a run trained in one call reads no weights
+    fresh = _train(tmp_path / "fresh", source)
+    assert restored == [CFG.num_steps] and fresh.step == CFG.num_steps
+    chex.assert_trees_all_equal(fresh.variables, straight.variables)
+
+
 def test_a_finished_run_given_a_longer_schedule_trains_on(runs, source, tmp_path):
     """The read-back shortcut (``run_files.read_finished``) holds only for the steps the run
     finished: with more, it resumes from its last checkpoint and trains to the new end."""

@@ -169,8 +169,11 @@ def train(
             checkpointing.save(
                 best, step, state, meta=summary, metrics={"metric": summary["metric"]}
             )
+            if step == cfg.num_steps:  # finalize takes the best's variables from memory
+                saved_final.append(state)
         return summary
 
+    saved_final: list[state_lib.TrainState] = []  # the final state, once saved as the best
     writer = metric_writer.MetricWriter(os.path.join(workdir, "logs"), resume_step=start)
     data = pipeline.make_train_dataset(
         train_source,
@@ -234,7 +237,10 @@ def train(
         bar.close()
         checkpointing.close(latest, best)
         writer.close()
-    return dataclasses.replace(run_files.finalize(workdir, state), resumed_seconds=resumed_seconds)
+    result = run_files.finalize(
+        workdir, state, saved=(cfg.num_steps, saved_final[0]) if saved_final else None
+    )
+    return dataclasses.replace(result, resumed_seconds=resumed_seconds)
 
 
 def _summary(result: records.EvalResult, metric: float, step: int) -> dict:

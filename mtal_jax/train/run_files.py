@@ -33,19 +33,37 @@ log = logging.getLogger(__name__)
 FINAL_EVAL = ("train", "final_eval.json")  # written once the run's last evaluation is done
 
 
-def finalize(workdir: str, like_state: state_lib.TrainState) -> records.RunResult:
+def finalize(
+    workdir: str,
+    like_state: state_lib.TrainState,
+    *,
+    saved: tuple[int, state_lib.TrainState] | None = None,
+) -> records.RunResult:
     """Reads the best checkpoint of ``workdir``, writes its summary to ``metrics.json`` and
-    returns it with the best ``variables`` (host numpy)."""
+    returns it with the best ``variables`` (host numpy).
+
+    Args:
+      workdir: the run directory.
+      like_state: the structure and shardings the best state is restored into.
+      saved: ``(step, state)``: the state this process saved as the best checkpoint of
+        ``step`` (the loop's final evaluation). When ``step`` is still the best, its
+        variables are those of ``state`` (the arrays the checkpoint was written from, the
+        same bits) and only the checkpoint's JSON summary is read: a run whose last
+        evaluation is its best does not read its weights back.
+    """
     best = checkpointing.make_manager(
         os.path.join(workdir, "train", "best"), max_to_keep=1, best_metric="metric", best_mode="max"
     )
     try:
-        restored = checkpointing.restore_best(best, like_state)
+        step = best.best_step()
+        if step is None:
+            raise RuntimeError(f"{workdir} holds no best checkpoint")
+        if saved is not None and saved[0] == step:
+            state, meta = saved[1], checkpointing.read_meta(best, step)
+        else:
+            state, meta = checkpointing.restore(best, step, like_state)
     finally:
         checkpointing.close(best)
-    if restored is None:
-        raise RuntimeError(f"{workdir} holds no best checkpoint")
-    state, meta = restored
     finite.check_variables(step_lib.variables_of(state), where=f"{workdir}/train/best")
     jsonio.write_atomic(os.path.join(workdir, "metrics.json"), meta)
     return records.RunResult.from_summary(
