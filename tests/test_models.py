@@ -226,10 +226,11 @@ def test_resnet_variants_pad_like_torchvision(variant):
     shapes = jax.eval_shape(lambda: net.init(jax.random.key(0), x, train=False))
     rng = np.random.default_rng(2)
     variables = jax.tree.map(
-        lambda a: np.float32(
+        lambda a: np.asarray(
             rng.standard_normal(a.shape) / np.sqrt(np.prod(a.shape[:-1]))
             if a.ndim > 1
-            else rng.uniform(0.5, 1.5, a.shape)
+            else rng.uniform(0.5, 1.5, a.shape),
+            np.float32,
         ),
         shapes,
     )
