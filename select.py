@@ -48,8 +48,6 @@ else:
     from absl import app, flags
     from ml_collections import config_flags
 
-    from mtal_jax.al import select_cli
-
     _CONFIG = config_flags.DEFINE_config_file(
         "config",
         _os.path.join(_ROOT, "configs", "default.py"),
@@ -143,7 +141,12 @@ else:
         if len(argv) > 1:
             raise app.UsageError(f"unexpected arguments: {argv[1:]}")
         config = _CONFIG.value
+        weights = _weights(_WEIGHTS.value)
         runtime.setup(config.mesh)
+        # Here, not above: JAX and the library take seconds to import, which --help, a
+        # misspelt or missing flag and bad --weights need not wait for.
+        from mtal_jax.al import select_cli
+
         select_cli.run(
             config,
             strategy=_STRATEGY.value or config.al.strategy.name,
@@ -159,7 +162,7 @@ else:
             det_score_threshold=_DET_SCORE_THRESHOLD.value,
             cls_divergence=_CLS_DIVERGENCE.value,
             crop_window=_CROP_WINDOW.value,
-            weights=_weights(_WEIGHTS.value),
+            weights=weights,
             round_=_ROUND.value,
         )
 

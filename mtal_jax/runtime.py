@@ -211,21 +211,25 @@ def run_main(main) -> None:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _one_line_errors() -> tuple[type[Exception], ...]:
-    """The errors ``run_main`` prints as one line whatever they derive from. Imported when an
-    error arrives, not before ``main``: their modules import JAX (seconds), and a usage
-    error or ``--help`` should print at once."""
-    from mtal_jax import workdir_lock
-    from mtal_jax.data import catalog, errors, pipeline
-    from mtal_jax.models import pretrained
+_ONE_LINE_ERRORS = (
+    ("mtal_jax.data.catalog", "DataRootError"),
+    ("mtal_jax.data.catalog", "BuilderOptionError"),
+    ("mtal_jax.data.errors", "DatasetError"),  # a user's dataset file: named with its record
+    ("mtal_jax.data.pipeline", "DataError"),  # a decoded example the network cannot take
+    ("mtal_jax.models.pretrained", "WeightsNotFoundError"),
+    ("mtal_jax.workdir_lock", "WorkdirLockedError"),
+)
+"""(module, class) of the errors ``run_main`` prints as one line whatever they derive from."""
 
-    return (
-        catalog.DataRootError,
-        catalog.BuilderOptionError,
-        errors.DatasetError,  # a user's dataset file: its message names the file and record
-        pipeline.DataError,  # a decoded example the network cannot take, named likewise
-        pretrained.WeightsNotFoundError,
-        workdir_lock.WorkdirLockedError,
+
+def _one_line_errors() -> tuple[type[Exception], ...]:
+    """The classes of ``_ONE_LINE_ERRORS`` whose modules are imported: an error of one of
+    them was raised only if its module was, and importing the others (JAX, seconds) would
+    delay a usage error or a bad flag's one line for nothing."""
+    return tuple(
+        getattr(sys.modules[module], name)
+        for module, name in _ONE_LINE_ERRORS
+        if module in sys.modules
     )
 
 
@@ -241,11 +245,7 @@ def _run(main, app) -> None:
     try:
         app.run(started_main)
     except Exception as e:
-        try:
-            one_line = _one_line_errors()
-        except ImportError:  # a broken install: the original error, with its traceback
-            one_line = ()
-        if isinstance(e, one_line):  # one line
+        if isinstance(e, _one_line_errors()):  # one line
             if wants_traceback():
                 raise
             sys.exit(f"error: {e}")

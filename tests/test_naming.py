@@ -89,12 +89,30 @@ def test_entrypoint_help_runs_from_the_repo_root(script, flag):
     assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
 
 
+def _imports_jax(stderr: str) -> bool:
+    """Whether ``python -X importtime``'s report in ``stderr`` lists the ``jax`` package."""
+    return any(line.rsplit("|", 1)[-1].strip() == "jax" for line in stderr.splitlines())
+
+
+def test_select_answers_help_and_usage_errors_without_importing_jax():
+    # JAX and the library take seconds to import: select.py imports them in main().
+    _require("select.py")
+    for args in (["--helpshort"], ["--budget", "1"]):  # the second misses --checkpoint
+        proc = _run(["-X", "importtime", "select.py", *args])
+        assert "Traceback" not in proc.stderr, proc.stderr
+        assert not _imports_jax(proc.stderr), args
+    proc = _run(["-X", "importtime", "select.py", "--checkpoint", "x", "--budget", "1"])
+    assert _imports_jax(proc.stderr)  # the check sees an import when there is one
+
+
 def test_select_rejects_weights_that_are_not_numbers_before_loading_anything():
     _require("select.py")
     proc = _run(
-        ["select.py", "--weights", "1,x,1", "--checkpoint", "/nonexistent", "--budget", "1"]
-    )
+        ["-X", "importtime", "select.py", "--weights", "1,x,1", "--checkpoint", "/nonexistent",
+         "--budget", "1"]
+    )  # fmt: skip
     assert "Traceback" not in proc.stderr, proc.stderr
+    assert not _imports_jax(proc.stderr)
     last = proc.stderr.strip().splitlines()[-1]
     assert last == "error: --weights must be three numbers w_loc,w_cls,w_seg, got '1,x,1'"
     assert "--budget" not in proc.stderr  # one line, not the flags' help

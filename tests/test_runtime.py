@@ -241,3 +241,15 @@ def test_mtal_traceback_raises_the_errors_printed_as_one_line(monkeypatch, value
             runtime.run_main(main)
         if one_line:
             assert str(exc.value.code).startswith("error: ")
+
+
+def test_the_errors_printed_as_one_line_name_classes_that_exist():
+    """``runtime._ONE_LINE_ERRORS`` names its classes by module and name (so that a usage error
+    imports nothing): each must exist, or its errors would keep their traceback silently."""
+    import importlib
+
+    classes = [
+        getattr(importlib.import_module(module), name) for module, name in runtime._ONE_LINE_ERRORS
+    ]
+    assert all(isinstance(c, type) and issubclass(c, Exception) for c in classes)
+    assert set(runtime._one_line_errors()) == set(classes)  # all imported now: all of them
