@@ -24,7 +24,6 @@ import os
 import sys
 
 from mtal_jax import config_file, runtime
-from mtal_jax.data import catalog, errors, summary
 
 
 def load_config(spec: str):
@@ -39,7 +38,9 @@ def _plain(value):
     return value.to_dict() if hasattr(value, "to_dict") else dict(value or {})
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, setup: bool = False) -> int:
+    """Runs the command of ``argv`` (default ``sys.argv[1:]``); ``setup``: ``runtime.setup``
+    once the command line is read (the program's logs; tests leave it out)."""
     parser = argparse.ArgumentParser(
         prog="python -m mtal_jax.data", description=__doc__.split("\n")[0]
     )
@@ -54,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--data-root", help="dataset files (default config.data.root)")
         p.add_argument("--data-dir", help="prepared files (default config.data.data_dir)")
     args = parser.parse_args(argv)
+    if setup:
+        runtime.setup()  # readable logs; TFDS's config dump and the OpenCV hint hidden
+    # Here, not above: they import JAX and TFDS (seconds), which --help and a usage error
+    # need not wait for.
+    from mtal_jax.data import catalog, errors, summary
 
     data = load_config(args.config).data
     try:
@@ -95,5 +101,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    runtime.setup()  # readable logs; TFDS's config dump and the OpenCV hint hidden
-    sys.exit(main())
+    sys.exit(main(setup=True))
