@@ -72,7 +72,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from mtal_jax.al import experiment
-from mtal_jax.analysis import collect_loop, figures, overlays, wall_times
+from mtal_jax.analysis import overlays, wall_times
 
 ANALYSES = ("table2", "fig6", "fig5")
 
@@ -168,6 +168,9 @@ def run(
         pools = [pool_json] if isinstance(pool_json, str) else list(pool_json or [])
         labels = check_checkpoints(checkpoints, labels, analyses, pools)
     pools = pools * len(checkpoints) if len(pools) == 1 else pools or [None] * len(checkpoints)
+    # Here, not above: they import JAX (seconds), which --help and bad flags need not wait for.
+    from mtal_jax.analysis import collect_loop, figures
+
     os.makedirs(out_dir, exist_ok=True)
     t0 = time.perf_counter()
     if len(checkpoints) > 1:
