@@ -39,8 +39,9 @@ from ml_collections import config_flags
 
 from mtal_jax import jsonio, workdir_lock
 from mtal_jax.al import experiment
-from mtal_jax.models import pretrained
-from mtal_jax.train import loop
+
+# models.pretrained and train.loop (JAX: seconds) are imported where used, so that --help
+# and bad flags answer at once.
 
 log = logging.getLogger("mtal_jax.sim2real")  # also under python -m (runtime.setup sets mtal_jax.*)
 
@@ -155,6 +156,9 @@ def pretrain(
       ValueError: ``steps`` < 1, ``out`` not a ``.npz`` path, or a non-synthetic ``synthetic``.
       workdir_lock.WorkdirLockedError: another process is running the same pretraining.
     """
+    from mtal_jax.models import pretrained
+    from mtal_jax.train import loop
+
     if steps < 1:
         raise ValueError(f"--steps must be >= 1, got {steps}")
     if not out.endswith(".npz"):
@@ -207,6 +211,8 @@ def main(argv):
     target = _CONFIG.value
     out = os.path.expanduser(_OUT.value or target.model.pretrained_backbone)
     if not out.endswith(".npz"):
+        from mtal_jax.models import pretrained
+
         raise app.UsageError(
             f"the weights file must be a .npz path (set --out or the target's "
             f"config.model.pretrained_backbone), got {out!r}"

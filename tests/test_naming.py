@@ -105,6 +105,7 @@ def _imports_jax(stderr: str) -> bool:
         ["-m", "mtal_jax.data", "summary"],  # no --config
         ["-m", "mtal_jax.al.archive_cli", "keep", "a", "b"],
         ["-m", "mtal_jax.analysis.cli", "--helpshort"],
+        ["-m", "mtal_jax.sim2real", "--helpshort"],
     ],
 )
 def test_entrypoints_answer_help_and_usage_errors_without_importing_jax(args):
