@@ -45,7 +45,7 @@ M = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if M not in sys.path:
     sys.path.insert(0, M)
 
-from docs.results_lib import page_files, results_page, run_dirs
+from docs.results_lib import page_files, run_dirs  # results_page (JAX) in _main
 
 
 def _resolve(path, cwd):
@@ -141,12 +141,6 @@ def _main(argv, cwd):
     for option in ("results_dir", "out", "src_dir"):  # '' means "none" for runs only
         if getattr(args, option) == "":
             parser.error(f"--{option} needs a path")
-    for option, (default, run) in defaults.items():
-        value = getattr(args, option)
-        if value is not None:
-            setattr(args, option, _resolve(value, cwd))
-        else:  # only the runs not given are looked up (and their archives checked)
-            setattr(args, option, run_dirs.default_run(default) if run else default)
     data_roots = {}
     for item in args.data_root:
         name, sep, folder = item.partition("=")
@@ -154,6 +148,13 @@ def _main(argv, cwd):
             parser.error(f"--data_root {item!r}: expected DATASET=FOLDER, DATASET one of "
                          f"{', '.join(run_dirs.DATASETS)}")  # fmt: skip
         data_roots[name] = os.path.normpath(os.path.join(cwd, os.path.expanduser(folder)))
+    for option, (default, run) in defaults.items():
+        value = getattr(args, option)
+        if value is not None:
+            setattr(args, option, _resolve(value, cwd))
+        else:  # only the runs not given are looked up (and their archives checked)
+            setattr(args, option, run_dirs.default_run(default) if run else default)
+    from docs.results_lib import results_page
     from mtal_jax import runtime
 
     runtime.setup()  # TFDS's config dump and the OpenCV hint (composition) hidden

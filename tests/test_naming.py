@@ -106,6 +106,10 @@ def _imports_jax(stderr: str) -> bool:
         ["-m", "mtal_jax.al.archive_cli", "keep", "a", "b"],
         ["-m", "mtal_jax.analysis.cli", "--helpshort"],
         ["-m", "mtal_jax.sim2real", "--helpshort"],
+        ["-m", "mtal_jax.al.parallel_cli", "--helpshort"],
+        ["-m", "mtal_jax.al.parallel_cli", "--workdir", "w", "--", "--not_config=1"],
+        ["docs/make_results.py", "--help"],
+        ["docs/make_results.py", "--data_root", "nope"],
     ],
 )
 def test_entrypoints_answer_help_and_usage_errors_without_importing_jax(args):

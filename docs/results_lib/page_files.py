@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 
-from mtal_jax import jsonio, reporting
+from mtal_jax import jsonio
 
 
 def read_json(path):
@@ -32,6 +32,8 @@ def write_records(records, d, last_cycle=None):
     """``reporting.write_summary`` and ``results.json`` (one line: the records are large)
     of one run's records into ``d``; ``last_cycle``: the run's planned last cycle
     (``run_dirs.last_cycle``)."""
+    from mtal_jax import reporting  # JAX and matplotlib: not for make_results.py --help
+
     os.makedirs(d, exist_ok=True)
     reporting.write_summary(records, d, last_cycle=last_cycle)
     with open(os.path.join(d, "results.json"), "w", encoding="utf-8") as f:

@@ -60,6 +60,7 @@ import logging
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from absl import app, flags
 
@@ -69,9 +70,12 @@ if __name__ == "__main__":
     runtime.configure_host_devices()  # archiving loads weights saved over the parts' devices
 
 from mtal_jax import config_file, workdir_lock
-from mtal_jax.al import parts as parts_lib
-from mtal_jax.al.experiment import setup as setup_lib
-from mtal_jax.al.experiment import share
+
+if TYPE_CHECKING:
+    from mtal_jax.al import parts as parts_lib
+
+# parts, setup and share (JAX, the data pipeline) are imported where used, once absl has
+# read the command line, so that --help and a usage error answer at once.
 
 log = logging.getLogger("mtal_jax.al.parallel_cli")
 
@@ -82,6 +86,10 @@ def main(argv: list[str]) -> None:
     if any(not a.startswith("--config.") for a in overrides):
         raise app.UsageError(f"after --, only --config.* flags pass to train.py: {overrides}")
     runtime.setup()
+    from mtal_jax.al import parts as parts_lib
+    from mtal_jax.al.experiment import setup as setup_lib
+    from mtal_jax.al.experiment import share
+
     with runtime.input_checks():
         config = config_file.load(_CONFIG.value, [a[len("--config.") :] for a in overrides])
         plan = setup_lib.plan_from_config(config)
@@ -124,6 +132,8 @@ def _launch(config, plan, parts: list[parts_lib.Part], workdir: str, overrides: 
     deferred meanwhile (a second Ctrl-C, or ``timeout``'s signal, cannot cut the archive);
     returns ``run_parts``' ``(state, interrupted)`` and ``{part: error}`` of the parts not
     merged or not archived."""
+    from mtal_jax.al import parts as parts_lib
+
     todo = [p for p in parts if not _complete(p, plan.num_cycles)]
     log.info("%d parts, %d complete, %d to run, %s", len(parts), len(parts) - len(todo),
              len(todo), "none started (--merge_only)" if _MERGE_ONLY.value
@@ -178,6 +188,8 @@ def _launch(config, plan, parts: list[parts_lib.Part], workdir: str, overrides: 
 def _complete(part: parts_lib.Part, num_cycles: int) -> bool:
     """``parts_lib.is_complete``, False for a part whose records cannot be read (the
     merge names it)."""
+    from mtal_jax.al import parts as parts_lib
+
     try:
         return parts_lib.is_complete(part, num_cycles)
     except (OSError, ValueError, KeyError, TypeError):
@@ -186,6 +198,8 @@ def _complete(part: parts_lib.Part, num_cycles: int) -> bool:
 
 def _count(part: parts_lib.Part) -> int:
     """The records of ``part`` (0 when they cannot be read)."""
+    from mtal_jax.al import parts as parts_lib
+
     try:
         return len(parts_lib.records_of(part))
     except (OSError, ValueError):
