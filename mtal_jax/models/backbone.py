@@ -13,6 +13,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mtal_jax.models import conv
+
 
 class Variant(NamedTuple):
     blocks: tuple[int, ...]
@@ -51,12 +53,12 @@ class BasicBlock(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         s = (self.stride, self.stride)
-        y = nn.Conv(self.width, (3, 3), s, self.padding, use_bias=False, name="conv1")(x)
+        y = conv.Conv(self.width, (3, 3), s, self.padding, use_bias=False, name="conv1")(x)
         y = nn.relu(_norm(train, "bn1")(y))
-        y = nn.Conv(self.width, (3, 3), padding=self.padding, use_bias=False, name="conv2")(y)
+        y = conv.Conv(self.width, (3, 3), padding=self.padding, use_bias=False, name="conv2")(y)
         y = _norm(train, "bn2", nn.initializers.zeros)(y)
         if x.shape[-1] != self.width or self.stride != 1:
-            x = nn.Conv(self.width, (1, 1), s, use_bias=False, name="proj")(x)
+            x = conv.Conv(self.width, (1, 1), s, use_bias=False, name="proj")(x)
             x = _norm(train, "bn_proj")(x)
         return nn.relu(x + y)
 
@@ -73,14 +75,14 @@ class Bottleneck(nn.Module):
         s = (self.stride, self.stride)
         out = self.width * 4
         y = nn.relu(
-            _norm(train, "bn1")(nn.Conv(self.width, (1, 1), use_bias=False, name="conv1")(x))
+            _norm(train, "bn1")(conv.Conv(self.width, (1, 1), use_bias=False, name="conv1")(x))
         )
-        y = nn.Conv(self.width, (3, 3), s, self.padding, use_bias=False, name="conv2")(y)
+        y = conv.Conv(self.width, (3, 3), s, self.padding, use_bias=False, name="conv2")(y)
         y = nn.relu(_norm(train, "bn2")(y))
-        y = nn.Conv(out, (1, 1), use_bias=False, name="conv3")(y)
+        y = conv.Conv(out, (1, 1), use_bias=False, name="conv3")(y)
         y = _norm(train, "bn3", nn.initializers.zeros)(y)
         if x.shape[-1] != out or self.stride != 1:
-            x = _norm(train, "bn_proj")(nn.Conv(out, (1, 1), s, use_bias=False, name="proj")(x))
+            x = _norm(train, "bn_proj")(conv.Conv(out, (1, 1), s, use_bias=False, name="proj")(x))
         return nn.relu(x + y)
 
 
@@ -114,15 +116,15 @@ class ResNet(nn.Module):
         v = VARIANTS[self.variant]
         padding = ((1, 1), (1, 1)) if v.stem_7x7 else "SAME"  # of the 3x3 convolutions
         if v.stem_7x7:
-            x = nn.Conv(
+            x = conv.Conv(
                 v.stem_width, (7, 7), (2, 2), ((3, 3), (3, 3)), use_bias=False, name="stem"
             )(x)
             x = nn.relu(_norm(train, "bn_stem")(x))
             x = nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))  # pads with -inf
         else:
-            x = nn.Conv(v.stem_width, (3, 3), (2, 2), use_bias=False, name="stem1")(x)
+            x = conv.Conv(v.stem_width, (3, 3), (2, 2), use_bias=False, name="stem1")(x)
             x = nn.relu(_norm(train, "bn_stem1")(x))
-            x = nn.Conv(v.stem_width, (3, 3), (2, 2), use_bias=False, name="stem2")(x)
+            x = conv.Conv(v.stem_width, (3, 3), (2, 2), use_bias=False, name="stem2")(x)
             x = nn.relu(_norm(train, "bn_stem2")(x))
         block = Bottleneck if v.bottleneck else BasicBlock
         stages = []

@@ -7,6 +7,8 @@ import math
 import flax.linen as nn
 import jax
 
+from mtal_jax.models import conv
+
 HEATMAP_PRIOR = 0.1  # initial peak probability; bias = -log((1 - p) / p) = -2.19 (CenterNet)
 
 
@@ -17,8 +19,8 @@ class _Branch(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = nn.relu(nn.Conv(self.channels, (3, 3), name="conv")(x))
-        return nn.Conv(
+        x = nn.relu(conv.Conv(self.channels, (3, 3), name="conv")(x))
+        return conv.Conv(
             self.out, (1, 1), bias_init=nn.initializers.constant(self.bias_init), name="out"
         )(x)
 

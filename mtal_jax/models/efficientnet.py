@@ -32,6 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mtal_jax.models import conv
+
 
 class Stage(NamedTuple):
     kernel: int
@@ -116,11 +118,11 @@ class MBConv(nn.Module):
         c = x.shape[-1]
         y = x
         if self.expand != 1:
-            y = nn.Conv(c * self.expand, (1, 1), use_bias=False, name="expand")(y)
+            y = conv.Conv(c * self.expand, (1, 1), use_bias=False, name="expand")(y)
             y = nn.relu6(_norm(train, "bn_expand")(y))
         y = DepthwiseConv(self.kernel, self.stride, name="depthwise")(y)
         y = nn.relu6(_norm(train, "bn_depthwise")(y))
-        y = nn.Conv(self.width, (1, 1), use_bias=False, name="project")(y)
+        y = conv.Conv(self.width, (1, 1), use_bias=False, name="project")(y)
         y = _norm(train, "bn_project")(y)
         if self.stride == 1 and c == self.width:
             y = x + y
@@ -142,7 +144,7 @@ class EfficientNetLite0(nn.Module):
         Returns:
           [B, H/s, W/s, C_s] float32 for s = 4, 8, 16, 32 and C_s = 24, 40, 112, 320.
         """
-        x = nn.Conv(STEM_WIDTH, (3, 3), (2, 2), "SAME", use_bias=False, name="stem")(x)
+        x = conv.Conv(STEM_WIDTH, (3, 3), (2, 2), "SAME", use_bias=False, name="stem")(x)
         x = nn.relu6(_norm(train, "bn_stem")(x))
         outputs = []
         for i, st in enumerate(STAGES):

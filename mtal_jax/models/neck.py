@@ -6,6 +6,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mtal_jax.models import conv
+
 
 def upsample2x(x: jax.Array) -> jax.Array:
     """Nearest-neighbour x2 upsampling: [B, h, w, C] -> [B, 2h, 2w, C]."""
@@ -31,8 +33,8 @@ class FPN(nn.Module):
         Returns:
           [B, H/4, W/4, channels].
         """
-        x = nn.Conv(self.channels, (1, 1), name=f"lateral{len(stages)}")(stages[-1])
+        x = conv.Conv(self.channels, (1, 1), name=f"lateral{len(stages)}")(stages[-1])
         for i in range(len(stages) - 2, -1, -1):
-            lateral = nn.Conv(self.channels, (1, 1), name=f"lateral{i + 1}")(stages[i])
+            lateral = conv.Conv(self.channels, (1, 1), name=f"lateral{i + 1}")(stages[i])
             x = lateral + upsample2x(x)
-        return nn.relu(nn.Conv(self.channels, (3, 3), name="out")(x))
+        return nn.relu(conv.Conv(self.channels, (3, 3), name="out")(x))

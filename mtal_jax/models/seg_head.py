@@ -8,6 +8,8 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
+from mtal_jax.models import conv
+
 
 class SegHead(nn.Module):
     """3x3 conv, ReLU, 1x1 conv to C_seg logits.
@@ -23,5 +25,5 @@ class SegHead(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         """Args: x [B, h, w, F]. Returns logits [B, h, w, C_seg]."""
-        x = nn.relu(nn.Conv(self.channels, (3, 3), name="conv")(x))
-        return nn.Conv(self.num_classes, (1, 1), name="out")(x)
+        x = nn.relu(conv.Conv(self.channels, (3, 3), name="conv")(x))
+        return conv.Conv(self.num_classes, (1, 1), name="out")(x)
