@@ -32,7 +32,7 @@ seed each): the reference (1010 steps, 1816 s beside one other job) **mAP 0.106 
 ``~/.cache/mtal_jax/weights/sim2real_camvid_128x160.npz``): mAP 0.119 / AP50 0.325 /
 mIoU 0.360 at 3.6x less time per training step (0.64-0.69 s against 2.31-2.54 s per step
 of batch 16 on 2 CPU devices, measured alternately; before 2026-12-06, when the 1x1
-convolutions became matrix products and EfficientNet-Lite0's step 1.67x faster, the tiny
+convolutions became matrix products and EfficientNet-Lite0's step 1.3-1.7x faster, the tiny
 network's 1.1x: docs/benchmarks.md). No lever on the tiny network reached
 mIoU 0.45 (twice the steps, class weights, the native 192x256 input, poles and fences in
 the pretraining: 0.36-0.39). ImageNet weights followed by the sim-to-real pretraining

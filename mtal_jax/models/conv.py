@@ -5,8 +5,9 @@ XLA:CPU runs every convolution through its own convolution kernels, even a 1x1 o
 is a product over the channels; its matrix products go through a faster library (YNNPACK).
 Forward and backward of one 1x1 convolution on [8, 64, 80, 16] -> 96 channels take 172 ms
 as a convolution and 49 ms as a product, and the CamVid network (EfficientNet-Lite0,
-mostly 1x1 convolutions) trains its step 1.67x faster (docs/benchmarks.md, "Pointwise
-convolutions as matrix products", which also gives what was tried for the kxk ones).
+mostly 1x1 convolutions) trains its step 1.34-1.67x faster (three measurements on a noisy
+box; docs/benchmarks.md, "Pointwise convolutions as matrix products", which also gives
+what was tried for the kxk ones).
 ``Conv`` is ``flax.linen.Conv`` with ``conv_general_dilated`` below: the same parameters
 (names, shapes, initialisers), so checkpoints and the packaged pretrained weights load
 unchanged; outputs and gradients are the same sums in another order (equal to float32
