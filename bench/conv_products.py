@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 
 def build(net: str):
-    """(compiled step by arm, state, batch) of ``net``."""
+    """(compiled step by arm, state, batch, image (H, W), batch size) of ``net``."""
     import default_net
     import jax
 
