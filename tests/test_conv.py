@@ -98,3 +98,19 @@ def test_the_network_runs_every_pointwise_convolution_as_a_product(backbone):
     kernels = _conv_primitives(lambda v, x: model.apply(v, x, train=False), variables, x)
     assert kernels  # the 3x3 convolutions stay convolutions
     assert all(k[0] * k[1] > 1 for k in kernels), kernels
+
+
+def test_other_backends_keep_xla_convolutions(monkeypatch):
+    # XLA:GPU's Triton GEMM fusion aborted compiling the product form (models/conv.py), so
+    # only a CPU backend gets the products
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert not conv.products_pay()
+    model = multitask.Model(num_det_classes=3, num_seg_classes=5, backbone="tiny")
+    x = jax.ShapeDtypeStruct((2, 64, 64, 3), jnp.uint8)
+    variables = jax.eval_shape(
+        lambda: model.init(jax.random.key(0), jnp.zeros(x.shape, x.dtype), train=False)
+    )
+    kernels = _conv_primitives(lambda v, x: model.apply(v, x, train=False), variables, x)
+    assert any(k[0] * k[1] == 1 for k in kernels), kernels
+    monkeypatch.undo()
+    assert conv.products_pay()  # this suite runs on the CPU

@@ -12,6 +12,11 @@ what was tried for the kxk ones).
 (names, shapes, initialisers), so checkpoints and the packaged pretrained weights load
 unchanged; outputs and gradients are the same sums in another order (equal to float32
 rounding).
+
+Only XLA:CPU gets the products (``products_pay``): XLA:GPU lowers a 1x1 convolution to
+cuDNN or cuBLAS itself, and its Triton GEMM fusion aborted while compiling the product form
+of our evaluation step (jax 0.11.2 on an H100, 2026-12-06: ``triton_tiling_propagation.cc``
+"Check failed: subdim_size_accumulator == dim_size"; docs/benchmarks.md, "GPU check").
 """
 
 from __future__ import annotations
@@ -43,14 +48,15 @@ def conv_general_dilated(
     dilation, no padding, one group, channels last as ``flax.linen.Conv`` lays them out)
     takes every ``stride``-th position of ``lhs`` [B, *S, C_in] (all of them at stride 1)
     and contracts it with ``rhs`` [1, ..., 1, C_in, C_out] over C_in (``lax.dot_general``),
-    giving [B, *ceil(S / stride), C_out]. Anything else is passed to
-    ``lax.conv_general_dilated`` unchanged.
+    giving [B, *ceil(S / stride), C_out], on a CPU backend (``products_pay``). Anything
+    else, and everything on another backend, is passed to ``lax.conv_general_dilated``
+    unchanged.
     """
     args = (
         lhs.ndim, rhs.shape, window_strides, padding, lhs_dilation, rhs_dilation,
         dimension_numbers, feature_group_count, batch_group_count,
     )  # fmt: skip
-    if is_pointwise(*args):
+    if products_pay() and is_pointwise(*args):
         kernel = rhs.reshape(rhs.shape[-2:])  # [C_in, C_out]
         if any(s != 1 for s in window_strides):  # a 1x1 kernel pads nothing, even "SAME"
             lhs = lhs[(slice(None), *(slice(None, None, s) for s in window_strides))]
@@ -67,6 +73,12 @@ def conv_general_dilated(
         feature_group_count=feature_group_count, batch_group_count=batch_group_count,
         precision=precision, preferred_element_type=preferred_element_type,
     )  # fmt: skip
+
+
+def products_pay() -> bool:
+    """Whether pointwise convolutions are computed as products: when JAX's default backend
+    (the one a jitted function without placement runs on) is the CPU."""
+    return jax.default_backend() == "cpu"
 
 
 def is_pointwise(
