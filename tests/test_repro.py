@@ -582,6 +582,29 @@ def test_parallel_cli_warmup_starts_the_others_after_the_first_part_records_a_cy
         assert warm <= start < warm + 5.0
 
 
+def test_parallel_cli_starts_no_other_part_when_the_warmup_part_fails(tmp_path):
+    # GPU lease 3: a compiler crash in the first part is what every part meets
+    from mtal_jax.al import parts as parts_lib
+
+    parts = [parts_lib.Part("random", t, str(tmp_path / f"p{t}")) for t in range(3)]
+    fail = "import sys; sys.exit(3)"
+    other = "import sys; open(sys.argv[1] + '.start', 'w').write('')"
+    commands = {parts[0].name: [sys.executable, "-c", fail, parts[0].workdir]}
+    commands.update({p.name: [sys.executable, "-c", other, p.workdir] for p in parts[1:]})
+    state, interrupted = parts_lib.run_parts(
+        parts, commands, jobs=3, deadline_s=0.0, env=dict(os.environ), poll_s=0.1, warmup=True
+    )
+    assert not interrupted and parts_lib.failed_parts(state) == [parts[0].name]
+    assert state[parts[0].name]["rc"] == 3
+    assert all(state[p.name]["rc"] is None for p in parts[1:])  # never started
+    assert not any((tmp_path / f"p{t}.start").exists() for t in (1, 2))
+    state, _ = parts_lib.run_parts(  # without the warm-up they all run
+        parts, commands, jobs=3, deadline_s=0.0, env=dict(os.environ), poll_s=0.1
+    )
+    assert parts_lib.failed_parts(state) == [parts[0].name]
+    assert all((tmp_path / f"p{t}.start").exists() for t in (1, 2))
+
+
 def test_parallel_cli_restores_only_the_parts_it_runs(tmp_path):
     from mtal_jax.al import parts as parts_lib
 

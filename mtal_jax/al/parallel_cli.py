@@ -23,7 +23,8 @@ independent once a trial's cycle-0 model exists, so this launcher runs them as s
   until it has recorded one AL cycle more than it had, so that the others read its
   compiled programs from XLA's persistent cache (``~/.cache/mtal_jax/xla``) instead of all
   compiling at once (docs/benchmarks.md, "Many processes on one GPU": 20 % less wall time
-  on the CPU);
+  on the CPU); if that part fails before its first AL cycle, the others do not start
+  (``--nowarmup`` starts them regardless);
 - a part whose records are complete is not started again; any other part resumes exactly
   (the same command again continues all of them);
 - ``--deadline_s`` (counted from the launcher's start): when it has passed no part starts,
@@ -222,7 +223,8 @@ if __name__ == "__main__":  # flags here: importing the module defines none
         "warmup",
         True,
         "Run the first part alone until its first AL cycle (fills the compilation cache "
-        "the others then read; --nowarmup: all at once).",
+        "the others then read; if it fails first, the others do not start; --nowarmup: "
+        "all at once).",
     )
     _DEVICES = flags.DEFINE_list(
         "devices",

@@ -281,9 +281,11 @@ def run_parts(
     fails naming the holder: ``train.py``'s own lock error). ``warmup``: the first part
     runs alone until it has recorded an AL cycle more than it had (``al_cycles``; a
     restored part may have some) or ended, so that the others find its compiled programs
-    in the persistent compilation cache instead of all compiling at once. If this process
-    dies without the stop (SIGKILL), the kernel sends each running part SIGINT (Linux,
-    ``stopping_with_parent``). ``devices``: accelerator ids; each part starts on the one
+    in the persistent compilation cache instead of all compiling at once; if it fails
+    before that (a compiler crash, a broken install: what the others would meet too), no
+    other part starts (GPU lease 3 in docs/benchmarks.md: nine parts crashed alike). If
+    this process dies without the stop (SIGKILL), the kernel sends each running part
+    SIGINT (Linux, ``stopping_with_parent``). ``devices``: accelerator ids; each part starts on the one
     with the fewest running parts (``CUDA_VISIBLE_DEVICES``).
 
     Returns:
@@ -331,6 +333,12 @@ def run_parts(
                     for proc, _, _ in running.values():
                         proc.kill()
                 # warm-up: the first part alone until it has recorded an AL cycle or ended
+                first = state[parts[0].name] if warmup and parts else {}
+                if (
+                    stopped_at is None and first.get("rc") not in (None, 0)
+                    and al_cycles(parts[0]) <= had
+                ):  # fmt: skip
+                    stop(f"{parts[0].name} failed before its first AL cycle (the warm-up)")
                 holding = (
                     warmup and bool(parts) and state[parts[0].name]["rc"] is None
                     and al_cycles(parts[0]) <= had
