@@ -1156,14 +1156,28 @@ def test_gpu_parallel_section_pairs_the_gpu_strategies_over_ours_complete_cycles
     parts = {f"{s}.trial_{t}": {"complete": s == "random", "records": 6} for s in ("random", "ours")
              for t in range(3)}  # fmt: skip
     (par / "parallel.json").write_text(json.dumps({"parts": parts}))
-    lease = {"jobs": 6, "seconds": 120.0, "parts": {k: dict(v, rc=0) for k, v in parts.items()}}
-    (par / "device" / "lease1_parallel.json").write_text(json.dumps(lease))
+    ours = [k for k in parts if k.startswith("ours")]
+
+    def lease(n, jobs, seconds, ran):  # ran: {part: (records at the end, rc, stopped)}
+        state = {k: dict(v, records=ran[k][0], rc=ran[k][1]) for k, v in parts.items() if k in ran}
+        for k in ran:
+            if ran[k][2] is not None:
+                state[k]["stopped"] = ran[k][2]
+        text = json.dumps({"jobs": jobs, "seconds": seconds, "parts": state})
+        (par / "device" / f"lease{n}_parallel.json").write_text(text)
+
+    # lease 1 (no "stopped" recorded): random complete, ours stopped at cycle 3 (4 records)
+    lease(1, 6, 96.0, {k: (4, 130, None) if k in ours else (6, 0, None) for k in parts})
+    lease(2, 3, 60.0, {k: (6, 0, False) for k in ours})  # ours' last 2 cycles
+    lease(10, 3, 50.0, {k: (6, -6, False) for k in ours})  # sorted after 2; nothing new
     single = tmp_path / "single"
     (single / "trial_0" / "random" / "cycle_1").mkdir(parents=True)
     (single / "trial_0" / "random" / "cycle_1" / "wall.json").write_text('{"seconds": 13.0}')
     text, found = gpu_parallel.gpu_parallel_section("synthetic", str(par), "", cpu, str(single))
     assert "3 of 6 strategy-trials have finished every cycle" in text
-    assert "| 1 | 6 | 120 | 30 | 4.0 | 13.0 |" in text  # 6 parts x 5 AL cycles in 120 s
+    assert "| 1 | 6 | 96 | 24 | 4.0 | 13.0 | — |" in text  # 3 x 5 + 3 x 3 AL cycles
+    assert "| 2 | 3 | 60 | 6 | 10.0 | 13.0 | 0 |" in text  # records beyond lease 1's
+    assert "| 10 | 3 | 50 | 0 | — | 13.0 | 3 |" in text.split("| 2 | 3 |")[1]
     assert "comparison's 30 AL cycles take about 2.0 min of this GPU, against 6.5 min" in text
     assert "over cycles 1-3 (50-70 % labeled" in text  # ours trial 2 stops at cycle 3
     g, c = found["ours"]["gpu"], found["ours"]["cpu"]

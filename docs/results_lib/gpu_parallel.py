@@ -48,10 +48,10 @@ def gpu_parallel_section(name, par_run, cpu_run, cpu_records, single_gpu_run="")
     state = page_files.read_json(os.path.join(par_run, "parallel.json")) or {}
     parts = state.get("parts", {})
     complete = sum(bool(p.get("complete")) for p in parts.values())
-    leases = [
-        page_files.read_json(f)
-        for f in sorted(glob.glob(os.path.join(par_run, "device", "lease*_parallel.json")))
-    ]
+    lease_files = sorted(
+        glob.glob(os.path.join(par_run, "device", "lease*_parallel.json")), key=_lease_number
+    )
+    leases = [page_files.read_json(f) or {} for f in lease_files]
     cfg = run_dirs.DATASETS.get(name, (name, "configs/<config>.py"))[1]
     out.append(
         f"Made with `PARALLEL_JOBS=10 BASE=gpu_base/repro_{name} EXPERIMENT={cfg}:repro bash "
@@ -69,20 +69,26 @@ def gpu_parallel_section(name, par_run, cpu_run, cpu_records, single_gpu_run="")
     rows = [
         (
             "| lease | processes at once | experiment s | AL cycles trained | s per AL cycle, all "
-            "processes together | one process alone (s per cycle) |"
+            "processes together | one process alone (s per cycle) | parts that failed |"
         ),
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
-    lease_cycles = []
-    for i, lease in enumerate(leases, 1):
-        ran = [p for p in lease.get("parts", {}).values() if p.get("rc") is not None]
-        cycles = sum(max(p.get("records", 0) - 1, 0) for p in ran)  # less each cycle-0 copy
-        lease_cycles.append(cycles)
+    lease_cycles = _lease_cycles(leases)
+    for f, lease, cycles in zip(lease_files, leases, lease_cycles):
         sec = float(lease.get("seconds", math.nan))
+        ran = [p for p in lease.get("parts", {}).values() if p.get("rc") is not None]
+        # a part stopped by the deadline is no failure; leases before "stopped" was
+        # recorded cannot tell the two apart
+        failed = (
+            str(sum(p["rc"] != 0 and not p["stopped"] for p in ran))
+            if all("stopped" in p for p in ran) else table_cells.DASH
+        )  # fmt: skip
         rows.append(
-            f"| {i} | {lease.get('jobs', table_cells.DASH)} | {sec:.0f} | {cycles} | "
-            f"{sec / cycles if cycles else math.nan:.1f} | "
+            f"| {_lease_number(f)} | {lease.get('jobs', table_cells.DASH)} | {sec:.0f} | "
+            f"{cycles} | "
+            + (f"{sec / cycles:.1f} | " if cycles else f"{table_cells.DASH} | ")
             + (f"{one:.1f} |" if math.isfinite(one) else f"{table_cells.DASH} |")
+            + f" {failed} |"
         )
     rates = [float(le["seconds"]) / c for le, c in zip(leases, lease_cycles) if c]
     config = page_files.read_json(os.path.join(par_run, "config.json")) or {}
@@ -91,7 +97,10 @@ def gpu_parallel_section(name, par_run, cpu_run, cpu_records, single_gpu_run="")
     out += ["\n".join(rows) + "\n", (
         "The experiment seconds include each process's start (imports, the dataset, "
         "compilation) and the processes still running at the lease's deadline (their "
-        "unfinished cycles are not counted): a lower bound of the throughput."
+        "unfinished cycles are not counted): a lower bound of the throughput. The last "
+        "column counts the parts that ended with an error of their own, not by the "
+        f"deadline's stop ({table_cells.DASH}: the lease did not record which); their logs "
+        "and the failures are in `device/` and docs/benchmarks.md (\"GPU check\")."
         + (
             f" At the best lease's rate the comparison's {whole} AL cycles take about "
             f"{table_cells.hours(min(rates) * whole)} of this GPU"
@@ -245,3 +254,25 @@ def gpu_summary(results_dir, names):
         "many processes at once, from the CPU runs' cycle-0 models; see \"The strategies on "
         'a GPU" below). ' + "; ".join(out) + ".\n"
     )
+
+
+def _lease_number(path: str) -> int:
+    """N of ``.../lease<N>_parallel.json`` (lease 10 after lease 9)."""
+    digits = os.path.basename(path)[len("lease") :].split("_")[0]
+    return int(digits) if digits.isdigit() else 0
+
+
+def _lease_cycles(leases: list[dict]) -> list[int]:
+    """The AL cycles each lease trained: per part it ran, its records at the lease's end
+    less those it had before (its records after the last earlier lease that listed it; a
+    part's cycle-0 copy, its first record, is no AL cycle)."""
+    seen: dict[str, int] = {}  # part -> its records after the last lease that listed it
+    out = []
+    for lease in leases:
+        cycles = 0
+        for name, p in lease.get("parts", {}).items():
+            if p.get("rc") is not None:  # it ran in this lease
+                cycles += max(p.get("records", 0) - max(seen.get(name, 0), 1), 0)
+            seen[name] = p.get("records", 0)
+        out.append(cycles)
+    return out
