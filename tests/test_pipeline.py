@@ -175,6 +175,18 @@ def test_read_threads_two_on_the_cpu_one_per_core_up_to_8_on_an_accelerator():
     assert pipeline.read_threads() == 2  # the tests run on the CPU backend
 
 
+def test_read_ahead_buffer_holds_one_element_per_thread_at_least(caplog):
+    # a smaller buffer leaves threads idle and grain warns on every iterator (GPU lease 3)
+    for threads, buffer in ((1, 4), (2, 4), (8, 8)):
+        options = pipeline.read_options(threads)
+        assert (options.num_threads, options.prefetch_buffer_size) == (threads, buffer)
+    assert pipeline.read_options().num_threads == 2
+    ds = pipeline.grain.MapDataset.range(3)
+    with caplog.at_level("WARNING"):
+        assert list(ds.to_iter_dataset(pipeline.read_options(8))) == [0, 1, 2]
+    assert "prefetch_buffer_size" not in caplog.text
+
+
 def test_read_ahead_threads_do_not_change_the_batches(source):
     """Iterating from a step with 1 or 8 read-ahead threads yields the same batches as
     random access (the exact resume and the pairing of strategies rely on it)."""

@@ -352,14 +352,21 @@ def read_threads(backend: str | None = None, cpu_count: int | None = None) -> in
     return max(2, min(8, cpu_count or os.cpu_count() or 2))
 
 
+def read_options(threads: int | None = None) -> grain.ReadOptions:
+    """grain's read-ahead: ``threads`` threads (default ``read_threads()``) and a buffer of
+    at least 4 elements and at least one per thread (a smaller buffer would leave threads
+    idle, and grain warns about it on every iterator: the 8 threads of a GPU host's
+    pipeline read with 4 until 2026-12-06)."""
+    threads = threads or read_threads()
+    return grain.ReadOptions(num_threads=threads, prefetch_buffer_size=max(4, threads))
+
+
 def iterate_train(
     ds: grain.MapDataset, start_step: int, *, prefetch_threads: int | None = None
 ) -> Iterator[dict]:
     """Iterates ``ds`` from ``start_step`` with in-process read-ahead threads
     (``prefetch_threads``, default ``read_threads()``)."""
-    it = ds.slice(slice(start_step, None)).to_iter_dataset(
-        grain.ReadOptions(num_threads=prefetch_threads or read_threads(), prefetch_buffer_size=4)
-    )
+    it = ds.slice(slice(start_step, None)).to_iter_dataset(read_options(prefetch_threads))
     return iter(it)
 
 
@@ -390,6 +397,4 @@ def iterate_eval(
         return _collate(examples)
 
     ds = grain.MapDataset.range(num_batches).map(load)
-    yield from ds.to_iter_dataset(
-        grain.ReadOptions(num_threads=prefetch_threads or read_threads(), prefetch_buffer_size=4)
-    )
+    yield from ds.to_iter_dataset(read_options(prefetch_threads))
