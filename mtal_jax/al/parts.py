@@ -285,8 +285,8 @@ def run_parts(
     before that (a compiler crash, a broken install: what the others would meet too), no
     other part starts (GPU lease 3 in docs/benchmarks.md: nine parts crashed alike). If
     this process dies without the stop (SIGKILL), the kernel sends each running part
-    SIGINT (Linux, ``stopping_with_parent``). ``devices``: accelerator ids; each part starts on the one
-    with the fewest running parts (``CUDA_VISIBLE_DEVICES``).
+    SIGINT (Linux, ``stopping_with_parent``). ``devices``: accelerator ids; each part
+    starts on the one with the fewest running parts (``CUDA_VISIBLE_DEVICES``).
 
     Returns:
       ``({part: {"rc": exit status or None (never started), "seconds": wall time,
