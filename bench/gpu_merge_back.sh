@@ -4,7 +4,7 @@
 # returned files replace this copy's (weights included: the stale ones go first), files the
 # call did not carry (training logs, score files, figures: bench/gpu_resume.sh) stay, and
 # the merged records, summary and figures are made again from all parts. The call's log,
-# status and launcher state go to device/ as lease<N>_*.
+# status, launcher state and nvidia-smi output go to device/ as lease<N>_*.
 #   bash bench/gpu_merge_back.sh <files_at> <N> [ARCHIVE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,4 +25,8 @@ done
 [ -f "$tmp/parallel.json" ] && cp "$tmp/parallel.json" "$DST/device/lease${N}_parallel.json"
 cp "$FILES/gpu_check.log" "$DST/device/lease${N}_gpu_check.log"
 cp "$FILES/status.txt" "$DST/device/lease${N}_status.txt"
+# the lease's GPU (the results page names it per lease)
+smi="$DST/device/lease${N}_nvidia-smi.txt"
+tar xzf "$FILES/results.tgz" -O --wildcards "*nvidia-smi.txt" > "$smi" 2> /dev/null \
+  || rm -f "$smi"
 "$PY" -m mtal_jax.al.parallel_cli --config configs/default.py:repro --workdir "$DST" --merge_only

@@ -1170,14 +1170,16 @@ def test_gpu_parallel_section_pairs_the_gpu_strategies_over_ours_complete_cycles
     lease(1, 6, 96.0, {k: (4, 130, None) if k in ours else (6, 0, None) for k in parts})
     lease(2, 3, 60.0, {k: (6, 0, False) for k in ours})  # ours' last 2 cycles
     lease(10, 3, 50.0, {k: (6, -6, False) for k in ours})  # sorted after 2; nothing new
+    (par / "device" / "nvidia-smi.txt").write_text("| 0  NVIDIA H200  On |")  # the run's
+    (par / "device" / "lease10_nvidia-smi.txt").write_text("| 0  NVIDIA H100 80GB HBM3 |")
     single = tmp_path / "single"
     (single / "trial_0" / "random" / "cycle_1").mkdir(parents=True)
     (single / "trial_0" / "random" / "cycle_1" / "wall.json").write_text('{"seconds": 13.0}')
     text, found = gpu_parallel.gpu_parallel_section("synthetic", str(par), "", cpu, str(single))
     assert "3 of 6 strategy-trials have finished every cycle" in text
-    assert "| 1 | 6 | 96 | 24 | 4.0 | 13.0 | — |" in text  # 3 x 5 + 3 x 3 AL cycles
-    assert "| 2 | 3 | 60 | 6 | 10.0 | 13.0 | 0 |" in text  # records beyond lease 1's
-    assert "| 10 | 3 | 50 | 0 | — | 13.0 | 3 |" in text.split("| 2 | 3 |")[1]
+    assert "| 1 | 6 | 96 | 24 | 4.0 | 13.0 | — | NVIDIA H200 |" in text  # 3 x 5 + 3 x 3
+    assert "| 2 | 3 | 60 | 6 | 10.0 | 13.0 | 0 | NVIDIA H200 |" in text  # beyond lease 1's
+    assert "| 10 | 3 | 50 | 0 | — | 13.0 | 3 | NVIDIA H100 |" in text.split("| 2 | 3 |")[1]
     assert "comparison's 30 AL cycles take about 2.0 min of this GPU, against 6.5 min" in text
     assert "over cycles 1-3 (50-70 % labeled" in text  # ours trial 2 stops at cycle 3
     g, c = found["ours"]["gpu"], found["ours"]["cpu"]

@@ -69,9 +69,9 @@ def gpu_parallel_section(name, par_run, cpu_run, cpu_records, single_gpu_run="")
     rows = [
         (
             "| lease | processes at once | experiment s | AL cycles trained | s per AL cycle, all "
-            "processes together | one process alone (s per cycle) | parts that failed |"
+            "processes together | one process alone (s per cycle) | parts that failed | GPU |"
         ),
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     lease_cycles = _lease_cycles(leases)
     for f, lease, cycles in zip(lease_files, leases, lease_cycles):
@@ -88,7 +88,7 @@ def gpu_parallel_section(name, par_run, cpu_run, cpu_records, single_gpu_run="")
             f"{cycles} | "
             + (f"{sec / cycles:.1f} | " if cycles else f"{table_cells.DASH} | ")
             + (f"{one:.1f} |" if math.isfinite(one) else f"{table_cells.DASH} |")
-            + f" {failed} |"
+            + f" {failed} | {_lease_gpu(par_run, f)} |"
         )
     rates = [float(le["seconds"]) / c for le, c in zip(leases, lease_cycles) if c]
     config = page_files.read_json(os.path.join(par_run, "config.json")) or {}
@@ -276,3 +276,12 @@ def _lease_cycles(leases: list[dict]) -> list[int]:
             seen[name] = p.get("records", 0)
         out.append(cycles)
     return out
+
+
+def _lease_gpu(par_run: str, lease_file: str) -> str:
+    """The lease's GPU: from its ``lease<N>_nvidia-smi.txt`` (``bench/gpu_merge_back.sh``),
+    else from the run's ``device/nvidia-smi.txt`` (the first leases kept only that one)."""
+    own = os.path.join(par_run, "device", f"lease{_lease_number(lease_file)}_nvidia-smi.txt")
+    base = os.path.join(par_run, "device", "nvidia-smi.txt")
+    smi = page_files.read_text(own if os.path.exists(own) else base, "")
+    return gpu_serial.gpu_name(smi) or table_cells.DASH

@@ -21,12 +21,16 @@ def device_line(gpu_run):
     """The GPU and the libraries it ran with, from the GPU run's ``device/`` files:
     ``NVIDIA H200 (python 3.12.3, jax 0.11.2, ...)``."""
     smi = page_files.read_text(os.path.join(gpu_run, "device", "nvidia-smi.txt"), "")
-    names = [n for n in ("H200", "H100", "A100", "L4", "V100") if f"NVIDIA {n}" in smi]
     versions = page_files.read_text(os.path.join(gpu_run, "device", "versions.txt"), "")
     words = next((ln for ln in versions.splitlines() if ln.startswith("python ")), "").split()
     lib = ", ".join(" ".join(words[i : i + 2]) for i in range(0, len(words), 2))
-    gpu = f"NVIDIA {names[0]}" if names else "a GPU"
-    return gpu + (f" ({lib})" if lib else "")
+    return (gpu_name(smi) or "a GPU") + (f" ({lib})" if lib else "")
+
+
+def gpu_name(smi: str) -> str:
+    """``NVIDIA H200`` (or another known GPU) from ``nvidia-smi``'s output; "" if none."""
+    names = [n for n in ("H200", "H100", "A100", "L4", "V100") if f"NVIDIA {n}" in smi]
+    return f"NVIDIA {names[0]}" if names else ""
 
 
 def cycle_breakdown(run):
