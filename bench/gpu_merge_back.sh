@@ -6,6 +6,8 @@
 # the merged records, summary and figures are made again from all parts. The call's log,
 # status, launcher state and nvidia-smi output go to device/ as lease<N>_*.
 #   bash bench/gpu_merge_back.sh <files_at> <N> [ARCHIVE]
+# CONFIG (default configs/default.py:repro) and MERGE_ARGS (more parallel_cli arguments)
+# are those of the merge.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES=${1:?usage: $0 files_at lease_number [archive]}
@@ -29,4 +31,6 @@ cp "$FILES/status.txt" "$DST/device/lease${N}_status.txt"
 smi="$DST/device/lease${N}_nvidia-smi.txt"
 tar xzf "$FILES/results.tgz" -O --wildcards "*nvidia-smi.txt" > "$smi" 2> /dev/null \
   || rm -f "$smi"
-"$PY" -m mtal_jax.al.parallel_cli --config configs/default.py:repro --workdir "$DST" --merge_only
+# shellcheck disable=SC2086  # MERGE_ARGS: words on purpose
+"$PY" -m mtal_jax.al.parallel_cli --config "${CONFIG:-configs/default.py:repro}" \
+  --workdir "$DST" --merge_only ${MERGE_ARGS:-}

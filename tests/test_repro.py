@@ -3,6 +3,7 @@ tiny run with {random: 2 trials, ours: 1} that survives crashes and resumes iden
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -376,6 +377,40 @@ def test_parallel_cli_parts_give_the_records_of_one_process(tmp_path, data_dir, 
     )  # fmt: skip
     assert "3 parts, 3 complete, 0 to run" in out.stderr
     assert jsonio.read(str(second / "results.json")) == got
+    # bench/gpu_merge_back.sh: the archive as a device call returns it, into a copy of the
+    # archive whose one part lost its last record and holds a stale weights file
+    files, dst = tmp_path / "files", tmp_path / "dst"
+    files.mkdir()
+    subprocess.run(
+        f"tar czf - -C {tmp_path / 'arch'} . | split -b 1M - {files}/archive.tgz.part-",
+        shell=True, check=True,
+    )  # fmt: skip
+    (files / "gpu_check.log").write_text("log\n")
+    (files / "status.txt").write_text("total 9s\n")
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "nvidia-smi.txt").write_text("| 0  NVIDIA H100 80GB HBM3 |\n")
+    subprocess.run(["tar", "czf", str(files / "results.tgz"), "-C", str(tmp_path / "r"), "."],
+                   check=True)  # fmt: skip
+    shutil.copytree(tmp_path / "arch", dst)
+    part = dst / "parts" / "ours.trial_0"
+    records = jsonio.read(str(part / "results.json"))
+    jsonio.write_atomic(str(part / "results.json"), records[:-1])
+    (part / "stale_weights").mkdir()
+    (part / "stale_weights" / "weights.npz").write_bytes(b"old")
+    merged = subprocess.run(
+        ["bash", "bench/gpu_merge_back.sh", str(files), "7", str(dst)], cwd=root,
+        capture_output=True, text=True, check=False,
+        env={**os.environ, "PYTHON": sys.executable, "CONFIG": "configs/tiny.py:repro",
+             "MERGE_ARGS": " ".join(["--", *overrides])},
+    )  # fmt: skip
+    assert merged.returncode == 0, merged.stderr[-2000:]
+    assert jsonio.read(str(part / "results.json")) == records  # the returned part's files
+    assert not (part / "stale_weights" / "weights.npz").exists()
+    assert jsonio.read(str(dst / "results.json")) == got
+    device = dst / "device"
+    assert "H100" in (device / "lease7_nvidia-smi.txt").read_text()
+    assert (device / "lease7_status.txt").read_text() == "total 9s\n"
+    assert (device / "lease7_parallel.json").exists() and (device / "lease7_gpu_check.log").exists()
 
 
 def test_parallel_cli_deadline_stops_running_parts_and_starts_no_more(tmp_path):
