@@ -332,17 +332,13 @@ def run_parts(
                 if stopped_at is not None and time.time() - stopped_at > _KILL_AFTER_S:
                     for proc, _, _ in running.values():
                         proc.kill()
-                # warm-up: the first part alone until it has recorded an AL cycle or ended
-                first = state[parts[0].name] if warmup and parts else {}
-                if (
-                    stopped_at is None and first.get("rc") not in (None, 0)
-                    and al_cycles(parts[0]) <= had
-                ):  # fmt: skip
+                # warm-up: the first part alone until it has recorded an AL cycle or ended;
+                # if it fails before that, the others would fail alike: none starts
+                first_rc = state[parts[0].name]["rc"] if warmup and parts else 0
+                warming = first_rc != 0 and al_cycles(parts[0]) <= had  # running or failed
+                if stopped_at is None and warming and first_rc is not None:
                     stop(f"{parts[0].name} failed before its first AL cycle (the warm-up)")
-                holding = (
-                    warmup and bool(parts) and state[parts[0].name]["rc"] is None
-                    and al_cycles(parts[0]) <= had
-                )  # fmt: skip
+                holding = warming and first_rc is None
                 for p in list(waiting):
                     if len(running) >= (1 if holding else jobs):
                         break
