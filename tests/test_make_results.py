@@ -1180,6 +1180,13 @@ def test_gpu_parallel_section_pairs_the_gpu_strategies_over_ours_complete_cycles
     assert "| 1 | 6 | 96 | 24 | 4.0 | 13.0 | — | NVIDIA H200 |" in text  # 3 x 5 + 3 x 3
     assert "| 2 | 3 | 60 | 6 | 10.0 | 13.0 | 0 | NVIDIA H200 |" in text  # beyond lease 1's
     assert "| 10 | 3 | 50 | 0 | — | 13.0 | 3 | NVIDIA H100 |" in text.split("| 2 | 3 |")[1]
+    # the section names the GPUs that trained cycles: lease 10's H100 trained none
+    assert '"GPU check") on NVIDIA H200 (the GPUs of the leases that trained' in text
+    files = sorted(str(f) for f in (par / "device").glob("lease*_parallel.json"))
+    files.sort(key=gpu_parallel._lease_number)
+    trained = gpu_parallel._trained_on(str(par), files, [24, 6, 5])
+    assert trained == "NVIDIA H200 and NVIDIA H100"
+    assert gpu_parallel._trained_on(str(tmp_path), [], []) == "a GPU"
     assert "comparison's 30 AL cycles take about 2.0 min of this GPU, against 6.5 min" in text
     assert "over cycles 1-3 (50-70 % labeled" in text  # ours trial 2 stops at cycle 3
     g, c = found["ours"]["gpu"], found["ours"]["cpu"]
@@ -1200,6 +1207,7 @@ def test_gpu_parallel_section_pairs_the_gpu_strategies_over_ours_complete_cycles
         in summary
     )
     assert "on the GPU (3 trials, above 0)" in summary
+    assert "also ran on a GPU (NVIDIA H200, many processes at once" in summary
     assert gpu_parallel.gpu_summary(str(tmp_path / "results"), ["camvid"]) == ""
 
 

@@ -53,10 +53,15 @@ def gpu_parallel_section(name, par_run, cpu_run, cpu_records, single_gpu_run="")
     )
     leases = [page_files.read_json(f) or {} for f in lease_files]
     cfg = run_dirs.DATASETS.get(name, (name, "configs/<config>.py"))[1]
+    lease_cycles = _lease_cycles(leases)
+    gpus = _trained_on(par_run, lease_files, lease_cycles)
+    versions = gpu_serial.versions_text(par_run)
     out.append(
         f"Made with `PARALLEL_JOBS=10 BASE=gpu_base/repro_{name} EXPERIMENT={cfg}:repro bash "
-        f'bench/gpu_check.sh` (docs/benchmarks.md, "GPU check") on '
-        f"{gpu_serial.device_line(par_run)}: "
+        f'bench/gpu_check.sh` (docs/benchmarks.md, "GPU check") on {gpus} (the GPUs of the '
+        "leases that trained AL cycles; the table below names each lease's"
+        + (f"; the first lease's software: {versions}" if versions else "")
+        + "): "
         "the main comparison's (trial, strategy) runs as one process each, several at a time "
         "(`python -m mtal_jax.al.parallel_cli`), each starting from the CPU run's reference "
         "and its trial's cycle-0 model and pool (`bench/gpu_base.sh`): the GPU and the CPU "
@@ -73,7 +78,6 @@ def gpu_parallel_section(name, par_run, cpu_run, cpu_records, single_gpu_run="")
         ),
         "|---|---|---|---|---|---|---|---|",
     ]
-    lease_cycles = _lease_cycles(leases)
     for f, lease, cycles in zip(lease_files, leases, lease_cycles):
         sec = float(lease.get("seconds", math.nan))
         ran = [p for p in lease.get("parts", {}).values() if p.get("rc") is not None]
@@ -142,7 +146,7 @@ def gpu_parallel_section(name, par_run, cpu_run, cpu_records, single_gpu_run="")
             continue
         trials = {p["trial"] for p in g["per_trial"]}
         c = paired.paired_gain([r for r in cpu_records if r["trial"] in trials], s, last_cycle=k)
-        found[s] = {"gpu": g, "cpu": c}
+        found[s] = {"gpu": g, "cpu": c, "gpus": gpus}
     # Holm over this column's tests (every strategy against random), as the CPU's table
     adjusted = significance.holm({s: f["gpu"].get("p_value") for s, f in found.items()})
     tests = sum(1 for f in found.values() if table_cells.finite(f["gpu"].get("p_value")))
@@ -175,7 +179,7 @@ def gpu_parallel_section(name, par_run, cpu_run, cpu_records, single_gpu_run="")
         c = paired.paired_gain(
             [r for r in cpu_records if r["trial"] in trials], "ours", s, last_cycle=k
         )
-        found[f"ours_vs_{s}"] = {"gpu": g, "cpu": c}
+        found[f"ours_vs_{s}"] = {"gpu": g, "cpu": c, "gpus": gpus}
         vs.append(
             f"| ours > {s} | {g['trials']} | {significance.format_interval(g)} | "
             f"{significance.format_interval(c)} |"
@@ -226,7 +230,7 @@ def gpu_summary(results_dir, names):
     """One paragraph under the side-by-side: ``ours`` against random and LL4AL on a GPU beside
     the CPU in the same trials and cycles (``gpu_parallel_paired.json`` of
     ``gpu_parallel_section``); "" when none is written."""
-    out = []
+    out, gpus = [], []
     for name in names:
         found = (
             page_files.read_json(os.path.join(results_dir, name, "gpu_parallel_paired.json")) or {}
@@ -241,6 +245,7 @@ def gpu_summary(results_dir, names):
                     f"{text} {significance.format_interval(g)} on the GPU ({g['trials']} trials, "
                     f"{_side_of_interval(g['ci95'])}), {significance.format_interval(c)} on the CPU"
                 )
+        gpus += [g for g in found["ours"].get("gpus", "a GPU").split(" and ") if g not in gpus]
         cyc = found["ours"]["gpu"]["cycles"]
         out.append(
             f"{run_dirs.DATASETS.get(name, (name,))[0]}, mDSQ over cycles {cyc[0]}-{cyc[-1]} "
@@ -250,8 +255,8 @@ def gpu_summary(results_dir, names):
     if not out:
         return ""
     return (
-        "On other hardware: the main comparison's strategies also ran on a GPU (NVIDIA H200, "
-        "many processes at once, from the CPU runs' cycle-0 models; see \"The strategies on "
+        "On other hardware: the main comparison's strategies also ran on a GPU "
+        f"({' and '.join(gpus)}, many processes at once, from the CPU runs' cycle-0 models; see \"The strategies on "
         'a GPU" below). ' + "; ".join(out) + ".\n"
     )
 
@@ -276,6 +281,20 @@ def _lease_cycles(leases: list[dict]) -> list[int]:
             seen[name] = p.get("records", 0)
         out.append(cycles)
     return out
+
+
+def _trained_on(par_run: str, lease_files: list[str], lease_cycles: list[int]) -> str:
+    """The GPUs of the leases that trained AL cycles, in lease order, joined by "and"
+    (``NVIDIA H200 and NVIDIA H100``); the run's first GPU when no lease trained one."""
+    names = [_lease_gpu(par_run, f) for f, c in zip(lease_files, lease_cycles) if c]
+    names = [n for n in dict.fromkeys(names) if n != table_cells.DASH]
+    return (
+        " and ".join(names)
+        or gpu_serial.gpu_name(
+            page_files.read_text(os.path.join(par_run, "device", "nvidia-smi.txt"), "")
+        )
+        or "a GPU"
+    )
 
 
 def _lease_gpu(par_run: str, lease_file: str) -> str:

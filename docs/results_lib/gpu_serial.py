@@ -21,10 +21,16 @@ def device_line(gpu_run):
     """The GPU and the libraries it ran with, from the GPU run's ``device/`` files:
     ``NVIDIA H200 (python 3.12.3, jax 0.11.2, ...)``."""
     smi = page_files.read_text(os.path.join(gpu_run, "device", "nvidia-smi.txt"), "")
+    lib = versions_text(gpu_run)
+    return (gpu_name(smi) or "a GPU") + (f" ({lib})" if lib else "")
+
+
+def versions_text(gpu_run):
+    """The libraries of the GPU run's ``device/versions.txt``: ``python 3.12.3, jax 0.11.2,
+    ...``; "" without the file."""
     versions = page_files.read_text(os.path.join(gpu_run, "device", "versions.txt"), "")
     words = next((ln for ln in versions.splitlines() if ln.startswith("python ")), "").split()
-    lib = ", ".join(" ".join(words[i : i + 2]) for i in range(0, len(words), 2))
-    return (gpu_name(smi) or "a GPU") + (f" ({lib})" if lib else "")
+    return ", ".join(" ".join(words[i : i + 2]) for i in range(0, len(words), 2))
 
 
 def gpu_name(smi: str) -> str:
