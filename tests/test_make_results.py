@@ -631,6 +631,32 @@ def test_side_by_side_adjusts_p_values_by_holm_within_each_family():
     assert "| **reproduced** | 0.001 (0.004) |" in text
 
 
+def test_verdicts_in_brief_group_the_claims_as_the_table_reads_them():
+    rows = {
+        "claim a (+1 % at 80 % labeled)": ("+0.010 [+0.002, +0.018] (n=5)", "reproduced", 0.02),
+        "claim b": ("+0.030 [+0.020, +0.040] (n=5)", "reproduced", 0.001),
+        "claim c": ("-0.004 [-0.011, +0.003] (n=5)", significance.NOT_DISTINGUISHABLE, 0.3),
+        "claim d": ("—", "no finished trial yet"),
+        "claim e": ("+0.020 [+0.001, +0.039] (n=5)", "reproduced", 0.035),
+        "claim b (paper), 20 trials planned (`trials10`)": ("+0.03", "reproduced", 0.001),
+        "Fig. 6: S_seg measures the segmentation loss best": ("-0.44", "contradicted", 0.04),
+        "Table I (js): all three > S_seg": ("+0.01", "contradicted", 0.01),
+        "Table II: tau = 0.3 gives (74.7)": ("54.7", "no interval (one model): other best tau"),
+    }
+    text = claims_table.verdicts_in_brief({"camvid": rows}, {"camvid": "CamVid"})
+    table = claims_table.side_by_side({"camvid": rows})
+    # main comparison: b 0.001 x 5, b (20 trials) 0.001 x 4, a 0.02 x 3, e 0.035 x 2: a and e
+    # hold before Holm only, as the table marks them
+    assert "| +0.010 [+0.002, +0.018] (n=5) | reproduced (not after Holm) |" in table
+    assert (
+        "- CamVid: **Reproduced**: claim b; claim b, 20 trials. Reproduced before Holm's "
+        "adjustment only: claim a; claim e. **Contradicted**: Fig. 6: S_seg measures the "
+        "segmentation loss best; Table I (js): all three > S_seg. Not distinguishable from "
+        "noise at this power: 1 claim. No test (not run or not finished yet, or no "
+        "interval): 2." in text
+    )
+
+
 def test_convergence_table_pairs_runs_that_differ_only_in_doubled_steps():
 
     def job(labeled, steps, seed, mdsq):

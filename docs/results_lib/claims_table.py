@@ -38,6 +38,60 @@ def _p(x):
     return significance.format_p(x if table_cells.finite(x) else None)
 
 
+def _holds_after_holm(verdict, adjusted_p):
+    """Whether a reproduced or contradicted verdict holds after Holm's adjustment (its
+    adjusted p below 5 %); None for a verdict without a test of a direction."""
+    if verdict not in (significance.REPRODUCED, significance.CONTRADICTED):
+        return None
+    return not (table_cells.finite(adjusted_p) and adjusted_p >= 1 - significance.LEVEL)
+
+
+def _short_claim(claim):
+    """A claim's name without the paper's figures in brackets; the longer experiments keep
+    their trial count (``ours > random in mDSQ, 20 trials``)."""
+    head, rest = claim.split(": ", 1) if claim.startswith("Table I (") else ("", claim)
+    short = (f"{head}: " if head else "") + rest.split(" (")[0]
+    words = claim.split()
+    if "planned" in words and words.index("planned") >= 2:
+        short += f", {words[words.index('planned') - 2]} trials"
+    return short
+
+
+_GROUPS = (  # verdict groups of ``verdicts_in_brief`` that list their claims
+    ("rh", "**Reproduced**"),
+    ("r", "Reproduced before Holm's adjustment only"),
+    ("ch", "**Contradicted**"),
+    ("c", "Contradicted before Holm's adjustment only"),
+)
+
+
+def verdicts_in_brief(all_rows, names_by_key=None):
+    """One line per dataset: the claims whose verdict holds after Holm's adjustment within
+    its family (reproduced, contradicted), those that hold before it only, and how many are
+    not distinguishable from noise or have no test (not run yet, no interval); the same
+    verdicts as ``side_by_side``, read from the same rows."""
+    lines = ["In brief (from the table below; each claim's interval and p-value are there):\n"]
+    for name, rows in all_rows.items():
+        adjusted = holm_by_family(rows)
+        groups = {k: [] for k in ("rh", "r", "ch", "c", "n", "none")}
+        for claim, (_, verdict, *_) in rows.items():
+            holds = _holds_after_holm(verdict, adjusted.get(claim, math.nan))
+            if holds is None:
+                key = "n" if verdict == significance.NOT_DISTINGUISHABLE else "none"
+            else:
+                key = ("r" if verdict == significance.REPRODUCED else "c") + ("h" if holds else "")
+            groups[key].append(_short_claim(claim))
+        parts = [f"{text}: {'; '.join(groups[key])}" for key, text in _GROUPS if groups[key]]
+        n = len(groups["n"])
+        parts.append(f"Not distinguishable from noise at this power: {n} claim{'s' * (n != 1)}")
+        if groups["none"]:
+            parts.append(f"No test (not run or not finished yet, or no interval): "
+                         f"{len(groups['none'])}")  # fmt: skip
+        label = (names_by_key or {}).get(name, name)
+        lines.append(f"- {label}: " + ". ".join(parts) + ".")
+    return "\n".join(lines) + "\n"
+
+
 def side_by_side(all_rows):
     """The per-claim table: one column triple (value, verdict, p) per dataset, the verdict
     marked where it does not hold after Holm's adjustment within its family."""
@@ -55,10 +109,10 @@ def side_by_side(all_rows):
         for n in names:
             value, verdict, *p = all_rows[n].get(c, (table_cells.DASH, "not run"))
             raw, adj = (p[0] if p else math.nan), adjusted[n].get(c, math.nan)
-            strong = verdict in (significance.REPRODUCED, significance.CONTRADICTED)
-            if strong and table_cells.finite(adj) and adj >= 1 - significance.LEVEL:
+            holds = _holds_after_holm(verdict, adj)
+            if holds is False:
                 verdict = f"{verdict} (not after Holm)"
-            elif strong:
+            elif holds:
                 verdict = f"**{verdict}**"
             cells += [
                 value,

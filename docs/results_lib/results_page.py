@@ -406,7 +406,12 @@ def build(
         sections.append(text)
         all_rows[name] = rows
     contents = len(out)  # the contents go here, once every section is known
-    out += ["## Side by side with the paper\n", claims_table.side_by_side(all_rows)]
+    names = {n: run_dirs.DATASETS.get(n, (n,))[0] for n in all_rows}
+    out += [
+        "## Side by side with the paper\n",
+        claims_table.verdicts_in_brief(all_rows, names),
+        claims_table.side_by_side(all_rows),
+    ]
     configs = {n: run_dirs.load_run(r[0])[1] for n, r in runs.items() if n in all_rows and r[0]}
     out.append(regime.convergence_summary(results_dir, configs))
     balanced = [n for n in all_rows if (balanced_runs or {}).get(n)]  # built this time
