@@ -1208,8 +1208,10 @@ def test_gpu_parallel_section_pairs_the_gpu_strategies_over_ours_complete_cycles
     assert "| 10 | 3 | 50 | 0 | — | 13.0 | 3 | NVIDIA H100 |" in text.split("| 2 | 3 |")[1]
     # the section names the GPUs that trained cycles: lease 10's H100 trained none
     assert '"GPU check") on NVIDIA H200 (the GPUs of the leases that trained' in text
-    files = sorted(str(f) for f in (par / "device").glob("lease*_parallel.json"))
-    files.sort(key=gpu_parallel._lease_number)
+    files = sorted(
+        (str(f) for f in (par / "device").glob("lease*_parallel.json")),
+        key=gpu_parallel._lease_number,
+    )
     trained = gpu_parallel._trained_on(str(par), files, [24, 6, 5])
     assert trained == "NVIDIA H200 and NVIDIA H100"
     assert gpu_parallel._trained_on(str(tmp_path), [], []) == "a GPU"

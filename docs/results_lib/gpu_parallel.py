@@ -256,8 +256,8 @@ def gpu_summary(results_dir, names):
         return ""
     return (
         "On other hardware: the main comparison's strategies also ran on a GPU "
-        f"({' and '.join(gpus)}, many processes at once, from the CPU runs' cycle-0 models; see \"The strategies on "
-        'a GPU" below). ' + "; ".join(out) + ".\n"
+        f"({' and '.join(gpus)}, many processes at once, from the CPU runs' cycle-0 models; "
+        'see "The strategies on a GPU" below). ' + "; ".join(out) + ".\n"
     )
 
 
