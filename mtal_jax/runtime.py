@@ -121,9 +121,55 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM (``timeout``, SLURM, ``docker stop``), raised like Ctrl-C by ``run_main``."""
 
 
-def _terminate(signum, frame) -> None:
-    del signum, frame
-    raise Terminated
+_received: list[type[KeyboardInterrupt]] = []
+"""The interrupts ``run_main``'s signal handlers raised (``raise_pending_interrupt``)."""
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGINT and SIGTERM under ``run_main``: raised as Python's own handler raises Ctrl-C
+    (``KeyboardInterrupt``; ``Terminated`` for SIGTERM), and remembered."""
+    del frame
+    import signal
+
+    kind = Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+    _received.append(kind)
+    raise kind
+
+
+def raise_pending_interrupt() -> None:
+    """Raises the interrupt that a signal raised under ``run_main``, if one did: a no-op
+    otherwise. Called by long loops (each training step, each batch scored).
+
+    A signal's exception is raised in whatever Python code the main thread runs next, and
+    there it can be lost: in a garbage-collector callback (JAX registers one) or a
+    ``__del__`` Python prints it as "Exception ignored" and goes on. A Ctrl-C at such a
+    moment did nothing (a run interrupted 8 s in went on to finish, 2026-12-06), and at a
+    parallel launcher's deadline a part then ran on until its SIGKILL. Once the handler
+    has raised it, the next call here raises it again.
+    """
+    if _received:
+        raise _received[-1]
+
+
+def _exit_after_interrupt(code: int) -> None:
+    """Ends the process with ``code`` after an interrupt, its messages flushed.
+
+    With JAX imported, without the interpreter's shutdown (``os._exit``): JAX compiles on a
+    thread of its own while the main thread waits, and an interrupt raised in that wait
+    leaves the compile running; at shutdown JAX's exit handler destroys the devices that
+    compile then uses, and the process died of a segmentation fault, after waiting for the
+    compile (a Ctrl-C during the first training step's compile, and every part a parallel
+    launcher stopped while compiling). Every ``finally`` has run by then (checkpoints and
+    records are written atomically or not at all), so only the interpreter's own teardown
+    is skipped. Without JAX, ``sys.exit``.
+    """
+    if "jax" not in sys.modules:
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 def _innermost(error: BaseException) -> str:
@@ -198,17 +244,24 @@ def run_main(main) -> None:
         app.usage(shorthelp="--helpfull" not in sys.argv, writeto_stdout=True, exitcode=0)
     import threading
 
-    installed = (
-        threading.current_thread() is threading.main_thread()  # handlers: main thread only
-        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # not one a parent chose
-    )
-    if installed:
-        signal.signal(signal.SIGTERM, _terminate)
+    main_thread = threading.current_thread() is threading.main_thread()  # handlers: there
+    # only where the default stands, not one a parent chose (nor an ignored SIGINT: a job
+    # the shell started in the background)
+    defaults = {signal.SIGTERM: signal.SIG_DFL, signal.SIGINT: signal.default_int_handler}
+    installed = {
+        sig: default
+        for sig, default in defaults.items()
+        if main_thread and signal.getsignal(sig) is default
+    }
+    for sig in installed:
+        signal.signal(sig, _interrupt)
+    _received.clear()
     try:
         _run(main, app)
     finally:
-        if installed:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for sig, default in installed.items():
+            signal.signal(sig, default)
+        _received.clear()
 
 
 _ONE_LINE_ERRORS = (
@@ -269,7 +322,7 @@ def _run(main, app) -> None:
             "archives are written atomically)",
             file=sys.stderr,
         )
-        sys.exit(143 if isinstance(e, Terminated) else 130)
+        _exit_after_interrupt(143 if isinstance(e, Terminated) else 130)
 
 
 NOISE = (

@@ -14,7 +14,7 @@ import numpy as np
 import tqdm
 from jax.experimental import multihost_utils
 
-from mtal_jax import sharding
+from mtal_jax import runtime, sharding
 from mtal_jax.data import pipeline
 from mtal_jax.train import evaluate as evaluate_lib
 
@@ -63,6 +63,7 @@ def score_pool(
     for host in tqdm.tqdm(
         batches, total=num_batches, desc="score", leave=False, disable=not progress
     ):
+        runtime.raise_pending_interrupt()  # a Ctrl-C lost where it was raised
         batch = sharding.put_batch(evaluate_lib.to_batch(host), mesh)
         s, f = predict_fn(variables, batch)
         out = {"scores": s, "feats": f, "index": batch.index, "valid": batch.valid}

@@ -35,7 +35,7 @@ import jax
 import numpy as np
 import tqdm
 
-from mtal_jax import checkpointing, jsonio, metric_writer, records, sharding
+from mtal_jax import checkpointing, jsonio, metric_writer, records, runtime, sharding
 from mtal_jax.data import pipeline
 from mtal_jax.models import multitask, pretrained
 from mtal_jax.train import config as config_lib
@@ -201,6 +201,7 @@ def train(
         hint = f"Lower train.learning_rate (now {cfg.learning_rate:g})."
         t0 = time.time()
         for host in pipeline.iterate_train(data, start) if start < end else ():
+            runtime.raise_pending_interrupt()  # a Ctrl-C lost where it was raised
             batch = sharding.put_batch(evaluate_lib.to_batch(host), mesh)
             state, terms = train_step(state, batch, step_key)
             first_bad = finite.track(first_bad, state.step, terms)
