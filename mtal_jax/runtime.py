@@ -138,7 +138,8 @@ def _interrupt(signum, frame) -> None:
 
 def raise_pending_interrupt() -> None:
     """Raises the interrupt that a signal raised under ``run_main``, if one did: a no-op
-    otherwise. Called by long loops (each training step, each batch scored).
+    otherwise. Called by the long loops: each training step, each batch evaluated, scored,
+    analysed or exported.
 
     A signal's exception is raised in whatever Python code the main thread runs next, and
     there it can be lost: in a garbage-collector callback (JAX registers one) or a

@@ -93,6 +93,7 @@ def collect_split(
     for host in tqdm.tqdm(
         batches, total=-(-n // batch_size), desc="analysis", disable=not progress
     ):
+        runtime.raise_pending_interrupt()  # a Ctrl-C lost where it was raised
         out = jax.device_get(analysis_fn(variables, evaluate.to_batch(host)))
         keep = np.asarray(out["valid"], bool)
         for key in out:

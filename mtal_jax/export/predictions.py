@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from mtal_jax import ours_strategy, sharding, strategy_types, structs
+from mtal_jax import ours_strategy, runtime, sharding, strategy_types, structs
 from mtal_jax.al import experiment
 from mtal_jax.data import pipeline
 from mtal_jax.export import frame
@@ -165,6 +165,7 @@ def predict_images(
     source = setup.dataset.sources[config.data.train_split]
     batch_size = config.al.score_batch_size
     for host in pipeline.iterate_eval(source, indices, setup.spec, batch_size=batch_size):
+        runtime.raise_pending_interrupt()  # a Ctrl-C lost where it was raised
         batch = sharding.put_batch(evaluate_lib.to_batch(host), setup.mesh)
         out, _ = predict_fn(variables, batch)
         out = jax.device_get(out)

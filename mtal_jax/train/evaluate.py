@@ -21,7 +21,7 @@ import jax
 import numpy as np
 import tqdm
 
-from mtal_jax import metrics, records, sharding, structs
+from mtal_jax import metrics, records, runtime, sharding, structs
 from mtal_jax.data import pipeline
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ def evaluate(
     batches = pipeline.iterate_eval(source, indices, spec, batch_size=batch_size)
     total = -(-len(indices) // batch_size)
     for host in tqdm.tqdm(batches, total=total, desc="eval", leave=False, disable=not progress):
+        runtime.raise_pending_interrupt()  # a Ctrl-C lost where it was raised
         batch = sharding.put_batch(to_batch(host), mesh)
         out = jax.device_get(eval_fn(variables, batch))
         conf += np.asarray(out["confusion"], np.int64)
