@@ -407,7 +407,7 @@ def test_trials10_section_pairs_ours_with_random_over_its_trials(tmp_path, monke
     text = page(str(t10))
     mean, lo, hi = _interval([0.02, 0.03, 0.025])
     interval = f"+{mean:.3f} [+{lo:.3f}, +{hi:.3f}]"
-    assert "### More trials: ours against random (3 trials planned)" in text
+    assert "### More trials: ours against random (3 trials)\n" in text  # all finished
     assert f"--workdir {t10} --config.al.share_from=runs/repro_camvid`; wall time" in text
     assert f"| ours vs random | 3 | {interval} | +0.0075 [" in text and "| reproduced |" in text
     assert "+7.5 [" in text and "pp (reached in 3/3)" in text
@@ -1368,7 +1368,7 @@ def test_an_extended_trials10_reports_each_look(tmp_path, monkeypatch):
     text, rows = trials10.trials10_section(
         "camvid", str(tmp_path / "t10"), "", main_records, str(tmp_path / "results")
     )
-    assert "### More trials: ours against random (12 trials planned)" in text
+    assert "### More trials: ours against random (12 trials)\n" in text
     added = significance.format_interval(
         {"mean": float(np.mean(gains[5:])), "ci95": list(_t_interval(gains[5:]))}
     )
